@@ -1,0 +1,6 @@
+/**
+ * In-memory adapters: the channel layer and the job queue for one process.
+ *
+ * @module
+ */
+export { InMemoryChannelLayer, type InMemoryChannelLayerOptions } from "./layer.ts";

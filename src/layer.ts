@@ -1,0 +1,112 @@
+/**
+ * The channel layer contract: how consumers in one or many processes reach one connection
+ * (a channel) or many (a group).
+ *
+ * Delivery is at most once and ordered per sender and channel. Every implementation validates
+ * names with {@linkcode assertChannelName} / {@linkcode assertGroupName}.
+ *
+ * @module
+ */
+
+/** A JSON value: what layer messages are made of. */
+export type JsonValue =
+  | string
+  | number
+  | boolean
+  | null
+  | JsonValue[]
+  | { [key: string]: JsonValue };
+
+/**
+ * A message carried by a layer: a JSON object with a string `type`. Keys starting with `__` are
+ * reserved for layers.
+ */
+export interface LayerMessage {
+  /** What kind of message this is; consumers dispatch on it. */
+  type: string;
+  /** Any other JSON fields. */
+  [key: string]: JsonValue;
+}
+
+/** Options for {@linkcode ChannelLayer.receive}. */
+export interface ReceiveOptions {
+  /** Aborts the wait; the promise then rejects with the signal's reason. Nothing is lost. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Something that happened to a layer that consumers may need to know about, for example a
+ * reconnect after which messages may have been missed.
+ */
+export interface LayerEvent {
+  /** `disconnected`: the layer lost its backend; `resync`: it is back and messages may be lost. */
+  type: "disconnected" | "resync";
+  /** Human-readable cause. */
+  reason: string;
+}
+
+/**
+ * The contract every channel layer implements (memory, Redis pub/sub, Redis queue).
+ *
+ * The layer delivers a `{type: "switchboard.resync", reason}` message into every local channel
+ * after it recovers from an outage in which messages may have been missed, so that consumers can
+ * resynchronise their clients.
+ */
+export interface ChannelLayer {
+  /** Optional features: `"groups"`, `"flush"`. */
+  readonly extensions: readonly string[];
+  /** Creates a new process-local channel name (`<prefix>.<process>!<random>`) owned by this layer. */
+  newChannel(prefix?: string): Promise<string>;
+  /** Sends `message` to `channel`. Throws `ChannelFull` when the channel is at capacity. */
+  send(channel: string, message: LayerMessage): Promise<void>;
+  /** Waits for the next message on `channel`. */
+  receive(channel: string, options?: ReceiveOptions): Promise<LayerMessage>;
+  /** Adds `channel` to `group` (idempotent). */
+  groupAdd(group: string, channel: string): Promise<void>;
+  /** Removes `channel` from `group` (no error if it was not a member). */
+  groupDiscard(group: string, channel: string): Promise<void>;
+  /** Sends `message` to every member of `group`. Full members are skipped and logged, never thrown. */
+  groupSend(group: string, message: LayerMessage): Promise<void>;
+  /** Forgets every channel, group and queued message. */
+  flush(): Promise<void>;
+  /** Releases every resource (connections, timers). The layer cannot be used afterwards. */
+  close(): Promise<void>;
+  /** Subscribes to layer events; returns the unsubscribe function. */
+  onEvent?(listener: (event: LayerEvent) => void): () => void;
+}
+
+/** The message type layers deliver into local channels after an outage. */
+export const RESYNC_MESSAGE_TYPE = "switchboard.resync";
+
+/** Capacity rules shared by layers: a default and per-name overrides by glob or RegExp. */
+export interface CapacityOptions {
+  /** Messages a channel may hold before `send` throws `ChannelFull`. Default 100. */
+  capacity?: number;
+  /** Per-channel overrides: glob (`"jobs.*"`) or RegExp → capacity. First match wins. */
+  channelCapacity?: Record<string, number> | Array<[string | RegExp, number]>;
+}
+
+/** Compiles {@linkcode CapacityOptions} into a lookup `name → capacity`. */
+export function capacityLookup(options: CapacityOptions): (name: string) => number {
+  const fallback = options.capacity ?? 100;
+  const entries = Array.isArray(options.channelCapacity)
+    ? options.channelCapacity
+    : Object.entries(options.channelCapacity ?? {});
+  const compiled = entries.map(([p, n]) => [typeof p === "string" ? globToRegExp(p) : p, n] as const);
+  return (name) => {
+    for (const [re, n] of compiled) if (re.test(name)) return n;
+    return fallback;
+  };
+}
+
+/** Turns a glob (`*`, `?`, `[...]`) into an anchored RegExp. */
+export function globToRegExp(glob: string): RegExp {
+  let re = "";
+  for (const ch of glob) {
+    if (ch === "*") re += ".*";
+    else if (ch === "?") re += ".";
+    else if (ch === "[" || ch === "]") re += ch;
+    else re += ch.replace(/[.*+?^${}()|\\/-]/g, "\\$&");
+  }
+  return new RegExp(`^${re}$`);
+}
