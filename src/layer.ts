@@ -92,7 +92,9 @@ export function capacityLookup(options: CapacityOptions): (name: string) => numb
   const entries = Array.isArray(options.channelCapacity)
     ? options.channelCapacity
     : Object.entries(options.channelCapacity ?? {});
-  const compiled = entries.map(([p, n]) => [typeof p === "string" ? globToRegExp(p) : p, n] as const);
+  const compiled = entries.map(([p, n]) =>
+    [typeof p === "string" ? globToRegExp(p) : p, n] as const
+  );
   return (name) => {
     for (const [re, n] of compiled) if (re.test(name)) return n;
     return fallback;

@@ -71,7 +71,9 @@ export class LayerRegistry {
   /** Closes every layer made so far and empties the registry (factories stay registered). */
   async closeAll(): Promise<void> {
     const made = [...new Set(this.#layers.values())];
-    for (const alias of this.#layers.keys()) if (!this.#factories.has(alias)) this.#layers.delete(alias);
+    for (const alias of this.#layers.keys()) {
+      if (!this.#factories.has(alias)) this.#layers.delete(alias);
+    }
     this.#layers.clear();
     await Promise.all(made.map((l) => l.close()));
   }

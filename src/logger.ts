@@ -27,12 +27,13 @@ export type LogLevel = keyof typeof LEVELS;
 /** Creates a logger writing to the console at `level` and above (default `info`). */
 export function consoleLogger(level: LogLevel = "info"): Logger {
   const min = LEVELS[level];
-  const at = (lvl: Exclude<LogLevel, "silent">, write: (...a: unknown[]) => void) =>
-  (message: string, fields?: LogFields) => {
-    if (LEVELS[lvl] < min) return;
-    if (fields && Object.keys(fields).length) write(`[switchboard] ${lvl}: ${message}`, fields);
-    else write(`[switchboard] ${lvl}: ${message}`);
-  };
+  const at =
+    (lvl: Exclude<LogLevel, "silent">, write: (...a: unknown[]) => void) =>
+    (message: string, fields?: LogFields) => {
+      if (LEVELS[lvl] < min) return;
+      if (fields && Object.keys(fields).length) write(`[switchboard] ${lvl}: ${message}`, fields);
+      else write(`[switchboard] ${lvl}: ${message}`);
+    };
   return {
     debug: at("debug", console.debug),
     info: at("info", console.info),
@@ -44,7 +45,9 @@ export function consoleLogger(level: LogLevel = "info"): Logger {
 /** A logger that keeps every line in `lines`, for tests. */
 export interface MemoryLogger extends Logger {
   /** Every line logged so far. */
-  readonly lines: Array<{ level: Exclude<LogLevel, "silent">; message: string; fields?: LogFields }>;
+  readonly lines: Array<
+    { level: Exclude<LogLevel, "silent">; message: string; fields?: LogFields }
+  >;
 }
 
 /** Creates a {@linkcode MemoryLogger}. */

@@ -1,0 +1,68 @@
+/** Tutorial part 2: rooms at /ws/room/:roomName, isolated from each other. */
+import { channel, type MessageOf, Ping, Pong, safeGroupName, wsHandler } from "../../../mod.ts";
+import { BaseConsumer } from "../base_consumer.ts";
+import { RoomChatMessage, RoomNotificationMessage } from "./messages.ts";
+
+/** Dynamic room-based chat: joins `room.<name>` on connect, announces joins and leaves. */
+@channel({
+  name: "room_chat",
+  description: "Room Chat Consumer - Dynamic room-based messaging",
+  tags: ["chat", "rooms"],
+})
+export class RoomChatConsumer extends BaseConsumer {
+  static override layer = "chat";
+
+  /** The room name from the path. */
+  get roomName(): string {
+    return this.params.roomName;
+  }
+
+  /** The room's group (sanitised: any room name is safe). */
+  get roomGroup(): string {
+    return safeGroupName([this.roomName], "room");
+  }
+
+  override async postAuthentication(): Promise<void> {
+    await this.joinGroup(this.roomGroup);
+    await this.broadcastMessage(
+      RoomNotificationMessage.create({
+        message: `🚪 Someone joined room '${this.roomName}'`,
+        room_name: this.roomName,
+        status: "PENDING",
+      }),
+      { groups: [this.roomGroup], excludeCurrent: true },
+    );
+  }
+
+  override async onDisconnect(): Promise<void> {
+    await this.broadcastMessage(
+      RoomNotificationMessage.create({
+        message: `👋 Someone left room '${this.roomName}'`,
+        room_name: this.roomName,
+        status: "PENDING",
+      }),
+      { groups: [this.roomGroup], excludeCurrent: true },
+    );
+  }
+
+  @wsHandler(Ping, { output: Pong, summary: "Handle ping requests" })
+  handlePing(_message: MessageOf<typeof Ping>): MessageOf<typeof Pong> {
+    return Pong.create();
+  }
+
+  @wsHandler(RoomChatMessage, {
+    output: RoomNotificationMessage,
+    summary: "Handle room chat messages",
+    description: "Process room chat messages and broadcast to room members",
+  })
+  async handleRoomChat(message: MessageOf<typeof RoomChatMessage>): Promise<void> {
+    await this.broadcastMessage(
+      RoomNotificationMessage.create({
+        message: `💬 ${message.payload.message}`,
+        room_name: this.roomName,
+        status: "PENDING",
+      }),
+      { groups: [this.roomGroup] },
+    );
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Switchboard: structured, typed WebSocket apps for Deno and Node.
+ *
+ * ```ts
+ * import { App, Consumer, message, type MessageOf, Ping, Pong, wsHandler } from "@switchboard/switchboard";
+ * import { z } from "zod";
+ *
+ * const Say = message("say", z.object({ text: z.string() }));
+ * const Said = message("said", z.object({ text: z.string() }));
+ *
+ * class Echo extends Consumer {
+ *   @wsHandler(Ping, { output: Pong })
+ *   handlePing(_m: MessageOf<typeof Ping>) { return Pong.create(); }
+ *   @wsHandler(Say, { output: Said })
+ *   handleSay(m: MessageOf<typeof Say>) { return Said.create({ text: m.payload.text }); }
+ * }
+ *
+ * const app = new App().ws("/ws/echo", Echo);
+ * Deno.serve(app.fetch);
+ * ```
+ *
+ * @module
+ */
+import { InMemoryChannelLayer } from "./adapters/memory/layer.ts";
+import { DEFAULT_LAYER, layers } from "./src/layer_registry.ts";
+
+export {
+  type AnyMessage,
+  type AnyMessageType,
+  type Message,
+  message,
+  type MessageOf,
+  type MessageOptions,
+  type MessagesOf,
+  type MessageType,
+  type PayloadInputOf,
+} from "./src/message.ts";
+export {
+  Complete,
+  COMPLETE_ACTIONS,
+  type ErrorItem,
+  ErrorMessage,
+  type ErrorPayload,
+  EVENT_ACTION_COMPLETE,
+  EventComplete,
+  GROUP_ACTION_COMPLETE,
+  GroupComplete,
+  MESSAGE_ACTION_COMPLETE,
+  Ping,
+  Pong,
+} from "./src/constants.ts";
+export {
+  channel,
+  type ChannelDecorator,
+  type ChannelOptions,
+  checkHandlers,
+  eventHandler,
+  type HandlerDecorator,
+  type HandlerInfo,
+  type HandlerOptions,
+  type HandlerResult,
+  type HandlerSpec,
+  type HandlerTable,
+  handlerTable,
+  onEvent,
+  onMessage,
+  registerHandlers,
+  wsHandler,
+} from "./src/handlers.ts";
+export {
+  type AuthResult,
+  type BroadcastEventOptions,
+  type BroadcastOptions,
+  Consumer,
+  type ConsumerClass,
+  type EventOf,
+} from "./src/consumer.ts";
+export {
+  App,
+  type AppOptions,
+  type HttpContext,
+  type HttpHandler,
+  type UpgradeDecision,
+  type WsRoute,
+} from "./src/app.ts";
+export { CloseCode } from "./src/connection.ts";
+export type { ConnectionHandle, ServerSocket } from "./src/socket.ts";
+export {
+  capacityLookup,
+  type CapacityOptions,
+  type ChannelLayer,
+  type JsonValue,
+  type LayerEvent,
+  type LayerMessage,
+  type ReceiveOptions,
+  RESYNC_MESSAGE_TYPE,
+} from "./src/layer.ts";
+export { DEFAULT_LAYER, type LayerFactory, LayerRegistry, layers } from "./src/layer_registry.ts";
+export {
+  assertChannelName,
+  assertGroupName,
+  isProcessLocal,
+  MAX_NAME_LENGTH,
+  nonLocalName,
+} from "./src/names.ts";
+export {
+  ChannelFull,
+  ClosedError,
+  DefinitionError,
+  InvalidNameError,
+  LayerNotFoundError,
+  LayerUnavailableError,
+  SerializationError,
+  SwitchboardError,
+} from "./src/errors.ts";
+export {
+  consoleLogger,
+  getLogger,
+  type LogFields,
+  type Logger,
+  type LogLevel,
+  type MemoryLogger,
+  memoryLogger,
+  setLogger,
+} from "./src/logger.ts";
+export { camelize, convertKeys, decamelize } from "./src/case.ts";
+export { safeGroupName } from "./src/groups.ts";
+export type { StandardJSONSchemaV1, StandardSchemaV1 } from "./src/standard_schema.ts";
+
+// The embedded default: an in-memory layer under "default", made on first use.
+if (!layers.has(DEFAULT_LAYER)) layers.register(DEFAULT_LAYER, () => new InMemoryChannelLayer());

@@ -1,0 +1,240 @@
+/**
+ * The App: WebSocket routes to consumers, plain HTTP routes to handlers, one `fetch` for
+ * `Deno.serve`, and clean shutdown.
+ *
+ * @module
+ */
+import { CloseCode, Connection } from "./connection.ts";
+import { type Consumer, type ConsumerClass, RUNTIME } from "./consumer.ts";
+import { DefinitionError } from "./errors.ts";
+import { checkHandlers } from "./handlers.ts";
+import { type LayerRegistry, layers as globalLayers } from "./layer_registry.ts";
+import { getLogger } from "./logger.ts";
+import { compilePath, type PathPattern } from "./route.ts";
+import type { ConnectionHandle, ServerSocket } from "./socket.ts";
+import { upgradeWithDeno } from "./deno.ts";
+
+/** Options of {@linkcode App}. */
+export interface AppOptions {
+  /** Largest accepted text frame in bytes; bigger frames close the socket with 1009. Default 1 MiB. */
+  maxFrameBytes?: number;
+  /** The layer registry (default: the process-wide `layers`). Closed by {@linkcode App.close}. */
+  layers?: LayerRegistry;
+  /** Title used by documentation generators. */
+  title?: string;
+  /** Version used by documentation generators. */
+  version?: string;
+  /** Description used by documentation generators. */
+  description?: string;
+}
+
+/** Context passed to HTTP handlers. */
+export interface HttpContext {
+  /** Path parameters. */
+  params: Record<string, string>;
+  /** The app. */
+  app: App;
+}
+
+/** A plain HTTP route handler. */
+export type HttpHandler = (request: Request, context: HttpContext) => Response | Promise<Response>;
+
+/** A mounted WebSocket route. */
+export interface WsRoute {
+  /** The path pattern, e.g. `/ws/room/:roomName`. */
+  readonly path: string;
+  /** Path parameter names. */
+  readonly params: readonly string[];
+  /** The consumer class. */
+  readonly consumer: ConsumerClass;
+}
+
+type MountedWsRoute = WsRoute & { pattern: PathPattern };
+
+interface HttpRoute {
+  method: string;
+  pattern: PathPattern;
+  handler: HttpHandler;
+}
+
+/** The answer of {@linkcode App.upgrade}: a refusal, or an accepted consumer waiting for its socket. */
+export type UpgradeDecision =
+  | { accepted: false; response: Response }
+  | {
+    accepted: true;
+    /** The consumer instance (authenticated, not yet connected). */
+    consumer: Consumer;
+    /** Attaches the socket; the adapter then calls `opened()`, `text()`, `closed()` on the handle. */
+    accept(socket: ServerSocket): ConnectionHandle;
+  };
+
+function text(status: number, body: string): Response {
+  return new Response(body, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
+}
+
+/** A Switchboard application. */
+export class App {
+  /** Options as given. */
+  readonly options: Readonly<AppOptions>;
+  /** The layer registry this app uses. */
+  readonly layers: LayerRegistry;
+  readonly #ws: MountedWsRoute[] = [];
+  readonly #http: HttpRoute[] = [];
+  readonly #connections = new Set<Connection>();
+  #closing = false;
+
+  /** Creates an app. */
+  constructor(options: AppOptions = {}) {
+    this.options = { maxFrameBytes: 1024 * 1024, ...options };
+    this.layers = options.layers ?? globalLayers;
+    this.fetch = this.fetch.bind(this);
+  }
+
+  /** Mounts `consumer` at `path` (`:name` segments become `consumer.params.name`). */
+  ws(path: string, consumer: ConsumerClass): this {
+    if (typeof consumer !== "function") {
+      throw new DefinitionError(`app.ws('${path}'): the second argument must be a Consumer class`);
+    }
+    checkHandlers(consumer);
+    const pattern = compilePath(path);
+    this.#ws.push({ path, params: pattern.params, consumer, pattern });
+    return this;
+  }
+
+  /** Mounts an HTTP handler for `method` (or `"*"`) at `path`. */
+  route(method: string, path: string, handler: HttpHandler): this {
+    this.#http.push({ method: method.toUpperCase(), pattern: compilePath(path), handler });
+    return this;
+  }
+
+  /** Mounts a GET handler. */
+  get(path: string, handler: HttpHandler): this {
+    return this.route("GET", path, handler);
+  }
+
+  /** Mounts a POST handler. */
+  post(path: string, handler: HttpHandler): this {
+    return this.route("POST", path, handler);
+  }
+
+  /** The WebSocket routes, in mounting order. */
+  get routes(): readonly WsRoute[] {
+    return this.#ws.map(({ path, params, consumer }) => ({ path, params, consumer }));
+  }
+
+  /** Number of open connections. */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /**
+   * Decides an upgrade request: route, then `authenticate` — all before any socket exists.
+   * Runtime adapters call this, then upgrade and `accept(socket)`.
+   */
+  async upgrade(request: Request): Promise<UpgradeDecision> {
+    if (this.#closing) return { accepted: false, response: text(503, "Server is shutting down") };
+    const url = new URL(request.url);
+    let route: MountedWsRoute | undefined;
+    let params: Record<string, string> | undefined;
+    for (const r of this.#ws) {
+      params = r.pattern.match(url.pathname);
+      if (params) {
+        route = r;
+        break;
+      }
+    }
+    if (!route || !params) {
+      return { accepted: false, response: text(404, `No WebSocket route for ${url.pathname}`) };
+    }
+    const consumer = new route.consumer();
+    const routeParams = Object.freeze(params);
+    // authenticate() can read request/params through a provisional runtime.
+    consumer[RUNTIME] = {
+      request,
+      params: routeParams,
+      channelName: "",
+      closed: false,
+      send: () => Promise.reject(new Error("Cannot send before the connection is accepted")),
+      broadcast: () =>
+        Promise.reject(new Error("Cannot broadcast before the connection is accepted")),
+      join: () => Promise.reject(new Error("Cannot join groups before the connection is accepted")),
+      leave: () => Promise.resolve(),
+      close: () => {},
+    };
+    let verdict: unknown;
+    try {
+      verdict = await consumer.authenticate(request);
+    } catch (error) {
+      getLogger().error(`${route.consumer.name}.authenticate failed`, { error });
+      return { accepted: false, response: text(500, "Authentication failed with a server error") };
+    }
+    if (verdict instanceof Response) return { accepted: false, response: verdict };
+    if (verdict === false) return { accepted: false, response: text(403, "Forbidden") };
+    return {
+      accepted: true,
+      consumer,
+      accept: (socket) => {
+        const connection = new Connection(consumer, request, routeParams, socket, {
+          maxFrameBytes: this.options.maxFrameBytes!,
+          onClosed: (c) => this.#connections.delete(c),
+        });
+        this.#connections.add(connection);
+        return connection;
+      },
+    };
+  }
+
+  /** Handles a request: WebSocket upgrades (on Deno) and HTTP routes. Pass it to `Deno.serve`. */
+  async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
+      const decision = await this.upgrade(request);
+      if (!decision.accepted) return decision.response;
+      return upgradeWithDeno(request, decision.accept);
+    }
+    return await this.handleHttp(request);
+  }
+
+  /** Routes a plain HTTP request (404 / 405 when nothing matches; 500 when a handler throws). */
+  async handleHttp(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    let pathMatched = false;
+    for (const r of this.#http) {
+      const params = r.pattern.match(url.pathname);
+      if (!params) continue;
+      pathMatched = true;
+      if (
+        r.method !== "*" && r.method !== request.method &&
+        !(r.method === "GET" && request.method === "HEAD")
+      ) {
+        continue;
+      }
+      try {
+        return await r.handler(request, { params, app: this });
+      } catch (error) {
+        getLogger().error(`HTTP handler for ${request.method} ${url.pathname} failed`, { error });
+        return text(500, `Internal server error: ${(error as Error)?.message ?? String(error)}`);
+      }
+    }
+    if (pathMatched) return text(405, "Method not allowed");
+    if (this.#ws.some((r) => r.pattern.match(url.pathname))) {
+      return text(426, "This path expects a WebSocket upgrade");
+    }
+    return text(404, "Not found");
+  }
+
+  /**
+   * Shuts down: refuses new connections, closes every socket with 1001, waits for each
+   * `onDisconnect`, then closes the layers (unless `closeLayers: false`).
+   */
+  async close(options: { closeLayers?: boolean } = {}): Promise<void> {
+    this.#closing = true;
+    try {
+      const open = [...this.#connections];
+      for (const c of open) c.close(CloseCode.goingAway, "Server shutting down");
+      await Promise.all(open.map((c) => c.closed(CloseCode.goingAway, "Server shutting down")));
+      if (options.closeLayers ?? true) await this.layers.closeAll();
+    } finally {
+      this.#closing = false;
+    }
+  }
+}

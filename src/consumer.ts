@@ -1,0 +1,213 @@
+/**
+ * The Consumer base class: one class per WebSocket endpoint, one instance per connection.
+ *
+ * @module
+ */
+import { EVENT_TYPE } from "./protocol.ts";
+import { layers } from "./layer_registry.ts";
+import type { ChannelLayer, JsonValue } from "./layer.ts";
+import type { AnyMessage, AnyMessageType } from "./message.ts";
+import { DefinitionError, SwitchboardError } from "./errors.ts";
+import { assertGroupName } from "./names.ts";
+import { mergedStatic } from "./handlers.ts";
+
+/** What {@linkcode Consumer.authenticate} may answer: allow (`true`/nothing), refuse (`false` = 403), or a Response. */
+export type AuthResult = boolean | void | Response;
+
+/** Options of {@linkcode Consumer.broadcastMessage}. */
+export interface BroadcastOptions {
+  /** Target groups (default: this connection's groups, including ones joined at runtime). */
+  groups?: string | readonly string[];
+  /** Do not deliver to this connection itself. */
+  excludeCurrent?: boolean;
+}
+
+/** Options of {@linkcode Consumer.broadcastEvent}. */
+export interface BroadcastEventOptions {
+  /** Target groups (default: the class's `groups` + `extraGroups`). */
+  groups?: string | readonly string[];
+}
+
+/** What the runtime gives a consumer instance. Internal: adapters and the App set it. */
+export interface ConsumerRuntime {
+  readonly request: Request;
+  readonly params: Readonly<Record<string, string>>;
+  readonly channelName: string;
+  send(message: AnyMessage): Promise<void>;
+  broadcast(message: AnyMessage, options: BroadcastOptions): Promise<void>;
+  join(group: string): Promise<void>;
+  leave(group: string): Promise<void>;
+  close(code?: number, reason?: string): void;
+  readonly closed: boolean;
+}
+
+/** Internal key of the runtime on an instance. */
+export const RUNTIME: unique symbol = Symbol("switchboard.runtime");
+
+/** Any consumer class. */
+// deno-lint-ignore no-explicit-any
+export type ConsumerClass<C extends Consumer<any> = Consumer<any>> =
+  & (new () => C)
+  & Omit<typeof Consumer, "prototype">;
+
+/** The event messages a consumer class accepts: the type argument of `Consumer<Events>`. */
+// deno-lint-ignore no-explicit-any
+export type EventOf<C> = C extends abstract new (...args: any) => Consumer<infer E> ? E : never;
+
+function toList(groups: string | readonly string[]): string[] {
+  return typeof groups === "string" ? [groups] : [...groups];
+}
+
+/**
+ * The base class of every consumer. Subclass it, mark methods with `@wsHandler` / `@eventHandler`,
+ * and mount it with `app.ws(path, MyConsumer)`.
+ *
+ * `Events` is the union of server-side events the class accepts; it types the static
+ * {@linkcode Consumer.sendEvent} and {@linkcode Consumer.broadcastEvent}.
+ */
+export class Consumer<Events extends AnyMessage = AnyMessage> {
+  /** The layer alias this consumer uses (default `"default"`, the in-memory layer); `null` for none. */
+  static layer: string | null | undefined = undefined;
+  /** Groups every connection joins on connect (and that `broadcastEvent` targets by default). */
+  static groups: readonly string[] = [];
+  /** Groups contributed by mixins; merged across the class chain. */
+  static extraGroups: readonly string[] = [];
+  /** Send `complete` / `group_complete` / `event_complete` frames (for tests). Default false. */
+  static sendCompletion: boolean = false;
+  /** camelCase wire mode: incoming keys are decamelized, outgoing keys camelized (broadcasts too). */
+  static camelCase: boolean = false;
+  /** Log each received and sent frame at debug level. Default false. */
+  static logMessages: boolean = false;
+  /** Events forwarded to the client unchanged (no handler needed); merged across the class chain. */
+  static passthroughEvents: readonly AnyMessageType[] = [];
+  /** Per-consumer frame size limit in bytes (default: the app's). */
+  static maxFrameBytes: number | undefined = undefined;
+
+  /** Phantom field carrying the `Events` type. Never set. */
+  declare readonly "~events"?: Events;
+  /** @internal */
+  [RUNTIME]?: ConsumerRuntime;
+
+  #runtime(): ConsumerRuntime {
+    const rt = this[RUNTIME];
+    if (!rt) {
+      throw new SwitchboardError(
+        `${this.constructor.name} is not attached to a connection yet (use it from hooks and handlers)`,
+      );
+    }
+    return rt;
+  }
+
+  /** The HTTP upgrade request. */
+  get request(): Request {
+    return this.#runtime().request;
+  }
+  /** Path parameters (`/ws/room/:roomName` → `{roomName}`). */
+  get params(): Readonly<Record<string, string>> {
+    return this.#runtime().params;
+  }
+  /** Query parameters of the upgrade request. */
+  get query(): URLSearchParams {
+    return new URL(this.#runtime().request.url).searchParams;
+  }
+  /** This connection's layer channel name (what `sendEvent` targets). */
+  get channelName(): string {
+    return this.#runtime().channelName;
+  }
+  /** True once the connection is closing or closed. */
+  get closed(): boolean {
+    return this.#runtime().closed;
+  }
+
+  /** This connection's groups: the class groups plus those joined at runtime. */
+  groups: string[] = [];
+
+  /**
+   * Runs before the WebSocket upgrade. Return `false` to refuse with 403, a `Response` to answer
+   * with it (e.g. 401), anything else to accept. Throwing answers 500 and is logged.
+   */
+  authenticate(_request: Request): AuthResult | Promise<AuthResult> {
+    return true;
+  }
+
+  /** Runs once the socket is open and the class groups are joined. */
+  postAuthentication(): void | Promise<void> {}
+
+  /** Runs exactly once when the connection ends, before its groups are left. */
+  onDisconnect(_code: number): void | Promise<void> {}
+
+  /**
+   * Runs when the layer recovered from an outage during which messages to this connection may
+   * have been lost. Override it to resynchronise the client.
+   */
+  onResync(_reason: string): void | Promise<void> {}
+
+  /** Sends a message to this connection's client. */
+  sendMessage(message: AnyMessage): Promise<void> {
+    return this.#runtime().send(message);
+  }
+
+  /** Sends a message to every connection in the groups (through the layer, so across processes). */
+  broadcastMessage(message: AnyMessage, options: BroadcastOptions = {}): Promise<void> {
+    return this.#runtime().broadcast(message, options);
+  }
+
+  /** Joins a group at runtime; it is left automatically on disconnect. */
+  joinGroup(group: string): Promise<void> {
+    return this.#runtime().join(group);
+  }
+
+  /** Leaves a group. */
+  leaveGroup(group: string): Promise<void> {
+    return this.#runtime().leave(group);
+  }
+
+  /** Closes the connection (default code 1000). */
+  close(code?: number, reason?: string): void {
+    this.#runtime().close(code, reason);
+  }
+
+  /** The layer this class uses, from the process-wide registry. */
+  static getLayer(): ChannelLayer {
+    if (this.layer === null) {
+      throw new DefinitionError(`${this.name} has no channel layer (static layer = null)`);
+    }
+    return layers.get(this.layer ?? undefined);
+  }
+
+  /** The groups `broadcastEvent` targets by default: `groups` + merged `extraGroups`. */
+  static defaultGroups(): string[] {
+    return [...new Set([...this.groups, ...mergedStatic<string>(this, "extraGroups")])];
+  }
+
+  /**
+   * Sends an event to one connection, from any code in any process that shares the layer. The
+   * consumer's matching `@eventHandler` runs and its return value goes to that client.
+   */
+  static sendEvent<C extends ConsumerClass>(
+    this: C,
+    event: EventOf<InstanceType<C>>,
+    channelName: string,
+  ): Promise<void> {
+    return this.getLayer().send(channelName, {
+      type: EVENT_TYPE,
+      event: event as unknown as JsonValue,
+    });
+  }
+
+  /** Sends an event to every connection in the groups (default: the class's groups). */
+  static async broadcastEvent<C extends ConsumerClass>(
+    this: C,
+    event: EventOf<InstanceType<C>>,
+    options: BroadcastEventOptions = {},
+  ): Promise<void> {
+    const groups = options.groups === undefined ? this.defaultGroups() : toList(options.groups);
+    const layer = this.getLayer();
+    for (const g of groups) assertGroupName(g);
+    await Promise.all(
+      groups.map((g) =>
+        layer.groupSend(g, { type: EVENT_TYPE, event: event as unknown as JsonValue })
+      ),
+    );
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * WebSocket upgrade on Deno (`Deno.upgradeWebSocket`). Node uses adapters/node.
+ *
+ * @module
+ */
+import { getLogger } from "./logger.ts";
+import type { ConnectionHandle, ServerSocket } from "./socket.ts";
+
+interface DenoLike {
+  upgradeWebSocket(request: Request, options?: { idleTimeout?: number }): {
+    socket: WebSocket;
+    response: Response;
+  };
+}
+
+/** Upgrades `request` with Deno and wires the socket to a connection handle. */
+export function upgradeWithDeno(
+  request: Request,
+  accept: (socket: ServerSocket) => ConnectionHandle,
+): Response {
+  const deno = (globalThis as { Deno?: DenoLike }).Deno;
+  if (!deno?.upgradeWebSocket) {
+    return new Response(
+      "app.fetch upgrades WebSockets on Deno only; on Node use serve() from adapters/node",
+      { status: 501 },
+    );
+  }
+  const { socket, response } = deno.upgradeWebSocket(request);
+  const handle = accept({
+    send: (data) => socket.send(data),
+    close: (code, reason) => socket.close(code, reason),
+    get bufferedAmount() {
+      return socket.bufferedAmount;
+    },
+  });
+  socket.binaryType = "arraybuffer";
+  socket.onopen = () => void handle.opened();
+  socket.onmessage = (event) => {
+    if (typeof event.data === "string") handle.text(event.data);
+    else handle.binary(new Uint8Array(event.data as ArrayBuffer));
+  };
+  socket.onclose = (event) => void handle.closed(event.code, event.reason);
+  socket.onerror = (event) => {
+    getLogger().debug("WebSocket error", { message: (event as ErrorEvent).message });
+  };
+  return response;
+}

@@ -1,0 +1,53 @@
+/**
+ * Path patterns with `:params` (`/ws/room/:roomName`), matched without URLPattern so that the
+ * same code runs on Node 20.
+ *
+ * @module
+ */
+
+/** A compiled path pattern. */
+export interface PathPattern {
+  /** The pattern as written. */
+  readonly path: string;
+  /** Parameter names in order. */
+  readonly params: readonly string[];
+  /** The params of `pathname`, or `undefined` when it does not match. */
+  match(pathname: string): Record<string, string> | undefined;
+}
+
+/** Compiles `/a/:b/c` into a {@linkcode PathPattern}. */
+export function compilePath(path: string): PathPattern {
+  if (!path.startsWith("/")) throw new TypeError(`Route paths start with '/': got '${path}'`);
+  const segments = path.split("/").slice(1);
+  const params: string[] = [];
+  for (const s of segments) {
+    if (s.startsWith(":")) {
+      const name = s.slice(1);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+        throw new TypeError(`Bad parameter ':${name}' in route '${path}'`);
+      }
+      params.push(name);
+    }
+  }
+  return {
+    path,
+    params,
+    match(pathname) {
+      const parts = pathname.split("/").slice(1);
+      if (parts.length !== segments.length) return undefined;
+      const out: Record<string, string> = {};
+      for (let i = 0; i < segments.length; i++) {
+        const seg = segments[i];
+        if (seg.startsWith(":")) {
+          if (!parts[i]) return undefined;
+          try {
+            out[seg.slice(1)] = decodeURIComponent(parts[i]);
+          } catch {
+            return undefined;
+          }
+        } else if (seg !== parts[i]) return undefined;
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,28 @@
+/**
+ * The runtime-neutral socket contract between the core and a runtime adapter (Deno, Node `ws`,
+ * the in-process test transport).
+ *
+ * @module
+ */
+
+/** What the core needs from a server-side socket. */
+export interface ServerSocket {
+  /** Sends one text frame. */
+  send(data: string): void;
+  /** Closes the socket with a code and reason. */
+  close(code?: number, reason?: string): void;
+  /** Bytes queued but not yet sent, if the runtime knows. */
+  readonly bufferedAmount?: number;
+}
+
+/** What an adapter calls on the core for one accepted connection. */
+export interface ConnectionHandle {
+  /** The socket is open: joins groups and runs `postAuthentication`. Resolves when that is done. */
+  opened(): Promise<void>;
+  /** A text frame arrived. */
+  text(data: string): void;
+  /** A binary frame arrived (answered with an error frame: the protocol is JSON text). */
+  binary(data: Uint8Array): void;
+  /** The socket closed (by either side). Resolves when `onDisconnect` and cleanup are done. */
+  closed(code: number, reason?: string): Promise<void>;
+}

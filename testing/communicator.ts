@@ -1,0 +1,211 @@
+/**
+ * The WebSocket communicator: drives an app like a client would, in-process or over a real socket,
+ * and reads frames until the server says it is done (completion signals), never on sleeps.
+ *
+ * @module
+ */
+import type { App } from "../src/app.ts";
+import { convertKeys, decamelize } from "../src/case.ts";
+import { COMPLETE_ACTIONS, MESSAGE_ACTION_COMPLETE } from "../src/constants.ts";
+import type { ConsumerClass } from "../src/consumer.ts";
+import type { AnyMessage } from "../src/message.ts";
+import { type CloseInfo, Inbox, ReceiveTimeoutError } from "./inbox.ts";
+import {
+  type ClientTransport,
+  type ConnectResult,
+  inProcessTransport,
+  socketTransport,
+} from "./transport.ts";
+
+/** Options of {@linkcode WebsocketCommunicator}. */
+export interface CommunicatorOptions {
+  /** The consumer class behind the path (used for its camelCase setting). */
+  consumer?: ConsumerClass;
+  /** Headers of the upgrade request (auth tokens, cookies, origin…). */
+  headers?: HeadersInit;
+  /** Connect over a real WebSocket to this base URL (`ws://127.0.0.1:8000`) instead of in-process. */
+  url?: string;
+}
+
+/** Options of {@linkcode WebsocketCommunicator.receiveAllMessages}. */
+export interface ReceiveAllOptions {
+  /**
+   * Stop once a frame with this action arrives (default `"complete"`). A stop frame that is not a
+   * completion frame is returned too. `null`: collect until `timeout` without failing.
+   */
+  stopAction?: string | null;
+  /** Milliseconds to wait for the stop frame before failing (default 5000). */
+  timeout?: number;
+}
+
+/** The default wait for frames that must arrive, in ms. Generous: it only bounds a failure. */
+export const DEFAULT_RECEIVE_TIMEOUT = 5000;
+
+/**
+ * A test client for one WebSocket path of an app.
+ *
+ * ```ts
+ * await using comm = await WebsocketCommunicator.connect(app, "/ws/system", { consumer: SystemConsumer });
+ * await comm.sendMessage(Ping.create());
+ * assert.deepEqual(await comm.receiveAllMessages(), [Pong.create()]);
+ * ```
+ */
+export class WebsocketCommunicator {
+  /** The path this communicator connects to. */
+  readonly path: string;
+  readonly #options: CommunicatorOptions;
+  readonly #inbox = new Inbox();
+  readonly #transport: ClientTransport;
+  #connected = false;
+
+  /** Creates a communicator; call {@linkcode connect} before sending. */
+  constructor(app: App, path: string, options: CommunicatorOptions = {}) {
+    this.path = path;
+    this.#options = options;
+    this.#transport = options.url
+      ? socketTransport(options.url, path, options.headers, this.#inbox)
+      : inProcessTransport(app, path, options.headers, this.#inbox);
+  }
+
+  /** Creates a communicator and connects it; throws unless the upgrade is accepted. */
+  static async connect(
+    app: App,
+    path: string,
+    options: CommunicatorOptions = {},
+  ): Promise<WebsocketCommunicator> {
+    const comm = new WebsocketCommunicator(app, path, options);
+    const result = await comm.connect();
+    if (!result.accepted) {
+      throw new Error(
+        `Connecting to ${path} was refused with ${result.status}: ${result.body ?? ""}`,
+      );
+    }
+    return comm;
+  }
+
+  /**
+   * Opens the connection. In-process, it resolves once `postAuthentication` has run, so frames it
+   * sent are already waiting. A refused upgrade resolves with `accepted: false` and the status.
+   */
+  async connect(): Promise<ConnectResult> {
+    const result = await this.#transport.connect();
+    this.#connected = result.accepted;
+    return result;
+  }
+
+  /** Closes the connection (default code 1000) and waits until the server finished `onDisconnect`. */
+  async disconnect(code = 1000, reason = ""): Promise<void> {
+    if (!this.#connected) return;
+    this.#connected = false;
+    await this.#transport.close(code, reason);
+  }
+
+  /** `await using` support: disconnects. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.disconnect();
+  }
+
+  /** How the connection closed, if it did (for example 1009 after an oversized frame). */
+  get closeInfo(): CloseInfo | undefined {
+    return this.#inbox.closeInfo;
+  }
+
+  /** Waits until the server closes the connection; returns the close code and reason. */
+  async waitForClose(timeout = DEFAULT_RECEIVE_TIMEOUT): Promise<CloseInfo> {
+    const deadline = Date.now() + timeout;
+    while (!this.#inbox.closeInfo) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new ReceiveTimeoutError(`${this.path}: not closed within ${timeout} ms`);
+      // A frame may arrive first; drop nothing, just wait for more activity.
+      await this.#inbox.waitForActivity(Math.min(left, 50));
+    }
+    return this.#inbox.closeInfo;
+  }
+
+  /** Sends a message (keys camelized when the consumer uses camelCase). */
+  sendMessage(message: AnyMessage): Promise<void> {
+    return this.sendJson({ action: message.action, payload: message.payload ?? null });
+  }
+
+  /** Sends any JSON value as a text frame, unchanged. */
+  sendJson(value: unknown): Promise<void> {
+    return this.sendText(JSON.stringify(value));
+  }
+
+  /** Sends a raw text frame (for invalid-JSON tests). */
+  sendText(text: string): Promise<void> {
+    this.#transport.sendText(text);
+    return Promise.resolve();
+  }
+
+  /** Sends a binary frame. */
+  sendBytes(bytes: Uint8Array): Promise<void> {
+    this.#transport.sendBytes(bytes);
+    return Promise.resolve();
+  }
+
+  /** Receives the next frame as parsed JSON (completion frames included). */
+  async receiveJson(options: { timeout?: number } = {}): Promise<unknown> {
+    const timeout = options.timeout ?? DEFAULT_RECEIVE_TIMEOUT;
+    return JSON.parse(await this.#inbox.take(timeout, () => `receiveJson(${this.path})`));
+  }
+
+  #decode(frame: unknown): AnyMessage {
+    const m = frame as AnyMessage;
+    if (this.#options.consumer?.camelCase) {
+      return { action: m.action, payload: convertKeys(m.payload, decamelize) };
+    }
+    return m;
+  }
+
+  /**
+   * Receives frames until one with `stopAction` arrives (default `"complete"`). Completion frames
+   * are never returned; the stop frame is, unless it is a completion. Frames after it stay queued.
+   * Throws when the stop frame does not come within `timeout`, listing what did.
+   */
+  async receiveAllMessages<M extends AnyMessage = AnyMessage>(
+    options: ReceiveAllOptions = {},
+  ): Promise<M[]> {
+    const stopAction = options.stopAction === undefined
+      ? MESSAGE_ACTION_COMPLETE
+      : options.stopAction;
+    const timeout = options.timeout ?? DEFAULT_RECEIVE_TIMEOUT;
+    const deadline = Date.now() + timeout;
+    const out: M[] = [];
+    while (true) {
+      const frame = this.#inbox.poll();
+      if (frame === undefined) {
+        const left = deadline - Date.now();
+        if (this.#inbox.closeInfo && stopAction !== null) {
+          throw new Error(
+            `receiveAllMessages(${this.path}): the connection closed (code ${this.#inbox.closeInfo.code}) ` +
+              `before '${stopAction}'; received ${JSON.stringify(out)}`,
+          );
+        }
+        if (left <= 0 || this.#inbox.closeInfo || !(await this.#inbox.waitForActivity(left))) {
+          if (stopAction === null) return out;
+          throw new ReceiveTimeoutError(
+            `receiveAllMessages(${this.path}): no '${stopAction}' within ${timeout} ms; received ${
+              JSON.stringify(out)
+            }`,
+          );
+        }
+        continue;
+      }
+      const message = this.#decode(JSON.parse(frame));
+      const isCompletion = COMPLETE_ACTIONS.has(message.action);
+      if (!isCompletion) out.push(message as M);
+      if (message.action === stopAction) return out;
+    }
+  }
+
+  /**
+   * True when no frame arrives within `timeout` ms (default 100). Consumes nothing: a frame that
+   * arrives stays queued for the next receive.
+   */
+  async receiveNothing(options: { timeout?: number } = {}): Promise<boolean> {
+    if (this.#inbox.size > 0) return false;
+    await this.#inbox.waitForActivity(options.timeout ?? 100);
+    return this.#inbox.size === 0;
+  }
+}

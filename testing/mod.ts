@@ -1,0 +1,30 @@
+/**
+ * The testing module: communicators that drive an app in-process or over real sockets, the
+ * completion constants, and broadcast capture.
+ *
+ * ```ts
+ * import { GROUP_ACTION_COMPLETE, WebsocketCommunicator } from "@switchboard/switchboard/testing";
+ * ```
+ *
+ * @module
+ */
+export {
+  type CommunicatorOptions,
+  DEFAULT_RECEIVE_TIMEOUT,
+  type ReceiveAllOptions,
+  WebsocketCommunicator,
+} from "./communicator.ts";
+export type { ConnectResult } from "./transport.ts";
+export { type CloseInfo, ConnectionClosedError, ReceiveTimeoutError } from "./inbox.ts";
+export {
+  type BroadcastCapture,
+  captureBroadcastEvents,
+  type CapturedBroadcastEvent,
+} from "./capture.ts";
+export { serveForTests, type TestServer } from "./serve.ts";
+export {
+  COMPLETE_ACTIONS,
+  EVENT_ACTION_COMPLETE,
+  GROUP_ACTION_COMPLETE,
+  MESSAGE_ACTION_COMPLETE,
+} from "../src/constants.ts";

@@ -1,0 +1,141 @@
+/**
+ * How a communicator reaches the app: in-process (no port) or over a real WebSocket.
+ *
+ * @module
+ */
+import type { App } from "../src/app.ts";
+import type { ConnectionHandle } from "../src/socket.ts";
+import type { Inbox } from "./inbox.ts";
+
+/** The result of {@linkcode WebsocketCommunicator.connect}. */
+export interface ConnectResult {
+  /** True when the upgrade was accepted. */
+  accepted: boolean;
+  /** HTTP status of a refused upgrade (401, 403, 404…), 101 when accepted. */
+  status: number;
+  /** Body text of a refused upgrade (in-process transport only). */
+  body?: string;
+  /** The close code, when the server closed the socket during connect. */
+  closeCode?: number;
+}
+
+/** The client side of one test connection. */
+export interface ClientTransport {
+  connect(): Promise<ConnectResult>;
+  sendText(data: string): void;
+  sendBytes(data: Uint8Array): void;
+  close(code: number, reason?: string): Promise<void>;
+}
+
+/** Drives the app in-process: the communicator is the socket. */
+export function inProcessTransport(
+  app: App,
+  path: string,
+  headers: HeadersInit | undefined,
+  inbox: Inbox,
+): ClientTransport {
+  let handle: ConnectionHandle | undefined;
+  let open = false;
+  return {
+    async connect() {
+      const request = new Request(new URL(path, "http://switchboard.test"), {
+        headers: { upgrade: "websocket", ...Object.fromEntries(new Headers(headers)) },
+      });
+      const decision = await app.upgrade(request);
+      if (!decision.accepted) {
+        return {
+          accepted: false,
+          status: decision.response.status,
+          body: await decision.response.text(),
+        };
+      }
+      handle = decision.accept({
+        send(data) {
+          if (open) inbox.push(data);
+        },
+        close(code = 1000, reason = "") {
+          if (!open) return;
+          open = false;
+          inbox.closed({ code, reason });
+          void handle!.closed(code, reason);
+        },
+        bufferedAmount: 0,
+      });
+      open = true;
+      await handle.opened();
+      const close = inbox.closeInfo;
+      return { accepted: true, status: 101, ...(close ? { closeCode: close.code } : {}) };
+    },
+    sendText(data) {
+      if (!open || !handle) throw new Error("Not connected: call connect() first");
+      handle.text(data);
+    },
+    sendBytes(data) {
+      if (!open || !handle) throw new Error("Not connected: call connect() first");
+      handle.binary(data);
+    },
+    async close(code, reason = "") {
+      if (!handle) return;
+      if (open) {
+        open = false;
+        inbox.closed({ code, reason });
+      }
+      await handle.closed(code, reason);
+    },
+  };
+}
+
+/** Connects over a real WebSocket to `baseUrl` (e.g. `ws://127.0.0.1:8000`). */
+export function socketTransport(
+  baseUrl: string,
+  path: string,
+  headers: HeadersInit | undefined,
+  inbox: Inbox,
+): ClientTransport {
+  let ws: WebSocket | undefined;
+  let closedPromise: Promise<void> | undefined;
+  return {
+    connect() {
+      const url = new URL(path, baseUrl);
+      // Deno's WebSocket accepts headers; browsers ignore the second argument's headers.
+      const Ctor = WebSocket as unknown as new (url: URL, options?: unknown) => WebSocket;
+      ws = headers ? new Ctor(url, { headers }) : new WebSocket(url);
+      ws.binaryType = "arraybuffer";
+      const socket = ws;
+      closedPromise = new Promise((resolve) => {
+        socket.addEventListener("close", (e) => {
+          inbox.closed({ code: e.code, reason: e.reason });
+          resolve();
+        });
+      });
+      socket.addEventListener("message", (e) => {
+        if (typeof e.data === "string") inbox.push(e.data);
+      });
+      return new Promise<ConnectResult>((resolve) => {
+        socket.addEventListener("open", () => resolve({ accepted: true, status: 101 }), {
+          once: true,
+        });
+        socket.addEventListener("error", (e) => {
+          const msg = (e as ErrorEvent).message ?? "";
+          const status = Number(/\b([45]\d\d)\b/.exec(msg)?.[1] ?? 0);
+          resolve({ accepted: false, status, body: msg });
+        }, { once: true });
+      });
+    },
+    sendText(data) {
+      if (!ws) throw new Error("Not connected: call connect() first");
+      ws.send(data);
+    },
+    sendBytes(data) {
+      if (!ws) throw new Error("Not connected: call connect() first");
+      ws.send(data);
+    },
+    async close(code, reason) {
+      if (!ws) return;
+      if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) {
+        ws.close(code, reason);
+      }
+      await closedPromise;
+    },
+  };
+}
