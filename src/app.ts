@@ -8,7 +8,7 @@ import { CloseCode, Connection } from "./connection.ts";
 import { type Consumer, type ConsumerClass, RUNTIME } from "./consumer.ts";
 import { DefinitionError } from "./errors.ts";
 import { checkHandlers } from "./handlers.ts";
-import { type LayerRegistry, layers as globalLayers } from "./layer_registry.ts";
+import { layers } from "./layer_registry.ts";
 import { getLogger } from "./logger.ts";
 import { compilePath, type PathPattern } from "./route.ts";
 import type { ConnectionHandle, ServerSocket } from "./socket.ts";
@@ -18,8 +18,6 @@ import { upgradeWithDeno } from "./deno.ts";
 export interface AppOptions {
   /** Largest accepted text frame in bytes; bigger frames close the socket with 1009. Default 1 MiB. */
   maxFrameBytes?: number;
-  /** The layer registry (default: the process-wide `layers`). Closed by {@linkcode App.close}. */
-  layers?: LayerRegistry;
   /** Title used by documentation generators. */
   title?: string;
   /** Version used by documentation generators. */
@@ -76,8 +74,6 @@ function text(status: number, body: string): Response {
 export class App {
   /** Options as given. */
   readonly options: Readonly<AppOptions>;
-  /** The layer registry this app uses. */
-  readonly layers: LayerRegistry;
   readonly #ws: MountedWsRoute[] = [];
   readonly #http: HttpRoute[] = [];
   readonly #connections = new Set<Connection>();
@@ -86,7 +82,6 @@ export class App {
   /** Creates an app. */
   constructor(options: AppOptions = {}) {
     this.options = { maxFrameBytes: 1024 * 1024, ...options };
-    this.layers = options.layers ?? globalLayers;
     this.fetch = this.fetch.bind(this);
   }
 
@@ -224,7 +219,7 @@ export class App {
 
   /**
    * Shuts down: refuses new connections, closes every socket with 1001, waits for each
-   * `onDisconnect`, then closes the layers (unless `closeLayers: false`).
+   * `onDisconnect`, then closes the process-wide layers (unless `closeLayers: false`).
    */
   async close(options: { closeLayers?: boolean } = {}): Promise<void> {
     this.#closing = true;
@@ -232,7 +227,7 @@ export class App {
       const open = [...this.#connections];
       for (const c of open) c.close(CloseCode.goingAway, "Server shutting down");
       await Promise.all(open.map((c) => c.closed(CloseCode.goingAway, "Server shutting down")));
-      if (options.closeLayers ?? true) await this.layers.closeAll();
+      if (options.closeLayers ?? true) await layers.closeAll();
     } finally {
       this.#closing = false;
     }

@@ -50,9 +50,13 @@ export type ConsumerClass<C extends Consumer<any> = Consumer<any>> =
   & (new () => C)
   & Omit<typeof Consumer, "prototype">;
 
-/** The event messages a consumer class accepts: the type argument of `Consumer<Events>`. */
+/** The event messages a consumer class (or instance) accepts: the type argument of `Consumer<Events>`. */
 // deno-lint-ignore no-explicit-any
-export type EventOf<C> = C extends abstract new (...args: any) => Consumer<infer E> ? E : never;
+export type EventOf<C> = C extends abstract new (...args: any) => infer I ? EventsOfInstance<I>
+  : EventsOfInstance<C>;
+
+type EventsOfInstance<I> = I extends { readonly "~events"?: infer E } ? Exclude<E, undefined>
+  : never;
 
 function toList(groups: string | readonly string[]): string[] {
   return typeof groups === "string" ? [groups] : [...groups];
@@ -186,7 +190,7 @@ export class Consumer<Events extends AnyMessage = AnyMessage> {
    */
   static sendEvent<C extends ConsumerClass>(
     this: C,
-    event: EventOf<InstanceType<C>>,
+    event: EventOf<C>,
     channelName: string,
   ): Promise<void> {
     return this.getLayer().send(channelName, {
@@ -198,7 +202,7 @@ export class Consumer<Events extends AnyMessage = AnyMessage> {
   /** Sends an event to every connection in the groups (default: the class's groups). */
   static async broadcastEvent<C extends ConsumerClass>(
     this: C,
-    event: EventOf<InstanceType<C>>,
+    event: EventOf<C>,
     options: BroadcastEventOptions = {},
   ): Promise<void> {
     const groups = options.groups === undefined ? this.defaultGroups() : toList(options.groups);

@@ -68,7 +68,10 @@ export class LayerRegistry {
     return layer;
   }
 
-  /** Closes every layer made so far and empties the registry (factories stay registered). */
+  /**
+   * Closes every layer made so far and forgets it. Aliases registered with a factory stay
+   * registered and make a fresh layer on next use; aliases registered with an instance are gone.
+   */
   async closeAll(): Promise<void> {
     const made = [...new Set(this.#layers.values())];
     for (const alias of this.#layers.keys()) {

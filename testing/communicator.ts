@@ -7,7 +7,7 @@
 import type { App } from "../src/app.ts";
 import { convertKeys, decamelize } from "../src/case.ts";
 import { COMPLETE_ACTIONS, MESSAGE_ACTION_COMPLETE } from "../src/constants.ts";
-import type { ConsumerClass } from "../src/consumer.ts";
+import type { Consumer, ConsumerClass } from "../src/consumer.ts";
 import type { AnyMessage } from "../src/message.ts";
 import { type CloseInfo, Inbox, ReceiveTimeoutError } from "./inbox.ts";
 import {
@@ -103,6 +103,14 @@ export class WebsocketCommunicator {
   /** `await using` support: disconnects. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.disconnect();
+  }
+
+  /**
+   * The server-side consumer instance of this connection (in-process only; `undefined` over a
+   * real socket). Handy to read `channelName` or state in tests.
+   */
+  get consumer(): Consumer | undefined {
+    return this.#transport.consumer;
   }
 
   /** How the connection closed, if it did (for example 1009 after an oversized frame). */

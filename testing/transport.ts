@@ -5,6 +5,7 @@
  */
 import type { App } from "../src/app.ts";
 import type { ConnectionHandle } from "../src/socket.ts";
+import type { Consumer } from "../src/consumer.ts";
 import type { Inbox } from "./inbox.ts";
 
 /** The result of {@linkcode WebsocketCommunicator.connect}. */
@@ -21,6 +22,8 @@ export interface ConnectResult {
 
 /** The client side of one test connection. */
 export interface ClientTransport {
+  /** The server-side consumer instance (in-process transport only). */
+  readonly consumer: Consumer | undefined;
   connect(): Promise<ConnectResult>;
   sendText(data: string): void;
   sendBytes(data: Uint8Array): void;
@@ -35,8 +38,12 @@ export function inProcessTransport(
   inbox: Inbox,
 ): ClientTransport {
   let handle: ConnectionHandle | undefined;
+  let consumer: Consumer | undefined;
   let open = false;
   return {
+    get consumer() {
+      return consumer;
+    },
     async connect() {
       const request = new Request(new URL(path, "http://switchboard.test"), {
         headers: { upgrade: "websocket", ...Object.fromEntries(new Headers(headers)) },
@@ -49,6 +56,7 @@ export function inProcessTransport(
           body: await decision.response.text(),
         };
       }
+      consumer = decision.consumer;
       handle = decision.accept({
         send(data) {
           if (open) inbox.push(data);
@@ -95,6 +103,7 @@ export function socketTransport(
   let ws: WebSocket | undefined;
   let closedPromise: Promise<void> | undefined;
   return {
+    consumer: undefined,
     connect() {
       const url = new URL(path, baseUrl);
       // Deno's WebSocket accepts headers; browsers ignore the second argument's headers.

@@ -1,0 +1,106 @@
+/** The communicator's own rules: stop frames, leftovers, receiveNothing, timeouts, real sockets. */
+import {
+  assert,
+  captureBroadcastEvents,
+  GROUP_ACTION_COMPLETE,
+  Ping,
+  Pong,
+  ReceiveTimeoutError,
+  serveForTests,
+  WebsocketCommunicator,
+} from "./deps.ts";
+import {
+  EchoConsumer,
+  freshLayer,
+  makeApp,
+  Notify,
+  Said,
+  Say,
+  Shout,
+  Shouted,
+} from "./fixtures.ts";
+
+const app = makeApp();
+
+Deno.test("the stop frame is returned unless it is a completion; later frames stay queued", async () => {
+  freshLayer();
+  await using comm = await WebsocketCommunicator.connect(app, "/echo", { consumer: EchoConsumer });
+  await comm.sendMessage(Say.create({ text: "one" }));
+  await comm.sendMessage(Say.create({ text: "two" }));
+  // Stop at the first "said": returned, and everything after it stays queued.
+  assert.deepEqual(await comm.receiveAllMessages({ stopAction: "said" }), [
+    Said.create({ text: "one" }),
+  ]);
+  // Next call: the first `complete` ends it; completions are never returned.
+  assert.deepEqual(await comm.receiveAllMessages(), []);
+  assert.deepEqual(await comm.receiveAllMessages(), [Said.create({ text: "two" })]);
+});
+
+Deno.test("receiveNothing is true on silence and consumes nothing", async () => {
+  freshLayer();
+  await using comm = await WebsocketCommunicator.connect(app, "/echo", { consumer: EchoConsumer });
+  assert.equal(await comm.receiveNothing(), true);
+  await comm.sendMessage(Ping.create());
+  assert.equal(await comm.receiveNothing({ timeout: 1000 }), false);
+  // The frame that made it false is still there.
+  assert.deepEqual(await comm.receiveAllMessages(), [Pong.create()]);
+});
+
+Deno.test("a missing stop frame fails with what did arrive, within the timeout", async () => {
+  freshLayer();
+  await using comm = await WebsocketCommunicator.connect(app, "/echo", { consumer: EchoConsumer });
+  await comm.sendMessage(Ping.create());
+  const started = Date.now();
+  await assert.rejects(
+    () => comm.receiveAllMessages({ stopAction: "never", timeout: 100 }),
+    (e: Error) =>
+      e instanceof ReceiveTimeoutError && /no 'never' within 100 ms.*pong/.test(e.message),
+  );
+  assert.ok(Date.now() - started < 2000);
+  // With stopAction null it collects until the timeout without failing.
+  await comm.sendMessage(Ping.create());
+  assert.deepEqual(await comm.receiveAllMessages({ stopAction: null, timeout: 50 }), [
+    Pong.create(),
+  ]);
+});
+
+Deno.test("disconnect runs onDisconnect exactly once and leaves every group", async () => {
+  const layer = freshLayer();
+  EchoConsumer.disconnects = [];
+  const comm = await WebsocketCommunicator.connect(app, "/echo/alice", { consumer: EchoConsumer });
+  const channel = comm.consumer!.channelName;
+  assert.deepEqual(layer.groupMembers("echo-all"), [channel]);
+  await comm.disconnect(4000);
+  await comm.disconnect(4000);
+  assert.deepEqual(EchoConsumer.disconnects, ["alice:4000"]);
+  assert.deepEqual(layer.groupMembers("echo-all"), []);
+});
+
+Deno.test("the same scenario over a real socket", async () => {
+  freshLayer();
+  await using server = await serveForTests(app);
+  await using a = await WebsocketCommunicator.connect(app, "/echo", { url: server.url });
+  await using b = await WebsocketCommunicator.connect(app, "/echo", { url: server.url });
+  await a.sendMessage(Ping.create());
+  assert.deepEqual(await a.receiveAllMessages(), [Pong.create()]);
+  await a.sendMessage(Shout.create({ text: "hey", exclude: true }));
+  assert.deepEqual(await b.receiveAllMessages({ stopAction: GROUP_ACTION_COMPLETE }), [
+    Shouted.create({ text: "hey" }),
+  ]);
+  assert.deepEqual(await a.receiveAllMessages(), []);
+  assert.ok(await a.receiveNothing());
+});
+
+Deno.test("captureBroadcastEvents records without a layer, then restores", async () => {
+  freshLayer();
+  {
+    using captured = captureBroadcastEvents(EchoConsumer);
+    await EchoConsumer.broadcastEvent(Notify.create({ text: "x" }), { groups: ["g1"] });
+    await EchoConsumer.broadcastEvent(Notify.create({ text: "y" }));
+    assert.deepEqual(captured.events, [
+      { event: Notify.create({ text: "x" }), groups: ["g1"] },
+      { event: Notify.create({ text: "y" }), groups: undefined },
+    ]);
+  }
+  assert.equal(Object.hasOwn(EchoConsumer, "broadcastEvent"), false);
+});
