@@ -1,4 +1,12 @@
-import { App, Consumer, message, type MessageOf, Ping, Pong, wsHandler } from "../../mod.ts";
+import {
+  App,
+  Consumer,
+  message,
+  type MessageOf,
+  Ping,
+  Pong,
+  wsHandler,
+} from "@switchboard/switchboard";
 import { z } from "zod";
 
 const Say = message("say", z.object({ text: z.string().min(1) }));
