@@ -6,11 +6,11 @@
 import {
   assertChannelName,
   assertGroupName,
-  ChannelFull,
-  ClosedError,
   capacityLookup,
   type CapacityOptions,
+  ChannelFull,
   type ChannelLayer,
+  ClosedError,
   getLogger,
   type LayerMessage,
   randomToken,
@@ -273,7 +273,9 @@ export class InMemoryChannelLayer implements ChannelLayer {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
     for (const box of this.#channels.values()) {
-      for (const w of box.waiters.splice(0)) w.reject(new ClosedError("The in-memory layer closed"));
+      for (const w of box.waiters.splice(0)) {
+        w.reject(new ClosedError("The in-memory layer closed"));
+      }
     }
     this.#channels.clear();
     this.#groups.clear();
