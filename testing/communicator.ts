@@ -5,8 +5,9 @@
  * @module
  */
 import type { App } from "../src/app.ts";
-import { convertKeys, decamelize } from "../src/case.ts";
+import { camelize, convertKeys, decamelize } from "../src/case.ts";
 import { COMPLETE_ACTIONS, MESSAGE_ACTION_COMPLETE } from "../src/constants.ts";
+import { ENVELOPE_FIELDS, ENVELOPE_VERSION } from "../src/topic.ts";
 import type { Consumer, ConsumerClass } from "../src/consumer.ts";
 import type { AnyMessage } from "../src/message.ts";
 import { type CloseInfo, Inbox, ReceiveTimeoutError } from "./inbox.ts";
@@ -15,6 +16,7 @@ import {
   type ConnectResult,
   inProcessTransport,
   socketTransport,
+  type WebSocketConstructor,
 } from "./transport.ts";
 
 /** Options of {@linkcode WebsocketCommunicator}. */
@@ -25,6 +27,11 @@ export interface CommunicatorOptions {
   headers?: HeadersInit;
   /** Connect over a real WebSocket to this base URL (`ws://127.0.0.1:8000`) instead of in-process. */
   url?: string;
+  /**
+   * The WebSocket class used with `url` (default: the global one). On Node 20, which has no global
+   * WebSocket, pass `WebSocket` from the `ws` package.
+   */
+  WebSocket?: WebSocketConstructor;
 }
 
 /** Options of {@linkcode WebsocketCommunicator.receiveAllMessages}. */
@@ -36,6 +43,22 @@ export interface ReceiveAllOptions {
   stopAction?: string | null;
   /** Milliseconds to wait for the stop frame before failing (default 5000). */
   timeout?: number;
+}
+
+/** A frame with its envelope keys, as topics send them. */
+export interface TopicFrame {
+  /** The action. */
+  action: string;
+  /** The payload. */
+  payload: unknown;
+  /** Envelope version. */
+  version?: number;
+  /** The topic. */
+  topic?: string;
+  /** The echoed request id. */
+  ref?: string;
+  /** The broadcast sequence number. */
+  seq?: number;
 }
 
 /** The default wait for frames that must arrive, in ms. Generous: it only bounds a failure. */
@@ -57,13 +80,14 @@ export class WebsocketCommunicator {
   readonly #inbox = new Inbox();
   readonly #transport: ClientTransport;
   #connected = false;
+  #refs = 0;
 
   /** Creates a communicator; call {@linkcode connect} before sending. */
   constructor(app: App, path: string, options: CommunicatorOptions = {}) {
     this.path = path;
     this.#options = options;
     this.#transport = options.url
-      ? socketTransport(options.url, path, options.headers, this.#inbox)
+      ? socketTransport(options.url, path, options.headers, this.#inbox, options.WebSocket)
       : inProcessTransport(app, path, options.headers, this.#inbox);
   }
 
@@ -130,9 +154,92 @@ export class WebsocketCommunicator {
     return this.#inbox.closeInfo;
   }
 
-  /** Sends a message (keys camelized when the consumer uses camelCase). */
-  sendMessage(message: AnyMessage): Promise<void> {
-    return this.sendJson({ action: message.action, payload: message.payload ?? null });
+  /**
+   * Sends a message. With `topic` it is addressed to that topic subscription (envelope
+   * `version`/`topic`); with `ref` the reply, error and completion of this request echo it.
+   */
+  sendMessage(message: AnyMessage, options: { topic?: string; ref?: string } = {}): Promise<void> {
+    const frame: Record<string, unknown> = {
+      action: message.action,
+      payload: this.#options.consumer?.camelCase
+        ? convertKeys(message.payload ?? null, camelize)
+        : message.payload ?? null,
+    };
+    if (options.topic !== undefined) {
+      frame.version = ENVELOPE_VERSION;
+      frame.topic = options.topic;
+    }
+    if (options.ref !== undefined) frame.ref = options.ref;
+    return this.sendJson(frame);
+  }
+
+  /**
+   * Subscribes to `topic` and returns the reply frame (`subscribed`, or an `error` whose payload
+   * has `reason`). When the communicator knows its consumer and completions are on, the request's
+   * `complete` is consumed too, so it cannot end a later `receiveAllMessages`.
+   */
+  subscribe(topic: string, options: { ref?: string; timeout?: number } = {}): Promise<TopicFrame> {
+    return this.#topicRequest("subscribe", topic, options);
+  }
+
+  /** Unsubscribes from `topic` and returns the `unsubscribed` frame (see {@linkcode subscribe}). */
+  unsubscribe(
+    topic: string,
+    options: { ref?: string; timeout?: number } = {},
+  ): Promise<TopicFrame> {
+    return this.#topicRequest("unsubscribe", topic, options);
+  }
+
+  async #topicRequest(
+    action: string,
+    topic: string,
+    options: { ref?: string; timeout?: number },
+  ): Promise<TopicFrame> {
+    const ref = options.ref ?? String(++this.#refs);
+    const timeout = options.timeout ?? DEFAULT_RECEIVE_TIMEOUT;
+    await this.sendJson({ version: ENVELOPE_VERSION, topic, ref, action });
+    const isReply = (f: TopicFrame) =>
+      f.ref === ref && f.topic === topic && !COMPLETE_ACTIONS.has(f.action);
+    const reply = JSON.parse(
+      await this.#inbox.takeWhere(
+        (t) => isReply(JSON.parse(t)),
+        timeout,
+        () => `${action}(${topic})`,
+      ),
+    ) as TopicFrame;
+    if (this.#options.consumer?.sendCompletion) {
+      await this.#inbox.takeWhere(
+        (t) => {
+          const f = JSON.parse(t) as TopicFrame;
+          return f.ref === ref && f.action === MESSAGE_ACTION_COMPLETE;
+        },
+        timeout,
+        () => `${action}(${topic}) completion`,
+      );
+    }
+    return reply;
+  }
+
+  /**
+   * Receives the next topic frame (completion frames skipped), optionally only for `topic`, and
+   * returns its message without the envelope keys.
+   */
+  async receiveTopicMessage<M extends AnyMessage = AnyMessage>(
+    options: { topic?: string; timeout?: number } = {},
+  ): Promise<M> {
+    const timeout = options.timeout ?? DEFAULT_RECEIVE_TIMEOUT;
+    const raw = await this.#inbox.takeWhere(
+      (t) => {
+        const f = JSON.parse(t) as TopicFrame;
+        return f.topic !== undefined && !COMPLETE_ACTIONS.has(f.action) &&
+          (options.topic === undefined || f.topic === options.topic);
+      },
+      timeout,
+      () => `receiveTopicMessage(${options.topic ?? "any topic"})`,
+    );
+    const frame = JSON.parse(raw) as Record<string, unknown>;
+    for (const key of ENVELOPE_FIELDS) delete frame[key];
+    return this.#decode(frame) as M;
   }
 
   /** Sends any JSON value as a text frame, unchanged. */

@@ -93,12 +93,20 @@ export function inProcessTransport(
   };
 }
 
+/**
+ * A WebSocket constructor: the global one by default; on Node 20 (no global WebSocket) pass the
+ * `ws` package's `WebSocket`.
+ */
+// deno-lint-ignore no-explicit-any
+export type WebSocketConstructor = new (url: string | URL, ...rest: any[]) => object;
+
 /** Connects over a real WebSocket to `baseUrl` (e.g. `ws://127.0.0.1:8000`). */
 export function socketTransport(
   baseUrl: string,
   path: string,
   headers: HeadersInit | undefined,
   inbox: Inbox,
+  WebSocketClass?: WebSocketConstructor,
 ): ClientTransport {
   let ws: WebSocket | undefined;
   let closedPromise: Promise<void> | undefined;
@@ -106,9 +114,19 @@ export function socketTransport(
     consumer: undefined,
     connect() {
       const url = new URL(path, baseUrl);
-      // Deno's WebSocket accepts headers; browsers ignore the second argument's headers.
-      const Ctor = WebSocket as unknown as new (url: URL, options?: unknown) => WebSocket;
-      ws = headers ? new Ctor(url, { headers }) : new WebSocket(url);
+      // Deno's and ws's WebSocket accept headers; browsers ignore the second argument's headers.
+      const Ctor = (WebSocketClass ?? globalThis.WebSocket) as unknown as new (
+        url: URL,
+        options?: unknown,
+      ) => WebSocket;
+      if (typeof Ctor !== "function") {
+        throw new Error(
+          "No global WebSocket (Node 20): pass the ws package's WebSocket as the `WebSocket` option",
+        );
+      }
+      ws = headers
+        ? new Ctor(url, { headers: Object.fromEntries(new Headers(headers)) })
+        : new Ctor(url);
       ws.binaryType = "arraybuffer";
       const socket = ws;
       closedPromise = new Promise((resolve) => {
@@ -141,7 +159,8 @@ export function socketTransport(
     },
     async close(code, reason) {
       if (!ws) return;
-      if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) {
+      // 0 CONNECTING, 1 OPEN (no global WebSocket constants on Node 20).
+      if (ws.readyState === 0 || ws.readyState === 1) {
         ws.close(code, reason);
       }
       await closedPromise;
