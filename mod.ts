@@ -84,6 +84,15 @@ export {
   type WsRoute,
 } from "./src/app.ts";
 export { CloseCode } from "./src/connection.ts";
+export {
+  ENVELOPE_FIELDS,
+  ENVELOPE_VERSION,
+  type Envelope,
+  Topic,
+  type TopicBroadcastOptions,
+  type TopicClass,
+  type TopicEventOf,
+} from "./src/topic.ts";
 export type { ConnectionHandle, ServerSocket } from "./src/socket.ts";
 export {
   capacityLookup,

@@ -8,7 +8,7 @@ import { CloseCode, Connection } from "./connection.ts";
 import { type Consumer, type ConsumerClass, RUNTIME } from "./consumer.ts";
 import { DefinitionError } from "./errors.ts";
 import { checkHandlers } from "./handlers.ts";
-import { layers } from "./layer_registry.ts";
+import { DEFAULT_LAYER, layers } from "./layer_registry.ts";
 import { getLogger } from "./logger.ts";
 import { compilePath, type PathPattern } from "./route.ts";
 import type { ConnectionHandle, ServerSocket } from "./socket.ts";
@@ -66,6 +66,33 @@ export type UpgradeDecision =
     accept(socket: ServerSocket): ConnectionHandle;
   };
 
+/** Mount-time checks of a consumer's topics: same layer as the host, route params for a standalone topic. */
+function checkTopics(path: string, params: readonly string[], consumer: ConsumerClass): void {
+  const hostLayer = consumer.layer === undefined ? DEFAULT_LAYER : consumer.layer;
+  for (const topic of consumer.topics) {
+    checkHandlers(topic);
+    topic.paramNames(); // compiles the pattern, throwing if there is none
+    if (hostLayer === null || topic.layerAlias() !== hostLayer) {
+      throw new DefinitionError(
+        `${topic.name} broadcasts on layer '${topic.layerAlias()}' but ${consumer.name} subscribes on ${
+          hostLayer === null ? "no layer" : `'${hostLayer}'`
+        }: give both the same static layer, or broadcasts would never arrive`,
+      );
+    }
+  }
+  const standalone = consumer.defaultTopic;
+  if (standalone) {
+    const missing = standalone.paramNames().filter((n) => !params.includes(n));
+    if (missing.length) {
+      throw new DefinitionError(
+        `app.ws('${path}'): default topic pattern '${standalone.pattern}' needs URL parameters ${
+          JSON.stringify(missing)
+        } that this route does not provide (got ${JSON.stringify(params)})`,
+      );
+    }
+  }
+}
+
 function text(status: number, body: string): Response {
   return new Response(body, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
 }
@@ -92,6 +119,7 @@ export class App {
     }
     checkHandlers(consumer);
     const pattern = compilePath(path);
+    checkTopics(path, pattern.params, consumer);
     this.#ws.push({ path, params: pattern.params, consumer, pattern });
     return this;
   }

@@ -19,7 +19,14 @@ import type { ChannelLayer, JsonValue, LayerMessage } from "./layer.ts";
 import { getLogger } from "./logger.ts";
 import type { AnyMessage } from "./message.ts";
 import { assertGroupName } from "./names.ts";
-import { EVENT_TYPE, GROUP_TYPE, RESYNC_MESSAGE_TYPE } from "./protocol.ts";
+import { EVENT_TYPE, GROUP_TYPE, RESYNC_MESSAGE_TYPE, TOPIC_TYPE } from "./protocol.ts";
+import {
+  type Envelope,
+  ENVELOPE_VERSION,
+  type Topic,
+  TOPIC_RUNTIME,
+  type TopicClass,
+} from "./topic.ts";
 import type { ConnectionHandle, ServerSocket } from "./socket.ts";
 import { validatePayload } from "./validation.ts";
 
@@ -61,9 +68,18 @@ function byteLength(text: string, limit: number): number {
   return encoder.encode(text).byteLength;
 }
 
-function errorFrame(payload: ErrorItem[] | { detail: string }): AnyMessage {
+function errorFrame(payload: ErrorItem[] | { detail: string; reason?: string }): AnyMessage {
   return { action: "error", payload };
 }
+
+interface Subscription {
+  readonly cls: TopicClass;
+  readonly instance: Topic;
+  readonly table: HandlerTable;
+  readonly group: string;
+}
+
+type Target = { readonly instance: object; readonly table: HandlerTable; readonly name: string };
 
 /** The runtime of one connection. Created by the App for an accepted upgrade. */
 export class Connection implements ConnectionHandle {
@@ -82,6 +98,8 @@ export class Connection implements ConnectionHandle {
   #state: "new" | "open" | "closing" | "closed" = "new";
   #disconnected: Promise<void> | undefined;
   #receiveLoop: Promise<void> | undefined;
+  readonly #subscriptions = new Map<string, Subscription>();
+  #defaultTopic: string | undefined;
 
   constructor(
     consumer: Consumer,
@@ -138,6 +156,11 @@ export class Connection implements ConnectionHandle {
           for (const g of initial) await this.join(g);
         }
         await this.consumer.postAuthentication();
+        const standalone = this.cls.defaultTopic;
+        if (standalone && this.#state === "open") {
+          this.#defaultTopic = standalone.format(this.#params);
+          await this.#subscribe(this.#defaultTopic, {});
+        }
       } catch (error) {
         getLogger().error(`${this.cls.name}: connect failed`, { error });
         this.close(CloseCode.internalError, "Server error while connecting");
@@ -154,6 +177,7 @@ export class Connection implements ConnectionHandle {
       } catch (error) {
         getLogger().error(`${this.cls.name}.onDisconnect failed`, { error });
       }
+      for (const topic of [...this.#subscriptions.keys()]) await this.#endSubscription(topic);
       this.#abort.abort(new ClosedError("connection closed"));
       const layer = this.#layer;
       if (layer) {
@@ -190,14 +214,28 @@ export class Connection implements ConnectionHandle {
 
   // ---- sending ----------------------------------------------------------------------------
 
-  #write(frame: AnyMessage): void {
+  /** Serialises and sends one frame, with envelope keys after `action` and `payload`. */
+  #write(frame: AnyMessage, envelope?: Envelope): void {
     if (this.#state !== "open") {
       getLogger().debug(`${this.cls.name}: dropped '${frame.action}' to a closed connection`);
       return;
     }
-    const body = this.cls.camelCase
-      ? { action: frame.action, payload: convertKeys(frame.payload, camelize) }
-      : { action: frame.action, payload: frame.payload === undefined ? null : frame.payload };
+    const body: Record<string, unknown> = {
+      action: frame.action,
+      payload: this.cls.camelCase
+        ? convertKeys(frame.payload ?? null, camelize)
+        : frame.payload === undefined
+        ? null
+        : frame.payload,
+    };
+    if (envelope) {
+      if (envelope.topic !== undefined) {
+        body.version = ENVELOPE_VERSION;
+        body.topic = envelope.topic;
+      }
+      if (envelope.ref !== undefined) body.ref = envelope.ref;
+      if (envelope.seq !== undefined) body.seq = envelope.seq;
+    }
     if (this.cls.logMessages && !COMPLETE_ACTIONS.has(frame.action)) {
       getLogger().debug("Websocket sent", { consumer: this.cls.name, action: frame.action });
     }
@@ -216,8 +254,8 @@ export class Connection implements ConnectionHandle {
     return Promise.resolve();
   }
 
-  #complete(action: string): void {
-    if (this.cls.sendCompletion) this.#write({ action, payload: null });
+  #complete(action: string, envelope?: Envelope): void {
+    if (this.cls.sendCompletion) this.#write({ action, payload: null }, envelope);
   }
 
   #requireLayer(what: string): ChannelLayer {
@@ -287,16 +325,18 @@ export class Connection implements ConnectionHandle {
 
   async #handleFrame(data: string): Promise<void> {
     if (this.#state !== "open") return;
+    const envelope: Envelope = {};
     try {
-      await this.#dispatchFrame(data);
+      await this.#dispatchFrame(data, envelope);
     } catch (error) {
       getLogger().error(`${this.cls.name}: failed to process message`, { error });
-      this.#write(errorFrame({ detail: "Failed to process message" }));
+      this.#write(errorFrame({ detail: "Failed to process message" }), envelope);
     }
-    this.#complete("complete");
+    this.#complete("complete", envelope);
   }
 
-  async #dispatchFrame(data: string): Promise<void> {
+  /** Parses and routes one frame; fills `envelope` with the topic/ref its replies must carry. */
+  async #dispatchFrame(data: string, envelope: Envelope): Promise<void> {
     let raw: unknown;
     try {
       raw = JSON.parse(data);
@@ -317,55 +357,185 @@ export class Connection implements ConnectionHandle {
       return;
     }
     const frame = raw as Record<string, unknown>;
-    const action = frame.action;
-    if (action === undefined || action === null) {
-      this.#write(errorFrame([{
-        type: "union_tag_not_found",
-        loc: [],
-        msg: "Unable to extract tag using discriminator 'action'",
-      }]));
+    const bad = envelopeErrors(frame);
+    if (bad.length) {
+      this.#write(errorFrame(bad));
       return;
     }
-    const handler = typeof action === "string" ? this.table.ws.get(action) : undefined;
+    if (typeof frame.ref === "string") envelope.ref = frame.ref;
+    const topic = (frame.topic as string | undefined) ?? this.#defaultTopic;
+    if (topic !== undefined) {
+      envelope.topic = topic;
+      await this.#dispatchTopicFrame(frame, topic, envelope);
+      return;
+    }
+    await this.#dispatchTo(
+      { instance: this.consumer, table: this.table, name: this.cls.name },
+      frame,
+      envelope,
+    );
+  }
+
+  /** Validates and runs a client frame on the consumer itself or on a topic subscription. */
+  async #dispatchTo(target: Target, frame: Record<string, unknown>, envelope: Envelope) {
+    const action = frame.action;
+    if (action === undefined || action === null) {
+      this.#write(
+        errorFrame([{
+          type: "union_tag_not_found",
+          loc: [],
+          msg: "Unable to extract tag using discriminator 'action'",
+        }]),
+        envelope,
+      );
+      return;
+    }
+    const handler = typeof action === "string" ? target.table.ws.get(action) : undefined;
     if (!handler) {
-      this.#write(errorFrame([{
-        type: "union_tag_invalid",
-        loc: [],
-        msg: `Input tag '${
-          String(action)
-        }' found using 'action' does not match any of the expected tags: ${
-          this.table.expected || "(none)"
-        }`,
-      }]));
+      this.#write(
+        errorFrame([{
+          type: "union_tag_invalid",
+          loc: [],
+          msg: `Input tag '${
+            String(action)
+          }' found using 'action' does not match any of the expected tags: ${
+            target.table.expected || "(none)"
+          }`,
+        }]),
+        envelope,
+      );
       return;
     }
     if (this.cls.logMessages) {
-      getLogger().debug("Websocket received", { consumer: this.cls.name, action: handler.action });
+      getLogger().debug("Websocket received", { consumer: target.name, action: handler.action });
     }
     const payload = this.cls.camelCase ? convertKeys(frame.payload, decamelize) : frame.payload;
     const checked = await validatePayload(handler.input, payload, "payload" in frame);
     if (!checked.ok) {
-      this.#write(errorFrame(checked.errors));
+      this.#write(errorFrame(checked.errors), envelope);
       return;
     }
-    await this.#invoke(handler, { action: handler.action, payload: checked.value });
-  }
-
-  async #invoke(handler: HandlerInfo, message: AnyMessage): Promise<void> {
     let result: unknown;
     try {
-      const method =
-        (this.consumer as unknown as Record<string, (m: AnyMessage) => unknown>)[handler.method];
-      result = await method.call(this.consumer, message);
+      result = await call(target.instance, handler, {
+        action: handler.action,
+        payload: checked.value,
+      });
     } catch (error) {
       getLogger().error(`Handler error for action '${handler.action}'`, {
-        consumer: this.cls.name,
+        consumer: target.name,
         error,
       });
-      this.#write(errorFrame({ detail: `Failed to process message for ${handler.action}` }));
+      this.#write(
+        errorFrame({ detail: `Failed to process message for ${handler.action}` }),
+        envelope,
+      );
       return;
     }
-    if (result !== undefined && result !== null) await this.send(result as AnyMessage);
+    if (result !== undefined && result !== null) this.#writeResult(result, envelope);
+  }
+
+  #writeResult(result: unknown, envelope: Envelope): void {
+    const message = result as AnyMessage;
+    if (typeof message !== "object" || typeof message.action !== "string") {
+      getLogger().error(`${this.cls.name}: a handler returned something that is not a message`, {
+        result,
+      });
+      return;
+    }
+    this.#write(message, envelope);
+  }
+
+  // ---- topics -----------------------------------------------------------------------------
+
+  #topicError(reason: string, detail: string, envelope: Envelope): void {
+    getLogger().warn("Topic error", { consumer: this.cls.name, reason, topic: envelope.topic });
+    this.#write(errorFrame({ reason, detail }), envelope);
+  }
+
+  async #dispatchTopicFrame(frame: Record<string, unknown>, topic: string, envelope: Envelope) {
+    if (frame.action === "subscribe") return await this.#subscribe(topic, envelope);
+    if (frame.action === "unsubscribe") {
+      await this.#endSubscription(topic);
+      this.#write({ action: "unsubscribed", payload: null }, envelope);
+      return;
+    }
+    const sub = this.#subscriptions.get(topic);
+    if (!sub) return this.#topicError("not_subscribed", `Not subscribed to '${topic}'`, envelope);
+    await this.#dispatchTo(
+      { instance: sub.instance, table: sub.table, name: sub.cls.name },
+      frame,
+      envelope,
+    );
+  }
+
+  async #subscribe(topic: string, envelope: Envelope): Promise<void> {
+    const replyEnvelope = { ...envelope, topic };
+    if (this.#subscriptions.has(topic)) {
+      this.#write({ action: "subscribed", payload: null }, replyEnvelope);
+      return;
+    }
+    let cls: TopicClass | undefined;
+    let params: Record<string, string> | undefined;
+    for (const t of this.cls.topics) {
+      params = t.parse(topic);
+      if (params) {
+        cls = t;
+        break;
+      }
+    }
+    if (!cls || !params) {
+      return this.#topicError("unknown_topic", `Unknown topic '${topic}'`, replyEnvelope);
+    }
+    const instance = new cls();
+    instance.topic = topic;
+    instance.params = Object.freeze(params);
+    instance[TOPIC_RUNTIME] = {
+      consumer: this.consumer,
+      send: (message, env) => this.#write(message, env),
+    };
+    let allowed = false;
+    try {
+      allowed = Boolean(await instance.authorize(instance.params));
+    } catch (error) {
+      getLogger().error(`${cls.name}.authorize failed`, { error, topic });
+    }
+    if (!allowed) {
+      return this.#topicError(
+        "unauthorized",
+        `Not allowed to subscribe to '${topic}'`,
+        replyEnvelope,
+      );
+    }
+    const group = cls.groupName(topic);
+    await this.#requireLayer("subscribe").groupAdd(group, this.#channelName);
+    this.#subscriptions.set(topic, { cls, instance, table: handlerTable(cls), group });
+    this.#write({ action: "subscribed", payload: null }, replyEnvelope);
+    try {
+      await instance.onSubscribe();
+    } catch (error) {
+      getLogger().error(`${cls.name}.onSubscribe failed`, { error, topic });
+    }
+  }
+
+  /** Ends a subscription (onUnsubscribe exactly once, then leave its group). No-op if absent. */
+  async #endSubscription(topic: string): Promise<void> {
+    const sub = this.#subscriptions.get(topic);
+    if (!sub) return;
+    this.#subscriptions.delete(topic);
+    try {
+      await sub.instance.onUnsubscribe();
+    } catch (error) {
+      getLogger().error(`${sub.cls.name}.onUnsubscribe failed`, { error, topic });
+    }
+    await this.#layer?.groupDiscard(sub.group, this.#channelName).catch((error) =>
+      getLogger().warn(`Could not leave group ${sub.group}`, { error })
+    );
+  }
+
+  /** The topics this connection is subscribed to. */
+  get subscriptions(): string[] {
+    return [...this.#subscriptions.keys()];
   }
 
   // ---- layer messages ---------------------------------------------------------------------
@@ -398,11 +568,32 @@ export class Connection implements ConnectionHandle {
       }
       case EVENT_TYPE:
         try {
-          await this.#handleEvent(message.event as unknown as AnyMessage);
+          await this.#handleEvent(
+            { instance: this.consumer, table: this.table, name: this.cls.name },
+            message.event as unknown as AnyMessage,
+            undefined,
+          );
         } finally {
           this.#complete("event_complete");
         }
         return;
+      case TOPIC_TYPE: {
+        const topic = String(message.topic);
+        const sub = this.#subscriptions.get(topic);
+        if (!sub) return; // unsubscribed meanwhile
+        const envelope: Envelope = { topic };
+        if (typeof message.seq === "number") envelope.seq = message.seq;
+        try {
+          await this.#handleEvent(
+            { instance: sub.instance, table: sub.table, name: sub.cls.name },
+            message.event as unknown as AnyMessage,
+            envelope,
+          );
+        } finally {
+          this.#complete("event_complete", envelope);
+        }
+        return;
+      }
       case RESYNC_MESSAGE_TYPE:
         try {
           await this.consumer.onResync(String(message.reason ?? "layer reconnected"));
@@ -417,44 +608,64 @@ export class Connection implements ConnectionHandle {
     }
   }
 
-  async #handleEvent(event: AnyMessage): Promise<void> {
+  async #handleEvent(target: Target, event: AnyMessage, envelope: Envelope | undefined) {
     const action = event?.action;
-    const handler = typeof action === "string" ? this.table.events.get(action) : undefined;
+    const handler = typeof action === "string" ? target.table.events.get(action) : undefined;
     if (!handler) {
       getLogger().error(
-        `${this.cls.name}: no event handler for action '${String(action)}' (handled: ${
-          [...this.table.events.keys()].join(", ") || "none"
+        `${target.name}: no event handler for action '${String(action)}' (handled: ${
+          [...target.table.events.keys()].join(", ") || "none"
         })`,
       );
       return;
     }
     const checked = await validatePayload(handler.input, event.payload, true);
     if (!checked.ok) {
-      getLogger().error(
-        `${this.cls.name}: event validation failed for action '${handler.action}'`,
-        {
-          errors: checked.errors,
-        },
-      );
+      getLogger().error(`${target.name}: event validation failed for action '${handler.action}'`, {
+        errors: checked.errors,
+      });
       return;
     }
     const message = { action: handler.action, payload: checked.value };
     if (handler.passthrough) {
-      this.#write(message);
+      this.#write(message, envelope);
       return;
     }
     let result: unknown;
     try {
-      const method =
-        (this.consumer as unknown as Record<string, (m: AnyMessage) => unknown>)[handler.method];
-      result = await method.call(this.consumer, message);
+      result = await call(target.instance, handler, message);
     } catch (error) {
       getLogger().error(`Event handler error for action '${handler.action}'`, {
-        consumer: this.cls.name,
+        consumer: target.name,
         error,
       });
       return;
     }
-    if (result !== undefined && result !== null) await this.send(result as AnyMessage);
+    if (result !== undefined && result !== null) this.#writeResult(result, envelope ?? {});
   }
+}
+
+function call(instance: object, handler: HandlerInfo, message: AnyMessage): unknown {
+  const method = (instance as Record<string, (m: AnyMessage) => unknown>)[handler.method];
+  return method.call(instance, message);
+}
+
+/** Checks the envelope keys of a client frame. */
+function envelopeErrors(frame: Record<string, unknown>): ErrorItem[] {
+  const errors: ErrorItem[] = [];
+  for (const key of ["topic", "ref"] as const) {
+    if (frame[key] !== undefined && typeof frame[key] !== "string") {
+      errors.push({ type: "string_type", loc: [key], msg: "Input should be a valid string" });
+    }
+  }
+  if (frame.version !== undefined && frame.version !== ENVELOPE_VERSION) {
+    errors.push({
+      type: "version_unsupported",
+      loc: ["version"],
+      msg: `Unsupported envelope version ${
+        JSON.stringify(frame.version)
+      }; this server speaks ${ENVELOPE_VERSION}`,
+    });
+  }
+  return errors;
 }

@@ -10,6 +10,7 @@ import type { AnyMessage, AnyMessageType } from "./message.ts";
 import { DefinitionError, SwitchboardError } from "./errors.ts";
 import { assertGroupName } from "./names.ts";
 import { mergedStatic } from "./handlers.ts";
+import { setStandaloneFactory, type TopicClass } from "./topic.ts";
 
 /** What {@linkcode Consumer.authenticate} may answer: allow (`true`/nothing), refuse (`false` = 403), or a Response. */
 export type AuthResult = boolean | void | Response;
@@ -86,6 +87,10 @@ export class Consumer<Events extends AnyMessage = AnyMessage> {
   static passthroughEvents: readonly AnyMessageType[] = [];
   /** Per-consumer frame size limit in bytes (default: the app's). */
   static maxFrameBytes: number | undefined = undefined;
+  /** Topic classes clients may subscribe to over this connection. */
+  static topics: readonly TopicClass[] = [];
+  /** The topic this consumer serves alone (set by `Topic.asConsumer()`); frames without `topic` go to it. */
+  static defaultTopic: TopicClass | undefined = undefined;
 
   /** Phantom field carrying the `Events` type. Never set. */
   declare readonly "~events"?: Events;
@@ -215,3 +220,16 @@ export class Consumer<Events extends AnyMessage = AnyMessage> {
     );
   }
 }
+
+setStandaloneFactory((topic, base) => {
+  const Base = (base ?? Consumer) as ConsumerClass;
+  const name = `${topic.name.replace(/Topic$/, "")}Consumer`;
+  const made = {
+    [name]: class extends Base {
+      static override topics: readonly TopicClass[] = [topic];
+      static override defaultTopic: TopicClass | undefined = topic;
+      static override layer: string | null | undefined = topic.layerAlias();
+    },
+  }[name];
+  return made as unknown as ConsumerClass;
+});

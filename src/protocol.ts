@@ -9,3 +9,5 @@ export { RESYNC_MESSAGE_TYPE } from "./layer.ts";
 export const GROUP_TYPE = "switchboard.group";
 /** `{type, event}`: a server-side event for the consumer's `@eventHandler`. */
 export const EVENT_TYPE = "switchboard.event";
+/** `{type, topic, event, seq?}`: a topic broadcast for the subscription to `topic`. */
+export const TOPIC_TYPE = "switchboard.topic";

@@ -5,6 +5,7 @@
  */
 import type { BroadcastEventOptions, ConsumerClass } from "../src/consumer.ts";
 import type { AnyMessage } from "../src/message.ts";
+import type { TopicBroadcastOptions, TopicClass } from "../src/topic.ts";
 
 /** One captured `broadcastEvent` call. */
 export interface CapturedBroadcastEvent {
@@ -59,4 +60,57 @@ export function captureBroadcastEvents(
     } else delete (cls as unknown as Record<string, unknown>).broadcastEvent;
   };
   return { events, restore, [Symbol.dispose]: restore };
+}
+
+/** One captured `Topic.broadcast` call. */
+export interface CapturedTopicBroadcast {
+  /** The topic. */
+  topic: string;
+  /** The event. */
+  event: AnyMessage;
+  /** The sequence number, if given. */
+  seq: number | undefined;
+}
+
+/** The handle returned by {@linkcode captureTopicBroadcasts}. */
+export interface TopicBroadcastCapture extends Disposable {
+  /** Every call so far. */
+  readonly broadcasts: CapturedTopicBroadcast[];
+  /** Restores the original `broadcast`. */
+  restore(): void;
+}
+
+/** Records every `Topic.broadcast` call of `cls`; with `suppress` (default) nothing is sent. */
+export function captureTopicBroadcasts(
+  cls: TopicClass,
+  options: { suppress?: boolean } = {},
+): TopicBroadcastCapture {
+  const suppress = options.suppress ?? true;
+  const had = Object.hasOwn(cls, "broadcast");
+  const original = cls.broadcast;
+  const broadcasts: CapturedTopicBroadcast[] = [];
+  Object.defineProperty(cls, "broadcast", {
+    configurable: true,
+    writable: true,
+    value: function (
+      this: TopicClass,
+      topic: string,
+      event: AnyMessage,
+      opts: TopicBroadcastOptions = {},
+    ) {
+      broadcasts.push({ topic, event, seq: opts.seq });
+      // deno-lint-ignore no-explicit-any
+      return suppress ? Promise.resolve() : (original as any).call(this, topic, event, opts);
+    },
+  });
+  const restore = () => {
+    if (had) {
+      Object.defineProperty(cls, "broadcast", {
+        value: original,
+        configurable: true,
+        writable: true,
+      });
+    } else delete (cls as unknown as Record<string, unknown>).broadcast;
+  };
+  return { broadcasts, restore, [Symbol.dispose]: restore };
 }

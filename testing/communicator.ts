@@ -38,9 +38,12 @@ export interface CommunicatorOptions {
 export interface ReceiveAllOptions {
   /**
    * Stop once a frame with this action arrives (default `"complete"`). A stop frame that is not a
-   * completion frame is returned too. `null`: collect until `timeout` without failing.
+   * completion frame is returned too. A list: stop once every action in it has arrived, in any
+   * order (e.g. `["complete", "group_complete"]` for a sender that also receives its own
+   * broadcast, whose order against `complete` is not fixed). `null`: collect until `timeout`
+   * without failing.
    */
-  stopAction?: string | null;
+  stopAction?: string | readonly string[] | null;
   /** Milliseconds to wait for the stop frame before failing (default 5000). */
   timeout?: number;
 }
@@ -284,6 +287,11 @@ export class WebsocketCommunicator {
     const stopAction = options.stopAction === undefined
       ? MESSAGE_ACTION_COMPLETE
       : options.stopAction;
+    const pending = stopAction === null
+      ? undefined
+      : typeof stopAction === "string"
+      ? [stopAction]
+      : [...stopAction];
     const timeout = options.timeout ?? DEFAULT_RECEIVE_TIMEOUT;
     const deadline = Date.now() + timeout;
     const out: M[] = [];
@@ -291,18 +299,19 @@ export class WebsocketCommunicator {
       const frame = this.#inbox.poll();
       if (frame === undefined) {
         const left = deadline - Date.now();
-        if (this.#inbox.closeInfo && stopAction !== null) {
+        if (this.#inbox.closeInfo && pending) {
           throw new Error(
             `receiveAllMessages(${this.path}): the connection closed (code ${this.#inbox.closeInfo.code}) ` +
-              `before '${stopAction}'; received ${JSON.stringify(out)}`,
+              `before '${pending.join("', '")}'; received ${JSON.stringify(out)}`,
           );
         }
         if (left <= 0 || this.#inbox.closeInfo || !(await this.#inbox.waitForActivity(left))) {
-          if (stopAction === null) return out;
+          if (!pending) return out;
           throw new ReceiveTimeoutError(
-            `receiveAllMessages(${this.path}): no '${stopAction}' within ${timeout} ms; received ${
-              JSON.stringify(out)
-            }`,
+            `receiveAllMessages(${this.path}): no '${
+              pending.join("', '")
+            }' within ${timeout} ms; ` +
+              `received ${JSON.stringify(out)}`,
           );
         }
         continue;
@@ -310,7 +319,11 @@ export class WebsocketCommunicator {
       const message = this.#decode(JSON.parse(frame));
       const isCompletion = COMPLETE_ACTIONS.has(message.action);
       if (!isCompletion) out.push(message as M);
-      if (message.action === stopAction) return out;
+      const i = pending?.indexOf(message.action) ?? -1;
+      if (i !== -1) {
+        pending!.splice(i, 1);
+        if (pending!.length === 0) return out;
+      }
     }
   }
 

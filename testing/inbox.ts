@@ -96,6 +96,39 @@ export class Inbox {
     }
   }
 
+  /** Takes the first queued frame for which `match` is true (others stay), waiting up to `ms`. */
+  async takeWhere(
+    match: (frame: string) => boolean,
+    ms: number,
+    what: () => string,
+  ): Promise<string> {
+    const deadline = Date.now() + ms;
+    while (true) {
+      const i = this.#frames.findIndex(match);
+      if (i !== -1) return this.#frames.splice(i, 1)[0];
+      if (this.#close) throw new ConnectionClosedError(this.#close);
+      const left = deadline - Date.now();
+      if (left <= 0 || !(await this.#waitForNew(left))) {
+        throw new ReceiveTimeoutError(`${what()}: nothing matching arrived within ${ms} ms`);
+      }
+    }
+  }
+
+  #waitForNew(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        const i = this.#waiters.indexOf(wake);
+        if (i !== -1) this.#waiters.splice(i, 1);
+        resolve(false);
+      }, ms);
+      this.#waiters.push(wake);
+    });
+  }
+
   /** Takes the next frame if there is one. */
   poll(): string | undefined {
     return this.#frames.shift();

@@ -1,6 +1,6 @@
 /**
  * The testing module: communicators that drive an app in-process or over real sockets, the
- * completion constants, and broadcast capture.
+ * completion constants, broadcast capture, and topic helpers (`subscribe`, `receiveTopicMessage`).
  *
  * ```ts
  * import { GROUP_ACTION_COMPLETE, WebsocketCommunicator } from "@switchboard/switchboard/testing";
@@ -12,6 +12,7 @@ export {
   type CommunicatorOptions,
   DEFAULT_RECEIVE_TIMEOUT,
   type ReceiveAllOptions,
+  type TopicFrame,
   WebsocketCommunicator,
 } from "./communicator.ts";
 export type { ConnectResult } from "./transport.ts";
@@ -20,6 +21,9 @@ export {
   type BroadcastCapture,
   captureBroadcastEvents,
   type CapturedBroadcastEvent,
+  type CapturedTopicBroadcast,
+  captureTopicBroadcasts,
+  type TopicBroadcastCapture,
 } from "./capture.ts";
 export { serveForTests, type TestServer } from "./serve.ts";
 export {

@@ -1,0 +1,230 @@
+/**
+ * Topics: many subscribable streams over one socket. A Topic class has a pattern
+ * (`room:{roomName}`), handlers (the same decorators as consumers), `authorize`, lifecycle hooks
+ * and a static `broadcast`. A consumer mounts topics with `static topics = [RoomTopic]`; a topic can
+ * also be served alone with `RoomTopic.asConsumer()`.
+ *
+ * @module
+ */
+import { type Consumer, type ConsumerClass } from "./consumer.ts";
+import { DefinitionError, SwitchboardError } from "./errors.ts";
+import { safeGroupName } from "./groups.ts";
+import type { JsonValue } from "./layer.ts";
+import { DEFAULT_LAYER, layers } from "./layer_registry.ts";
+import type { AnyMessage, AnyMessageType } from "./message.ts";
+import { TOPIC_TYPE } from "./protocol.ts";
+
+/** The envelope fields that ride alongside `action` on topic frames. */
+export interface Envelope {
+  /** Protocol version (always 1). */
+  version?: number;
+  /** The topic, e.g. `room:lobby`. */
+  topic?: string;
+  /** The client's request id, echoed on the reply, error and completion of that request. */
+  ref?: string;
+  /** A broadcast sequence number chosen by the publisher (gap detection; no replay). */
+  seq?: number;
+}
+
+/** The envelope version. */
+export const ENVELOPE_VERSION = 1;
+
+/** The envelope keys (reserved on every frame). */
+export const ENVELOPE_FIELDS: ReadonlySet<string> = new Set(["version", "topic", "ref", "seq"]);
+
+/** What the host connection gives a topic instance. Internal. */
+export interface TopicRuntime {
+  readonly consumer: Consumer;
+  send(message: AnyMessage, envelope: Envelope): void;
+}
+
+/** Internal key of the runtime on a topic instance. */
+export const TOPIC_RUNTIME: unique symbol = Symbol("switchboard.topicRuntime");
+
+/** Any topic class. */
+// deno-lint-ignore no-explicit-any
+export type TopicClass<T extends Topic<any> = Topic<any>> =
+  & (new () => T)
+  & Omit<typeof Topic, "prototype">;
+
+/** Options of {@linkcode Topic.broadcast}. */
+export interface TopicBroadcastOptions {
+  /** A sequence number for the subscribers' gap detection. */
+  seq?: number;
+}
+
+interface CompiledPattern {
+  re: RegExp;
+  names: string[];
+}
+
+const compiled = new WeakMap<object, CompiledPattern>();
+
+function compile(cls: TopicClass): CompiledPattern {
+  let c = compiled.get(cls);
+  if (c) return c;
+  const pattern = cls.pattern;
+  if (!pattern) {
+    throw new DefinitionError(`${cls.name} has no static pattern (e.g. "room:{roomName}")`);
+  }
+  const names: string[] = [];
+  let re = "^";
+  let last = 0;
+  for (const m of pattern.matchAll(/\{(\w+)\}/g)) {
+    re += pattern.slice(last, m.index).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    re += "([^:]+)";
+    names.push(m[1]);
+    last = m.index! + m[0].length;
+  }
+  re += pattern.slice(last).replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + "$";
+  c = { re: new RegExp(re), names };
+  compiled.set(cls, c);
+  return c;
+}
+
+/**
+ * The base class of topics. `Events` types the static {@linkcode Topic.broadcast}.
+ *
+ * ```ts
+ * class RoomTopic extends Topic<MessageOf<typeof RoomEvent>> {
+ *   static override pattern = "room:{roomName}";
+ *   static override layer = "chat";
+ *   static override passthroughEvents = [RoomEvent];
+ *   @wsHandler(Post) async handlePost(m: MessageOf<typeof Post>) {
+ *     await RoomTopic.broadcast(this.topic, RoomEvent.create(m.payload));
+ *   }
+ * }
+ * ```
+ */
+export class Topic<Events extends AnyMessage = AnyMessage> {
+  /** The topic pattern with `{param}` placeholders (a param never spans `:`). */
+  static pattern: string = "";
+  /** The layer alias broadcasts use; it must be the host consumer's layer. Default `"default"`. */
+  static layer: string | undefined = undefined;
+  /** Events forwarded to subscribers unchanged; merged across the class chain. */
+  static passthroughEvents: readonly AnyMessageType[] = [];
+
+  /** Phantom field carrying the `Events` type. Never set. */
+  declare readonly "~events"?: Events;
+  /** @internal */
+  [TOPIC_RUNTIME]?: TopicRuntime;
+  /** The subscribed topic, e.g. `room:lobby`. */
+  topic: string = "";
+  /** The topic's parameters, e.g. `{roomName: "lobby"}`. */
+  params: Readonly<Record<string, string>> = {};
+
+  /** The host consumer (the connection this subscription belongs to). */
+  get consumer(): Consumer {
+    const rt = this[TOPIC_RUNTIME];
+    if (!rt) throw new SwitchboardError(`${this.constructor.name} is not subscribed`);
+    return rt.consumer;
+  }
+
+  /** Decides whether the connection may subscribe. Default: yes. */
+  authorize(_params: Readonly<Record<string, string>>): boolean | Promise<boolean> {
+    return true;
+  }
+
+  /** Runs after the subscription is made (pushes from here carry no `ref`). */
+  onSubscribe(): void | Promise<void> {}
+
+  /** Runs exactly once when the subscription ends: unsubscribe or disconnect. */
+  onUnsubscribe(): void | Promise<void> {}
+
+  /** Sends a message to this subscriber, stamped with the topic. */
+  sendMessage(message: AnyMessage): Promise<void> {
+    const rt = this[TOPIC_RUNTIME];
+    if (!rt) {
+      return Promise.reject(new SwitchboardError(`${this.constructor.name} is not subscribed`));
+    }
+    rt.send(message, { topic: this.topic });
+    return Promise.resolve();
+  }
+
+  /** The params of `topic` if it matches this class's pattern. */
+  static parse(topic: string): Record<string, string> | undefined {
+    const { re, names } = compile(this as unknown as TopicClass);
+    const m = re.exec(topic);
+    if (!m) return undefined;
+    return Object.fromEntries(names.map((n, i) => [n, m[i + 1]]));
+  }
+
+  /** The topic string for `params` (`{roomName: "lobby"}` → `room:lobby`). */
+  static format(params: Readonly<Record<string, string>>): string {
+    const { names } = compile(this as unknown as TopicClass);
+    const missing = names.filter((n) => params[n] === undefined);
+    if (missing.length) {
+      throw new DefinitionError(
+        `${this.name}: pattern '${this.pattern}' needs parameters ${JSON.stringify(missing)}`,
+      );
+    }
+    return this.pattern.replace(/\{(\w+)\}/g, (_m, n: string) => params[n]);
+  }
+
+  /** The parameter names of the pattern. */
+  static paramNames(): readonly string[] {
+    return compile(this as unknown as TopicClass).names;
+  }
+
+  /** The layer group of a topic (`RoomTopic.room-lobby`). */
+  static groupName(topic: string): string {
+    return safeGroupName([topic], this.name);
+  }
+
+  /** The layer alias this topic broadcasts on. */
+  static layerAlias(): string {
+    return this.layer ?? DEFAULT_LAYER;
+  }
+
+  /** Sends `event` to every subscriber of `topic`, in any process sharing the layer. */
+  static async broadcast<T extends TopicClass>(
+    this: T,
+    topic: string,
+    event: TopicEventOf<T>,
+    options: TopicBroadcastOptions = {},
+  ): Promise<void> {
+    if (!this.parse(topic)) {
+      throw new SwitchboardError(
+        `'${topic}' does not match ${this.name}'s pattern '${this.pattern}'`,
+      );
+    }
+    const message: Record<string, JsonValue> = {
+      type: TOPIC_TYPE,
+      topic,
+      event: event as unknown as JsonValue,
+    };
+    if (options.seq !== undefined) message.seq = options.seq;
+    await layers.get(this.layerAlias()).groupSend(this.groupName(topic), {
+      ...message,
+      type: TOPIC_TYPE,
+    });
+  }
+
+  /**
+   * A consumer class serving this topic alone (`/ws/topics/room/:roomName`): on connect it
+   * subscribes to the topic built from the path params, and frames without `topic` belong to it.
+   */
+  static asConsumer(base?: ConsumerClass): ConsumerClass {
+    return makeStandalone(this as unknown as TopicClass, base);
+  }
+}
+
+/** The event type of a topic class. */
+// deno-lint-ignore no-explicit-any
+export type TopicEventOf<T> = T extends abstract new (...args: any) => infer I
+  ? I extends { readonly "~events"?: infer E } ? Exclude<E, undefined> : never
+  : never;
+
+let standaloneFactory: ((topic: TopicClass, base?: ConsumerClass) => ConsumerClass) | undefined;
+
+/** Internal: consumer.ts registers the standalone factory (avoids an import cycle). */
+export function setStandaloneFactory(
+  factory: (topic: TopicClass, base?: ConsumerClass) => ConsumerClass,
+): void {
+  standaloneFactory = factory;
+}
+
+function makeStandalone(topic: TopicClass, base?: ConsumerClass): ConsumerClass {
+  if (!standaloneFactory) throw new SwitchboardError("Topic.asConsumer() needs the core loaded");
+  return standaloneFactory(topic, base);
+}
