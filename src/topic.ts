@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type Consumer, type ConsumerClass } from "./consumer.ts";
+import type { Consumer, ConsumerClass } from "./consumer.ts";
 import { DefinitionError, SwitchboardError } from "./errors.ts";
 import { safeGroupName } from "./groups.ts";
 import type { JsonValue } from "./layer.ts";
