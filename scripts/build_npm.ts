@@ -15,6 +15,8 @@
  *
  * @module
  */
+// A build tool only, pinned here rather than in the app's import map (TypeScript 7 has no JS API).
+// deno-lint-ignore no-import-prefix
 import ts from "npm:typescript@~5.9.3";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";

@@ -35,7 +35,6 @@ import {
 import type { AddressInfo, Socket } from "node:net";
 import { Readable } from "node:stream";
 import type { Duplex } from "node:stream";
-// @ts-types="npm:@types/ws@^8.18.1"
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import type { App } from "../../src/app.ts";
 import type { ConsumerClass } from "../../src/consumer.ts";
