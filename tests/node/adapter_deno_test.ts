@@ -1,0 +1,81 @@
+/**
+ * Deno side of issue #12: the decorator-free form (examples/node/app.mjs, plain JavaScript) defines
+ * the same consumers as the decorated tutorial, and the Node adapter (node:http + npm:ws) serves
+ * an app under Deno too. The Node suite itself is tests/node/*.node.mjs (`deno task test:node`).
+ */
+import assert from "node:assert/strict";
+import { z } from "zod";
+import { type HandlerTable, handlerTable, Ping, Pong } from "../../mod.ts";
+import { serve } from "../../adapters/node/mod.ts";
+import { WebsocketCommunicator } from "../../testing/mod.ts";
+import { RoomChatConsumer } from "../../examples/tutorial/room_chat/consumer.ts";
+import { SystemMessageConsumer } from "../../examples/tutorial/system/consumer.ts";
+import * as plain from "../../examples/node/app.mjs";
+// Mounting refreshes the handler tables (see the report on @channel caching before metadata).
+import "../../examples/tutorial/app.ts";
+
+function describeTable(table: HandlerTable) {
+  const handlers = (map: HandlerTable["ws"]) =>
+    [...map.values()].map((h) => ({
+      kind: h.kind,
+      action: h.action,
+      method: h.method,
+      input: {
+        action: h.input.action,
+        title: h.input.title,
+        schema: h.input.schema && z.toJSONSchema(h.input.schema as z.ZodType),
+      },
+      output: h.output.map((o) => [o.action, o.title]),
+      summary: h.summary,
+      description: h.description,
+      tags: h.tags,
+      operationId: h.operationId,
+      passthrough: h.passthrough,
+    }));
+  return {
+    ws: handlers(table.ws),
+    events: handlers(table.events),
+    channel: table.channel,
+    expected: table.expected,
+  };
+}
+
+Deno.test("registerHandlers (plain JS) and the decorators give the same handler tables", () => {
+  for (
+    const [decorated, undecorated] of [
+      [SystemMessageConsumer, plain.SystemMessageConsumer],
+      [RoomChatConsumer, plain.RoomChatConsumer],
+    ] as const
+  ) {
+    const a = describeTable(handlerTable(decorated));
+    const b = describeTable(handlerTable(undecorated));
+    assert.ok(a.ws.length > 0);
+    assert.deepEqual(b, a, decorated.name);
+    assert.equal(undecorated.layer, decorated.layer);
+  }
+});
+
+Deno.test("the Node adapter serves an app under Deno (node:http + npm:ws)", async () => {
+  Deno.env.set("SEND_COMPLETION", "1");
+  const app = plain.createApp();
+  const server = await serve(app, { port: 0 });
+  try {
+    const health = await fetch(`${server.httpUrl}/health`);
+    assert.deepEqual(await health.json(), { ok: true });
+    const comm = await WebsocketCommunicator.connect(app, "/ws/system", {
+      url: server.url,
+      consumer: plain.SystemMessageConsumer,
+    });
+    const [welcome] = await comm.receiveAllMessages({ stopAction: "system_echo" });
+    assert.equal((welcome as { action: string }).action, "system_echo");
+    await comm.sendMessage(Ping.create());
+    assert.deepEqual(await comm.receiveAllMessages(), [Pong.create()]);
+    const refused = await new WebsocketCommunicator(app, "/ws/nowhere", { url: server.url })
+      .connect();
+    assert.equal(refused.accepted, false);
+    await server.close({ closeLayers: false });
+    assert.equal((await comm.waitForClose()).code, 1001);
+  } finally {
+    await server.close({ closeLayers: false });
+  }
+});
