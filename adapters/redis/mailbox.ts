@@ -1,0 +1,265 @@
+/**
+ * Bounded per-channel mailboxes in the process, shared by both Redis layers.
+ *
+ * Messages read from Redis by the layer's long-lived reader land here; `receive()` only waits on
+ * a mailbox, so aborting it never loses a message. A full mailbox drops the incoming message,
+ * counts it and logs it; expired messages are dropped when they would be delivered.
+ *
+ * @module
+ */
+import {
+  ClosedError,
+  getLogger,
+  type LayerMessage,
+  type ReceiveOptions,
+} from "../../src/layer_api.ts";
+
+/** Why a message was dropped. */
+export type DropReason = "full" | "expired" | "invalid";
+
+/** Called for every dropped message (for metrics and tests). */
+export type DropListener = (info: { channel: string; reason: DropReason; count: number }) => void;
+
+interface Entry {
+  deadline: number;
+  message: LayerMessage;
+}
+
+interface Waiter {
+  resolve(message: LayerMessage): void;
+  reject(reason: unknown): void;
+}
+
+class Mailbox {
+  queue: Entry[] = [];
+  head = 0;
+  waiters: Waiter[] = [];
+  get size(): number {
+    return this.queue.length - this.head;
+  }
+  shift(): Entry | undefined {
+    if (this.head >= this.queue.length) return undefined;
+    const entry = this.queue[this.head];
+    this.queue[this.head++] = undefined as unknown as Entry;
+    if (this.head > 64 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    return entry;
+  }
+  peek(): Entry | undefined {
+    return this.queue[this.head];
+  }
+}
+
+/** Deep-freezes a value (messages are shared between members of a group). */
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+const SWEEP_INTERVAL_MS = 5_000;
+
+/** The mailboxes of one layer instance. */
+export class Mailboxes {
+  /** Messages dropped so far, by reason. */
+  readonly dropped: { expired: number; full: number; invalid: number } = {
+    expired: 0,
+    full: 0,
+    invalid: 0,
+  };
+  readonly #capacity: (channel: string) => number;
+  readonly #expiryMs: number;
+  readonly #label: string;
+  readonly #onDrop: DropListener | undefined;
+  readonly #onDemand: ((channel: string) => void) | undefined;
+  #boxes = new Map<string, Mailbox>();
+  #live = new Set<string>();
+  #nextSweep = Date.now() + SWEEP_INTERVAL_MS;
+  #closed = false;
+
+  /**
+   * `capacity` bounds each mailbox; `expiryMs` is how long a message may wait; `onDemand` is
+   * told when a receiver starts waiting on an empty mailbox.
+   */
+  constructor(options: {
+    capacity: (channel: string) => number;
+    expiryMs: number;
+    label: string;
+    onDrop?: DropListener;
+    onDemand?: (channel: string) => void;
+  }) {
+    this.#capacity = options.capacity;
+    this.#expiryMs = options.expiryMs;
+    this.#label = options.label;
+    this.#onDrop = options.onDrop;
+    this.#onDemand = options.onDemand;
+  }
+
+  /** Records a drop: counter, log line, listener. */
+  drop(channel: string, reason: DropReason, count = 1, detail = ""): void {
+    this.dropped[reason] += count;
+    getLogger().warn(
+      `${this.#label}: dropped ${count} ${reason === "full" ? "message(s) for a full" : reason} ${
+        reason === "full" ? "channel" : "message(s) on channel"
+      } ${channel}${detail ? ` (${detail})` : ""}`,
+    );
+    try {
+      this.#onDrop?.({ channel, reason, count });
+    } catch (error) {
+      getLogger().error(`${this.#label}: onDrop listener threw`, { error });
+    }
+  }
+
+  #box(channel: string): Mailbox {
+    let box = this.#boxes.get(channel);
+    if (!box) this.#boxes.set(channel, box = new Mailbox());
+    return box;
+  }
+
+  #dropExpired(channel: string, box: Mailbox, now: number): void {
+    let expired = 0;
+    for (let e = box.peek(); e && e.deadline <= now; e = box.peek()) {
+      box.shift();
+      expired++;
+    }
+    if (expired) this.drop(channel, "expired", expired);
+  }
+
+  #forget(channel: string, box: Mailbox): void {
+    if (box.size === 0 && box.waiters.length === 0 && this.#boxes.get(channel) === box) {
+      this.#boxes.delete(channel);
+    }
+  }
+
+  #sweep(now: number): void {
+    this.#nextSweep = now + SWEEP_INTERVAL_MS;
+    for (const [channel, box] of this.#boxes) {
+      this.#dropExpired(channel, box, now);
+      this.#forget(channel, box);
+    }
+  }
+
+  /** Marks a channel as in use (made by `newChannel` or being received on): it gets resyncs. */
+  markLive(channel: string): void {
+    this.#live.add(channel);
+  }
+
+  /** True when a receiver is waiting on `channel`. */
+  waiting(channel: string): number {
+    return this.#boxes.get(channel)?.waiters.length ?? 0;
+  }
+
+  /** Messages held for `channel`. */
+  size(channel: string): number {
+    return this.#boxes.get(channel)?.size ?? 0;
+  }
+
+  /**
+   * Hands `message` (already frozen) to a waiting receiver or queues it until `deadline` (epoch
+   * ms). `force` ignores capacity (resync notices). Returns false when the mailbox was full or
+   * the message had expired; the drop is already counted and logged.
+   */
+  deliver(channel: string, message: LayerMessage, deadline: number, force = false): boolean {
+    if (this.#closed) return false;
+    const now = Date.now();
+    if (now >= this.#nextSweep) this.#sweep(now);
+    if (deadline <= now) {
+      this.drop(channel, "expired");
+      return false;
+    }
+    const box = this.#box(channel);
+    const waiter = box.waiters.shift();
+    if (waiter) {
+      waiter.resolve(message);
+      return true;
+    }
+    this.#dropExpired(channel, box, now);
+    if (!force && box.size >= this.#capacity(channel)) {
+      this.drop(channel, "full");
+      return false;
+    }
+    box.queue.push({ deadline, message });
+    return true;
+  }
+
+  /** A deadline `expiryMs` from `from` (epoch ms, default now). */
+  deadline(from: number = Date.now()): number {
+    return from + this.#expiryMs;
+  }
+
+  /** Waits for the next message on `channel`; aborting the wait loses nothing. */
+  receive(channel: string, options: ReceiveOptions = {}): Promise<LayerMessage> {
+    if (this.#closed) return Promise.reject(new ClosedError(`${this.#label} is closed`));
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    this.#live.add(channel);
+    const box = this.#box(channel);
+    this.#dropExpired(channel, box, Date.now());
+    const entry = box.shift();
+    if (entry) {
+      this.#forget(channel, box);
+      return Promise.resolve(entry.message);
+    }
+    const promise = new Promise<LayerMessage>((resolve, reject) => {
+      const onAbort = () => {
+        const i = box.waiters.indexOf(waiter);
+        if (i !== -1) box.waiters.splice(i, 1);
+        if (box.waiters.length === 0) this.#live.delete(channel);
+        this.#forget(channel, box);
+        reject(signal!.reason);
+      };
+      const waiter: Waiter = {
+        resolve: (m) => {
+          signal?.removeEventListener("abort", onAbort);
+          this.#forget(channel, box);
+          resolve(m);
+        },
+        reject: (e) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(e);
+        },
+      };
+      box.waiters.push(waiter);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+    this.#onDemand?.(channel);
+    return promise;
+  }
+
+  /** Channels that get a resync notice: live ones and those holding messages or receivers. */
+  channels(): Set<string> {
+    return new Set([...this.#live, ...this.#boxes.keys()]);
+  }
+
+  /** Delivers `message` to every live channel, ignoring capacity. */
+  broadcast(message: LayerMessage): number {
+    const targets = this.channels();
+    const deadline = this.deadline();
+    for (const channel of targets) this.deliver(channel, message, deadline, true);
+    return targets.size;
+  }
+
+  /** Forgets every queued message; waiting receivers keep waiting. */
+  clear(): void {
+    for (const [channel, box] of this.#boxes) {
+      box.queue = [];
+      box.head = 0;
+      this.#forget(channel, box);
+    }
+  }
+
+  /** Rejects every waiting receiver with {@linkcode ClosedError} and forgets everything. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const box of this.#boxes.values()) {
+      for (const w of box.waiters.splice(0)) w.reject(new ClosedError(`${this.#label} closed`));
+    }
+    this.#boxes.clear();
+    this.#live.clear();
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * Redis channel layers for Switchboard: {@linkcode RedisPubSubChannelLayer} (low latency, no
+ * persistence; tells consumers to resync after an outage) and {@linkcode RedisQueueChannelLayer}
+ * (sorted-set queues with capacity and expiry). Both shard names over several hosts with
+ * {@linkcode consistentHash}, serialize as JSON (optionally AES-GCM encrypted) and release every
+ * connection on `close()`.
+ *
+ * ```ts ignore
+ * import { layers } from "@switchboard/switchboard";
+ * import { RedisPubSubChannelLayer } from "@switchboard/switchboard/adapters/redis";
+ *
+ * layers.register("default", new RedisPubSubChannelLayer({ url: "redis://127.0.0.1:6379" }));
+ * ```
+ *
+ * @module
+ */
+export { RedisPubSubChannelLayer, type RedisPubSubChannelLayerOptions } from "./pubsub_layer.ts";
+export { RedisQueueChannelLayer, type RedisQueueChannelLayerOptions } from "./queue_layer.ts";
+export { ForeignChannelError } from "./errors.ts";
+export type { DropListener, DropReason } from "./mailbox.ts";
+export type { BackoffOptions, RedisClientLike, RedisHost } from "./redis_client.ts";
+export {
+  deriveKey,
+  ENCRYPTED_PREFIX,
+  encryptedSerializer,
+  jsonSerializer,
+  makeSerializer,
+  type MessageSerializer,
+} from "./serializer.ts";
+export { consistentHash, crc32 } from "./shard.ts";

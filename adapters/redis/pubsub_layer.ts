@@ -1,0 +1,504 @@
+/**
+ * The Redis pub/sub channel layer: low latency, no persistence.
+ *
+ * Wire layout (prefix `p`, default `switchboard`):
+ * - a process-local channel `a.b!x` is published on the Redis channel `p:a.b!` (one subscription
+ *   per process and channel prefix, not per socket); a normal channel `c` on `p:c`;
+ * - a group `g` on `p:group:g`: one PUBLISH per group send, each subscribed process fans out to
+ *   its local members;
+ * - the payload is `<target channel or empty>\n<serialized message>` (JSON by default).
+ *
+ * Names are sharded over hosts by {@linkcode consistentHash} of the channel's non-local part (or
+ * the group name), so a direct send to `a.b!x` reaches its receiver with any number of hosts.
+ *
+ * @module
+ */
+import {
+  assertChannelName,
+  assertGroupName,
+  capacityLookup,
+  type CapacityOptions,
+  type ChannelLayer,
+  ClosedError,
+  getLogger,
+  isProcessLocal,
+  type LayerEvent,
+  type LayerMessage,
+  LayerUnavailableError,
+  nonLocalName,
+  randomToken,
+  type ReceiveOptions,
+  RESYNC_MESSAGE_TYPE,
+} from "../../src/layer_api.ts";
+import { ForeignChannelError } from "./errors.ts";
+import { deepFreeze, type DropListener, Mailboxes } from "./mailbox.ts";
+import {
+  assertPrefix,
+  type BackoffOptions,
+  closeClient,
+  type Connection,
+  openConnection,
+  type RedisHost,
+  resolveHosts,
+  unavailable,
+} from "./redis_client.ts";
+import { makeSerializer, type MessageSerializer } from "./serializer.ts";
+import { consistentHash } from "./shard.ts";
+
+/** Options of {@linkcode RedisPubSubChannelLayer}. */
+export interface RedisPubSubChannelLayerOptions extends CapacityOptions {
+  /** One Redis URL (default `redis://127.0.0.1:6379`). Use `hosts` for several. */
+  url?: string;
+  /** Several Redis hosts (URLs or node-redis clients); names are sharded over them. */
+  hosts?: RedisHost[];
+  /** Prefix of every Redis channel name. Default `"switchboard"`. */
+  prefix?: string;
+  /** Seconds a message may wait in a local mailbox before it is dropped. Default 60. */
+  expiry?: number;
+  /** AES-GCM key strings; the first encrypts, all are tried to decrypt. Default: plain JSON. */
+  encryptionKeys?: string[];
+  /** Reconnect backoff of the connections the layer opens from URLs. */
+  backoff?: BackoffOptions;
+  /** Called for every message dropped in this process (full mailbox, expired, undecodable). */
+  onDrop?: DropListener;
+}
+
+interface Shard {
+  index: number;
+  host: RedisHost;
+  command?: Connection;
+  subscriber?: Connection;
+  down: boolean;
+  /** Redis channels subscribed (or being subscribed) on this shard → what they carry. */
+  subscribed: Set<string>;
+  /** Per Redis channel: the chain of subscribe/unsubscribe operations. */
+  ops: Map<string, Promise<void>>;
+}
+
+type Route = { kind: "local" } | { kind: "channel"; channel: string } | {
+  kind: "group";
+  group: string;
+};
+
+/**
+ * A channel layer over Redis pub/sub.
+ *
+ * - Messages published while a process is disconnected from Redis are lost (pub/sub has no
+ *   memory). When the subscriber connection comes back (backoff, then automatic re-subscribe) the
+ *   layer delivers `{type: "switchboard.resync", reason}` into every local channel and emits a
+ *   `resync` {@linkcode LayerEvent}; it emits `disconnected` when the connection drops.
+ * - Publishing while Redis is down throws {@linkcode LayerUnavailableError}.
+ * - Local mailboxes are bounded by `capacity` / `channelCapacity`; overflow is dropped, counted
+ *   in {@linkcode RedisPubSubChannelLayer.dropped} and logged. `send` never throws `ChannelFull`
+ *   (the sender cannot see a remote mailbox).
+ * - Group membership lives in the process that owns the channel: `groupAdd` accepts normal
+ *   channels and process-local channels made by this instance, and throws
+ *   {@linkcode ForeignChannelError} for another instance's process-local channel.
+ * - A normal channel is only heard by processes that subscribed before the publish: call
+ *   {@linkcode RedisPubSubChannelLayer.listen} (or `receive`) first. Every subscribed process gets
+ *   a copy.
+ */
+export class RedisPubSubChannelLayer implements ChannelLayer {
+  /** Optional features. */
+  readonly extensions: readonly string[] = ["groups", "flush"];
+  /** The Redis channel prefix. */
+  readonly prefix: string;
+  readonly #hosts: RedisHost[];
+  readonly #shards: Shard[];
+  readonly #serializer: MessageSerializer;
+  readonly #backoff: BackoffOptions | undefined;
+  readonly #token = randomToken(12);
+  readonly #mailboxes: Mailboxes;
+  /** Local group members, by group. */
+  #groups = new Map<string, Set<string>>();
+  /** Redis channel → what it carries. */
+  #routes = new Map<string, Route>();
+  /** Non-local prefixes (`x.token!`) this instance made with newChannel. */
+  #ownPrefixes = new Set<string>();
+  #listeners = new Set<(event: LayerEvent) => void>();
+  #connecting: Promise<void> | undefined;
+  #closed = false;
+  #decodeChain: Promise<void> = Promise.resolve();
+
+  /** Creates a layer; it connects on first use or on {@linkcode connect}. */
+  constructor(options: RedisPubSubChannelLayerOptions = {}) {
+    this.prefix = options.prefix ?? "switchboard";
+    assertPrefix(this.prefix);
+    this.#hosts = resolveHosts(options);
+    this.#shards = this.#hosts.map((host, index) => ({
+      index,
+      host,
+      down: false,
+      subscribed: new Set(),
+      ops: new Map(),
+    }));
+    this.#serializer = makeSerializer(options.encryptionKeys);
+    this.#backoff = options.backoff;
+    const expiry = options.expiry ?? 60;
+    if (!(expiry > 0)) throw new TypeError("expiry must be a positive number of seconds");
+    this.#mailboxes = new Mailboxes({
+      capacity: capacityLookup(options),
+      expiryMs: expiry * 1000,
+      label: "Redis pub/sub layer",
+      onDrop: options.onDrop,
+    });
+  }
+
+  /** Messages dropped in this process so far, by reason. */
+  get dropped(): { expired: number; full: number; invalid: number } {
+    return this.#mailboxes.dropped;
+  }
+
+  /** Number of Redis hosts. */
+  get hostCount(): number {
+    return this.#shards.length;
+  }
+
+  /** Opens the command and subscriber connections of every host (idempotent). */
+  connect(): Promise<void> {
+    if (this.#closed) return Promise.reject(new ClosedError("The Redis pub/sub layer is closed"));
+    this.#connecting ??= this.#connectAll();
+    return this.#connecting;
+  }
+
+  async #connectAll(): Promise<void> {
+    try {
+      await Promise.all(this.#shards.map((shard) => this.#connectShard(shard)));
+    } catch (error) {
+      await Promise.all(this.#shards.map((s) => this.#closeShard(s)));
+      this.#connecting = undefined;
+      throw error;
+    }
+    if (this.#closed) {
+      await Promise.all(this.#shards.map((s) => this.#closeShard(s)));
+      throw new ClosedError("The Redis pub/sub layer was closed while connecting");
+    }
+  }
+
+  async #connectShard(shard: Shard): Promise<void> {
+    const label = `pub/sub host ${shard.index}`;
+    shard.command = await openConnection(shard.host, `${label} (commands)`, {
+      duplicate: false,
+      backoff: this.#backoff,
+    });
+    shard.subscriber = await openConnection(shard.host, `${label} (subscriber)`, {
+      duplicate: true,
+      backoff: this.#backoff,
+      hooks: {
+        onDown: (reason) => {
+          if (shard.down || this.#closed) return;
+          shard.down = true;
+          this.#emit({ type: "disconnected", reason: `Redis host ${shard.index}: ${reason}` });
+        },
+        onUp: () => {
+          if (!shard.down || this.#closed) return;
+          shard.down = false;
+          this.#afterReconnect(shard);
+        },
+      },
+    });
+  }
+
+  async #afterReconnect(shard: Shard): Promise<void> {
+    // node-redis re-subscribes on reconnect; a PING on the same connection is answered after the
+    // SUBSCRIBE replies, so once it returns the subscriptions are in place again.
+    try {
+      await shard.subscriber?.client.sendCommand(["PING"]);
+    } catch {
+      // if it dropped again, the next ready will come back here
+      return;
+    }
+    if (this.#closed) return;
+    const reason =
+      `Redis host ${shard.index} reconnected: messages published while it was unreachable were lost`;
+    getLogger().warn(`Redis pub/sub layer: ${reason}`);
+    this.#mailboxes.broadcast(deepFreeze({ type: RESYNC_MESSAGE_TYPE, reason }));
+    this.#emit({ type: "resync", reason });
+  }
+
+  #emit(event: LayerEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        getLogger().error("Redis pub/sub layer: onEvent listener threw", { error });
+      }
+    }
+  }
+
+  /** Subscribes to layer events (`disconnected`, `resync`); returns the unsubscribe function. */
+  onEvent(listener: (event: LayerEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #open(): void {
+    if (this.#closed) throw new ClosedError("The Redis pub/sub layer is closed");
+  }
+
+  #shardOf(name: string): Shard {
+    return this.#shards[consistentHash(name, this.#shards.length)];
+  }
+
+  #channelKey(channel: string): string {
+    return `${this.prefix}:${nonLocalName(channel)}`;
+  }
+
+  #groupKey(group: string): string {
+    return `${this.prefix}:group:${group}`;
+  }
+
+  /** Brings the subscription state of `key` on `shard` in line with what is needed, in order. */
+  #reconcile(shard: Shard, key: string): Promise<void> {
+    const previous = shard.ops.get(key) ?? Promise.resolve();
+    const next = previous.catch(() => {}).then(async () => {
+      const wanted = this.#wanted(key);
+      const sub = shard.subscriber?.client;
+      if (!sub) throw new LayerUnavailableError("The Redis pub/sub layer is not connected");
+      if (wanted && !shard.subscribed.has(key)) {
+        try {
+          await sub.subscribe(key, (message, channel) => this.#onMessage(channel, message));
+        } catch (error) {
+          throw unavailable(`SUBSCRIBE ${key}`, error);
+        }
+        shard.subscribed.add(key);
+      } else if (!wanted && shard.subscribed.has(key)) {
+        shard.subscribed.delete(key);
+        this.#routes.delete(key);
+        try {
+          await sub.unsubscribe(key);
+        } catch (error) {
+          getLogger().warn(`Redis pub/sub layer: UNSUBSCRIBE ${key} failed: ${error}`);
+        }
+      }
+    });
+    shard.ops.set(key, next);
+    next.finally(() => {
+      if (shard.ops.get(key) === next) shard.ops.delete(key);
+    }).catch(() => {});
+    return next;
+  }
+
+  #wanted(key: string): boolean {
+    const route = this.#routes.get(key);
+    if (!route) return false;
+    if (route.kind === "group") return (this.#groups.get(route.group)?.size ?? 0) > 0;
+    return true;
+  }
+
+  #onMessage(redisChannel: string, payload: string): void {
+    const route = this.#routes.get(redisChannel);
+    if (!route) return; // unsubscribed meanwhile
+    const nl = payload.indexOf("\n");
+    if (nl === -1) {
+      this.#mailboxes.drop(redisChannel, "invalid", 1, "payload without a target line");
+      return;
+    }
+    const target = payload.slice(0, nl);
+    const body = payload.slice(nl + 1);
+    const deliver = (message: LayerMessage) => {
+      const frozen = deepFreeze(message);
+      const deadline = this.#mailboxes.deadline();
+      if (route.kind === "group") {
+        for (const member of this.#groups.get(route.group) ?? []) {
+          this.#mailboxes.deliver(member, frozen, deadline);
+        }
+      } else if (route.kind === "channel") {
+        this.#mailboxes.deliver(route.channel, frozen, deadline);
+      } else if (target) {
+        this.#mailboxes.deliver(target, frozen, deadline);
+      } else {
+        this.#mailboxes.drop(redisChannel, "invalid", 1, "process-local payload without target");
+      }
+    };
+    const fail = (error: unknown) => {
+      this.#mailboxes.drop(target || redisChannel, "invalid", 1, String(error));
+    };
+    if (!this.#serializer.async) {
+      try {
+        deliver(this.#serializer.decode(body) as LayerMessage);
+      } catch (error) {
+        fail(error);
+      }
+      return;
+    }
+    // Decrypting is asynchronous: chain it so messages keep their order.
+    const decoded = Promise.resolve().then(() => this.#serializer.decode(body));
+    this.#decodeChain = this.#decodeChain.then(() => decoded.then(deliver, fail));
+  }
+
+  async #publish(shard: Shard, key: string, payload: string, what: string): Promise<void> {
+    await this.connect();
+    this.#open();
+    const client = shard.command!.client;
+    if (!client.isReady) {
+      throw new LayerUnavailableError(`${what} failed: Redis host ${shard.index} is unavailable`);
+    }
+    try {
+      await client.sendCommand(["PUBLISH", key, payload]);
+    } catch (error) {
+      throw unavailable(what, error);
+    }
+  }
+
+  /**
+   * Makes sure this process hears `channel` (subscribes to its Redis channel). `receive` does it
+   * too; call it first when a message may be published before the first `receive`.
+   */
+  async listen(channel: string): Promise<void> {
+    this.#open();
+    assertChannelName(channel);
+    if (isProcessLocal(channel) && !this.#ownPrefixes.has(nonLocalName(channel))) {
+      throw new ForeignChannelError(channel, "receive()");
+    }
+    await this.connect();
+    const key = this.#channelKey(channel);
+    if (!this.#routes.has(key)) {
+      this.#routes.set(
+        key,
+        isProcessLocal(channel) ? { kind: "local" } : { kind: "channel", channel },
+      );
+    }
+    await this.#reconcile(this.#shardOf(nonLocalName(channel)), key);
+  }
+
+  /** Creates a process-local channel name and subscribes to its process prefix. */
+  async newChannel(prefix = "specific"): Promise<string> {
+    this.#open();
+    const name = `${prefix}.${this.#token}!${randomToken(12)}`;
+    assertChannelName(name);
+    const nonLocal = nonLocalName(name);
+    this.#ownPrefixes.add(nonLocal);
+    this.#mailboxes.markLive(name);
+    const key = this.#channelKey(name);
+    const shard = this.#shardOf(nonLocal);
+    if (!shard.subscribed.has(key) || shard.ops.has(key)) await this.listen(name);
+    return name;
+  }
+
+  /** Publishes `message` to `channel`; throws LayerUnavailableError when Redis is down. */
+  async send(channel: string, message: LayerMessage): Promise<void> {
+    this.#open();
+    assertChannelName(channel);
+    const body = await this.#serializer.encode(message);
+    const target = isProcessLocal(channel) ? channel : "";
+    await this.#publish(
+      this.#shardOf(nonLocalName(channel)),
+      this.#channelKey(channel),
+      `${target}\n${body}`,
+      `send to ${channel}`,
+    );
+  }
+
+  /** Waits for the next message on `channel` (a normal one, or one this instance created). */
+  async receive(channel: string, options: ReceiveOptions = {}): Promise<LayerMessage> {
+    this.#open();
+    assertChannelName(channel);
+    if (options.signal?.aborted) throw options.signal.reason;
+    const key = this.#channelKey(channel);
+    const shard = this.#shardOf(nonLocalName(channel));
+    if (!shard.subscribed.has(key) || shard.ops.has(key)) await this.listen(channel);
+    return await this.#mailboxes.receive(channel, options);
+  }
+
+  /** Adds `channel` to `group` in this process and subscribes to the group. */
+  async groupAdd(group: string, channel: string): Promise<void> {
+    this.#open();
+    assertGroupName(group);
+    assertChannelName(channel);
+    if (isProcessLocal(channel) && !this.#ownPrefixes.has(nonLocalName(channel))) {
+      throw new ForeignChannelError(channel, "groupAdd()");
+    }
+    await this.connect();
+    let members = this.#groups.get(group);
+    if (!members) this.#groups.set(group, members = new Set());
+    members.add(channel);
+    const key = this.#groupKey(group);
+    this.#routes.set(key, { kind: "group", group });
+    await this.#reconcile(this.#shardOf(group), key);
+  }
+
+  /** Removes `channel` from `group`; unsubscribes when no local member is left. */
+  async groupDiscard(group: string, channel: string): Promise<void> {
+    this.#open();
+    assertGroupName(group);
+    assertChannelName(channel);
+    const members = this.#groups.get(group);
+    if (!members?.delete(channel)) return;
+    if (members.size === 0) {
+      this.#groups.delete(group);
+      await this.#reconcile(this.#shardOf(group), this.#groupKey(group));
+    }
+  }
+
+  /** One PUBLISH to the group's Redis channel; every subscribed process fans out locally. */
+  async groupSend(group: string, message: LayerMessage): Promise<void> {
+    this.#open();
+    assertGroupName(group);
+    const body = await this.#serializer.encode(message);
+    await this.#publish(
+      this.#shardOf(group),
+      this.#groupKey(group),
+      `\n${body}`,
+      `groupSend to ${group}`,
+    );
+  }
+
+  /** The local members of `group` (for tests and introspection). */
+  groupMembers(group: string): string[] {
+    return [...(this.#groups.get(group) ?? [])];
+  }
+
+  /** Forgets local messages and group memberships (unsubscribing groups). Receivers keep waiting. */
+  async flush(): Promise<void> {
+    this.#open();
+    this.#mailboxes.clear();
+    const groups = [...this.#groups.keys()];
+    this.#groups.clear();
+    if (this.#connecting) {
+      await Promise.all(
+        groups.map((g) => this.#reconcile(this.#shardOf(g), this.#groupKey(g)).catch(() => {})),
+      );
+    }
+  }
+
+  async #closeShard(shard: Shard): Promise<void> {
+    await Promise.all([...shard.ops.values()].map((p) => p.catch(() => {})));
+    const sub = shard.subscriber;
+    shard.subscriber = undefined;
+    if (sub) {
+      sub.detach();
+      if (sub.client.isReady) {
+        for (const key of shard.subscribed) {
+          try {
+            await sub.client.unsubscribe(key);
+          } catch {
+            break; // connection trouble: destroy below
+          }
+        }
+      }
+      shard.subscribed.clear();
+      await closeClient(sub.client);
+    }
+    const command = shard.command;
+    shard.command = undefined;
+    if (command) {
+      command.detach();
+      if (command.owned) await closeClient(command.client);
+    }
+  }
+
+  /** Unsubscribes by name, closes every connection the layer opened, rejects waiting receivers. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#mailboxes.close();
+    this.#listeners.clear();
+    const connecting = this.#connecting;
+    if (connecting) await connecting.catch(() => {});
+    await this.#decodeChain.catch(() => {});
+    await Promise.all(this.#shards.map((s) => this.#closeShard(s)));
+    this.#groups.clear();
+    this.#routes.clear();
+  }
+}

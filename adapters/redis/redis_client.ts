@@ -1,0 +1,204 @@
+/**
+ * The part of a node-redis client (`npm:redis` 5.x or 6.x) the Redis layers use, and how they
+ * open and close their own connections.
+ *
+ * Pass a URL and the layer owns every connection it opens. Pass your own client and the layer
+ * uses it for commands (it never closes it) and `duplicate()`s it for the subscriber / blocking
+ * reader connection, which it does close.
+ *
+ * @module
+ */
+import { createClient } from "redis";
+import { getLogger, LayerUnavailableError } from "../../src/layer_api.ts";
+
+/** What the layers need from a node-redis client. `createClient()` results fit. */
+export interface RedisClientLike {
+  /** True when connected and ready for commands. */
+  readonly isReady: boolean;
+  /** True from `connect()` until `close()`/`destroy()`. */
+  readonly isOpen: boolean;
+  /** Opens the connection. */
+  connect(): Promise<unknown>;
+  /** A new, unconnected client with the same options. */
+  duplicate(): RedisClientLike;
+  /** Sends a raw command. */
+  sendCommand(args: string[]): Promise<unknown>;
+  /** Subscribes to a pub/sub channel. */
+  subscribe(
+    channel: string,
+    listener: (message: string, channel: string) => void,
+  ): Promise<unknown>;
+  /** Unsubscribes from a pub/sub channel (always called with an explicit name). */
+  unsubscribe(channel: string): Promise<unknown>;
+  /** Closes after pending replies. */
+  close(): Promise<unknown>;
+  /** Closes at once. */
+  destroy(): unknown;
+  /** Adds an event listener (`error`, `ready`, `reconnecting`, `end`). */
+  // deno-lint-ignore no-explicit-any
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  /** Removes an event listener. */
+  // deno-lint-ignore no-explicit-any
+  off(event: string, listener: (...args: any[]) => void): unknown;
+}
+
+/** Where a layer finds Redis: URLs (the layer owns the connections) or clients. */
+export type RedisHost = string | RedisClientLike;
+
+/** Reconnect backoff of connections the layer opens from URLs. */
+export interface BackoffOptions {
+  /** First retry delay in ms. Default 50. */
+  minDelayMs?: number;
+  /** Longest retry delay in ms. Default 2000. */
+  maxDelayMs?: number;
+}
+
+/** Hosts from layer options: `hosts`, else `url`, else `redis://127.0.0.1:6379`. */
+export function resolveHosts(options: { url?: string; hosts?: readonly RedisHost[] }): RedisHost[] {
+  if (options.hosts !== undefined) {
+    if (!Array.isArray(options.hosts) || options.hosts.length === 0) {
+      throw new TypeError("hosts must be a non-empty array of Redis URLs or clients");
+    }
+    if (options.url !== undefined) throw new TypeError("Pass either url or hosts, not both");
+    for (const h of options.hosts) {
+      if (typeof h !== "string" && (typeof h !== "object" || h === null || !("sendCommand" in h))) {
+        throw new TypeError("Each host must be a redis:// URL or a node-redis client");
+      }
+    }
+    return [...options.hosts];
+  }
+  return [options.url ?? "redis://127.0.0.1:6379"];
+}
+
+/** Checks a key prefix: ASCII letters, digits, `-`, `_`, `.`, 1 to 64 characters. */
+export function assertPrefix(prefix: string): void {
+  if (typeof prefix !== "string" || !/^[a-zA-Z0-9\-_.]{1,64}$/.test(prefix)) {
+    throw new TypeError(
+      `prefix must be 1-64 ASCII letters, digits, '-', '_' or '.'; got ${JSON.stringify(prefix)}`,
+    );
+  }
+}
+
+/** One connection the layer uses, whether it owns it. */
+export interface Connection {
+  /** The client. */
+  client: RedisClientLike;
+  /** True when the layer opened it and must close it. */
+  owned: boolean;
+  /** Removes the listeners the layer attached. */
+  detach(): void;
+}
+
+/** Listeners a layer attaches to a connection. */
+export interface ConnectionHooks {
+  /** The connection dropped (first `error`/`reconnecting` after being ready). */
+  onDown?(reason: string): void;
+  /** The connection is ready again after being down. */
+  onUp?(): void;
+}
+
+/**
+ * Opens a connection for `host`: a new client from a URL (offline queue off, so commands fail
+ * at once while Redis is down), or `base.duplicate()` for a client (`duplicate` true), or the
+ * client itself. Every connection gets an `error` listener; `label` names it in logs.
+ */
+export async function openConnection(
+  host: RedisHost,
+  label: string,
+  options: { duplicate: boolean; backoff?: BackoffOptions; hooks?: ConnectionHooks },
+): Promise<Connection> {
+  const min = options.backoff?.minDelayMs ?? 50;
+  const max = options.backoff?.maxDelayMs ?? 2000;
+  let client: RedisClientLike;
+  let owned: boolean;
+  if (typeof host === "string") {
+    client = createClient({
+      url: host,
+      disableOfflineQueue: true,
+      socket: {
+        reconnectStrategy: (retries: number) =>
+          Math.min(min * 2 ** Math.min(retries, 16), max) + Math.floor(Math.random() * min),
+      },
+    }) as unknown as RedisClientLike;
+    owned = true;
+  } else if (options.duplicate) {
+    client = host.duplicate();
+    owned = true;
+  } else {
+    client = host;
+    owned = false;
+  }
+  let down = false;
+  let lastLogged = "";
+  const onError = (error: Error) => {
+    const text = error?.message ?? String(error);
+    if (text !== lastLogged) {
+      lastLogged = text;
+      getLogger().warn(`Redis ${label}: ${text}`);
+    }
+    if (!down && client.isOpen) {
+      down = true;
+      options.hooks?.onDown?.(text);
+    }
+  };
+  const onReconnecting = () => {
+    if (!down) {
+      down = true;
+      options.hooks?.onDown?.("reconnecting");
+    }
+  };
+  const onReady = () => {
+    lastLogged = "";
+    if (down) {
+      down = false;
+      options.hooks?.onUp?.();
+    }
+  };
+  client.on("error", onError);
+  client.on("reconnecting", onReconnecting);
+  client.on("ready", onReady);
+  const detach = () => {
+    client.off("reconnecting", onReconnecting);
+    client.off("ready", onReady);
+    // The error listener stays: an unhandled 'error' event would kill the process.
+  };
+  if (owned || !client.isOpen) {
+    try {
+      await client.connect();
+    } catch (error) {
+      detach();
+      if (owned) await closeClient(client);
+      throw new LayerUnavailableError(`Cannot connect to Redis (${label}): ${error}`, {
+        cause: error,
+      });
+    }
+  }
+  return { client, owned, detach };
+}
+
+/** Closes a client: `close()` when it is ready, `destroy()` otherwise or when close fails. */
+export async function closeClient(client: RedisClientLike): Promise<void> {
+  if (!client.isOpen) return;
+  if (client.isReady) {
+    try {
+      await client.close();
+      return;
+    } catch {
+      // fall through to destroy
+    }
+  }
+  try {
+    client.destroy();
+  } catch {
+    // already closed
+  }
+}
+
+/** Wraps a command failure in {@linkcode LayerUnavailableError}. */
+export function unavailable(what: string, error: unknown): LayerUnavailableError {
+  if (error instanceof LayerUnavailableError) return error;
+  return new LayerUnavailableError(
+    `${what} failed: Redis is unavailable (${(error as Error)?.message ?? error})`,
+    { cause: error },
+  );
+}
