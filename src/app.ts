@@ -18,6 +18,41 @@ import { upgradeWithDeno } from "./deno.ts";
 export interface AppOptions {
   /** Largest accepted text frame in bytes; bigger frames close the socket with 1009. Default 1 MiB. */
   maxFrameBytes?: number;
+  /**
+   * Which browser origins may open WebSockets (cross-site WebSocket hijacking protection), checked
+   * before authentication; a refused origin gets 403. Requests without an `Origin` header
+   * (non-browser clients) are always allowed. Default `"same-origin"`: the Origin's host must equal
+   * the request's host — right for an app that serves its own page. In production behind another
+   * domain, list the origins (`["https://app.example.com"]`); `"*"` allows every origin.
+   */
+  allowedOrigins?:
+    | "same-origin"
+    | "*"
+    | readonly string[]
+    | ((origin: string, request: Request) => boolean);
+  /** Most open connections; further upgrades get 503. Default: no limit. */
+  maxConnections?: number;
+  /**
+   * Protocol-level heartbeat: the runtime pings every this many seconds and closes a connection
+   * that does not answer in time (dead peers, half-open TCP). Default 30; 0 disables it.
+   */
+  heartbeatSeconds?: number;
+  /** Close a connection that sent no frame for this many ms (code 1001). Default 0: never. */
+  idleTimeoutMs?: number;
+  /** Bytes queued for one client before it counts as slow. Default 4 MiB. */
+  maxBufferedBytes?: number;
+  /**
+   * What to do with a slow client: `"close"` (default) closes it with 1013; `"drop"` drops frames
+   * of droppable message types (`message(..., {droppable: true})`) and still closes at 4× the limit.
+   * Either way a group fan-out never waits for its slowest member.
+   */
+  slowClientPolicy?: "close" | "drop";
+  /**
+   * Per-connection limit on incoming frames (token bucket). An over-limit frame gets an error frame
+   * (`rate_limited`) and is not handled; `maxViolations` refusals within 10 s close the connection
+   * with 1008. Default: off.
+   */
+  rateLimit?: { perSecond: number; burst?: number; maxViolations?: number };
   /** Title used by documentation generators. */
   title?: string;
   /** Version used by documentation generators. */
@@ -108,7 +143,15 @@ export class App {
 
   /** Creates an app. */
   constructor(options: AppOptions = {}) {
-    this.options = { maxFrameBytes: 1024 * 1024, ...options };
+    this.options = {
+      maxFrameBytes: 1024 * 1024,
+      allowedOrigins: "same-origin",
+      heartbeatSeconds: 30,
+      idleTimeoutMs: 0,
+      maxBufferedBytes: 4 * 1024 * 1024,
+      slowClientPolicy: "close",
+      ...options,
+    };
     this.fetch = this.fetch.bind(this);
   }
 
@@ -157,6 +200,15 @@ export class App {
   async upgrade(request: Request): Promise<UpgradeDecision> {
     if (this.#closing) return { accepted: false, response: text(503, "Server is shutting down") };
     const url = new URL(request.url);
+    const origin = request.headers.get("origin");
+    if (origin !== null && !this.#originAllowed(origin, request)) {
+      getLogger().warn("Refused a WebSocket from a foreign origin", { origin, path: url.pathname });
+      return { accepted: false, response: text(403, `Origin not allowed: ${origin}`) };
+    }
+    const max = this.options.maxConnections;
+    if (max !== undefined && this.#connections.size >= max) {
+      return { accepted: false, response: text(503, "Too many connections") };
+    }
     let route: MountedWsRoute | undefined;
     let params: Record<string, string> | undefined;
     for (const r of this.#ws) {
@@ -197,8 +249,13 @@ export class App {
       accepted: true,
       consumer,
       accept: (socket) => {
+        const o = this.options;
         const connection = new Connection(consumer, request, routeParams, socket, {
-          maxFrameBytes: this.options.maxFrameBytes!,
+          maxFrameBytes: o.maxFrameBytes!,
+          idleTimeoutMs: o.idleTimeoutMs ?? 0,
+          maxBufferedBytes: o.maxBufferedBytes!,
+          slowClientPolicy: o.slowClientPolicy ?? "close",
+          rateLimit: o.rateLimit,
           onClosed: (c) => this.#connections.delete(c),
         });
         this.#connections.add(connection);
@@ -207,12 +264,28 @@ export class App {
     };
   }
 
+  #originAllowed(origin: string, request: Request): boolean {
+    const rule = this.options.allowedOrigins ?? "same-origin";
+    if (rule === "*") return true;
+    if (typeof rule === "function") return rule(origin, request);
+    if (rule === "same-origin") {
+      try {
+        return new URL(origin).host === new URL(request.url).host;
+      } catch {
+        return false;
+      }
+    }
+    return rule.includes(origin);
+  }
+
   /** Handles a request: WebSocket upgrades (on Deno) and HTTP routes. Pass it to `Deno.serve`. */
   async fetch(request: Request): Promise<Response> {
     if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
       const decision = await this.upgrade(request);
       if (!decision.accepted) return decision.response;
-      return upgradeWithDeno(request, decision.accept);
+      return upgradeWithDeno(request, decision.accept, {
+        idleTimeout: this.options.heartbeatSeconds ?? 30,
+      });
     }
     return await this.handleHttp(request);
   }

@@ -21,7 +21,15 @@ export function convertKeys(value: unknown, convert: (key: string) => string): u
   if (Array.isArray(value)) return value.map((v) => convertKeys(v, convert));
   if (value && typeof value === "object") {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[convert(k)] = convertKeys(v, convert);
+    for (const [k, v] of Object.entries(value)) {
+      // defineProperty, not assignment: a "__proto__" key must stay a plain own key.
+      Object.defineProperty(out, convert(k), {
+        value: convertKeys(v, convert),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
     return out;
   }
   return value;

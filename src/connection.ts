@@ -17,7 +17,7 @@ import { ClosedError } from "./errors.ts";
 import { type HandlerInfo, type HandlerTable, handlerTable } from "./handlers.ts";
 import type { ChannelLayer, JsonValue, LayerMessage } from "./layer.ts";
 import { getLogger } from "./logger.ts";
-import type { AnyMessage } from "./message.ts";
+import { type AnyMessage, isDroppable } from "./message.ts";
 import { assertGroupName } from "./names.ts";
 import { EVENT_TYPE, GROUP_TYPE, RESYNC_MESSAGE_TYPE, TOPIC_TYPE } from "./protocol.ts";
 import {
@@ -34,14 +34,40 @@ import { validatePayload } from "./validation.ts";
 export const CloseCode = {
   normal: 1000,
   goingAway: 1001,
+  policyViolation: 1008,
   tooBig: 1009,
   internalError: 1011,
+  tryAgainLater: 1013,
 } as const;
 
 /** Settings the App passes to each connection. */
 export interface ConnectionSettings {
   maxFrameBytes: number;
+  idleTimeoutMs: number;
+  maxBufferedBytes: number;
+  slowClientPolicy: "close" | "drop";
+  rateLimit: { perSecond: number; burst?: number; maxViolations?: number } | undefined;
   onClosed(connection: Connection): void;
+}
+
+/** A token bucket: `burst` tokens, refilled at `perSecond`. */
+class TokenBucket {
+  #tokens: number;
+  #last = Date.now();
+  constructor(readonly perSecond: number, readonly burst: number) {
+    this.#tokens = burst;
+  }
+  take(): boolean {
+    const now = Date.now();
+    this.#tokens = Math.min(
+      this.burst,
+      this.#tokens + ((now - this.#last) / 1000) * this.perSecond,
+    );
+    this.#last = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
 }
 
 type Task = () => Promise<void> | void;
@@ -100,6 +126,13 @@ export class Connection implements ConnectionHandle {
   #receiveLoop: Promise<void> | undefined;
   readonly #subscriptions = new Map<string, Subscription>();
   #defaultTopic: string | undefined;
+  readonly #bucket: TokenBucket | undefined;
+  #violations: number[] = [];
+  #lastActivity = Date.now();
+  #closeQueued = false;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Frames dropped for this slow client (droppable types only). */
+  droppedFrames = 0;
 
   constructor(
     consumer: Consumer,
@@ -115,6 +148,8 @@ export class Connection implements ConnectionHandle {
     this.#settings = settings;
     this.#request = request;
     this.#params = params;
+    const rl = settings.rateLimit;
+    if (rl) this.#bucket = new TokenBucket(rl.perSecond, rl.burst ?? Math.max(1, rl.perSecond));
     // deno-lint-ignore no-this-alias
     const self = this;
     const runtime: ConsumerRuntime = {
@@ -146,6 +181,7 @@ export class Connection implements ConnectionHandle {
     return this.#frames.push(async () => {
       if (this.#state !== "new") return;
       this.#state = "open";
+      this.#armIdleTimer();
       try {
         if (this.cls.layer !== null) {
           this.#layer = this.cls.getLayer();
@@ -171,6 +207,7 @@ export class Connection implements ConnectionHandle {
   closed(code: number, _reason?: string): Promise<void> {
     if (this.#disconnected) return this.#disconnected;
     this.#state = "closed";
+    clearTimeout(this.#idleTimer);
     this.#disconnected = (async () => {
       try {
         await this.consumer.onDisconnect(code);
@@ -206,6 +243,50 @@ export class Connection implements ConnectionHandle {
     }
   }
 
+  #armIdleTimer(): void {
+    const idle = this.#settings.idleTimeoutMs;
+    if (!idle) return;
+    const left = this.#lastActivity + idle - Date.now();
+    this.#idleTimer = setTimeout(() => {
+      if (this.#state !== "open") return;
+      if (Date.now() - this.#lastActivity >= idle) {
+        getLogger().info(`${this.cls.name}: closing a connection idle for ${idle} ms`);
+        this.close(CloseCode.goingAway, "Idle timeout");
+      } else {
+        this.#armIdleTimer();
+      }
+    }, Math.max(0, left));
+  }
+
+  /** Applies the rate limit to an incoming frame; false when it must not be handled. */
+  #admit(): boolean {
+    if (this.#closeQueued) return false;
+    this.#lastActivity = Date.now();
+    if (!this.#bucket || this.#bucket.take()) return true;
+    const rl = this.#settings.rateLimit!;
+    const now = Date.now();
+    this.#violations = this.#violations.filter((t) => now - t < 10_000);
+    this.#violations.push(now);
+    if (this.#violations.length >= (rl.maxViolations ?? 20)) {
+      if (!this.#closeQueued) {
+        this.#closeQueued = true;
+        getLogger().warn(`${this.cls.name}: closing a client that keeps exceeding its rate limit`);
+        // Behind the frames already accepted, so their replies still go out.
+        this.#frames.push(() => this.close(CloseCode.policyViolation, "Rate limit exceeded"));
+      }
+      return false;
+    }
+    this.#frames.push(() => {
+      this.#write(errorFrame([{
+        type: "rate_limited",
+        loc: [],
+        msg: `Too many messages: the limit is ${rl.perSecond} per second`,
+      }]));
+      this.#complete("complete");
+    });
+    return false;
+  }
+
   /** Resolves when every frame and event queued so far has been handled. */
   async idle(): Promise<void> {
     await this.#frames.idle;
@@ -235,6 +316,23 @@ export class Connection implements ConnectionHandle {
       }
       if (envelope.ref !== undefined) body.ref = envelope.ref;
       if (envelope.seq !== undefined) body.seq = envelope.seq;
+    }
+    const buffered = this.#socket.bufferedAmount ?? 0;
+    const limit = this.#settings.maxBufferedBytes;
+    if (buffered > limit) {
+      if (
+        this.#settings.slowClientPolicy === "drop" && buffered <= 4 * limit &&
+        isDroppable(frame.action)
+      ) {
+        this.droppedFrames++;
+        getLogger().debug(`${this.cls.name}: dropped '${frame.action}' for a slow client`);
+        return;
+      }
+      if (this.#settings.slowClientPolicy === "close" || buffered > 4 * limit) {
+        getLogger().warn(`${this.cls.name}: closing a slow client (${buffered} bytes queued)`);
+        this.close(CloseCode.tryAgainLater, "Client too slow");
+        return;
+      }
     }
     if (this.cls.logMessages && !COMPLETE_ACTIONS.has(frame.action)) {
       getLogger().debug("Websocket sent", { consumer: this.cls.name, action: frame.action });
@@ -297,6 +395,7 @@ export class Connection implements ConnectionHandle {
 
   text(data: string): void {
     if (this.#state !== "open" && this.#state !== "new") return;
+    if (!this.#admit()) return;
     const limit = this.cls.maxFrameBytes ?? this.#settings.maxFrameBytes;
     if (byteLength(data, limit) > limit) {
       getLogger().warn(`${this.cls.name}: frame over ${limit} bytes, closing with 1009`);
@@ -308,6 +407,7 @@ export class Connection implements ConnectionHandle {
 
   binary(data: Uint8Array): void {
     if (this.#state !== "open" && this.#state !== "new") return;
+    if (!this.#admit()) return;
     const limit = this.cls.maxFrameBytes ?? this.#settings.maxFrameBytes;
     if (data.byteLength > limit) {
       this.close(CloseCode.tooBig, `Frame larger than ${limit} bytes`);

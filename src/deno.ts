@@ -17,6 +17,7 @@ interface DenoLike {
 export function upgradeWithDeno(
   request: Request,
   accept: (socket: ServerSocket) => ConnectionHandle,
+  options: { idleTimeout?: number } = {},
 ): Response {
   const deno = (globalThis as { Deno?: DenoLike }).Deno;
   if (!deno?.upgradeWebSocket) {
@@ -25,7 +26,7 @@ export function upgradeWithDeno(
       { status: 501 },
     );
   }
-  const { socket, response } = deno.upgradeWebSocket(request);
+  const { socket, response } = deno.upgradeWebSocket(request, options);
   const handle = accept({
     send: (data) => socket.send(data),
     close: (code, reason) => socket.close(code, reason),

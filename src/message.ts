@@ -19,6 +19,18 @@ export interface MessageOptions {
   description?: string;
   /** The name of this message type in documentation (default: PascalCase of the action + "Message"). */
   title?: string;
+  /**
+   * Frames of this type may be dropped for a slow client instead of closing it (with the app's
+   * `slowClientPolicy: "drop"`): telemetry, presence, progress — anything superseded by the next one.
+   */
+  droppable?: boolean;
+}
+
+const droppable = new Set<string>();
+
+/** True when frames with this action were declared droppable. */
+export function isDroppable(action: string): boolean {
+  return droppable.has(action);
 }
 
 /**
@@ -127,6 +139,7 @@ export function message(
   if (schemaOrOptions && !schema && maybeOptions) {
     throw new TypeError(`message('${action}'): the second argument must be a Standard Schema`);
   }
+  if (options.droppable) droppable.add(action);
   return {
     action,
     schema,

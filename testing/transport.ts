@@ -75,12 +75,12 @@ export function inProcessTransport(
       return { accepted: true, status: 101, ...(close ? { closeCode: close.code } : {}) };
     },
     sendText(data) {
-      if (!open || !handle) throw new Error("Not connected: call connect() first");
-      handle.text(data);
+      if (!handle) throw new Error("Not connected: call connect() first");
+      if (open) handle.text(data); // like a real socket, sends after a close are dropped
     },
     sendBytes(data) {
-      if (!open || !handle) throw new Error("Not connected: call connect() first");
-      handle.binary(data);
+      if (!handle) throw new Error("Not connected: call connect() first");
+      if (open) handle.binary(data);
     },
     async close(code, reason = "") {
       if (!handle) return;

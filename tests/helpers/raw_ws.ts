@@ -1,0 +1,141 @@
+/**
+ * A deliberately minimal WebSocket client over raw TCP, for what a well-behaved client cannot do:
+ * stay silent to pings, send invalid UTF-8, stop reading.
+ */
+
+/** A raw client connection. */
+export interface RawWebSocket {
+  /** The HTTP status line of the handshake answer. */
+  readonly status: number;
+  /** Sends one masked frame. */
+  send(opcode: number, payload: Uint8Array): Promise<void>;
+  /** Resolves when the server closes the TCP connection; with the close code if a close frame came. */
+  readonly closed: Promise<{ closeCode: number | undefined; pings: number }>;
+  /** Closes the TCP connection. */
+  close(): void;
+}
+
+/** Opens a raw WebSocket to `ws://127.0.0.1:port/path`. Does not answer pings (unless `pong`). */
+export async function rawWebSocket(
+  port: number,
+  path: string,
+  options: { pong?: boolean; read?: boolean } = {},
+): Promise<RawWebSocket> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
+  await conn.write(new TextEncoder().encode(
+    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  ));
+  // Read the handshake answer up to the blank line.
+  let buffer: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  const chunk = new Uint8Array(4096);
+  let headerEnd = -1;
+  while (headerEnd === -1) {
+    const n = await conn.read(chunk);
+    if (n === null) break;
+    buffer = concat(buffer, chunk.subarray(0, n));
+    headerEnd = new TextDecoder().decode(buffer).indexOf("\r\n\r\n");
+  }
+  const head = new TextDecoder().decode(buffer);
+  const status = Number(head.split(" ")[1] ?? 0);
+  let rest: Uint8Array<ArrayBuffer> = headerEnd === -1
+    ? new Uint8Array(0)
+    : buffer.slice(headerEnd + 4);
+  let open = true;
+  const send = async (opcode: number, payload: Uint8Array) => {
+    const mask = crypto.getRandomValues(new Uint8Array(4));
+    const len = payload.length;
+    const header = len < 126
+      ? [0x80 | opcode, 0x80 | len]
+      : len < 65536
+      ? [0x80 | opcode, 0x80 | 126, len >> 8, len & 255]
+      : [
+        0x80 | opcode,
+        0x80 | 127,
+        0,
+        0,
+        0,
+        0,
+        (len >>> 24) & 255,
+        (len >>> 16) & 255,
+        (len >>> 8) & 255,
+        len & 255,
+      ];
+    const masked = payload.map((b, i) => b ^ mask[i % 4]);
+    await conn.write(concat(new Uint8Array(header), mask, masked));
+  };
+  const closed = (async () => {
+    let closeCode: number | undefined;
+    let pings = 0;
+    if (options.read === false) {
+      await new Promise<void>(() => {}); // never reads: the test closes the socket itself
+    }
+    try {
+      while (true) {
+        // Parse whole frames from `rest`.
+        while (rest.length >= 2) {
+          const opcode = rest[0] & 0x0f;
+          let len = rest[1] & 0x7f;
+          let offset = 2;
+          if (len === 126) {
+            if (rest.length < 4) break;
+            len = (rest[2] << 8) | rest[3];
+            offset = 4;
+          } else if (len === 127) {
+            if (rest.length < 10) break;
+            len = Number(new DataView(rest.buffer, rest.byteOffset + 2, 8).getBigUint64(0));
+            offset = 10;
+          }
+          if (rest.length < offset + len) break;
+          const payload = rest.slice(offset, offset + len);
+          rest = rest.slice(offset + len);
+          if (opcode === 0x9) {
+            pings++;
+            if (options.pong) await send(0xa, payload);
+          } else if (opcode === 0x8 && payload.length >= 2) {
+            closeCode = (payload[0] << 8) | payload[1];
+          }
+        }
+        const n = await conn.read(chunk);
+        if (n === null) break;
+        rest = concat(rest, chunk.subarray(0, n));
+      }
+    } catch {
+      // reset by peer: closed
+    }
+    if (open) {
+      open = false;
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    }
+    return { closeCode, pings };
+  })();
+  return {
+    status,
+    send,
+    closed,
+    close() {
+      if (!open) return;
+      open = false;
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    },
+  };
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
