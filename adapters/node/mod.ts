@@ -45,8 +45,8 @@ import type { ConnectionHandle, ServerSocket } from "../../src/socket.ts";
 export interface NodeHandlerOptions {
   /**
    * Seconds without any frame after which the server pings a client, and closes the socket
-   * (1001) if no pong comes back within the same delay. Default 120, as `Deno.upgradeWebSocket`;
-   * `0` disables the heartbeat.
+   * (1001) if no pong comes back within the same delay. Default: the app's `heartbeatSeconds`
+   * (30), as on Deno; `0` disables the heartbeat.
    */
   idleTimeout?: number;
   /**
@@ -245,7 +245,7 @@ function rawText(data: RawData): string {
  * next to other `upgrade` listeners (route by path, then hand over).
  */
 export function createNodeHandler(app: App, options: NodeHandlerOptions = {}): NodeHandler {
-  const idleTimeout = options.idleTimeout ?? 120;
+  const idleTimeout = options.idleTimeout ?? app.options.heartbeatSeconds ?? 30;
   const closeTimeout = options.closeTimeout ?? 2000;
   // One ws server per frame limit (consumers may override the app's maxFrameBytes).
   const servers = new Map<number, WebSocketServer>();
