@@ -1,17 +1,58 @@
 /**
- * Channel layers of the tutorial app, by alias. In memory by default; on Redis when REDIS_URL is set.
+ * Channel layers of the tutorial app, by alias: in memory by default, on Redis when REDIS_URL is
+ * set (the pub/sub layer for chat and notifications, the queue layer for reliable chat and
+ * analytics). SWITCHBOARD_PREFIX namespaces every Redis key and channel (tests set a unique one).
  */
 import { InMemoryChannelLayer } from "../../adapters/memory/mod.ts";
+import { RedisPubSubChannelLayer, RedisQueueChannelLayer } from "../../adapters/redis/mod.ts";
 import { layers } from "../../mod.ts";
 
 /** The aliases the tutorial consumers use. */
 export const LAYER_ALIASES = ["chat", "queue", "notifications", "analytics"] as const;
 
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where the tutorial's layers live: `"redis"` when REDIS_URL is set, else `"memory"`. */
+export function layerBackend(): "redis" | "memory" {
+  return env("REDIS_URL") ? "redis" : "memory";
+}
+
 /** Registers every tutorial layer (idempotent unless `force`). */
 export function setupLayers(options: { force?: boolean } = {}): void {
   if (!options.force && LAYER_ALIASES.every((a) => layers.has(a))) return;
-  layers.register("chat", () => new InMemoryChannelLayer());
-  layers.register("queue", () => new InMemoryChannelLayer({ expiry: 900, capacity: 1000 }));
-  layers.register("notifications", () => new InMemoryChannelLayer());
-  layers.register("analytics", () => new InMemoryChannelLayer({ expiry: 3600, capacity: 5000 }));
+  const url = env("REDIS_URL");
+  if (!url) {
+    layers.register("chat", () => new InMemoryChannelLayer());
+    layers.register("queue", () => new InMemoryChannelLayer({ expiry: 900, capacity: 1000 }));
+    layers.register("notifications", () => new InMemoryChannelLayer());
+    layers.register("analytics", () => new InMemoryChannelLayer({ expiry: 3600, capacity: 5000 }));
+    return;
+  }
+  const prefix = env("SWITCHBOARD_PREFIX") ?? "tutorial";
+  layers.register("chat", () => new RedisPubSubChannelLayer({ url, prefix: `${prefix}.chat` }));
+  layers.register(
+    "queue",
+    () =>
+      new RedisQueueChannelLayer({ url, prefix: `${prefix}.queue`, expiry: 900, capacity: 1000 }),
+  );
+  layers.register(
+    "notifications",
+    () => new RedisPubSubChannelLayer({ url, prefix: `${prefix}.notify` }),
+  );
+  layers.register(
+    "analytics",
+    () =>
+      new RedisQueueChannelLayer({
+        url,
+        prefix: `${prefix}.analytics`,
+        expiry: 3600,
+        capacity: 5000,
+      }),
+  );
 }

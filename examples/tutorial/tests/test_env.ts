@@ -1,5 +1,9 @@
 /**
  * Imported first by every tutorial test: turns completion signals on, as the testing chapter's
- * pytest.ini does (`deno task test` sets SEND_COMPLETION too).
+ * pytest.ini does (`deno task test` sets SEND_COMPLETION too), and gives this test process its own
+ * Redis namespace so that test files running at the same time never share groups.
  */
 if (!Deno.env.get("SEND_COMPLETION")) Deno.env.set("SEND_COMPLETION", "1");
+if (!Deno.env.get("SWITCHBOARD_PREFIX")) {
+  Deno.env.set("SWITCHBOARD_PREFIX", `test-${crypto.randomUUID().slice(0, 8)}`);
+}
