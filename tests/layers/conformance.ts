@@ -1,0 +1,560 @@
+/**
+ * One conformance suite for every channel layer (memory, Redis pub/sub, Redis queue), after the
+ * tests listed in channel-layers-and-jobs.md §6 and the failure modes of §3.9 / §4.3-4.4 / §6.7.
+ *
+ * A layer test file calls {@linkcode layerConformanceSuite} with a harness factory and the
+ * layer's capabilities (the pattern of socket.io-redis-adapter's test runner).
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import {
+  ChannelFull,
+  type ChannelLayer,
+  ClosedError,
+  InvalidNameError,
+  type LayerMessage,
+} from "../../src/layer_api.ts";
+
+/** Options a test may ask a layer for. */
+export interface LayerTestOptions {
+  /** Default capacity. */
+  capacity?: number;
+  /** Per-channel capacity overrides. */
+  channelCapacity?: Record<string, number>;
+  /** Message expiry in seconds. */
+  expiry?: number;
+  /** Group membership expiry in seconds. */
+  groupExpiry?: number;
+  /** Told about every message dropped in the process (layers that drop instead of throwing). */
+  onDrop?: (info: { channel: string; reason: string; count: number }) => void;
+}
+
+/** What a test gets: a way to make layer instances that share one backend. */
+export interface LayerHarness {
+  /** Makes a layer instance ("a process"); the harness closes it in `dispose`. */
+  make(options?: LayerTestOptions): Promise<ChannelLayer>;
+  /** Makes sure `layer` hears the normal channel `channel` before anything is sent to it. */
+  listen?(layer: ChannelLayer, channel: string): Promise<void>;
+  /** Closes every layer it made and releases the backend (and checks nothing leaked). */
+  dispose(): Promise<void>;
+}
+
+/** What a layer does, so that the suite runs the tests that apply. */
+export interface LayerCapabilities {
+  /** `send` to a full normal channel throws `ChannelFull`. */
+  senderCapacity: boolean;
+  /** A full process-local channel: `send` throws `ChannelFull`, or the receiving side drops. */
+  localCapacity: "throws" | "drops";
+  /** Honours `expiry`. */
+  expiry: boolean;
+  /** Honours `groupExpiry`. */
+  groupExpiry: boolean;
+  /** Instances made by one harness share channels and groups (two processes on one backend). */
+  sharedState: boolean;
+  /** Why the whole suite is skipped, if it is. */
+  skip?: string;
+}
+
+const NAME_CASES = ["¯\\_(ツ)_/¯", "chat".repeat(25), "=+135!", "", "a b", "a!b!c", "!abc"];
+
+/** Waits for the next message, failing the test after `ms`. */
+export async function receiveWithin(
+  layer: ChannelLayer,
+  channel: string,
+  ms = 3000,
+): Promise<LayerMessage> {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new Error(`nothing received on ${channel} within ${ms} ms`)),
+    ms,
+  );
+  try {
+    return await layer.receive(channel, { signal: controller.signal });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Asserts that nothing arrives on `channel` within `ms`. */
+export async function receiveNothing(layer: ChannelLayer, channel: string, ms = 150) {
+  const controller = new AbortController();
+  const reason = new Error("timeout");
+  const timer = setTimeout(() => controller.abort(reason), ms);
+  try {
+    const message = await layer.receive(channel, { signal: controller.signal });
+    assert.fail(`expected nothing on ${channel}, got ${JSON.stringify(message)}`);
+  } catch (error) {
+    if (error !== reason) throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Waits (with a deadline) until `count` drops were reported to `onDrop`. */
+export function dropCounter(): {
+  onDrop: NonNullable<LayerTestOptions["onDrop"]>;
+  reached(count: number, ms?: number): Promise<void>;
+} {
+  let total = 0;
+  const waiters: Array<{ count: number; resolve: () => void }> = [];
+  return {
+    onDrop: ({ count }) => {
+      total += count;
+      for (const w of [...waiters]) {
+        if (total >= w.count) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve();
+        }
+      }
+    },
+    reached(count, ms = 3000) {
+      if (total >= count) return Promise.resolve();
+      let timer: ReturnType<typeof setTimeout>;
+      return Promise.race([
+        new Promise<void>((resolve) => waiters.push({ count, resolve })),
+        new Promise<void>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`only ${total} of ${count} drops`)), ms);
+        }),
+      ]).finally(() => clearTimeout(timer));
+    },
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Registers the conformance tests of one layer. */
+export function layerConformanceSuite(
+  name: string,
+  setup: () => Promise<LayerHarness>,
+  caps: LayerCapabilities,
+): void {
+  const test = (
+    title: string,
+    fn: (h: LayerHarness) => Promise<void>,
+    applies = true,
+  ) => {
+    Deno.test({
+      name: `${name}: ${title}`,
+      ignore: !!caps.skip || !applies,
+      sanitizeOps: true,
+      sanitizeResources: true,
+      fn: async () => {
+        const h = await setup();
+        try {
+          await fn(h);
+        } finally {
+          await h.dispose();
+        }
+      },
+    });
+  };
+  const listen = (h: LayerHarness, layer: ChannelLayer, channel: string) =>
+    h.listen ? h.listen(layer, channel) : Promise.resolve();
+
+  // ------------------------------------------------------------------ names (§6.1)
+
+  test("invalid channel and group names are rejected with InvalidNameError", async (h) => {
+    const layer = await h.make();
+    for (const bad of NAME_CASES) {
+      await assert.rejects(async () => layer.send(bad, { type: "x" }), InvalidNameError, bad);
+      await assert.rejects(async () => layer.receive(bad), InvalidNameError, bad);
+      await assert.rejects(async () => layer.groupAdd("ok", bad), InvalidNameError, bad);
+      await assert.rejects(async () => layer.groupDiscard("ok", bad), InvalidNameError, bad);
+    }
+    for (const bad of [...NAME_CASES, "abc!"]) {
+      await assert.rejects(async () => layer.groupAdd(bad, "ok"), InvalidNameError, bad);
+      await assert.rejects(async () => layer.groupSend(bad, { type: "x" }), InvalidNameError, bad);
+    }
+    await assert.rejects(async () => layer.groupAdd("a".repeat(101), "ok"), /shorter than 100/);
+  });
+
+  test("the longest legal name is 99 characters", async (h) => {
+    const layer = await h.make();
+    const channel = "c".repeat(99);
+    await listen(h, layer, channel);
+    await layer.send(channel, { type: "long" });
+    assert.deepEqual(await receiveWithin(layer, channel), { type: "long" });
+    await layer.groupAdd("g".repeat(99), channel);
+    await assert.rejects(async () => layer.send("c".repeat(100), { type: "x" }), InvalidNameError);
+  });
+
+  test("a message must be an object with a string type", async (h) => {
+    const layer = await h.make();
+    const channel = await layer.newChannel();
+    for (const bad of [null, "text", [], { kind: "x" }, { type: 3 }]) {
+      await assert.rejects(
+        async () => layer.send(channel, bad as unknown as LayerMessage),
+        TypeError,
+      );
+    }
+    // (The memory layer only checks the message when the group has members.)
+    await layer.groupAdd("g", channel);
+    await assert.rejects(
+      async () => layer.groupSend("g", {} as unknown as LayerMessage),
+      TypeError,
+    );
+    await receiveNothing(layer, channel, 50);
+  });
+
+  // ------------------------------------------------------------------ send / receive (§6.2)
+
+  test("send and receive on a process-local channel", async (h) => {
+    const layer = await h.make();
+    const channel = await layer.newChannel();
+    assert.match(channel, /^specific\..+!.+$/);
+    const message = { type: "test.message", text: "Ahoy-hoy!", n: [1, 2.5, null, true] };
+    await layer.send(channel, message);
+    assert.deepEqual(await receiveWithin(layer, channel), message);
+  });
+
+  test("send and receive on a normal channel", async (h) => {
+    const layer = await h.make();
+    await listen(h, layer, "test-channel-1");
+    await layer.send("test-channel-1", { type: "test.message", text: "Ahoy-hoy!" });
+    assert.deepEqual(await receiveWithin(layer, "test-channel-1"), {
+      type: "test.message",
+      text: "Ahoy-hoy!",
+    });
+  });
+
+  test("messages arrive in the order they were sent", async (h) => {
+    const layer = await h.make();
+    const channel = await layer.newChannel();
+    for (let i = 0; i < 100; i++) await layer.send(channel, { type: "m", i });
+    const got = [];
+    for (let i = 0; i < 100; i++) got.push((await receiveWithin(layer, channel)).i);
+    assert.deepEqual(got, Array.from({ length: 100 }, (_, i) => i));
+  });
+
+  test("concurrent sends from one sender keep their order", async (h) => {
+    const layer = await h.make();
+    const channel = await layer.newChannel();
+    await Promise.all(Array.from({ length: 50 }, (_, i) => layer.send(channel, { type: "m", i })));
+    const got = [];
+    for (let i = 0; i < 50; i++) got.push((await receiveWithin(layer, channel)).i);
+    assert.deepEqual(got, Array.from({ length: 50 }, (_, i) => i));
+  });
+
+  test("receive waits when nothing was sent; aborting rejects with the signal's reason", async (h) => {
+    const layer = await h.make();
+    const channel = await layer.newChannel();
+    await receiveNothing(layer, channel, 200);
+    const controller = new AbortController();
+    controller.abort(new Error("already"));
+    await assert.rejects(
+      async () => layer.receive(channel, { signal: controller.signal }),
+      /already/,
+    );
+  });
+
+  test("aborted receives never lose or reorder messages (§3.9-3, #151, #366)", async (h) => {
+    const layer = await h.make();
+    const channel = await layer.newChannel();
+    const got: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const controller = new AbortController();
+      const attempt = layer.receive(channel, { signal: controller.signal }).then(
+        (m) => {
+          got.push(m.i as number);
+        },
+        () => {},
+      );
+      // Abort at 0-4 ms while the message may be in flight.
+      const timer = setTimeout(() => controller.abort(new Error("cancel")), i % 5);
+      await layer.send(channel, { type: "m", i });
+      await attempt;
+      clearTimeout(timer);
+    }
+    while (got.length < 40) got.push((await receiveWithin(layer, channel)).i as number);
+    assert.deepEqual(got, Array.from({ length: 40 }, (_, i) => i));
+    await receiveNothing(layer, channel, 100);
+  });
+
+  test("cancelling one of two receivers leaves the other working", async (h) => {
+    const layer = await h.make();
+    const channel = await layer.newChannel();
+    const controller = new AbortController();
+    const first = layer.receive(channel, { signal: controller.signal });
+    const second = receiveWithin(layer, channel);
+    controller.abort(new Error("gone"));
+    await assert.rejects(first, /gone/);
+    await layer.send(channel, { type: "for.second" });
+    assert.deepEqual(await second, { type: "for.second" });
+  });
+
+  test("newChannel names are unique and valid", async (h) => {
+    const layer = await h.make();
+    const names = new Set<string>();
+    for (let i = 0; i < 200; i++) names.add(await layer.newChannel("room"));
+    assert.equal(names.size, 200);
+    for (const n of names) assert.match(n, /^room\.[a-zA-Z0-9\-_.]+![a-zA-Z0-9\-_.]+$/);
+    const other = await h.make();
+    const a = await layer.newChannel();
+    const b = await other.newChannel();
+    assert.notEqual(a.slice(0, a.indexOf("!")), b.slice(0, b.indexOf("!")));
+  });
+
+  test("a received message is a copy: mutating the sent object does not leak", async (h) => {
+    const layer = await h.make();
+    const channel = await layer.newChannel();
+    const message = { type: "m", nested: { list: [1, 2] } };
+    await layer.send(channel, message);
+    message.nested.list.push(3);
+    assert.deepEqual(await receiveWithin(layer, channel), { type: "m", nested: { list: [1, 2] } });
+  });
+
+  test("a 1 MB message round-trips", async (h) => {
+    const layer = await h.make();
+    const channel = await layer.newChannel();
+    const big = { type: "big", data: "x".repeat(1024 * 1024) };
+    await layer.send(channel, big);
+    assert.equal(((await receiveWithin(layer, channel)).data as string).length, 1024 * 1024);
+  });
+
+  // ------------------------------------------------------------------ capacity (§6.2, §3.5)
+
+  test("send to a full normal channel throws ChannelFull", async (h) => {
+    const layer = await h.make({ capacity: 3, channelCapacity: { "one": 1 } });
+    for (let i = 0; i < 3; i++) await layer.send("test-channel-1", { type: "m", i });
+    const error = await (async () => layer.send("test-channel-1", { type: "m", i: 3 }))().then(
+      () => undefined,
+      (e) => e,
+    );
+    assert.ok(error instanceof ChannelFull, String(error));
+    assert.equal(error.channel, "test-channel-1");
+    await layer.send("one", { type: "m" });
+    await assert.rejects(async () => layer.send("one", { type: "m" }), ChannelFull);
+    const got = [];
+    for (let i = 0; i < 3; i++) got.push((await receiveWithin(layer, "test-channel-1")).i);
+    assert.deepEqual(got, [0, 1, 2]);
+  }, caps.senderCapacity);
+
+  test("a full process-local channel refuses or drops the overflow, counted", async (h) => {
+    const drops = dropCounter();
+    const layer = await h.make({ capacity: 3, onDrop: drops.onDrop });
+    const channel = await layer.newChannel();
+    let thrown = 0;
+    for (let i = 0; i < 5; i++) {
+      await layer.send(channel, { type: "m", i }).catch((e) => {
+        assert.ok(e instanceof ChannelFull);
+        thrown++;
+      });
+    }
+    if (caps.localCapacity === "throws") assert.equal(thrown, 2);
+    else {
+      assert.equal(thrown, 0);
+      await drops.reached(2);
+    }
+    const got = [];
+    for (let i = 0; i < 3; i++) got.push((await receiveWithin(layer, channel)).i);
+    assert.deepEqual(got, [0, 1, 2]);
+    await receiveNothing(layer, channel, 100);
+  });
+
+  // ------------------------------------------------------------------ groups (§6.3)
+
+  test("groups: add three, discard one, the other two receive", async (h) => {
+    const layer = await h.make();
+    const [c1, c2, c3] = [
+      await layer.newChannel(),
+      await layer.newChannel(),
+      await layer.newChannel(),
+    ];
+    await layer.groupAdd("test-group", c1);
+    await layer.groupAdd("test-group", c2);
+    await layer.groupAdd("test-group", c3);
+    await layer.groupAdd("test-group", c3); // idempotent
+    await layer.groupDiscard("test-group", c2);
+    await layer.groupSend("test-group", { type: "message.1" });
+    assert.deepEqual(await receiveWithin(layer, c1), { type: "message.1" });
+    assert.deepEqual(await receiveWithin(layer, c3), { type: "message.1" });
+    await receiveNothing(layer, c2);
+    await receiveNothing(layer, c3, 50); // exactly once despite the double add
+  });
+
+  test("group sends to a full member never throw; the others still receive", async (h) => {
+    const drops = dropCounter();
+    const layer = await h.make({ capacity: 1, onDrop: drops.onDrop });
+    const full = await layer.newChannel();
+    const other = await layer.newChannel();
+    await layer.groupAdd("g", full);
+    await layer.groupAdd("g", other);
+    await layer.send(full, { type: "prefill" });
+    // Make sure the member is full before the group sends (a direct and a group message may
+    // travel through different hosts, so their relative order is not guaranteed).
+    if (caps.localCapacity === "throws") {
+      await assert.rejects(async () => layer.send(full, { type: "overflow" }), ChannelFull);
+    } else {
+      await layer.send(full, { type: "overflow" });
+      await drops.reached(1);
+    }
+    for (let i = 0; i < 5; i++) {
+      await layer.groupSend("g", { type: "m", i });
+      assert.equal((await receiveWithin(layer, other)).i, i);
+    }
+    assert.deepEqual(await receiveWithin(layer, full), { type: "prefill" });
+  });
+
+  test("groups: channels made with the same prefix all receive one group message", async (h) => {
+    const layer = await h.make();
+    const channels = [
+      await layer.newChannel("same"),
+      await layer.newChannel("same"),
+      await layer.newChannel("same"),
+    ];
+    for (const c of channels) await layer.groupAdd("same-prefix", c);
+    await layer.groupSend("same-prefix", { type: "hello" });
+    for (const c of channels) assert.deepEqual(await receiveWithin(layer, c), { type: "hello" });
+    for (const c of channels) await receiveNothing(layer, c, 50);
+  });
+
+  test("discard before add and send to an empty group are harmless", async (h) => {
+    const layer = await h.make();
+    const channel = await layer.newChannel();
+    await layer.groupDiscard("nobody", channel);
+    await layer.groupSend("nobody", { type: "void" });
+    await layer.groupAdd("nobody", channel);
+    await layer.groupDiscard("nobody", channel);
+    await layer.groupSend("nobody", { type: "void" });
+    await receiveNothing(layer, channel);
+  });
+
+  test("a group send reaches 100 members, each once", async (h) => {
+    const layer = await h.make();
+    const channels = [];
+    for (let i = 0; i < 100; i++) channels.push(await layer.newChannel(i % 2 ? "odd" : "even"));
+    await Promise.all(channels.map((c) => layer.groupAdd("crowd", c)));
+    await layer.groupSend("crowd", { type: "all" });
+    await layer.groupSend("crowd", { type: "again" });
+    for (const c of channels) {
+      assert.deepEqual(await receiveWithin(layer, c), { type: "all" });
+      assert.deepEqual(await receiveWithin(layer, c), { type: "again" });
+    }
+  });
+
+  test("direct sends to many process-local channels all arrive (§3.9-1)", async (h) => {
+    const a = await h.make();
+    const channels = [];
+    for (let i = 0; i < 30; i++) channels.push(await a.newChannel(`p${i % 7}`));
+    for (const [i, c] of channels.entries()) await a.send(c, { type: "direct", i });
+    for (const [i, c] of channels.entries()) {
+      assert.deepEqual(await receiveWithin(a, c), { type: "direct", i });
+    }
+  });
+
+  // ------------------------------------------------------------------ expiry (§6.4)
+
+  test("an expired message is not delivered; a later one is", async (h) => {
+    const layer = await h.make({ expiry: 0.3 });
+    const channel = await layer.newChannel();
+    await layer.send(channel, { type: "old" });
+    await sleep(450); // the passage of time is what is tested
+    await layer.send(channel, { type: "new" });
+    assert.deepEqual(await receiveWithin(layer, channel), { type: "new" });
+    await receiveNothing(layer, channel, 50);
+  }, caps.expiry);
+
+  test(
+    "expiry applies to group sends; a direct message expires while group ones arrive",
+    async (h) => {
+      const layer = await h.make({ expiry: 0.3 });
+      const c1 = await layer.newChannel();
+      const c2 = await layer.newChannel();
+      await layer.groupAdd("exp", c1);
+      await layer.groupAdd("exp", c2);
+      await layer.send(c1, { type: "direct" });
+      await layer.groupSend("exp", { type: "first" });
+      await sleep(450);
+      await layer.groupSend("exp", { type: "second" });
+      assert.deepEqual(await receiveWithin(layer, c1), { type: "second" });
+      assert.deepEqual(await receiveWithin(layer, c2), { type: "second" });
+      await receiveNothing(layer, c1, 50);
+    },
+    caps.expiry,
+  );
+
+  test("messages younger than expiry all arrive, in order", async (h) => {
+    const layer = await h.make({ expiry: 0.6 });
+    const channel = await layer.newChannel();
+    for (const text of ["First", "Second", "Third"]) {
+      await layer.send(channel, { type: "m", text });
+      await sleep(100);
+    }
+    for (const text of ["First", "Second", "Third"]) {
+      assert.equal((await receiveWithin(layer, channel)).text, text);
+    }
+  }, caps.expiry);
+
+  test("group membership expires after groupExpiry without a new groupAdd", async (h) => {
+    const layer = await h.make({ groupExpiry: 0.3 });
+    const channel = await layer.newChannel();
+    await layer.groupAdd("short", channel);
+    await sleep(450);
+    await layer.groupSend("short", { type: "late" });
+    await receiveNothing(layer, channel);
+    await layer.groupAdd("short", channel);
+    await layer.groupSend("short", { type: "renewed" });
+    assert.deepEqual(await receiveWithin(layer, channel), { type: "renewed" });
+  }, caps.groupExpiry);
+
+  // ------------------------------------------------------------------ flush / close
+
+  test("flush forgets messages and groups; a waiting receiver keeps waiting", async (h) => {
+    const layer = await h.make();
+    const queued = await layer.newChannel();
+    const waiting = await layer.newChannel();
+    await layer.send(queued, { type: "before" });
+    // Let the message reach its mailbox or queue (a receive on another channel proves nothing).
+    await layer.groupAdd("flushed", queued);
+    const pending = receiveWithin(layer, waiting);
+    await layer.flush();
+    await layer.groupSend("flushed", { type: "after.group" });
+    await layer.send(waiting, { type: "after" });
+    assert.deepEqual(await pending, { type: "after" });
+    await receiveNothing(layer, queued);
+  });
+
+  test("close rejects waiting receivers and later calls with ClosedError", async (h) => {
+    const layer = await h.make();
+    const channel = await layer.newChannel();
+    const pending = assert.rejects(layer.receive(channel), ClosedError);
+    await layer.close();
+    await pending;
+    await assert.rejects(async () => layer.send(channel, { type: "x" }), ClosedError);
+    await assert.rejects(async () => layer.newChannel(), ClosedError);
+    await assert.rejects(async () => layer.groupSend("g", { type: "x" }), ClosedError);
+    await layer.close(); // idempotent
+  });
+
+  // ------------------------------------------------------------------ several processes
+
+  test("two instances: clients in one room on each see every message", async (h) => {
+    const a = await h.make();
+    const b = await h.make();
+    const clients: Array<[ChannelLayer, string]> = [
+      [a, await a.newChannel("ws")],
+      [a, await a.newChannel("ws")],
+      [b, await b.newChannel("ws")],
+      [b, await b.newChannel("ws")],
+    ];
+    for (const [layer, c] of clients) await layer.groupAdd("room", c);
+    await a.groupSend("room", { type: "chat", from: "a" });
+    await b.groupSend("room", { type: "chat", from: "b" });
+    for (const [layer, c] of clients) {
+      const seen = [await receiveWithin(layer, c), await receiveWithin(layer, c)];
+      assert.deepEqual(seen.map((m) => m.from).sort(), ["a", "b"]);
+      await receiveNothing(layer, c, 30);
+    }
+  }, caps.sharedState);
+
+  test("two instances: a direct send reaches the other instance's channel", async (h) => {
+    const a = await h.make();
+    const b = await h.make();
+    const onB = await b.newChannel();
+    for (let i = 0; i < 10; i++) await a.send(onB, { type: "job.result", i });
+    for (let i = 0; i < 10; i++) assert.equal((await receiveWithin(b, onB)).i, i);
+  }, caps.sharedState);
+}

@@ -1,0 +1,117 @@
+/**
+ * Harnesses for the conformance suite on Redis: one shared server (`REDIS_URL`, a fresh key
+ * prefix per test) or private servers started per test (several hosts, leak checks).
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import type { ChannelLayer } from "../../src/layer_api.ts";
+import { randomToken } from "../../src/layer_api.ts";
+import { RedisPubSubChannelLayer, RedisQueueChannelLayer } from "../../adapters/redis/mod.ts";
+import { RedisServers } from "../helpers/redis_servers.ts";
+import type { LayerHarness, LayerTestOptions } from "./conformance.ts";
+
+/** The shared Redis of this run, or undefined (Redis tests are then skipped). */
+export const REDIS_URL: string | undefined = Deno.env.get("REDIS_URL") || undefined;
+
+let warned = false;
+/** Why Redis tests are skipped (printed once), or false. */
+export function redisSkipReason(): string | false {
+  if (REDIS_URL) return false;
+  const reason = "REDIS_URL is not set: Redis layer tests are skipped " +
+    "(run with REDIS_URL=redis://127.0.0.1:6379)";
+  if (!warned) {
+    warned = true;
+    console.warn(reason);
+  }
+  return reason;
+}
+
+/** Which Redis layer a harness makes. */
+export type RedisKind = "pubsub" | "queue";
+
+/** Makes a layer of `kind`. */
+export function makeRedisLayer(
+  kind: RedisKind,
+  base: { url?: string; hosts?: string[]; prefix: string },
+  options: LayerTestOptions & { encryptionKeys?: string[] } = {},
+): RedisPubSubChannelLayer | RedisQueueChannelLayer {
+  const common = {
+    ...base,
+    capacity: options.capacity,
+    channelCapacity: options.channelCapacity,
+    expiry: options.expiry,
+    encryptionKeys: options.encryptionKeys,
+    onDrop: options.onDrop as never,
+    backoff: { minDelayMs: 20, maxDelayMs: 200 },
+  };
+  return kind === "pubsub"
+    ? new RedisPubSubChannelLayer(common)
+    : new RedisQueueChannelLayer({ ...common, groupExpiry: options.groupExpiry });
+}
+
+function listen(layer: ChannelLayer, channel: string): Promise<void> {
+  return layer instanceof RedisPubSubChannelLayer ? layer.listen(channel) : Promise.resolve();
+}
+
+/** A harness on the shared `REDIS_URL` server, with a key prefix of its own. */
+export function sharedServerHarness(kind: RedisKind): () => Promise<LayerHarness> {
+  return () => {
+    const prefix = `sbtest${randomToken(8)}`;
+    const made: ChannelLayer[] = [];
+    return Promise.resolve({
+      async make(options?: LayerTestOptions) {
+        const layer = makeRedisLayer(kind, { url: REDIS_URL!, prefix }, options);
+        made.push(layer);
+        await layer.connect();
+        return layer;
+      },
+      listen,
+      async dispose() {
+        await Promise.all(made.map((l) => l.close()));
+        if (kind === "queue") {
+          const cleaner = new RedisQueueChannelLayer({ url: REDIS_URL!, prefix });
+          try {
+            await cleaner.flush();
+          } finally {
+            await cleaner.close();
+          }
+        }
+      },
+    });
+  };
+}
+
+/** A harness on `count` private servers; `dispose` checks every connection was closed. */
+export function privateServersHarness(
+  kind: RedisKind,
+  count: number,
+): () => Promise<LayerHarness> {
+  return async () => {
+    const servers = await RedisServers.start(count);
+    const made: ChannelLayer[] = [];
+    return {
+      async make(options?: LayerTestOptions) {
+        const layer = makeRedisLayer(kind, { hosts: servers.urls, prefix: "sb" }, options);
+        made.push(layer);
+        await layer.connect();
+        return layer;
+      },
+      listen,
+      async dispose() {
+        try {
+          await Promise.all(made.map((l) => l.close()));
+          for (const server of servers.servers) {
+            assert.equal(
+              await server.connectedClients(),
+              0,
+              `connections left open on ${server.url} after close()`,
+            );
+          }
+        } finally {
+          await servers.stop();
+        }
+      },
+    };
+  };
+}
