@@ -135,6 +135,8 @@ function rewriteSpecifier(file: string, spec: string): string {
   }
   const target = resolve(dirname(file), spec);
   for (const [from, to] of Object.entries(REPLACEMENTS)) {
+    // The replacement itself may import types from the module it replaces.
+    if (file.startsWith(outPath(to, ".js").replace(/\.js$/, "."))) continue;
     if (target === outPath(from, ".js")) {
       const rel = relative(dirname(file), outPath(to, ".js"));
       return rel.startsWith(".") ? rel : `./${rel}`;
@@ -162,10 +164,9 @@ for (const file of emitted) {
   const next = rewrite(file, text);
   if (next !== text) await Deno.writeTextFile(file, next);
 }
-// The replaced modules are not part of the package.
-for (const from of Object.keys(REPLACEMENTS)) {
-  for (const ext of [".js", ".d.ts"] as const) await Deno.remove(outPath(from, ext));
-}
+// The replaced modules' code is not part of the package (their declarations stay: the
+// replacements re-export their types).
+for (const from of Object.keys(REPLACEMENTS)) await Deno.remove(outPath(from, ".js"));
 
 // ---- 3. dependencies from the bare imports of the output --------------------------------------
 
@@ -261,7 +262,7 @@ for (const name of ["README.md", "LICENSE"]) {
   }
 }
 
-const count = emitted.length - Object.keys(REPLACEMENTS).length * 2;
+const count = emitted.length - Object.keys(REPLACEMENTS).length;
 console.log(
   `build:npm: ${packageJson.name}@${version} → ${relative(ROOT, OUT)}/ (${count} files; ` +
     `exports ${Object.keys(exportsMap).join(", ")}; dependencies ${

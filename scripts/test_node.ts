@@ -88,6 +88,12 @@ try {
           ...peerDependencies,
           ws: npmRange("ws"),
         },
+        // types.node.mjs: what a TypeScript user on Node 20 compiles with
+        devDependencies: {
+          typescript: "~5.9.3",
+          "@types/node": "^20",
+          "@types/ws": npmRange("@types/ws"),
+        },
       },
       null,
       2,
@@ -102,6 +108,7 @@ try {
   );
   // 3. the suite and the examples it runs, at the same relative paths as in the repo
   await copyDir(join(ROOT, "tests/node"), join(scratch, "tests/node"), (n) => n.endsWith(".mjs"));
+  await copyDir(join(ROOT, "tests/node/types"), join(scratch, "tests/node/types"), () => true);
   await copyDir(
     join(ROOT, "examples/node"),
     join(scratch, "examples/node"),

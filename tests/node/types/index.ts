@@ -1,0 +1,54 @@
+// Type-checked by types.node.mjs against the installed package's .d.ts (strict, NodeNext, Node 20
+// types, skipLibCheck off): what a TypeScript user on Node compiles.
+import {
+  App,
+  Consumer,
+  message,
+  type MessageOf,
+  onMessage,
+  Ping,
+  Pong,
+  registerHandlers,
+  wsHandler,
+} from "@switchboard/switchboard";
+import { InMemoryChannelLayer } from "@switchboard/switchboard/adapters/memory";
+import { RedisPubSubChannelLayer } from "@switchboard/switchboard/adapters/redis";
+import {
+  attach,
+  createNodeHandler,
+  type NodeServer,
+  serve,
+} from "@switchboard/switchboard/adapters/node";
+import { serveForTests, WebsocketCommunicator } from "@switchboard/switchboard/testing";
+import { createServer } from "node:http";
+import { WebSocket } from "ws";
+import { z } from "zod";
+
+const Say = message("say", z.object({ text: z.string() }));
+const Said = message("said", z.object({ text: z.string() }));
+
+class Echo extends Consumer {
+  // Standard decorators: tsc lowers them for Node 20.
+  @wsHandler(Ping, { output: Pong })
+  handlePing(_m: MessageOf<typeof Ping>): MessageOf<typeof Pong> {
+    return Pong.create();
+  }
+  handleSay(m: MessageOf<typeof Say>): MessageOf<typeof Said> {
+    return Said.create({ text: m.payload.text });
+  }
+}
+registerHandlers(Echo, { handleSay: onMessage(Say, { output: Said }) });
+
+export async function main(): Promise<void> {
+  const app = new App({ maxFrameBytes: 4096 }).ws("/ws/echo", Echo);
+  const server: NodeServer = await serve(app, { port: 0, hostname: "127.0.0.1" });
+  const attached = attach(createServer(), app, { http: true });
+  const handler = createNodeHandler(app, { idleTimeout: 0 });
+  const testServer = await serveForTests(app);
+  const comm = await WebsocketCommunicator.connect(app, "/ws/echo", { url: server.url, WebSocket });
+  await comm.sendMessage(Say.create({ text: "typed" }));
+  // @ts-expect-error: a payload of the wrong type does not compile
+  Say.create({ text: 42 });
+  await comm.disconnect();
+  void [attached, handler, testServer, new InMemoryChannelLayer(), RedisPubSubChannelLayer];
+}
