@@ -155,6 +155,15 @@ describe("serve(): WebSocket upgrades", () => {
     await ok.disconnect();
   });
 
+  it("checks the Origin against the Host header (same-origin by default)", async () => {
+    const host = new URL(server.url).host;
+    const foreign = await connect("/ws/echo", { origin: "https://evil.example" }).connect();
+    assert.equal(foreign.status, 403);
+    const same = connect("/ws/echo", { origin: `http://${host}` });
+    assert.equal((await same.connect()).status, 101);
+    await same.disconnect();
+  });
+
   it("sends the refusal's status line and body to a raw ws client", async () => {
     const ws = new WebSocket(`${server.url}/ws/guarded`);
     const [, res] = await once(ws, "unexpected-response");
@@ -199,6 +208,22 @@ describe("serve(): WebSocket upgrades", () => {
       assert.equal(error.payload[0].type, "frame_type");
     } finally {
       await comm.disconnect();
+    }
+  });
+});
+
+describe("maxConnections", () => {
+  it("refuses upgrades over the limit with 503", async () => {
+    const app = new App({ maxConnections: 1 }).ws("/ws/echo", Echo);
+    const server = await serve(app, { port: 0 });
+    const options = { url: server.url, WebSocket };
+    try {
+      const first = await WebsocketCommunicator.connect(app, "/ws/echo", options);
+      const second = await new WebsocketCommunicator(app, "/ws/echo", options).connect();
+      assert.equal(second.status, 503);
+      await first.disconnect();
+    } finally {
+      await server.close({ closeLayers: false });
     }
   });
 });
