@@ -357,6 +357,10 @@ export function createNodeHandler(app: App, options: NodeHandlerOptions = {}): N
       socket.on("error", onError);
       pending.add(socket);
       try {
+        if (req.headers.upgrade?.toLowerCase() !== "websocket") {
+          await refuse(socket, new Response("Only WebSocket upgrades are served", { status: 400 }));
+          return;
+        }
         const request = new Request(requestUrl(req), {
           method: req.method ?? "GET",
           headers: requestHeaders(req),

@@ -4,7 +4,7 @@
  * shutdown (1001 after `onDisconnect`, then the port is free).
  */
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
+import { createServer, request } from "node:http";
 import { after, before, describe, it } from "node:test";
 import {
   App,
@@ -153,6 +153,16 @@ describe("serve(): WebSocket upgrades", () => {
     await ok.sendMessage(Ping.create());
     assert.deepEqual(await ok.receiveAllMessages(), [Pong.create()]);
     await ok.disconnect();
+  });
+
+  it("refuses other upgrades (h2c…) with 400", async () => {
+    const req = request(`${server.httpUrl}/ws/echo`, {
+      headers: { connection: "Upgrade", upgrade: "h2c" },
+    });
+    req.end();
+    const [res] = await once(req, "response");
+    assert.equal(res.statusCode, 400);
+    res.resume();
   });
 
   it("checks the Origin against the Host header (same-origin by default)", async () => {
