@@ -35,7 +35,7 @@ import { deepFreeze, type DropListener, Mailboxes } from "./mailbox.ts";
 import {
   assertPrefix,
   type BackoffOptions,
-  closeClient,
+  closeConnection,
   type Connection,
   openConnection,
   type RedisHost,
@@ -467,7 +467,6 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     const sub = shard.subscriber;
     shard.subscriber = undefined;
     if (sub) {
-      sub.detach();
       if (sub.client.isReady) {
         for (const key of shard.subscribed) {
           try {
@@ -478,13 +477,12 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
         }
       }
       shard.subscribed.clear();
-      await closeClient(sub.client);
+      await closeConnection(sub);
     }
     const command = shard.command;
     shard.command = undefined;
     if (command) {
-      command.detach();
-      if (command.owned) await closeClient(command.client);
+      await closeConnection(command);
     }
   }
 

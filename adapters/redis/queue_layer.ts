@@ -34,7 +34,7 @@ import { deepFreeze, type DropListener, Mailboxes } from "./mailbox.ts";
 import {
   assertPrefix,
   type BackoffOptions,
-  closeClient,
+  closeConnection,
   type Connection,
   openConnection,
   type RedisHost,
@@ -303,8 +303,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
         },
       });
       if (this.#closed) {
-        reader.detach();
-        await closeClient(reader.client);
+        await closeConnection(reader);
         throw new ClosedError("The Redis queue layer is closed");
       }
       shard.reader = reader;
@@ -712,14 +711,12 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     const reader = shard.reader;
     shard.reader = undefined;
     if (reader) {
-      reader.detach();
-      await closeClient(reader.client);
+      await closeConnection(reader);
     }
     const command = shard.command;
     shard.command = undefined;
     if (command) {
-      command.detach();
-      if (command.owned) await closeClient(command.client);
+      await closeConnection(command);
     }
   }
 

@@ -87,6 +87,11 @@ export interface Connection {
   owned: boolean;
   /** Removes the listeners the layer attached. */
   detach(): void;
+  /**
+   * Resolves when no reconnect delay the layer scheduled is pending any more (node-redis sleeps
+   * between attempts with a timer that `destroy()` does not cancel).
+   */
+  settled(): Promise<void>;
 }
 
 /** Listeners a layer attaches to a connection. */
@@ -111,13 +116,18 @@ export async function openConnection(
   const max = options.backoff?.maxDelayMs ?? 2000;
   let client: RedisClientLike;
   let owned: boolean;
+  let retryUntil = 0;
   if (typeof host === "string") {
     client = createClient({
       url: host,
       disableOfflineQueue: true,
       socket: {
-        reconnectStrategy: (retries: number) =>
-          Math.min(min * 2 ** Math.min(retries, 16), max) + Math.floor(Math.random() * min),
+        reconnectStrategy: (retries: number) => {
+          const delay = Math.min(min * 2 ** Math.min(retries, 16), max) +
+            Math.floor(Math.random() * min);
+          retryUntil = Date.now() + delay;
+          return delay;
+        },
       },
     }) as unknown as RedisClientLike;
     owned = true;
@@ -162,18 +172,33 @@ export async function openConnection(
     client.off("ready", onReady);
     // The error listener stays: an unhandled 'error' event would kill the process.
   };
+  const settled = async () => {
+    const wait = retryUntil - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait + 5));
+  };
   if (owned || !client.isOpen) {
     try {
       await client.connect();
     } catch (error) {
       detach();
-      if (owned) await closeClient(client);
+      if (owned) {
+        await closeClient(client);
+        await settled();
+      }
       throw new LayerUnavailableError(`Cannot connect to Redis (${label}): ${error}`, {
         cause: error,
       });
     }
   }
-  return { client, owned, detach };
+  return { client, owned, detach, settled };
+}
+
+/** Detaches and closes a connection the layer owns, then waits for its reconnect timer. */
+export async function closeConnection(conn: Connection): Promise<void> {
+  conn.detach();
+  if (!conn.owned) return;
+  await closeClient(conn.client);
+  await conn.settled();
 }
 
 /** Closes a client: `close()` when it is ready, `destroy()` otherwise or when close fails. */

@@ -19,7 +19,7 @@ layerConformanceSuite("redis pub/sub", sharedServerHarness("pubsub"), {
 layerConformanceSuite("redis pub/sub, 3 hosts", privateServersHarness("pubsub", 3), {
   senderCapacity: false,
   localCapacity: "drops",
-  expiry: false,
+  expiry: true,
   groupExpiry: false,
   sharedState: true,
   skip,

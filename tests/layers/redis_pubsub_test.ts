@@ -1,0 +1,255 @@
+/**
+ * Redis pub/sub layer tests beyond the conformance suite: outages (server restart, killed
+ * connection), loud publish failures, foreign channels, encryption, user-supplied clients.
+ */
+import assert from "node:assert/strict";
+import { createClient } from "redis";
+import {
+  type LayerEvent,
+  LayerUnavailableError,
+  randomToken,
+  RESYNC_MESSAGE_TYPE,
+  SerializationError,
+} from "../../src/layer_api.ts";
+import { ForeignChannelError, RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
+import { rawCommand, RedisServer } from "../helpers/redis_servers.ts";
+import { receiveNothing, receiveWithin } from "./conformance.ts";
+import { REDIS_URL, redisSkipReason } from "./redis_harness.ts";
+
+const ignore = !!redisSkipReason();
+const opts = { sanitizeOps: true, sanitizeResources: true, ignore };
+const backoff = { minDelayMs: 20, maxDelayMs: 200 };
+
+/** Resolves with the next event of `type`, or rejects after `ms`. */
+function nextEvent(
+  layer: RedisPubSubChannelLayer,
+  type: LayerEvent["type"],
+  ms = 5000,
+): Promise<LayerEvent> {
+  let off = () => {};
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return new Promise<LayerEvent>((resolve, reject) => {
+    off = layer.onEvent((event) => {
+      if (event.type === type) resolve(event);
+    });
+    timer = setTimeout(() => reject(new Error(`no '${type}' event within ${ms} ms`)), ms);
+  }).finally(() => {
+    off();
+    clearTimeout(timer);
+  });
+}
+
+Deno.test({
+  name: "pub/sub: a Redis restart mid-test raises the resync signal and delivery resumes",
+  ...opts,
+  fn: async () => {
+    const server = await new RedisServer().start();
+    const web = new RedisPubSubChannelLayer({ url: server.url, backoff });
+    const worker = new RedisPubSubChannelLayer({ url: server.url, backoff });
+    try {
+      const member = await web.newChannel("ws");
+      const direct = await web.newChannel("ws");
+      await web.groupAdd("room", member);
+      await worker.groupSend("room", { type: "chat", n: 1 });
+      assert.deepEqual(await receiveWithin(web, member), { type: "chat", n: 1 });
+
+      const disconnected = nextEvent(web, "disconnected");
+      const resync = nextEvent(web, "resync");
+      await server.stop();
+      assert.match((await disconnected).reason, /host 0/);
+      await server.start();
+      assert.match((await resync).reason, /reconnected/);
+
+      // Every local channel, group member or not, is told that messages may have been missed.
+      for (const channel of [member, direct]) {
+        const notice = await receiveWithin(web, channel);
+        assert.equal(notice.type, RESYNC_MESSAGE_TYPE);
+        assert.match(String(notice.reason), /lost/);
+      }
+      // The worker's own command connection reconnects too; retry until it is back.
+      const deadline = Date.now() + 5000;
+      while (true) {
+        try {
+          await worker.groupSend("room", { type: "chat", n: 2 });
+          break;
+        } catch (error) {
+          assert.ok(error instanceof LayerUnavailableError);
+          if (Date.now() > deadline) throw error;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      assert.deepEqual(await receiveWithin(web, member), { type: "chat", n: 2 });
+      await worker.send(direct, { type: "direct" });
+      assert.deepEqual(await receiveWithin(web, direct), { type: "direct" });
+    } finally {
+      await web.close();
+      await worker.close();
+      assert.equal(await server.connectedClients(), 0, "close() left connections open");
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "pub/sub: a killed subscriber connection is re-established and reported",
+  ...opts,
+  fn: async () => {
+    const server = await new RedisServer().start();
+    const layer = new RedisPubSubChannelLayer({ url: server.url, backoff });
+    try {
+      const channel = await layer.newChannel();
+      await layer.groupAdd("g", channel);
+      const resync = nextEvent(layer, "resync");
+      const killed = await rawCommand(server.port, "CLIENT KILL TYPE pubsub");
+      assert.equal(killed, ":1");
+      await resync;
+      assert.equal((await receiveWithin(layer, channel)).type, RESYNC_MESSAGE_TYPE);
+      await layer.groupSend("g", { type: "after" });
+      assert.deepEqual(await receiveWithin(layer, channel), { type: "after" });
+    } finally {
+      await layer.close();
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "pub/sub: publishing while Redis is down fails loudly; close() still works",
+  ...opts,
+  fn: async () => {
+    const server = await new RedisServer().start();
+    const layer = new RedisPubSubChannelLayer({ url: server.url, backoff });
+    try {
+      const channel = await layer.newChannel();
+      const down = nextEvent(layer, "disconnected");
+      await server.stop();
+      await down;
+      await assert.rejects(layer.send(channel, { type: "x" }), LayerUnavailableError);
+      await assert.rejects(layer.groupSend("g", { type: "x" }), LayerUnavailableError);
+      await assert.rejects(layer.groupAdd("g", channel), LayerUnavailableError);
+    } finally {
+      await layer.close(); // while Redis is down: must not hang
+      await server.start();
+      assert.equal(await server.connectedClients(), 0);
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "pub/sub: another instance's process-local channel cannot be grouped or received",
+  ...opts,
+  fn: async () => {
+    const prefix = `sbtest${randomToken(8)}`;
+    const a = new RedisPubSubChannelLayer({ url: REDIS_URL, prefix });
+    const b = new RedisPubSubChannelLayer({ url: REDIS_URL, prefix });
+    try {
+      const onA = await a.newChannel();
+      await assert.rejects(b.groupAdd("g", onA), ForeignChannelError);
+      await assert.rejects(b.receive(onA), ForeignChannelError);
+      await b.send(onA, { type: "ok" }); // sending is fine
+      assert.deepEqual(await receiveWithin(a, onA), { type: "ok" });
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "pub/sub: every process listening on a normal channel gets a copy",
+  ...opts,
+  fn: async () => {
+    const prefix = `sbtest${randomToken(8)}`;
+    const a = new RedisPubSubChannelLayer({ url: REDIS_URL, prefix });
+    const b = new RedisPubSubChannelLayer({ url: REDIS_URL, prefix });
+    try {
+      await a.listen("broadcast");
+      await b.listen("broadcast");
+      await a.send("broadcast", { type: "hello" });
+      assert.deepEqual(await receiveWithin(a, "broadcast"), { type: "hello" });
+      assert.deepEqual(await receiveWithin(b, "broadcast"), { type: "hello" });
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "pub/sub: encrypted layers with rotated keys interoperate; wrong keys are counted",
+  ...opts,
+  fn: async () => {
+    const prefix = `sbtest${randomToken(8)}`;
+    const dropped: string[] = [];
+    const rotated = new RedisPubSubChannelLayer({
+      url: REDIS_URL,
+      prefix,
+      encryptionKeys: ["new", "old"],
+    });
+    const old = new RedisPubSubChannelLayer({
+      url: REDIS_URL,
+      prefix,
+      encryptionKeys: ["old"],
+      onDrop: ({ reason }) => dropped.push(reason),
+    });
+    const spy = createClient({ url: REDIS_URL });
+    spy.on("error", () => {});
+    await spy.connect();
+    try {
+      const onRotated = await rotated.newChannel();
+      const onOld = await old.newChannel();
+      const wire: string[] = [];
+      let heard!: () => void;
+      const seen = new Promise<void>((resolve) => heard = resolve);
+      await spy.subscribe(`${prefix}:${onRotated.slice(0, onRotated.indexOf("!") + 1)}`, (m) => {
+        wire.push(m);
+        heard();
+      });
+      await old.send(onRotated, { type: "secret", text: "attack at dawn" });
+      assert.deepEqual(await receiveWithin(rotated, onRotated), {
+        type: "secret",
+        text: "attack at dawn",
+      });
+      await seen;
+      assert.ok(!wire[0].includes("dawn"), "the payload is encrypted on the wire");
+      await rotated.send(onOld, { type: "new.key" });
+      await receiveNothing(old, onOld, 200);
+      assert.deepEqual(dropped, ["invalid"]);
+      assert.equal(old.dropped.invalid, 1);
+      await assert.rejects(
+        rotated.send(onOld, { type: "x", n: 1n } as never),
+        SerializationError,
+      );
+    } finally {
+      await spy.close();
+      await rotated.close();
+      await old.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "pub/sub: a user-supplied client is used but not closed; its duplicates are",
+  ...opts,
+  fn: async () => {
+    const server = await new RedisServer().start();
+    const client = createClient({ url: server.url });
+    client.on("error", () => {});
+    await client.connect();
+    const layer = new RedisPubSubChannelLayer({ hosts: [client] });
+    try {
+      const channel = await layer.newChannel();
+      await layer.send(channel, { type: "via.user.client" });
+      assert.deepEqual(await receiveWithin(layer, channel), { type: "via.user.client" });
+      assert.equal(await server.connectedClients(), 2); // the user's client + the subscriber
+      await layer.close();
+      assert.equal(client.isOpen, true);
+      assert.equal(await server.connectedClients(), 1);
+    } finally {
+      await layer.close();
+      await client.close();
+      await server.stop();
+    }
+  },
+});
