@@ -488,6 +488,7 @@ export function serve(app: App, options: ServeOptions = {}): Promise<NodeServer>
     server.once("error", reject);
     server.listen(options.port ?? 0, hostname, () => {
       server.off("error", reject);
+      server.on("error", (error) => getLogger().error("HTTP server error", { error }));
       const { port } = server.address() as AddressInfo;
       const host = hostname.includes(":") ? `[${hostname}]` : hostname;
       if (options.signal) {
