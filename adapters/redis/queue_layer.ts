@@ -100,6 +100,8 @@ interface Shard {
   down: boolean;
   runId?: string;
   readyWaiters: Array<() => void>;
+  busy: boolean;
+  idleWaiters: Array<() => void>;
   pause?: { timer: ReturnType<typeof setTimeout>; resolve: () => void };
 }
 
@@ -163,6 +165,8 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   #demand = new Set<string>();
   #connecting: Promise<void> | undefined;
   #closed = false;
+  /** Set while flush() runs: readers pause so nothing popped before it survives it. */
+  #flushGate: Promise<void> | undefined;
 
   /** Creates a layer; it connects on first use or on {@linkcode connect}. */
   constructor(options: RedisQueueChannelLayerOptions = {}) {
@@ -189,6 +193,8 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       blockingGen: -1,
       down: false,
       readyWaiters: [],
+      busy: false,
+      idleWaiters: [],
     }));
     this.#serializer = makeSerializer(options.encryptionKeys);
     this.#backoff = options.backoff;
@@ -405,16 +411,21 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     const client = conn.client;
     let failures = 0;
     while (!this.#closed) {
+      while (this.#flushGate && !this.#closed) await this.#flushGate;
       const [keys, counts] = this.#readKeys(shard);
       if (keys.length === 0) {
         await new Promise<void>((resolve) => shard.wake = resolve);
         continue;
       }
-      let rows: unknown[];
+      let failed: unknown;
+      shard.busy = true;
       try {
-        rows = (await READ.run(client, keys, counts)) as unknown[];
-        if (rows.length === 0) {
-          if (this.#closed) break;
+        let rows = (await READ.run(client, keys, counts)) as unknown[];
+        if (failures) {
+          failures = 0;
+          await this.#recovered(shard, conn);
+        }
+        if (rows.length === 0 && !this.#closed && !this.#flushGate) {
           shard.blockingGen = shard.gen;
           shard.blocking = true;
           try {
@@ -424,26 +435,29 @@ export class RedisQueueChannelLayer implements ChannelLayer {
             shard.blocking = false;
           }
         }
-        if (failures) await this.#recovered(shard, conn);
-        failures = 0;
-      } catch (error) {
-        if (this.#closed) break;
-        failures++;
-        if (!client.isReady) {
-          await this.#waitReady(shard, conn);
-        } else {
-          getLogger().error(`Redis queue layer: reader on host ${shard.index} failed`, { error });
-          await this.#pauseFor(shard, Math.min(50 * 2 ** failures, 2000));
+        for (let i = 0; i + 2 < rows.length; i += 3) {
+          const dispatched = this.#dispatch(
+            String(rows[i]),
+            String(rows[i + 1]),
+            Number(rows[i + 2]),
+          );
+          if (dispatched) await dispatched;
         }
-        continue;
+      } catch (error) {
+        failed = error ?? new Error("unknown reader failure");
+      } finally {
+        shard.busy = false;
+        for (const resolve of shard.idleWaiters.splice(0)) resolve();
       }
-      for (let i = 0; i + 2 < rows.length; i += 3) {
-        const dispatched = this.#dispatch(
-          String(rows[i]),
-          String(rows[i + 1]),
-          Number(rows[i + 2]),
-        );
-        if (dispatched) await dispatched;
+      if (failed === undefined || this.#closed) continue;
+      failures++;
+      if (!client.isReady) {
+        await this.#waitReady(shard, conn);
+      } else {
+        getLogger().error(`Redis queue layer: reader on host ${shard.index} failed`, {
+          error: failed,
+        });
+        await this.#pauseFor(shard, Math.min(50 * 2 ** failures, 2000));
       }
     }
   }
@@ -673,23 +687,44 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   /** Deletes every key under `<prefix>:` on every host (SCAN, not KEYS) and local messages. */
   async flush(): Promise<void> {
     this.#open();
-    this.#mailboxes.clear();
-    await Promise.all(this.#shards.map(async (shard) => {
-      const client = await this.#command(shard);
-      let cursor = "0";
-      do {
-        const reply = (await client.sendCommand([
-          "SCAN",
-          cursor,
-          "MATCH",
-          `${this.prefix}:*`,
-          "COUNT",
-          "1000",
-        ])) as [string, string[]];
-        cursor = String(reply[0]);
-        if (reply[1].length) await client.sendCommand(["UNLINK", ...reply[1]]);
-      } while (cursor !== "0");
-    }));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => release = resolve);
+    const previous = this.#flushGate;
+    this.#flushGate = gate;
+    try {
+      await previous;
+      // Let every reader finish (or abandon) its current read, so that nothing popped before the
+      // keys are deleted reaches a mailbox after the flush.
+      await Promise.all(this.#shards.map(async (shard) => {
+        if (!shard.busy) return;
+        const idle = new Promise<void>((resolve) => shard.idleWaiters.push(resolve));
+        shard.gen++;
+        if (shard.blocking) await this.#unblock(shard);
+        await idle;
+      }));
+      await Promise.all(this.#shards.map(async (shard) => {
+        const client = await this.#command(shard);
+        let cursor = "0";
+        do {
+          const reply = (await client.sendCommand([
+            "SCAN",
+            cursor,
+            "MATCH",
+            `${this.prefix}:*`,
+            "COUNT",
+            "1000",
+          ])) as [string, string[]];
+          cursor = String(reply[0]);
+          if (reply[1].length) await client.sendCommand(["UNLINK", ...reply[1]]);
+        } while (cursor !== "0");
+      }));
+    } catch (error) {
+      throw unavailable("flush", error);
+    } finally {
+      this.#mailboxes.clear();
+      if (this.#flushGate === gate) this.#flushGate = undefined;
+      release();
+    }
   }
 
   async #closeShard(shard: Shard): Promise<void> {

@@ -159,16 +159,23 @@ export function layerConformanceSuite(
   test("invalid channel and group names are rejected with InvalidNameError", async (h) => {
     const layer = await h.make();
     for (const bad of NAME_CASES) {
-      await assert.rejects(async () => layer.send(bad, { type: "x" }), InvalidNameError, bad);
-      await assert.rejects(async () => layer.receive(bad), InvalidNameError, bad);
-      await assert.rejects(async () => layer.groupAdd("ok", bad), InvalidNameError, bad);
-      await assert.rejects(async () => layer.groupDiscard("ok", bad), InvalidNameError, bad);
+      await assert.rejects(async () => await layer.send(bad, { type: "x" }), InvalidNameError, bad);
+      await assert.rejects(async () => await layer.receive(bad), InvalidNameError, bad);
+      await assert.rejects(async () => await layer.groupAdd("ok", bad), InvalidNameError, bad);
+      await assert.rejects(async () => await layer.groupDiscard("ok", bad), InvalidNameError, bad);
     }
     for (const bad of [...NAME_CASES, "abc!"]) {
-      await assert.rejects(async () => layer.groupAdd(bad, "ok"), InvalidNameError, bad);
-      await assert.rejects(async () => layer.groupSend(bad, { type: "x" }), InvalidNameError, bad);
+      await assert.rejects(async () => await layer.groupAdd(bad, "ok"), InvalidNameError, bad);
+      await assert.rejects(
+        async () => await layer.groupSend(bad, { type: "x" }),
+        InvalidNameError,
+        bad,
+      );
     }
-    await assert.rejects(async () => layer.groupAdd("a".repeat(101), "ok"), /shorter than 100/);
+    await assert.rejects(
+      async () => await layer.groupAdd("a".repeat(101), "ok"),
+      /shorter than 100/,
+    );
   });
 
   test("the longest legal name is 99 characters", async (h) => {
@@ -178,7 +185,10 @@ export function layerConformanceSuite(
     await layer.send(channel, { type: "long" });
     assert.deepEqual(await receiveWithin(layer, channel), { type: "long" });
     await layer.groupAdd("g".repeat(99), channel);
-    await assert.rejects(async () => layer.send("c".repeat(100), { type: "x" }), InvalidNameError);
+    await assert.rejects(
+      async () => await layer.send("c".repeat(100), { type: "x" }),
+      InvalidNameError,
+    );
   });
 
   test("a message must be an object with a string type", async (h) => {
@@ -186,14 +196,14 @@ export function layerConformanceSuite(
     const channel = await layer.newChannel();
     for (const bad of [null, "text", [], { kind: "x" }, { type: 3 }]) {
       await assert.rejects(
-        async () => layer.send(channel, bad as unknown as LayerMessage),
+        async () => await layer.send(channel, bad as unknown as LayerMessage),
         TypeError,
       );
     }
     // (The memory layer only checks the message when the group has members.)
     await layer.groupAdd("g", channel);
     await assert.rejects(
-      async () => layer.groupSend("g", {} as unknown as LayerMessage),
+      async () => await layer.groupSend("g", {} as unknown as LayerMessage),
       TypeError,
     );
     await receiveNothing(layer, channel, 50);
@@ -245,7 +255,7 @@ export function layerConformanceSuite(
     const controller = new AbortController();
     controller.abort(new Error("already"));
     await assert.rejects(
-      async () => layer.receive(channel, { signal: controller.signal }),
+      async () => await layer.receive(channel, { signal: controller.signal }),
       /already/,
     );
   });
@@ -319,14 +329,15 @@ export function layerConformanceSuite(
   test("send to a full normal channel throws ChannelFull", async (h) => {
     const layer = await h.make({ capacity: 3, channelCapacity: { "one": 1 } });
     for (let i = 0; i < 3; i++) await layer.send("test-channel-1", { type: "m", i });
-    const error = await (async () => layer.send("test-channel-1", { type: "m", i: 3 }))().then(
-      () => undefined,
-      (e) => e,
-    );
+    const error = await (async () => await layer.send("test-channel-1", { type: "m", i: 3 }))()
+      .then(
+        () => undefined,
+        (e) => e,
+      );
     assert.ok(error instanceof ChannelFull, String(error));
     assert.equal(error.channel, "test-channel-1");
     await layer.send("one", { type: "m" });
-    await assert.rejects(async () => layer.send("one", { type: "m" }), ChannelFull);
+    await assert.rejects(async () => await layer.send("one", { type: "m" }), ChannelFull);
     const got = [];
     for (let i = 0; i < 3; i++) got.push((await receiveWithin(layer, "test-channel-1")).i);
     assert.deepEqual(got, [0, 1, 2]);
@@ -386,7 +397,7 @@ export function layerConformanceSuite(
     // Make sure the member is full before the group sends (a direct and a group message may
     // travel through different hosts, so their relative order is not guaranteed).
     if (caps.localCapacity === "throws") {
-      await assert.rejects(async () => layer.send(full, { type: "overflow" }), ChannelFull);
+      await assert.rejects(async () => await layer.send(full, { type: "overflow" }), ChannelFull);
     } else {
       await layer.send(full, { type: "overflow" });
       await drops.reached(1);
@@ -523,9 +534,9 @@ export function layerConformanceSuite(
     const pending = assert.rejects(layer.receive(channel), ClosedError);
     await layer.close();
     await pending;
-    await assert.rejects(async () => layer.send(channel, { type: "x" }), ClosedError);
-    await assert.rejects(async () => layer.newChannel(), ClosedError);
-    await assert.rejects(async () => layer.groupSend("g", { type: "x" }), ClosedError);
+    await assert.rejects(async () => await layer.send(channel, { type: "x" }), ClosedError);
+    await assert.rejects(async () => await layer.newChannel(), ClosedError);
+    await assert.rejects(async () => await layer.groupSend("g", { type: "x" }), ClosedError);
     await layer.close(); // idempotent
   });
 
