@@ -199,7 +199,8 @@ export type ChannelDecorator = (
 export function channel(options: ChannelOptions): ChannelDecorator {
   return (value, context) => {
     (context.metadata as Metadata)[CHANNEL] = { ...options };
-    checkHandlers(value as unknown as ConsumerLike);
+    // The class's metadata is attached only once every decorator has run: check duplicates then.
+    context.addInitializer(() => checkHandlers(value as unknown as ConsumerLike));
   };
 }
 

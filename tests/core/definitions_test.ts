@@ -3,6 +3,7 @@ import { z } from "zod";
 import {
   App,
   assert,
+  channel,
   Consumer,
   DefinitionError,
   handlerTable,
@@ -110,4 +111,17 @@ Deno.test("a handler whose parameter type does not match its message is a compil
   void typeOnly;
   // …and validates at run time.
   assert.throws(() => Other.create({ n: "1" } as unknown as { n: number }), /invalid payload/);
+});
+
+Deno.test("@channel: the handler table is complete right after the class is defined (not mounted)", () => {
+  @channel({ name: "solo", description: "d" })
+  class Solo extends Consumer {
+    @wsHandler(Ping, { output: Pong })
+    handlePing(_m: MessageOf<typeof Ping>) {
+      return Pong.create();
+    }
+  }
+  const table = handlerTable(Solo);
+  assert.deepEqual([...table.ws.keys()], ["ping"]);
+  assert.deepEqual(table.channel, { name: "solo", description: "d" });
 });
