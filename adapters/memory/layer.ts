@@ -64,6 +64,15 @@ function freeze<T>(value: T): T {
   return value;
 }
 
+/** Runs `fn` and turns its result or exception into a promise (never throws synchronously). */
+function attempt<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
 /** Copies a message through JSON (so it behaves as on any other layer) and freezes the copy. */
 function snapshot(message: LayerMessage): LayerMessage {
   if (message === null || typeof message !== "object" || typeof message.type !== "string") {
@@ -146,27 +155,34 @@ export class InMemoryChannelLayer implements ChannelLayer {
 
   /** Creates a new process-local channel name. */
   newChannel(prefix = "specific"): Promise<string> {
-    this.#open();
-    const name = `${prefix}.${this.#prefix}!${randomToken(12)}`;
-    assertChannelName(name);
-    return Promise.resolve(name);
+    return attempt(() => {
+      this.#open();
+      const name = `${prefix}.${this.#prefix}!${randomToken(12)}`;
+      assertChannelName(name);
+      return name;
+    });
   }
 
   /** Sends a message to one channel; throws {@linkcode ChannelFull} when it is at capacity. */
   send(channel: string, message: LayerMessage): Promise<void> {
-    this.#open();
-    assertChannelName(channel);
-    if (!this.#deliver(channel, snapshot(message), Date.now())) {
-      this.dropped.full++;
-      return Promise.reject(new ChannelFull(channel));
-    }
-    return Promise.resolve();
+    return attempt(() => {
+      this.#open();
+      assertChannelName(channel);
+      if (!this.#deliver(channel, snapshot(message), Date.now())) {
+        this.dropped.full++;
+        throw new ChannelFull(channel);
+      }
+    });
   }
 
   /** Waits for the next message on `channel`. Messages older than `expiry` are dropped, not delivered. */
   receive(channel: string, options: ReceiveOptions = {}): Promise<LayerMessage> {
-    this.#open();
-    assertChannelName(channel);
+    try {
+      this.#open();
+      assertChannelName(channel);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(signal.reason);
     const box = this.#mailbox(channel);
@@ -200,35 +216,41 @@ export class InMemoryChannelLayer implements ChannelLayer {
 
   /** Adds (or renews) `channel` in `group`. */
   groupAdd(group: string, channel: string): Promise<void> {
-    this.#open();
-    assertGroupName(group);
-    assertChannelName(channel);
-    let members = this.#groups.get(group);
-    if (!members) this.#groups.set(group, members = new Map());
-    members.set(channel, Date.now());
-    return Promise.resolve();
+    return attempt(() => {
+      this.#open();
+      assertGroupName(group);
+      assertChannelName(channel);
+      let members = this.#groups.get(group);
+      if (!members) this.#groups.set(group, members = new Map());
+      members.set(channel, Date.now());
+    });
   }
 
   /** Removes `channel` from `group`. */
   groupDiscard(group: string, channel: string): Promise<void> {
-    this.#open();
-    assertGroupName(group);
-    assertChannelName(channel);
-    const members = this.#groups.get(group);
-    if (members) {
-      members.delete(channel);
-      if (members.size === 0) this.#groups.delete(group);
-    }
-    return Promise.resolve();
+    return attempt(() => {
+      this.#open();
+      assertGroupName(group);
+      assertChannelName(channel);
+      const members = this.#groups.get(group);
+      if (members) {
+        members.delete(channel);
+        if (members.size === 0) this.#groups.delete(group);
+      }
+    });
   }
 
   /** Sends one shared, frozen copy of `message` to every live member of `group`. */
   groupSend(group: string, message: LayerMessage): Promise<void> {
+    return attempt(() => this.#groupSend(group, message));
+  }
+
+  #groupSend(group: string, message: LayerMessage): void {
     this.#open();
     assertGroupName(group);
-    const members = this.#groups.get(group);
-    if (!members) return Promise.resolve();
     const frozen = snapshot(message);
+    const members = this.#groups.get(group);
+    if (!members) return;
     const now = Date.now();
     const oldest = now - this.groupExpiry * 1000;
     let full = 0;
@@ -244,7 +266,6 @@ export class InMemoryChannelLayer implements ChannelLayer {
       this.dropped.full += full;
       getLogger().warn(`${full} of ${members.size} channels over capacity in group ${group}`);
     }
-    return Promise.resolve();
   }
 
   /** The members of a group (for tests and introspection). */

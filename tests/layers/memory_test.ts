@@ -23,3 +23,26 @@ layerConformanceSuite("memory", () => {
   groupExpiry: true,
   sharedState: false,
 });
+
+Deno.test("memory layer: bad input rejects (never throws synchronously), also for an empty group", async () => {
+  const { InMemoryChannelLayer } = await import("../../adapters/memory/mod.ts");
+  const { default: assert } = await import("node:assert/strict");
+  const layer = new InMemoryChannelLayer();
+  const bad = "¯\\_(ツ)_/¯";
+  for (
+    const call of [
+      () => layer.send(bad, { type: "x" }),
+      () => layer.receive(bad),
+      () => layer.groupAdd(bad, "ch"),
+      () => layer.groupDiscard("g", bad),
+      () => layer.groupSend("g", { type: 5 } as never), // a group with no members still validates
+    ]
+  ) {
+    let promise: Promise<unknown> | undefined;
+    assert.doesNotThrow(() => {
+      promise = call();
+    });
+    await assert.rejects(promise!);
+  }
+  await layer.close();
+});
