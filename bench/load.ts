@@ -1,0 +1,347 @@
+/**
+ * The load generator: a separate Deno process (its own event loop and, on a 2-core machine, its
+ * own core) that drives one server and prints `RESULT {json}`.
+ *
+ * The same client code talks to every server; only the framing differs (`--proto`):
+ * - `sb`: Switchboard JSON frames `{"action":…,"payload":…}` (also used against the raw servers,
+ *   which echo or loop them unchanged);
+ * - `sio`: the Socket.IO 4 wire protocol over a plain WebSocket (Engine.IO v4 open `0{…}`, namespace
+ *   connect `40`, events `42[…]`, ping `2` / pong `3`), so the Socket.IO baseline pays no extra
+ *   client cost.
+ *
+ * Modes (every loop is bounded by `--warmup` + `--duration`):
+ * - `echo --url U --conns 50 --window 4`: closed loop, `window` frames in flight per connection.
+ * - `fanout --send-url U --recv-urls U1,U2 --receivers 1000 --window 4`: one sender, receivers
+ *   spread over the URLs; a broadcast is complete when every receiver has it, then the next is sent.
+ * - `idle --url U --mem-url M --conns 5000`: memory per open connection, read from the server's
+ *   `/mem` (after a GC) before and after connecting.
+ *
+ * @module
+ */
+type Proto = "sb" | "sio";
+
+/** `--key value` / `--key=value` options and positional arguments. */
+function parseArgs(
+  argv: string[],
+): { _: string[]; [key: string]: string | string[] } {
+  const out: { _: string[]; [key: string]: string | string[] } = { _: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith("--")) {
+      out._.push(a);
+      continue;
+    }
+    const eq = a.indexOf("=");
+    if (eq !== -1) out[a.slice(2, eq)] = a.slice(eq + 1);
+    else out[a.slice(2)] = argv[++i];
+  }
+  return out;
+}
+
+const args: Record<string, string> & { _: string[] } = {
+  proto: "sb",
+  conns: "50",
+  window: "4",
+  receivers: "1000",
+  warmup: "1000",
+  duration: "5000",
+  ...parseArgs(Deno.args),
+} as unknown as Record<string, string> & { _: string[] };
+const mode = String(args._[0] ?? "echo");
+const proto = args.proto as Proto;
+
+/** CPU seconds (user + system) used so far by the processes in `--pids` and by this one. */
+function cpuSeconds(pid: string): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ (100)
+  } catch {
+    return NaN;
+  }
+}
+
+/** Samples server and client CPU over a measurement window. */
+function cpuMeter() {
+  const pids = (args.pids ?? "").split(",").filter(Boolean);
+  const s0 = pids.map(cpuSeconds);
+  const c0 = cpuSeconds("self");
+  return () => ({
+    serverCpu: pids.reduce((sum, p, i) => sum + cpuSeconds(p) - s0[i], 0),
+    clientCpu: cpuSeconds("self") - c0,
+  });
+}
+
+function now(): number {
+  return performance.now();
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function frame(action: string, n: number): string {
+  return proto === "sio"
+    ? `42["${action}",{"text":"hello, world","n":${n}}]`
+    : `{"action":"${action}","payload":{"text":"hello, world","n":${n}}}`;
+}
+
+/** Extracts `n` cheaply (no JSON.parse on the client's hot path). */
+function nOf(data: string): number {
+  const i = data.lastIndexOf('"n":');
+  return i === -1 ? NaN : parseInt(data.slice(i + 4), 10);
+}
+
+/** Opens a socket and completes the protocol handshake; `onData` gets application frames only. */
+function connect(
+  url: string,
+  onData: (data: string) => void,
+): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    let ready = false;
+    const timer = setTimeout(
+      () => reject(new Error(`connect timeout: ${url}`)),
+      20_000,
+    );
+    const done = () => {
+      ready = true;
+      clearTimeout(timer);
+      resolve(ws);
+    };
+    ws.onerror = (e) => {
+      if (!ready) {
+        clearTimeout(timer);
+        reject(
+          new Error(`connect failed: ${url}: ${(e as ErrorEvent).message}`),
+        );
+      }
+    };
+    if (proto === "sb") {
+      ws.onopen = done;
+      ws.onmessage = (e) => onData(e.data as string);
+      return;
+    }
+    ws.onmessage = (e) => {
+      const data = e.data as string;
+      const c = data.charCodeAt(0);
+      if (c === 52 /* "4" */ && data.charCodeAt(1) === 50 /* "2" */) {
+        return onData(data);
+      }
+      if (c === 50 /* "2" ping */) return ws.send("3");
+      if (c === 48 /* "0" open */) return ws.send("40");
+      if (c === 52 && data.charCodeAt(1) === 48 /* "40" connected */) {
+        return done();
+      }
+    };
+  });
+}
+
+async function connectMany(
+  urls: string[],
+  count: number,
+  onData: (i: number, data: string) => void,
+): Promise<WebSocket[]> {
+  const sockets: WebSocket[] = new Array(count);
+  const batch = 200;
+  for (let start = 0; start < count; start += batch) {
+    const end = Math.min(count, start + batch);
+    const part: Promise<void>[] = [];
+    for (let i = start; i < end; i++) {
+      part.push(
+        connect(urls[i % urls.length], (d) => onData(i, d)).then((ws) => {
+          sockets[i] = ws;
+        }),
+      );
+    }
+    await Promise.all(part);
+  }
+  return sockets;
+}
+
+function latencyStats(samples: number[]) {
+  samples.sort((a, b) => a - b);
+  const p = (q: number) =>
+    samples.length ? samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] : NaN;
+  return { p50: p(0.5), p99: p(0.99), samples: samples.length };
+}
+
+function closeAll(sockets: WebSocket[]): void {
+  for (const s of sockets) {
+    try {
+      s?.close();
+    } catch { /* closed */ }
+  }
+}
+
+async function echo() {
+  const conns = Number(args.conns);
+  const window = Number(args.window);
+  let running = true;
+  let measuring = false;
+  let count = 0;
+  const latencies: number[] = [];
+  const sentAt: number[][] = Array.from({ length: conns }, () => []);
+  const heads = new Array(conns).fill(0);
+  let seq = 0;
+  let sockets: WebSocket[] = [];
+  const onData = (i: number) => {
+    const t = now();
+    const q = sentAt[i];
+    const sent = q[heads[i]++];
+    if (heads[i] > 1024) {
+      q.splice(0, heads[i]);
+      heads[i] = 0;
+    }
+    if (measuring) {
+      count++;
+      latencies.push(t - sent);
+    }
+    if (running) {
+      q.push(now());
+      sockets[i].send(frame("say", seq++));
+    }
+  };
+  sockets = await connectMany([args.url], conns, (i) => onData(i));
+  // Check the first reply is what we expect (the server validated and answered).
+  for (let i = 0; i < conns; i++) {
+    for (let w = 0; w < window; w++) {
+      sentAt[i].push(now());
+      sockets[i].send(frame("say", seq++));
+    }
+  }
+  await sleep(Number(args.warmup));
+  measuring = true;
+  const t0 = now();
+  const cpu = cpuMeter();
+  await sleep(Number(args.duration));
+  measuring = false;
+  const elapsed = (now() - t0) / 1000;
+  const used = cpu();
+  running = false;
+  await sleep(100);
+  closeAll(sockets);
+  return {
+    msgsPerSec: count / elapsed,
+    count,
+    seconds: elapsed,
+    ...used,
+    perServerCpuSecond: count / used.serverCpu,
+    ...latencyStats(latencies),
+  };
+}
+
+async function fanout() {
+  const n = Number(args.receivers);
+  const window = Number(args.window);
+  const urls = args["recv-urls"].split(",");
+  const MASK = 0xffff;
+  const done = new Uint32Array(MASK + 1);
+  const sentAt = new Float64Array(MASK + 1);
+  const probed = new Uint8Array(n);
+  let probedCount = 0;
+  let running = false;
+  let measuring = false;
+  let deliveries = 0;
+  let completed = 0;
+  let next = 0;
+  const latencies: number[] = [];
+  const out: { sender?: WebSocket } = {};
+  const send = () => {
+    const k = next++;
+    sentAt[k & MASK] = now();
+    out.sender!.send(frame("shout", k));
+  };
+  const receivers = await connectMany(urls, n, (i, data) => {
+    const k = nOf(data);
+    if (!(k >= 0)) {
+      if (k === -1 && !probed[i]) {
+        probed[i] = 1;
+        probedCount++;
+      }
+      return;
+    }
+    if (measuring) deliveries++;
+    const slot = k & MASK;
+    if (++done[slot] === n) {
+      done[slot] = 0;
+      if (measuring) {
+        completed++;
+        latencies.push(now() - sentAt[slot]);
+      }
+      if (running) send();
+    }
+  });
+  const sender = out.sender = await connect(args["send-url"], () => {});
+  // Probe until every receiver is in the group (joins are asynchronous, maybe cross-process).
+  const deadline = now() + 20_000;
+  while (probedCount < n) {
+    if (now() > deadline) {
+      throw new Error(`only ${probedCount} of ${n} receivers joined`);
+    }
+    sender.send(frame("shout", -1));
+    await sleep(200);
+  }
+  await sleep(300);
+  running = true;
+  for (let w = 0; w < window; w++) send();
+  await sleep(Number(args.warmup));
+  measuring = true;
+  const t0 = now();
+  const cpu = cpuMeter();
+  await sleep(Number(args.duration));
+  measuring = false;
+  const elapsed = (now() - t0) / 1000;
+  const used = cpu();
+  running = false;
+  await sleep(200);
+  closeAll([sender, ...receivers]);
+  return {
+    deliveriesPerSec: deliveries / elapsed,
+    ...used,
+    perServerCpuSecond: deliveries / used.serverCpu,
+    broadcastsPerSec: completed / elapsed,
+    deliveries,
+    seconds: elapsed,
+    ...latencyStats(latencies),
+  };
+}
+
+async function mem(): Promise<
+  { rss: number; heapUsed: number; connections: number }
+> {
+  const r = await fetch(args["mem-url"]);
+  return await r.json();
+}
+
+async function idle() {
+  const conns = Number(args.conns);
+  await mem(); // one GC before the baseline reading
+  const before = await mem();
+  const t0 = now();
+  const sockets = await connectMany([args.url], conns, () => {});
+  const connectSeconds = (now() - t0) / 1000;
+  const deadline = now() + 20_000;
+  let after = await mem();
+  while (after.connections < conns && now() < deadline) {
+    await sleep(100);
+    after = await mem();
+  }
+  await sleep(1000);
+  after = await mem();
+  closeAll(sockets);
+  return {
+    connections: after.connections,
+    rssPerConn: (after.rss - before.rss) / conns,
+    heapPerConn: (after.heapUsed - before.heapUsed) / conns,
+    rssBefore: before.rss,
+    rssAfter: after.rss,
+    connectSeconds,
+  };
+}
+
+const run = { echo, fanout, idle }[mode];
+if (!run) throw new Error(`unknown mode ${mode}`);
+const result = await run();
+console.log(`RESULT ${JSON.stringify(result)}`);
+Deno.exit(0);

@@ -1,0 +1,199 @@
+/**
+ * `deno task bench [--quick] [--only echo,fanout,cross,jobs,idle]`
+ *
+ * Runs every scenario against its baseline in this one run and prints one row each: Switchboard,
+ * the baseline and the ratio, with the issue #8 target. Servers and the load generator are
+ * separate processes; a private redis-server on a free port serves the Redis scenarios. A full run
+ * writes bench/results.md; `--quick` (CI smoke, < 30 s) writes bench/out/results-quick.md and
+ * never fails on slowness — only on errors.
+ *
+ * @module
+ */
+import { ensureNodeDeps, fmt, killAll, type PrivateRedis, type Row, startRedis } from "./lib.ts";
+import type { Ctx } from "./scenarios/common.ts";
+import { echo } from "./scenarios/echo.ts";
+import { fanout } from "./scenarios/fanout.ts";
+import { cross, skipped } from "./scenarios/cross.ts";
+import { jobs } from "./scenarios/jobs.ts";
+import { idle } from "./scenarios/idle.ts";
+
+const SCENARIOS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
+  echo,
+  fanout,
+  cross,
+  jobs,
+  idle,
+};
+
+const quick = Deno.args.includes("--quick");
+const onlyArg = Deno.args.find((a) => a.startsWith("--only"));
+const only = onlyArg
+  ? (onlyArg.includes("=") ? onlyArg.split("=")[1] : Deno.args[Deno.args.indexOf(onlyArg) + 1])
+    .split(",")
+  : Object.keys(SCENARIOS);
+const log = (m: string) => console.error(m);
+
+async function version(cmd: string, args: string[]): Promise<string> {
+  try {
+    const out = await new Deno.Command(cmd, {
+      args,
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return new TextDecoder().decode(out.stdout).trim().split("\n")[0];
+  } catch {
+    return "n/a";
+  }
+}
+
+async function machine(): Promise<Record<string, string>> {
+  let cpu = "unknown CPU";
+  try {
+    const info = await Deno.readTextFile("/proc/cpuinfo");
+    cpu = info.match(/model name\s*:\s*(.+)/)?.[1] ?? cpu;
+  } catch { /* not Linux */ }
+  const pkg = async (name: string) => {
+    try {
+      const p = JSON.parse(
+        await Deno.readTextFile(
+          new URL(`./node_modules/${name}/package.json`, import.meta.url),
+        ),
+      );
+      return p.version as string;
+    } catch {
+      return "n/a";
+    }
+  };
+  return {
+    date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    cpu: `${cpu} × ${navigator.hardwareConcurrency}`,
+    memory: `${(Deno.systemMemoryInfo().total / 2 ** 30).toFixed(0)} GiB`,
+    os: `${Deno.build.os} ${Deno.osRelease()}`,
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    node: await version("node", ["--version"]),
+    redis: (await version("redis-server", ["--version"])).match(/v=(\S+)/)?.[1] ??
+      "n/a",
+    "socket.io": await pkg("socket.io"),
+    "@socket.io/redis-adapter": await pkg("@socket.io/redis-adapter"),
+    bullmq: await pkg("bullmq"),
+  };
+}
+
+function table(rows: Row[]): string {
+  const head =
+    "| scenario | metric | Switchboard | baseline | baseline value | ratio | target | met |";
+  const sep = "|---|---|---:|---|---:|---:|---|---|";
+  const lines = rows.map((r) => {
+    const digits = r.unit === "ms" ? 2 : 0;
+    return `| ${r.scenario} | ${r.metric} | ${fmt(r.switchboard, digits)} | ${r.baselineName} | ${
+      fmt(r.baseline, digits)
+    } | ${Number.isFinite(r.ratio) ? r.ratio.toFixed(2) + "×" : "n/a"} | ${r.target} | ${
+      r.target === "-" ? "-" : r.met ? "yes" : "**no**"
+    } |`;
+  });
+  return [head, sep, ...lines].join("\n");
+}
+
+function notes(rows: Row[]): string {
+  return rows.filter((r) => r.notes).map((r) => `- ${r.scenario} vs ${r.baselineName}: ${r.notes}`)
+    .join("\n");
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  await ensureNodeDeps();
+  let redis: PrivateRedis | undefined;
+  if (only.some((s) => s === "cross" || s === "jobs")) {
+    try {
+      redis = await startRedis();
+      log(`== private redis-server at ${redis.url}`);
+    } catch (error) {
+      log(
+        `== no private Redis (${(error as Error).message}); Redis scenarios are skipped`,
+      );
+    }
+  }
+  const ctx: Ctx = { quick, redis, log };
+  const rows: Row[] = [];
+  try {
+    for (const name of only) {
+      const scenario = SCENARIOS[name];
+      if (!scenario) {
+        throw new Error(
+          `unknown scenario '${name}' (have ${Object.keys(SCENARIOS)})`,
+        );
+      }
+      log(`== ${name}${quick ? " (quick)" : ""}`);
+      const t = performance.now();
+      try {
+        const got = await scenario(ctx);
+        rows.push(...got);
+        for (const r of got) {
+          log(
+            `   ${r.scenario} vs ${r.baselineName}: ${fmt(r.switchboard)} vs ${
+              fmt(r.baseline)
+            } ${r.unit} ` +
+              `→ ${Number.isFinite(r.ratio) ? r.ratio.toFixed(2) : "n/a"}× (target ${r.target})`,
+          );
+        }
+      } catch (error) {
+        if (quick) throw error;
+        log(`   ${name} failed: ${(error as Error).stack}`);
+        rows.push(
+          skipped(name, `failed: ${(error as Error).message.split("\n")[0]}`),
+        );
+      }
+      log(`   (${((performance.now() - t) / 1000).toFixed(1)} s)`);
+    }
+  } finally {
+    await redis?.stop();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const m = await machine();
+  const md = [
+    `# Benchmark results${quick ? " (quick smoke run: short windows, small populations)" : ""}`,
+    "",
+    "Generated by `deno task bench" + (quick ? " --quick" : "") +
+    "`. Ratios are measured in one run on one machine; absolute numbers vary between machines, " +
+    "and servers, load generator and Redis share the same cores.",
+    "",
+    table(rows),
+    "",
+    "Notes:",
+    "",
+    notes(rows),
+    "",
+    "Machine and versions:",
+    "",
+    ...Object.entries(m).map(([k, v]) => `- ${k}: ${v}`),
+    `- run time: ${seconds.toFixed(0)} s`,
+    "",
+  ].join("\n");
+  console.log("\n" + table(rows) + "\n");
+  const file = quick
+    ? new URL("./out/results-quick.md", import.meta.url)
+    : new URL("./results.md", import.meta.url);
+  if (quick) {
+    await Deno.mkdir(new URL("./out/", import.meta.url), { recursive: true });
+  }
+  if (!only.length || only.length === Object.keys(SCENARIOS).length || quick) {
+    await Deno.writeTextFile(file, md);
+    log(`== wrote ${file.pathname} (${seconds.toFixed(0)} s)`);
+  } else {
+    await Deno.mkdir(new URL("./out/", import.meta.url), { recursive: true });
+    await Deno.writeTextFile(
+      new URL("./out/results-partial.md", import.meta.url),
+      md,
+    );
+    log(
+      `== partial run: wrote bench/out/results-partial.md (${seconds.toFixed(0)} s)`,
+    );
+  }
+}
+
+try {
+  await main();
+} finally {
+  killAll();
+}

@@ -1,0 +1,49 @@
+/**
+ * What every scenario gets from the runner, and the load-generator call they share.
+ *
+ * @module
+ */
+import { type Child, deno, type PrivateRedis } from "../lib.ts";
+
+/** Runner context. */
+export interface Ctx {
+  /** CI smoke mode: short windows, smaller populations. */
+  readonly quick: boolean;
+  /** A private redis-server, when one could be started. */
+  readonly redis: PrivateRedis | undefined;
+  /** Progress output (stderr). */
+  log(message: string): void;
+}
+
+/** Timing of one measured window. */
+export function windows(
+  ctx: Ctx,
+): { warmup: number; duration: number; rounds: number } {
+  return ctx.quick
+    ? { warmup: 300, duration: 1000, rounds: 1 }
+    : { warmup: 1000, duration: 4000, rounds: 2 };
+}
+
+/** Runs bench/load.ts with `args` and returns its parsed RESULT. */
+export async function load(
+  mode: string,
+  args: Record<string, string | number>,
+  servers: Child[],
+): Promise<Record<string, number>> {
+  const flat = Object.entries(args).flatMap(([k, v]) => [`--${k}`, String(v)]);
+  const pids = servers.map((s) => s.pid).join(",");
+  const child = await deno("load.ts", [mode, ...flat, "--pids", pids], {
+    ready: false,
+  });
+  const line = await child.next("RESULT", 120_000);
+  await child.status;
+  return JSON.parse(line.slice("RESULT ".length));
+}
+
+/** The best (highest `key`) of several results. */
+export function best<T extends Record<string, number>>(
+  results: T[],
+  key: keyof T,
+): T {
+  return results.reduce((a, b) => (b[key] > a[key] ? b : a));
+}

@@ -1,0 +1,100 @@
+/**
+ * Cross-process broadcast: two server processes sharing one Redis, 500 receivers on each; the
+ * sender is on the first. Switchboard uses the Redis pub/sub layer; the baseline is Socket.IO 4
+ * with `@socket.io/redis-adapter` (`io.to("room").emit`), same shape and the same client.
+ *
+ * @module
+ */
+import { type Child, deno, node, type Row } from "../lib.ts";
+import { best, type Ctx, load, windows } from "./common.ts";
+
+/** Runs the cross-process scenario; needs the private Redis. */
+export async function cross(ctx: Ctx): Promise<Row[]> {
+  const scenario = `cross-process broadcast, 2 × ${ctx.quick ? 100 : 500} receivers (Redis)`;
+  if (!ctx.redis) {
+    return [skipped(scenario, "no redis-server on this machine")];
+  }
+  const { warmup, duration, rounds } = windows(ctx);
+  const perServer = ctx.quick ? 100 : 500;
+  const env = { REDIS_URL: ctx.redis.url };
+  const results: Record<string, Record<string, number>[]> = {
+    switchboard: [],
+    socketio: [],
+  };
+  const runOne = async (name: "switchboard" | "socketio") => {
+    const servers: Child[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        servers.push(
+          name === "switchboard"
+            ? await deno("servers/switchboard.ts", ["cross"], { env })
+            : await node("servers/socketio.mjs", ["cross"], { env }),
+        );
+      }
+      const urls = servers.map((s) =>
+        name === "switchboard"
+          ? `ws://127.0.0.1:${s.port}/ws/room`
+          : `ws://127.0.0.1:${s.port}/socket.io/?EIO=4&transport=websocket&role=recv`
+      );
+      const send = name === "switchboard"
+        ? `ws://127.0.0.1:${servers[0].port}/ws/sender`
+        : `ws://127.0.0.1:${servers[0].port}/socket.io/?EIO=4&transport=websocket&role=send`;
+      const res = await load("fanout", {
+        proto: name === "switchboard" ? "sb" : "sio",
+        "recv-urls": urls.join(","),
+        "send-url": send,
+        receivers: perServer * 2,
+        window: 4,
+        warmup,
+        duration,
+      }, servers);
+      ctx.log(
+        `  cross ${name}: ${Math.round(res.deliveriesPerSec)} deliveries/s, ` +
+          `broadcast p50 ${res.p50.toFixed(1)} ms, servers' CPU ${res.serverCpu.toFixed(2)} s`,
+      );
+      results[name].push(res);
+    } finally {
+      await Promise.all(servers.map((s) => s.stop()));
+    }
+  };
+  for (let r = 0; r < rounds; r++) {
+    for (
+      const name of r % 2
+        ? ["socketio", "switchboard"] as const
+        : ["switchboard", "socketio"] as const
+    ) {
+      await runOne(name);
+    }
+  }
+  const s = best(results.switchboard, "deliveriesPerSec");
+  const b = best(results.socketio, "deliveriesPerSec");
+  const ratio = s.deliveriesPerSec / b.deliveriesPerSec;
+  return [{
+    scenario,
+    metric: "deliveries/s",
+    unit: "deliveries/s",
+    switchboard: s.deliveriesPerSec,
+    baselineName: "Socket.IO 4 + @socket.io/redis-adapter",
+    baseline: b.deliveriesPerSec,
+    ratio,
+    target: "≥ 1.5×",
+    met: ratio >= 1.5,
+    notes: `all-received p50: Switchboard ${s.p50.toFixed(1)} ms, Socket.IO ${b.p50.toFixed(1)} ms`,
+  }];
+}
+
+/** A row for a scenario that could not run. */
+export function skipped(scenario: string, why: string): Row {
+  return {
+    scenario,
+    metric: "-",
+    unit: "",
+    switchboard: NaN,
+    baselineName: "-",
+    baseline: NaN,
+    ratio: NaN,
+    target: "-",
+    met: false,
+    notes: `skipped: ${why}`,
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * Fan-out: one sender, 1,000 receivers in one group on the in-memory layer; the next broadcast
+ * goes out when every receiver has the previous one (4 in flight). Baseline: a raw Deno server
+ * that loops over its sockets.
+ *
+ * @module
+ */
+import { type Child, deno, type Row } from "../lib.ts";
+import { best, type Ctx, load, windows } from "./common.ts";
+
+/** Runs the fan-out scenario. */
+export async function fanout(ctx: Ctx): Promise<Row[]> {
+  const { warmup, duration, rounds } = windows(ctx);
+  const receivers = ctx.quick ? 200 : 1000;
+  const servers: Child[] = [];
+  try {
+    const sb = await deno("servers/switchboard.ts", ["fanout"]);
+    servers.push(sb);
+    const raw = await deno("servers/raw_deno.ts", ["fanout"]);
+    servers.push(raw);
+    const results: Record<string, Record<string, number>[]> = {
+      switchboard: [],
+      raw: [],
+    };
+    const order = [["switchboard", sb], ["raw", raw]] as const;
+    for (let r = 0; r < rounds; r++) {
+      for (const [name, server] of r % 2 ? [...order].reverse() : order) {
+        const base = `ws://127.0.0.1:${server.port}`;
+        const res = await load("fanout", {
+          "recv-urls": `${base}/ws/room`,
+          "send-url": `${base}/ws/sender`,
+          receivers,
+          window: 4,
+          warmup,
+          duration,
+        }, [server]);
+        ctx.log(
+          `  fanout ${name}: ${Math.round(res.deliveriesPerSec)} deliveries/s, ` +
+            `broadcast p50 ${res.p50.toFixed(1)} ms, server CPU ${res.serverCpu.toFixed(2)} s`,
+        );
+        results[name].push(res);
+      }
+    }
+    const s = best(results.switchboard, "deliveriesPerSec");
+    const b = best(results.raw, "deliveriesPerSec");
+    const ratio = s.deliveriesPerSec / b.deliveriesPerSec;
+    return [{
+      scenario: `fan-out, 1 → ${receivers} (memory layer)`,
+      metric: "deliveries/s",
+      unit: "deliveries/s",
+      switchboard: s.deliveriesPerSec,
+      baselineName: "raw loop over Deno sockets",
+      baseline: b.deliveriesPerSec,
+      ratio,
+      target: "≥ 0.6×",
+      met: ratio >= 0.6,
+      notes: `all-received p50: Switchboard ${s.p50.toFixed(1)} ms, raw ${b.p50.toFixed(1)} ms`,
+    }];
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Baseline: raw `Deno.upgradeWebSocket` servers, no library.
+ *
+ * `deno run -A bench/servers/raw_deno.ts <echo|fanout|idle>` prints `READY <port>`.
+ * - echo: every text frame is sent back as is.
+ * - fanout: sockets on `/ws/room` are receivers; a frame from `/ws/sender` is sent to each of
+ *   them in a plain loop.
+ * - idle: sockets are accepted and kept.
+ * `GET /mem` answers `{rss, heapUsed, connections}` after a GC (run with `--v8-flags=--expose-gc`).
+ *
+ * @module
+ */
+const mode = Deno.args[0] ?? "echo";
+const sockets = new Set<WebSocket>();
+const receivers: WebSocket[] = [];
+
+function mem(): Response {
+  (globalThis as { gc?: () => void }).gc?.();
+  const m = Deno.memoryUsage();
+  return Response.json({
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+    connections: sockets.size,
+  });
+}
+
+function handler(request: Request): Response {
+  const url = new URL(request.url);
+  if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    if (url.pathname === "/mem") return mem();
+    return new Response("not found", { status: 404 });
+  }
+  const { socket, response } = Deno.upgradeWebSocket(request, {
+    idleTimeout: 30,
+  });
+  socket.onopen = () => sockets.add(socket);
+  socket.onclose = () => {
+    sockets.delete(socket);
+    const i = receivers.indexOf(socket);
+    if (i !== -1) receivers.splice(i, 1);
+  };
+  socket.onerror = () => {};
+  if (mode === "echo") {
+    socket.onmessage = (e) => socket.send(e.data);
+  } else if (mode === "fanout") {
+    if (url.pathname === "/ws/room") {
+      socket.addEventListener("open", () => receivers.push(socket));
+    } else {
+      socket.onmessage = (e) => {
+        for (const r of receivers) r.send(e.data);
+      };
+    }
+  }
+  return response;
+}
+
+Deno.serve({
+  hostname: "127.0.0.1",
+  port: 0,
+  onListen: ({ port }) => console.log(`READY ${port}`),
+}, handler);
