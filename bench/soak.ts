@@ -1,0 +1,226 @@
+/**
+ * `deno task soak [--minutes 10] [--conns 2000] [--servers 2] [--rooms 200] [--rate 0.2]
+ *   [--out bench/soak.md]` — the issue #11 soak test (not run in CI).
+ *
+ * A private redis-server on a free port, several Switchboard server processes sharing it through
+ * the Redis pub/sub layer, and one client process with thousands of connections chatting,
+ * joining and leaving rooms and reconnecting. Redis is killed and restarted once, halfway. The
+ * report gives messages sent and received, losses (around the restart and elsewhere), refusals,
+ * reconnects and server memory at start and end.
+ *
+ * @module
+ */
+import { type Child, deno, type PrivateRedis, sleep, startRedis } from "./lib.ts";
+import { killAll } from "./lib.ts";
+
+function opt(name: string, dflt: string): string {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i === -1 ? dflt : Deno.args[i + 1];
+}
+
+const minutes = Number(opt("minutes", "10"));
+const conns = Number(opt("conns", "2000"));
+const serverCount = Number(opt("servers", "2"));
+const rooms = Number(opt("rooms", "200"));
+const rate = Number(opt("rate", "0.2"));
+const outFile = opt("out", new URL("./soak.md", import.meta.url).pathname);
+const log = (m: string) => console.error(`[soak ${new Date().toISOString().slice(11, 19)}] ${m}`);
+
+interface Mem {
+  rss: number;
+  heapUsed: number;
+  connections: number;
+}
+
+async function mem(server: Child): Promise<Mem> {
+  const r = await fetch(`http://127.0.0.1:${server.port}/mem`);
+  return await r.json();
+}
+
+async function memAll(servers: Child[]): Promise<Mem[]> {
+  return await Promise.all(
+    servers.map((s) => mem(s).catch(() => ({ rss: NaN, heapUsed: NaN, connections: NaN }))),
+  );
+}
+
+const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+
+async function main(): Promise<void> {
+  const seconds = Math.round(minutes * 60);
+  let redis: PrivateRedis | undefined;
+  const servers: Child[] = [];
+  try {
+    redis = await startRedis();
+    log(`private redis-server at ${redis.url}`);
+    for (let i = 0; i < serverCount; i++) {
+      servers.push(
+        await deno("servers/soak_server.ts", [], {
+          env: { REDIS_URL: redis.url, V8_FLAGS: "--expose-gc" },
+        }),
+      );
+    }
+    const urls = servers.map((s) => `ws://127.0.0.1:${s.port}`).join(",");
+    log(`${serverCount} servers; starting ${conns} connections for ${seconds} s`);
+    const client = await deno("soak_client.ts", [
+      "--urls",
+      urls,
+      "--conns",
+      String(conns),
+      "--rooms",
+      String(rooms),
+      "--seconds",
+      String(seconds),
+      "--rate",
+      String(rate),
+    ], { ready: false });
+    const active = await client.next("ACTIVE", 120_000);
+    const startedAt = Number(active.split(" ")[1]);
+    await sleep(Math.min(10_000, seconds * 100));
+    const memStart = await memAll(servers);
+    log(
+      `memory at start: ${
+        memStart.map((m) => `${mib(m.rss)} RSS / ${mib(m.heapUsed)} heap, ${m.connections} conns`)
+          .join("; ")
+      }`,
+    );
+    const samples: { t: number; mem: Mem[] }[] = [{ t: Date.now() - startedAt, mem: memStart }];
+    const restartAt = startedAt + seconds * 500;
+    let restart: { down: number; up: number } | undefined;
+    const progress = (async () => {
+      for (;;) {
+        const line = await client.next("PROGRESS", (seconds + 120) * 1000).catch(() => "");
+        if (!line) return;
+        const p = JSON.parse(line.slice(9));
+        log(
+          `t=${p.t}s open=${p.open} sent=${p.sent} delivered=${p.delivered} lost=${p.lost} refused=${p.refused} ` +
+            `reconnects=${p.reconnects} resync=${p.resyncFrames}`,
+        );
+      }
+    })();
+    // Memory every 30 s; Redis restart halfway.
+    while (Date.now() < startedAt + seconds * 1000) {
+      const wait = Math.min(30_000, startedAt + seconds * 1000 - Date.now());
+      if (!restart && Date.now() + wait >= restartAt) {
+        await sleep(Math.max(0, restartAt - Date.now()));
+        log("killing redis-server; restarting in 2 s");
+        const down = Date.now();
+        await redis.restart(2000);
+        restart = { down, up: Date.now() };
+        log("redis-server is back");
+        continue;
+      }
+      await sleep(wait);
+      if (Date.now() < startedAt + seconds * 1000) {
+        samples.push({ t: Date.now() - startedAt, mem: await memAll(servers) });
+      }
+    }
+    await client.next("IDLE", 60_000);
+    const memEnd = await memAll(servers);
+    samples.push({ t: Date.now() - startedAt, mem: memEnd });
+    log(
+      `memory at end: ${
+        memEnd.map((m) => `${mib(m.rss)} RSS / ${mib(m.heapUsed)} heap, ${m.connections} conns`)
+          .join("; ")
+      }`,
+    );
+    const line = await client.next("RESULT", 60_000);
+    await progress;
+    const r = JSON.parse(line.slice(7));
+    await writeReport(r, { startedAt, seconds, restart, memStart, memEnd, samples });
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+    await redis?.stop();
+  }
+}
+
+interface RunInfo {
+  startedAt: number;
+  seconds: number;
+  restart: { down: number; up: number } | undefined;
+  memStart: Mem[];
+  memEnd: Mem[];
+  samples: { t: number; mem: Mem[] }[];
+}
+
+// deno-lint-ignore no-explicit-any
+async function writeReport(r: any, run: RunInfo): Promise<void> {
+  const windowStart = run.restart ? Math.floor(run.restart.down / 1000) - 2 : Infinity;
+  const windowEnd = run.restart ? Math.ceil(run.restart.up / 1000) + 15 : -Infinity;
+  let lostAround = 0;
+  let lostElsewhere = 0;
+  const perSecond: string[] = [];
+  for (const [s, n] of Object.entries(r.lostBySecond as Record<string, number>)) {
+    const sec = Number(s);
+    if (sec >= windowStart && sec <= windowEnd) lostAround += n;
+    else lostElsewhere += n;
+    perSecond.push(`${sec - Math.floor(run.startedAt / 1000)} s: ${n}`);
+  }
+  let refusedAround = 0;
+  for (const [s, n] of Object.entries(r.refusedBySecond as Record<string, number>)) {
+    const sec = Number(s);
+    if (sec >= windowStart && sec <= windowEnd) refusedAround += n;
+  }
+  const pct = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(3)} %` : "n/a");
+  const rel = (t: number) => `${((t - run.startedAt) / 1000).toFixed(1)} s`;
+  const memRow = (label: string, m: Mem[]) =>
+    `| ${label} | ${
+      m.map((x) => `${mib(x.rss)} / ${mib(x.heapUsed)} (${x.connections} conns)`).join(" | ")
+    } |`;
+  const md = [
+    "# Soak test (issue #11)",
+    "",
+    `Generated by \`deno task soak --minutes ${minutes} --conns ${conns} --servers ${serverCount} ` +
+    `--rooms ${rooms} --rate ${rate}\` on ${new Date(run.startedAt).toISOString().slice(0, 19)}Z ` +
+    `(Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores).`,
+    "",
+    `Setup: ${serverCount} Switchboard server processes on one private redis-server (Redis pub/sub ` +
+    `layer), one client process with ${conns} connections over ${rooms} rooms. Every connection ` +
+    `sends ~${rate} chat messages/s into one of its rooms, joins or leaves a room ~0.02 times/s ` +
+    `(1–3 rooms each) and reconnects on purpose ~0.001 times/s. Redis was killed and restarted ` +
+    (run.restart
+      ? `once: down at ${rel(run.restart.down)}, back at ${rel(run.restart.up)}.`
+      : "— no restart happened."),
+    "Jobs: not part of this run — the job queue (src/jobs.ts) was not in the tree when it ran.",
+    "",
+    "| | count |",
+    "|---|---:|",
+    `| run time | ${run.seconds} s of activity + 11 s settling |`,
+    `| messages sent | ${r.sent} |`,
+    `| deliveries expected (confirmed members at send time) | ${r.expectedDeliveries} |`,
+    `| deliveries received | ${r.delivered} (${pct(r.delivered, r.expectedDeliveries)}) |`,
+    `| deliveries lost | ${r.lost} (${pct(r.lost, r.expectedDeliveries)}) |`,
+    `| — lost around the Redis restart (−2 s … +15 s) | ${lostAround} |`,
+    `| — lost at other times | ${lostElsewhere} |`,
+    `| messages refused with an error frame (sender told) | ${r.refused} (${refusedAround} around the restart) |`,
+    `| extra deliveries (join/leave races, not errors) | ${r.unexpected} |`,
+    `| joins / leaves acknowledged | ${r.joins} / ${r.leaves} (${r.joinRefused} joins refused) |`,
+    `| planned reconnects / unplanned closes / reconnects done | ${r.plannedReconnects} / ${r.unplannedCloses} / ${r.reconnects} |`,
+    `| connect failures | ${r.connectFailures} |`,
+    `| resync frames received (layer recovered after the outage) | ${r.resyncFrames} |`,
+    `| connections open at the end | ${r.openAtEnd} of ${conns} |`,
+    "",
+    "Server memory, RSS / JS heap after GC (one column per server process):",
+    "",
+    `| | ${run.memStart.map((_, i) => `server ${i + 1}`).join(" | ")} |`,
+    `|---|${run.memStart.map(() => "---").join("|")}|`,
+    memRow("start (connected, warm)", run.memStart),
+    ...run.samples.slice(1, -1).map((s) => memRow(`${Math.round(s.t / 1000)} s`, s.mem)),
+    memRow("end (before disconnect)", run.memEnd),
+    "",
+    perSecond.length
+      ? `Losses by second of the run: ${perSecond.join(", ")}.`
+      : "No delivery was lost.",
+    "",
+  ].join("\n");
+  const dir = outFile.includes("/") ? outFile.slice(0, outFile.lastIndexOf("/")) : ".";
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(outFile, md);
+  console.log(md);
+  log(`wrote ${outFile}`);
+}
+
+try {
+  await main();
+} finally {
+  killAll();
+}

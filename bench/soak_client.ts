@@ -1,0 +1,289 @@
+/**
+ * The soak test's client process: thousands of connections spread over the servers, chatting,
+ * joining and leaving rooms and reconnecting, for a bounded time. It knows every connection's
+ * confirmed rooms, so it knows who must receive each message, and counts what never arrived.
+ *
+ * `deno run -A bench/soak_client.ts --urls U1,U2 --conns 2000 --rooms 200 --seconds 600
+ *   --rate 0.2` prints `ACTIVE`, `IDLE` (activity over, settling) and `RESULT {json}`; progress
+ * lines `PROGRESS {json}` every 10 s.
+ *
+ * A message counts as expected by a connection when its join was acknowledged before the message
+ * was sent and no leave or close happened before its delivery window ended; a message the server
+ * refused (an error frame carrying its `ref`, e.g. while Redis is down) is counted as refused,
+ * not lost. Losses are bucketed by the second they were sent in, so the runner can tell outage
+ * losses from others.
+ *
+ * @module
+ */
+function opt(name: string, dflt: string): string {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i === -1 ? dflt : Deno.args[i + 1];
+}
+
+const urls = opt("urls", "").split(",").filter(Boolean);
+const connCount = Number(opt("conns", "2000"));
+const roomCount = Number(opt("rooms", "200"));
+const seconds = Number(opt("seconds", "600"));
+const rate = Number(opt("rate", "0.2")); // messages per connection per second
+const churn = Number(opt("churn", "0.02")); // joins/leaves per connection per second
+const reconnectRate = Number(opt("reconnect", "0.001")); // planned reconnects per conn per second
+const SETTLE_MS = 10_000;
+
+interface Conn {
+  idx: number;
+  ws: WebSocket | undefined;
+  open: boolean;
+  planned: boolean;
+  rooms: Set<string>;
+  pending: Set<string>;
+}
+
+interface Sent {
+  at: number;
+  waiting: Set<number>;
+}
+
+const stats = {
+  sent: 0,
+  delivered: 0,
+  expectedDeliveries: 0,
+  lost: 0,
+  refused: 0,
+  unexpected: 0,
+  joins: 0,
+  leaves: 0,
+  joinRefused: 0,
+  plannedReconnects: 0,
+  unplannedCloses: 0,
+  reconnects: 0,
+  connectFailures: 0,
+  resyncFrames: 0,
+  errorFrames: 0,
+};
+const lostBySecond = new Map<number, number>();
+const refusedBySecond = new Map<number, number>();
+const members = new Map<string, Set<number>>();
+const outstanding = new Map<number, Sent>();
+const conns: Conn[] = [];
+let nextId = 0;
+let active = true;
+
+function bump(map: Map<number, number>, at: number, n: number): void {
+  const s = Math.floor(at / 1000);
+  map.set(s, (map.get(s) ?? 0) + n);
+}
+
+function roomsOf(room: string): Set<number> {
+  let set = members.get(room);
+  if (!set) members.set(room, set = new Set());
+  return set;
+}
+
+function send(c: Conn, frame: unknown): void {
+  if (c.open && c.ws?.readyState === WebSocket.OPEN) c.ws.send(JSON.stringify(frame));
+}
+
+function dropMembership(c: Conn, room: string): void {
+  c.rooms.delete(room);
+  members.get(room)?.delete(c.idx);
+  // Messages still in flight to this room may or may not reach a leaving connection.
+  for (const s of outstanding.values()) s.waiting.delete(c.idx);
+}
+
+function forgetConnection(c: Conn): void {
+  for (const room of [...c.rooms]) members.get(room)?.delete(c.idx);
+  c.rooms.clear();
+  c.pending.clear();
+  for (const s of outstanding.values()) s.waiting.delete(c.idx);
+}
+
+function onFrame(c: Conn, data: string): void {
+  const f = JSON.parse(data) as { action: string; payload: Record<string, unknown>; ref?: string };
+  switch (f.action) {
+    case "said": {
+      const s = outstanding.get(f.payload.id as number);
+      if (s?.waiting.delete(c.idx)) stats.delivered++;
+      else stats.unexpected++;
+      return;
+    }
+    case "joined": {
+      const room = f.payload.room as string;
+      if (!c.pending.delete(room)) return;
+      c.rooms.add(room);
+      roomsOf(room).add(c.idx);
+      stats.joins++;
+      return;
+    }
+    case "left":
+      stats.leaves++;
+      return;
+    case "resync":
+      stats.resyncFrames++;
+      return;
+    case "error": {
+      stats.errorFrames++;
+      const ref = f.ref ?? "";
+      if (ref.startsWith("s:")) {
+        const id = Number(ref.slice(2));
+        const s = outstanding.get(id);
+        if (s) {
+          outstanding.delete(id);
+          stats.refused++;
+          stats.expectedDeliveries -= s.waiting.size;
+          bump(refusedBySecond, s.at, 1);
+        }
+      } else if (ref.startsWith("j:")) {
+        c.pending.delete(ref.slice(2));
+        stats.joinRefused++;
+      }
+      return;
+    }
+  }
+}
+
+function join(c: Conn): void {
+  const room = `r${Math.floor(Math.random() * roomCount)}`;
+  if (c.rooms.has(room) || c.pending.has(room)) return;
+  c.pending.add(room);
+  send(c, { action: "join", payload: { room }, ref: `j:${room}` });
+}
+
+function leave(c: Conn): void {
+  const room = [...c.rooms][Math.floor(Math.random() * c.rooms.size)];
+  if (!room) return;
+  dropMembership(c, room);
+  send(c, { action: "leave", payload: { room }, ref: `l:${room}` });
+}
+
+function say(c: Conn): void {
+  const room = [...c.rooms][Math.floor(Math.random() * c.rooms.size)];
+  if (!room) return;
+  const id = nextId++;
+  const waiting = new Set(members.get(room) ?? []);
+  outstanding.set(id, { at: Date.now(), waiting });
+  stats.sent++;
+  stats.expectedDeliveries += waiting.size;
+  send(c, {
+    action: "say",
+    payload: { room: room, id, text: "soak message ".repeat(3) },
+    ref: `s:${id}`,
+  });
+}
+
+function open(c: Conn): Promise<void> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`${urls[c.idx % urls.length]}/ws/chat`);
+    c.ws = ws;
+    c.planned = false;
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      c.open = true;
+      const n = 1 + Math.floor(Math.random() * 3);
+      for (let i = 0; i < n; i++) join(c);
+      resolve();
+    };
+    ws.onmessage = (e) => onFrame(c, e.data as string);
+    ws.onerror = () => {};
+    ws.onclose = () => {
+      c.open = false;
+      forgetConnection(c);
+      if (!opened) {
+        stats.connectFailures++;
+        resolve();
+      } else if (!c.planned) stats.unplannedCloses++;
+      if (active) {
+        setTimeout(() => {
+          if (!active) return;
+          stats.reconnects++;
+          void open(c);
+        }, c.planned ? 50 : 1000);
+      }
+    };
+  });
+}
+
+function settle(force: boolean): void {
+  const now = Date.now();
+  for (const [id, s] of outstanding) {
+    if (!force && now - s.at < SETTLE_MS) break; // insertion order = send order
+    outstanding.delete(id);
+    if (s.waiting.size) {
+      stats.lost += s.waiting.size;
+      bump(lostBySecond, s.at, s.waiting.size);
+    }
+  }
+}
+
+// Connect in batches.
+for (let i = 0; i < connCount; i++) {
+  conns.push({
+    idx: i,
+    ws: undefined,
+    open: false,
+    planned: false,
+    rooms: new Set(),
+    pending: new Set(),
+  });
+}
+for (let i = 0; i < connCount; i += 200) {
+  await Promise.all(conns.slice(i, i + 200).map(open));
+}
+const startedAt = Date.now();
+console.log(`ACTIVE ${startedAt}`);
+
+const TICK = 100;
+const ticker = setInterval(() => {
+  for (const c of conns) {
+    if (!c.open) continue;
+    const r = Math.random();
+    if (r < rate * TICK / 1000) say(c);
+    else if (r < (rate + churn) * TICK / 1000) {
+      if (c.rooms.size + c.pending.size < 3 && (c.rooms.size === 0 || Math.random() < 0.5)) join(c);
+      else leave(c);
+    } else if (r < (rate + churn + reconnectRate) * TICK / 1000) {
+      stats.plannedReconnects++;
+      c.planned = true;
+      forgetConnection(c);
+      c.ws?.close(1000, "planned reconnect");
+    }
+  }
+}, TICK);
+const settler = setInterval(() => settle(false), 1000);
+const progress = setInterval(() => {
+  console.log(
+    `PROGRESS ${
+      JSON.stringify({
+        t: Math.round((Date.now() - startedAt) / 1000),
+        open: conns.filter((c) => c.open).length,
+        ...stats,
+      })
+    }`,
+  );
+}, 10_000);
+
+await new Promise((r) => setTimeout(r, seconds * 1000));
+clearInterval(ticker);
+console.log(`IDLE ${Date.now()}`);
+await new Promise((r) => setTimeout(r, SETTLE_MS + 1000));
+active = false;
+clearInterval(settler);
+clearInterval(progress);
+settle(true);
+const openAtEnd = conns.filter((c) => c.open).length;
+for (const c of conns) {
+  c.planned = true;
+  c.ws?.close();
+}
+console.log(
+  `RESULT ${
+    JSON.stringify({
+      ...stats,
+      openAtEnd,
+      seconds,
+      lostBySecond: Object.fromEntries(lostBySecond),
+      refusedBySecond: Object.fromEntries(refusedBySecond),
+    })
+  }`,
+);
+Deno.exit(0);
