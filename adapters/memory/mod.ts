@@ -4,3 +4,4 @@
  * @module
  */
 export { InMemoryChannelLayer, type InMemoryChannelLayerOptions } from "./layer.ts";
+export { InMemoryJobQueue, type InMemoryJobQueueOptions } from "./job_queue.ts";

@@ -1,0 +1,374 @@
+/**
+ * The background job contract: a {@linkcode JobQueue} that producers enqueue named jobs on, the
+ * {@linkcode JobBackend} a {@linkcode Worker} drives, the {@linkcode JobContext} every job
+ * function receives, the typed errors, and the retry {@linkcode backoffDelay} helper.
+ *
+ * Two backends implement it with the same semantics: `InMemoryJobQueue`
+ * (`adapters/memory`, one process) and `RedisJobQueue` (`adapters/redis`, many processes).
+ *
+ * Delivery is at least once: a job leaves the queue only when it completed or finally failed, and
+ * a job whose worker died is run again once its lease expires. Make job functions idempotent.
+ *
+ * @module
+ */
+import { SwitchboardError } from "./errors.ts";
+import type { JsonValue } from "./layer.ts";
+
+export type { JsonValue };
+
+/**
+ * Where a job is: waiting to run (`queued`), waiting for its run time (`delayed`, also between
+ * retries), being run (`running`), finished (`completed`, `failed`; kept for the queue's
+ * `keepResultMs`), or unknown / expired (`not_found`).
+ */
+export type JobStatus = "queued" | "delayed" | "running" | "completed" | "failed" | "not_found";
+
+/** Options of {@linkcode JobQueue.enqueue}. */
+export interface EnqueueOptions {
+  /**
+   * The job id. While a job with this id is queued, delayed or running, enqueueing it again
+   * returns the existing job instead of a duplicate. Once it finished, the id can be used again
+   * (the new job replaces the kept result). Default: a random id.
+   */
+  jobId?: string;
+  /** Run no earlier than this many ms from now. Default 0. */
+  delay?: number;
+  /**
+   * How many times the job may be started: failures, timeouts and crash recoveries all count.
+   * Default: the queue's `defaultMaxTries` (3).
+   */
+  maxTries?: number;
+  /** Fail the try after this many ms. Default: the worker's `jobTimeoutMs` (300,000). */
+  timeout?: number;
+}
+
+/** Options of {@linkcode JobHandle.result}. */
+export interface ResultOptions {
+  /** Reject with {@linkcode ResultTimeoutError} after this many ms. Default: wait forever. */
+  timeout?: number;
+}
+
+/** A job on a queue, as returned by {@linkcode JobQueue.enqueue} and {@linkcode JobQueue.getJob}. */
+export interface JobHandle {
+  /** The job id. */
+  readonly id: string;
+  /** The name of the job function. */
+  readonly name: string;
+  /** Where the job is now. */
+  status(): Promise<JobStatus>;
+  /**
+   * Waits for the job to finish (event-driven, no polling). Resolves with the function's return
+   * value (as JSON: `undefined` becomes `null`); rejects with {@linkcode JobFailedError} when the
+   * job finally failed, {@linkcode UnknownJobError} when there is no such job (or its result
+   * expired), {@linkcode ResultTimeoutError} after `options.timeout` ms.
+   */
+  result<T = unknown>(options?: ResultOptions): Promise<T>;
+}
+
+/** Where producers put jobs. Implemented by `InMemoryJobQueue` and `RedisJobQueue`. */
+export interface JobQueue {
+  /**
+   * Enqueues a call of the job function `name` with JSON `args`. Resolves with a handle; with a
+   * `jobId` that is still queued, delayed or running, with the existing job's handle.
+   */
+  enqueue<A extends JsonValue[]>(
+    name: string,
+    args: A,
+    options?: EnqueueOptions,
+  ): Promise<JobHandle>;
+  /** The job with this id, or undefined when there is none (or its result expired). */
+  getJob(id: string): Promise<JobHandle | undefined>;
+  /** Releases the queue's resources (connections). Pending `result()` waits reject. */
+  close(): Promise<void>;
+}
+
+/**
+ * What a job function receives as its first argument. `S` is the type of the worker's shared
+ * state.
+ */
+export interface JobContext<S = Record<string, unknown>> {
+  /** The job id. */
+  readonly jobId: string;
+  /** The job function's name. */
+  readonly name: string;
+  /** Which start of the job this is, 1-based (retries and crash recoveries count). */
+  readonly tryNumber: number;
+  /** How many starts are allowed. */
+  readonly maxTries: number;
+  /** When the job was enqueued. */
+  readonly enqueuedAt: Date;
+  /** The worker's shared state (`WorkerOptions.state`). */
+  readonly state: S;
+  /**
+   * Aborted when the try times out (reason {@linkcode JobTimeoutError}), the worker stops
+   * without waiting for the job, or the worker lost the job's lease (reason
+   * {@linkcode JobAbortedError}). The result of an aborted try is ignored.
+   */
+  readonly signal: AbortSignal;
+}
+
+/** A job function: the context, then the enqueued arguments. May return a promise. */
+export type JobFunction<S = Record<string, unknown>> = (
+  ctx: JobContext<S>,
+  // deno-lint-ignore no-explicit-any
+  ...args: any[]
+) => unknown;
+
+/** How long to wait before retrying a failed try. */
+export type RetryBackoff =
+  | {
+    /** `exponential` (default): `delayMs * 2^(tryNumber-1)`; `fixed`: `delayMs`. */
+    type?: "exponential" | "fixed";
+    /** Base delay in ms. Default 1000. */
+    delayMs?: number;
+    /** Longest delay in ms. Default 60,000. */
+    maxDelayMs?: number;
+    /** Random fraction (0–1) taken off the delay to spread retries. Default 0. */
+    jitter?: number;
+  }
+  | ((tryNumber: number) => number);
+
+/** The backoff used when none is given: exponential from 1 s, at most 60 s, no jitter. */
+export const DEFAULT_RETRY_BACKOFF: RetryBackoff = {
+  type: "exponential",
+  delayMs: 1000,
+  maxDelayMs: 60_000,
+  jitter: 0,
+};
+
+/**
+ * The delay in ms before retrying after try `tryNumber` (1-based) failed.
+ *
+ * ```ts
+ * import { backoffDelay } from "./jobs.ts";
+ * backoffDelay(3, { delayMs: 100 }); // 400
+ * ```
+ */
+export function backoffDelay(
+  tryNumber: number,
+  backoff: RetryBackoff = DEFAULT_RETRY_BACKOFF,
+): number {
+  if (typeof backoff === "function") {
+    const ms = Number(backoff(tryNumber));
+    return Number.isFinite(ms) && ms > 0 ? ms : 0;
+  }
+  const base = Math.max(0, backoff.delayMs ?? 1000);
+  const max = Math.max(0, backoff.maxDelayMs ?? 60_000);
+  const raw = backoff.type === "fixed" ? base : base * 2 ** Math.max(0, tryNumber - 1);
+  const capped = Math.min(raw, max);
+  const jitter = Math.min(1, Math.max(0, backoff.jitter ?? 0));
+  return Math.round(capped * (1 - jitter * Math.random()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/** A job finally failed (no tries left, or an {@linkcode UnrecoverableJobError}). */
+export class JobFailedError extends SwitchboardError {
+  /** The job id. */
+  readonly jobId: string;
+  /** The message of the last try's error. */
+  readonly error: string;
+  /** How many times the job was started. */
+  readonly attempts: number;
+  /** Creates the error. */
+  constructor(jobId: string, error: string, attempts: number) {
+    super(`Job '${jobId}' failed after ${attempts} attempt(s): ${error}`);
+    this.jobId = jobId;
+    this.error = error;
+    this.attempts = attempts;
+  }
+}
+
+/** A try ran longer than its timeout. It is the abort reason of `ctx.signal` and the try's error. */
+export class JobTimeoutError extends SwitchboardError {
+  /** The job id. */
+  readonly jobId: string;
+  /** The timeout in ms. */
+  readonly timeoutMs: number;
+  /** Creates the error. */
+  constructor(jobId: string, timeoutMs: number) {
+    super(`Job '${jobId}' timed out after ${timeoutMs} ms`);
+    this.jobId = jobId;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * The worker gave up a running try: it stopped without waiting (`shutdown`, the job goes back to
+ * the queue) or it lost the job's lease (`lease_lost`, another worker may run it). The abort
+ * reason of `ctx.signal`.
+ */
+export class JobAbortedError extends SwitchboardError {
+  /** The job id. */
+  readonly jobId: string;
+  /** Why the try was given up. */
+  readonly reason: "shutdown" | "lease_lost";
+  /** Creates the error. */
+  constructor(jobId: string, reason: "shutdown" | "lease_lost") {
+    super(`Job '${jobId}' aborted: ${reason === "shutdown" ? "worker stopped" : "lease lost"}`);
+    this.jobId = jobId;
+    this.reason = reason;
+  }
+}
+
+/** There is no job with this id (never enqueued, or its result expired). */
+export class UnknownJobError extends SwitchboardError {
+  /** The job id. */
+  readonly jobId: string;
+  /** Creates the error. */
+  constructor(jobId: string) {
+    super(`No job '${jobId}' (never enqueued, or its result expired)`);
+    this.jobId = jobId;
+  }
+}
+
+/** `JobHandle.result({ timeout })` gave up waiting; the job itself goes on. */
+export class ResultTimeoutError extends SwitchboardError {
+  /** The job id. */
+  readonly jobId: string;
+  /** Creates the error. */
+  constructor(jobId: string, timeoutMs: number) {
+    super(`Job '${jobId}' did not finish within ${timeoutMs} ms`);
+    this.jobId = jobId;
+  }
+}
+
+/** Throw it from a job function to fail the job at once, without retries. */
+export class UnrecoverableJobError extends SwitchboardError {}
+
+// ---------------------------------------------------------------------------------------------
+// Backend interface driven by Worker
+// ---------------------------------------------------------------------------------------------
+
+/** A job a worker claimed, with the lease token that proves it owns the job. */
+export interface ClaimedJob {
+  /** The job id. */
+  readonly id: string;
+  /** The job function's name. */
+  readonly name: string;
+  /** The enqueued arguments. */
+  readonly args: JsonValue[];
+  /** This start, 1-based. */
+  readonly tryNumber: number;
+  /** Allowed starts. */
+  readonly maxTries: number;
+  /** The job's own timeout in ms, if it was enqueued with one. */
+  readonly timeout: number | undefined;
+  /** Enqueue time, epoch ms. */
+  readonly enqueuedAt: number;
+  /** The lease token passed to `claim`. */
+  readonly token: string;
+}
+
+/** What {@linkcode JobBackend.claim} returns. */
+export interface ClaimResult {
+  /** The claimed job, or undefined when none is ready. */
+  job: ClaimedJob | undefined;
+  /** When no job was claimed: ms until the earliest delayed job is due, or undefined if none. */
+  nextDueInMs?: number;
+}
+
+/** A worker's private way to sleep until work may be available. */
+export interface WorkSignal {
+  /**
+   * Resolves when a job may have become ready, or after about `timeoutMs`. Calls while a wait is
+   * in flight share it. Level-triggered: a wake-up that no caller was awaiting (it came between
+   * a claim and the next wait) makes the next call resolve at once. Spurious wake-ups are allowed.
+   */
+  wait(timeoutMs: number): Promise<void>;
+  /** Releases the signal (ends a wait in flight). */
+  close(): Promise<void>;
+}
+
+/** One lease a worker renews: the job id and the token it was claimed with. */
+export interface Lease {
+  /** The job id. */
+  readonly id: string;
+  /** The claim token. */
+  readonly token: string;
+}
+
+/**
+ * The state transitions a {@linkcode Worker} drives; each one is atomic. Every method that takes
+ * a token does nothing and returns false (or reports the lease lost) when the job is no longer
+ * running under that token.
+ */
+export interface JobBackend {
+  /** Takes the next ready job (promoting due delayed jobs first) and leases it for `leaseMs`. */
+  claim(token: string, leaseMs: number): Promise<ClaimResult>;
+  /** Opens a {@linkcode WorkSignal} for one worker. */
+  openWorkSignal(): Promise<WorkSignal>;
+  /** Extends leases by `leaseMs`; resolves with the ids whose lease was lost. */
+  renew(leases: readonly Lease[], leaseMs: number): Promise<string[]>;
+  /** Marks the job completed with `result` and notifies waiters. */
+  complete(id: string, token: string, result: JsonValue): Promise<boolean>;
+  /** Puts the job back to run again after `delayMs`, recording `error`. */
+  retry(id: string, token: string, error: string, delayMs: number): Promise<boolean>;
+  /** Marks the job failed for good and notifies waiters. */
+  fail(id: string, token: string, error: string): Promise<boolean>;
+  /** Returns an unfinished job to the front of the queue; the try does not count. */
+  release(id: string, token: string): Promise<boolean>;
+  /**
+   * Returns running jobs whose lease expired to the queue (or fails them when no tries are left).
+   * Resolves with how many were handled.
+   */
+  reap(): Promise<number>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers shared by the backends (not part of the public API)
+// ---------------------------------------------------------------------------------------------
+
+/** Enqueue options after validation, with the arguments as JSON text. @internal */
+export interface CheckedEnqueue {
+  /** The arguments as JSON text. */
+  args: string;
+  /** Delay in ms (0 = ready now). */
+  delay: number;
+  /** Allowed starts. */
+  maxTries: number;
+  /** Per-try timeout in ms, if given. */
+  timeout: number | undefined;
+}
+
+/** Validates `enqueue` arguments; throws TypeError. @internal */
+export function checkEnqueue(
+  name: string,
+  args: unknown,
+  options: EnqueueOptions,
+  defaultMaxTries: number,
+): CheckedEnqueue {
+  if (typeof name !== "string" || name.length === 0 || name.length > 200) {
+    throw new TypeError("Job name must be a non-empty string of at most 200 characters");
+  }
+  if (!Array.isArray(args)) throw new TypeError("Job args must be an array");
+  const { jobId, delay = 0, maxTries = defaultMaxTries, timeout } = options ?? {};
+  if (
+    jobId !== undefined && (typeof jobId !== "string" || jobId.length === 0 || jobId.length > 256)
+  ) {
+    throw new TypeError("jobId must be a non-empty string of at most 256 characters");
+  }
+  if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) {
+    throw new TypeError("delay must be a finite number of ms >= 0");
+  }
+  if (!Number.isInteger(maxTries) || maxTries < 1) {
+    throw new TypeError("maxTries must be a positive integer");
+  }
+  if (timeout !== undefined && (typeof timeout !== "number" || !(timeout > 0))) {
+    throw new TypeError("timeout must be a positive number of ms");
+  }
+  let json: string;
+  try {
+    json = JSON.stringify(args);
+  } catch (error) {
+    throw new TypeError(`Job args are not JSON-serializable: ${(error as Error)?.message}`);
+  }
+  return { args: json, delay: Math.round(delay), maxTries, timeout };
+}
+
+/** A random job id: 32 hex digits. @internal */
+export function newJobId(): string {
+  return crypto.randomUUID().replaceAll("-", "");
+}

@@ -1,0 +1,13 @@
+/**
+ * The job queue contract on {@linkcode InMemoryJobQueue}.
+ *
+ * @module
+ */
+import { InMemoryJobQueue } from "../../adapters/memory/job_queue.ts";
+import { jobQueueContract } from "./contract.ts";
+
+jobQueueContract({
+  name: "InMemoryJobQueue",
+  skip: false,
+  makeQueue: (options = {}) => Promise.resolve(new InMemoryJobQueue(options)),
+});
