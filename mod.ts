@@ -135,6 +135,24 @@ export {
 export { camelize, convertKeys, decamelize } from "./src/case.ts";
 export { safeGroupName } from "./src/groups.ts";
 export type { StandardJSONSchemaV1, StandardSchemaV1 } from "./src/standard_schema.ts";
+export {
+  type AsyncApiDocument,
+  AsyncApiError,
+  type AsyncApiInfo,
+  type AsyncApiObject,
+  type AsyncApiOptions,
+  type AsyncApiServer,
+  type AsyncApiSource,
+  generateAsyncApi,
+} from "./src/asyncapi/generator.ts";
+export {
+  type AsyncApiHtmlOptions,
+  DEFAULT_ASSETS_BASE_URL,
+  inlineJson,
+  REACT_COMPONENT_VERSION,
+  renderAsyncApiErrorHtml,
+  renderAsyncApiHtml,
+} from "./src/asyncapi/html.ts";
 
 // The embedded default: an in-memory layer under "default", made on first use.
 if (!layers.has(DEFAULT_LAYER)) layers.register(DEFAULT_LAYER, () => new InMemoryChannelLayer());
