@@ -5,6 +5,8 @@
  * {@linkcode consistentHash}, serialize as JSON (optionally AES-GCM encrypted) and release every
  * connection on `close()`.
  *
+ * {@linkcode RedisJobQueue} is the background job queue on Redis (run its jobs with `Worker`).
+ *
  * ```ts ignore
  * import { layers } from "@switchboard/switchboard";
  * import { RedisPubSubChannelLayer } from "@switchboard/switchboard/adapters/redis";
@@ -16,6 +18,7 @@
  */
 export { RedisPubSubChannelLayer, type RedisPubSubChannelLayerOptions } from "./pubsub_layer.ts";
 export { RedisQueueChannelLayer, type RedisQueueChannelLayerOptions } from "./queue_layer.ts";
+export { RedisJobQueue, type RedisJobQueueOptions } from "./job_queue.ts";
 export { ForeignChannelError } from "./errors.ts";
 export type { DropListener, DropReason } from "./mailbox.ts";
 export type { BackoffOptions, RedisClientLike, RedisHost } from "./redis_client.ts";
