@@ -78,7 +78,10 @@ export interface JobQueue {
   ): Promise<JobHandle>;
   /** The job with this id, or undefined when there is none (or its result expired). */
   getJob(id: string): Promise<JobHandle | undefined>;
-  /** Releases the queue's resources (connections). Pending `result()` waits reject. */
+  /**
+   * Releases the queue's resources (connections). Pending `result()` waits reject with
+   * `ClosedError`. Stop the workers that use the queue first.
+   */
   close(): Promise<void>;
 }
 
