@@ -1,0 +1,184 @@
+/**
+ * The typed client: `createClient<typeof RoomChatConsumer>(url)` sends only what the consumer
+ * handles and types what it receives, for code that shares the server's consumer classes (Deno,
+ * Node, bundled browser apps). Plain browser pages can import `client.js` directly; clients that
+ * do not share the server's code generate the same types from the AsyncAPI document
+ * (`deno task client --schema asyncapi.json --out client/`).
+ *
+ * ```ts ignore
+ * import { createClient } from "@switchboard/switchboard/client";
+ * import type { RoomChatConsumer } from "./room_chat/consumer.ts";
+ *
+ * const chat = createClient<typeof RoomChatConsumer>("ws://localhost:8080/ws/room/lobby");
+ * chat.on("room_notification", (m) => console.log(m.payload.message));
+ * chat.send({ action: "room_chat", payload: { message: "hi" } });
+ * const pong = await chat.request({ action: "ping" });
+ * ```
+ *
+ * Where the types come from (decorators do not change static types):
+ * - what the client may **send**: the consumer's `static api = clientApi({ send: [...] })` when it
+ *   declares one (input types: payload fields with defaults are optional), otherwise the first
+ *   parameter types of its handler methods (`handleX(m: MessageOf<typeof X>)`), minus the events
+ *   declared with `Consumer<Events>`;
+ * - what it **receives**: the handlers' return types, `passthroughEvents`, and `api.receive` (for
+ *   what handlers broadcast or push with `sendMessage`), plus the protocol frames (`error`,
+ *   completions);
+ * - **topics**: the same, from each class in `static topics`.
+ *
+ * `checkClientApi(cls)` / `checkClientApis(app)` (from `@switchboard/switchboard/client/check`)
+ * compare a declared `api` with the decorators at run time.
+ *
+ * @module
+ */
+import type { AnyMessageType, MessageOf, MessageType } from "../src/message.ts";
+import type { Consumer, EventOf } from "../src/consumer.ts";
+import type { Topic } from "../src/topic.ts";
+import {
+  type AnyApi,
+  type ApiTypes,
+  type ClientApi,
+  clientApi as runtimeClientApi,
+  type ClientOptions,
+  createClient as runtimeCreateClient,
+  type SwitchboardClient,
+  type WireMessage,
+} from "./client.js";
+
+export {
+  type ActionOf,
+  type AnyApi,
+  type ApiTypes,
+  type ClientApi,
+  ClientClosedError,
+  ClientError,
+  type ClientOptions,
+  COMPLETION_ACTIONS,
+  ConnectionLostError,
+  type ConnectionState,
+  type Envelope,
+  type ErrorFramePayload,
+  type ErrorItem,
+  type MessageStream,
+  type MessageTypeLike,
+  type ProtocolMessage,
+  QueueFullError,
+  type Received,
+  type ReconnectOptions,
+  RequestError,
+  type RequestOptions,
+  type SocketLike,
+  type StateInfo,
+  SwitchboardClient,
+  TimeoutError,
+  TopicHandle,
+  type TopicProtocolMessage,
+  type WebSocketConstructor,
+  type WireMessage,
+} from "./client.js";
+
+/**
+ * What a client writes for message type `T`: the action and the schema's *input* payload (fields
+ * with defaults optional); payload-less messages may omit `payload`.
+ */
+export type OutgoingOf<T> = T extends MessageType<infer A, infer P, infer I>
+  ? [P] extends [null] ? { readonly action: A; readonly payload?: null }
+  : { readonly action: A; readonly payload: I }
+  : never;
+
+// deno-lint-ignore no-explicit-any
+type InstanceOf<C> = C extends abstract new (...args: any) => infer I ? I : never;
+// deno-lint-ignore no-explicit-any
+type HandlerKeys<I> = Exclude<keyof I, keyof Consumer<any> | keyof Topic<any>>;
+type LiteralMessage<M> = M extends
+  { readonly action: infer A extends string; readonly payload: unknown }
+  ? string extends A ? never : M
+  : never;
+type ParamMessage<F> = F extends (message: infer M) => unknown ? LiteralMessage<M> : never;
+// deno-lint-ignore no-explicit-any
+type ReturnMessage<F> = F extends (...args: any) => infer R ? LiteralMessage<Awaited<R>> : never;
+type DeclaredEventActions<C> = EventOf<C> extends { readonly action: infer A extends string }
+  ? string extends A ? never : A
+  : never;
+type Api<C> = C extends {
+  readonly api: ClientApi<infer S extends WireMessage, infer R extends WireMessage>;
+} ? { send: S; receive: R }
+  : never;
+type Passthrough<C> = C extends { readonly passthroughEvents: readonly (infer T)[] }
+  ? T extends AnyMessageType ? LiteralMessage<MessageOf<T>> : never
+  : never;
+
+/** A received-form message as a client writes it: payload-less messages may omit `payload`. */
+type Sendable<M> = M extends { readonly action: infer A extends string; readonly payload: infer P }
+  ? [P] extends [null] ? { readonly action: A; readonly payload?: null }
+  : { readonly action: A; readonly payload: P }
+  : never;
+
+/** The messages a consumer's handlers take, inferred from their parameter types. */
+export type InferredClientMessageOf<C> = Exclude<
+  { [K in HandlerKeys<InstanceOf<C>>]-?: ParamMessage<InstanceOf<C>[K]> }[
+    HandlerKeys<
+      InstanceOf<C>
+    >
+  ],
+  { readonly action: DeclaredEventActions<C> }
+>;
+
+/** The messages a consumer's handlers return, plus its passthrough events. */
+export type InferredServerMessageOf<C> =
+  | { [K in HandlerKeys<InstanceOf<C>>]-?: ReturnMessage<InstanceOf<C>[K]> }[
+    HandlerKeys<
+      InstanceOf<C>
+    >
+  ]
+  | Passthrough<C>;
+
+/** What clients of consumer (or topic) class `C` may send. */
+export type ClientMessageOf<C> = C extends unknown
+  ? [Api<C>] extends [never] ? Sendable<InferredClientMessageOf<C>> : Api<C>["send"]
+  : never;
+
+/** What clients of consumer (or topic) class `C` receive, besides the protocol frames. */
+export type ServerMessageOf<C> = C extends unknown ? InferredServerMessageOf<C> | Api<C>["receive"]
+  : never;
+
+/** The topic classes of a consumer class (`static topics`), or the class itself if it is a topic. */
+export type TopicsOf<C> = C extends { readonly topics: readonly (infer T)[] } ? T
+  : C extends { readonly pattern: string; readonly parse: unknown } ? C
+  : never;
+
+/**
+ * The {@linkcode ApiTypes} of `S`: a consumer or topic class (derived as described in the module
+ * docs), an `ApiTypes` already (generated clients), or `unknown` for untyped use.
+ */
+export type ApiOf<S> = unknown extends S ? AnyApi
+  : S extends ApiTypes ? S
+  : {
+    send: ClientMessageOf<S>;
+    receive: ServerMessageOf<S>;
+    topicSend: ClientMessageOf<TopicsOf<S>>;
+    topicReceive: ServerMessageOf<TopicsOf<S>>;
+  };
+
+/**
+ * Connects to an endpoint; `S` is the consumer class (`typeof RoomChatConsumer`) or an `ApiTypes`.
+ * Relative URLs resolve against the page in browsers, or `options.baseUrl`.
+ */
+export function createClient<S = unknown>(
+  url: string,
+  options?: ClientOptions,
+): SwitchboardClient<ApiOf<S>> {
+  return runtimeCreateClient<ApiOf<S>>(url, options);
+}
+
+/**
+ * Declares what a consumer's clients send and receive, for `static api = clientApi({...})`:
+ * `send` lists the handled client messages (clients then write their *input* types), `receive`
+ * what the consumer sends besides its handlers' return values (broadcasts, pushes).
+ * `checkClientApi` verifies it against the decorators.
+ */
+export function clientApi<
+  const S extends readonly AnyMessageType[],
+  const R extends readonly AnyMessageType[] = readonly [],
+>(api: { send: S; receive?: R }): ClientApi<OutgoingOf<S[number]>, MessageOf<R[number]>> {
+  return runtimeClientApi(api) as ClientApi<OutgoingOf<S[number]>, MessageOf<R[number]>>;
+}
