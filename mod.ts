@@ -85,9 +85,9 @@ export {
 } from "./src/app.ts";
 export { CloseCode } from "./src/connection.ts";
 export {
+  type Envelope,
   ENVELOPE_FIELDS,
   ENVELOPE_VERSION,
-  type Envelope,
   Topic,
   type TopicBroadcastOptions,
   type TopicClass,
@@ -135,6 +135,30 @@ export {
 export { camelize, convertKeys, decamelize } from "./src/case.ts";
 export { safeGroupName } from "./src/groups.ts";
 export type { StandardJSONSchemaV1, StandardSchemaV1 } from "./src/standard_schema.ts";
+export {
+  backoffDelay,
+  type ClaimedJob,
+  type ClaimResult,
+  DEFAULT_RETRY_BACKOFF,
+  type EnqueueOptions,
+  JobAbortedError,
+  type JobBackend,
+  type JobContext,
+  JobFailedError,
+  type JobFunction,
+  type JobHandle,
+  type JobQueue,
+  type JobStatus,
+  JobTimeoutError,
+  type Lease,
+  type ResultOptions,
+  ResultTimeoutError,
+  type RetryBackoff,
+  UnknownJobError,
+  UnrecoverableJobError,
+  type WorkSignal,
+} from "./src/jobs.ts";
+export { type BurstResult, type StopOptions, Worker, type WorkerOptions } from "./src/worker.ts";
 export {
   type AsyncApiDocument,
   AsyncApiError,

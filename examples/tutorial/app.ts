@@ -1,6 +1,7 @@
 /** The tutorial app: every endpoint mounted on one App. */
 import { App } from "../../mod.ts";
 import { mountAsyncApi } from "../../adapters/asyncapi/mod.ts";
+import { BackgroundJobConsumer } from "./background_jobs/consumer.ts";
 import { setupLayers } from "./layers.ts";
 import { RoomChatConsumer } from "./room_chat/consumer.ts";
 import { SystemMessageConsumer } from "./system/consumer.ts";
@@ -20,6 +21,7 @@ export function createApp(): App {
     { localAssets: true },
   )
     .ws("/ws/system", SystemMessageConsumer)
+    .ws("/ws/background_jobs", BackgroundJobConsumer)
     .ws("/ws/room/:roomName", RoomChatConsumer)
     .ws("/ws/topics", TopicHubConsumer)
     .ws("/ws/topics/room/:roomName", RoomTopicConsumer);

@@ -1,22 +1,49 @@
-/** `deno task dev`: serves the tutorial app. */
+/**
+ * `deno task dev`: serves the tutorial app — every consumer, the page at `/`, the docs at
+ * `/asyncapi` — on PORT (default 8080).
+ *
+ * Without REDIS_URL: in-memory layers and jobs, with a worker in this process.
+ * With REDIS_URL: Redis layers and jobs; a worker in this process unless `--no-worker`, which
+ * leaves jobs to `deno task worker`.
+ * Ctrl+C shuts down cleanly: sockets closed, the worker drained, connections released.
+ */
+import { layers } from "../../mod.ts";
 import { app } from "./app.ts";
+import { closeJobQueue, createWorker } from "./background_jobs/queue.ts";
+import { layerBackend } from "./layers.ts";
 
 const port = Number(Deno.env.get("PORT") ?? 8080);
+const hostname = Deno.env.get("HOST") ?? "127.0.0.1";
+const inProcessWorker = !Deno.args.includes("--no-worker");
+
+const worker = inProcessWorker ? createWorker() : undefined;
+const working = worker?.start(); // resolves when the worker stops
+
 const server = Deno.serve({
   port,
-  hostname: Deno.env.get("HOST") ?? "127.0.0.1",
-  onListen: ({ hostname, port }) =>
-    console.log(`Switchboard tutorial on http://${hostname}:${port}/`),
+  hostname,
+  onListen: ({ hostname, port }) => {
+    console.log(
+      `Switchboard tutorial on http://${hostname}:${port}/ (layers: ${layerBackend()}, worker: ${
+        inProcessWorker ? "in-process" : "separate (deno task worker)"
+      })`,
+    );
+  },
 }, app.fetch);
 
 let stopping = false;
-const stop = async () => {
+async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
   console.log("Shutting down…");
-  await app.close();
+  await app.close({ closeLayers: false }); // sockets first: onDisconnect may still broadcast
+  await worker?.stop({ graceful: true, timeout: 10_000 });
+  await working;
+  await closeJobQueue();
+  await layers.closeAll();
   await server.shutdown();
+  console.log("Stopped.");
   Deno.exit(0);
-};
+}
 Deno.addSignalListener("SIGINT", stop);
 Deno.addSignalListener("SIGTERM", stop);

@@ -7,3 +7,5 @@ if (!Deno.env.get("SEND_COMPLETION")) Deno.env.set("SEND_COMPLETION", "1");
 if (!Deno.env.get("SWITCHBOARD_PREFIX")) {
   Deno.env.set("SWITCHBOARD_PREFIX", `test-${crypto.randomUUID().slice(0, 8)}`);
 }
+// Job delays are real but scaled: 2 s of "translation" become 10 ms.
+if (!Deno.env.get("JOB_DELAY_SCALE")) Deno.env.set("JOB_DELAY_SCALE", "0.005");

@@ -1,0 +1,51 @@
+/**
+ * The tutorial's job queue and worker: in memory by default (with a worker in the app process),
+ * on Redis when REDIS_URL is set (the worker may then run apart: `deno task worker`).
+ */
+import { InMemoryJobQueue } from "../../../adapters/memory/mod.ts";
+import { RedisJobQueue } from "../../../adapters/redis/mod.ts";
+import type { JobQueue } from "../../../src/jobs.ts";
+import { Worker } from "../../../src/worker.ts";
+import { functions, JOB_TYPES, type JobType } from "./tasks.ts";
+
+let queue: (JobQueue & ConstructorParameters<typeof Worker>[0]) | undefined;
+
+/** The process's job queue (made on first use). */
+export function jobQueue(): JobQueue & ConstructorParameters<typeof Worker>[0] {
+  if (!queue) {
+    const url = Deno.env.get("REDIS_URL");
+    const prefix = Deno.env.get("SWITCHBOARD_PREFIX") ?? "tutorial";
+    queue = url ? new RedisJobQueue({ url, prefix: `${prefix}:jobs` }) : new InMemoryJobQueue();
+  }
+  return queue;
+}
+
+/** Closes the queue (tests and shutdown); the next `jobQueue()` makes a new one. */
+export async function closeJobQueue(): Promise<void> {
+  const q = queue;
+  queue = undefined;
+  await q?.close();
+}
+
+/** A worker for the tutorial's job functions (chanx: max_jobs 10, job_timeout 300). */
+export function createWorker(): Worker {
+  return new Worker(jobQueue(), {
+    functions,
+    concurrency: 10,
+    jobTimeoutMs: 300_000,
+    leaseMs: 30_000,
+  });
+}
+
+/** Enqueues a job of `type` (unknown types run as `default`) for `channelName`; returns its id. */
+export async function queueJob(
+  type: string,
+  content: string,
+  channelName: string,
+): Promise<string> {
+  const name: JobType = (JOB_TYPES as readonly string[]).includes(type)
+    ? type as JobType
+    : "default";
+  const handle = await jobQueue().enqueue(name, [content, channelName]);
+  return handle.id;
+}

@@ -1,0 +1,29 @@
+/** `deno task worker`: a standalone worker for the tutorial's jobs (needs REDIS_URL). */
+import { closeJobQueue, createWorker } from "./background_jobs/queue.ts";
+import { setupLayers } from "./layers.ts";
+import { layers } from "../../mod.ts";
+
+if (!Deno.env.get("REDIS_URL")) {
+  console.error(
+    "deno task worker needs REDIS_URL (without it, `deno task dev` runs jobs in-process)",
+  );
+  Deno.exit(2);
+}
+setupLayers();
+const worker = createWorker();
+const running = worker.start(); // resolves when the worker has stopped
+console.log("Switchboard tutorial worker: waiting for jobs");
+
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  console.log("Worker stopping: letting running jobs finish…");
+  await worker.stop({ graceful: true, timeout: 30_000 });
+  await running;
+  await closeJobQueue();
+  await layers.closeAll();
+  Deno.exit(0);
+};
+Deno.addSignalListener("SIGINT", stop);
+Deno.addSignalListener("SIGTERM", stop);
