@@ -94,6 +94,12 @@ function byteLength(text: string, limit: number): number {
   return encoder.encode(text).byteLength;
 }
 
+/**
+ * Wire text of group messages, computed once per message and camelCase mode: a layer hands every
+ * local member the same deep-frozen copy, so a fan-out to N sockets serializes once, not N times.
+ */
+const sharedText = new WeakMap<object, { plain?: string; camel?: string }>();
+
 function errorFrame(payload: ErrorItem[] | { detail: string; reason?: string }): AnyMessage {
   return { action: "error", payload };
 }
@@ -295,12 +301,8 @@ export class Connection implements ConnectionHandle {
 
   // ---- sending ----------------------------------------------------------------------------
 
-  /** Serialises and sends one frame, with envelope keys after `action` and `payload`. */
-  #write(frame: AnyMessage, envelope?: Envelope): void {
-    if (this.#state !== "open") {
-      getLogger().debug(`${this.cls.name}: dropped '${frame.action}' to a closed connection`);
-      return;
-    }
+  /** The JSON text of a frame, with envelope keys after `action` and `payload`. */
+  #serialize(frame: AnyMessage, envelope?: Envelope): string {
     const body: Record<string, unknown> = {
       action: frame.action,
       payload: this.cls.camelCase
@@ -316,6 +318,18 @@ export class Connection implements ConnectionHandle {
       }
       if (envelope.ref !== undefined) body.ref = envelope.ref;
       if (envelope.seq !== undefined) body.seq = envelope.seq;
+    }
+    return JSON.stringify(body);
+  }
+
+  /**
+   * Sends one frame. `shared`: the frame is a deep-frozen layer message that other members
+   * receive too, so its text is cached on it.
+   */
+  #write(frame: AnyMessage, envelope?: Envelope, shared = false): void {
+    if (this.#state !== "open") {
+      getLogger().debug(`${this.cls.name}: dropped '${frame.action}' to a closed connection`);
+      return;
     }
     const buffered = this.#socket.bufferedAmount ?? 0;
     const limit = this.#settings.maxBufferedBytes;
@@ -337,8 +351,18 @@ export class Connection implements ConnectionHandle {
     if (this.cls.logMessages && !COMPLETE_ACTIONS.has(frame.action)) {
       getLogger().debug("Websocket sent", { consumer: this.cls.name, action: frame.action });
     }
+    let text: string;
+    if (shared && !envelope && Object.isFrozen(frame)) {
+      let cached = sharedText.get(frame);
+      if (!cached) sharedText.set(frame, cached = {});
+      text = this.cls.camelCase
+        ? (cached.camel ??= this.#serialize(frame))
+        : (cached.plain ??= this.#serialize(frame));
+    } else {
+      text = this.#serialize(frame, envelope);
+    }
     try {
-      this.#socket.send(JSON.stringify(body));
+      this.#socket.send(text);
     } catch (error) {
       getLogger().warn(`${this.cls.name}: send failed`, { error });
     }
@@ -662,7 +686,7 @@ export class Connection implements ConnectionHandle {
     switch (message.type) {
       case GROUP_TYPE: {
         if (message.exclude === this.#channelName) return;
-        this.#write(message.message as unknown as AnyMessage);
+        this.#write(message.message as unknown as AnyMessage, undefined, true);
         this.#complete("group_complete");
         return;
       }
