@@ -189,6 +189,9 @@ async function writeReport(r: any, run: RunInfo): Promise<void> {
     `| deliveries expected (confirmed members at send time) | ${r.expectedDeliveries} |`,
     `| deliveries received | ${r.delivered} (${pct(r.delivered, r.expectedDeliveries)}) |`,
     `| deliveries lost | ${r.lost} (${pct(r.lost, r.expectedDeliveries)}) |`,
+    `| expected recipients that left or reconnected before delivery (not lost) | ${
+      r.excused ?? r.expectedDeliveries - r.delivered - r.lost
+    } |`,
     `| — lost around the Redis restart (−2 s … +15 s) | ${lostAround} |`,
     `| — lost at other times | ${lostElsewhere} |`,
     `| messages refused with an error frame (sender told) | ${r.refused} (${refusedAround} around the restart) |`,

@@ -48,6 +48,8 @@ const stats = {
   delivered: 0,
   expectedDeliveries: 0,
   lost: 0,
+  /** Expected deliveries whose recipient left the room or reconnected before it arrived. */
+  excused: 0,
   refused: 0,
   unexpected: 0,
   joins: 0,
@@ -87,14 +89,14 @@ function dropMembership(c: Conn, room: string): void {
   c.rooms.delete(room);
   members.get(room)?.delete(c.idx);
   // Messages still in flight to this room may or may not reach a leaving connection.
-  for (const s of outstanding.values()) s.waiting.delete(c.idx);
+  for (const s of outstanding.values()) if (s.waiting.delete(c.idx)) stats.excused++;
 }
 
 function forgetConnection(c: Conn): void {
   for (const room of [...c.rooms]) members.get(room)?.delete(c.idx);
   c.rooms.clear();
   c.pending.clear();
-  for (const s of outstanding.values()) s.waiting.delete(c.idx);
+  for (const s of outstanding.values()) if (s.waiting.delete(c.idx)) stats.excused++;
 }
 
 function onFrame(c: Conn, data: string): void {

@@ -1,7 +1,8 @@
 /**
  * Cross-process broadcast: two server processes sharing one Redis, 500 receivers on each; the
  * sender is on the first. Switchboard uses the Redis pub/sub layer; the baseline is Socket.IO 4
- * with `@socket.io/redis-adapter` (`io.to("room").emit`), same shape and the same client.
+ * with `@socket.io/redis-adapter` (`io.to("room").emit`), same shape and the same client. A third
+ * run, raw Deno sockets over plain node-redis pub/sub, shows the floor on this machine.
  *
  * @module
  */
@@ -21,26 +22,28 @@ export async function cross(ctx: Ctx): Promise<Row[]> {
     switchboard: [],
     socketio: [],
   };
-  const runOne = async (name: "switchboard" | "socketio") => {
+  const runOne = async (name: "switchboard" | "socketio" | "raw") => {
     const servers: Child[] = [];
     try {
       for (let i = 0; i < 2; i++) {
         servers.push(
           name === "switchboard"
             ? await deno("servers/switchboard.ts", ["cross"], { env })
+            : name === "raw"
+            ? await deno("servers/raw_deno.ts", ["cross"], { env })
             : await node("servers/socketio.mjs", ["cross"], { env }),
         );
       }
       const urls = servers.map((s) =>
-        name === "switchboard"
-          ? `ws://127.0.0.1:${s.port}/ws/room`
-          : `ws://127.0.0.1:${s.port}/socket.io/?EIO=4&transport=websocket&role=recv`
+        name === "socketio"
+          ? `ws://127.0.0.1:${s.port}/socket.io/?EIO=4&transport=websocket&role=recv`
+          : `ws://127.0.0.1:${s.port}/ws/room`
       );
-      const send = name === "switchboard"
+      const send = name !== "socketio"
         ? `ws://127.0.0.1:${servers[0].port}/ws/sender`
         : `ws://127.0.0.1:${servers[0].port}/socket.io/?EIO=4&transport=websocket&role=send`;
       const res = await load("fanout", {
-        proto: name === "switchboard" ? "sb" : "sio",
+        proto: name === "socketio" ? "sio" : "sb",
         "recv-urls": urls.join(","),
         "send-url": send,
         receivers: perServer * 2,
@@ -57,18 +60,14 @@ export async function cross(ctx: Ctx): Promise<Row[]> {
       await Promise.all(servers.map((s) => s.stop()));
     }
   };
+  const order = ["switchboard", "socketio", "raw"] as const;
   for (let r = 0; r < rounds; r++) {
-    for (
-      const name of r % 2
-        ? ["socketio", "switchboard"] as const
-        : ["switchboard", "socketio"] as const
-    ) {
-      await runOne(name);
-    }
+    for (const name of r % 2 ? [...order].reverse() : order) await runOne(name);
   }
   const s = best(results.switchboard, "deliveriesPerSec");
   const b = best(results.socketio, "deliveriesPerSec");
   const ratio = s.deliveriesPerSec / b.deliveriesPerSec;
+  const raw = best(results.raw, "deliveriesPerSec");
   return [{
     scenario,
     metric: "deliveries/s",
@@ -80,6 +79,19 @@ export async function cross(ctx: Ctx): Promise<Row[]> {
     target: "≥ 1.5×",
     met: ratio >= 1.5,
     notes: `all-received p50: Switchboard ${s.p50.toFixed(1)} ms, Socket.IO ${b.p50.toFixed(1)} ms`,
+  }, {
+    scenario,
+    metric: "deliveries/s",
+    unit: "deliveries/s",
+    switchboard: s.deliveriesPerSec,
+    baselineName: "raw Deno sockets + node-redis pub/sub (floor, no target)",
+    baseline: raw.deliveriesPerSec,
+    ratio: s.deliveriesPerSec / raw.deliveriesPerSec,
+    target: "-",
+    met: true,
+    notes: `raw Deno is ${
+      (raw.deliveriesPerSec / b.deliveriesPerSec).toFixed(2)
+    }× Socket.IO here: the ceiling for any Deno library on this machine`,
   }];
 }
 

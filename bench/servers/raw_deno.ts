@@ -5,14 +5,28 @@
  * - echo: every text frame is sent back as is.
  * - fanout: sockets on `/ws/room` are receivers; a frame from `/ws/sender` is sent to each of
  *   them in a plain loop.
+ * - cross: as fanout, but a sender's frame is PUBLISHed on Redis (REDIS_URL, node-redis) and every
+ *   process loops over its own receivers when it arrives: the floor for a cross-process broadcast.
  * - idle: sockets are accepted and kept.
  * `GET /mem` answers `{rss, heapUsed, connections}` after a GC (run with `--v8-flags=--expose-gc`).
  *
  * @module
  */
+import { createClient } from "redis";
+
 const mode = Deno.args[0] ?? "echo";
 const sockets = new Set<WebSocket>();
 const receivers: WebSocket[] = [];
+type Client = ReturnType<typeof createClient>;
+let publisher: Client | undefined;
+if (mode === "cross") {
+  publisher = createClient({ url: Deno.env.get("REDIS_URL") });
+  const subscriber = publisher.duplicate();
+  await Promise.all([publisher.connect(), subscriber.connect()]);
+  await subscriber.subscribe("rawbench:room", (data) => {
+    for (const r of receivers) r.send(data);
+  });
+}
 
 function mem(): Response {
   (globalThis as { gc?: () => void }).gc?.();
@@ -42,6 +56,12 @@ function handler(request: Request): Response {
   socket.onerror = () => {};
   if (mode === "echo") {
     socket.onmessage = (e) => socket.send(e.data);
+  } else if (mode === "cross") {
+    if (url.pathname === "/ws/room") {
+      socket.addEventListener("open", () => receivers.push(socket));
+    } else {
+      socket.onmessage = (e) => void publisher!.publish("rawbench:room", e.data as string);
+    }
   } else if (mode === "fanout") {
     if (url.pathname === "/ws/room") {
       socket.addEventListener("open", () => receivers.push(socket));
