@@ -66,6 +66,7 @@ export function renderAsyncApiHtml(
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>${escapeHtml(title)}</title>
+  <link rel="icon" href="data:,">
   <link rel="stylesheet" href="${escapeHtml(`${base}/${STYLESHEET_PATH}`)}">
 </head>
 <body>
