@@ -10,7 +10,9 @@
  *   client cost.
  *
  * Modes (every loop is bounded by `--warmup` + `--duration`):
- * - `echo --url U --conns 50 --window 4`: closed loop, `window` frames in flight per connection.
+ * - `echo --url U --conns 50 --window 4 [--action say]`: closed loop, `window` frames in flight
+ *   per connection, each answered by one frame (also the job round trip, with `--action work`);
+ *   `--expect PREFIX` counts replies that do not start with PREFIX as `unexpected`.
  * - `fanout --send-url U --recv-urls U1,U2 --receivers 1000 --window 4`: one sender, receivers
  *   spread over the URLs; a broadcast is complete when every receiver has it, then the next is sent.
  * - `idle --url U --mem-url M --conns 5000`: memory per open connection, read from the server's
@@ -40,6 +42,7 @@ function parseArgs(
 
 const args: Record<string, string> & { _: string[] } = {
   proto: "sb",
+  action: "say",
   conns: "50",
   window: "4",
   receivers: "1000",
@@ -185,7 +188,14 @@ async function echo() {
   const heads = new Array(conns).fill(0);
   let seq = 0;
   let sockets: WebSocket[] = [];
-  const onData = (i: number) => {
+  const expect = args.expect;
+  let unexpected = 0;
+  let sample = "";
+  const onData = (i: number, data: string) => {
+    if (expect && !data.startsWith(expect)) {
+      unexpected++;
+      sample ||= data.slice(0, 200);
+    }
     const t = now();
     const q = sentAt[i];
     const sent = q[heads[i]++];
@@ -199,15 +209,15 @@ async function echo() {
     }
     if (running) {
       q.push(now());
-      sockets[i].send(frame("say", seq++));
+      sockets[i].send(frame(args.action, seq++));
     }
   };
-  sockets = await connectMany([args.url], conns, (i) => onData(i));
+  sockets = await connectMany([args.url], conns, onData);
   // Check the first reply is what we expect (the server validated and answered).
   for (let i = 0; i < conns; i++) {
     for (let w = 0; w < window; w++) {
       sentAt[i].push(now());
-      sockets[i].send(frame("say", seq++));
+      sockets[i].send(frame(args.action, seq++));
     }
   }
   await sleep(Number(args.warmup));
@@ -227,6 +237,8 @@ async function echo() {
     seconds: elapsed,
     ...used,
     perServerCpuSecond: count / used.serverCpu,
+    unexpected,
+    ...(sample ? { sample } : {}),
     ...latencyStats(latencies),
   };
 }

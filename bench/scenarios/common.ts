@@ -37,7 +37,11 @@ export async function load(
   });
   const line = await child.next("RESULT", 120_000);
   await child.status;
-  return JSON.parse(line.slice("RESULT ".length));
+  const result = JSON.parse(line.slice("RESULT ".length));
+  if (result.unexpected) {
+    throw new Error(`${result.unexpected} unexpected replies, e.g. ${result.sample}`);
+  }
+  return result;
 }
 
 /** The best (highest `key`) of several results. */

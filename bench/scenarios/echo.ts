@@ -23,12 +23,19 @@ export async function echo(ctx: Ctx): Promise<Row[]> {
         url: `ws://127.0.0.1:${sb.port}/ws/echo`,
         proto: "sb",
         server: sb,
+        expect: '{"action":"said"',
       },
-      raw: { url: `ws://127.0.0.1:${raw.port}/`, proto: "sb", server: raw },
+      raw: {
+        url: `ws://127.0.0.1:${raw.port}/`,
+        proto: "sb",
+        server: raw,
+        expect: '{"action":"say"',
+      },
       socketio: {
         url: `ws://127.0.0.1:${sio.port}/socket.io/?EIO=4&transport=websocket`,
         proto: "sio",
         server: sio,
+        expect: '42["said"',
       },
     };
     const results: Record<string, Record<string, number>[]> = {
@@ -44,6 +51,7 @@ export async function echo(ctx: Ctx): Promise<Row[]> {
         const res = await load("echo", {
           url: t.url,
           proto: t.proto,
+          expect: t.expect,
           conns: 50,
           window: 4,
           warmup,

@@ -7,6 +7,9 @@
  *   with `broadcastMessage` — in memory (fanout) or over the Redis pub/sub layer at REDIS_URL
  *   (cross, several processes).
  * - idle (`/ws/idle`): an ordinary consumer on the default in-memory layer, nothing else.
+ * - jobs (`/ws/jobs`): `work` enqueues a job on a RedisJobQueue (REDIS_URL); a Worker in this
+ *   process runs it and pushes `done` back to the connection with `sendEvent` (the tutorial's
+ *   pattern), so one reply frame per job.
  * `GET /mem` answers `{rss, heapUsed, connections}` after a GC (run with `--v8-flags=--expose-gc`).
  *
  * @module
@@ -14,14 +17,17 @@
 import {
   App,
   Consumer,
+  eventHandler,
+  type JobContext,
   layers,
   message,
   type MessageOf,
   Ping,
   Pong,
+  Worker,
   wsHandler,
 } from "../../mod.ts";
-import { RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
+import { RedisJobQueue, RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
 import { z } from "zod";
 
 const mode = Deno.args[0] ?? "echo";
@@ -67,6 +73,40 @@ class SenderConsumer extends Consumer {
   }
 }
 
+const Work = message("work", z.object({ text: z.string(), n: z.number().int() }));
+const Done = message("done", z.object({ text: z.string(), n: z.number().int() }));
+const queue = mode === "jobs"
+  ? new RedisJobQueue({
+    url: Deno.env.get("REDIS_URL"),
+    prefix: "sbbench:jobs",
+    keepResultMs: 60_000,
+  })
+  : undefined;
+
+class JobConsumer extends Consumer<MessageOf<typeof Done>> {
+  @wsHandler(Work)
+  async handleWork(m: MessageOf<typeof Work>) {
+    await queue!.enqueue("echo", [m.payload.text, m.payload.n, this.channelName]);
+  }
+
+  @eventHandler(Done, { output: Done })
+  handleDone(e: MessageOf<typeof Done>) {
+    return e;
+  }
+}
+
+const worker = queue
+  ? new Worker(queue, {
+    concurrency: 50,
+    functions: {
+      echo: async (_ctx: JobContext, text: string, n: number, channelName: string) => {
+        await JobConsumer.sendEvent(Done.create({ text, n }), channelName);
+      },
+    },
+  })
+  : undefined;
+const working = worker?.start();
+
 class IdleConsumer extends Consumer {
   @wsHandler(Ping, { output: Pong })
   handlePing(_m: MessageOf<typeof Ping>) {
@@ -79,6 +119,7 @@ const app = new App({ allowedOrigins: "*" })
   .ws("/ws/room", RoomConsumer)
   .ws("/ws/sender", SenderConsumer)
   .ws("/ws/idle", IdleConsumer)
+  .ws("/ws/jobs", JobConsumer)
   .get("/mem", () => {
     (globalThis as { gc?: () => void }).gc?.();
     const m = Deno.memoryUsage();
@@ -96,7 +137,10 @@ const server = Deno.serve({
 }, app.fetch);
 
 Deno.addSignalListener("SIGTERM", async () => {
+  await worker?.stop();
+  await working;
   await app.close();
+  await queue?.close();
   await server.shutdown();
   Deno.exit(0);
 });
