@@ -7,3 +7,4 @@ export * from "./layer.ts";
 export * from "./names.ts";
 export * from "./errors.ts";
 export { getLogger, type Logger } from "./logger.ts";
+export { onAbort } from "./abort.ts";

@@ -13,6 +13,7 @@ import {
   ClosedError,
   getLogger,
   type LayerMessage,
+  onAbort,
   randomToken,
   type ReceiveOptions,
 } from "../../src/layer_api.ts";
@@ -193,24 +194,24 @@ export class InMemoryChannelLayer implements ChannelLayer {
       return Promise.resolve(entry.message);
     }
     return new Promise<LayerMessage>((resolve, reject) => {
-      const onAbort = () => {
+      const aborted = () => {
         const i = box.waiters.indexOf(waiter);
         if (i !== -1) box.waiters.splice(i, 1);
         if (this.#channels.get(channel) === box) this.#forget(channel, box);
         reject(signal!.reason);
       };
+      const unlisten = onAbort(signal, aborted);
       const waiter: Waiter = {
         resolve: (m) => {
-          signal?.removeEventListener("abort", onAbort);
+          unlisten();
           resolve(m);
         },
         reject: (e) => {
-          signal?.removeEventListener("abort", onAbort);
+          unlisten();
           reject(e);
         },
       };
       box.waiters.push(waiter);
-      signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
 

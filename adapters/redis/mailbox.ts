@@ -11,6 +11,7 @@ import {
   ClosedError,
   getLogger,
   type LayerMessage,
+  onAbort,
   type ReceiveOptions,
 } from "../../src/layer_api.ts";
 
@@ -205,26 +206,26 @@ export class Mailboxes {
       return Promise.resolve(entry.message);
     }
     const promise = new Promise<LayerMessage>((resolve, reject) => {
-      const onAbort = () => {
+      const aborted = () => {
         const i = box.waiters.indexOf(waiter);
         if (i !== -1) box.waiters.splice(i, 1);
         if (box.waiters.length === 0) this.#live.delete(channel);
         this.#forget(channel, box);
         reject(signal!.reason);
       };
+      const unlisten = onAbort(signal, aborted);
       const waiter: Waiter = {
         resolve: (m) => {
-          signal?.removeEventListener("abort", onAbort);
+          unlisten();
           this.#forget(channel, box);
           resolve(m);
         },
         reject: (e) => {
-          signal?.removeEventListener("abort", onAbort);
+          unlisten();
           reject(e);
         },
       };
       box.waiters.push(waiter);
-      signal?.addEventListener("abort", onAbort, { once: true });
     });
     this.#onDemand?.(channel);
     return promise;
