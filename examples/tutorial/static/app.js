@@ -96,6 +96,8 @@ function onSubmit(selector, send, list) {
   const list = $("[data-testid=system-log]");
   const system = connect("/ws/system", $("[data-testid=system-state]"), list);
   system.on("system_echo", (m) => log(list, m.payload.message));
+  // For the console (and the end-to-end test): the page's clients.
+  Object.assign(globalThis, { switchboardDemo: { system } });
   onSubmit(
     "[data-testid=system-form]",
     (v) => system.send({ action: "user_message", payload: { message: v.message } }),
