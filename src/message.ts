@@ -79,6 +79,12 @@ export type PayloadInputOf<T extends AnyMessageType> = T extends
 /** The union of messages of a list of message types. */
 export type MessagesOf<T extends readonly AnyMessageType[]> = MessageOf<T[number]>;
 
+/** `room_chat` → `RoomChatMessage`; an action that already ends in "message" keeps one. */
+function defaultTitle(action: string): string {
+  const name = pascal(action);
+  return name.endsWith("Message") ? name : `${name}Message`;
+}
+
 function pascal(action: string): string {
   return action.split(/[^a-zA-Z0-9]+/).filter(Boolean).map((w) => w[0].toUpperCase() + w.slice(1))
     .join("");
@@ -143,7 +149,7 @@ export function message(
   return {
     action,
     schema,
-    title: options.title ?? `${pascal(action)}Message`,
+    title: options.title ?? defaultTitle(action),
     description: options.description,
     create: (payload?: unknown) => ({ action, payload: parseSync(action, schema, payload) }),
     is: (value: unknown): value is Message =>
