@@ -9,26 +9,29 @@
  * @module
  */
 
-const callbacks = new WeakMap<AbortSignal, Set<() => void>>();
+const callbacks = new WeakMap<AbortSignal, (() => void)[]>();
 const nothing = () => {};
 
 /**
  * Runs `callback` once when `signal` aborts (not at all if it never does). Returns the function
  * that unregisters it; call it when the wait ends another way. With no signal, does nothing.
+ * (An array, not a Set: there is usually one wait per signal, and idle connections keep theirs.)
  */
 export function onAbort(signal: AbortSignal | undefined, callback: () => void): () => void {
   if (!signal) return nothing;
-  let set = callbacks.get(signal);
-  if (!set) {
-    const mine = set = new Set();
+  let list = callbacks.get(signal);
+  if (!list) {
+    const mine: (() => void)[] = list = [];
     callbacks.set(signal, mine);
     signal.addEventListener("abort", () => {
       callbacks.delete(signal);
-      for (const f of [...mine]) f();
-      mine.clear();
+      for (const f of mine.splice(0)) f();
     }, { once: true });
   }
-  const own = set;
-  own.add(callback);
-  return () => void own.delete(callback);
+  const own = list;
+  own.push(callback);
+  return () => {
+    const i = own.indexOf(callback);
+    if (i !== -1) own.splice(i, 1);
+  };
 }
