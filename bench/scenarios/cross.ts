@@ -21,6 +21,7 @@ export async function cross(ctx: Ctx): Promise<Row[]> {
   const results: Record<string, Record<string, number>[]> = {
     switchboard: [],
     socketio: [],
+    raw: [],
   };
   const runOne = async (name: "switchboard" | "socketio" | "raw") => {
     const servers: Child[] = [];
