@@ -4,12 +4,11 @@
  */
 import "./test_env.ts";
 import assert from "node:assert/strict";
-import { type AnyMessage, type ConsumerClass, Ping, Pong } from "../../../mod.ts";
+import { Ping, Pong } from "../../../mod.ts";
 import {
   captureBroadcastEvents,
   EVENT_ACTION_COMPLETE,
   GROUP_ACTION_COMPLETE,
-  MESSAGE_ACTION_COMPLETE,
   WebsocketCommunicator,
 } from "../../../testing/mod.ts";
 import { app } from "../app.ts";
@@ -19,7 +18,6 @@ import {
   periodicAnnouncements,
   sendAnalyticsEvent,
   sendChatMessage,
-  type SenderOptions,
   sendNotification,
   sendReliableMessage,
 } from "../external_sender.ts";
@@ -34,77 +32,24 @@ import {
   AnalyticsMessage,
   AnalyticsNotificationMessage,
   ChatMessage,
-  ChatNotificationMessage,
-  NotificationBroadcastMessage,
   NotificationMessage,
   ReliableChatMessage,
-  ReliableChatNotificationMessage,
   SystemNotify,
   SystemPeriodicNotify,
   UserJoinedNotification,
   UserLeftNotification,
 } from "../showcase/messages.ts";
-
-/** The sender functions without pauses or ✅ lines. */
-const QUIET: SenderOptions = { delayScale: 0, log: () => {} };
-const PROBE = "🧪 probe";
-const BOTH = [MESSAGE_ACTION_COMPLETE, GROUP_ACTION_COMPLETE];
-
-function connect(path: string, consumer: ConsumerClass): Promise<WebsocketCommunicator> {
-  return WebsocketCommunicator.connect(app, path, { consumer });
-}
-
-const chatNotice = (message: string) => ChatNotificationMessage.create({ message });
-const reliableNotice = (message: string) => ReliableChatNotificationMessage.create({ message });
-const notice = (type: string, message: string) =>
-  NotificationBroadcastMessage.create({ type, message });
-
-/**
- * Every event that reached `comm` since the last read, in order: broadcasts a probe event to the
- * consumer's groups and collects event by event (each ends with `event_complete`) until the probe
- * comes back. A layer delivers a channel's messages in order, so nothing sent before is missed.
- */
-async function eventsUntilProbe(
-  comm: WebsocketCommunicator,
-  consumer: ConsumerClass,
-): Promise<AnyMessage[]> {
-  await consumer.broadcastEvent(SystemNotify.create(PROBE));
-  const out: AnyMessage[] = [];
-  while (true) {
-    const batch = await comm.receiveAllMessages({ stopAction: EVENT_ACTION_COMPLETE });
-    if (batch.some((m) => JSON.stringify(m.payload).includes(PROBE))) return out;
-    out.push(...batch);
-  }
-}
-
-/** The four showcase connections with their welcome frames read. */
-async function connectShowcase() {
-  const chat = await connect("/ws/chat", ChatConsumer);
-  const reliable = await connect("/ws/reliable", ReliableChatConsumer);
-  const notifications = await connect("/ws/notifications", NotificationConsumer);
-  const analytics = await connect("/ws/analytics", AnalyticsConsumer);
-  await chat.receiveAllMessages({ stopAction: GROUP_ACTION_COMPLETE });
-  await reliable.receiveAllMessages({ stopAction: GROUP_ACTION_COMPLETE });
-  await notifications.receiveAllMessages({ stopAction: GROUP_ACTION_COMPLETE });
-  return {
-    chat,
-    reliable,
-    notifications,
-    analytics,
-    /** What each connection received since, by the probe. */
-    async received() {
-      return {
-        chat: await eventsUntilProbe(chat, ChatConsumer),
-        reliable: await eventsUntilProbe(reliable, ReliableChatConsumer),
-        notifications: await eventsUntilProbe(notifications, NotificationConsumer),
-        analytics: await eventsUntilProbe(analytics, AnalyticsConsumer),
-      };
-    },
-    async [Symbol.asyncDispose]() {
-      for (const c of [analytics, notifications, reliable, chat]) await c.disconnect();
-    },
-  };
-}
+import {
+  BOTH,
+  chatNotice,
+  connect,
+  connectShowcase,
+  eventsUntilProbe,
+  notice,
+  PROBE,
+  QUIET,
+  reliableNotice,
+} from "./showcase_helpers.ts";
 
 // ---- /ws/chat --------------------------------------------------------------------------------
 
