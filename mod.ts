@@ -134,6 +134,7 @@ export {
 } from "./src/logger.ts";
 export { camelize, convertKeys, decamelize } from "./src/case.ts";
 export { safeGroupName } from "./src/groups.ts";
+export { type DeltaStep, DeltaTracker } from "./src/streaming.ts";
 export type { StandardJSONSchemaV1, StandardSchemaV1 } from "./src/standard_schema.ts";
 export {
   backoffDelay,
