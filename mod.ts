@@ -135,6 +135,14 @@ export {
 export { camelize, convertKeys, decamelize } from "./src/case.ts";
 export { safeGroupName } from "./src/groups.ts";
 export { type DeltaStep, DeltaTracker } from "./src/streaming.ts";
+export {
+  MissingParamError,
+  type ParamSource,
+  queryParams,
+  type QuerySource,
+  requireParam,
+  requireQuery,
+} from "./src/params.ts";
 export type { StandardJSONSchemaV1, StandardSchemaV1 } from "./src/standard_schema.ts";
 export {
   backoffDelay,
