@@ -4,7 +4,7 @@
  */
 import "./test_env.ts";
 import assert from "node:assert/strict";
-import { Ping, Pong } from "../../../mod.ts";
+import { type ChannelLayer, layers, Ping, Pong } from "../../../mod.ts";
 import {
   captureBroadcastEvents,
   EVENT_ACTION_COMPLETE,
@@ -21,6 +21,7 @@ import {
   sendNotification,
   sendReliableMessage,
 } from "../external_sender.ts";
+import { layerBackend } from "../layers.ts";
 import { ExtraPassthroughMessage, ExtraRequestMessage, ExtraResponseMessage } from "../mixins.ts";
 import {
   AnalyticsConsumer,
@@ -50,6 +51,39 @@ import {
   QUIET,
   reliableNotice,
 } from "./showcase_helpers.ts";
+
+Deno.test("each showcase consumer has its own layer alias and group", () => {
+  assert.deepEqual(
+    [ChatConsumer, ReliableChatConsumer, NotificationConsumer, AnalyticsConsumer].map((c) => [
+      c.layer,
+      c.defaultGroups(),
+    ]),
+    [
+      ["chat", ["chat_room"]],
+      ["queue", ["reliable_chat"]],
+      ["notifications", ["notifications"]],
+      ["analytics", ["analytics"]],
+    ],
+  );
+  const [chat, queue, notifications, analytics] = ["chat", "queue", "notifications", "analytics"]
+    .map((alias) => layers.get(alias) as ChannelLayer & { expiry?: number; prefix?: string });
+  assert.equal(new Set([chat, queue, notifications, analytics]).size, 4);
+  assert.equal(queue.expiry, 900);
+  assert.equal(analytics.expiry, 3600);
+  if (layerBackend() === "redis") {
+    // Pub/sub for chat and notifications (each with its own prefix), queues for the others.
+    assert.deepEqual(
+      [chat, queue, notifications, analytics].map((l) => l.constructor.name),
+      [
+        "RedisPubSubChannelLayer",
+        "RedisQueueChannelLayer",
+        "RedisPubSubChannelLayer",
+        "RedisQueueChannelLayer",
+      ],
+    );
+    assert.notEqual(chat.prefix, notifications.prefix);
+  }
+});
 
 // ---- /ws/chat --------------------------------------------------------------------------------
 
