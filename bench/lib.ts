@@ -299,8 +299,13 @@ export interface Row {
   switchboard: number;
   baselineName: string;
   baseline: number;
-  /** switchboard / baseline (or baseline / switchboard when lower is better). */
+  /** switchboard / baseline. */
   ratio: number;
+  /**
+   * The same ratio per server CPU-second (deliveries or messages per CPU-second the server
+   * processes used): less sensitive to other load on a shared machine.
+   */
+  cpuRatio?: number;
   /** The target, e.g. "≥ 0.7×". */
   target: string;
   met: boolean;

@@ -21,7 +21,7 @@ export function windows(
 ): { warmup: number; duration: number; rounds: number } {
   return ctx.quick
     ? { warmup: 300, duration: 1000, rounds: 1 }
-    : { warmup: 1000, duration: 4000, rounds: 2 };
+    : { warmup: 1000, duration: 3000, rounds: 3 };
 }
 
 /** Runs bench/load.ts with `args` and returns its parsed RESULT. */
@@ -42,6 +42,12 @@ export async function load(
     throw new Error(`${result.unexpected} unexpected replies, e.g. ${result.sample}`);
   }
   return result;
+}
+
+/** Best Switchboard ÷ best baseline on the server-CPU-normalized throughput. */
+export function cpuRatio(s: Record<string, number>[], b: Record<string, number>[]): number {
+  return best(s, "perServerCpuSecond").perServerCpuSecond /
+    best(b, "perServerCpuSecond").perServerCpuSecond;
 }
 
 /** The best (highest `key`) of several results. */

@@ -5,7 +5,7 @@
  * @module
  */
 import { type Child, deno, node, type Row } from "../lib.ts";
-import { best, type Ctx, load, windows } from "./common.ts";
+import { best, cpuRatio, type Ctx, load, windows } from "./common.ts";
 
 /** Runs the echo scenario. */
 export async function echo(ctx: Ctx): Promise<Row[]> {
@@ -78,6 +78,7 @@ export async function echo(ctx: Ctx): Promise<Row[]> {
         baselineName: "raw Deno.upgradeWebSocket",
         baseline: b.msgsPerSec,
         ratio: s.msgsPerSec / b.msgsPerSec,
+        cpuRatio: cpuRatio(results.switchboard, results.raw),
         target: "≥ 0.7×",
         met: s.msgsPerSec / b.msgsPerSec >= 0.7,
         notes: `Switchboard ${note(s)}; raw ${note(b)}`,
@@ -90,6 +91,7 @@ export async function echo(ctx: Ctx): Promise<Row[]> {
         baselineName: "Socket.IO 4 (Node)",
         baseline: i.msgsPerSec,
         ratio: s.msgsPerSec / i.msgsPerSec,
+        cpuRatio: cpuRatio(results.switchboard, results.socketio),
         target: "≥ 1.5×",
         met: s.msgsPerSec / i.msgsPerSec >= 1.5,
         notes: `Socket.IO ${note(i)}; raw Deno is ${

@@ -6,7 +6,7 @@
  * @module
  */
 import { type Child, deno, type Row } from "../lib.ts";
-import { best, type Ctx, load, windows } from "./common.ts";
+import { best, cpuRatio, type Ctx, load, windows } from "./common.ts";
 
 /** Runs the fan-out scenario. */
 export async function fanout(ctx: Ctx): Promise<Row[]> {
@@ -52,6 +52,7 @@ export async function fanout(ctx: Ctx): Promise<Row[]> {
       baselineName: "raw loop over Deno sockets",
       baseline: b.deliveriesPerSec,
       ratio,
+      cpuRatio: cpuRatio(results.switchboard, results.raw),
       target: "≥ 0.6×",
       met: ratio >= 0.6,
       notes: `all-received p50: Switchboard ${s.p50.toFixed(1)} ms, raw ${b.p50.toFixed(1)} ms`,
