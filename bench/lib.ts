@@ -344,3 +344,13 @@ export async function ensureNodeDeps(): Promise<void> {
   }).output();
   if (!out.success) throw new Error("npm install --prefix bench failed");
 }
+
+/** Writes a Markdown report and formats it with the repository's `deno fmt` settings. */
+export async function writeMarkdown(path: string, text: string): Promise<void> {
+  await Deno.writeTextFile(path, text);
+  await new Deno.Command(Deno.execPath(), {
+    args: ["fmt", "--quiet", "--config", `${ROOT}deno.json`, path],
+    stdout: "null",
+    stderr: "null",
+  }).output();
+}

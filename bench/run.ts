@@ -9,7 +9,15 @@
  *
  * @module
  */
-import { ensureNodeDeps, fmt, killAll, type PrivateRedis, type Row, startRedis } from "./lib.ts";
+import {
+  ensureNodeDeps,
+  fmt,
+  killAll,
+  type PrivateRedis,
+  type Row,
+  startRedis,
+  writeMarkdown,
+} from "./lib.ts";
 import type { Ctx } from "./scenarios/common.ts";
 import { echo } from "./scenarios/echo.ts";
 import { fanout } from "./scenarios/fanout.ts";
@@ -186,14 +194,11 @@ async function main(): Promise<void> {
     await Deno.mkdir(new URL("./out/", import.meta.url), { recursive: true });
   }
   if (!only.length || only.length === Object.keys(SCENARIOS).length || quick) {
-    await Deno.writeTextFile(file, md);
+    await writeMarkdown(file.pathname, md);
     log(`== wrote ${file.pathname} (${seconds.toFixed(0)} s)`);
   } else {
     await Deno.mkdir(new URL("./out/", import.meta.url), { recursive: true });
-    await Deno.writeTextFile(
-      new URL("./out/results-partial.md", import.meta.url),
-      md,
-    );
+    await writeMarkdown(new URL("./out/results-partial.md", import.meta.url).pathname, md);
     log(
       `== partial run: wrote bench/out/results-partial.md (${seconds.toFixed(0)} s)`,
     );

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { type Child, deno, type PrivateRedis, sleep, startRedis } from "./lib.ts";
+import { type Child, deno, type PrivateRedis, sleep, startRedis, writeMarkdown } from "./lib.ts";
 import { killAll } from "./lib.ts";
 
 function opt(name: string, dflt: string): string {
@@ -217,7 +217,7 @@ async function writeReport(r: any, run: RunInfo): Promise<void> {
   ].join("\n");
   const dir = outFile.includes("/") ? outFile.slice(0, outFile.lastIndexOf("/")) : ".";
   await Deno.mkdir(dir, { recursive: true });
-  await Deno.writeTextFile(outFile, md);
+  await writeMarkdown(outFile, md);
   console.log(md);
   log(`wrote ${outFile}`);
 }
