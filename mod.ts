@@ -73,6 +73,7 @@ export {
   type BroadcastOptions,
   Consumer,
   type ConsumerClass,
+  type ConsumerMixinBase,
   type EventOf,
 } from "./src/consumer.ts";
 export {

@@ -51,6 +51,16 @@ export type ConsumerClass<C extends Consumer<any> = Consumer<any>> =
   & (new () => C)
   & Omit<typeof Consumer, "prototype">;
 
+/**
+ * What a consumer mixin takes and returns: any (possibly abstract) consumer class, with the
+ * statics. `function Mixin<T extends ConsumerMixinBase>(Base: T) { return class extends Base {…} }`.
+ */
+// deno-lint-ignore no-explicit-any
+export type ConsumerMixinBase<Events extends AnyMessage = any> =
+  // deno-lint-ignore no-explicit-any
+  & (abstract new (...args: any[]) => Consumer<Events>)
+  & Omit<typeof Consumer, "prototype">;
+
 /** The event messages a consumer class (or instance) accepts: the type argument of `Consumer<Events>`. */
 // deno-lint-ignore no-explicit-any
 export type EventOf<C> = C extends abstract new (...args: any) => infer I ? EventsOfInstance<I>

@@ -14,7 +14,7 @@ import { z } from "zod";
 import {
   type AnyMessage,
   type AnyMessageType,
-  type Consumer,
+  type ConsumerMixinBase,
   eventHandler,
   message,
   type MessageOf,
@@ -31,10 +31,7 @@ export const ExtraResponseMessage = message("extra_response", z.string());
 export const ExtraPassthroughMessage = message("extra_passthrough", z.string());
 
 /** What a mixin may extend: any consumer class (abstract or not), statics included. */
-export type MixinBase<Events extends AnyMessage = AnyMessage> =
-  // deno-lint-ignore no-explicit-any
-  & (abstract new (...args: any[]) => Consumer<Events>)
-  & Omit<typeof Consumer, "prototype">;
+export type MixinBase<Events extends AnyMessage = AnyMessage> = ConsumerMixinBase<Events>;
 
 /** Adds an `extra_request` → `extra_response` client handler. */
 export function ExtraWsHandlerMixin<T extends MixinBase>(Base: T) {

@@ -1,9 +1,10 @@
 /** Tutorial part 3: background jobs whose results are pushed to the connection that asked. */
 import { channel, eventHandler, type MessageOf, Ping, Pong, wsHandler } from "../../../mod.ts";
 import { BaseConsumer } from "../base_consumer.ts";
+import { ExtraEventHandlerMixin, type ExtraEventMessage } from "../mixins.ts";
 import { JobMessage, JobResult, JobStatusMessage } from "./messages.ts";
 
-type Events = MessageOf<typeof JobResult>;
+type Events = MessageOf<typeof JobResult> | MessageOf<typeof ExtraEventMessage>;
 
 /** Queues jobs on the job queue; a worker (anywhere) sends each result back with `sendEvent`. */
 @channel({
@@ -11,7 +12,7 @@ type Events = MessageOf<typeof JobResult>;
   description: "Background Jobs Consumer - Real background job processing on the job queue",
   tags: ["jobs", "background"],
 })
-export class BackgroundJobConsumer extends BaseConsumer<Events> {
+export class BackgroundJobConsumer extends ExtraEventHandlerMixin(BaseConsumer<Events>) {
   static override layer = "chat";
   static override groups = ["background_jobs"];
 

@@ -7,6 +7,7 @@ import { BackgroundJobConsumer } from "../background_jobs/consumer.ts";
 import { JobMessage, JobStatusMessage } from "../background_jobs/messages.ts";
 import { closeJobQueue, createWorker } from "../background_jobs/queue.ts";
 import { analyzeText, defaultText, generateText } from "../background_jobs/tasks.ts";
+import { ExtraEventMessage, ExtraResponseMessage } from "../mixins.ts";
 
 /** The testing chapter's `bg_worker` fixture: a real worker (on Redis when REDIS_URL is set). */
 async function withWorker(fn: (bgWorker: ReturnType<typeof createWorker>) => Promise<void>) {
@@ -94,3 +95,14 @@ Deno.test("every job type, unknown types as default, each result to the connecti
     );
     assert.ok(await b.receiveNothing(), "results go only to the connection that asked");
   }));
+
+Deno.test("extra_event broadcast to the jobs group comes back as extra_response (event-handler mixin)", async () => {
+  await using comm = await WebsocketCommunicator.connect(app, "/ws/background_jobs", {
+    consumer: BackgroundJobConsumer,
+  });
+  await comm.receiveAllMessages({ stopAction: "job_status" });
+  await BackgroundJobConsumer.broadcastEvent(ExtraEventMessage.create("ping me"));
+  assert.deepEqual(await comm.receiveAllMessages({ stopAction: EVENT_ACTION_COMPLETE }), [
+    ExtraResponseMessage.create("ping me any extra thing"),
+  ]);
+});
