@@ -202,7 +202,10 @@ export function freePort(): number {
   return port;
 }
 
-/** A private redis-server on a free port (so benchmarks and restarts disturb nobody). */
+/**
+ * A private redis-server on a free port (so benchmarks and restarts disturb nobody); `persist`
+ * turns on the append-only file, so a restart keeps queued jobs.
+ */
 export interface PrivateRedis {
   readonly url: string;
   readonly port: number;
@@ -213,7 +216,7 @@ export interface PrivateRedis {
 }
 
 /** Starts a private redis-server; throws when `redis-server` is not installed. */
-export async function startRedis(): Promise<PrivateRedis> {
+export async function startRedis(options: { persist?: boolean } = {}): Promise<PrivateRedis> {
   const port = freePort();
   const dir = await Deno.makeTempDir({ prefix: "sb-bench-redis-" });
   let proc: Deno.ChildProcess | undefined;
@@ -227,7 +230,7 @@ export async function startRedis(): Promise<PrivateRedis> {
         "--save",
         "",
         "--appendonly",
-        "no",
+        options.persist ? "yes" : "no",
         "--dir",
         dir,
       ],
@@ -256,7 +259,9 @@ export async function startRedis(): Promise<PrivateRedis> {
     const p = proc;
     proc = undefined;
     try {
-      p.kill("SIGKILL");
+      // With persistence, a graceful stop (SIGTERM: Redis flushes its append-only file) is a
+      // restart as operators do it; without, nothing survives either way.
+      p.kill(options.persist ? "SIGTERM" : "SIGKILL");
     } catch { /* gone */ }
     await p.status;
     children.delete(p);

@@ -4,7 +4,7 @@
  * confirmed rooms, so it knows who must receive each message, and counts what never arrived.
  *
  * `deno run -A bench/soak_client.ts --urls U1,U2 --conns 2000 --rooms 200 --seconds 600
- *   --rate 0.2` prints `ACTIVE`, `IDLE` (activity over, settling) and `RESULT {json}`; progress
+ *   --rate 0.2 --jobs 0.005` prints `ACTIVE`, `IDLE` (activity over, settling) and `RESULT {json}`; progress
  * lines `PROGRESS {json}` every 10 s.
  *
  * A message counts as expected by a connection when its join was acknowledged before the message
@@ -27,6 +27,8 @@ const seconds = Number(opt("seconds", "600"));
 const rate = Number(opt("rate", "0.2")); // messages per connection per second
 const churn = Number(opt("churn", "0.02")); // joins/leaves per connection per second
 const reconnectRate = Number(opt("reconnect", "0.001")); // planned reconnects per conn per second
+const jobRate = Number(opt("jobs", "0")); // jobs per connection per second (0: no jobs)
+const JOB_SETTLE_MS = 60_000;
 const SETTLE_MS = 10_000;
 
 interface Conn {
@@ -61,7 +63,19 @@ const stats = {
   connectFailures: 0,
   resyncFrames: 0,
   errorFrames: 0,
+  jobsSent: 0,
+  jobsDone: 0,
+  jobsDuplicate: 0,
+  jobsRefused: 0,
+  jobsLost: 0,
+  /** Jobs whose connection closed (planned reconnect) before the result came. */
+  jobsExcused: 0,
 };
+/** Jobs waiting for their result: id → [connection, sent at]. */
+const jobs = new Map<number, [number, number]>();
+const jobsFinished = new Set<number>();
+const jobLatencies: number[] = [];
+const jobsLostBySecond = new Map<number, number>();
 const lostBySecond = new Map<number, number>();
 const refusedBySecond = new Map<number, number>();
 const members = new Map<string, Set<number>>();
@@ -97,6 +111,12 @@ function forgetConnection(c: Conn): void {
   c.rooms.clear();
   c.pending.clear();
   for (const s of outstanding.values()) if (s.waiting.delete(c.idx)) stats.excused++;
+  for (const [id, [idx]] of jobs) {
+    if (idx === c.idx) {
+      jobs.delete(id);
+      stats.jobsExcused++;
+    }
+  }
 }
 
 function onFrame(c: Conn, data: string): void {
@@ -119,6 +139,17 @@ function onFrame(c: Conn, data: string): void {
     case "left":
       stats.leaves++;
       return;
+    case "done": {
+      const id = f.payload.id as number;
+      const job = jobs.get(id);
+      if (job) {
+        jobs.delete(id);
+        jobsFinished.add(id);
+        stats.jobsDone++;
+        jobLatencies.push(Date.now() - job[1]);
+      } else if (jobsFinished.has(id)) stats.jobsDuplicate++;
+      return;
+    }
     case "resync":
       stats.resyncFrames++;
       return;
@@ -134,6 +165,8 @@ function onFrame(c: Conn, data: string): void {
           stats.expectedDeliveries -= s.waiting.size;
           bump(refusedBySecond, s.at, 1);
         }
+      } else if (ref.startsWith("w:")) {
+        if (jobs.delete(Number(ref.slice(2)))) stats.jobsRefused++;
       } else if (ref.startsWith("j:")) {
         c.pending.delete(ref.slice(2));
         stats.joinRefused++;
@@ -172,6 +205,14 @@ function say(c: Conn): void {
   });
 }
 
+let nextJob = 0;
+function work(c: Conn): void {
+  const id = nextJob++;
+  jobs.set(id, [c.idx, Date.now()]);
+  stats.jobsSent++;
+  send(c, { action: "work", payload: { id }, ref: `w:${id}` });
+}
+
 function open(c: Conn): Promise<void> {
   return new Promise((resolve) => {
     const ws = new WebSocket(`${urls[c.idx % urls.length]}/ws/chat`);
@@ -205,8 +246,20 @@ function open(c: Conn): Promise<void> {
   });
 }
 
+function pct(xs: number[], q: number): number | null {
+  if (!xs.length) return null;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
 function settle(force: boolean): void {
   const now = Date.now();
+  for (const [id, [, at]] of jobs) {
+    if (!force && now - at < JOB_SETTLE_MS) break;
+    jobs.delete(id);
+    stats.jobsLost++;
+    bump(jobsLostBySecond, at, 1);
+  }
   for (const [id, s] of outstanding) {
     if (!force && now - s.at < SETTLE_MS) break; // insertion order = send order
     outstanding.delete(id);
@@ -243,7 +296,9 @@ const ticker = setInterval(() => {
     else if (r < (rate + churn) * TICK / 1000) {
       if (c.rooms.size + c.pending.size < 3 && (c.rooms.size === 0 || Math.random() < 0.5)) join(c);
       else leave(c);
-    } else if (r < (rate + churn + reconnectRate) * TICK / 1000) {
+    } else if (r < (rate + churn + jobRate) * TICK / 1000) {
+      work(c);
+    } else if (r < (rate + churn + jobRate + reconnectRate) * TICK / 1000) {
       stats.plannedReconnects++;
       c.planned = true;
       forgetConnection(c);
@@ -267,7 +322,13 @@ const progress = setInterval(() => {
 await new Promise((r) => setTimeout(r, seconds * 1000));
 clearInterval(ticker);
 console.log(`IDLE ${Date.now()}`);
-await new Promise((r) => setTimeout(r, SETTLE_MS + 1000));
+// Chat deliveries need SETTLE_MS; jobs may be retried after a Redis outage, so wait up to 30 s
+// for the last results.
+const chatSettled = Date.now() + SETTLE_MS + 1000;
+const jobsDeadline = Date.now() + 30_000;
+while (Date.now() < chatSettled || (jobs.size > 0 && Date.now() < jobsDeadline)) {
+  await new Promise((r) => setTimeout(r, 500));
+}
 active = false;
 clearInterval(settler);
 clearInterval(progress);
@@ -284,6 +345,9 @@ console.log(
       openAtEnd,
       seconds,
       lostBySecond: Object.fromEntries(lostBySecond),
+      jobsLostBySecond: Object.fromEntries(jobsLostBySecond),
+      jobP50: pct(jobLatencies, 0.5),
+      jobP99: pct(jobLatencies, 0.99),
       refusedBySecond: Object.fromEntries(refusedBySecond),
     })
   }`,

@@ -4,14 +4,26 @@
  * `deno run -A bench/servers/soak_server.ts` prints `READY <port>`.
  * - `join` / `leave` {room}: join or leave group `room.<room>`, answered by `joined` / `left`;
  * - `say` {room, id, text}: broadcast `said` to the room (every process);
+ * - `work` {id}: enqueues a job on the shared RedisJobQueue; a Worker in some server process runs
+ *   it (about 20 ms) and pushes `done` {id, by} back with `sendEvent` over the pub/sub layer;
  * - layer outages reach the client as `resync` (from `onResync`); failures as error frames that
  *   carry the request's `ref`.
  * `GET /mem` answers `{rss, heapUsed, connections}` after a GC.
  *
  * @module
  */
-import { App, Consumer, layers, message, type MessageOf, wsHandler } from "../../mod.ts";
-import { RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
+import {
+  App,
+  Consumer,
+  eventHandler,
+  type JobContext,
+  layers,
+  message,
+  type MessageOf,
+  Worker,
+  wsHandler,
+} from "../../mod.ts";
+import { RedisJobQueue, RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
 import { z } from "zod";
 
 const url = Deno.env.get("REDIS_URL");
@@ -27,8 +39,12 @@ const Chat = z.object({ room: z.string(), id: z.number().int(), text: z.string()
 const Say = message("say", Chat);
 const Said = message("said", Chat);
 const Resync = message("resync", z.object({ reason: z.string() }));
+const Work = message("work", z.object({ id: z.number().int() }));
+const Done = message("done", z.object({ id: z.number().int(), by: z.number().int() }));
 
-class ChatConsumer extends Consumer {
+const queue = new RedisJobQueue({ url, prefix: "sbsoak:jobs", keepResultMs: 60_000 });
+
+class ChatConsumer extends Consumer<MessageOf<typeof Done>> {
   @wsHandler(Join, { output: Joined })
   async handleJoin(m: MessageOf<typeof Join>) {
     await this.joinGroup(`room.${m.payload.room}`);
@@ -46,10 +62,32 @@ class ChatConsumer extends Consumer {
     await this.broadcastMessage(Said.create(m.payload), { groups: `room.${m.payload.room}` });
   }
 
+  @wsHandler(Work)
+  async handleWork(m: MessageOf<typeof Work>) {
+    await queue.enqueue("work", [m.payload.id, this.channelName], { jobId: `w${m.payload.id}` });
+  }
+
+  @eventHandler(Done, { output: Done })
+  handleDone(e: MessageOf<typeof Done>) {
+    return e;
+  }
+
   override async onResync(reason: string) {
     await this.sendMessage(Resync.create({ reason }));
   }
 }
+
+const worker = new Worker(queue, {
+  concurrency: 20,
+  leaseMs: 10_000,
+  functions: {
+    work: async (_ctx: JobContext, id: number, channelName: string) => {
+      await new Promise((r) => setTimeout(r, 20));
+      await ChatConsumer.sendEvent(Done.create({ id, by: Deno.pid }), channelName);
+    },
+  },
+});
+const working = worker.start();
 
 const app = new App({ allowedOrigins: "*" })
   .ws("/ws/chat", ChatConsumer)
@@ -66,7 +104,10 @@ const server = Deno.serve({
 }, app.fetch);
 
 Deno.addSignalListener("SIGTERM", async () => {
+  await worker.stop();
+  await working;
   await app.close();
+  await queue.close();
   await server.shutdown();
   Deno.exit(0);
 });
