@@ -1,70 +1,35 @@
 /**
  * `deno run -A bench/profile.ts <echo|fanout> [seconds]` — CPU profile of the Switchboard server
- * under the benchmark load, through the V8 inspector (Profiler domain). Prints the top functions
- * by self time and the share of each source file, and writes bench/out/<mode>.cpuprofile (open it
- * in Chrome DevTools).
+ * under the benchmark load: the server runs with V8's sampling profiler
+ * (`--v8-flags=--prof`), the load generator drives it, and `node --prof-process` turns the log
+ * into bench/out/<mode>.prof.txt (flat and bottom-up profiles). The top of the flat profile is
+ * printed.
+ *
+ * (The V8 inspector's Profiler is not used: with an inspector attached, Deno reports every
+ * WebSocket frame to it, which dwarfs the work being measured.)
  *
  * @module
  */
-import { freePort, killAll, sleep, spawn } from "./lib.ts";
+import { BENCH_DIR, killAll, spawn } from "./lib.ts";
 import { load } from "./scenarios/common.ts";
 
 const mode = Deno.args[0] ?? "echo";
 const seconds = Number(Deno.args[1] ?? 4);
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-interface Profile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-}
-
-async function inspector(
-  port: number,
-): Promise<(method: string, params?: unknown) => Promise<unknown>> {
-  let list: { webSocketDebuggerUrl: string }[] = [];
-  for (let i = 0; i < 50 && !list.length; i++) {
-    try {
-      list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
-    } catch {
-      await sleep(100);
-    }
-  }
-  const ws = new WebSocket(list[0].webSocketDebuggerUrl);
-  await new Promise((r) => (ws.onopen = r));
-  let id = 0;
-  const waiting = new Map<number, (v: unknown) => void>();
-  ws.onmessage = (e) => {
-    const m = JSON.parse(e.data);
-    if (m.id !== undefined) waiting.get(m.id)?.(m.result);
-  };
-  return (method, params) =>
-    new Promise((resolve) => {
-      const n = ++id;
-      waiting.set(n, resolve);
-      ws.send(JSON.stringify({ id: n, method, params }));
-    });
-}
+const out = `${BENCH_DIR}out/`;
+const log = `${out}${mode}.v8.log`;
 
 try {
-  const inspectPort = freePort();
-  const inspected = await spawn(Deno.execPath(), [
+  await Deno.mkdir(out, { recursive: true });
+  await Deno.remove(log).catch(() => {});
+  const server = await spawn(Deno.execPath(), [
     "run",
     "--allow-all",
     "--quiet",
-    `--inspect=127.0.0.1:${inspectPort}`,
-    new URL("./servers/switchboard.ts", import.meta.url).pathname,
+    `--v8-flags=--prof,--prof_sampling_interval=250,--no-logfile-per-isolate,--logfile=${log}`,
+    `${BENCH_DIR}servers/switchboard.ts`,
     mode,
   ], { label: "profiled server" });
-  const call = await inspector(inspectPort);
-  await call("Profiler.enable");
-  await call("Profiler.setSamplingInterval", { interval: 100 });
-  await call("Profiler.start");
-  const base = `ws://127.0.0.1:${inspected.port}`;
+  const base = `ws://127.0.0.1:${server.port}`;
   const res = mode === "echo"
     ? await load("echo", {
       url: `${base}/ws/echo`,
@@ -72,7 +37,7 @@ try {
       window: 4,
       warmup: 500,
       duration: seconds * 1000,
-    }, [inspected])
+    }, [server])
     : await load("fanout", {
       "recv-urls": `${base}/ws/room`,
       "send-url": `${base}/ws/sender`,
@@ -80,35 +45,18 @@ try {
       window: 4,
       warmup: 500,
       duration: seconds * 1000,
-    }, [inspected]);
-  const { profile } = await call("Profiler.stop") as { profile: Profile };
+    }, [server]);
+  await server.stop();
   console.log(`load: ${JSON.stringify(res)}`);
-  await Deno.mkdir(new URL("./out/", import.meta.url), { recursive: true });
-  await Deno.writeTextFile(
-    new URL(`./out/${mode}.cpuprofile`, import.meta.url),
-    JSON.stringify(profile),
-  );
-  const self = new Map<number, number>();
-  profile.samples.forEach((s, i) => self.set(s, (self.get(s) ?? 0) + (profile.timeDeltas[i] ?? 0)));
-  const byFn = new Map<string, number>();
-  const byFile = new Map<string, number>();
-  let total = 0;
-  for (const n of profile.nodes) {
-    const t = self.get(n.id) ?? 0;
-    total += t;
-    const f = n.callFrame;
-    const file = f.url.replace(/^.*\/(main|deno_[a-z_]+|node_modules)\//, "$1/") || "(native)";
-    const key = `${f.functionName || "(anonymous)"} ${file}:${f.lineNumber + 1}`;
-    byFn.set(key, (byFn.get(key) ?? 0) + t);
-    byFile.set(file, (byFile.get(file) ?? 0) + t);
-  }
-  const top = (m: Map<string, number>, n: number) =>
-    [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, t]) =>
-      `${((100 * t) / total).toFixed(1).padStart(5)} %  ${k}`
-    ).join("\n");
-  console.log(`\n== top functions (self time)\n${top(byFn, 40)}`);
-  console.log(`\n== by file\n${top(byFile, 25)}`);
-  await inspected.stop();
+  const processed = await new Deno.Command("node", {
+    args: ["--prof-process", log],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const text = new TextDecoder().decode(processed.stdout);
+  await Deno.writeTextFile(`${out}${mode}.prof.txt`, text);
+  console.log(text.split("\n").slice(0, 60).join("\n"));
+  console.log(`\nfull profile: bench/out/${mode}.prof.txt`);
 } finally {
   killAll();
 }
