@@ -7,7 +7,7 @@
 import type { App } from "../src/app.ts";
 import { camelize, convertKeys, decamelize } from "../src/case.ts";
 import { COMPLETE_ACTIONS, MESSAGE_ACTION_COMPLETE } from "../src/constants.ts";
-import { ENVELOPE_FIELDS, ENVELOPE_VERSION } from "../src/topic.ts";
+import { ENVELOPE_FIELDS, ENVELOPE_VERSION, type TopicClass } from "../src/topic.ts";
 import type { Consumer, ConsumerClass } from "../src/consumer.ts";
 import type { AnyMessage } from "../src/message.ts";
 import { type CloseInfo, Inbox, ReceiveTimeoutError } from "./inbox.ts";
@@ -224,21 +224,29 @@ export class WebsocketCommunicator {
   }
 
   /**
-   * Receives the next topic frame (completion frames skipped), optionally only for `topic`, and
-   * returns its message without the envelope keys.
+   * Receives the next topic frame (completion frames skipped) and returns its message without the
+   * envelope keys. Give a topic class to take only frames whose topic matches its pattern, or
+   * `{topic}` for one exact topic; frames that do not match stay queued.
    */
   async receiveTopicMessage<M extends AnyMessage = AnyMessage>(
-    options: { topic?: string; timeout?: number } = {},
+    topicClassOrOptions?: TopicClass | { topic?: string; timeout?: number },
+    options: { timeout?: number } = {},
   ): Promise<M> {
-    const timeout = options.timeout ?? DEFAULT_RECEIVE_TIMEOUT;
+    const topicClass = typeof topicClassOrOptions === "function" ? topicClassOrOptions : undefined;
+    const opts = topicClass
+      ? options
+      : (topicClassOrOptions ?? {}) as { topic?: string; timeout?: number };
+    const exact = topicClass ? undefined : (opts as { topic?: string }).topic;
+    const timeout = opts.timeout ?? DEFAULT_RECEIVE_TIMEOUT;
     const raw = await this.#inbox.takeWhere(
       (t) => {
         const f = JSON.parse(t) as TopicFrame;
-        return f.topic !== undefined && !COMPLETE_ACTIONS.has(f.action) &&
-          (options.topic === undefined || f.topic === options.topic);
+        if (f.topic === undefined || COMPLETE_ACTIONS.has(f.action)) return false;
+        if (topicClass) return topicClass.parse(f.topic) !== undefined;
+        return exact === undefined || f.topic === exact;
       },
       timeout,
-      () => `receiveTopicMessage(${options.topic ?? "any topic"})`,
+      () => `receiveTopicMessage(${topicClass?.name ?? exact ?? "any topic"})`,
     );
     const frame = JSON.parse(raw) as Record<string, unknown>;
     for (const key of ENVELOPE_FIELDS) delete frame[key];

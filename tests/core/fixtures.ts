@@ -43,6 +43,8 @@ export class EchoConsumer extends Consumer<
   static override sendCompletion = true;
   static override passthroughEvents = [Forwarded];
   static disconnects: string[] = [];
+  /** Resolves on the next onDisconnect (tests await it instead of polling). */
+  static nextDisconnect: PromiseWithResolvers<string> = Promise.withResolvers();
 
   @wsHandler(Ping, { output: Pong })
   handlePing(_m: MessageOf<typeof Ping>): MessageOf<typeof Pong> {
@@ -83,7 +85,9 @@ export class EchoConsumer extends Consumer<
   }
 
   override onDisconnect(code: number): void {
-    EchoConsumer.disconnects.push(`${this.params.name ?? "?"}:${code}`);
+    const entry = `${this.params.name ?? "?"}:${code}`;
+    EchoConsumer.disconnects.push(entry);
+    EchoConsumer.nextDisconnect.resolve(entry);
   }
 }
 

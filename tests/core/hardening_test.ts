@@ -98,6 +98,8 @@ Deno.test({
   async fn() {
     const layer = freshLayer();
     EchoConsumer.disconnects = [];
+    EchoConsumer.nextDisconnect = Promise.withResolvers();
+    const disconnected = EchoConsumer.nextDisconnect.promise;
     const app = new App({ heartbeatSeconds: 1 }).ws("/echo/:name", EchoConsumer);
     await using server = await serveForTests(app);
     const raw = await rawWebSocket(server.port, "/echo/dead");
@@ -106,9 +108,7 @@ Deno.test({
     raw.close();
     assert.ok(pings >= 1, "the server pinged before closing");
     // onDisconnect runs once the runtime reports the close.
-    for (let i = 0; i < 100 && EchoConsumer.disconnects.length === 0; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await disconnected;
     assert.equal(EchoConsumer.disconnects.length, 1);
     assert.deepEqual(layer.groupMembers("echo-all"), []);
     assert.equal(app.connectionCount, 0);

@@ -15,7 +15,7 @@ import {
   PresenceChanged,
   RoomEvent,
 } from "../topics/messages.ts";
-import { PresenceTopic } from "../topics/topics.ts";
+import { PresenceTopic, RoomTopic } from "../topics/topics.ts";
 
 const hub = (room = "lobby") => ({ topic: `room:${room}` });
 
@@ -109,7 +109,7 @@ Deno.test("standalone room topic shares the hub's group", async () => {
   ]);
   await solo.sendJson({ action: "post", payload: { body: "from solo" } });
   assert.deepEqual(
-    await hubClient.receiveTopicMessage(),
+    await hubClient.receiveTopicMessage(RoomTopic),
     RoomEvent.create({ body: "from solo", author: "anonymous" }),
   );
 });
