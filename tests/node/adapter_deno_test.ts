@@ -5,14 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { type HandlerTable, handlerTable, Ping, Pong } from "../../mod.ts";
+import { App, generateAsyncApi, type HandlerTable, handlerTable, Ping, Pong } from "../../mod.ts";
 import { serve } from "../../adapters/node/mod.ts";
 import { WebsocketCommunicator } from "../../testing/mod.ts";
 import { RoomChatConsumer } from "../../examples/tutorial/room_chat/consumer.ts";
 import { SystemMessageConsumer } from "../../examples/tutorial/system/consumer.ts";
 import * as plain from "../../examples/node/app.mjs";
-// Mounting refreshes the handler tables (see the report on @channel caching before metadata).
-import "../../examples/tutorial/app.ts";
 
 function describeTable(table: HandlerTable) {
   const handlers = (map: HandlerTable["ws"]) =>
@@ -53,6 +51,21 @@ Deno.test("registerHandlers (plain JS) and the decorators give the same handler 
     assert.deepEqual(b, a, decorated.name);
     assert.equal(undecorated.layer, decorated.layer);
   }
+});
+
+Deno.test("both forms produce the same AsyncAPI document", () => {
+  const doc = (system: typeof SystemMessageConsumer, room: typeof RoomChatConsumer) =>
+    generateAsyncApi(
+      new App({ title: "same", version: "1" }).ws("/ws/system", system).ws(
+        "/ws/room/:roomName",
+        room,
+      ),
+      { serverUrl: "localhost:8080" },
+    );
+  const decorated = doc(SystemMessageConsumer, RoomChatConsumer);
+  const undecorated = doc(plain.SystemMessageConsumer, plain.RoomChatConsumer);
+  assert.ok(Object.keys(decorated.operations ?? {}).length >= 4);
+  assert.deepEqual(undecorated, decorated);
 });
 
 Deno.test("the Node adapter serves an app under Deno (node:http + npm:ws)", async () => {
