@@ -13,10 +13,10 @@ import {
   ClosedError,
   getLogger,
   type LayerMessage,
-  onAbort,
   randomToken,
   type ReceiveOptions,
 } from "../../src/layer_api.ts";
+import { deepFreeze, type DropListener, Mailboxes } from "../../src/mailbox.ts";
 
 /** Options of {@linkcode InMemoryChannelLayer}. */
 export interface InMemoryChannelLayerOptions extends CapacityOptions {
@@ -24,45 +24,8 @@ export interface InMemoryChannelLayerOptions extends CapacityOptions {
   expiry?: number;
   /** Seconds a group membership lasts without being renewed by `groupAdd`. Default 86400. */
   groupExpiry?: number;
-}
-
-interface Entry {
-  deadline: number;
-  message: LayerMessage;
-}
-
-interface Waiter {
-  resolve(message: LayerMessage): void;
-  reject(reason: unknown): void;
-}
-
-class Mailbox {
-  queue: Entry[] = [];
-  head = 0;
-  waiters: Waiter[] = [];
-  get size(): number {
-    return this.queue.length - this.head;
-  }
-  shift(): Entry | undefined {
-    if (this.head >= this.queue.length) return undefined;
-    const entry = this.queue[this.head++];
-    if (this.head > 64 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
-    return entry;
-  }
-  peek(): Entry | undefined {
-    return this.queue[this.head];
-  }
-}
-
-function freeze<T>(value: T): T {
-  if (value && typeof value === "object") {
-    Object.freeze(value);
-    for (const v of Object.values(value)) freeze(v);
-  }
-  return value;
+  /** Told about every dropped message (expired, or skipped by a group send to a full channel). */
+  onDrop?: DropListener;
 }
 
 /** Runs `fn` and turns its result or exception into a promise (never throws synchronously). */
@@ -79,15 +42,16 @@ function snapshot(message: LayerMessage): LayerMessage {
   if (message === null || typeof message !== "object" || typeof message.type !== "string") {
     throw new TypeError("A layer message must be an object with a string 'type'");
   }
-  return freeze(JSON.parse(JSON.stringify(message)));
+  return deepFreeze(JSON.parse(JSON.stringify(message)));
 }
 
 /**
  * A channel layer that lives in this process's memory.
  *
- * Unlike the Python in-memory layer it enforces expiry when a message is delivered, keeps waiting
- * receivers across `flush()`, lets one of two receivers be cancelled without harming the other,
- * logs what it drops, and shares one frozen copy of a group message between all members.
+ * Unlike the Python in-memory layer it enforces expiry when a message is delivered, sweeps
+ * channels nobody reads, keeps waiting receivers across `flush()`, lets one of two receivers be
+ * cancelled without harming the other, logs what it drops, and shares one frozen copy of a group
+ * message between all members. Its mailboxes are the same as the Redis layers'.
  */
 export class InMemoryChannelLayer implements ChannelLayer {
   /** Optional features. */
@@ -96,62 +60,30 @@ export class InMemoryChannelLayer implements ChannelLayer {
   readonly expiry: number;
   /** Group membership expiry in seconds. */
   readonly groupExpiry: number;
-  readonly #capacity: (name: string) => number;
   readonly #prefix = randomToken(12);
-  #channels = new Map<string, Mailbox>();
+  readonly #mailboxes: Mailboxes;
   #groups = new Map<string, Map<string, number>>();
   #closed = false;
-  /** Messages dropped so far, by reason. */
-  readonly dropped: { expired: number; full: number } = { expired: 0, full: 0 };
 
   /** Creates a layer. */
   constructor(options: InMemoryChannelLayerOptions = {}) {
     this.expiry = options.expiry ?? 60;
     this.groupExpiry = options.groupExpiry ?? 86400;
-    this.#capacity = capacityLookup(options);
+    this.#mailboxes = new Mailboxes({
+      capacity: capacityLookup(options),
+      expiryMs: this.expiry * 1000,
+      label: "In-memory layer",
+      onDrop: options.onDrop,
+    });
+  }
+
+  /** Messages dropped so far, by reason. */
+  get dropped(): { expired: number; full: number; invalid: number } {
+    return this.#mailboxes.dropped;
   }
 
   #open(): void {
     if (this.#closed) throw new ClosedError("The in-memory layer is closed");
-  }
-
-  #mailbox(channel: string): Mailbox {
-    let box = this.#channels.get(channel);
-    if (!box) {
-      box = new Mailbox();
-      this.#channels.set(channel, box);
-    }
-    return box;
-  }
-
-  #dropExpired(channel: string, box: Mailbox, now: number): void {
-    let expired = 0;
-    for (let e = box.peek(); e && e.deadline <= now; e = box.peek()) {
-      box.shift();
-      expired++;
-    }
-    if (expired) {
-      this.dropped.expired += expired;
-      getLogger().warn(`Dropped ${expired} expired message(s) on channel ${channel}`);
-    }
-  }
-
-  #forget(channel: string, box: Mailbox): void {
-    if (box.size === 0 && box.waiters.length === 0) this.#channels.delete(channel);
-  }
-
-  /** Puts a frozen message into a channel; false when it is full. */
-  #deliver(channel: string, message: LayerMessage, now: number): boolean {
-    const box = this.#mailbox(channel);
-    const waiter = box.waiters.shift();
-    if (waiter) {
-      waiter.resolve(message);
-      return true;
-    }
-    this.#dropExpired(channel, box, now);
-    if (box.size >= this.#capacity(channel)) return false;
-    box.queue.push({ deadline: now + this.expiry * 1000, message });
-    return true;
   }
 
   /** Creates a new process-local channel name. */
@@ -160,6 +92,7 @@ export class InMemoryChannelLayer implements ChannelLayer {
       this.#open();
       const name = `${prefix}.${this.#prefix}!${randomToken(12)}`;
       assertChannelName(name);
+      this.#mailboxes.markLive(name);
       return name;
     });
   }
@@ -169,10 +102,8 @@ export class InMemoryChannelLayer implements ChannelLayer {
     return attempt(() => {
       this.#open();
       assertChannelName(channel);
-      if (!this.#deliver(channel, snapshot(message), Date.now())) {
-        this.dropped.full++;
-        throw new ChannelFull(channel);
-      }
+      const outcome = this.#mailboxes.offer(channel, snapshot(message), this.#mailboxes.deadline());
+      if (outcome === "full") throw new ChannelFull(channel);
     });
   }
 
@@ -184,35 +115,7 @@ export class InMemoryChannelLayer implements ChannelLayer {
     } catch (error) {
       return Promise.reject(error);
     }
-    const { signal } = options;
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    const box = this.#mailbox(channel);
-    this.#dropExpired(channel, box, Date.now());
-    const entry = box.shift();
-    if (entry) {
-      this.#forget(channel, box);
-      return Promise.resolve(entry.message);
-    }
-    return new Promise<LayerMessage>((resolve, reject) => {
-      const aborted = () => {
-        const i = box.waiters.indexOf(waiter);
-        if (i !== -1) box.waiters.splice(i, 1);
-        if (this.#channels.get(channel) === box) this.#forget(channel, box);
-        reject(signal!.reason);
-      };
-      const unlisten = onAbort(signal, aborted);
-      const waiter: Waiter = {
-        resolve: (m) => {
-          unlisten();
-          resolve(m);
-        },
-        reject: (e) => {
-          unlisten();
-          reject(e);
-        },
-      };
-      box.waiters.push(waiter);
-    });
+    return this.#mailboxes.receive(channel, options);
   }
 
   /** Adds (or renews) `channel` in `group`. */
@@ -243,30 +146,29 @@ export class InMemoryChannelLayer implements ChannelLayer {
 
   /** Sends one shared, frozen copy of `message` to every live member of `group`. */
   groupSend(group: string, message: LayerMessage): Promise<void> {
-    return attempt(() => this.#groupSend(group, message));
-  }
-
-  #groupSend(group: string, message: LayerMessage): void {
-    this.#open();
-    assertGroupName(group);
-    const frozen = snapshot(message);
-    const members = this.#groups.get(group);
-    if (!members) return;
-    const now = Date.now();
-    const oldest = now - this.groupExpiry * 1000;
-    let full = 0;
-    for (const [channel, joined] of members) {
-      if (joined < oldest) {
-        members.delete(channel);
-        continue;
+    return attempt(() => {
+      this.#open();
+      assertGroupName(group);
+      const frozen = snapshot(message);
+      const members = this.#groups.get(group);
+      if (!members) return;
+      const now = Date.now();
+      const oldest = now - this.groupExpiry * 1000;
+      const deadline = this.#mailboxes.deadline(now);
+      let full = 0;
+      for (const [channel, joined] of members) {
+        if (joined < oldest) {
+          members.delete(channel);
+          continue;
+        }
+        if (this.#mailboxes.offer(channel, frozen, deadline) === "full") full++;
       }
-      if (!this.#deliver(channel, frozen, now)) full++;
-    }
-    if (members.size === 0) this.#groups.delete(group);
-    if (full) {
-      this.dropped.full += full;
-      getLogger().warn(`${full} of ${members.size} channels over capacity in group ${group}`);
-    }
+      if (members.size === 0) this.#groups.delete(group);
+      if (full) {
+        this.#mailboxes.dropped.full += full;
+        getLogger().warn(`${full} of ${members.size} channels over capacity in group ${group}`);
+      }
+    });
   }
 
   /** The members of a group (for tests and introspection). */
@@ -274,18 +176,9 @@ export class InMemoryChannelLayer implements ChannelLayer {
     return [...(this.#groups.get(group)?.keys() ?? [])];
   }
 
-  /** Number of channels that hold messages or receivers (for tests and introspection). */
-  get channelCount(): number {
-    return this.#channels.size;
-  }
-
   /** Forgets all messages and groups; receivers that are waiting keep waiting for new messages. */
   flush(): Promise<void> {
-    for (const [name, box] of this.#channels) {
-      box.queue = [];
-      box.head = 0;
-      this.#forget(name, box);
-    }
+    this.#mailboxes.clear();
     this.#groups.clear();
     return Promise.resolve();
   }
@@ -294,12 +187,7 @@ export class InMemoryChannelLayer implements ChannelLayer {
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
-    for (const box of this.#channels.values()) {
-      for (const w of box.waiters.splice(0)) {
-        w.reject(new ClosedError("The in-memory layer closed"));
-      }
-    }
-    this.#channels.clear();
+    this.#mailboxes.close();
     this.#groups.clear();
     return Promise.resolve();
   }

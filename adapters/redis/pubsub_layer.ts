@@ -31,7 +31,7 @@ import {
   RESYNC_MESSAGE_TYPE,
 } from "../../src/layer_api.ts";
 import { ForeignChannelError } from "./errors.ts";
-import { deepFreeze, type DropListener, Mailboxes } from "./mailbox.ts";
+import { deepFreeze, type DropListener, Mailboxes } from "../../src/mailbox.ts";
 import {
   assertPrefix,
   type BackoffOptions,

@@ -1,19 +1,17 @@
 /**
- * Bounded per-channel mailboxes in the process, shared by both Redis layers.
+ * Bounded per-channel mailboxes in the process, shared by every layer (memory, Redis pub/sub,
+ * Redis queue).
  *
- * Messages read from Redis by the layer's long-lived reader land here; `receive()` only waits on
- * a mailbox, so aborting it never loses a message. A full mailbox drops the incoming message,
+ * Messages land here (sent in-process, or read from Redis by a layer's long-lived reader);
+ * `receive()` only waits on a mailbox, so aborting it never loses a message. A full mailbox drops the incoming message,
  * counts it and logs it; expired messages are dropped when they would be delivered.
  *
  * @module
  */
-import {
-  ClosedError,
-  getLogger,
-  type LayerMessage,
-  onAbort,
-  type ReceiveOptions,
-} from "../../src/layer_api.ts";
+import { onAbort } from "./abort.ts";
+import { ClosedError } from "./errors.ts";
+import type { LayerMessage, ReceiveOptions } from "./layer.ts";
+import { getLogger } from "./logger.ts";
 
 /** Why a message was dropped. */
 export type DropReason = "full" | "expired" | "invalid";
@@ -165,26 +163,36 @@ export class Mailboxes {
    * the message had expired; the drop is already counted and logged.
    */
   deliver(channel: string, message: LayerMessage, deadline: number, force = false): boolean {
-    if (this.#closed) return false;
+    const outcome = this.offer(channel, message, deadline, force);
+    if (outcome === "delivered") return true;
+    if (outcome !== "closed") this.drop(channel, outcome);
+    return false;
+  }
+
+  /**
+   * Like {@linkcode deliver}, but reports instead of dropping: a full mailbox is left to the caller
+   * (the memory layer's `send` throws `ChannelFull`). Nothing is counted or logged.
+   */
+  offer(
+    channel: string,
+    message: LayerMessage,
+    deadline: number,
+    force = false,
+  ): "delivered" | "full" | "expired" | "closed" {
+    if (this.#closed) return "closed";
     const now = Date.now();
     if (now >= this.#nextSweep) this.#sweep(now);
-    if (deadline <= now) {
-      this.drop(channel, "expired");
-      return false;
-    }
+    if (deadline <= now) return "expired";
     const box = this.#box(channel);
     const waiter = box.waiters.shift();
     if (waiter) {
       waiter.resolve(message);
-      return true;
+      return "delivered";
     }
     this.#dropExpired(channel, box, now);
-    if (!force && box.size >= this.#capacity(channel)) {
-      this.drop(channel, "full");
-      return false;
-    }
+    if (!force && box.size >= this.#capacity(channel)) return "full";
     box.queue.push({ deadline, message });
-    return true;
+    return "delivered";
   }
 
   /** A deadline `expiryMs` from `from` (epoch ms, default now). */
