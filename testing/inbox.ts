@@ -68,18 +68,7 @@ export class Inbox {
   /** Resolves when a frame or the close arrives, or after `ms` (returns false on timeout). */
   waitForActivity(ms: number): Promise<boolean> {
     if (this.#frames.length || this.#close) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      const timer = setTimeout(() => {
-        const i = this.#waiters.indexOf(wake);
-        if (i !== -1) this.#waiters.splice(i, 1);
-        resolve(false);
-      }, ms);
-      this.#waiters.push(wake);
-    });
+    return this.#waitForNew(ms);
   }
 
   /** Takes the next frame, waiting up to `ms`. */

@@ -9,27 +9,9 @@
  */
 import "../../examples/tutorial/tests/test_env.ts";
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
 import { app } from "../../examples/tutorial/app.ts";
 import type { AsyncApiDocument } from "../../mod.ts";
-
-const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
-const SCREENSHOTS = new URL("../screenshots/", import.meta.url);
-
-function exists(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
-const haveChromium = exists(CHROMIUM);
-if (!haveChromium && Deno.env.get("CI")) {
-  throw new Error(
-    `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)`,
-  );
-}
+import { haveChromium, launchChromium, SCREENSHOTS } from "../helpers/browser.ts";
 
 Deno.test({
   name: "browser: /asyncapi renders every channel and operation (local assets, Chromium)",
@@ -39,18 +21,7 @@ Deno.test({
     const problems: string[] = [];
     const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, app.fetch);
     const origin = `http://127.0.0.1:${server.addr.port}`;
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1920, height: 1200 } });
       page.on("request", (r) => {

@@ -9,27 +9,11 @@
  * test is skipped locally and fails under CI.
  */
 import assert from "node:assert/strict";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { haveChromium, launchChromium, SCREENSHOTS } from "../helpers/browser.ts";
 
-const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
 const ROOT = new URL("../../", import.meta.url);
-const SCREENSHOTS = new URL("../screenshots/", import.meta.url);
 const WAIT = 30_000; // upper bound for anything that must happen; never a sleep
-
-function exists(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
-const haveChromium = exists(CHROMIUM);
-if (!haveChromium && Deno.env.get("CI")) {
-  throw new Error(
-    `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)`,
-  );
-}
 
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -142,18 +126,7 @@ Deno.test({
     const problems: string[] = [];
     try {
       await server.listening;
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-          "--no-first-run",
-        ],
-      });
+      browser = await launchChromium();
       const a = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       const b = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       for (const [name, page] of [["A", a], ["B", b]] as const) {
