@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { DirectAbortController } from "./abort.ts";
 import { camelize, convertKeys, decamelize } from "./case.ts";
 import { COMPLETE_ACTIONS, type ErrorItem } from "./constants.ts";
 import {
@@ -113,6 +114,40 @@ interface Subscription {
 
 type Target = { readonly instance: object; readonly table: HandlerTable; readonly name: string };
 
+/**
+ * What a consumer reaches its connection through. A class rather than an object literal with
+ * getters and arrow functions: V8 keeps such literals in dictionary mode, and every idle
+ * connection holds one.
+ */
+class Runtime implements ConsumerRuntime {
+  constructor(
+    readonly connection: Connection,
+    readonly request: Request,
+    readonly params: Readonly<Record<string, string>>,
+  ) {}
+  get channelName(): string {
+    return this.connection.channelName;
+  }
+  get closed(): boolean {
+    return this.connection.closing;
+  }
+  send(message: AnyMessage): Promise<void> {
+    return this.connection.send(message);
+  }
+  broadcast(message: AnyMessage, options: BroadcastOptions): Promise<void> {
+    return this.connection.broadcast(message, options);
+  }
+  join(group: string): Promise<void> {
+    return this.connection.join(group);
+  }
+  leave(group: string): Promise<void> {
+    return this.connection.leave(group);
+  }
+  close(code?: number, reason?: string): void {
+    this.connection.close(code, reason);
+  }
+}
+
 /** The runtime of one connection. Created by the App for an accepted upgrade. */
 export class Connection implements ConnectionHandle {
   readonly consumer: Consumer;
@@ -124,7 +159,7 @@ export class Connection implements ConnectionHandle {
   readonly #params: Readonly<Record<string, string>>;
   readonly #frames = new SerialQueue();
   readonly #events = new SerialQueue();
-  readonly #abort = new AbortController();
+  readonly #abort = new DirectAbortController();
   #layer: ChannelLayer | undefined;
   #channelName = "";
   #state: "new" | "open" | "closing" | "closed" = "new";
@@ -156,24 +191,17 @@ export class Connection implements ConnectionHandle {
     this.#params = params;
     const rl = settings.rateLimit;
     if (rl) this.#bucket = new TokenBucket(rl.perSecond, rl.burst ?? Math.max(1, rl.perSecond));
-    // deno-lint-ignore no-this-alias
-    const self = this;
-    const runtime: ConsumerRuntime = {
-      request,
-      params,
-      get channelName() {
-        return self.#channelName;
-      },
-      get closed() {
-        return self.#state === "closing" || self.#state === "closed";
-      },
-      send: (m) => this.send(m),
-      broadcast: (m, o) => this.broadcast(m, o),
-      join: (g) => this.join(g),
-      leave: (g) => this.leave(g),
-      close: (code, reason) => this.close(code, reason),
-    };
-    consumer[RUNTIME] = runtime;
+    consumer[RUNTIME] = new Runtime(this, request, params);
+  }
+
+  /** This connection's layer channel name ("" until connected or without a layer). */
+  get channelName(): string {
+    return this.#channelName;
+  }
+
+  /** True once the connection is closing or closed. */
+  get closing(): boolean {
+    return this.#state === "closing" || this.#state === "closed";
   }
 
   /** True while the socket is open. */

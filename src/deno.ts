@@ -13,6 +13,23 @@ interface DenoLike {
   };
 }
 
+/**
+ * The core's view of a Deno WebSocket. A class, not an object literal with a getter: V8 keeps
+ * such literals in dictionary mode, and every connection holds one.
+ */
+class DenoSocket implements ServerSocket {
+  constructor(readonly socket: WebSocket) {}
+  send(data: string): void {
+    this.socket.send(data);
+  }
+  close(code?: number, reason?: string): void {
+    this.socket.close(code, reason);
+  }
+  get bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+}
+
 /** Upgrades `request` with Deno and wires the socket to a connection handle. */
 export function upgradeWithDeno(
   request: Request,
@@ -27,13 +44,7 @@ export function upgradeWithDeno(
     );
   }
   const { socket, response } = deno.upgradeWebSocket(request, options);
-  const handle = accept({
-    send: (data) => socket.send(data),
-    close: (code, reason) => socket.close(code, reason),
-    get bufferedAmount() {
-      return socket.bufferedAmount;
-    },
-  });
+  const handle = accept(new DenoSocket(socket));
   socket.binaryType = "arraybuffer";
   socket.onopen = () => void handle.opened();
   socket.onmessage = (event) => {
