@@ -110,8 +110,11 @@ type Passthrough<C> = C extends { readonly passthroughEvents: readonly (infer T)
 /** A received-form message as a client writes it: payload-less messages may omit `payload`. */
 type Sendable<M> = M extends { readonly action: infer A extends string; readonly payload: infer P }
   ? [P] extends [null] ? { readonly action: A; readonly payload?: null }
-  : { readonly action: A; readonly payload: P }
+  : { readonly action: A; readonly payload: InputOf<M, P> }
   : never;
+
+/** The schema's input payload type carried by `Message`'s phantom, else the payload type itself. */
+type InputOf<M, P> = M extends { readonly "~input"?: infer I } ? unknown extends I ? P : I : P;
 
 /** The messages a consumer's handlers take, inferred from their parameter types. */
 export type InferredClientMessageOf<C> = Exclude<

@@ -50,7 +50,7 @@ export interface ErrorItem {
 export type ErrorPayload = ErrorItem[] | { detail: string; [key: string]: unknown };
 
 /** Hand-written Standard Schema accepting any error payload (the core imports no schema library). */
-const anyPayload: StandardSchemaV1<unknown, ErrorPayload> = {
+const anyPayload: StandardSchemaV1<ErrorPayload, ErrorPayload> = {
   "~standard": {
     version: 1,
     vendor: "switchboard",

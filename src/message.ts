@@ -50,17 +50,22 @@ export interface MessageType<A extends string = string, P = unknown, I = P> {
    * Builds a message of this type. The payload is validated and defaults are applied; an invalid
    * payload throws a `TypeError` naming the problems.
    */
-  create(...payload: P extends null ? [payload?: null] : [payload: I]): Message<A, P>;
+  create(...payload: P extends null ? [payload?: null] : [payload: I]): Message<A, P, I>;
   /** True when `value` is a message of this type (checks the action only). */
-  is(value: unknown): value is Message<A, P>;
+  is(value: unknown): value is Message<A, P, I>;
 }
 
 /** A message value of action `A` and payload `P`. */
-export interface Message<A extends string = string, P = unknown> extends AnyMessage {
+export interface Message<A extends string = string, P = unknown, I = P> extends AnyMessage {
   /** The routing key. */
   readonly action: A;
   /** The body. */
   readonly payload: P;
+  /**
+   * Phantom: the sender-side payload type (the schema's input, where defaults are optional). Never
+   * set at run time; typed clients read it to know what a client may write.
+   */
+  readonly "~input"?: I;
 }
 
 /** Any message type. */
@@ -68,8 +73,8 @@ export interface Message<A extends string = string, P = unknown> extends AnyMess
 export type AnyMessageType = MessageType<string, any, any>;
 
 /** The static type of the messages a message type makes: `MessageOf<typeof Ping>`. */
-export type MessageOf<T extends AnyMessageType> = T extends MessageType<infer A, infer P, infer _I>
-  ? Message<A, P>
+export type MessageOf<T extends AnyMessageType> = T extends MessageType<infer A, infer P, infer I>
+  ? Message<A, P, I>
   : never;
 
 /** The input (sender-side) payload type of a message type. */

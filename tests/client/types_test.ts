@@ -93,9 +93,10 @@ function compileOnly(): void {
   const inferred = createClient<typeof Inferred>("ws://x/ws");
   inferred.send({ action: "ping" });
   inferred.send({ action: "say", payload: { text: "hi", loud: true } });
-  // Inferred sends use the handler's (output) payload type: defaults are required.
-  // @ts-expect-error loud is required without an api declaration
+  // Inferred sends use the schema's input type (carried by MessageOf): defaults are optional.
   inferred.send({ action: "say", payload: { text: "hi" } });
+  // @ts-expect-error text has no default: it is required
+  inferred.send({ action: "say", payload: { loud: true } });
   // @ts-expect-error an event is not a client message
   inferred.send({ action: "nudge", payload: { who: "x" } });
   // @ts-expect-error unknown action
