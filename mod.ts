@@ -56,6 +56,7 @@ export {
   checkHandlers,
   eventHandler,
   type HandlerDecorator,
+  type HandlerHost,
   type HandlerInfo,
   type HandlerOptions,
   type HandlerResult,
@@ -101,6 +102,7 @@ export {
   type ChannelLayer,
   type JsonValue,
   type LayerEvent,
+  LayerEvents,
   type LayerMessage,
   type ReceiveOptions,
   RESYNC_MESSAGE_TYPE,
@@ -187,6 +189,7 @@ export {
   renderAsyncApiErrorHtml,
   renderAsyncApiHtml,
 } from "./src/asyncapi/html.ts";
+export type { JsonSchema } from "./src/asyncapi/schema.ts";
 
 // The embedded default: an in-memory layer under "default", made on first use.
 if (!layers.has(DEFAULT_LAYER)) layers.register(DEFAULT_LAYER, () => new InMemoryChannelLayer());

@@ -10,8 +10,9 @@ import { DefinitionError } from "../src/errors.ts";
 import { handlerTable } from "../src/handlers.ts";
 import type { ClientApi } from "./client.js";
 
+/** Any class whose static `api` can be checked: a consumer or a topic. */
 // deno-lint-ignore no-explicit-any
-type AnyClass = abstract new (...args: any[]) => unknown;
+export type AnyClass = abstract new (...args: any[]) => unknown;
 
 function apiOf(cls: AnyClass): ClientApi | undefined {
   const api = (cls as unknown as { api?: unknown }).api;

@@ -322,6 +322,7 @@ export declare const COMPLETION_ACTIONS: readonly ["complete", "group_complete",
 export declare class ClientError extends Error {}
 /** A request answered with an `error` frame carrying its `ref`. */
 export declare class RequestError extends ClientError {
+  /** Wraps the error frame that answered a request. */
   constructor(frame: WireMessage & Envelope);
   /** The error frame as received. */
   readonly frame: WireMessage & Envelope;
@@ -338,5 +339,6 @@ export declare class ConnectionLostError extends ClientError {}
 export declare class ClientClosedError extends ClientError {}
 /** The offline queue is full. */
 export declare class QueueFullError extends ClientError {
+  /** `limit` is the queue's capacity (`maxQueue`). */
   constructor(limit: number);
 }

@@ -85,36 +85,47 @@ export type OutgoingOf<T> = T extends MessageType<infer A, infer P, infer I>
   : { readonly action: A; readonly payload: I }
   : never;
 
+/** The instance type of a class (or never). */
 // deno-lint-ignore no-explicit-any
-type InstanceOf<C> = C extends abstract new (...args: any) => infer I ? I : never;
+export type InstanceOf<C> = C extends abstract new (...args: any) => infer I ? I : never;
+/** The method names of a consumer or topic instance that are its own (not the base class API). */
 // deno-lint-ignore no-explicit-any
-type HandlerKeys<I> = Exclude<keyof I, keyof Consumer<any> | keyof Topic<any>>;
-type LiteralMessage<M> = M extends
+export type HandlerKeys<I> = Exclude<keyof I, keyof Consumer<any> | keyof Topic<any>>;
+/** `M` when its action is a string literal, else never (drops the untyped base message). */
+export type LiteralMessage<M> = M extends
   { readonly action: infer A extends string; readonly payload: unknown }
   ? string extends A ? never : M
   : never;
-type ParamMessage<F> = F extends (message: infer M) => unknown ? LiteralMessage<M> : never;
+/** The message a handler method takes, when its action is a literal. */
+export type ParamMessage<F> = F extends (message: infer M) => unknown ? LiteralMessage<M> : never;
+/** The message a handler method returns (awaited), when its action is a literal. */
 // deno-lint-ignore no-explicit-any
-type ReturnMessage<F> = F extends (...args: any) => infer R ? LiteralMessage<Awaited<R>> : never;
-type DeclaredEventActions<C> = EventOf<C> extends { readonly action: infer A extends string }
+export type ReturnMessage<F> = F extends (...args: any) => infer R ? LiteralMessage<Awaited<R>>
+  : never;
+/** The actions of the events declared with `Consumer<Events>`: handlers of those are not client messages. */
+export type DeclaredEventActions<C> = EventOf<C> extends { readonly action: infer A extends string }
   ? string extends A ? never : A
   : never;
-type Api<C> = C extends {
+/** The `send` / `receive` message unions of a class's static `api`, if it declares one. */
+export type Api<C> = C extends {
   readonly api: ClientApi<infer S extends WireMessage, infer R extends WireMessage>;
 } ? { send: S; receive: R }
   : never;
-type Passthrough<C> = C extends { readonly passthroughEvents: readonly (infer T)[] }
+/** The passthrough events of a class, which reach clients unchanged. */
+export type Passthrough<C> = C extends { readonly passthroughEvents: readonly (infer T)[] }
   ? T extends AnyMessageType ? LiteralMessage<MessageOf<T>> : never
   : never;
 
-/** A received-form message as a client writes it: payload-less messages may omit `payload`. */
-type Sendable<M> = M extends { readonly action: infer A extends string; readonly payload: infer P }
+/** A message as a client writes it: the schema's input payload; payload-less messages may omit `payload`. */
+export type Sendable<M> = M extends
+  { readonly action: infer A extends string; readonly payload: infer P }
   ? [P] extends [null] ? { readonly action: A; readonly payload?: null }
   : { readonly action: A; readonly payload: InputOf<M, P> }
   : never;
 
 /** The schema's input payload type carried by `Message`'s phantom, else the payload type itself. */
-type InputOf<M, P> = M extends { readonly "~input"?: infer I } ? unknown extends I ? P : I : P;
+export type InputOf<M, P> = M extends { readonly "~input"?: infer I } ? unknown extends I ? P : I
+  : P;
 
 /** The messages a consumer's handlers take, inferred from their parameter types. */
 export type InferredClientMessageOf<C> = Exclude<

@@ -63,10 +63,8 @@ export type ConsumerMixinBase<Events extends AnyMessage = any> =
 
 /** The event messages a consumer class (or instance) accepts: the type argument of `Consumer<Events>`. */
 // deno-lint-ignore no-explicit-any
-export type EventOf<C> = C extends abstract new (...args: any) => infer I ? EventsOfInstance<I>
-  : EventsOfInstance<C>;
-
-type EventsOfInstance<I> = I extends { readonly "~events"?: infer E } ? Exclude<E, undefined>
+export type EventOf<C> = (C extends abstract new (...args: any) => infer I ? I : C) extends
+  { readonly "~events"?: infer E } ? Exclude<E, undefined>
   : never;
 
 function toList(groups: string | readonly string[]): string[] {

@@ -200,14 +200,15 @@ export function channel(options: ChannelOptions): ChannelDecorator {
   return (value, context) => {
     (context.metadata as Metadata)[CHANNEL] = { ...options };
     // The class's metadata is attached only once every decorator has run: check duplicates then.
-    context.addInitializer(() => checkHandlers(value as unknown as ConsumerLike));
+    context.addInitializer(() => checkHandlers(value as unknown as HandlerHost));
   };
 }
 
+/** Any class handlers can be registered on: a consumer, a topic, or a mixin's class. */
 // deno-lint-ignore no-explicit-any
-type ConsumerLike = abstract new (...args: any[]) => unknown;
+export type HandlerHost = abstract new (...args: any[]) => unknown;
 
-function metadataOf(cls: ConsumerLike, create: boolean): Metadata | undefined {
+function metadataOf(cls: HandlerHost, create: boolean): Metadata | undefined {
   if (Object.hasOwn(cls, METADATA)) return (cls as unknown as Record<symbol, Metadata>)[METADATA];
   if (!create) return undefined;
   const parent = (Object.getPrototypeOf(cls) as Record<symbol, Metadata> | null)?.[METADATA];
@@ -245,7 +246,7 @@ export function onEvent(input: AnyMessageType, options?: HandlerOptions): Handle
  * registerHandlers(Echo, { handlePing: onMessage(Ping, { output: Pong }) }, { name: "echo" });
  * ```
  */
-export function registerHandlers<C extends ConsumerLike>(
+export function registerHandlers<C extends HandlerHost>(
   cls: C,
   handlers: Record<string, HandlerSpec>,
   channelOptions?: ChannelOptions,
@@ -276,10 +277,10 @@ export interface HandlerTable {
 
 const tables = new WeakMap<object, HandlerTable>();
 
-function chain(cls: ConsumerLike): ConsumerLike[] {
-  const out: ConsumerLike[] = [];
+function chain(cls: HandlerHost): HandlerHost[] {
+  const out: HandlerHost[] = [];
   for (
-    let c: ConsumerLike | null = cls;
+    let c: HandlerHost | null = cls;
     c && c !== Function.prototype;
     c = Object.getPrototypeOf(c)
   ) {
@@ -289,7 +290,7 @@ function chain(cls: ConsumerLike): ConsumerLike[] {
 }
 
 /** Merges a static array property across the class chain, most-derived first, without duplicates. */
-export function mergedStatic<T>(cls: ConsumerLike, key: string): T[] {
+export function mergedStatic<T>(cls: HandlerHost, key: string): T[] {
   const seen = new Set<T>();
   for (const c of chain(cls).reverse()) {
     if (Object.hasOwn(c, key)) {
@@ -305,7 +306,7 @@ function pascalToSnake(name: string): string {
 }
 
 /** Builds (and caches) the handler table of `cls`; throws {@linkcode DefinitionError} on duplicates. */
-export function handlerTable(cls: ConsumerLike): HandlerTable {
+export function handlerTable(cls: HandlerHost): HandlerTable {
   const cached = tables.get(cls);
   if (cached) return cached;
   const byMethod = new Map<string, HandlerInfo>();
@@ -363,7 +364,7 @@ export function handlerTable(cls: ConsumerLike): HandlerTable {
 }
 
 /** Validates a consumer class's handlers now (duplicates across mixins and inheritance). */
-export function checkHandlers(cls: ConsumerLike): void {
+export function checkHandlers(cls: HandlerHost): void {
   tables.delete(cls);
   handlerTable(cls);
 }

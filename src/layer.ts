@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { getLogger } from "./logger.ts";
 
 /** A JSON value: what layer messages are made of. */
 export type JsonValue =
@@ -73,6 +74,39 @@ export interface ChannelLayer {
   close(): Promise<void>;
   /** Subscribes to layer events; returns the unsubscribe function. */
   onEvent?(listener: (event: LayerEvent) => void): () => void;
+}
+
+/** The listeners of a layer's {@linkcode LayerEvent}s: what `onEvent` subscribes to. */
+export class LayerEvents {
+  readonly #listeners = new Set<(event: LayerEvent) => void>();
+  readonly #label: string;
+
+  /** `label` names the layer in the log line written when a listener throws. */
+  constructor(label: string) {
+    this.#label = label;
+  }
+
+  /** Adds a listener; returns the function that removes it. */
+  listen(listener: (event: LayerEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Tells every listener; a listener that throws is logged and the others still run. */
+  emit(event: LayerEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        getLogger().error(`${this.#label}: onEvent listener threw`, { error });
+      }
+    }
+  }
+
+  /** Removes every listener (on close). */
+  clear(): void {
+    this.#listeners.clear();
+  }
 }
 
 /** The message type layers deliver into local channels after an outage. */

@@ -19,10 +19,10 @@ export interface Logger {
   error(message: string, fields?: LogFields): void;
 }
 
-const LEVELS = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 } as const;
+/** A log level name; `silent` logs nothing. */
+export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 
-/** A log level name. */
-export type LogLevel = keyof typeof LEVELS;
+const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
 /** Creates a logger writing to the console at `level` and above (default `info`). */
 export function consoleLogger(level: LogLevel = "info"): Logger {

@@ -15,7 +15,7 @@ export {
   type TopicFrame,
   WebsocketCommunicator,
 } from "./communicator.ts";
-export type { ConnectResult } from "./transport.ts";
+export type { ConnectResult, WebSocketConstructor } from "./transport.ts";
 export { type CloseInfo, ConnectionClosedError, ReceiveTimeoutError } from "./inbox.ts";
 export {
   type BroadcastCapture,

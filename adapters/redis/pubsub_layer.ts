@@ -23,6 +23,7 @@ import {
   getLogger,
   isProcessLocal,
   type LayerEvent,
+  LayerEvents,
   type LayerMessage,
   LayerUnavailableError,
   nonLocalName,
@@ -115,7 +116,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
   #routes = new Map<string, Route>();
   /** Non-local prefixes (`x.token!`) this instance made with newChannel. */
   #ownPrefixes = new Set<string>();
-  #listeners = new Set<(event: LayerEvent) => void>();
+  readonly #events = new LayerEvents("Redis pub/sub layer");
   #connecting: Promise<void> | undefined;
   #closed = false;
   #decodeChain: Promise<void> = Promise.resolve();
@@ -188,7 +189,10 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
         onDown: (reason) => {
           if (shard.down || this.#closed) return;
           shard.down = true;
-          this.#emit({ type: "disconnected", reason: `Redis host ${shard.index}: ${reason}` });
+          this.#events.emit({
+            type: "disconnected",
+            reason: `Redis host ${shard.index}: ${reason}`,
+          });
         },
         onUp: () => {
           if (!shard.down || this.#closed) return;
@@ -213,23 +217,12 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
       `Redis host ${shard.index} reconnected: messages published while it was unreachable were lost`;
     getLogger().warn(`Redis pub/sub layer: ${reason}`);
     this.#mailboxes.broadcast(deepFreeze({ type: RESYNC_MESSAGE_TYPE, reason }));
-    this.#emit({ type: "resync", reason });
-  }
-
-  #emit(event: LayerEvent): void {
-    for (const listener of this.#listeners) {
-      try {
-        listener(event);
-      } catch (error) {
-        getLogger().error("Redis pub/sub layer: onEvent listener threw", { error });
-      }
-    }
+    this.#events.emit({ type: "resync", reason });
   }
 
   /** Subscribes to layer events (`disconnected`, `resync`); returns the unsubscribe function. */
   onEvent(listener: (event: LayerEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#events.listen(listener);
   }
 
   #open(): void {
@@ -491,7 +484,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     if (this.#closed) return;
     this.#closed = true;
     this.#mailboxes.close();
-    this.#listeners.clear();
+    this.#events.clear();
     const connecting = this.#connecting;
     if (connecting) await connecting.catch(() => {});
     await this.#decodeChain.catch(() => {});

@@ -22,6 +22,7 @@ import {
   getLogger,
   isProcessLocal,
   type LayerEvent,
+  LayerEvents,
   type LayerMessage,
   LayerUnavailableError,
   nonLocalName,
@@ -159,7 +160,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   readonly #senderToken = randomToken(8);
   #seq = 0;
   readonly #mailboxes: Mailboxes;
-  #listeners = new Set<(event: LayerEvent) => void>();
+  readonly #events = new LayerEvents("Redis queue layer");
   #ownPrefixes = new Set<string>();
   /** Normal channels that receivers wait on. */
   #demand = new Set<string>();
@@ -245,20 +246,9 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     if (this.#closed) throw new ClosedError("The Redis queue layer is closed");
   }
 
-  #emit(event: LayerEvent): void {
-    for (const listener of this.#listeners) {
-      try {
-        listener(event);
-      } catch (error) {
-        getLogger().error("Redis queue layer: onEvent listener threw", { error });
-      }
-    }
-  }
-
   /** Subscribes to layer events (`disconnected`, `resync`); returns the unsubscribe function. */
   onEvent(listener: (event: LayerEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#events.listen(listener);
   }
 
   #shardOf(name: string): Shard {
@@ -301,7 +291,10 @@ export class RedisQueueChannelLayer implements ChannelLayer {
           onDown: (reason) => {
             if (shard.down || this.#closed) return;
             shard.down = true;
-            this.#emit({ type: "disconnected", reason: `Redis host ${shard.index}: ${reason}` });
+            this.#events.emit({
+              type: "disconnected",
+              reason: `Redis host ${shard.index}: ${reason}`,
+            });
           },
           onUp: () => {
             for (const resolve of shard.readyWaiters.splice(0)) resolve();
@@ -470,7 +463,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
         `Redis host ${shard.index} restarted: messages queued there before may have been lost`;
       getLogger().warn(`Redis queue layer: ${reason}`);
       this.#mailboxes.broadcast(deepFreeze({ type: RESYNC_MESSAGE_TYPE, reason }));
-      this.#emit({ type: "resync", reason });
+      this.#events.emit({ type: "resync", reason });
     }
     if (runId) shard.runId = runId;
   }
@@ -760,7 +753,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     if (this.#closed) return;
     this.#closed = true;
     this.#mailboxes.close();
-    this.#listeners.clear();
+    this.#events.clear();
     if (this.#connecting) await this.#connecting.catch(() => {});
     await Promise.all(this.#shards.map((s) => this.#closeShard(s)));
   }
