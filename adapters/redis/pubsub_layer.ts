@@ -74,6 +74,8 @@ interface Shard {
   subscribed: Set<string>;
   /** Per Redis channel: the chain of subscribe/unsubscribe operations. */
   ops: Map<string, Promise<void>>;
+  /** Waiting for the command connection to be ready again (resync waits for it). */
+  commandWaiters: Array<() => void>;
 }
 
 type Route = { kind: "local" } | { kind: "channel"; channel: string } | {
@@ -130,6 +132,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
       index,
       host,
       down: false,
+      commandWaiters: [],
       subscribed: new Set(),
       ops: new Map(),
     }));
@@ -181,6 +184,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     shard.command = await openConnection(shard.host, `${label} (commands)`, {
       duplicate: false,
       backoff: this.#backoff,
+      hooks: { onUp: () => this.#releaseCommandWaiters(shard) },
     });
     shard.subscriber = await openConnection(shard.host, `${label} (subscriber)`, {
       duplicate: true,
@@ -203,6 +207,16 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     });
   }
 
+  #releaseCommandWaiters(shard: Shard): void {
+    for (const resolve of shard.commandWaiters.splice(0)) resolve();
+  }
+
+  /** Resolves once the host's command connection can publish again (or the layer closed). */
+  #commandReady(shard: Shard): Promise<void> {
+    if (!shard.command || shard.command.client.isReady || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => shard.commandWaiters.push(resolve));
+  }
+
   async #afterReconnect(shard: Shard): Promise<void> {
     // node-redis re-subscribes on reconnect; a PING on the same connection is answered after the
     // SUBSCRIBE replies, so once it returns the subscriptions are in place again.
@@ -212,6 +226,8 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
       // if it dropped again, the next ready will come back here
       return;
     }
+    // Signal only when publishing works again: onResync handlers usually send at once.
+    await this.#commandReady(shard);
     if (this.#closed) return;
     const reason =
       `Redis host ${shard.index} reconnected: messages published while it was unreachable were lost`;
@@ -456,6 +472,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
   }
 
   async #closeShard(shard: Shard): Promise<void> {
+    this.#releaseCommandWaiters(shard);
     await Promise.all([...shard.ops.values()].map((p) => p.catch(() => {})));
     const sub = shard.subscriber;
     shard.subscriber = undefined;

@@ -101,6 +101,8 @@ interface Shard {
   down: boolean;
   runId?: string;
   readyWaiters: Array<() => void>;
+  /** Waiting for the command connection to be ready again (resync waits for it). */
+  commandWaiters: Array<() => void>;
   busy: boolean;
   idleWaiters: Array<() => void>;
   pause?: { timer: ReturnType<typeof setTimeout>; resolve: () => void };
@@ -194,6 +196,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       blockingGen: -1,
       down: false,
       readyWaiters: [],
+      commandWaiters: [],
       busy: false,
       idleWaiters: [],
     }));
@@ -231,6 +234,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
           shard.command = await openConnection(shard.host, `queue host ${shard.index}`, {
             duplicate: false,
             backoff: this.#backoff,
+            hooks: { onUp: () => this.#commandUp(shard) },
           });
         }));
       } catch (error) {
@@ -455,10 +459,22 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     }
   }
 
+  #commandUp(shard: Shard): void {
+    for (const resolve of shard.commandWaiters.splice(0)) resolve();
+  }
+
+  /** Resolves once the host's command connection can send again (or the layer closed). */
+  #commandReady(shard: Shard): Promise<void> {
+    if (!shard.command || shard.command.client.isReady || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => shard.commandWaiters.push(resolve));
+  }
+
   async #recovered(shard: Shard, conn: Connection): Promise<void> {
     shard.down = false;
     const runId = await this.#runId(conn);
     if (runId && shard.runId && runId !== shard.runId) {
+      // Signal only when sending works again: onResync handlers usually send at once.
+      await this.#commandReady(shard);
       const reason =
         `Redis host ${shard.index} restarted: messages queued there before may have been lost`;
       getLogger().warn(`Redis queue layer: ${reason}`);
@@ -730,6 +746,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       shard.pause = undefined;
     }
     for (const resolve of shard.readyWaiters.splice(0)) resolve();
+    for (const resolve of shard.commandWaiters.splice(0)) resolve();
     if (shard.loop) {
       if (shard.blocking) await this.#unblock(shard);
       if (shard.blocking) shard.reader?.client.destroy();
