@@ -41,6 +41,29 @@ import type { ConsumerClass } from "../../src/consumer.ts";
 import { getLogger } from "../../src/logger.ts";
 import type { ConnectionHandle, ServerSocket } from "../../src/socket.ts";
 
+/**
+ * A `ws` socket as the core sees it. A class, not an object literal with a getter: V8 keeps such
+ * literals in dictionary mode, and every idle connection holds one (as on Deno, src/deno.ts).
+ */
+class WsSocket implements ServerSocket {
+  constructor(readonly ws: WebSocket) {}
+  send(data: string): void {
+    this.ws.send(data);
+  }
+  close(code?: number, reason?: string): void {
+    try {
+      this.ws.close(code, reason);
+    } catch (error) {
+      // An invalid code or a reason over 123 bytes: close anyway.
+      getLogger().debug("ws refused the close code or reason", { error });
+      this.ws.close(1011);
+    }
+  }
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+}
+
 /** Options of {@linkcode createNodeHandler} and {@linkcode attach}. */
 export interface NodeHandlerOptions {
   /**
@@ -288,23 +311,7 @@ export function createNodeHandler(app: App, options: NodeHandlerOptions = {}): N
     sockets.add(ws);
     alive.set(ws, true);
     startHeartbeat();
-    const handle = accept({
-      send(data) {
-        ws.send(data);
-      },
-      close(code, reason) {
-        try {
-          ws.close(code, reason);
-        } catch (error) {
-          // An invalid code or a reason over 123 bytes: close anyway.
-          getLogger().debug("ws refused the close code or reason", { error });
-          ws.close(1011);
-        }
-      },
-      get bufferedAmount() {
-        return ws.bufferedAmount;
-      },
-    });
+    const handle = accept(new WsSocket(ws));
     const markAlive = () => alive.set(ws, true);
     ws.on("pong", markAlive);
     ws.on("ping", markAlive);
