@@ -30,7 +30,11 @@ export interface AppOptions {
     | "*"
     | readonly string[]
     | ((origin: string, request: Request) => boolean);
-  /** Most open connections; further upgrades get 503. Default: no limit. */
+  /**
+   * Most open connections; further upgrades get 503. A slot is reserved before `authenticate`
+   * runs (and released when it refuses or fails), so slow authentication cannot overshoot the cap.
+   * Default: no limit.
+   */
   maxConnections?: number;
   /**
    * Protocol-level heartbeat: the runtime pings every this many seconds and closes a connection
@@ -53,6 +57,27 @@ export interface AppOptions {
    * with 1008. Default: off.
    */
   rateLimit?: { perSecond: number; burst?: number; maxViolations?: number };
+  /**
+   * How long a closing connection may take to finish the closing handshake, in ms; past it the
+   * socket is dropped and `onDisconnect` runs with 1006 (a client that stopped reading never
+   * answers). Default 5000; 0 waits for the runtime.
+   */
+  closeTimeoutMs?: number;
+  /**
+   * Most topic subscriptions one connection may hold; one more gets an error frame with reason
+   * `too_many_subscriptions`. Default 100.
+   */
+  maxSubscriptions?: number;
+  /**
+   * Most client frames waiting to be handled on one connection (while a handler or the layer is
+   * slow); further frames get a `too_many_pending` error frame until the queue drains. Default 1000.
+   */
+  maxPendingFrames?: number;
+  /**
+   * Most frame text waiting to be handled on one connection, in UTF-16 code units (bytes for ASCII
+   * text); beyond it, as `maxPendingFrames`. Default 4 MiB.
+   */
+  maxPendingBytes?: number;
   /** Title used by documentation generators. */
   title?: string;
   /** Version used by documentation generators. */
@@ -99,6 +124,11 @@ export type UpgradeDecision =
     consumer: Consumer;
     /** Attaches the socket; the adapter then calls `opened()`, `text()`, `closed()` on the handle. */
     accept(socket: ServerSocket): ConnectionHandle;
+    /**
+     * Gives up the connection slot reserved for this upgrade when no socket will come (the client
+     * left during authentication). No effect after `accept`; calling it twice is harmless.
+     */
+    cancel(): void;
   };
 
 /** Mount-time checks of a consumer's topics: same layer as the host, route params for a standalone topic. */
@@ -139,6 +169,8 @@ export class App {
   readonly #ws: MountedWsRoute[] = [];
   readonly #http: HttpRoute[] = [];
   readonly #connections = new Set<Connection>();
+  /** Upgrades past the connection cap check and not yet accepted or refused. */
+  #reserved = 0;
   #closing = false;
 
   /** Creates an app. */
@@ -150,6 +182,10 @@ export class App {
       idleTimeoutMs: 0,
       maxBufferedBytes: 4 * 1024 * 1024,
       slowClientPolicy: "close",
+      closeTimeoutMs: 5000,
+      maxSubscriptions: 100,
+      maxPendingFrames: 1000,
+      maxPendingBytes: 4 * 1024 * 1024,
       ...options,
     };
     this.fetch = this.fetch.bind(this);
@@ -206,9 +242,47 @@ export class App {
       return { accepted: false, response: text(403, `Origin not allowed: ${origin}`) };
     }
     const max = this.options.maxConnections;
-    if (max !== undefined && this.#connections.size >= max) {
+    if (max !== undefined && this.#connections.size + this.#reserved >= max) {
       return { accepted: false, response: text(503, "Too many connections") };
     }
+    // The slot is taken now, before anything is awaited, and held until accept or refusal.
+    this.#reserved++;
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      this.#reserved--;
+    };
+    try {
+      const decision = await this.#decide(request, url);
+      if (!decision.accepted) {
+        release();
+        return decision;
+      }
+      return {
+        accepted: true,
+        consumer: decision.consumer,
+        accept: (socket) => {
+          if (!held) throw new Error("accept() after cancel(): the connection slot is gone");
+          const connection = decision.accept(socket);
+          release();
+          return connection;
+        },
+        cancel: release,
+      };
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  /** Routes and authenticates an upgrade whose connection slot is reserved. */
+  async #decide(
+    request: Request,
+    url: URL,
+  ): Promise<
+    { accepted: false; response: Response } | Omit<UpgradeDecision & { accepted: true }, "cancel">
+  > {
     let route: MountedWsRoute | undefined;
     let params: Record<string, string> | undefined;
     for (const r of this.#ws) {
@@ -256,6 +330,10 @@ export class App {
           maxBufferedBytes: o.maxBufferedBytes!,
           slowClientPolicy: o.slowClientPolicy ?? "close",
           rateLimit: o.rateLimit,
+          closeTimeoutMs: o.closeTimeoutMs ?? 5000,
+          maxSubscriptions: o.maxSubscriptions ?? 100,
+          maxPendingFrames: o.maxPendingFrames ?? 1000,
+          maxPendingBytes: o.maxPendingBytes ?? 4 * 1024 * 1024,
           onClosed: (c) => this.#connections.delete(c),
         });
         this.#connections.add(connection);
@@ -283,9 +361,13 @@ export class App {
     if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
       const decision = await this.upgrade(request);
       if (!decision.accepted) return decision.response;
-      return upgradeWithDeno(request, decision.accept, {
-        idleTimeout: this.options.heartbeatSeconds ?? 30,
-      });
+      try {
+        return upgradeWithDeno(request, decision.accept, {
+          idleTimeout: this.options.heartbeatSeconds ?? 30,
+        });
+      } finally {
+        decision.cancel(); // frees the slot when no socket was accepted (a no-op after accept)
+      }
     }
     return await this.handleHttp(request);
   }

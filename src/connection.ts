@@ -36,6 +36,8 @@ export const CloseCode = {
   normal: 1000,
   goingAway: 1001,
   policyViolation: 1008,
+  /** Reported to `onDisconnect` when the socket ended without a closing handshake. */
+  abnormal: 1006,
   tooBig: 1009,
   internalError: 1011,
   tryAgainLater: 1013,
@@ -48,6 +50,14 @@ export interface ConnectionSettings {
   maxBufferedBytes: number;
   slowClientPolicy: "close" | "drop";
   rateLimit: { perSecond: number; burst?: number; maxViolations?: number } | undefined;
+  /** How long a close may wait for the closing handshake before the socket is dropped (0: forever). */
+  closeTimeoutMs: number;
+  /** Most topic subscriptions one connection may hold. */
+  maxSubscriptions: number;
+  /** Most client frames waiting to be handled on one connection. */
+  maxPendingFrames: number;
+  /** Most frame text (UTF-16 code units) waiting to be handled on one connection. */
+  maxPendingBytes: number;
   onClosed(connection: Connection): void;
 }
 
@@ -172,6 +182,9 @@ export class Connection implements ConnectionHandle {
   #lastActivity = Date.now();
   #closeQueued = false;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #pendingFrames = 0;
+  #pendingBytes = 0;
   /** Frames dropped for this slow client (droppable types only). */
   droppedFrames = 0;
 
@@ -242,6 +255,7 @@ export class Connection implements ConnectionHandle {
     if (this.#disconnected) return this.#disconnected;
     this.#state = "closed";
     clearTimeout(this.#idleTimer);
+    clearTimeout(this.#closeTimer);
     this.#disconnected = (async () => {
       try {
         await this.consumer.onDisconnect(code);
@@ -274,7 +288,31 @@ export class Connection implements ConnectionHandle {
     } catch (error) {
       getLogger().warn("Closing the socket failed", { error });
       void this.closed(code, reason);
+      return;
     }
+    this.#armCloseTimer();
+  }
+
+  /**
+   * A close ends in a released socket within `closeTimeoutMs`: a peer that stopped reading never
+   * answers the closing handshake (its close frame waits behind everything queued for it), so the
+   * socket is then dropped and `onDisconnect` runs with 1006.
+   */
+  #armCloseTimer(): void {
+    const grace = this.#settings.closeTimeoutMs;
+    if (!grace || this.#disconnected) return;
+    this.#closeTimer = setTimeout(() => {
+      if (this.#disconnected) return;
+      getLogger().warn(
+        `${this.cls.name}: the client did not complete the close within ${grace} ms; dropping it`,
+      );
+      try {
+        this.#socket.terminate?.();
+      } catch (error) {
+        getLogger().warn("Dropping the socket failed", { error });
+      }
+      void this.closed(CloseCode.abnormal, "Close timed out");
+    }, grace);
   }
 
   #armIdleTimer(): void {
@@ -310,7 +348,7 @@ export class Connection implements ConnectionHandle {
       }
       return false;
     }
-    this.#frames.push(() => {
+    this.#enqueue(0, () => {
       this.#write(errorFrame([{
         type: "rate_limited",
         loc: [],
@@ -319,6 +357,37 @@ export class Connection implements ConnectionHandle {
       this.#complete("complete");
     });
     return false;
+  }
+
+  /**
+   * Queues a client frame's task behind the earlier ones, within `maxPendingFrames` and
+   * `maxPendingBytes`. Over either limit (handlers or a layer stalled while the client keeps
+   * sending) the frame is refused at once with a `too_many_pending` error frame, ahead of the
+   * replies still queued, and the connection goes on.
+   */
+  #enqueue(size: number, task: Task): void {
+    const s = this.#settings;
+    if (this.#pendingFrames >= s.maxPendingFrames || this.#pendingBytes + size > s.maxPendingBytes) {
+      getLogger().debug(`${this.cls.name}: refused a frame, ${this.#pendingFrames} still pending`);
+      this.#write(errorFrame([{
+        type: "too_many_pending",
+        loc: [],
+        msg: `Too many messages waiting to be handled: the limit is ${s.maxPendingFrames} ` +
+          `messages and ${s.maxPendingBytes} bytes per connection`,
+      }]));
+      this.#complete("complete");
+      return;
+    }
+    this.#pendingFrames++;
+    this.#pendingBytes += size;
+    void this.#frames.push(async () => {
+      try {
+        await task();
+      } finally {
+        this.#pendingFrames--;
+        this.#pendingBytes -= size;
+      }
+    });
   }
 
   /** Resolves when every frame and event queued so far has been handled. */
@@ -454,7 +523,7 @@ export class Connection implements ConnectionHandle {
       this.close(CloseCode.tooBig, `Frame larger than ${limit} bytes`);
       return;
     }
-    this.#frames.push(() => this.#handleFrame(data));
+    this.#enqueue(data.length, () => this.#handleFrame(data));
   }
 
   binary(data: Uint8Array): void {
@@ -465,7 +534,7 @@ export class Connection implements ConnectionHandle {
       this.close(CloseCode.tooBig, `Frame larger than ${limit} bytes`);
       return;
     }
-    this.#frames.push(() => {
+    this.#enqueue(0, () => {
       this.#write(errorFrame([{
         type: "frame_type",
         loc: [],
@@ -626,6 +695,14 @@ export class Connection implements ConnectionHandle {
     if (this.#subscriptions.has(topic)) {
       this.#write({ action: "subscribed", payload: null }, replyEnvelope);
       return;
+    }
+    const max = this.#settings.maxSubscriptions;
+    if (this.#subscriptions.size >= max) {
+      return this.#topicError(
+        "too_many_subscriptions",
+        `Too many subscriptions: the limit is ${max} per connection; unsubscribe first`,
+        replyEnvelope,
+      );
     }
     let cls: TopicClass | undefined;
     let params: Record<string, string> | undefined;

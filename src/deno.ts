@@ -13,17 +13,71 @@ interface DenoLike {
   };
 }
 
+/** Deno's private handle of a WebSocket's resource id (no public API closes it). */
+function resourceId(socket: WebSocket): number | undefined {
+  for (const key of Object.getOwnPropertySymbols(socket)) {
+    if (key.description === "[[rid]]") {
+      const rid = (socket as unknown as Record<symbol, unknown>)[key];
+      return typeof rid === "number" ? rid : undefined;
+    }
+  }
+  return undefined;
+}
+
+/** `Deno[Deno.internal].core.close`, when this Deno exposes it. */
+function coreClose(): ((rid: number) => void) | undefined {
+  const deno = (globalThis as { Deno?: Record<string | symbol, unknown> }).Deno;
+  const internal = deno?.internal;
+  const core = (typeof internal === "symbol" || typeof internal === "string")
+    ? (deno?.[internal] as { core?: { close?: (rid: number) => void } } | undefined)?.core
+    : undefined;
+  return typeof core?.close === "function" ? core.close.bind(core) : undefined;
+}
+
+/** How often a close waits for Deno's send queue to drain, in ms. */
+const FLUSH_POLL_MS = 5;
+
 /**
  * The core's view of a Deno WebSocket. A class, not an object literal with a getter: V8 keeps
  * such literals in dictionary mode, and every connection holds one.
+ *
+ * `close()` waits until the frames already sent have left Deno's send queue: Deno's close op
+ * overtakes that queue and then drops it with the connection, so the client would see 1006 and
+ * lose replies it was admitted. The wait is bounded by the core's close grace period, which ends
+ * in `terminate()`.
  */
 class DenoSocket implements ServerSocket {
+  #flush: ReturnType<typeof setTimeout> | undefined;
   constructor(readonly socket: WebSocket) {}
   send(data: string): void {
     this.socket.send(data);
   }
   close(code?: number, reason?: string): void {
+    clearTimeout(this.#flush);
+    // 1 = OPEN (no global WebSocket constants on every runtime).
+    if (this.socket.readyState === 1 && this.socket.bufferedAmount > 0) {
+      this.#flush = setTimeout(() => {
+        try {
+          this.close(code, reason);
+        } catch (error) {
+          getLogger().warn("Closing the socket failed", { error });
+          this.socket.close(1011);
+        }
+      }, FLUSH_POLL_MS);
+      return;
+    }
     this.socket.close(code, reason);
+  }
+  terminate(): void {
+    clearTimeout(this.#flush);
+    const rid = resourceId(this.socket);
+    const close = coreClose();
+    if (rid === undefined || !close) return; // the core releases its side regardless
+    try {
+      close(rid);
+    } catch (error) {
+      getLogger().debug("Could not drop a WebSocket resource", { error });
+    }
   }
   get bufferedAmount(): number {
     return this.socket.bufferedAmount;

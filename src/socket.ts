@@ -13,6 +13,12 @@ export interface ServerSocket {
   close(code?: number, reason?: string): void;
   /** Bytes queued but not yet sent, if the runtime knows. */
   readonly bufferedAmount?: number;
+  /**
+   * Drops the connection at once, without a closing handshake (a peer that stopped reading never
+   * answers one). The core calls it when a close has not completed within its grace period; the
+   * adapter must then report `closed()` (the core also does so itself if it does not).
+   */
+  terminate?(): void;
 }
 
 /** What an adapter calls on the core for one accepted connection. */

@@ -67,6 +67,13 @@ export function inProcessTransport(
           inbox.closed({ code, reason });
           void handle!.closed(code, reason);
         },
+        terminate() {
+          // Dropped without a closing handshake, as a real socket reports it.
+          if (!open) return;
+          open = false;
+          inbox.closed({ code: 1006, reason: "" });
+          void handle!.closed(1006, "");
+        },
         bufferedAmount: 0,
       });
       open = true;

@@ -59,6 +59,9 @@ class WsSocket implements ServerSocket {
       this.ws.close(1011);
     }
   }
+  terminate(): void {
+    this.ws.terminate();
+  }
   get bufferedAmount(): number {
     return this.ws.bufferedAmount;
   }
@@ -118,6 +121,17 @@ export interface ServeOptions extends NodeHandlerOptions {
   signal?: AbortSignal;
   /** Called once the server listens (default: nothing is logged). */
   onListen?: (address: { hostname: string; port: number }) => void;
+  /**
+   * Most ms a client may take to send a request's headers (WebSocket upgrades included); a slower
+   * one gets 408 and its connection is closed (slowloris). Default 10000. Node's own default is
+   * 60000, checked only every 30 s.
+   */
+  headersTimeout?: number;
+  /**
+   * Most ms a client may take to send a whole request, body included; a slower one gets 408.
+   * Default 30000 (at least `headersTimeout`); 0 disables it. Node's own default is 300000.
+   */
+  requestTimeout?: number;
 }
 
 /** A running server made by {@linkcode serve}. `await using` closes it. */
@@ -382,6 +396,9 @@ export function createNodeHandler(app: App, options: NodeHandlerOptions = {}): N
           await refuse(socket, decision.response);
           return;
         }
+        // The app holds a connection slot for this upgrade: give it back if no socket comes.
+        if (socket.destroyed) decision.cancel();
+        else socket.once("close", () => decision.cancel()); // a no-op once accepted
         const cls = decision.consumer.constructor as ConsumerClass;
         const limit = cls.maxFrameBytes ?? app.options.maxFrameBytes ?? 1024 * 1024;
         // If the client left during authentication, ws drops the socket and never calls back:
@@ -389,6 +406,7 @@ export function createNodeHandler(app: App, options: NodeHandlerOptions = {}): N
         serverFor(limit).handleUpgrade(req, socket, head, (ws) => {
           socket.off("error", onError);
           if (closing) {
+            decision.cancel();
             ws.close(1001, "Server shutting down");
             return;
           }
@@ -468,7 +486,17 @@ export function attach(
  * ```
  */
 export function serve(app: App, options: ServeOptions = {}): Promise<NodeServer> {
-  const server = createServer();
+  const headersTimeout = options.headersTimeout ?? 10_000;
+  const requestTimeout = options.requestTimeout ?? 30_000;
+  const server = createServer({
+    headersTimeout,
+    requestTimeout: requestTimeout && Math.max(requestTimeout, headersTimeout),
+    // Node checks both timeouts on this interval (default 30 s, so a 10 s timeout would fire at 30 s).
+    connectionsCheckingInterval: Math.max(
+      10,
+      Math.min(1000, Math.floor(Math.min(headersTimeout, requestTimeout || headersTimeout) / 4)),
+    ),
+  });
   const handler = attach(server, app, { ...options, http: true });
   const hostname = options.hostname ?? "127.0.0.1";
   let resolveFinished!: () => void;
