@@ -11,8 +11,12 @@ export interface RawWebSocket {
   send(opcode: number, payload: Uint8Array): Promise<void>;
   /** Resolves when the server closes the TCP connection; with the close code if a close frame came. */
   readonly closed: Promise<{ closeCode: number | undefined; pings: number }>;
+  /** Writes bytes as they are (a hand-made frame header, a partial payload). */
+  sendRaw(...parts: Uint8Array[]): Promise<void>;
   /** Closes the TCP connection. */
   close(): void;
+  /** Starts reading, for a client opened with `read: false` (a reader that stalled, then woke). */
+  resume(): void;
 }
 
 /** Opens a raw WebSocket to `ws://127.0.0.1:port/path`. Does not answer pings (unless `pong`). */
@@ -43,6 +47,7 @@ export async function rawWebSocket(
     ? new Uint8Array(0)
     : buffer.slice(headerEnd + 4);
   let open = true;
+  const { promise: resumed, resolve: resume } = Promise.withResolvers<void>();
   const send = async (opcode: number, payload: Uint8Array) => {
     const mask = crypto.getRandomValues(new Uint8Array(4));
     const len = payload.length;
@@ -69,7 +74,7 @@ export async function rawWebSocket(
     let closeCode: number | undefined;
     let pings = 0;
     if (options.read === false) {
-      await new Promise<void>(() => {}); // never reads: the test closes the socket itself
+      await resumed; // does not read until resume(); or the test closes the socket itself
     }
     try {
       while (true) {
@@ -118,7 +123,10 @@ export async function rawWebSocket(
     status,
     send,
     closed,
+    resume: () => resume(),
+    sendRaw: async (...parts) => void await conn.write(concat(...parts)),
     close() {
+      resume();
       if (!open) return;
       open = false;
       try {
