@@ -367,7 +367,9 @@ export class Connection implements ConnectionHandle {
    */
   #enqueue(size: number, task: Task): void {
     const s = this.#settings;
-    if (this.#pendingFrames >= s.maxPendingFrames || this.#pendingBytes + size > s.maxPendingBytes) {
+    if (
+      this.#pendingFrames >= s.maxPendingFrames || this.#pendingBytes + size > s.maxPendingBytes
+    ) {
       getLogger().debug(`${this.cls.name}: refused a frame, ${this.#pendingFrames} still pending`);
       this.#write(errorFrame([{
         type: "too_many_pending",
