@@ -236,10 +236,19 @@ Deno.test("maxPendingBytes: queued frame text is bounded too", async () => {
 
 // ---- item 14: the rate-limit close after a burst ------------------------------------------
 
+class CountingEcho extends EchoConsumer {
+  static pings = 0;
+  override handlePing(m: MessageOf<typeof Ping>): MessageOf<typeof Pong> {
+    CountingEcho.pings++;
+    return super.handlePing(m);
+  }
+}
+
 Deno.test("rate limit under a 2,000-frame burst: every admitted reply arrives, then a 1008 close", async () => {
   freshLayer();
+  CountingEcho.pings = 0;
   const app = new App({ rateLimit: { perSecond: 100, burst: 100, maxViolations: 20 } })
-    .ws("/echo", EchoConsumer);
+    .ws("/echo", CountingEcho);
   await using server = await serveForTests(app);
   const ws = await open(`${server.url}/echo`);
   assert.ok(ws !== "refused");
@@ -256,7 +265,10 @@ Deno.test("rate limit under a 2,000-frame burst: every admitted reply arrives, t
     code: 1008,
     reason: "Rate limit exceeded",
   });
-  assert.deepEqual(seen, [...Array(100).fill("pong"), ...Array(19).fill("rate_limited")]);
+  // Every frame the server handled was answered: nothing admitted is lost in the close.
+  assert.ok(CountingEcho.pings >= 100, `${CountingEcho.pings} handled`);
+  assert.equal(seen.filter((a) => a === "pong").length, CountingEcho.pings);
+  assert.equal(seen.filter((a) => a === "rate_limited").length, 19);
 });
 
 // ---- item 4: Deno's own frame size limit ---------------------------------------------------
