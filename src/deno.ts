@@ -34,8 +34,10 @@ function coreClose(): ((rid: number) => void) | undefined {
   return typeof core?.close === "function" ? core.close.bind(core) : undefined;
 }
 
-/** How often a close waits for Deno's send queue to drain, in ms. */
+/** A close polls Deno's send queue from every 5 ms, backing off to 100 ms, for at most 5 s. */
 const FLUSH_POLL_MS = 5;
+const FLUSH_POLL_MAX_MS = 100;
+const FLUSH_MAX_MS = 5000;
 
 /**
  * The core's view of a Deno WebSocket. A class, not an object literal with a getter: V8 keeps
@@ -43,8 +45,8 @@ const FLUSH_POLL_MS = 5;
  *
  * `close()` waits until the frames already sent have left Deno's send queue: Deno's close op
  * overtakes that queue and then drops it with the connection, so the client would see 1006 and
- * lose replies it was admitted. The wait is bounded by the core's close grace period, which ends
- * in `terminate()`.
+ * lose replies it was admitted. The wait is bounded (5 s, and the core's close grace period,
+ * which ends in `terminate()`).
  */
 class DenoSocket implements ServerSocket {
   #flush: ReturnType<typeof setTimeout> | undefined;
@@ -53,17 +55,25 @@ class DenoSocket implements ServerSocket {
     this.socket.send(data);
   }
   close(code?: number, reason?: string): void {
+    this.#closeAfterFlush(code, reason, Date.now() + FLUSH_MAX_MS, FLUSH_POLL_MS);
+  }
+  #closeAfterFlush(
+    code: number | undefined,
+    reason: string | undefined,
+    until: number,
+    wait: number,
+  ) {
     clearTimeout(this.#flush);
     // 1 = OPEN (no global WebSocket constants on every runtime).
-    if (this.socket.readyState === 1 && this.socket.bufferedAmount > 0) {
+    if (this.socket.readyState === 1 && this.socket.bufferedAmount > 0 && Date.now() < until) {
       this.#flush = setTimeout(() => {
         try {
-          this.close(code, reason);
+          this.#closeAfterFlush(code, reason, until, Math.min(2 * wait, FLUSH_POLL_MAX_MS));
         } catch (error) {
           getLogger().warn("Closing the socket failed", { error });
           this.socket.close(1011);
         }
-      }, FLUSH_POLL_MS);
+      }, wait);
       return;
     }
     this.socket.close(code, reason);
