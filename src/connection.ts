@@ -100,8 +100,9 @@ class SerialQueue {
 
 const encoder = new TextEncoder();
 function byteLength(text: string, limit: number): number {
-  // A UTF-16 code unit encodes to at most 3 bytes: skip encoding when the frame is surely small.
-  if (text.length * 3 <= limit) return text.length;
+  // A UTF-16 code unit encodes to at most 3 bytes: skip encoding when the frame is surely small,
+  // and to at least 1: skip it (and its copy of a frame that may be 64 MiB) when surely too big.
+  if (text.length * 3 <= limit || text.length > limit) return text.length;
   return encoder.encode(text).byteLength;
 }
 
@@ -185,6 +186,7 @@ export class Connection implements ConnectionHandle {
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   #pendingFrames = 0;
   #pendingBytes = 0;
+  #pendingEvents = 0;
   /** Frames dropped for this slow client (droppable types only). */
   droppedFrames = 0;
 
@@ -784,7 +786,17 @@ export class Connection implements ConnectionHandle {
         }
         return;
       }
-      this.#events.push(() => this.#handleLayerMessage(message));
+      // Backpressure: past maxPendingFrames queued layer messages, stop receiving until they are
+      // handled, so the layer's own per-channel capacity bounds the backlog, not this queue.
+      this.#pendingEvents++;
+      const handled = this.#events.push(async () => {
+        try {
+          await this.#handleLayerMessage(message);
+        } finally {
+          this.#pendingEvents--;
+        }
+      });
+      if (this.#pendingEvents >= this.#settings.maxPendingFrames) await handled;
     }
   }
 

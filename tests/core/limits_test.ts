@@ -7,7 +7,11 @@ import { z } from "zod";
 import {
   App,
   assert,
+  ChannelFull,
   Consumer,
+  eventHandler,
+  InMemoryChannelLayerForTests,
+  layers,
   message,
   type MessageOf,
   Ping,
@@ -232,6 +236,50 @@ Deno.test("maxPendingBytes: queued frame text is bounded too", async () => {
     await c.receiveAllMessages({ stopAction: ["complete", "complete"] }),
     [Done.create({ n: 1 }), Done.create({ n: 2 })],
   );
+});
+
+const Nudge = message("nudge", z.object({ n: z.number() }));
+
+class StalledEvents extends Consumer<MessageOf<typeof Nudge>> {
+  static override layer = ALIAS;
+  static override sendCompletion = true;
+  static gate: PromiseWithResolvers<void> = Promise.withResolvers();
+  static seen: number[] = [];
+  @eventHandler(Nudge)
+  async onNudge(e: MessageOf<typeof Nudge>): Promise<void> {
+    await StalledEvents.gate.promise;
+    StalledEvents.seen.push(e.payload.n);
+  }
+}
+
+Deno.test("layer messages: past maxPendingFrames the connection stops receiving; the layer's capacity bounds the rest", async () => {
+  const layer = new InMemoryChannelLayerForTests({ capacity: 5 });
+  layers.register(ALIAS, layer);
+  StalledEvents.gate = Promise.withResolvers();
+  StalledEvents.seen = [];
+  const app = new App({ maxPendingFrames: 3 }).ws("/echo/:name", StalledEvents);
+  await using c = await WebsocketCommunicator.connect(app, "/echo/ev", {
+    consumer: StalledEvents,
+  });
+  const channel = c.consumer!.channelName;
+  let accepted = 0;
+  let full = 0;
+  for (let n = 0; n < 50; n++) {
+    try {
+      await StalledEvents.sendEvent(Nudge.create({ n }), channel);
+      accepted++;
+    } catch (error) {
+      assert.ok(error instanceof ChannelFull, String(error));
+      full++;
+    }
+    await new Promise((r) => setTimeout(r, 0)); // let the receive loop take what it will
+  }
+  // 3 queued on the connection, 5 in the channel: the rest refused to the sender, not queued.
+  assert.equal(accepted, 3 + 5);
+  assert.equal(full, 50 - 8);
+  StalledEvents.gate.resolve();
+  await c.receiveAllMessages({ stopAction: Array(8).fill("event_complete") });
+  assert.deepEqual(StalledEvents.seen, [0, 1, 2, 3, 4, 5, 6, 7]);
 });
 
 // ---- item 14: the rate-limit close after a burst ------------------------------------------
