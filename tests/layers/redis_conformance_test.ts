@@ -13,6 +13,7 @@ layerConformanceSuite("redis pub/sub", sharedServerHarness("pubsub"), {
   expiry: true,
   groupExpiry: false,
   sharedState: true,
+  foreignKeys: true,
   skip,
 });
 
@@ -22,23 +23,30 @@ layerConformanceSuite("redis pub/sub, 3 hosts", privateServersHarness("pubsub", 
   expiry: true,
   groupExpiry: false,
   sharedState: true,
+  foreignKeys: true,
+  restartable: true,
   skip,
 });
 
 layerConformanceSuite("redis queue", sharedServerHarness("queue"), {
   senderCapacity: true,
-  localCapacity: "drops",
+  localCapacity: "throws",
   expiry: true,
   groupExpiry: true,
   sharedState: true,
+  storesUntilRead: true,
+  foreignKeys: true,
   skip,
 });
 
 layerConformanceSuite("redis queue, 3 hosts", privateServersHarness("queue", 3), {
   senderCapacity: true,
-  localCapacity: "drops",
+  localCapacity: "throws",
   expiry: true,
   groupExpiry: true,
   sharedState: true,
+  storesUntilRead: true,
+  foreignKeys: true,
+  restartable: true,
   skip,
 });
