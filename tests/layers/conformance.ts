@@ -713,7 +713,7 @@ export function layerConformanceSuite(
     await Promise.all(
       Array.from(
         { length: 200 },
-        (_, i) => sender.send(channel, { type: "m", i, pad: "x".repeat(i * 37) }),
+        (_, i) => sender.send(channel, { type: "m", i, pad: "x".repeat((200 - i) * 200) }),
       ),
     );
     const got = [];
