@@ -4,6 +4,11 @@
  *
  * @module
  */
+import type { RedisClientLike } from "./redis_client.ts";
+import { GROUP_ADD } from "./scripts.ts";
+
+/** Memberships renewed per GROUP_ADD call. */
+const RENEW_BATCH = 500;
 
 /** Group → channels this process added, in insertion order. */
 export class HeldGroups {
@@ -45,6 +50,28 @@ export class HeldGroups {
       if (pick(group)) out.push([group, [...members]]);
     }
     return out;
+  }
+
+  /**
+   * Adds again (renews, or restores after Redis lost them) the memberships of the groups `pick`
+   * selects, on `client`, with the group TTL `groupExpiryMs`. A membership discarded meanwhile
+   * is skipped.
+   */
+  async renew(
+    client: RedisClientLike,
+    pick: (group: string) => boolean,
+    groupKey: (group: string) => string,
+    groupExpiryMs: number,
+  ): Promise<void> {
+    await Promise.all(
+      this.snapshot(pick).map(async ([group, channels]) => {
+        for (let i = 0; i < channels.length; i += RENEW_BATCH) {
+          const batch = channels.slice(i, i + RENEW_BATCH).filter((c) => this.has(group, c));
+          if (batch.length === 0) continue;
+          await GROUP_ADD.run(client, [groupKey(group)], [String(groupExpiryMs), ...batch]);
+        }
+      }),
+    );
   }
 
   /** Forgets everything (flush, close). */

@@ -40,19 +40,12 @@ import {
   closeConnection,
   type Connection,
   openConnection,
-  type RedisClientLike,
   type RedisHost,
   resolveHosts,
   unavailable,
 } from "./redis_client.ts";
-import {
-  DELIVER,
-  globToLuaPattern,
-  GROUP_ADD,
-  GROUP_MEMBERS,
-  GROUP_SEND,
-  HEADER_LENGTH,
-} from "./scripts.ts";
+import { DELIVER, GROUP_ADD, GROUP_MEMBERS, HEADER_LENGTH } from "./scripts.ts";
+import { groupSend, type GroupSendContext, groupSendReady, luaRules } from "./queue_group_send.ts";
 import { jsonSerializer, makeSerializer, type MessageSerializer } from "./serializer.ts";
 import { backgroundInterval, HeldGroups } from "./held_groups.ts";
 import { HostReader, type ReaderHost } from "./queue_reader.ts";
@@ -99,20 +92,6 @@ interface Shard {
 
 /** How long a resync waits for the other hosts' command connections before it is signalled. */
 const RESYNC_WAIT_MS = 5_000;
-/** Memberships renewed per GROUP_ADD call. */
-const RENEW_BATCH = 500;
-
-function luaRules(options: CapacityOptions): string[] | undefined {
-  const entries = Array.isArray(options.channelCapacity)
-    ? options.channelCapacity
-    : Object.entries(options.channelCapacity ?? {});
-  const out = [String(entries.length)];
-  for (const [pattern, capacity] of entries) {
-    if (typeof pattern !== "string") return undefined;
-    out.push(globToLuaPattern(pattern), String(capacity));
-  }
-  return out;
-}
 
 /**
  * A channel layer over Redis sorted sets (persistent until expiry, capacity enforced in Redis).
@@ -151,7 +130,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   readonly #groupExpiryMs: number;
   readonly #inboxCapacity: number;
   readonly #capacity: (name: string) => number;
-  readonly #luaRules: string[] | undefined;
+  readonly #groupSendContext: GroupSendContext<Shard>;
   readonly #readBatch: string;
   readonly #shards: Shard[];
   readonly #serializer: MessageSerializer;
@@ -187,7 +166,6 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     this.#groupExpiryMs = Math.max(1, Math.round(this.groupExpiry * 1000));
     this.#inboxCapacity = options.inboxCapacity ?? 10_000;
     this.#capacity = capacityLookup(options);
-    this.#luaRules = luaRules(options);
     this.#readBatch = String(options.readBatch ?? 128);
     this.#backoff = options.backoff;
     this.#shards = resolveHosts(options).map((host, index) => {
@@ -201,6 +179,18 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       return shard;
     });
     this.#serializer = makeSerializer(options.encryptionKeys);
+    this.#groupSendContext = {
+      prefix: this.prefix,
+      expiryMs: this.#expiryMs,
+      groupExpiryMs: this.#groupExpiryMs,
+      inboxCapacity: this.#inboxCapacity,
+      capacity: this.#capacity,
+      luaRules: luaRules(options),
+      hostCount: this.#shards.length,
+      hostOf: (name) => this.#shardOf(name),
+      key: (owner) => this.#key(owner),
+      command: (shard) => this.#command(shard),
+    };
     this.#mailboxes = new Mailboxes({
       capacity: this.#capacity,
       expiryMs: this.#expiryMs,
@@ -265,7 +255,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       if (this.#closed) return;
       this.#stopRenewal = backgroundInterval(() => {
         if (this.#held.size === 0) return;
-        for (const shard of this.#shards) this.#restore(shard);
+        for (const shard of this.#shards) if (!shard.restoring) this.#restore(shard);
       }, Math.max(10, Math.floor(this.#groupExpiryMs / 3)));
     })();
     return this.#connecting;
@@ -359,17 +349,12 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     const run: Promise<void> = previous.then(async () => {
       const client = shard.command?.client;
       if (this.#closed || !client?.isReady) return;
-      const groups = this.#held.snapshot((group) => this.#shardOf(group) === shard);
-      await Promise.all(groups.map(async ([group, channels]) => {
-        for (let i = 0; i < channels.length; i += RENEW_BATCH) {
-          const batch = channels.slice(i, i + RENEW_BATCH).filter((c) => this.#held.has(group, c));
-          if (batch.length === 0 || this.#closed) continue;
-          await GROUP_ADD.run(client, [this.#groupKey(group)], [
-            String(this.#groupExpiryMs),
-            ...batch,
-          ]);
-        }
-      }));
+      await this.#held.renew(
+        client,
+        (group) => this.#shardOf(group) === shard,
+        (group) => this.#groupKey(group),
+        this.#groupExpiryMs,
+      );
     }).catch((error) => {
       getLogger().warn(`Redis queue layer: renewing memberships on host ${shard.index} failed`, {
         error,
@@ -573,36 +558,21 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   async groupSend(group: string, message: LayerMessage): Promise<void> {
     this.#open();
     assertGroupName(group);
-    let total = 0;
-    let full = 0;
-    await this.#inOrder(async () => {
-      const groupShard = this.#shardOf(group);
+    const [total, full] = await this.#inOrder(async () => {
       const [body, client] = await Promise.all([
         this.#serializer.encode(message),
-        this.#command(groupShard),
-        GROUP_SEND.ready(),
-        GROUP_MEMBERS.ready(),
-        DELIVER.ready(),
+        this.#command(this.#shardOf(group)),
+        groupSendReady(),
       ]);
       return async () => {
-        const header = this.#header();
         try {
-          if (this.#shards.length === 1 && this.#luaRules) {
-            const [n, f] = (await GROUP_SEND.run(client, [this.#groupKey(group)], [
-              String(this.#expiryMs),
-              String(this.#groupExpiryMs),
-              `${this.prefix}:q:`,
-              header,
-              body,
-              String(this.#inboxCapacity),
-              String(this.#capacity("")),
-              ...this.#luaRules,
-            ])) as number[];
-            total = Number(n);
-            full = Number(f);
-          } else {
-            [total, full] = await this.#groupSendSteps(client, group, header, body);
-          }
+          return await groupSend(
+            this.#groupSendContext,
+            client,
+            this.#groupKey(group),
+            this.#header(),
+            body,
+          );
         } catch (error) {
           throw unavailable(`groupSend to ${group}`, error);
         }
@@ -616,46 +586,6 @@ export class RedisQueueChannelLayer implements ChannelLayer {
         `${full} of ${total} destinations over capacity in group ${group}`,
       );
     }
-  }
-
-  /** Several hosts or RegExp capacities: read the group, then one DELIVER per destination host. */
-  async #groupSendSteps(
-    client: RedisClientLike,
-    group: string,
-    header: string,
-    body: string,
-  ): Promise<[number, number]> {
-    const members = (await GROUP_MEMBERS.run(client, [this.#groupKey(group)], [
-      String(this.#groupExpiryMs),
-    ])) as string[];
-    const buckets = new Map<string, string[]>();
-    for (const channel of members) {
-      const owner = nonLocalName(channel);
-      let list = buckets.get(owner);
-      if (!list) buckets.set(owner, list = []);
-      if (isProcessLocal(channel)) list.push(channel);
-    }
-    const perShard = new Map<Shard, { keys: string[]; args: string[] }>();
-    for (const [owner, list] of buckets) {
-      const shard = this.#shardOf(owner);
-      let batch = perShard.get(shard);
-      if (!batch) {
-        perShard.set(shard, batch = { keys: [], args: [String(this.#expiryMs), header, body] });
-      }
-      batch.keys.push(this.#key(owner));
-      batch.args.push(
-        String(isProcessLocal(owner) ? this.#inboxCapacity : this.#capacity(owner)),
-        JSON.stringify(list),
-      );
-    }
-    const results = await Promise.all(
-      [...perShard].map(async ([shard, batch]) =>
-        (await DELIVER.run(await this.#command(shard), batch.keys, batch.args)) as unknown[]
-      ),
-    );
-    let full = 0;
-    for (const r of results) full += r.length;
-    return [buckets.size, full];
   }
 
   /** The members of `group` in Redis, without expired ones (for tests and introspection). */
