@@ -44,21 +44,50 @@ export class Script {
     await this.sha();
   }
 
-  /** Runs the script on `client` (queued on the connection at once when {@linkcode ready}). */
+  /**
+   * Runs the script on `client` (queued on the connection at once when {@linkcode ready}).
+   *
+   * The first call on a connection (and the first after each reconnect: a restarted Redis has
+   * an empty script cache) sends the source with EVAL; later ones EVALSHA. Retrying a NOSCRIPT
+   * reply with EVAL would let commands issued after it overtake it, so that only happens when
+   * the cache was emptied behind the connection's back (SCRIPT FLUSH).
+   */
   run(client: RedisClientLike, keys: string[], args: string[]): Promise<unknown> {
-    if (this.#known === undefined) return this.sha().then(() => this.run(client, keys, args));
-    const reply = client.sendCommand([
-      "EVALSHA",
-      this.#known,
-      String(keys.length),
-      ...keys,
-      ...args,
-    ]);
+    const sha = this.#known;
+    if (sha === undefined) return this.sha().then(() => this.run(client, keys, args));
+    const scripts = loadedOn(client);
+    if (!scripts.has(sha)) {
+      const reply = client.sendCommand([
+        "EVAL",
+        this.source,
+        String(keys.length),
+        ...keys,
+        ...args,
+      ]);
+      reply.then(() => scripts.add(sha), () => {});
+      return reply;
+    }
+    const reply = client.sendCommand(["EVALSHA", sha, String(keys.length), ...keys, ...args]);
     return reply.catch((error) => {
       if (!String((error as Error)?.message ?? error).includes("NOSCRIPT")) throw error;
+      scripts.delete(sha);
       return client.sendCommand(["EVAL", this.source, String(keys.length), ...keys, ...args]);
     });
   }
+}
+
+/** SHA-1s of the scripts each connection has loaded since it last (re)connected. */
+const loadedScripts = new WeakMap<RedisClientLike, Set<string>>();
+
+function loadedOn(client: RedisClientLike): Set<string> {
+  let scripts = loadedScripts.get(client);
+  if (!scripts) {
+    const fresh = new Set<string>();
+    loadedScripts.set(client, scripts = fresh);
+    // A (re)connect may reach a restarted Redis, whose script cache is empty.
+    client.on("ready", () => fresh.clear());
+  }
+  return scripts;
 }
 
 /** Lua: the Redis server's clock in epoch ms (every score and trim uses it, never a process's). */
