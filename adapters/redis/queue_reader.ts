@@ -107,6 +107,8 @@ export class HostReader {
         backoff: host.backoff,
         hooks: {
           onDown: (reason) => {
+            // The old id may soon name another client (after a restart): never unblock it.
+            this.#id = Promise.resolve(undefined);
             if (this.#down || host.closed()) return;
             this.#down = true;
             host.down(`Redis host ${host.index}: ${reason}`);
