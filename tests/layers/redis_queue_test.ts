@@ -18,7 +18,7 @@ import {
 } from "../../adapters/redis/mod.ts";
 import { BLOCK_SECONDS } from "../../adapters/redis/queue_reader.ts";
 import { RedisServer } from "../helpers/redis_servers.ts";
-import { nextEvent, receiveNothing, receiveSkippingResync, receiveWithin } from "./conformance.ts";
+import { nextEvent, receiveNothing, receiveWithin } from "./conformance.ts";
 import { REDIS_URL, redisSkipReason } from "./redis_harness.ts";
 
 const ignore = !!redisSkipReason();
