@@ -356,3 +356,70 @@ Deno.test({
       assert.deepEqual(await layer.groupMembers("renewed"), [kept]);
     }),
 });
+
+Deno.test({
+  name:
+    "queue: after a restart, the reader's old client id (now another client's) is never unblocked",
+  ...opts,
+  fn: async () => {
+    const server = await new RedisServer().start();
+    const raw = createClient({ url: server.url });
+    raw.on("error", () => {});
+    await raw.connect();
+    // Push client ids up, so that after the restart (ids start again at 1) a bystander can get
+    // the reader's old id before the layer reconnects.
+    for (let i = 0; i < 10; i++) {
+      const c = createClient({ url: server.url });
+      await c.connect();
+      await c.close();
+    }
+    const layer = new RedisQueueChannelLayer({
+      url: server.url,
+      backoff: { minDelayMs: 400, maxDelayMs: 400 },
+    });
+    const others: Raw[] = [];
+    try {
+      await layer.newChannel();
+      const oldId = await blockedClient(raw);
+      const resynced = nextEvent(layer, "resync");
+      await raw.close();
+      await server.restart();
+      let bystander: Raw | undefined;
+      while (!bystander) {
+        const c = createClient({ url: server.url, name: "bystander" });
+        c.on("error", () => {});
+        await c.connect();
+        others.push(c);
+        const id = String(await c.sendCommand(["CLIENT", "ID"]));
+        if (id === oldId) bystander = c;
+        else if (Number(id) > Number(oldId)) throw new Error(`id ${oldId} was taken before us`);
+      }
+      let bystanderDone = false;
+      const bystanderWait = bystander.sendCommand(["BZPOPMIN", "bystander-key", "0"]).then(
+        () => bystanderDone = true,
+        () => {},
+      );
+      const check = createClient({ url: server.url, name: "checker" });
+      check.on("error", () => {});
+      await check.connect();
+      others.push(check);
+      await blockedClient(check, { name: "bystander" });
+      await resynced;
+      await blockedClient(check, { not: oldId }); // the layer's reader blocks again
+      const started = performance.now();
+      const pending = receiveWithin(layer, "work-after-restart", 5000);
+      await layer.send("work-after-restart", { type: "prompt" });
+      assert.deepEqual(await pending, { type: "prompt" });
+      const elapsed = performance.now() - started;
+      assert.equal(bystanderDone, false, "the client that now has the old id was unblocked");
+      assert.ok(elapsed < (BLOCK_SECONDS * 1000) / 2, `took ${Math.round(elapsed)} ms`);
+      bystander.destroy();
+      await bystanderWait;
+    } finally {
+      await layer.close();
+      for (const c of others) if (c.isOpen) c.destroy();
+      if (raw.isOpen) await raw.close();
+      await server.stop();
+    }
+  },
+});
