@@ -61,7 +61,11 @@ export interface RedisQueueChannelLayerOptions extends CapacityOptions {
   prefix?: string;
   /** Seconds a message may wait (in Redis or in the process) before it is dropped. Default 60. */
   expiry?: number;
-  /** Seconds a group membership lasts without a new `groupAdd`. Default 86400. */
+  /**
+   * Seconds a group membership outlives the instance that added it. Default 86400. A live
+   * instance renews its memberships (every third of this) and restores them after Redis lost
+   * them, so they last until `groupDiscard` however long the connection stays open.
+   */
   groupExpiry?: number;
   /**
    * Unread entries a process inbox may hold (all process-local channels of one process and
@@ -105,7 +109,7 @@ const RESYNC_WAIT_MS = 5_000;
  *   Group sends skip full destinations and log them.
  * - Sends and group sends of one instance reach Redis in call order, also with
  *   `encryptionKeys` (encryption runs in parallel, the writes are issued in order).
- * - One long-lived reader per host and process ({@linkcode HostReader}) pops entries into local
+ * - One long-lived reader per host and process (`queue_reader.ts`) pops entries into local
  *   mailboxes; `receive()` only waits on a mailbox, so aborting it loses nothing. Normal channels
  *   are read on demand.
  * - Every score, trim and expiry uses the Redis server's clock (`TIME` in the scripts), so a
