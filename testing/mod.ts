@@ -32,3 +32,4 @@ export {
   GROUP_ACTION_COMPLETE,
   MESSAGE_ACTION_COMPLETE,
 } from "../src/constants.ts";
+export { skewClock, type SkewedClock } from "./clock.ts";

@@ -22,7 +22,11 @@ import { deepFreeze, type DropListener, Mailboxes } from "../../src/mailbox.ts";
 export interface InMemoryChannelLayerOptions extends CapacityOptions {
   /** Seconds a message may wait in a channel before it is dropped at delivery. Default 60. */
   expiry?: number;
-  /** Seconds a group membership lasts without being renewed by `groupAdd`. Default 86400. */
+  /**
+   * Seconds a membership outlives the process that added it. Default 86400. A live layer renews
+   * its memberships, so in memory (where the layer is the process) they last until
+   * `groupDiscard`, `flush` or `close`, as on every layer.
+   */
   groupExpiry?: number;
   /** Told about every dropped message (expired, or skipped by a group send to a full channel). */
   onDrop?: DropListener;
@@ -58,11 +62,11 @@ export class InMemoryChannelLayer implements ChannelLayer {
   readonly extensions: readonly string[] = ["groups", "flush"];
   /** Message expiry in seconds. */
   readonly expiry: number;
-  /** Group membership expiry in seconds. */
+  /** Seconds a membership outlives its process (never reached in memory: see the option). */
   readonly groupExpiry: number;
   readonly #prefix = randomToken(12);
   readonly #mailboxes: Mailboxes;
-  #groups = new Map<string, Map<string, number>>();
+  #groups = new Map<string, Set<string>>();
   #closed = false;
 
   /** Creates a layer. */
@@ -118,15 +122,15 @@ export class InMemoryChannelLayer implements ChannelLayer {
     return this.#mailboxes.receive(channel, options);
   }
 
-  /** Adds (or renews) `channel` in `group`. */
+  /** Adds `channel` to `group`; it stays there until `groupDiscard` (no expiry while live). */
   groupAdd(group: string, channel: string): Promise<void> {
     return attempt(() => {
       this.#open();
       assertGroupName(group);
       assertChannelName(channel);
       let members = this.#groups.get(group);
-      if (!members) this.#groups.set(group, members = new Map());
-      members.set(channel, Date.now());
+      if (!members) this.#groups.set(group, members = new Set());
+      members.add(channel);
     });
   }
 
@@ -152,18 +156,11 @@ export class InMemoryChannelLayer implements ChannelLayer {
       const frozen = snapshot(message);
       const members = this.#groups.get(group);
       if (!members) return;
-      const now = Date.now();
-      const oldest = now - this.groupExpiry * 1000;
-      const deadline = this.#mailboxes.deadline(now);
+      const deadline = this.#mailboxes.deadline();
       let full = 0;
-      for (const [channel, joined] of members) {
-        if (joined < oldest) {
-          members.delete(channel);
-          continue;
-        }
+      for (const channel of members) {
         if (this.#mailboxes.offer(channel, frozen, deadline) === "full") full++;
       }
-      if (members.size === 0) this.#groups.delete(group);
       if (full) {
         this.#mailboxes.dropped.full += full;
         getLogger().warn(`${full} of ${members.size} channels over capacity in group ${group}`);

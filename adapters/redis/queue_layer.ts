@@ -2,10 +2,12 @@
  * The Redis queue channel layer: messages wait in Redis sorted sets until read.
  *
  * Key layout (prefix `p`, default `switchboard`):
- * - `p:q:<channel>`: the queue of a normal channel (score = send time in epoch ms);
+ * - `p:q:<channel>`: the queue of a normal channel (score = send time in epoch ms, Redis time);
  * - `p:q:<owner>!`: the inbox of one process (all its process-local channels `<owner>!x`), each
  *   entry listing the channels it is for, so a group send stores one entry per process;
- * - `p:group:<group>`: group members (score = time of the last `groupAdd`).
+ * - `p:group:<group>`: group members (score = Redis time of the last `groupAdd` or renewal).
+ *
+ * The layer owns exactly these two namespaces: `flush()` deletes nothing else under the prefix.
  *
  * Entries are `<20-char header><JSON array of target channels>\n<payload>` (see `scripts.ts`).
  *
@@ -42,16 +44,11 @@ import {
   resolveHosts,
   unavailable,
 } from "./redis_client.ts";
-import {
-  DELIVER,
-  globToLuaPattern,
-  GROUP_ADD,
-  GROUP_MEMBERS,
-  GROUP_SEND,
-  HEADER_LENGTH,
-  READ,
-} from "./scripts.ts";
-import { makeSerializer, type MessageSerializer } from "./serializer.ts";
+import { DELIVER, GROUP_ADD, GROUP_MEMBERS, HEADER_LENGTH } from "./scripts.ts";
+import { groupSend, type GroupSendContext, groupSendReady, luaRules } from "./queue_group_send.ts";
+import { jsonSerializer, makeSerializer, type MessageSerializer } from "./serializer.ts";
+import { backgroundInterval, HeldGroups } from "./held_groups.ts";
+import { HostReader, type ReaderHost } from "./queue_reader.ts";
 import { consistentHash } from "./shard.ts";
 
 /** Options of {@linkcode RedisQueueChannelLayer}. */
@@ -64,7 +61,11 @@ export interface RedisQueueChannelLayerOptions extends CapacityOptions {
   prefix?: string;
   /** Seconds a message may wait (in Redis or in the process) before it is dropped. Default 60. */
   expiry?: number;
-  /** Seconds a group membership lasts without a new `groupAdd`. Default 86400. */
+  /**
+   * Seconds a group membership outlives the instance that added it. Default 86400. A live
+   * instance renews its memberships (every third of this) and restores them after Redis lost
+   * them, so they last until `groupDiscard` however long the connection stays open.
+   */
   groupExpiry?: number;
   /**
    * Unread entries a process inbox may hold (all process-local channels of one process and
@@ -86,59 +87,39 @@ interface Shard {
   index: number;
   host: RedisHost;
   command?: Connection;
-  reader?: Connection;
-  readerId?: string;
-  readerStarting?: Promise<void>;
-  loop?: Promise<void>;
-  /** Inbox keys of this process on this shard. */
-  inboxes: Set<string>;
-  /** Bumped whenever the set of keys to read changes. */
-  gen: number;
-  blocking: boolean;
-  blockingGen: number;
-  wake?: () => void;
-  unblocking?: Promise<void>;
-  down: boolean;
-  runId?: string;
-  readyWaiters: Array<() => void>;
+  reader: HostReader;
   /** Waiting for the command connection to be ready again (resync waits for it). */
   commandWaiters: Array<() => void>;
-  busy: boolean;
-  idleWaiters: Array<() => void>;
-  pause?: { timer: ReturnType<typeof setTimeout>; resolve: () => void };
+  /** The renewal or restore of held memberships on this host that is running, if any. */
+  restoring?: Promise<void>;
 }
 
-const BLOCK_SECONDS = "2";
-
-function luaRules(options: CapacityOptions): string[] | undefined {
-  const entries = Array.isArray(options.channelCapacity)
-    ? options.channelCapacity
-    : Object.entries(options.channelCapacity ?? {});
-  const out = [String(entries.length)];
-  for (const [pattern, capacity] of entries) {
-    if (typeof pattern !== "string") return undefined;
-    out.push(globToLuaPattern(pattern), String(capacity));
-  }
-  return out;
-}
+/** How long a resync waits for the other hosts' command connections before it is signalled. */
+const RESYNC_WAIT_MS = 5_000;
 
 /**
  * A channel layer over Redis sorted sets (persistent until expiry, capacity enforced in Redis).
  *
  * - A direct send to a normal channel throws `ChannelFull` when its queue holds `capacity`
- *   messages (atomically, in Lua); a send to a process-local channel when the owner's inbox holds
- *   `inboxCapacity` unread entries (the owner is gone or stalled). Group sends skip full
- *   destinations and log them.
- * - One long-lived reader per host and process pops entries (batched, `ZPOPMIN`/`BZPOPMIN` on a
- *   dedicated connection) into bounded local mailboxes; `receive()` only waits on a mailbox, so
- *   aborting it loses nothing. Normal channels are read on demand: an entry is popped only while a
- *   `receive()` waits for it, then kept in the mailbox even if that receive is aborted meanwhile.
- * - Expiry is enforced when a message is delivered (send time + `expiry`), not only on send.
- * - Group send is one Lua round trip with one host; with several hosts, one read of the group on
- *   its host and then one Lua call per destination host, in parallel.
+ *   messages (atomically, in Lua). A send to a process-local channel of this same instance goes
+ *   straight to its bounded mailbox and throws `ChannelFull` when it is full, as in memory; a
+ *   send to another process's channel throws when that process's inbox holds `inboxCapacity`
+ *   unread entries (it is gone or stalled), and otherwise the receiving process drops what
+ *   overflows the channel's mailbox, counted in `dropped.full`, logged and reported to `onDrop`.
+ *   Group sends skip full destinations and log them.
+ * - Sends and group sends of one instance reach Redis in call order, also with
+ *   `encryptionKeys` (encryption runs in parallel, the writes are issued in order).
+ * - One long-lived reader per host and process (`queue_reader.ts`) pops entries into local
+ *   mailboxes; `receive()` only waits on a mailbox, so aborting it loses nothing. Normal channels
+ *   are read on demand.
+ * - Every score, trim and expiry uses the Redis server's clock (`TIME` in the scripts), so a
+ *   process whose clock is off neither loses its messages nor deletes others'.
+ * - Group memberships this instance added are renewed every third of `groupExpiry` while it
+ *   lives and restored after its connection comes back (a Redis restarted without its data):
+ *   a membership ends with `groupDiscard`, or `groupExpiry` after its process is gone.
  * - When a reader reconnects to a Redis server that restarted (its `run_id` changed), queued
- *   messages may be gone: the layer delivers `{type: "switchboard.resync"}` into every local
- *   channel and emits a `resync` event.
+ *   messages may be gone: once memberships are restored and sending works again, the layer
+ *   delivers `{type: "switchboard.resync"}` into every local channel and emits `resync`.
  */
 export class RedisQueueChannelLayer implements ChannelLayer {
   /** Optional features. */
@@ -147,13 +128,13 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   readonly prefix: string;
   /** Message expiry in seconds. */
   readonly expiry: number;
-  /** Group membership expiry in seconds. */
+  /** Seconds a membership outlives the process that added it (renewed while it lives). */
   readonly groupExpiry: number;
   readonly #expiryMs: number;
   readonly #groupExpiryMs: number;
   readonly #inboxCapacity: number;
   readonly #capacity: (name: string) => number;
-  readonly #luaRules: string[] | undefined;
+  readonly #groupSendContext: GroupSendContext<Shard>;
   readonly #readBatch: string;
   readonly #shards: Shard[];
   readonly #serializer: MessageSerializer;
@@ -163,6 +144,8 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   #seq = 0;
   readonly #mailboxes: Mailboxes;
   readonly #events = new LayerEvents("Redis queue layer");
+  readonly #held = new HeldGroups();
+  #stopRenewal: (() => void) | undefined;
   #ownPrefixes = new Set<string>();
   /** Normal channels that receivers wait on. */
   #demand = new Set<string>();
@@ -170,6 +153,8 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   #closed = false;
   /** Set while flush() runs: readers pause so nothing popped before it survives it. */
   #flushGate: Promise<void> | undefined;
+  /** Resolves once the last ordered write was handed to its connection. */
+  #issued: Promise<void> = Promise.resolve();
 
   /** Creates a layer; it connects on first use or on {@linkcode connect}. */
   constructor(options: RedisQueueChannelLayerOptions = {}) {
@@ -185,23 +170,31 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     this.#groupExpiryMs = Math.max(1, Math.round(this.groupExpiry * 1000));
     this.#inboxCapacity = options.inboxCapacity ?? 10_000;
     this.#capacity = capacityLookup(options);
-    this.#luaRules = luaRules(options);
     this.#readBatch = String(options.readBatch ?? 128);
-    this.#shards = resolveHosts(options).map((host, index) => ({
-      index,
-      host,
-      inboxes: new Set(),
-      gen: 0,
-      blocking: false,
-      blockingGen: -1,
-      down: false,
-      readyWaiters: [],
-      commandWaiters: [],
-      busy: false,
-      idleWaiters: [],
-    }));
-    this.#serializer = makeSerializer(options.encryptionKeys);
     this.#backoff = options.backoff;
+    this.#shards = resolveHosts(options).map((host, index) => {
+      const shard: Shard = {
+        index,
+        host,
+        commandWaiters: [],
+        reader: undefined as unknown as HostReader,
+      };
+      shard.reader = new HostReader(this.#readerHost(shard));
+      return shard;
+    });
+    this.#serializer = makeSerializer(options.encryptionKeys);
+    this.#groupSendContext = {
+      prefix: this.prefix,
+      expiryMs: this.#expiryMs,
+      groupExpiryMs: this.#groupExpiryMs,
+      inboxCapacity: this.#inboxCapacity,
+      capacity: this.#capacity,
+      luaRules: luaRules(options),
+      hostCount: this.#shards.length,
+      hostOf: (name) => this.#shardOf(name),
+      key: (owner) => this.#key(owner),
+      command: (shard) => this.#command(shard),
+    };
     this.#mailboxes = new Mailboxes({
       capacity: this.#capacity,
       expiryMs: this.#expiryMs,
@@ -210,9 +203,25 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       onDemand: (channel) => {
         if (isProcessLocal(channel)) return;
         this.#demand.add(channel);
-        this.#kick(this.#shardOf(channel));
+        this.#shardOf(channel).reader.kick();
       },
     });
+  }
+
+  #readerHost(shard: Shard): ReaderHost {
+    return {
+      index: shard.index,
+      redis: shard.host,
+      backoff: this.#backoff,
+      closed: () => this.#closed,
+      connect: () => this.connect(),
+      command: () => shard.command?.client,
+      flushGate: () => this.#flushGate,
+      keys: () => this.#readKeys(shard),
+      dispatch: (key, member, age) => this.#dispatch(key, member, age),
+      down: (reason) => this.#events.emit({ type: "disconnected", reason }),
+      recovered: (restarted) => restarted ? this.#restarted(shard) : Promise.resolve(),
+    };
   }
 
   /** Messages dropped in this process so far, by reason. */
@@ -223,6 +232,11 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   /** Number of Redis hosts. */
   get hostCount(): number {
     return this.#shards.length;
+  }
+
+  /** Group memberships this instance holds (added, not discarded): it renews and restores them. */
+  get heldMemberships(): number {
+    return this.#held.size;
   }
 
   /** Opens the command connection of every host (idempotent); readers open on first need. */
@@ -242,6 +256,11 @@ export class RedisQueueChannelLayer implements ChannelLayer {
         this.#connecting = undefined;
         throw error;
       }
+      if (this.#closed) return;
+      this.#stopRenewal = backgroundInterval(() => {
+        if (this.#held.size === 0) return;
+        for (const shard of this.#shards) if (!shard.restoring) this.#restore(shard);
+      }, Math.max(10, Math.floor(this.#groupExpiryMs / 3)));
     })();
     return this.#connecting;
   }
@@ -282,59 +301,96 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     return client;
   }
 
-  // ---------------------------------------------------------------- reader
+  /**
+   * Runs `prepare` (encoding, connecting: may overlap with other calls), then hands the command
+   * `issue` sends to its connection only after every earlier call's: one instance's writes reach
+   * Redis in call order. `issue` must send its first command synchronously.
+   */
+  async #inOrder<T>(prepare: () => Promise<() => Promise<T>>): Promise<T> {
+    const previous = this.#issued;
+    let done!: () => void;
+    this.#issued = new Promise((resolve) => done = resolve);
+    let issue: (() => Promise<T>) | undefined;
+    try {
+      issue = await prepare();
+    } finally {
+      await previous;
+      if (!issue) done();
+    }
+    let reply: Promise<T>;
+    try {
+      reply = issue();
+    } finally {
+      done();
+    }
+    return await reply;
+  }
 
-  async #ensureReader(shard: Shard): Promise<void> {
-    if (shard.loop) return;
-    shard.readerStarting ??= (async () => {
-      await this.connect();
-      const reader = await openConnection(shard.host, `queue host ${shard.index} (reader)`, {
-        duplicate: true,
-        backoff: this.#backoff,
-        hooks: {
-          onDown: (reason) => {
-            if (shard.down || this.#closed) return;
-            shard.down = true;
-            this.#events.emit({
-              type: "disconnected",
-              reason: `Redis host ${shard.index}: ${reason}`,
-            });
-          },
-          onUp: () => {
-            for (const resolve of shard.readyWaiters.splice(0)) resolve();
-          },
-        },
-      });
-      if (this.#closed) {
-        await closeConnection(reader);
-        throw new ClosedError("The Redis queue layer is closed");
+  // ---------------------------------------------------------------- held state
+
+  #commandUp(shard: Shard): void {
+    // Back after an outage: Redis may have lost what this process holds there (restart).
+    this.#restore(shard);
+    for (const resolve of shard.commandWaiters.splice(0)) resolve();
+  }
+
+  /** Resolves once the host's command connection can send again, the layer closed, or `ms`. */
+  #commandReady(shard: Shard, ms = RESYNC_WAIT_MS): Promise<void> {
+    if (!shard.command || shard.command.client.isReady || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
       }
-      shard.reader = reader;
-      shard.readerId = String(await reader.client.sendCommand(["CLIENT", "ID"]));
-      shard.runId = await this.#runId(reader);
-      shard.loop = this.#readLoop(shard, reader);
-    })();
-    try {
-      await shard.readerStarting;
-    } catch (error) {
-      shard.readerStarting = undefined;
-      throw error;
-    }
+      shard.commandWaiters.push(done);
+    });
   }
 
-  async #runId(conn: Connection): Promise<string | undefined> {
-    try {
-      const info = String(await conn.client.sendCommand(["INFO", "server"]));
-      return /run_id:([0-9a-f]+)/.exec(info)?.[1];
-    } catch {
-      return undefined;
-    }
+  /** Renews (or restores) every membership this instance holds on `shard`'s host. */
+  #restore(shard: Shard): Promise<void> {
+    const previous = shard.restoring ?? Promise.resolve();
+    const run: Promise<void> = previous.then(async () => {
+      const client = shard.command?.client;
+      if (this.#closed || !client?.isReady) return;
+      await this.#held.renew(
+        client,
+        (group) => this.#shardOf(group) === shard,
+        (group) => this.#groupKey(group),
+        this.#groupExpiryMs,
+      );
+    }).catch((error) => {
+      getLogger().warn(`Redis queue layer: renewing memberships on host ${shard.index} failed`, {
+        error,
+      });
+    }).finally(() => {
+      if (shard.restoring === run) shard.restoring = undefined;
+    });
+    shard.restoring = run;
+    return run;
   }
+
+  /** A host restarted: restore what this instance holds, then signal the resync. */
+  async #restarted(shard: Shard): Promise<void> {
+    // Every host may have restarted together: wait (bounded) until each can send again and
+    // has its memberships back, so that onResync handlers can send at once.
+    await Promise.all(this.#shards.map((s) => this.#commandReady(s)));
+    await this.#restore(shard);
+    await Promise.all(this.#shards.map((s) => s.restoring));
+    if (this.#closed) return;
+    const reason =
+      `Redis host ${shard.index} restarted: messages queued there before may have been lost`;
+    getLogger().warn(`Redis queue layer: ${reason}`);
+    this.#mailboxes.broadcast(deepFreeze({ type: RESYNC_MESSAGE_TYPE, reason }));
+    this.#events.emit({ type: "resync", reason });
+  }
+
+  // ---------------------------------------------------------------- reading
 
   #readKeys(shard: Shard): [string[], string[]] {
     const keys: string[] = [];
     const counts: string[] = [];
-    for (const key of shard.inboxes) {
+    for (const key of shard.reader.inboxes) {
       keys.push(key);
       counts.push(this.#readBatch);
     }
@@ -350,142 +406,8 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     return [keys, counts];
   }
 
-  #kick(shard: Shard): void {
-    shard.gen++;
-    if (shard.wake) {
-      const wake = shard.wake;
-      shard.wake = undefined;
-      wake();
-      return;
-    }
-    if (!shard.loop && !this.#closed) {
-      this.#ensureReader(shard).catch((error) =>
-        getLogger().warn(`Redis queue layer: cannot start reader: ${error}`)
-      );
-      return;
-    }
-    if (shard.blocking && shard.blockingGen < shard.gen) this.#unblock(shard);
-  }
-
-  /** Makes the reader's blocking pop return (as a timeout: nothing is popped) so it re-reads keys. */
-  #unblock(shard: Shard): Promise<void> {
-    shard.unblocking ??= (async () => {
-      try {
-        for (let i = 0; i < 50; i++) {
-          if (!shard.blocking || (!this.#closed && shard.blockingGen >= shard.gen)) return;
-          const client = shard.command?.client;
-          if (!client?.isReady || !shard.readerId) return;
-          const done = await client.sendCommand(["CLIENT", "UNBLOCK", shard.readerId]);
-          if (Number(done) === 1) return;
-          // The BZPOPMIN has not reached Redis yet: try again shortly.
-          await new Promise((r) => setTimeout(r, 2));
-        }
-      } catch (error) {
-        getLogger().debug(`Redis queue layer: CLIENT UNBLOCK failed: ${error}`);
-      } finally {
-        shard.unblocking = undefined;
-      }
-    })();
-    return shard.unblocking;
-  }
-
-  #waitReady(shard: Shard, conn: Connection): Promise<void> {
-    if (conn.client.isReady || this.#closed) return Promise.resolve();
-    return new Promise((resolve) => shard.readyWaiters.push(resolve));
-  }
-
-  #pauseFor(shard: Shard, ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        shard.pause = undefined;
-        resolve();
-      }, ms);
-      shard.pause = { timer, resolve };
-    });
-  }
-
-  async #readLoop(shard: Shard, conn: Connection): Promise<void> {
-    const client = conn.client;
-    let failures = 0;
-    while (!this.#closed) {
-      while (this.#flushGate && !this.#closed) await this.#flushGate;
-      const [keys, counts] = this.#readKeys(shard);
-      if (keys.length === 0) {
-        await new Promise<void>((resolve) => shard.wake = resolve);
-        continue;
-      }
-      let failed: unknown;
-      shard.busy = true;
-      try {
-        let rows = (await READ.run(client, keys, counts)) as unknown[];
-        if (failures) {
-          failures = 0;
-          await this.#recovered(shard, conn);
-        }
-        if (rows.length === 0 && !this.#closed && !this.#flushGate) {
-          shard.blockingGen = shard.gen;
-          shard.blocking = true;
-          try {
-            const popped = await client.sendCommand(["BZPOPMIN", ...keys, BLOCK_SECONDS]);
-            rows = (popped as unknown[] | null) ?? [];
-          } finally {
-            shard.blocking = false;
-          }
-        }
-        for (let i = 0; i + 2 < rows.length; i += 3) {
-          const dispatched = this.#dispatch(
-            String(rows[i]),
-            String(rows[i + 1]),
-            Number(rows[i + 2]),
-          );
-          if (dispatched) await dispatched;
-        }
-      } catch (error) {
-        failed = error ?? new Error("unknown reader failure");
-      } finally {
-        shard.busy = false;
-        for (const resolve of shard.idleWaiters.splice(0)) resolve();
-      }
-      if (failed === undefined || this.#closed) continue;
-      failures++;
-      if (!client.isReady) {
-        await this.#waitReady(shard, conn);
-      } else {
-        getLogger().error(`Redis queue layer: reader on host ${shard.index} failed`, {
-          error: failed,
-        });
-        await this.#pauseFor(shard, Math.min(50 * 2 ** failures, 2000));
-      }
-    }
-  }
-
-  #commandUp(shard: Shard): void {
-    for (const resolve of shard.commandWaiters.splice(0)) resolve();
-  }
-
-  /** Resolves once the host's command connection can send again (or the layer closed). */
-  #commandReady(shard: Shard): Promise<void> {
-    if (!shard.command || shard.command.client.isReady || this.#closed) return Promise.resolve();
-    return new Promise((resolve) => shard.commandWaiters.push(resolve));
-  }
-
-  async #recovered(shard: Shard, conn: Connection): Promise<void> {
-    shard.down = false;
-    const runId = await this.#runId(conn);
-    if (runId && shard.runId && runId !== shard.runId) {
-      // Signal only when sending works again: onResync handlers usually send at once.
-      await this.#commandReady(shard);
-      const reason =
-        `Redis host ${shard.index} restarted: messages queued there before may have been lost`;
-      getLogger().warn(`Redis queue layer: ${reason}`);
-      this.#mailboxes.broadcast(deepFreeze({ type: RESYNC_MESSAGE_TYPE, reason }));
-      this.#events.emit({ type: "resync", reason });
-    }
-    if (runId) shard.runId = runId;
-  }
-
-  /** Hands one popped entry to local mailboxes; returns a promise only when decoding is async. */
-  #dispatch(key: string, member: string, sentAt: number): Promise<void> | undefined {
+  /** Hands one popped entry (`ageMs` old on the Redis clock) to local mailboxes. */
+  #dispatch(key: string, member: string, ageMs: number): Promise<void> | undefined {
     const owner = key.slice(this.prefix.length + 3);
     const nl = member.indexOf("\n", HEADER_LENGTH);
     let targets: string[];
@@ -498,11 +420,12 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       return;
     }
     if (!isProcessLocal(owner)) targets = [owner];
-    const deadline = sentAt + this.#expiryMs;
-    if (deadline <= Date.now()) {
+    const remaining = this.#expiryMs - ageMs;
+    if (remaining <= 0) {
       for (const t of targets) this.#mailboxes.drop(t, "expired");
       return;
     }
+    const deadline = Date.now() + remaining;
     const deliver = (message: LayerMessage) => {
       const frozen = deepFreeze(message);
       for (const t of targets) this.#mailboxes.deliver(t, frozen, deadline);
@@ -533,36 +456,59 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     this.#mailboxes.markLive(name);
     if (!this.#ownPrefixes.has(owner)) {
       this.#ownPrefixes.add(owner);
-      const shard = this.#shardOf(owner);
-      shard.inboxes.add(this.#key(owner));
-      await this.#ensureReader(shard);
-      this.#kick(shard);
+      const reader = this.#shardOf(owner).reader;
+      reader.inboxes.add(this.#key(owner));
+      await reader.ensure();
+      reader.kick();
     }
     return name;
   }
 
-  /** Queues `message` for `channel`; throws `ChannelFull` or `LayerUnavailableError`. */
-  async send(channel: string, message: LayerMessage): Promise<void> {
-    this.#open();
-    assertChannelName(channel);
-    const body = await this.#serializer.encode(message);
-    const local = isProcessLocal(channel);
-    const shard = this.#shardOf(channel);
-    const client = await this.#command(shard);
-    let full: unknown;
+  /**
+   * Queues `message` for `channel`. Throws `ChannelFull` (a full normal channel, a full mailbox
+   * of this instance's own channel, a full inbox of another process) or `LayerUnavailableError`.
+   */
+  send(channel: string, message: LayerMessage): Promise<void> {
     try {
-      full = await DELIVER.run(client, [this.#key(channel)], [
-        String(Date.now()),
-        String(this.#expiryMs),
-        this.#header(),
-        body,
-        String(local ? this.#inboxCapacity : this.#capacity(channel)),
-        local ? JSON.stringify([channel]) : "[]",
-      ]);
+      this.#open();
+      assertChannelName(channel);
+      const local = isProcessLocal(channel);
+      if (local && this.#ownPrefixes.has(nonLocalName(channel))) {
+        this.#sendOwn(channel, message);
+        return Promise.resolve();
+      }
+      return this.#inOrder(async () => {
+        const shard = this.#shardOf(channel);
+        const [body, client] = await Promise.all([
+          this.#serializer.encode(message),
+          this.#command(shard),
+          DELIVER.ready(),
+        ]);
+        const capacity = String(local ? this.#inboxCapacity : this.#capacity(channel));
+        const targets = local ? JSON.stringify([channel]) : "[]";
+        return async () => {
+          // The header orders entries of one millisecond: take it in call order, too.
+          const args = [String(this.#expiryMs), this.#header(), body, capacity, targets];
+          let full: unknown;
+          try {
+            full = await DELIVER.run(client, [this.#key(channel)], args);
+          } catch (error) {
+            throw unavailable(`send to ${channel}`, error);
+          }
+          if ((full as unknown[]).length) throw new ChannelFull(channel);
+        };
+      });
     } catch (error) {
-      throw unavailable(`send to ${channel}`, error);
+      return Promise.reject(error);
     }
-    if ((full as unknown[]).length) throw new ChannelFull(channel);
+  }
+
+  /** A send to a channel of this instance: straight to its mailbox, as in memory. */
+  #sendOwn(channel: string, message: LayerMessage): void {
+    const copy = jsonSerializer.decode(jsonSerializer.encode(message) as string) as LayerMessage;
+    const outcome = this.#mailboxes.offer(channel, deepFreeze(copy), this.#mailboxes.deadline());
+    if (outcome === "full") throw new ChannelFull(channel);
+    if (outcome === "closed") throw new ClosedError("The Redis queue layer is closed");
   }
 
   /** Waits for the next message on `channel` (a normal one, or one this instance created). */
@@ -573,35 +519,39 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       throw new ForeignChannelError(channel, "receive()");
     }
     if (options.signal?.aborted) throw options.signal.reason;
-    const shard = this.#shardOf(channel);
-    if (!shard.loop) await this.#ensureReader(shard);
+    const reader = this.#shardOf(channel).reader;
+    if (!reader.running) await reader.ensure();
     return await this.#mailboxes.receive(channel, options);
   }
 
-  /** Adds (or renews) `channel` in `group`, in Redis: any process may add any channel. */
+  /**
+   * Adds `channel` to `group`, in Redis: any process may add any channel. This instance then
+   * holds the membership: it renews it while it lives and restores it after Redis lost it, until
+   * `groupDiscard`.
+   */
   async groupAdd(group: string, channel: string): Promise<void> {
     this.#open();
     assertGroupName(group);
     assertChannelName(channel);
-    const client = await this.#command(this.#shardOf(group));
+    const fresh = !this.#held.has(group, channel);
+    this.#held.add(group, channel);
     try {
-      await GROUP_ADD.run(client, [this.#groupKey(group)], [
-        String(Date.now()),
-        channel,
-        String(this.#groupExpiryMs),
-      ]);
+      const client = await this.#command(this.#shardOf(group));
+      await GROUP_ADD.run(client, [this.#groupKey(group)], [String(this.#groupExpiryMs), channel]);
     } catch (error) {
+      if (fresh) this.#held.delete(group, channel);
       throw unavailable(`groupAdd ${group}`, error);
     }
   }
 
-  /** Removes `channel` from `group`. */
+  /** Removes `channel` from `group` (and stops renewing it). */
   async groupDiscard(group: string, channel: string): Promise<void> {
     this.#open();
     assertGroupName(group);
     assertChannelName(channel);
-    const client = await this.#command(this.#shardOf(group));
+    this.#held.delete(group, channel);
     try {
+      const client = await this.#command(this.#shardOf(group));
       await client.sendCommand(["ZREM", this.#groupKey(group), channel]);
     } catch (error) {
       throw unavailable(`groupDiscard ${group}`, error);
@@ -612,67 +562,26 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   async groupSend(group: string, message: LayerMessage): Promise<void> {
     this.#open();
     assertGroupName(group);
-    const body = await this.#serializer.encode(message);
-    const now = String(Date.now());
-    const header = this.#header();
-    const groupShard = this.#shardOf(group);
-    const client = await this.#command(groupShard);
-    let total = 0;
-    let full = 0;
-    try {
-      if (this.#shards.length === 1 && this.#luaRules) {
-        const [n, f] = (await GROUP_SEND.run(client, [this.#groupKey(group)], [
-          now,
-          String(this.#expiryMs),
-          String(this.#groupExpiryMs),
-          `${this.prefix}:q:`,
-          header,
-          body,
-          String(this.#inboxCapacity),
-          String(this.#capacity("")),
-          ...this.#luaRules,
-        ])) as number[];
-        total = Number(n);
-        full = Number(f);
-      } else {
-        const members = (await GROUP_MEMBERS.run(client, [this.#groupKey(group)], [
-          now,
-          String(this.#groupExpiryMs),
-        ])) as string[];
-        const buckets = new Map<string, string[]>();
-        for (const channel of members) {
-          const owner = nonLocalName(channel);
-          let list = buckets.get(owner);
-          if (!list) buckets.set(owner, list = []);
-          if (isProcessLocal(channel)) list.push(channel);
-        }
-        total = buckets.size;
-        const perShard = new Map<Shard, { keys: string[]; args: string[] }>();
-        for (const [owner, list] of buckets) {
-          const shard = this.#shardOf(owner);
-          let batch = perShard.get(shard);
-          if (!batch) {
-            perShard.set(
-              shard,
-              batch = { keys: [], args: [now, String(this.#expiryMs), header, body] },
-            );
-          }
-          batch.keys.push(this.#key(owner));
-          batch.args.push(
-            String(isProcessLocal(owner) ? this.#inboxCapacity : this.#capacity(owner)),
-            JSON.stringify(list),
+    const [total, full] = await this.#inOrder(async () => {
+      const [body, client] = await Promise.all([
+        this.#serializer.encode(message),
+        this.#command(this.#shardOf(group)),
+        groupSendReady(),
+      ]);
+      return async () => {
+        try {
+          return await groupSend(
+            this.#groupSendContext,
+            client,
+            this.#groupKey(group),
+            this.#header(),
+            body,
           );
+        } catch (error) {
+          throw unavailable(`groupSend to ${group}`, error);
         }
-        const results = await Promise.all(
-          [...perShard].map(async ([shard, batch]) =>
-            (await DELIVER.run(await this.#command(shard), batch.keys, batch.args)) as unknown[]
-          ),
-        );
-        for (const r of results) full += r.length;
-      }
-    } catch (error) {
-      throw unavailable(`groupSend to ${group}`, error);
-    }
+      };
+    });
     if (full) {
       this.#mailboxes.drop(
         `group ${group}`,
@@ -688,44 +597,44 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     assertGroupName(group);
     const client = await this.#command(this.#shardOf(group));
     return (await GROUP_MEMBERS.run(client, [this.#groupKey(group)], [
-      String(Date.now()),
       String(this.#groupExpiryMs),
     ])) as string[];
   }
 
-  /** Deletes every key under `<prefix>:` on every host (SCAN, not KEYS) and local messages. */
+  /**
+   * Deletes what this layer owns on every host — its queues (`<prefix>:q:*`) and groups
+   * (`<prefix>:group:*`), nothing else under the prefix (a job queue's `<prefix>:jobs:*` stays) —
+   * with SCAN, not KEYS; forgets local messages and the memberships it held.
+   */
   async flush(): Promise<void> {
     this.#open();
     let release!: () => void;
     const gate = new Promise<void>((resolve) => release = resolve);
     const previous = this.#flushGate;
     this.#flushGate = gate;
+    this.#held.clear();
     try {
       await previous;
       // Let every reader finish (or abandon) its current read, so that nothing popped before the
       // keys are deleted reaches a mailbox after the flush.
-      await Promise.all(this.#shards.map(async (shard) => {
-        if (!shard.busy) return;
-        const idle = new Promise<void>((resolve) => shard.idleWaiters.push(resolve));
-        shard.gen++;
-        if (shard.blocking) await this.#unblock(shard);
-        await idle;
-      }));
+      await Promise.all(this.#shards.map((shard) => shard.reader.idle()));
       await Promise.all(this.#shards.map(async (shard) => {
         const client = await this.#command(shard);
-        let cursor = "0";
-        do {
-          const reply = (await client.sendCommand([
-            "SCAN",
-            cursor,
-            "MATCH",
-            `${this.prefix}:*`,
-            "COUNT",
-            "1000",
-          ])) as [string, string[]];
-          cursor = String(reply[0]);
-          if (reply[1].length) await client.sendCommand(["UNLINK", ...reply[1]]);
-        } while (cursor !== "0");
+        for (const pattern of [`${this.prefix}:q:*`, `${this.prefix}:group:*`]) {
+          let cursor = "0";
+          do {
+            const reply = (await client.sendCommand([
+              "SCAN",
+              cursor,
+              "MATCH",
+              pattern,
+              "COUNT",
+              "1000",
+            ])) as [string, string[]];
+            cursor = String(reply[0]);
+            if (reply[1].length) await client.sendCommand(["UNLINK", ...reply[1]]);
+          } while (cursor !== "0");
+        }
       }));
     } catch (error) {
       throw unavailable("flush", error);
@@ -737,41 +646,24 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   }
 
   async #closeShard(shard: Shard): Promise<void> {
-    if (shard.readerStarting) await shard.readerStarting.catch(() => {});
-    shard.wake?.();
-    shard.wake = undefined;
-    if (shard.pause) {
-      clearTimeout(shard.pause.timer);
-      shard.pause.resolve();
-      shard.pause = undefined;
-    }
-    for (const resolve of shard.readyWaiters.splice(0)) resolve();
     for (const resolve of shard.commandWaiters.splice(0)) resolve();
-    if (shard.loop) {
-      if (shard.blocking) await this.#unblock(shard);
-      if (shard.blocking) shard.reader?.client.destroy();
-      await shard.loop.catch(() => {});
-    }
-    await shard.unblocking;
-    const reader = shard.reader;
-    shard.reader = undefined;
-    if (reader) {
-      await closeConnection(reader);
-    }
+    await shard.reader.close();
+    await shard.restoring;
     const command = shard.command;
     shard.command = undefined;
-    if (command) {
-      await closeConnection(command);
-    }
+    if (command) await closeConnection(command);
   }
 
   /** Stops the readers, closes every connection the layer opened, rejects waiting receivers. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stopRenewal?.();
+    this.#held.clear();
     this.#mailboxes.close();
     this.#events.clear();
     if (this.#connecting) await this.#connecting.catch(() => {});
+    this.#stopRenewal?.();
     await Promise.all(this.#shards.map((s) => this.#closeShard(s)));
   }
 }

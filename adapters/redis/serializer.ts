@@ -16,7 +16,10 @@ import { type LayerMessage, SerializationError } from "../../src/layer_api.ts";
 export interface MessageSerializer {
   /** True when `encode`/`decode` return promises (encryption); plain JSON is synchronous. */
   readonly async: boolean;
-  /** Encodes a message; throws {@linkcode SerializationError} when it is not JSON. */
+  /**
+   * Encodes a message; throws {@linkcode SerializationError} when it is not JSON. Async results
+   * resolve in call order (a sender that writes when `encode` resolves keeps its order).
+   */
   encode(message: LayerMessage): string | Promise<string>;
   /** Decodes a string made by `encode`; throws {@linkcode SerializationError} when it cannot. */
   decode(data: string): LayerMessage | Promise<LayerMessage>;
@@ -112,19 +115,27 @@ export function encryptedSerializer(keys: readonly string[]): MessageSerializer 
   const derived = Promise.all(keys.map(deriveKey));
   const encoder = new TextEncoder();
   const decoder = new TextDecoder("utf-8", { fatal: true });
+  async function seal(message: LayerMessage): Promise<string> {
+    const json = toJson(message);
+    const [key] = await derived;
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const sealed = new Uint8Array(
+      await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, encoder.encode(json)),
+    );
+    const out = new Uint8Array(12 + sealed.length);
+    out.set(iv);
+    out.set(sealed, 12);
+    return ENCRYPTED_PREFIX + toBase64(out);
+  }
+  // Encryptions run in parallel and finish in any order; their results are handed out in call
+  // order, so that a sender that writes as soon as `encode` resolves keeps its order.
+  let previous: Promise<unknown> = Promise.resolve();
   return {
     async: true,
-    async encode(message) {
-      const json = toJson(message);
-      const [key] = await derived;
-      const iv = crypto.getRandomValues(new Uint8Array(12));
-      const sealed = new Uint8Array(
-        await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, encoder.encode(json)),
-      );
-      const out = new Uint8Array(12 + sealed.length);
-      out.set(iv);
-      out.set(sealed, 12);
-      return ENCRYPTED_PREFIX + toBase64(out);
+    encode(message) {
+      const ordered = Promise.all([seal(message), previous]).then(([body]) => body);
+      previous = ordered.catch(() => {});
+      return ordered;
     },
     async decode(data) {
       if (!data.startsWith(ENCRYPTED_PREFIX)) {

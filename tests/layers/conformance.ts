@@ -13,8 +13,11 @@ import {
   type ChannelLayer,
   ClosedError,
   InvalidNameError,
+  type LayerEvent,
   type LayerMessage,
+  RESYNC_MESSAGE_TYPE,
 } from "../../src/layer_api.ts";
+import { skewClock } from "../../testing/clock.ts";
 
 /** Options a test may ask a layer for. */
 export interface LayerTestOptions {
@@ -28,6 +31,18 @@ export interface LayerTestOptions {
   groupExpiry?: number;
   /** Told about every message dropped in the process (layers that drop instead of throwing). */
   onDrop?: (info: { channel: string; reason: string; count: number }) => void;
+  /** Encryption keys, on layers that encrypt what they store (others ignore them). */
+  encryptionKeys?: string[];
+}
+
+/** Keys another component owns under the layer's prefix (a job queue, say), planted by a test. */
+export interface ForeignKeys {
+  /** How many keys were planted. */
+  readonly planted: number;
+  /** How many of them still exist. */
+  count(): Promise<number>;
+  /** Deletes them. */
+  remove(): Promise<void>;
 }
 
 /** What a test gets: a way to make layer instances that share one backend. */
@@ -38,6 +53,10 @@ export interface LayerHarness {
   listen?(layer: ChannelLayer, channel: string): Promise<void>;
   /** Closes every layer it made and releases the backend (and checks nothing leaked). */
   dispose(): Promise<void>;
+  /** Restarts the backend without persistence (all its data is lost), when it can. */
+  restartBackend?(): Promise<void>;
+  /** Plants keys that belong to others under the layer's prefix (`<prefix>:jobs:...`, ...). */
+  plantForeignKeys?(): Promise<ForeignKeys>;
 }
 
 /** What a layer does, so that the suite runs the tests that apply. */
@@ -48,8 +67,20 @@ export interface LayerCapabilities {
   localCapacity: "throws" | "drops";
   /** Honours `expiry`. */
   expiry: boolean;
-  /** Honours `groupExpiry`. */
+  /**
+   * A membership outlives the instance that added it by `groupExpiry` (and no longer): shared
+   * state whose memberships the adding instance renews while it lives.
+   */
   groupExpiry: boolean;
+  /**
+   * Messages wait in the backend until a receiver asks for them (so a test can keep the receiver
+   * idle while a sender's clock is skewed).
+   */
+  storesUntilRead?: boolean;
+  /** The harness can restart the backend without persistence (`restartBackend`). */
+  restartable?: boolean;
+  /** The harness can plant other components' keys next to the layer's (`plantForeignKeys`). */
+  foreignKeys?: boolean;
   /** Instances made by one harness share channels and groups (two processes on one backend). */
   sharedState: boolean;
   /** Why the whole suite is skipped, if it is. */
@@ -119,6 +150,38 @@ export function dropCounter(): {
       ]).finally(() => clearTimeout(timer));
     },
   };
+}
+
+/** Resolves with the next event of `type` the layer emits (fails after `ms`). */
+export function nextEvent(
+  layer: ChannelLayer,
+  type: LayerEvent["type"],
+  ms = 10_000,
+): Promise<LayerEvent> {
+  assert.ok(layer.onEvent, "the layer emits no events");
+  let timer: ReturnType<typeof setTimeout>;
+  let stop: () => void = () => {};
+  return new Promise<LayerEvent>((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no ${type} event within ${ms} ms`)), ms);
+    stop = layer.onEvent!((event) => {
+      if (event.type === type) resolve(event);
+    });
+  }).finally(() => {
+    clearTimeout(timer);
+    stop();
+  });
+}
+
+/** The next message on `channel` that is not a resync notice. */
+export async function receiveSkippingResync(
+  layer: ChannelLayer,
+  channel: string,
+  ms = 3000,
+): Promise<LayerMessage> {
+  for (;;) {
+    const message = await receiveWithin(layer, channel, ms);
+    if (message.type !== RESYNC_MESSAGE_TYPE) return message;
+  }
 }
 
 function sleep(ms: number): Promise<void> {
@@ -499,17 +562,31 @@ export function layerConformanceSuite(
     }
   }, caps.expiry);
 
-  test("group membership expires after groupExpiry without a new groupAdd", async (h) => {
-    const layer = await h.make({ groupExpiry: 0.3 });
-    const channel = await layer.newChannel();
-    await layer.groupAdd("short", channel);
-    await sleep(450);
-    await layer.groupSend("short", { type: "late" });
-    await receiveNothing(layer, channel);
-    await layer.groupAdd("short", channel);
-    await layer.groupSend("short", { type: "renewed" });
-    assert.deepEqual(await receiveWithin(layer, channel), { type: "renewed" });
-  }, caps.groupExpiry);
+  test("a live member keeps receiving after several groupExpiry periods", async (h) => {
+    const groupExpiry = 0.5;
+    const a = await h.make({ groupExpiry });
+    const b = caps.sharedState ? await h.make({ groupExpiry }) : a;
+    const channel = await a.newChannel();
+    await a.groupAdd("long-lived", channel);
+    // Four expiry periods pass without a new groupAdd: the waiting is what is tested.
+    await sleep(groupExpiry * 4000);
+    await b.groupSend("long-lived", { type: "still.here" });
+    assert.deepEqual(await receiveWithin(a, channel), { type: "still.here" });
+  });
+
+  test("a membership outlives its closed instance by groupExpiry, then ends", async (h) => {
+    const groupExpiry = 0.3;
+    const a = await h.make({ groupExpiry });
+    const b = await h.make({ groupExpiry });
+    await listen(h, b, "orphan-target");
+    await a.groupAdd("orphans", "orphan-target");
+    await a.close(); // nobody renews it any more
+    await b.groupSend("orphans", { type: "soon" });
+    assert.deepEqual(await receiveWithin(b, "orphan-target"), { type: "soon" });
+    await sleep(groupExpiry * 1500);
+    await b.groupSend("orphans", { type: "late" });
+    await receiveNothing(b, "orphan-target");
+  }, caps.groupExpiry && caps.sharedState);
 
   // ------------------------------------------------------------------ flush / close
 
@@ -568,4 +645,102 @@ export function layerConformanceSuite(
     for (let i = 0; i < 10; i++) await a.send(onB, { type: "job.result", i });
     for (let i = 0; i < 10; i++) assert.equal((await receiveWithin(b, onB)).i, i);
   }, caps.sharedState);
+
+  // ------------------------------------------------------------------ faults and isolation
+
+  test(
+    "flush deletes only what the layer owns: a job queue under its prefix survives",
+    async (h) => {
+      const layer = await h.make();
+      const channel = await layer.newChannel();
+      await layer.groupAdd("owned", channel);
+      await layer.send("owned-queue", { type: "queued" });
+      const foreign = await h.plantForeignKeys!();
+      try {
+        await layer.flush();
+        assert.equal(await foreign.count(), foreign.planted, "flush deleted keys it does not own");
+        await layer.groupSend("owned", { type: "after.flush" });
+        await receiveNothing(layer, channel);
+      } finally {
+        await foreign.remove();
+      }
+    },
+    !!caps.foreignKeys,
+  );
+
+  test("redis restarted without persistence: members keep receiving", async (h) => {
+    const a = await h.make();
+    const b = await h.make();
+    const members: Array<[ChannelLayer, string]> = [
+      [a, await a.newChannel("ws")],
+      [a, await a.newChannel("ws")],
+      [b, await b.newChannel("ws")],
+    ];
+    for (const [layer, c] of members) await layer.groupAdd("restarted-room", c);
+    await b.groupSend("restarted-room", { type: "before" });
+    for (const [layer, c] of members) {
+      assert.deepEqual(await receiveWithin(layer, c), { type: "before" });
+    }
+    const resynced = Promise.all([a, b].map((layer) => nextEvent(layer, "resync")));
+    await h.restartBackend!();
+    await resynced;
+    await b.groupSend("restarted-room", { type: "after" });
+    for (const [layer, c] of members) {
+      assert.deepEqual(await receiveSkippingResync(layer, c), { type: "after" });
+    }
+  }, !!caps.restartable && caps.sharedState);
+
+  test("a sender whose clock is off by more than expiry loses and deletes nothing", async (h) => {
+    const expiry = 1;
+    const receiver = await h.make({ expiry });
+    const sender = await h.make({ expiry });
+    await listen(h, receiver, "skewed-work");
+    await sender.send("skewed-work", { type: "m", n: 0 });
+    for (const [n, offset] of [[1, 3_000], [2, -3_000], [3, 0]]) {
+      // The receiver is idle meanwhile: the message waits in the backend.
+      using _clock = skewClock(offset);
+      await sender.send("skewed-work", { type: "m", n });
+    }
+    for (let n = 0; n < 4; n++) assert.equal((await receiveWithin(receiver, "skewed-work")).n, n);
+    await receiveNothing(receiver, "skewed-work", 50);
+  }, caps.sharedState && !!caps.storesUntilRead);
+
+  test("200 overlapping sends arrive in order, also encrypted", async (h) => {
+    const options = { encryptionKeys: ["order-key"], capacity: 500 };
+    const receiver = await h.make(options);
+    const sender = caps.sharedState ? await h.make(options) : receiver;
+    const channel = await receiver.newChannel();
+    await Promise.all(
+      Array.from(
+        { length: 200 },
+        (_, i) => sender.send(channel, { type: "m", i, pad: "x".repeat((200 - i) * 200) }),
+      ),
+    );
+    const got = [];
+    for (let i = 0; i < 200; i++) got.push((await receiveWithin(receiver, channel)).i);
+    assert.deepEqual(got, Array.from({ length: 200 }, (_, i) => i));
+  });
+
+  test(
+    "a full channel of another instance: the overflow is counted and reported, never silent",
+    async (h) => {
+      const drops = dropCounter();
+      const receiver = await h.make({ capacity: 3, onDrop: drops.onDrop });
+      const sender = await h.make({ capacity: 3 });
+      const channel = await receiver.newChannel();
+      let thrown = 0;
+      for (let i = 0; i < 5; i++) {
+        await sender.send(channel, { type: "m", i }).catch((e) => {
+          assert.ok(e instanceof ChannelFull, String(e));
+          thrown++;
+        });
+      }
+      if (thrown < 2) await drops.reached(2 - thrown);
+      const got = [];
+      for (let i = 0; i < 3; i++) got.push((await receiveWithin(receiver, channel)).i);
+      assert.deepEqual(got, [0, 1, 2]);
+      await receiveNothing(receiver, channel, 100);
+    },
+    caps.sharedState,
+  );
 }

@@ -13,6 +13,7 @@ layerConformanceSuite("redis pub/sub", sharedServerHarness("pubsub"), {
   expiry: true,
   groupExpiry: false,
   sharedState: true,
+  foreignKeys: true,
   skip,
 });
 
@@ -22,23 +23,32 @@ layerConformanceSuite("redis pub/sub, 3 hosts", privateServersHarness("pubsub", 
   expiry: true,
   groupExpiry: false,
   sharedState: true,
+  foreignKeys: true,
+  // Not yet: after all hosts restart, its resync can come before every host can publish again
+  // (groupSend then throws LayerUnavailableError); the pub/sub layer's own restart work covers it.
+  restartable: false,
   skip,
 });
 
 layerConformanceSuite("redis queue", sharedServerHarness("queue"), {
   senderCapacity: true,
-  localCapacity: "drops",
+  localCapacity: "throws",
   expiry: true,
   groupExpiry: true,
   sharedState: true,
+  storesUntilRead: true,
+  foreignKeys: true,
   skip,
 });
 
 layerConformanceSuite("redis queue, 3 hosts", privateServersHarness("queue", 3), {
   senderCapacity: true,
-  localCapacity: "drops",
+  localCapacity: "throws",
   expiry: true,
   groupExpiry: true,
   sharedState: true,
+  storesUntilRead: true,
+  foreignKeys: true,
+  restartable: true,
   skip,
 });

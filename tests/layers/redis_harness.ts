@@ -9,7 +9,51 @@ import type { ChannelLayer } from "../../src/layer_api.ts";
 import { randomToken } from "../../src/layer_api.ts";
 import { RedisPubSubChannelLayer, RedisQueueChannelLayer } from "../../adapters/redis/mod.ts";
 import { RedisServers } from "../helpers/redis_servers.ts";
-import type { LayerHarness, LayerTestOptions } from "./conformance.ts";
+import type { ForeignKeys, LayerHarness, LayerTestOptions } from "./conformance.ts";
+import { createClient } from "redis";
+
+/**
+ * Plants, on each of `urls`, keys that others own next to a layer's (`<prefix>:jobs:...` as a
+ * job queue with the default prefix writes them, and look-alikes of the layer's namespaces).
+ */
+export async function plantForeignKeys(urls: string[], prefix: string): Promise<ForeignKeys> {
+  const names = [
+    `${prefix}:jobs:default:ready`,
+    `${prefix}:jobs:default:job:1`,
+    `${prefix}:qx`,
+    `${prefix}:q`,
+    `${prefix}:groups`,
+    `${prefix}:other:thing`,
+  ];
+  const clients = urls.map((url) => createClient({ url }));
+  for (const c of clients) c.on("error", () => {});
+  await Promise.all(clients.map((c) => c.connect()));
+  const each = async (fn: (c: (typeof clients)[number]) => Promise<unknown>) => {
+    await Promise.all(clients.map(fn));
+  };
+  try {
+    await each((c) => c.sendCommand(["ZADD", names[0], "1", "job-1"]));
+    await each((c) => c.sendCommand(["HSET", names[1], "state", "queued"]));
+    for (const name of names.slice(2)) await each((c) => c.sendCommand(["SET", name, "x"]));
+  } catch (error) {
+    await Promise.all(clients.map((c) => c.close()));
+    throw error;
+  }
+  return {
+    planted: names.length * clients.length,
+    async count() {
+      const counts = await Promise.all(clients.map((c) => c.sendCommand(["EXISTS", ...names])));
+      return counts.reduce((sum: number, n) => sum + Number(n), 0);
+    },
+    async remove() {
+      try {
+        await each((c) => c.sendCommand(["DEL", ...names]));
+      } finally {
+        await Promise.all(clients.map((c) => c.close()));
+      }
+    },
+  };
+}
 
 /** The shared Redis of this run, or undefined (Redis tests are then skipped). */
 export const REDIS_URL: string | undefined = Deno.env.get("REDIS_URL") || undefined;
@@ -67,6 +111,7 @@ export function sharedServerHarness(kind: RedisKind): () => Promise<LayerHarness
         return layer;
       },
       listen,
+      plantForeignKeys: () => plantForeignKeys([REDIS_URL!], prefix),
       async dispose() {
         await Promise.all(made.map((l) => l.close()));
         if (kind === "queue") {
@@ -98,6 +143,10 @@ export function privateServersHarness(
         return layer;
       },
       listen,
+      plantForeignKeys: () => plantForeignKeys(servers.urls, "sb"),
+      async restartBackend() {
+        await Promise.all(servers.servers.map((s) => s.restart()));
+      },
       async dispose() {
         try {
           await Promise.all(made.map((l) => l.close()));

@@ -11,9 +11,14 @@ import {
   randomToken,
   RESYNC_MESSAGE_TYPE,
 } from "../../src/layer_api.ts";
-import { ForeignChannelError, RedisQueueChannelLayer } from "../../adapters/redis/mod.ts";
+import {
+  ForeignChannelError,
+  RedisJobQueue,
+  RedisQueueChannelLayer,
+} from "../../adapters/redis/mod.ts";
+import { BLOCK_SECONDS } from "../../adapters/redis/queue_reader.ts";
 import { RedisServer } from "../helpers/redis_servers.ts";
-import { receiveNothing, receiveWithin } from "./conformance.ts";
+import { nextEvent, receiveNothing, receiveWithin } from "./conformance.ts";
 import { REDIS_URL, redisSkipReason } from "./redis_harness.ts";
 
 const ignore = !!redisSkipReason();
@@ -217,18 +222,203 @@ Deno.test({
     });
     try {
       const channel = await layer.newChannel();
+      await layer.groupAdd("kept", channel);
       await layer.send(channel, { type: "before" });
       assert.deepEqual(await receiveWithin(layer, channel), { type: "before" });
       await server.restart();
       await resync;
       assert.deepEqual(events.map((e) => e.type), ["disconnected", "resync"]);
       assert.equal((await receiveWithin(layer, channel)).type, RESYNC_MESSAGE_TYPE);
-      // The resync signal means the layer is usable again: sending works at once.
+      // The resync signal means the layer is usable again: sending works at once, and the
+      // membership it held is back in the empty Redis.
       await layer.send(channel, { type: "after" });
       assert.deepEqual(await receiveWithin(layer, channel), { type: "after" });
+      await layer.groupSend("kept", { type: "group.after" });
+      assert.deepEqual(await receiveWithin(layer, channel), { type: "group.after" });
+      assert.deepEqual(await layer.groupMembers("kept"), [channel]);
     } finally {
       await layer.close();
       assert.equal(await server.connectedClients(), 0, "close() left connections open");
+      await server.stop();
+    }
+  },
+});
+
+/**
+ * Polls `CLIENT LIST` (no event exists for it) until a client blocks in BZPOPMIN: the one named
+ * `name`, or else an unnamed one other than `not`. Returns its id.
+ */
+async function blockedClient(raw: Raw, options: { name?: string; not?: string } = {}) {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const list = String(await raw.sendCommand(["CLIENT", "LIST"]));
+    for (const line of list.split("\n")) {
+      const id = /\bid=(\d+)/.exec(line)?.[1];
+      const name = /\bname=(\S*)/.exec(line)?.[1] ?? "";
+      if (!id || id === options.not || !/\bcmd=bzpopmin\b/.test(line)) continue;
+      if (name === (options.name ?? "")) return id;
+    }
+    if (Date.now() > deadline) throw new Error(`no blocked client in CLIENT LIST:\n${list}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+Deno.test({
+  name:
+    "queue: after CLIENT KILL of the reader, unblocking targets the new reader (prompt, nobody else)",
+  ...opts,
+  fn: async () => {
+    const server = await new RedisServer().start();
+    const layer = new RedisQueueChannelLayer({ url: server.url, backoff });
+    const raw = createClient({ url: server.url });
+    const bystander = createClient({ url: server.url, name: "bystander" });
+    raw.on("error", () => {});
+    bystander.on("error", () => {});
+    await raw.connect();
+    await bystander.connect();
+    try {
+      await layer.newChannel(); // the reader now blocks on this process's inbox
+      const oldId = await blockedClient(raw);
+      const down = nextEvent(layer, "disconnected");
+      await raw.sendCommand(["CLIENT", "KILL", "ID", oldId]);
+      await down;
+      await blockedClient(raw, { not: oldId }); // reconnected and blocking again
+      // Another client blocks too: an unblock aimed at a wrong id must not reach it.
+      let bystanderDone = false;
+      const bystanderWait = bystander.sendCommand(["BZPOPMIN", "bystander-key", "0"]).then(
+        () => bystanderDone = true,
+        () => {},
+      );
+      await blockedClient(raw, { name: "bystander" });
+      // A receive on a normal channel changes the reader's keys: CLIENT UNBLOCK must reach it.
+      const started = performance.now();
+      const pending = receiveWithin(layer, "work-after-kill", 5000);
+      await layer.send("work-after-kill", { type: "prompt" });
+      assert.deepEqual(await pending, { type: "prompt" });
+      const elapsed = performance.now() - started;
+      assert.ok(
+        elapsed < (BLOCK_SECONDS * 1000) / 2,
+        `took ${Math.round(elapsed)} ms: the reader waited out its ${BLOCK_SECONDS} s block`,
+      );
+      assert.equal(bystanderDone, false, "another client was unblocked");
+      bystander.destroy();
+      await bystanderWait;
+    } finally {
+      await layer.close();
+      await raw.close();
+      if (bystander.isOpen) bystander.destroy();
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "queue: flush with the default prefix leaves the job queue's jobs (switchboard:jobs:*)",
+  ...opts,
+  fn: async () => {
+    const server = await new RedisServer().start();
+    const jobs = new RedisJobQueue({ url: server.url, backoff });
+    const layer = new RedisQueueChannelLayer({ url: server.url, backoff });
+    try {
+      const job = await jobs.enqueue("report", [1, 2]);
+      const channel = await layer.newChannel();
+      await layer.groupAdd("room", channel);
+      await layer.send("plain", { type: "queued" });
+      await layer.flush();
+      assert.equal(await job.status(), "queued");
+      assert.ok(await jobs.getJob(job.id), "the job is gone");
+      assert.deepEqual(await layer.groupMembers("room"), []);
+      assert.equal(layer.heldMemberships, 0);
+    } finally {
+      await layer.close();
+      await jobs.close();
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "queue: memberships are renewed while the instance lives and not after discard",
+  ...opts,
+  fn: () =>
+    withLayers(async (make, raw, prefix) => {
+      const layer = make({ groupExpiry: 0.3 });
+      const kept = await layer.newChannel();
+      const left = await layer.newChannel();
+      await layer.groupAdd("renewed", kept);
+      await layer.groupAdd("renewed", left);
+      await layer.groupDiscard("renewed", left);
+      assert.equal(layer.heldMemberships, 1);
+      const first = Number(await raw.zScore(`${prefix}:group:renewed`, kept));
+      await new Promise((r) => setTimeout(r, 900)); // three expiry periods: time is what is tested
+      const later = Number(await raw.zScore(`${prefix}:group:renewed`, kept));
+      assert.ok(later > first, "the membership was not renewed");
+      assert.deepEqual(await layer.groupMembers("renewed"), [kept]);
+    }),
+});
+
+Deno.test({
+  name:
+    "queue: after a restart, the reader's old client id (now another client's) is never unblocked",
+  ...opts,
+  fn: async () => {
+    const server = await new RedisServer().start();
+    const raw = createClient({ url: server.url });
+    raw.on("error", () => {});
+    await raw.connect();
+    // Push client ids up, so that after the restart (ids start again at 1) a bystander can get
+    // the reader's old id before the layer reconnects.
+    for (let i = 0; i < 10; i++) {
+      const c = createClient({ url: server.url });
+      await c.connect();
+      await c.close();
+    }
+    const layer = new RedisQueueChannelLayer({
+      url: server.url,
+      backoff: { minDelayMs: 400, maxDelayMs: 400 },
+    });
+    const others: Raw[] = [];
+    try {
+      await layer.newChannel();
+      const oldId = await blockedClient(raw);
+      const resynced = nextEvent(layer, "resync");
+      await raw.close();
+      await server.restart();
+      let bystander: Raw | undefined;
+      while (!bystander) {
+        const c = createClient({ url: server.url, name: "bystander" });
+        c.on("error", () => {});
+        await c.connect();
+        others.push(c);
+        const id = String(await c.sendCommand(["CLIENT", "ID"]));
+        if (id === oldId) bystander = c;
+        else if (Number(id) > Number(oldId)) throw new Error(`id ${oldId} was taken before us`);
+      }
+      let bystanderDone = false;
+      const bystanderWait = bystander.sendCommand(["BZPOPMIN", "bystander-key", "0"]).then(
+        () => bystanderDone = true,
+        () => {},
+      );
+      const check = createClient({ url: server.url, name: "checker" });
+      check.on("error", () => {});
+      await check.connect();
+      others.push(check);
+      await blockedClient(check, { name: "bystander" });
+      await resynced;
+      await blockedClient(check, { not: oldId }); // the layer's reader blocks again
+      const started = performance.now();
+      const pending = receiveWithin(layer, "work-after-restart", 5000);
+      await layer.send("work-after-restart", { type: "prompt" });
+      assert.deepEqual(await pending, { type: "prompt" });
+      const elapsed = performance.now() - started;
+      assert.equal(bystanderDone, false, "the client that now has the old id was unblocked");
+      assert.ok(elapsed < (BLOCK_SECONDS * 1000) / 2, `took ${Math.round(elapsed)} ms`);
+      bystander.destroy();
+      await bystanderWait;
+    } finally {
+      await layer.close();
+      for (const c of others) if (c.isOpen) c.destroy();
+      if (raw.isOpen) await raw.close();
       await server.stop();
     }
   },
