@@ -505,7 +505,9 @@ export class SwitchboardClient {
   }
 
   #connect() {
-    this.#setState(this.#opens ? "reconnecting" : "connecting", { attempt: this.#attempt });
+    // A retry stays `reconnecting` (announced once, with its delay, when it was scheduled).
+    const retry = this.#opens > 0 || this.#state === "reconnecting";
+    this.#setState(retry ? "reconnecting" : "connecting", { attempt: this.#attempt });
     this.#attempt++;
     /** @type {SocketLike} */
     let ws;
@@ -595,7 +597,7 @@ export class SwitchboardClient {
       r.initialDelayMs * Math.pow(r.factor, Math.max(0, this.#attempt - 1)),
     );
     const delayMs = Math.round(r.jitter ? base / 2 + Math.random() * base / 2 : base);
-    this.#setState("reconnecting", { attempt: this.#attempt, delayMs, code, reason });
+    this.#setState("reconnecting", { attempt: this.#attempt, delayMs, code, reason }, true);
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       if (!this.#closing && this.#state !== "closed") this.#connect();
@@ -605,11 +607,12 @@ export class SwitchboardClient {
   /**
    * @param {ConnectionState} state
    * @param {{ attempt: number, delayMs?: number, code?: number, reason?: string }} info
+   * @param {boolean} [always] announce even without a change (each scheduled reconnect)
    */
-  #setState(state, info) {
+  #setState(state, info, always = false) {
     const changed = this.#state !== state;
     this.#state = state;
-    if (!changed && state !== "reconnecting") return;
+    if (!changed && !always) return;
     for (const l of [...this.#stateListeners]) {
       try {
         l(state, info);
