@@ -108,7 +108,11 @@ export interface ReconnectOptions {
   maxAttempts?: number;
 }
 
-/** A WebSocket as the client uses it (browsers', Deno's, Node 22's or the `ws` package's). */
+/**
+ * A WebSocket as the client uses it (browsers', Deno's, Node 22's or the `ws` package's). The
+ * event handlers take `any` events: each implementation has its own event classes, and the client
+ * reads only `data`, `code` and `reason`.
+ */
 export interface SocketLike {
   /** 0 connecting, 1 open, 2 closing, 3 closed. */
   readonly readyState: number;
@@ -117,7 +121,8 @@ export interface SocketLike {
   /** Closes the socket. */
   close(code?: number, reason?: string): void;
   /** Open handler. */
-  onopen: ((ev: unknown) => void) | null;
+  // deno-lint-ignore no-explicit-any
+  onopen: ((ev: any) => void) | null;
   /** Message handler (`ev.data` is a string for text frames). */
   // deno-lint-ignore no-explicit-any
   onmessage: ((ev: any) => void) | null;
@@ -125,10 +130,14 @@ export interface SocketLike {
   // deno-lint-ignore no-explicit-any
   onclose: ((ev: any) => void) | null;
   /** Error handler. */
-  onerror: ((ev: unknown) => void) | null;
+  // deno-lint-ignore no-explicit-any
+  onerror: ((ev: any) => void) | null;
 }
 
-/** A WebSocket constructor (`globalThis.WebSocket`, or `WebSocket` from the `ws` package). */
+/**
+ * A WebSocket constructor, structurally: `globalThis.WebSocket` (browsers, Deno, Node 22+) or the
+ * `ws` package's `WebSocket` class (Node 20), with no cast.
+ */
 // deno-lint-ignore no-explicit-any
 export type WebSocketConstructor = new (url: string, ...args: any[]) => SocketLike;
 

@@ -1,7 +1,7 @@
 /**
  * Generates a typed client from an AsyncAPI 3 document, for code that does not share the server's
- * consumer classes: `deno task client --schema asyncapi.json --out client/` (a file or an
- * http(s) URL; JSON, or YAML by extension or content type).
+ * consumer classes. This module is the generator (a pure function, no I/O); the command line
+ * around it is `client/cli.ts` (`switchboard client --schema asyncapi.json --out client/`).
  *
  * The output directory gets `client.js` + `client.d.ts` (the runtime, copied: no dependency on this
  * package), `mod.js` + `mod.d.ts` (one `create<Channel>Client(baseUrl, params?, options?)` per
@@ -424,85 +424,3 @@ export function generateClient(
   if (options.readme ?? true) files["README.md"] = readme.join("\n");
   return files;
 }
-
-async function loadDocument(source: string): Promise<Json> {
-  let text: string;
-  let yaml = /\.ya?ml$/i.test(source);
-  if (/^https?:\/\//i.test(source)) {
-    const res = await fetch(source);
-    if (!res.ok) throw new CodegenError(`GET ${source}: ${res.status}`);
-    yaml ||= /yaml/i.test(res.headers.get("content-type") ?? "");
-    text = await res.text();
-  } else {
-    text = await Deno.readTextFile(source);
-  }
-  if (yaml) {
-    const { parse } = await import("yaml");
-    return parse(text);
-  }
-  return JSON.parse(text);
-}
-
-async function readRuntime(): Promise<{ js: string; dts: string }> {
-  const read = async (name: string) => {
-    const url = new URL(`./${name}`, import.meta.url);
-    if (url.protocol === "file:") return await Deno.readTextFile(url);
-    const res = await fetch(url);
-    return await res.text();
-  };
-  return { js: await read("client.js"), dts: await read("client.d.ts") };
-}
-
-const USAGE =
-  "Usage: deno task client --schema <asyncapi.json|.yaml|url> --out <dir> [--no-readme]";
-
-/** The CLI: returns the exit code. */
-export async function main(args: string[]): Promise<number> {
-  let schema: string | undefined;
-  let out: string | undefined;
-  let readme = true;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === "--schema" || a === "-s") schema = args[++i];
-    else if (a.startsWith("--schema=")) schema = a.slice(9);
-    else if (a === "--out" || a === "-o") out = args[++i];
-    else if (a.startsWith("--out=")) out = a.slice(6);
-    else if (a === "--no-readme") readme = false;
-    else if (a === "--help" || a === "-h") {
-      console.log(USAGE);
-      return 0;
-    } else {
-      console.error(`❌ Unknown argument ${a}\n${USAGE}`);
-      return 1;
-    }
-  }
-  if (!schema || !out) {
-    console.error(`❌ --schema and --out are required\n${USAGE}`);
-    return 1;
-  }
-  try {
-    console.log(`📖 Loading AsyncAPI schema: ${schema}`);
-    const doc = await loadDocument(schema);
-    console.log(
-      `   ${doc.info?.title ?? "?"} ${doc.info?.version ?? ""}: ${
-        Object.keys(doc.channels ?? {}).length
-      } channels, ${Object.keys(doc.operations ?? {}).length} operations`,
-    );
-    const files = generateClient(doc, await readRuntime(), { readme });
-    console.log(`🔧 Generating client code to: ${out}`);
-    await Deno.mkdir(out, { recursive: true });
-    for (const [name, text] of Object.entries(files)) {
-      await Deno.writeTextFile(`${out.replace(/\/+$/, "")}/${name}`, text);
-    }
-    console.log(`✅ Client generated successfully! (${Object.keys(files).join(", ")})`);
-    return 0;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) console.error(`❌ File not found: ${schema}`);
-    else if (error instanceof SyntaxError || error instanceof CodegenError) {
-      console.error(`❌ Invalid schema: ${(error as Error).message}`);
-    } else console.error(`❌ Error: ${(error as Error)?.message ?? error}`);
-    return 1;
-  }
-}
-
-if (import.meta.main) Deno.exit(await main(Deno.args));

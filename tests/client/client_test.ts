@@ -31,7 +31,7 @@ const fast = { initialDelayMs: 20, maxDelayMs: 200 };
 for (
   const [runtime, ctor] of [
     ["Deno WebSocket", undefined],
-    ["ws package", NodeWebSocket as unknown as WebSocketConstructor],
+    ["ws package", NodeWebSocket satisfies WebSocketConstructor],
   ] as const
 ) {
   Deno.test(`client (${runtime}): request() resolves with the reply echoing its ref; on() and messages() see it`, async () => {
@@ -201,7 +201,7 @@ Deno.test("client: sends before the socket opens are queued and flushed in order
 for (
   const [runtime, ctor] of [
     ["Deno WebSocket", undefined],
-    ["ws package", NodeWebSocket as unknown as WebSocketConstructor],
+    ["ws package", NodeWebSocket satisfies WebSocketConstructor],
   ] as const
 ) {
   Deno.test(`client (${runtime}): headers reach authenticate; without them the upgrade is refused`, async () => {
