@@ -98,15 +98,22 @@ export class QueueFullError extends ClientError {
 }
 
 /**
- * Declares what a consumer's clients send and receive (values are message types made with
- * `message()`); the types drive typed clients and `checkClientApi` compares it with the handlers.
- * @param {{ send: readonly any[], receive?: readonly any[] }} api
+ * Declares what a consumer's clients send (values are message types made with `message()`), for
+ * `static api = clientApi({ send: [...] })`. What clients receive is not declared here: it comes
+ * from the handlers' return types and the consumer's `static broadcasts`.
+ * @param {{ send: readonly any[] }} api
  */
 export function clientApi(api) {
-  return Object.freeze({
-    send: Object.freeze([...api.send]),
-    receive: Object.freeze([...(api.receive ?? [])]),
-  });
+  if (!api || !Array.isArray(api.send)) {
+    throw new TypeError("clientApi({ send: [...] }): `send` lists the message types clients send");
+  }
+  if ("receive" in api) {
+    throw new TypeError(
+      "clientApi: `receive` is gone. Clients receive what the handlers return and what the " +
+        "consumer lists in `static broadcasts = [...]` (messages it sends outside replies)",
+    );
+  }
+  return Object.freeze({ send: Object.freeze([...api.send]) });
 }
 
 /**
