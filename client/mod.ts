@@ -3,7 +3,8 @@
  * handles and types what it receives, for code that shares the server's consumer classes (Deno,
  * Node, bundled browser apps). Plain browser pages can import `client.js` directly; clients that
  * do not share the server's code generate the same types from the AsyncAPI document
- * (`deno task client --schema asyncapi.json --out client/`).
+ * (`npx switchboard client --schema asyncapi.json --out client/`, or `deno run -A
+ * jsr:@switchboard/switchboard/cli client …`).
  *
  * ```ts ignore
  * import { createClient } from "@switchboard/switchboard/client";

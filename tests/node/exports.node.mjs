@@ -55,6 +55,17 @@ describe("every export of the installed package", () => {
     }
   });
 
+  it("the package ships the LICENSE its package.json names (MIT)", () => {
+    assert.equal(pkg.license, "MIT");
+    assert.ok(pkg.files.includes("LICENSE"));
+    const license = readFileSync(
+      new URL("../../node_modules/@switchboard/switchboard/LICENSE", import.meta.url),
+      "utf8",
+    );
+    assert.match(license, /^MIT License\n/);
+    assert.equal(typeof pkg.bin?.switchboard, "string");
+  });
+
   it(USED["."], () => {
     assert.ok(app instanceof App);
     assert.deepEqual(app.routes.map((r) => r.consumer.prototype instanceof Consumer), [true, true]);
