@@ -51,6 +51,9 @@ export type TopicProtocolMessage =
   | { readonly action: "subscribed"; readonly payload: null }
   | { readonly action: "unsubscribed"; readonly payload: null };
 
+/** The reply each client action gets from its handler: action → reply message(s). */
+export type RepliesMap = { [action: string]: WireMessage };
+
 /**
  * The static shape of an endpoint: what a client may send and receive, and what its topics take.
  * `createClient<Api>()` takes one; `@switchboard/switchboard/client` derives it from a consumer
@@ -65,7 +68,30 @@ export interface ApiTypes {
   topicSend: WireMessage;
   /** Messages a topic sends (besides {@linkcode TopicProtocolMessage}). */
   topicReceive: WireMessage;
+  /** What `request()` of each action resolves to (default: any of `receive`). */
+  replies?: RepliesMap;
+  /** What a topic's `request()` of each action resolves to (default: any of `topicReceive`). */
+  topicReplies?: RepliesMap;
 }
+
+/** The reply of action `A` in `Replies` (an {@linkcode ApiTypes} `replies` map), else `Fallback`. */
+export type ReplyIn<Replies, A, Fallback> = [Replies] extends [RepliesMap]
+  ? A extends keyof Replies ? Replies[A] : Fallback
+  : Fallback;
+
+/** What `request()` of a message with action `A` resolves to, besides protocol frames. */
+export type ReplyOf<Api extends ApiTypes, A> = ReplyIn<
+  Api extends { replies: infer R extends RepliesMap } ? R : unknown,
+  A,
+  Api["receive"]
+>;
+
+/** What a topic's `request()` of a message with action `A` resolves to, besides protocol frames. */
+export type TopicReplyOf<Api extends ApiTypes, A> = ReplyIn<
+  Api extends { topicReplies: infer R extends RepliesMap } ? R : unknown,
+  A,
+  Api["topicReceive"]
+>;
 
 /** The untyped shape: any action, any payload. */
 export interface AnyApi extends ApiTypes {
@@ -108,7 +134,11 @@ export interface ReconnectOptions {
   maxAttempts?: number;
 }
 
-/** A WebSocket as the client uses it (browsers', Deno's, Node 22's or the `ws` package's). */
+/**
+ * A WebSocket as the client uses it (browsers', Deno's, Node 22's or the `ws` package's). The
+ * event handlers take `any` events: each implementation has its own event classes, and the client
+ * reads only `data`, `code` and `reason`.
+ */
 export interface SocketLike {
   /** 0 connecting, 1 open, 2 closing, 3 closed. */
   readonly readyState: number;
@@ -117,7 +147,8 @@ export interface SocketLike {
   /** Closes the socket. */
   close(code?: number, reason?: string): void;
   /** Open handler. */
-  onopen: ((ev: unknown) => void) | null;
+  // deno-lint-ignore no-explicit-any
+  onopen: ((ev: any) => void) | null;
   /** Message handler (`ev.data` is a string for text frames). */
   // deno-lint-ignore no-explicit-any
   onmessage: ((ev: any) => void) | null;
@@ -125,10 +156,14 @@ export interface SocketLike {
   // deno-lint-ignore no-explicit-any
   onclose: ((ev: any) => void) | null;
   /** Error handler. */
-  onerror: ((ev: unknown) => void) | null;
+  // deno-lint-ignore no-explicit-any
+  onerror: ((ev: any) => void) | null;
 }
 
-/** A WebSocket constructor (`globalThis.WebSocket`, or `WebSocket` from the `ws` package). */
+/**
+ * A WebSocket constructor, structurally: `globalThis.WebSocket` (browsers, Deno, Node 22+) or the
+ * `ws` package's `WebSocket` class (Node 20), with no cast.
+ */
 // deno-lint-ignore no-explicit-any
 export type WebSocketConstructor = new (url: string, ...args: any[]) => SocketLike;
 
@@ -187,6 +222,7 @@ export interface MessageStream<M> extends AsyncIterableIterator<M> {
 export declare class TopicHandle<
   Send extends WireMessage = WireMessage,
   Receive extends WireMessage = WireMessage,
+  Replies = unknown,
 > {
   private constructor();
   /** The topic, e.g. `room:lobby`. */
@@ -201,11 +237,11 @@ export declare class TopicHandle<
   unsubscribe(options?: RequestOptions): Promise<void>;
   /** Sends a message to the topic (fire and forget; queued while offline). */
   send(message: Send): "sent" | "queued";
-  /** Sends with a `ref`; resolves with the topic's frame echoing it. */
-  request(
-    message: Send,
+  /** Sends with a `ref`; resolves with the topic's frame echoing it (typed as that handler's reply). */
+  request<A extends Send["action"]>(
+    message: Send & { readonly action: A },
     options?: RequestOptions,
-  ): Promise<Received<Receive | TopicProtocolMessage>>;
+  ): Promise<Received<ReplyIn<Replies, A, Receive> | TopicProtocolMessage>>;
   /** Calls `handler` for each frame of `action` on this topic. Returns an unsubscribe function. */
   on<A extends (Receive | TopicProtocolMessage)["action"]>(
     action: A,
@@ -240,14 +276,15 @@ export declare class SwitchboardClient<Api extends ApiTypes = AnyApi> implements
   /** Sends a message now, or queues it while (re)connecting (`QueueFullError` when the queue is full). */
   send(message: Api["send"]): "sent" | "queued";
   /**
-   * Sends a message with a fresh `ref`; resolves with the frame echoing it (the handler's reply,
-   * or `complete` when it replied nothing). Rejects with `RequestError` (error frame),
+   * Sends a message with a fresh `ref`; resolves with the frame echoing it: the handler's reply
+   * (typed as that handler's return type when the API knows it, {@linkcode ReplyOf}), `complete`
+   * when it replied nothing, or an error frame as `RequestError`. Also rejects with
    * `TimeoutError`, `ConnectionLostError` (socket dropped after sending) or `ClientClosedError`.
    */
-  request(
-    message: Api["send"],
+  request<A extends Api["send"]["action"]>(
+    message: Api["send"] & { readonly action: A },
     options?: RequestOptions,
-  ): Promise<Received<Api["receive"] | ProtocolMessage>>;
+  ): Promise<Received<ReplyOf<Api, A> | ProtocolMessage>>;
   /** Calls `handler` for each frame of `action` (frames without a topic). Returns an unsubscribe function. */
   on<A extends (Api["receive"] | ProtocolMessage)["action"]>(
     action: A,
@@ -275,7 +312,13 @@ export declare class SwitchboardClient<Api extends ApiTypes = AnyApi> implements
   /** Resolves once the socket is open (now, if it is). */
   opened(options?: { timeoutMs?: number }): Promise<void>;
   /** A topic on this socket; the same handle for the same name. */
-  topic(name: string): TopicHandle<Api["topicSend"], Api["topicReceive"]>;
+  topic(
+    name: string,
+  ): TopicHandle<
+    Api["topicSend"],
+    Api["topicReceive"],
+    Api extends { topicReplies: infer R extends RepliesMap } ? R : unknown
+  >;
   /** Opens a client made with `autoConnect: false`, or one that gave up reconnecting. */
   connect(): void;
   /** Closes for good: pending requests reject, queued frames are dropped, iterators end. */
@@ -296,24 +339,23 @@ export interface MessageTypeLike {
   readonly action: string;
 }
 
-/** The value of `static api = clientApi({...})`. Its phantom `~types` carries the static shape. */
-export interface ClientApi<
-  Send extends WireMessage = WireMessage,
-  Receive extends WireMessage = WireMessage,
-> {
+/**
+ * The value of `static api = clientApi({ send })`: the messages clients send. Its phantom `~types`
+ * carries their static (input) type. What clients receive is not part of it: handler return
+ * types and `static broadcasts` give that.
+ */
+export interface ClientApi<Send extends WireMessage = WireMessage> {
   /** Message types clients may send. */
   readonly send: readonly MessageTypeLike[];
-  /** Message types the server sends. */
-  readonly receive: readonly MessageTypeLike[];
   /** Phantom: never set. */
-  readonly "~types"?: { send: Send; receive: Receive };
+  readonly "~types"?: { send: Send };
 }
 
-/** Declares a consumer's client API; see `@switchboard/switchboard/client`'s `clientApi` for the typed form. */
-export declare function clientApi(api: {
-  send: readonly MessageTypeLike[];
-  receive?: readonly MessageTypeLike[];
-}): ClientApi;
+/**
+ * Declares what a consumer's clients send; see `@switchboard/switchboard/client`'s `clientApi`
+ * for the typed form. Throws a `TypeError` for the old `receive` list (use `static broadcasts`).
+ */
+export declare function clientApi(api: { send: readonly MessageTypeLike[] }): ClientApi;
 
 /** The completion actions. */
 export declare const COMPLETION_ACTIONS: readonly ["complete", "group_complete", "event_complete"];

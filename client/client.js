@@ -98,15 +98,22 @@ export class QueueFullError extends ClientError {
 }
 
 /**
- * Declares what a consumer's clients send and receive (values are message types made with
- * `message()`); the types drive typed clients and `checkClientApi` compares it with the handlers.
- * @param {{ send: readonly any[], receive?: readonly any[] }} api
+ * Declares what a consumer's clients send (values are message types made with `message()`), for
+ * `static api = clientApi({ send: [...] })`. What clients receive is not declared here: it comes
+ * from the handlers' return types and the consumer's `static broadcasts`.
+ * @param {{ send: readonly any[] }} api
  */
 export function clientApi(api) {
-  return Object.freeze({
-    send: Object.freeze([...api.send]),
-    receive: Object.freeze([...(api.receive ?? [])]),
-  });
+  if (!api || !Array.isArray(api.send)) {
+    throw new TypeError("clientApi({ send: [...] }): `send` lists the message types clients send");
+  }
+  if ("receive" in api) {
+    throw new TypeError(
+      "clientApi: `receive` is gone. Clients receive what the handlers return and what the " +
+        "consumer lists in `static broadcasts = [...]` (messages it sends outside replies)",
+    );
+  }
+  return Object.freeze({ send: Object.freeze([...api.send]) });
 }
 
 /**
@@ -505,7 +512,9 @@ export class SwitchboardClient {
   }
 
   #connect() {
-    this.#setState(this.#opens ? "reconnecting" : "connecting", { attempt: this.#attempt });
+    // A retry stays `reconnecting` (announced once, with its delay, when it was scheduled).
+    const retry = this.#opens > 0 || this.#state === "reconnecting";
+    this.#setState(retry ? "reconnecting" : "connecting", { attempt: this.#attempt });
     this.#attempt++;
     /** @type {SocketLike} */
     let ws;
@@ -595,7 +604,7 @@ export class SwitchboardClient {
       r.initialDelayMs * Math.pow(r.factor, Math.max(0, this.#attempt - 1)),
     );
     const delayMs = Math.round(r.jitter ? base / 2 + Math.random() * base / 2 : base);
-    this.#setState("reconnecting", { attempt: this.#attempt, delayMs, code, reason });
+    this.#setState("reconnecting", { attempt: this.#attempt, delayMs, code, reason }, true);
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       if (!this.#closing && this.#state !== "closed") this.#connect();
@@ -605,11 +614,12 @@ export class SwitchboardClient {
   /**
    * @param {ConnectionState} state
    * @param {{ attempt: number, delayMs?: number, code?: number, reason?: string }} info
+   * @param {boolean} [always] announce even without a change (each scheduled reconnect)
    */
-  #setState(state, info) {
+  #setState(state, info, always = false) {
     const changed = this.#state !== state;
     this.#state = state;
-    if (!changed && state !== "reconnecting") return;
+    if (!changed && !always) return;
     for (const l of [...this.#stateListeners]) {
       try {
         l(state, info);

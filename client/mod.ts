@@ -3,7 +3,8 @@
  * handles and types what it receives, for code that shares the server's consumer classes (Deno,
  * Node, bundled browser apps). Plain browser pages can import `client.js` directly; clients that
  * do not share the server's code generate the same types from the AsyncAPI document
- * (`deno task client --schema asyncapi.json --out client/`).
+ * (`npx switchboard client --schema asyncapi.json --out client/`, or `deno run -A
+ * jsr:@switchboard/switchboard/cli client …`).
  *
  * ```ts ignore
  * import { createClient } from "@switchboard/switchboard/client";
@@ -15,18 +16,23 @@
  * const pong = await chat.request({ action: "ping" });
  * ```
  *
- * Where the types come from (decorators do not change static types):
- * - what the client may **send**: the consumer's `static api = clientApi({ send: [...] })` when it
- *   declares one (input types: payload fields with defaults are optional), otherwise the first
- *   parameter types of its handler methods (`handleX(m: MessageOf<typeof X>)`), minus the events
- *   declared with `Consumer<Events>`;
- * - what it **receives**: the handlers' return types, `passthroughEvents`, and `api.receive` (for
- *   what handlers broadcast or push with `sendMessage`), plus the protocol frames (`error`,
- *   completions);
+ * Where the types come from (decorators do not change static types, so the client reads what
+ * the handlers' own signatures and the consumer's statics say — once, nothing repeated):
+ * - what the client may **send**: the first parameter types of the handler methods
+ *   (`handleX(m: MessageOf<typeof X>)`, input types: payload fields with defaults are optional),
+ *   minus the events declared with `Consumer<Events>`; or, when the consumer declares it,
+ *   `static api = clientApi({ send: [...] })`;
+ * - what it **receives**: each handler's return type (its `output` reply, for `@wsHandler` and
+ *   `@eventHandler` alike), `static broadcasts = [...]` (what it sends outside replies:
+ *   `broadcastMessage`, group sends, `sendMessage` pushes), `passthroughEvents`, plus the protocol
+ *   frames (`error`, completions);
+ * - what **`request()`** resolves to: the reply type of the handler of that action (its return
+ *   type), or a protocol frame — not every receivable message;
  * - **topics**: the same, from each class in `static topics`.
  *
  * `checkClientApi(cls)` / `checkClientApis(app)` (from `@switchboard/switchboard/client/check`)
- * compare a declared `api` with the decorators at run time.
+ * check at run time that `api.send` names exactly the `@wsHandler` inputs and that every
+ * `broadcasts` entry is a declared handler `output` (or a passthrough event).
  *
  * @module
  */
@@ -64,6 +70,9 @@ export {
   QueueFullError,
   type Received,
   type ReconnectOptions,
+  type RepliesMap,
+  type ReplyIn,
+  type ReplyOf,
   RequestError,
   type RequestOptions,
   type SocketLike,
@@ -72,6 +81,7 @@ export {
   TimeoutError,
   TopicHandle,
   type TopicProtocolMessage,
+  type TopicReplyOf,
   type WebSocketConstructor,
   type WireMessage,
 } from "./client.js";
@@ -106,13 +116,16 @@ export type ReturnMessage<F> = F extends (...args: any) => infer R ? LiteralMess
 export type DeclaredEventActions<C> = EventOf<C> extends { readonly action: infer A extends string }
   ? string extends A ? never : A
   : never;
-/** The `send` / `receive` message unions of a class's static `api`, if it declares one. */
-export type Api<C> = C extends {
-  readonly api: ClientApi<infer S extends WireMessage, infer R extends WireMessage>;
-} ? { send: S; receive: R }
+/** The `send` message union of a class's static `api`, if it declares one. */
+export type Api<C> = C extends { readonly api: ClientApi<infer S extends WireMessage> }
+  ? { send: S }
   : never;
 /** The passthrough events of a class, which reach clients unchanged. */
 export type Passthrough<C> = C extends { readonly passthroughEvents: readonly (infer T)[] }
+  ? T extends AnyMessageType ? LiteralMessage<MessageOf<T>> : never
+  : never;
+/** The messages of a class's `static broadcasts`: what it sends outside handler replies. */
+export type Broadcasts<C> = C extends { readonly broadcasts: readonly (infer T)[] }
   ? T extends AnyMessageType ? LiteralMessage<MessageOf<T>> : never
   : never;
 
@@ -137,14 +150,33 @@ export type InferredClientMessageOf<C> = Exclude<
   { readonly action: DeclaredEventActions<C> }
 >;
 
-/** The messages a consumer's handlers return, plus its passthrough events. */
+/** The messages a consumer's handlers return, its broadcasts and its passthrough events. */
 export type InferredServerMessageOf<C> =
   | { [K in HandlerKeys<InstanceOf<C>>]-?: ReturnMessage<InstanceOf<C>[K]> }[
     HandlerKeys<
       InstanceOf<C>
     >
   ]
+  | Broadcasts<C>
   | Passthrough<C>;
+
+/** The handler methods (their function types) of instance `I` that take action `A`. */
+export type HandlerOf<I, A> = {
+  [K in HandlerKeys<I>]-?: [ParamMessage<I[K]>] extends [never] ? never
+    : ParamMessage<I[K]> extends { readonly action: A } ? I[K]
+    : never;
+}[HandlerKeys<I>];
+
+/**
+ * What a request of action `A` to class(es) `C` resolves to: the return type of its handler, or
+ * every message the class sends when no handler method's parameter names `A`.
+ */
+export type ReplyFor<C, A> = [C extends unknown ? HandlerOf<InstanceOf<C>, A> : never] extends
+  [never] ? ServerMessageOf<C>
+  : ReturnMessage<C extends unknown ? HandlerOf<InstanceOf<C>, A> : never>;
+
+/** The reply of each client action of class(es) `C` (an {@linkcode ApiTypes} `replies` map). */
+export type RepliesOf<C> = { [A in ClientMessageOf<C>["action"]]: ReplyFor<C, A> };
 
 /** What clients of consumer (or topic) class `C` may send. */
 export type ClientMessageOf<C> = C extends unknown
@@ -152,8 +184,7 @@ export type ClientMessageOf<C> = C extends unknown
   : never;
 
 /** What clients of consumer (or topic) class `C` receive, besides the protocol frames. */
-export type ServerMessageOf<C> = C extends unknown ? InferredServerMessageOf<C> | Api<C>["receive"]
-  : never;
+export type ServerMessageOf<C> = C extends unknown ? InferredServerMessageOf<C> : never;
 
 /** The topic classes of a consumer class (`static topics`), or the class itself if it is a topic. */
 export type TopicsOf<C> = C extends { readonly topics: readonly (infer T)[] } ? T
@@ -171,6 +202,8 @@ export type ApiOf<S> = unknown extends S ? AnyApi
     receive: ServerMessageOf<S>;
     topicSend: ClientMessageOf<TopicsOf<S>>;
     topicReceive: ServerMessageOf<TopicsOf<S>>;
+    replies: RepliesOf<S>;
+    topicReplies: RepliesOf<TopicsOf<S>>;
   };
 
 /**
@@ -185,14 +218,14 @@ export function createClient<S = unknown>(
 }
 
 /**
- * Declares what a consumer's clients send and receive, for `static api = clientApi({...})`:
- * `send` lists the handled client messages (clients then write their *input* types), `receive`
- * what the consumer sends besides its handlers' return values (broadcasts, pushes).
- * `checkClientApi` verifies it against the decorators.
+ * Declares what a consumer's clients send, for `static api = clientApi({ send: [...] })`: the
+ * handled client messages (clients then write their *input* types). Optional: without it, the
+ * handler methods' parameter types say the same. What clients receive is never declared here:
+ * it comes from the handlers' return types and `static broadcasts` (see the module docs).
+ * `checkClientApi` verifies `send` against the decorators.
  */
-export function clientApi<
-  const S extends readonly AnyMessageType[],
-  const R extends readonly AnyMessageType[] = readonly [],
->(api: { send: S; receive?: R }): ClientApi<OutgoingOf<S[number]>, MessageOf<R[number]>> {
-  return runtimeClientApi(api) as ClientApi<OutgoingOf<S[number]>, MessageOf<R[number]>>;
+export function clientApi<const S extends readonly AnyMessageType[]>(
+  api: { send: S },
+): ClientApi<OutgoingOf<S[number]>> {
+  return runtimeClientApi(api) as ClientApi<OutgoingOf<S[number]>>;
 }

@@ -6,6 +6,13 @@
  * Deno has already type-checked the sources (`deno task check`); here TypeScript only emits
  * (`noCheck`), rewriting `./x.ts` imports to `./x.js` (`rewriteRelativeImportExtensions`).
  *
+ * Plain JavaScript modules the sources import (`client/client.js` with its `client.d.ts`) are
+ * copied as they are. `bin/switchboard` runs `./cli` (`switchboard asyncapi|client`).
+ *
+ * Dependencies: a package the root export (`.`) needs at run time is a dependency; one that only
+ * some subpaths need (`redis`: ./adapters/redis, `ws`: ./adapters/node, `yaml`: ./asyncapi …) is
+ * an optional peer dependency, so an app installs only what the subpaths it imports need.
+ *
  * Two Deno-only spots are swapped for Node:
  * - `testing/serve.ts` (`Deno.serve`) → `adapters/node/testing_serve.ts` (the Node adapter), so
  *   `serveForTests` from `./testing` works on Node.
@@ -164,6 +171,38 @@ for (const file of emitted) {
   const next = rewrite(file, text);
   if (next !== text) await Deno.writeTextFile(file, next);
 }
+// Plain JavaScript the output imports (TypeScript emits .ts only): copy it with its declarations.
+const copied: string[] = [];
+for (let i = 0; i < emitted.length + copied.length; i++) {
+  const file = i < emitted.length ? emitted[i] : copied[i - emitted.length];
+  for (const ref of specifiers(await Deno.readTextFile(file))) {
+    if (!ref.fileName.startsWith(".") || !/\.m?js$/.test(ref.fileName)) continue;
+    const target = resolve(dirname(file), ref.fileName);
+    if (!target.startsWith(ESM + "/") || emitted.includes(target) || copied.includes(target)) {
+      continue;
+    }
+    const source = join(ROOT, relative(ESM, target));
+    try {
+      await Deno.stat(target);
+      continue; // emitted from a .ts of the same name
+    } catch {
+      // not emitted: copy it from the sources
+    }
+    try {
+      await Deno.copyFile(source, target);
+    } catch {
+      fail(
+        `${relative(OUT, file)} imports ${ref.fileName}, which is neither emitted nor in ${
+          relative(ROOT, source)
+        }`,
+      );
+    }
+    copied.push(target);
+    const dts = source.replace(/\.(m?)js$/, ".d.$1ts");
+    await Deno.copyFile(dts, target.replace(/\.(m?)js$/, ".d.$1ts")).catch(() => {});
+  }
+}
+
 // The replaced modules' code is not part of the package (their declarations stay: the
 // replacements re-export their types).
 for (const from of Object.keys(REPLACEMENTS)) await Deno.remove(outPath(from, ".js"));
@@ -187,20 +226,59 @@ function versionOf(name: string): string {
 
 const jsImports = new Set<string>();
 const typeImports = new Set<string>();
+/** Per output file: the packages it imports and the package files it imports. */
+const graph = new Map<string, { packages: Set<string>; files: string[] }>();
 for await (const file of walk(ESM)) {
   const text = await Deno.readTextFile(file);
+  const node = { packages: new Set<string>(), files: [] as string[] };
+  graph.set(file, node);
   for (const ref of specifiers(text)) {
     const name = packageName(ref.fileName);
-    if (!name) continue;
-    (file.endsWith(".d.ts") ? typeImports : jsImports).add(name);
+    if (name) {
+      (file.endsWith(".d.ts") ? typeImports : jsImports).add(name);
+      node.packages.add(name);
+    } else if (ref.fileName.startsWith(".")) {
+      node.files.push(resolve(dirname(file), ref.fileName.replace(/\.d\.ts$/, ".js")));
+    }
+  }
+}
+/** The packages the JavaScript of export `key` loads (its whole static and dynamic graph). */
+function packagesOf(entry: string): Set<string> {
+  const seen = new Set<string>();
+  const found = new Set<string>();
+  const stack = [entry];
+  while (stack.length) {
+    const file = stack.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const node = graph.get(file);
+    if (!node) continue;
+    node.packages.forEach((p) => found.add(p));
+    stack.push(...node.files);
+  }
+  return found;
+}
+const rootPackages = packagesOf(outPath(denoJson.exports["."], ".js"));
+/** Package → the exports that load it. */
+const neededBy = new Map<string, string[]>();
+for (const [key, source] of Object.entries(denoJson.exports)) {
+  for (const name of packagesOf(outPath(source, ".js"))) {
+    neededBy.set(name, [...(neededBy.get(name) ?? []), key]);
   }
 }
 
 const dependencies: Record<string, string> = {};
 const peerDependencies: Record<string, string> = {};
 const peerDependenciesMeta: Record<string, { optional: true }> = {};
+const optionalPeer = (name: string) => {
+  peerDependencies[name] = versionOf(name);
+  peerDependenciesMeta[name] = { optional: true };
+};
 for (const name of [...jsImports].sort()) {
-  if (!PEERS.has(name)) dependencies[name] = versionOf(name);
+  if (PEERS.has(name)) continue;
+  // Needed by the root export: always installed. Otherwise only the subpaths that load it need it.
+  if (rootPackages.has(name)) dependencies[name] = versionOf(name);
+  else optionalPeer(name);
 }
 // Peers are declared whether or not the output imports them (the core takes any Standard Schema,
 // so a peer that is never imported at run time is optional).
@@ -210,14 +288,17 @@ for (const name of [...PEERS].sort()) {
     peerDependenciesMeta[name] = { optional: true };
   }
 }
-// Types the public .d.ts need beyond the packages themselves (e.g. ws ships no types).
+// Types the public .d.ts need beyond the packages themselves (e.g. ws ships no types): as
+// optional as the package they describe.
 for (const name of [...typeImports].sort()) {
   if (jsImports.has(name) || PEERS.has(name)) continue;
   dependencies[name] ??= versionOf(name);
 }
 for (const name of [...typeImports].sort()) {
   const types = `@types/${name.replace(/^@/, "").replace("/", "__")}`;
-  if (denoJson.imports[types]) dependencies[types] = versionOf(types);
+  if (!denoJson.imports[types]) continue;
+  if (dependencies[name]) dependencies[types] = versionOf(types);
+  else optionalPeer(types);
 }
 
 // ---- 4. package.json, README, LICENSE ---------------------------------------------------------
@@ -237,6 +318,17 @@ for (const [key, source] of Object.entries(denoJson.exports)) {
   exportsMap[key] = { types: dts, import: js, default: js };
 }
 
+// The `switchboard` command (cli/mod.ts) as the package's bin.
+const BIN = "esm/cli/bin.js";
+if (exportsMap["./cli"]) {
+  await Deno.writeTextFile(
+    join(OUT, BIN),
+    `#!/usr/bin/env node\n// switchboard asyncapi|client (see ./mod.js)\nimport process from "node:process";\n` +
+      `import { main } from "./mod.js";\n\nprocess.exit(await main(process.argv.slice(2)));\n`,
+  );
+  await Deno.chmod(join(OUT, BIN), 0o755);
+}
+
 const packageJson = {
   name: denoJson.name,
   version,
@@ -248,6 +340,7 @@ const packageJson = {
   main: exportsMap["."]?.import,
   types: exportsMap["."]?.types,
   exports: exportsMap,
+  ...(exportsMap["./cli"] ? { bin: { switchboard: `./${BIN}` } } : {}),
   files: ["esm/", "README.md", "LICENSE"],
   dependencies,
   peerDependencies,
@@ -258,16 +351,22 @@ for (const name of ["README.md", "LICENSE"]) {
   try {
     await Deno.copyFile(join(ROOT, name), join(OUT, name));
   } catch {
-    // optional
+    fail(`${name} is missing at the repository root (package.json's "files" ships it)`);
   }
 }
 
-const count = emitted.length - Object.keys(REPLACEMENTS).length;
+const count = emitted.length + copied.length - Object.keys(REPLACEMENTS).length;
 console.log(
   `build:npm: ${packageJson.name}@${version} → ${relative(ROOT, OUT)}/ (${count} files; ` +
     `exports ${Object.keys(exportsMap).join(", ")}; dependencies ${
       JSON.stringify(dependencies)
-    }; peers ${JSON.stringify(peerDependencies)})`,
+    }; peers ${JSON.stringify(peerDependencies)}; subpaths needing optional peers ${
+      JSON.stringify(
+        Object.fromEntries(
+          [...neededBy].filter(([n]) => peerDependenciesMeta[n] && !PEERS.has(n)),
+        ),
+      )
+    })`,
 );
 
 async function* walk(dir: string): AsyncGenerator<string> {

@@ -93,6 +93,11 @@ export class Consumer<Events extends AnyMessage = AnyMessage> {
   static logMessages: boolean = false;
   /** Events forwarded to the client unchanged (no handler needed); merged across the class chain. */
   static passthroughEvents: readonly AnyMessageType[] = [];
+  /**
+   * Message types sent to clients outside handler replies (`broadcastMessage`, group sends,
+   * pushes): typed clients receive them; `checkClientApi` checks each is a declared `output`.
+   */
+  static broadcasts: readonly AnyMessageType[] = [];
   /** Per-consumer frame size limit in bytes (default: the app's). */
   static maxFrameBytes: number | undefined = undefined;
   /** Topic classes clients may subscribe to over this connection. */

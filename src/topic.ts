@@ -103,6 +103,11 @@ export class Topic<Events extends AnyMessage = AnyMessage> {
   static layer: string | undefined = undefined;
   /** Events forwarded to subscribers unchanged; merged across the class chain. */
   static passthroughEvents: readonly AnyMessageType[] = [];
+  /**
+   * Message types sent to clients outside handler replies (`broadcastMessage`, group sends,
+   * pushes): typed clients receive them; `checkClientApi` checks each is a declared `output`.
+   */
+  static broadcasts: readonly AnyMessageType[] = [];
 
   /** Phantom field carrying the `Events` type. Never set. */
   declare readonly "~events"?: Events;

@@ -85,6 +85,8 @@ registerHandlers(SystemMessageConsumer, {
 /** Part 2: rooms at /ws/room/:roomName, isolated from each other. */
 export class RoomChatConsumer extends BaseConsumer {
   static layer = "chat";
+  /** Joins, leaves and chat lines go to the room's group. */
+  static broadcasts = [RoomNotificationMessage];
 
   get roomName() {
     return this.params.roomName;

@@ -31,7 +31,7 @@ const fast = { initialDelayMs: 20, maxDelayMs: 200 };
 for (
   const [runtime, ctor] of [
     ["Deno WebSocket", undefined],
-    ["ws package", NodeWebSocket as unknown as WebSocketConstructor],
+    ["ws package", NodeWebSocket satisfies WebSocketConstructor],
   ] as const
 ) {
   Deno.test(`client (${runtime}): request() resolves with the reply echoing its ref; on() and messages() see it`, async () => {
@@ -201,7 +201,7 @@ Deno.test("client: sends before the socket opens are queued and flushed in order
 for (
   const [runtime, ctor] of [
     ["Deno WebSocket", undefined],
-    ["ws package", NodeWebSocket as unknown as WebSocketConstructor],
+    ["ws package", NodeWebSocket satisfies WebSocketConstructor],
   ] as const
 ) {
   Deno.test(`client (${runtime}): headers reach authenticate; without them the upgrade is refused`, async () => {
@@ -231,7 +231,11 @@ Deno.test("client: a server restart in the middle — in-flight requests fail, t
   const states: ConnectionState[] = [];
   const hub = createClient<typeof HubConsumer>(`${first.url}/ws/hub`, { reconnect: fast });
   const echo = createClient<typeof EchoConsumer>(`${first.url}/ws/echo`, { reconnect: fast });
-  hub.onState((s) => states.push(s));
+  const delays: Array<number | undefined> = [];
+  hub.onState((s, info) => {
+    states.push(s);
+    if (s === "reconnecting") delays.push(info.delayMs);
+  });
   let second: Awaited<ReturnType<typeof serveOn>> | undefined;
   try {
     const room = hub.topic("room:restart");
@@ -274,6 +278,8 @@ Deno.test("client: a server restart in the middle — in-flight requests fail, t
     assert.deepEqual(events, ["sent while down", "after"]);
     assert.ok(states.includes("reconnecting"));
     assert.equal(states.at(-1), "open");
+    // Each attempt is announced once, when it is scheduled (with its delay).
+    assert.ok(delays.length > 0 && delays.every((d) => typeof d === "number"), String(delays));
   } finally {
     for (const release of held.splice(0)) release("released");
     await hub.close();
@@ -282,23 +288,26 @@ Deno.test("client: a server restart in the middle — in-flight requests fail, t
   }
 });
 
-Deno.test("client: gives up after maxAttempts and closes; pending requests reject", async () => {
+Deno.test("client: gives up after maxAttempts and closes; pending requests reject; onState reports each attempt once", async () => {
   // A port nobody listens on: serve, note the port, stop.
   const gone = await serveOn(createTestApp());
   await gone.close();
   const client = createClient<typeof EchoConsumer>(`${gone.url}/ws/echo`, {
-    reconnect: { initialDelayMs: 10, maxDelayMs: 20, maxAttempts: 3 },
+    reconnect: { initialDelayMs: 10, maxDelayMs: 20, maxAttempts: 3, jitter: false },
   });
-  const attempts: number[] = [];
-  client.onState((s, info) => {
-    if (s === "reconnecting" && info.delayMs !== undefined) attempts.push(info.attempt);
-  });
+  const states: Array<[ConnectionState, number, number | undefined]> = [];
+  client.onState((s, info) => states.push([s, info.attempt, info.delayMs]));
   const pending = client.request({ action: "ping" }).catch((e) => e);
   const error = await client.opened().catch((e) => e);
   assert.ok(error instanceof ClientClosedError, String(error));
   assert.ok((await pending) instanceof ClientClosedError);
   assert.equal(client.state, "closed");
-  assert.deepEqual(attempts, [1, 2]);
+  // One `reconnecting` per scheduled attempt (with its delay), then `closed`.
+  assert.deepEqual(states, [
+    ["reconnecting", 1, 10],
+    ["reconnecting", 2, 20],
+    ["closed", 3, undefined],
+  ]);
   await client.close();
 });
 

@@ -32,7 +32,8 @@ async function generate(): Promise<string> {
     "--allow-read",
     "--allow-write",
     "--allow-net",
-    new URL("client/codegen.ts", root).pathname,
+    new URL("cli/mod.ts", root).pathname,
+    "client",
     "--schema",
     `${dir}/asyncapi.json`,
     "--out",
@@ -128,7 +129,8 @@ Deno.test("codegen: CLI errors exit 1 with a message", async () => {
     "run",
     "--allow-read",
     "--allow-write",
-    new URL("client/codegen.ts", root).pathname,
+    new URL("cli/mod.ts", root).pathname,
+    "client",
     "--schema",
     "/nonexistent/asyncapi.json",
     "--out",
@@ -136,7 +138,7 @@ Deno.test("codegen: CLI errors exit 1 with a message", async () => {
   ]);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /❌ File not found: \/nonexistent\/asyncapi.json/);
-  const usage = await run(["run", new URL("client/codegen.ts", root).pathname]);
+  const usage = await run(["run", new URL("cli/mod.ts", root).pathname, "client"]);
   assert.equal(usage.code, 1);
   assert.match(usage.stderr, /--schema and --out are required/);
 });

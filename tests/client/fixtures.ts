@@ -30,10 +30,8 @@ export function nextHeld(): Promise<void> {
 export class EchoConsumer extends Consumer {
   static override sendCompletion = true;
   static override groups = ["echo-all"];
-  static readonly api = clientApi({
-    send: [Ping, Say, Shout, Hold, Quiet, Boom],
-    receive: [Pong, Said, Shouted],
-  });
+  static readonly api = clientApi({ send: [Ping, Say, Shout, Hold, Quiet, Boom] });
+  static override broadcasts = [Shouted];
 
   @wsHandler(Ping, { output: Pong })
   handlePing(_m: MessageOf<typeof Ping>): MessageOf<typeof Pong> {

@@ -11,6 +11,8 @@ import { RoomChatMessage, RoomNotificationMessage } from "./messages.ts";
 })
 export class RoomChatConsumer extends BaseConsumer {
   static override layer = "chat";
+  /** Joins, leaves and chat lines go to the room's group: typed clients receive them. */
+  static override broadcasts = [RoomNotificationMessage];
 
   /** The room name from the path. */
   get roomName(): string {

@@ -1,5 +1,6 @@
 // Type-checked by types.node.mjs against the installed package's .d.ts (strict, NodeNext, Node 20
-// types, skipLibCheck off): what a TypeScript user on Node compiles.
+// types, skipLibCheck off): what a TypeScript user on Node compiles. It imports and uses every
+// export (types.node.mjs checks that this file names each subpath of package.json's exports).
 import {
   App,
   Consumer,
@@ -20,6 +21,15 @@ import {
   serve,
 } from "@switchboard/switchboard/adapters/node";
 import { serveForTests, WebsocketCommunicator } from "@switchboard/switchboard/testing";
+import { asyncApiToYaml, mountAsyncApi } from "@switchboard/switchboard/asyncapi";
+import { clientMain, main as cliMain } from "@switchboard/switchboard/cli";
+import {
+  clientApi,
+  type ClientOptions,
+  createClient,
+  type SwitchboardClient,
+} from "@switchboard/switchboard/client";
+import { checkClientApi, checkClientApis } from "@switchboard/switchboard/client/check";
 import { createServer } from "node:http";
 import { WebSocket } from "ws";
 import { z } from "zod";
@@ -51,4 +61,27 @@ export async function main(): Promise<void> {
   Say.create({ text: 42 });
   await comm.disconnect();
   void [attached, handler, testServer, new InMemoryChannelLayer(), RedisPubSubChannelLayer];
+
+  // The typed client on Node: the `ws` class is a valid `WebSocket` option (TS2322 before).
+  const options: ClientOptions = { WebSocket };
+  const echo: SwitchboardClient = createClient(`${server.url}/ws/echo`, { WebSocket });
+  const typed = createClient<typeof Echo>(`${server.url}/ws/echo`, options);
+  const pong = await typed.request({ action: "ping" });
+  if (pong.action === "pong") void pong.payload;
+  const said = await typed.request({ action: "say", payload: { text: "hi" } });
+  if (said.action === "said") {
+    const text: string = said.payload.text;
+    void text;
+  }
+  // @ts-expect-error 'say' needs its payload
+  void typed.send({ action: "say" });
+  await Promise.all([echo.close(), typed.close()]);
+
+  checkClientApis(app);
+  checkClientApi(Echo);
+  void clientApi({ send: [Ping, Say] });
+  const yaml: string = asyncApiToYaml(JSON.parse("{}"));
+  mountAsyncApi(app, { path: "/docs" });
+  const code: number = await cliMain(["--help"]);
+  void [yaml, code, clientMain];
 }

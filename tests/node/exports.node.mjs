@@ -1,0 +1,161 @@
+/**
+ * Every export of the installed package, used at run time: the list below must name each subpath
+ * of its package.json `exports` (a new export fails here until it gets a use), and each use does
+ * something real with that subpath against the plain-JS tutorial app served by the Node adapter.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import process from "node:process";
+import { after, before, describe, it } from "node:test";
+import { App, Consumer, DefinitionError, Ping, Pong } from "@switchboard/switchboard";
+import { InMemoryChannelLayer } from "@switchboard/switchboard/adapters/memory";
+import { serve } from "@switchboard/switchboard/adapters/node";
+import { RedisPubSubChannelLayer } from "@switchboard/switchboard/adapters/redis";
+import { asyncApiToYaml, mountAsyncApi } from "@switchboard/switchboard/asyncapi";
+import { main as cliMain } from "@switchboard/switchboard/cli";
+import { clientApi, createClient, RequestError } from "@switchboard/switchboard/client";
+import { checkClientApi, checkClientApis } from "@switchboard/switchboard/client/check";
+import { WebsocketCommunicator } from "@switchboard/switchboard/testing";
+import { WebSocket } from "ws";
+import { createApp, SystemEchoMessage, UserMessage } from "../../examples/node/app.mjs";
+
+const pkg = JSON.parse(
+  readFileSync(
+    new URL("../../node_modules/@switchboard/switchboard/package.json", import.meta.url),
+  ),
+);
+
+/** Subpath → the test below that uses it. */
+const USED = {
+  ".": "the core builds the app",
+  "./adapters/node": "serve() answers over a real socket",
+  "./adapters/memory": "the in-memory layer carries a message",
+  "./adapters/redis": "the Redis layer carries a message",
+  "./asyncapi": "mountAsyncApi serves the document; asyncApiToYaml writes it",
+  "./testing": "an in-process communicator talks to the app",
+  "./client": "the typed client requests over ws",
+  "./client/check": "checkClientApis agrees; a drifted api is refused",
+  "./cli": "the cli module answers --help",
+};
+
+describe("every export of the installed package", () => {
+  let app;
+  let server;
+  before(async () => {
+    app = mountAsyncApi(createApp());
+    server = await serve(app, { port: 0 });
+  });
+  after(() => server.close());
+
+  it("the suite uses each subpath of package.json exports, and each loads", async () => {
+    assert.deepEqual(Object.keys(pkg.exports).sort(), Object.keys(USED).sort());
+    for (const subpath of Object.keys(pkg.exports)) {
+      const module = await import(`${pkg.name}${subpath.slice(1)}`);
+      assert.ok(Object.keys(module).length > 0, `${subpath} exports nothing`);
+    }
+  });
+
+  it("the package ships the LICENSE its package.json names (MIT)", () => {
+    assert.equal(pkg.license, "MIT");
+    assert.ok(pkg.files.includes("LICENSE"));
+    const license = readFileSync(
+      new URL("../../node_modules/@switchboard/switchboard/LICENSE", import.meta.url),
+      "utf8",
+    );
+    assert.match(license, /^MIT License\n/);
+    assert.equal(typeof pkg.bin?.switchboard, "string");
+  });
+
+  it(USED["."], () => {
+    assert.ok(app instanceof App);
+    assert.deepEqual(app.routes.map((r) => r.consumer.prototype instanceof Consumer), [true, true]);
+  });
+
+  it(USED["./adapters/node"], async () => {
+    const health = await fetch(`${server.httpUrl}/health`);
+    assert.deepEqual(await health.json(), { ok: true });
+  });
+
+  it(USED["./adapters/memory"], async () => {
+    const layer = new InMemoryChannelLayer();
+    const channel = await layer.newChannel();
+    await layer.groupAdd("g", channel);
+    await layer.groupSend("g", { type: "hello", text: "memory" });
+    assert.deepEqual(await layer.receive(channel), { type: "hello", text: "memory" });
+    await layer.close();
+  });
+
+  it(
+    USED["./adapters/redis"],
+    { skip: !process.env.REDIS_URL && "REDIS_URL is not set" },
+    async () => {
+      const layer = new RedisPubSubChannelLayer({
+        url: process.env.REDIS_URL,
+        prefix: `sb-node-exports-${process.pid}-${Date.now()}`,
+      });
+      try {
+        const channel = await layer.newChannel();
+        await layer.send(channel, { type: "hello", text: "redis" });
+        assert.deepEqual(await layer.receive(channel), { type: "hello", text: "redis" });
+      } finally {
+        await layer.close();
+      }
+    },
+  );
+
+  it(USED["./asyncapi"], async () => {
+    const res = await fetch(`${server.httpUrl}/asyncapi.json`);
+    assert.equal(res.status, 200);
+    const doc = await res.json();
+    assert.equal(doc.asyncapi, "3.0.0");
+    assert.ok(Object.keys(doc.channels).length >= 2);
+    assert.match(asyncApiToYaml(doc), /^asyncapi: 3\.0\.0$/m);
+  });
+
+  it(USED["./testing"], async () => {
+    const comm = await WebsocketCommunicator.connect(app, "/ws/system");
+    try {
+      await comm.receiveAllMessages({ stopAction: "system_echo" }); // the welcome
+      await comm.sendMessage(Ping.create());
+      assert.deepEqual(await comm.receiveAllMessages(), [Pong.create()]);
+    } finally {
+      await comm.disconnect();
+    }
+  });
+
+  it(USED["./client"], async () => {
+    const client = createClient(`${server.url}/ws/system`, { WebSocket, reconnect: false });
+    try {
+      assert.equal((await client.request({ action: "ping" })).action, "pong");
+      const echo = await client.request(UserMessage.create({ message: "hi" }));
+      assert.deepEqual({ action: echo.action, payload: echo.payload }, {
+        action: SystemEchoMessage.action,
+        payload: { message: "🔧 System Echo: hi" },
+      });
+      const error = await client.request({ action: "nope" }).catch((e) => e);
+      assert.ok(error instanceof RequestError, String(error));
+    } finally {
+      await client.close();
+    }
+  });
+
+  it(USED["./client/check"], () => {
+    checkClientApis(app);
+    class Drifted extends Consumer {
+      static api = clientApi({ send: [Ping] });
+    }
+    assert.throws(() => checkClientApi(Drifted), DefinitionError);
+  });
+
+  it(USED["./cli"], async () => {
+    const log = console.log;
+    let printed = "";
+    console.log = (text) => (printed += text);
+    try {
+      assert.equal(await cliMain(["--help"]), 0);
+    } finally {
+      console.log = log;
+    }
+    assert.match(printed, /switchboard <command>/);
+  });
+});
