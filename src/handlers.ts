@@ -24,14 +24,18 @@ export type HandlerResult = AnyMessage | void | undefined | Promise<AnyMessage |
  * (no output declared).
  */
 export type ReplyOf<O> = [O] extends [never] ? HandlerResult
-  : O extends AnyMessageType | readonly AnyMessageType[] ? Reply<MessageOf<OutputTypes<O>>>
+  : O extends AnyMessageType | readonly AnyMessageType[] ?
+      | MessageOf<O extends readonly AnyMessageType[] ? O[number] : Extract<O, AnyMessageType>>
+      | Message<"error", unknown>
+      | void
+      | undefined
+      | Promise<
+        | MessageOf<O extends readonly AnyMessageType[] ? O[number] : Extract<O, AnyMessageType>>
+        | Message<"error", unknown>
+        | void
+        | undefined
+      >
   : HandlerResult;
-
-type OutputTypes<O> = O extends readonly AnyMessageType[] ? O[number]
-  : O extends AnyMessageType ? O
-  : never;
-type ErrorReply = Message<"error", unknown>;
-type Reply<M> = M | ErrorReply | void | undefined | Promise<M | ErrorReply | void | undefined>;
 
 /** Documentation options shared by both handler decorators. */
 export interface HandlerOptions {
@@ -76,12 +80,14 @@ export interface HandlerInfo {
   readonly operationId: string;
   /** True for a handler generated from `passthroughEvents`. */
   readonly passthrough: boolean;
-  /**
-   * True when TypeScript checked its replies (decorators); false for {@linkcode registerHandlers},
-   * whose replies are validated against their output schema at run time.
-   */
-  readonly typed: boolean;
 }
+
+/**
+ * Handlers registered with {@linkcode registerHandlers}: TypeScript did not check their replies,
+ * so their payloads are validated against the output schema at run time. (Kept out of
+ * {@linkcode HandlerInfo}, so both forms build the same table.)
+ */
+const untyped = new WeakSet<HandlerInfo>();
 
 /** Channel-level documentation given with `@channel`. */
 export interface ChannelOptions {
@@ -152,7 +158,7 @@ function makeInfo(
         `a message type made with message()`,
     );
   }
-  return {
+  const info: HandlerInfo = {
     kind,
     action: input.action,
     method,
@@ -163,8 +169,9 @@ function makeInfo(
     tags: options.tags ?? [],
     operationId: options.operationId ?? method,
     passthrough: false,
-    typed,
   };
+  if (!typed) untyped.add(info);
+  return info;
 }
 
 /**
@@ -395,7 +402,6 @@ export function handlerTable(cls: HandlerHost): HandlerTable {
       tags: [],
       operationId: pascalToSnake(method),
       passthrough: true,
-      typed: true,
     });
   }
   const table: HandlerTable = {
@@ -447,7 +453,7 @@ export async function checkReply(handler: HandlerInfo, result: unknown): Promise
       })`,
     };
   }
-  if (handler.typed) return { ok: true, message: reply };
+  if (!untyped.has(handler)) return { ok: true, message: reply };
   const checked = await validatePayload(type, reply.payload, true);
   if (!checked.ok) {
     return {

@@ -5,16 +5,16 @@
  * @module
  */
 
-type Segments<P extends string> = P extends `${infer Head}/${infer Tail}` ? Head | Segments<Tail>
-  : P;
-type ParamName<S extends string> = S extends `:${infer Name}` ? Name : never;
-
 /**
  * The parameter names of a route pattern, from its `:name` segments:
  * `PathParams<"/ws/room/:room/:user">` is `"room" | "user"`. A path typed only as `string` gives
  * `string` (nothing to check).
  */
-export type PathParams<P extends string> = string extends P ? string : ParamName<Segments<P>>;
+export type PathParams<P extends string> = string extends P ? string
+  : P extends `${infer Head}/${infer Tail}`
+    ? (Head extends `:${infer Name}` ? Name : never) | PathParams<Tail>
+  : P extends `:${infer Name}` ? Name
+  : never;
 
 /** The `params` object of a route: `{room: string}` for `/ws/room/:room`. */
 export type RouteParams<P extends string> = Readonly<Record<PathParams<P>, string>>;
