@@ -66,6 +66,8 @@ export {
   onEvent,
   onMessage,
   registerHandlers,
+  type ReplyCheck,
+  type ReplyOf,
   wsHandler,
 } from "./src/handlers.ts";
 export {
@@ -76,12 +78,14 @@ export {
   type ConsumerClass,
   type ConsumerMixinBase,
   type EventOf,
+  type ParamsOf,
 } from "./src/consumer.ts";
 export {
   App,
   type AppOptions,
   type HttpContext,
   type HttpHandler,
+  type RouteFits,
   type UpgradeDecision,
   type WsRoute,
 } from "./src/app.ts";
@@ -145,7 +149,9 @@ export {
   type QuerySource,
   requireParam,
   requireQuery,
+  routeParams,
 } from "./src/params.ts";
+export type { PathParams, RouteParams } from "./src/route.ts";
 export type { StandardJSONSchemaV1, StandardSchemaV1 } from "./src/standard_schema.ts";
 export {
   backoffDelay,

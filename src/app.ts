@@ -5,12 +5,13 @@
  * @module
  */
 import { CloseCode, Connection } from "./connection.ts";
-import { type Consumer, type ConsumerClass, RUNTIME } from "./consumer.ts";
-import { DefinitionError } from "./errors.ts";
+import { type Consumer, type ConsumerClass, type ParamsOf, RUNTIME } from "./consumer.ts";
+import { DefinitionError, type LayerNotFoundError } from "./errors.ts";
 import { checkHandlers } from "./handlers.ts";
 import { DEFAULT_LAYER, layers } from "./layer_registry.ts";
 import { getLogger } from "./logger.ts";
-import { compilePath, type PathPattern } from "./route.ts";
+import { routeParams } from "./params.ts";
+import { compilePath, type PathParams, type PathPattern } from "./route.ts";
 import type { ConnectionHandle, ServerSocket } from "./socket.ts";
 import { upgradeWithDeno } from "./deno.ts";
 
@@ -86,16 +87,31 @@ export interface AppOptions {
   description?: string;
 }
 
-/** Context passed to HTTP handlers. */
-export interface HttpContext {
-  /** Path parameters. */
-  params: Record<string, string>;
+/**
+ * Context passed to HTTP handlers. `K`: the route's parameter names (`"name"` for `/hello/:name`).
+ */
+export interface HttpContext<K extends string = string> {
+  /** Path parameters; reading a name the route does not have throws `MissingParamError`. */
+  params: Readonly<Record<K, string>>;
   /** The app. */
   app: App;
 }
 
-/** A plain HTTP route handler. */
-export type HttpHandler = (request: Request, context: HttpContext) => Response | Promise<Response>;
+/** A plain HTTP route handler; `K` are the route's parameter names. */
+export type HttpHandler<K extends string = string> = (
+  request: Request,
+  context: HttpContext<K>,
+) => Response | Promise<Response>;
+
+/**
+ * `unknown` when the route at `P` provides every path parameter the consumer class `C` declares
+ * (`Consumer<Events, "room">`); otherwise a type naming the missing ones, so that
+ * `app.ws("/ws/room/:roomName", RoomConsumer)` does not compile.
+ */
+export type RouteFits<P extends string, C> = string extends ParamsOf<C> ? unknown
+  : string extends PathParams<P> ? unknown
+  : [Exclude<ParamsOf<C>, PathParams<P>>] extends [never] ? unknown
+  : { readonly "~routeLacksParams": Exclude<ParamsOf<C>, PathParams<P>> };
 
 /** A mounted WebSocket route. */
 export interface WsRoute {
@@ -158,8 +174,31 @@ function checkTopics(path: string, params: readonly string[], consumer: Consumer
   }
 }
 
-function text(status: number, body: string): Response {
-  return new Response(body, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
+function text(status: number, body: string, headers: Record<string, string> = {}): Response {
+  return new Response(body, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+  });
+}
+
+/**
+ * A 500 that tells the client nothing about the failure but an id, which the error log line
+ * carries too (`fields.errorId`): the exception's text stays in the server log.
+ */
+function serverError(logMessage: string, error: unknown, what = "Internal server error"): Response {
+  const errorId = crypto.randomUUID();
+  getLogger().error(logMessage, { error, errorId });
+  return text(500, `${what} (error id ${errorId})`, { "x-error-id": errorId });
+}
+
+/** The error of a route whose consumer names a layer alias nothing is registered under. */
+function missingLayer(route: WsRoute): LayerNotFoundError | undefined {
+  const alias = route.consumer.layer === undefined ? DEFAULT_LAYER : route.consumer.layer;
+  if (alias === null) return undefined;
+  return layers.missing(
+    alias,
+    `${route.consumer.name} (app.ws('${route.path}')) uses channel layer '${alias}'. `,
+  );
 }
 
 /** A Switchboard application. */
@@ -172,6 +211,7 @@ export class App {
   /** Upgrades past the connection cap check and not yet accepted or refused. */
   #reserved = 0;
   #closing = false;
+  #startChecked = false;
 
   /** Creates an app. */
   constructor(options: AppOptions = {}) {
@@ -191,8 +231,12 @@ export class App {
     this.fetch = this.fetch.bind(this);
   }
 
-  /** Mounts `consumer` at `path` (`:name` segments become `consumer.params.name`). */
-  ws(path: string, consumer: ConsumerClass): this {
+  /**
+   * Mounts `consumer` at `path` (`:name` segments become `consumer.params.name`). A consumer that
+   * declares its parameters (`Consumer<Events, "room">`) only compiles with a route that has them.
+   * Its layer alias may be registered later, until the app serves: see {@linkcode App.check}.
+   */
+  ws<P extends string, C extends ConsumerClass>(path: P, consumer: C & RouteFits<P, C>): this {
     if (typeof consumer !== "function") {
       throw new DefinitionError(`app.ws('${path}'): the second argument must be a Consumer class`);
     }
@@ -203,20 +247,63 @@ export class App {
     return this;
   }
 
-  /** Mounts an HTTP handler for `method` (or `"*"`) at `path`. */
-  route(method: string, path: string, handler: HttpHandler): this {
-    this.#http.push({ method: method.toUpperCase(), pattern: compilePath(path), handler });
+  /**
+   * Mounts an HTTP handler for `method` (or `"*"`) at `path`; `context.params` is typed from the
+   * path (`/hello/:name` → `params.name`). See docs/http.md.
+   */
+  route<P extends string>(method: string, path: P, handler: HttpHandler<PathParams<P>>): this {
+    this.#http.push({
+      method: method.toUpperCase(),
+      pattern: compilePath(path),
+      handler: handler as HttpHandler,
+    });
     return this;
   }
 
-  /** Mounts a GET handler. */
-  get(path: string, handler: HttpHandler): this {
+  /** Mounts a GET handler (it answers HEAD too). */
+  get<P extends string>(path: P, handler: HttpHandler<PathParams<P>>): this {
     return this.route("GET", path, handler);
   }
 
   /** Mounts a POST handler. */
-  post(path: string, handler: HttpHandler): this {
+  post<P extends string>(path: P, handler: HttpHandler<PathParams<P>>): this {
     return this.route("POST", path, handler);
+  }
+
+  /**
+   * The configuration mistakes found now: one `LayerNotFoundError` per WebSocket route whose
+   * consumer names a layer alias nothing is registered under (only the route matching `pathname`
+   * when given). Empty when all is well.
+   */
+  problems(pathname?: string): LayerNotFoundError[] {
+    const out: LayerNotFoundError[] = [];
+    for (const r of this.#ws) {
+      if (pathname !== undefined && !r.pattern.match(pathname)) continue;
+      const error = missingLayer(r);
+      if (error) out.push(error);
+      if (pathname !== undefined) break;
+    }
+    return out;
+  }
+
+  /**
+   * Throws the first of {@linkcode App.problems} (a `LayerNotFoundError` naming the route, the
+   * alias and the registered ones), for every route or the one matching `pathname`. Call it at startup once the layers are registered; the testing
+   * communicator calls it before connecting. An app that serves without it still finds the mistake
+   * at its first request (logged as an error) and refuses upgrades to such routes with a 500
+   * instead of opening sockets that close with 1011.
+   */
+  check(pathname?: string): void {
+    const [first] = this.problems(pathname);
+    if (first) throw first;
+  }
+
+  #checkAtStart(): void {
+    if (this.#startChecked) return;
+    this.#startChecked = true;
+    for (const problem of this.problems()) {
+      getLogger().error(`Misconfigured app: ${problem.message}`, { error: problem });
+    }
   }
 
   /** The WebSocket routes, in mounting order. */
@@ -234,6 +321,7 @@ export class App {
    * Runtime adapters call this, then upgrade and `accept(socket)`.
    */
   async upgrade(request: Request): Promise<UpgradeDecision> {
+    this.#checkAtStart();
     if (this.#closing) return { accepted: false, response: text(503, "Server is shutting down") };
     const url = new URL(request.url);
     const origin = request.headers.get("origin");
@@ -295,12 +383,19 @@ export class App {
     if (!route || !params) {
       return { accepted: false, response: text(404, `No WebSocket route for ${url.pathname}`) };
     }
+    const missing = missingLayer(route);
+    if (missing) {
+      return {
+        accepted: false,
+        response: serverError(`Refused an upgrade: ${missing.message}`, missing),
+      };
+    }
     const consumer = new route.consumer();
-    const routeParams = Object.freeze(params);
+    const frozenParams = routeParams(params);
     // authenticate() can read request/params through a provisional runtime.
     consumer[RUNTIME] = {
       request,
-      params: routeParams,
+      params: frozenParams,
       channelName: "",
       closed: false,
       send: () => Promise.reject(new Error("Cannot send before the connection is accepted")),
@@ -314,8 +409,14 @@ export class App {
     try {
       verdict = await consumer.authenticate(request);
     } catch (error) {
-      getLogger().error(`${route.consumer.name}.authenticate failed`, { error });
-      return { accepted: false, response: text(500, "Authentication failed with a server error") };
+      return {
+        accepted: false,
+        response: serverError(
+          `${route.consumer.name}.authenticate failed`,
+          error,
+          "Authentication failed with a server error",
+        ),
+      };
     }
     if (verdict instanceof Response) return { accepted: false, response: verdict };
     if (verdict === false) return { accepted: false, response: text(403, "Forbidden") };
@@ -324,7 +425,7 @@ export class App {
       consumer,
       accept: (socket) => {
         const o = this.options;
-        const connection = new Connection(consumer, request, routeParams, socket, {
+        const connection = new Connection(consumer, request, frozenParams, socket, {
           maxFrameBytes: o.maxFrameBytes!,
           idleTimeoutMs: o.idleTimeoutMs ?? 0,
           maxBufferedBytes: o.maxBufferedBytes!,
@@ -374,6 +475,7 @@ export class App {
 
   /** Routes a plain HTTP request (404 / 405 when nothing matches; 500 when a handler throws). */
   async handleHttp(request: Request): Promise<Response> {
+    this.#checkAtStart();
     const url = new URL(request.url);
     let pathMatched = false;
     for (const r of this.#http) {
@@ -387,10 +489,9 @@ export class App {
         continue;
       }
       try {
-        return await r.handler(request, { params, app: this });
+        return await r.handler(request, { params: routeParams(params), app: this });
       } catch (error) {
-        getLogger().error(`HTTP handler for ${request.method} ${url.pathname} failed`, { error });
-        return text(500, `Internal server error: ${(error as Error)?.message ?? String(error)}`);
+        return serverError(`HTTP handler for ${request.method} ${url.pathname} failed`, error);
       }
     }
     if (pathMatched) return text(405, "Method not allowed");

@@ -15,7 +15,7 @@ import {
   RUNTIME,
 } from "./consumer.ts";
 import { ClosedError } from "./errors.ts";
-import { type HandlerInfo, type HandlerTable, handlerTable } from "./handlers.ts";
+import { checkReply, type HandlerInfo, type HandlerTable, handlerTable } from "./handlers.ts";
 import type { ChannelLayer, JsonValue, LayerMessage } from "./layer.ts";
 import { getLogger } from "./logger.ts";
 import { type AnyMessage, isDroppable } from "./message.ts";
@@ -657,18 +657,38 @@ export class Connection implements ConnectionHandle {
       );
       return;
     }
-    if (result !== undefined && result !== null) this.#writeResult(result, envelope);
+    if (result !== undefined && result !== null) {
+      await this.#writeResult(result, envelope, handler, target, true);
+    }
   }
 
-  #writeResult(result: unknown, envelope: Envelope): void {
-    const message = result as AnyMessage;
-    if (typeof message !== "object" || typeof message.action !== "string") {
-      getLogger().error(`${this.cls.name}: a handler returned something that is not a message`, {
-        result,
-      });
-      return;
+  /**
+   * Sends a handler's return value once {@linkcode checkReply} accepts it. A refused reply is
+   * logged and not sent; the client of a message handler gets an `invalid_reply` error frame.
+   */
+  async #writeResult(
+    result: unknown,
+    envelope: Envelope,
+    handler: HandlerInfo,
+    target: Target,
+    answersClient: boolean,
+  ): Promise<void> {
+    const checked = await checkReply(handler, result);
+    if (checked.ok) return this.#write(checked.message, envelope);
+    getLogger().error(`${target.name}.${handler.method}() ${checked.problem}; nothing was sent`, {
+      consumer: target.name,
+      action: handler.action,
+      result,
+    });
+    if (answersClient) {
+      this.#write(
+        errorFrame({
+          reason: "invalid_reply",
+          detail: `The server's handler for '${handler.action}' gave an invalid reply`,
+        }),
+        envelope,
+      );
     }
-    this.#write(message, envelope);
   }
 
   // ---- topics -----------------------------------------------------------------------------
@@ -884,7 +904,9 @@ export class Connection implements ConnectionHandle {
       });
       return;
     }
-    if (result !== undefined && result !== null) this.#writeResult(result, envelope ?? {});
+    if (result !== undefined && result !== null) {
+      await this.#writeResult(result, envelope ?? {}, handler, target, false);
+    }
   }
 }
 

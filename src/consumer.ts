@@ -47,7 +47,7 @@ export const RUNTIME: unique symbol = Symbol("switchboard.runtime");
 
 /** Any consumer class. */
 // deno-lint-ignore no-explicit-any
-export type ConsumerClass<C extends Consumer<any> = Consumer<any>> =
+export type ConsumerClass<C extends Consumer<any, any> = Consumer<any, any>> =
   & (new () => C)
   & Omit<typeof Consumer, "prototype">;
 
@@ -58,7 +58,7 @@ export type ConsumerClass<C extends Consumer<any> = Consumer<any>> =
 // deno-lint-ignore no-explicit-any
 export type ConsumerMixinBase<Events extends AnyMessage = any> =
   // deno-lint-ignore no-explicit-any
-  & (abstract new (...args: any[]) => Consumer<Events>)
+  & (abstract new (...args: any[]) => Consumer<Events, any>)
   & Omit<typeof Consumer, "prototype">;
 
 /** The event messages a consumer class (or instance) accepts: the type argument of `Consumer<Events>`. */
@@ -72,13 +72,25 @@ function toList(groups: string | readonly string[]): string[] {
 }
 
 /**
+ * The path parameter names a consumer class declares (its `Params` type argument); `string` when it
+ * declares none.
+ */
+// deno-lint-ignore no-explicit-any
+export type ParamsOf<C> = (C extends abstract new (...args: any) => infer I ? I : C) extends
+  { readonly params: infer R } ? Extract<keyof R, string>
+  : string;
+
+/**
  * The base class of every consumer. Subclass it, mark methods with `@wsHandler` / `@eventHandler`,
  * and mount it with `app.ws(path, MyConsumer)`.
  *
  * `Events` is the union of server-side events the class accepts; it types the static
- * {@linkcode Consumer.sendEvent} and {@linkcode Consumer.broadcastEvent}.
+ * {@linkcode Consumer.sendEvent} and {@linkcode Consumer.broadcastEvent}. `Params` names the path
+ * parameters the class reads (`Consumer<never, "room">` → `this.params.room`); `app.ws` then
+ * refuses, at compile time, a route without them (`/ws/room/:roomName`). Reading a parameter the
+ * route does not have throws `MissingParamError` at run time either way.
  */
-export class Consumer<Events extends AnyMessage = AnyMessage> {
+export class Consumer<Events extends AnyMessage = AnyMessage, Params extends string = string> {
   /** The layer alias this consumer uses (default `"default"`, the in-memory layer); `null` for none. */
   static layer: string | null | undefined = undefined;
   /** Groups every connection joins on connect (and that `broadcastEvent` targets by default). */
@@ -124,9 +136,12 @@ export class Consumer<Events extends AnyMessage = AnyMessage> {
   get request(): Request {
     return this.#runtime().request;
   }
-  /** Path parameters (`/ws/room/:roomName` → `{roomName}`). */
-  get params(): Readonly<Record<string, string>> {
-    return this.#runtime().params;
+  /**
+   * Path parameters (`/ws/room/:roomName` → `{roomName}`). Reading a name the route does not have
+   * throws `MissingParamError`.
+   */
+  get params(): Readonly<Record<Params, string>> {
+    return this.#runtime().params as Readonly<Record<Params, string>>;
   }
   /** Query parameters of the upgrade request. */
   get query(): URLSearchParams {

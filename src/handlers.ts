@@ -5,7 +5,8 @@
  * @module
  */
 import { DefinitionError } from "./errors.ts";
-import type { AnyMessage, AnyMessageType, MessageOf } from "./message.ts";
+import type { AnyMessage, AnyMessageType, Message, MessageOf } from "./message.ts";
+import { validatePayload } from "./validation.ts";
 
 // Node 20 has no Symbol.metadata; TypeScript's decorator helpers only fill context.metadata when it exists.
 // deno-lint-ignore no-explicit-any
@@ -17,9 +18,35 @@ const CHANNEL = Symbol.for("switchboard.channel");
 /** What a handler may return: a reply message, nothing, or a promise of either. */
 export type HandlerResult = AnyMessage | void | undefined | Promise<AnyMessage | void | undefined>;
 
+/**
+ * What a handler declaring `output: O` may return: a message of one of those types, an `error`
+ * message, nothing, or a promise of one of them. Any {@linkcode HandlerResult} when `O` is `never`
+ * (no output declared).
+ */
+export type ReplyOf<O> = [O] extends [never] ? HandlerResult
+  : O extends AnyMessageType | readonly AnyMessageType[] ?
+      | MessageOf<O extends readonly AnyMessageType[] ? O[number] : Extract<O, AnyMessageType>>
+      | Message<"error", unknown>
+      | void
+      | undefined
+      | Promise<
+        | MessageOf<O extends readonly AnyMessageType[] ? O[number] : Extract<O, AnyMessageType>>
+        | Message<"error", unknown>
+        | void
+        | undefined
+      >
+  : HandlerResult;
+
 /** Documentation options shared by both handler decorators. */
 export interface HandlerOptions {
-  /** The message type(s) this handler sends back (documentation and typed clients). */
+  /**
+   * The message type(s) this handler sends back (documentation and typed clients), by return
+   * value or otherwise (broadcasts). A reply of another type does not compile with the decorators
+   * and is not sent at run time: the client gets an `invalid_reply` error frame instead (so does a
+   * return value that is not a message at all). For handlers registered with
+   * {@linkcode registerHandlers} (plain JavaScript), the reply's payload is also validated against
+   * the output type's schema.
+   */
   output?: AnyMessageType | readonly AnyMessageType[];
   /** One line for the AsyncAPI operation. */
   summary?: string;
@@ -54,6 +81,13 @@ export interface HandlerInfo {
   /** True for a handler generated from `passthroughEvents`. */
   readonly passthrough: boolean;
 }
+
+/**
+ * Handlers registered with {@linkcode registerHandlers}: TypeScript did not check their replies,
+ * so their payloads are validated against the output schema at run time. (Kept out of
+ * {@linkcode HandlerInfo}, so both forms build the same table.)
+ */
+const untyped = new WeakSet<HandlerInfo>();
 
 /** Channel-level documentation given with `@channel`. */
 export interface ChannelOptions {
@@ -114,6 +148,7 @@ function makeInfo(
   input: AnyMessageType,
   method: string,
   options: HandlerOptions,
+  typed: boolean,
 ): HandlerInfo {
   if (!input || typeof input.action !== "string") {
     throw new DefinitionError(
@@ -123,7 +158,7 @@ function makeInfo(
         `a message type made with message()`,
     );
   }
-  return {
+  const info: HandlerInfo = {
     kind,
     action: input.action,
     method,
@@ -135,19 +170,27 @@ function makeInfo(
     operationId: options.operationId ?? method,
     passthrough: false,
   };
+  if (!typed) untyped.add(info);
+  return info;
 }
 
-/** The decorator returned by {@linkcode wsHandler} and {@linkcode eventHandler}. */
-export type HandlerDecorator<M extends AnyMessageType> = <This, R extends HandlerResult>(
-  method: (this: This, message: MessageOf<M>) => R,
-  context: ClassMethodDecoratorContext<This, (this: This, message: MessageOf<M>) => R>,
+/**
+ * The decorator returned by {@linkcode wsHandler} and {@linkcode eventHandler}: the method takes
+ * the message of `M` and returns `R` (a {@linkcode ReplyOf} the declared output).
+ */
+export type HandlerDecorator<M extends AnyMessageType, R extends HandlerResult = HandlerResult> = <
+  This,
+  Returned extends R,
+>(
+  method: (this: This, message: MessageOf<M>) => Returned,
+  context: ClassMethodDecoratorContext<This, (this: This, message: MessageOf<M>) => Returned>,
 ) => void;
 
-function decorator<M extends AnyMessageType>(
+function decorator<M extends AnyMessageType, R extends HandlerResult>(
   kind: "ws" | "event",
   input: M,
   options: HandlerOptions,
-): HandlerDecorator<M> {
+): HandlerDecorator<M, R> {
   return (_method, context) => {
     if (context.static || context.private || typeof context.name !== "string") {
       throw new DefinitionError(
@@ -156,7 +199,7 @@ function decorator<M extends AnyMessageType>(
     }
     record(
       context.metadata as Metadata,
-      makeInfo(kind, input, context.name, options),
+      makeInfo(kind, input, context.name, options, true),
       "A consumer",
     );
   };
@@ -164,28 +207,36 @@ function decorator<M extends AnyMessageType>(
 
 /**
  * Marks a method as the handler of client messages of type `input`. The method receives the
- * validated message; what it returns is sent back to the sender.
+ * validated message; what it returns is sent back to the sender, and must be of a type listed in
+ * `output` (or an `error` message) when `output` is given.
  *
  * ```ts
  * @wsHandler(Ping, { output: Pong })
  * handlePing(_m: MessageOf<typeof Ping>): MessageOf<typeof Pong> { return Pong.create(); }
  * ```
  */
-export function wsHandler<M extends AnyMessageType>(
+export function wsHandler<
+  M extends AnyMessageType,
+  O extends AnyMessageType | readonly AnyMessageType[] = never,
+>(
   input: M,
-  options: HandlerOptions = {},
-): HandlerDecorator<M> {
+  options: HandlerOptions & { output?: O } = {},
+): HandlerDecorator<M, ReplyOf<O>> {
   return decorator("ws", input, options);
 }
 
 /**
  * Marks a method as the handler of server-side events of type `input`, sent with the consumer's
- * static `sendEvent` / `broadcastEvent`. What it returns goes to this consumer's client.
+ * static `sendEvent` / `broadcastEvent`. What it returns goes to this consumer's client, and must
+ * be of a type listed in `output` when `output` is given.
  */
-export function eventHandler<M extends AnyMessageType>(
+export function eventHandler<
+  M extends AnyMessageType,
+  O extends AnyMessageType | readonly AnyMessageType[] = never,
+>(
   input: M,
-  options: HandlerOptions = {},
-): HandlerDecorator<M> {
+  options: HandlerOptions & { output?: O } = {},
+): HandlerDecorator<M, ReplyOf<O>> {
   return decorator("event", input, options);
 }
 
@@ -256,7 +307,7 @@ export function registerHandlers<C extends HandlerHost>(
     if (typeof (cls.prototype as Record<string, unknown>)[method] !== "function") {
       throw new DefinitionError(`registerHandlers(${cls.name}): ${method}() is not a method`);
     }
-    record(meta, makeInfo(spec.kind, spec.input, method, spec.options ?? {}), cls.name);
+    record(meta, makeInfo(spec.kind, spec.input, method, spec.options ?? {}, false), cls.name);
   }
   if (channelOptions) meta[CHANNEL] = { ...channelOptions };
   checkHandlers(cls);
@@ -367,4 +418,50 @@ export function handlerTable(cls: HandlerHost): HandlerTable {
 export function checkHandlers(cls: HandlerHost): void {
   tables.delete(cls);
   handlerTable(cls);
+}
+
+/** The outcome of {@linkcode checkReply}: the message to send, or what is wrong with the reply. */
+export type ReplyCheck = { ok: true; message: AnyMessage } | { ok: false; problem: string };
+
+function describeValue(value: unknown): string {
+  if (typeof value === "string") return `a string (${JSON.stringify(value.slice(0, 40))})`;
+  if (typeof value !== "object" || value === null) return `${typeof value} ${String(value)}`;
+  return Array.isArray(value) ? "an array" : "an object without a string 'action'";
+}
+
+/**
+ * Checks what a handler returned (anything but `undefined`/`null`) before it is sent: a message
+ * (`{action, payload}`), of one of the declared `output` types when there are any (`error`
+ * messages always pass), and — for handlers TypeScript did not check ({@linkcode registerHandlers})
+ * — with a payload its output schema accepts (the validated payload is what gets sent).
+ */
+export async function checkReply(handler: HandlerInfo, result: unknown): Promise<ReplyCheck> {
+  if (
+    typeof result !== "object" || result === null ||
+    typeof (result as AnyMessage).action !== "string"
+  ) {
+    return { ok: false, problem: `returned ${describeValue(result)}, not a message` };
+  }
+  const reply = result as AnyMessage;
+  if (handler.output.length === 0 || reply.action === "error") return { ok: true, message: reply };
+  const type = handler.output.find((t) => t.action === reply.action);
+  if (!type) {
+    return {
+      ok: false,
+      problem: `returned '${reply.action}', which is not in its declared output (${
+        handler.output.map((t) => `'${t.action}'`).join(", ")
+      })`,
+    };
+  }
+  if (!untyped.has(handler)) return { ok: true, message: reply };
+  const checked = await validatePayload(type, reply.payload, true);
+  if (!checked.ok) {
+    return {
+      ok: false,
+      problem: `returned a '${reply.action}' whose payload its schema refuses (${
+        checked.errors.map((e) => `${e.loc.join(".")}: ${e.msg}`).join("; ")
+      })`,
+    };
+  }
+  return { ok: true, message: { action: reply.action, payload: checked.value } };
 }

@@ -48,8 +48,18 @@ export class LayerRegistry {
       this.#layers.set(alias, made);
       return made;
     }
-    throw new LayerNotFoundError(
-      `No channel layer is registered under '${alias}' (registered: ${
+    throw this.missing(alias)!;
+  }
+
+  /**
+   * `undefined` when something is registered under `alias` (without making it); otherwise the
+   * {@linkcode LayerNotFoundError} that {@linkcode LayerRegistry.get} would throw, its message
+   * after `context`.
+   */
+  missing(alias: string, context = ""): LayerNotFoundError | undefined {
+    if (this.has(alias)) return undefined;
+    return new LayerNotFoundError(
+      `${context}No channel layer is registered under '${alias}' (registered: ${
         this.aliases().map((a) => `'${a}'`).join(", ") || "none"
       }). Call layers.register('${alias}', layer) at startup.`,
     );

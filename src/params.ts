@@ -61,6 +61,41 @@ export function requireParam(source: ParamSource, name: string): string {
   return value;
 }
 
+/**
+ * Property names that generic code probes on any object (`await`, `JSON.stringify`, test
+ * matchers, inspectors): reading them from a params object answers `undefined` instead of throwing.
+ */
+const PROBES: ReadonlySet<string> = new Set([
+  "then",
+  "toJSON",
+  "inspect",
+  "asymmetricMatch",
+  "$$typeof",
+  "nodeType",
+]);
+
+const paramsHandler: ProxyHandler<Readonly<Record<string, string>>> = {
+  get(target, key, receiver) {
+    if (typeof key === "symbol" || key in target || PROBES.has(key)) {
+      return Reflect.get(target, key, receiver);
+    }
+    throw new MissingParamError("path", key, ` (got ${JSON.stringify(Object.keys(target))})`);
+  },
+};
+
+/**
+ * The frozen `params` object of a matched route. Reading a name the route does not have throws
+ * {@linkcode MissingParamError} instead of answering `undefined` (a consumer mounted on
+ * `/ws/room/:room` that reads `params.roomName`). `in`, `Object.hasOwn`, `Object.keys`, spreading
+ * and `JSON.stringify` work as on a plain object.
+ */
+export function routeParams<K extends string>(
+  values: Readonly<Record<K, string>>,
+): Readonly<Record<K, string>> {
+  const target = Object.freeze({ ...values });
+  return new Proxy(target, paramsHandler) as Readonly<Record<K, string>>;
+}
+
 function searchParams(source: QuerySource): URLSearchParams {
   return source instanceof URLSearchParams ? source : source.query;
 }

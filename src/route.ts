@@ -5,6 +5,20 @@
  * @module
  */
 
+/**
+ * The parameter names of a route pattern, from its `:name` segments:
+ * `PathParams<"/ws/room/:room/:user">` is `"room" | "user"`. A path typed only as `string` gives
+ * `string` (nothing to check).
+ */
+export type PathParams<P extends string> = string extends P ? string
+  : P extends `${infer Head}/${infer Tail}`
+    ? (Head extends `:${infer Name}` ? Name : never) | PathParams<Tail>
+  : P extends `:${infer Name}` ? Name
+  : never;
+
+/** The `params` object of a route: `{room: string}` for `/ws/room/:room`. */
+export type RouteParams<P extends string> = Readonly<Record<PathParams<P>, string>>;
+
 /** A compiled path pattern. */
 export interface PathPattern {
   /** The pattern as written. */
@@ -41,7 +55,10 @@ export function compilePath(path: string): PathPattern {
         if (seg.startsWith(":")) {
           if (!parts[i]) return undefined;
           try {
-            out[seg.slice(1)] = decodeURIComponent(parts[i]);
+            Object.defineProperty(out, seg.slice(1), {
+              value: decodeURIComponent(parts[i]),
+              enumerable: true,
+            });
           } catch {
             return undefined;
           }

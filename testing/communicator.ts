@@ -82,6 +82,7 @@ export class WebsocketCommunicator {
   readonly #options: CommunicatorOptions;
   readonly #inbox = new Inbox();
   readonly #transport: ClientTransport;
+  readonly #app: App;
   #connected = false;
   #refs = 0;
 
@@ -89,12 +90,17 @@ export class WebsocketCommunicator {
   constructor(app: App, path: string, options: CommunicatorOptions = {}) {
     this.path = path;
     this.#options = options;
+    this.#app = app;
     this.#transport = options.url
       ? socketTransport(options.url, path, options.headers, this.#inbox, options.WebSocket)
       : inProcessTransport(app, path, options.headers, this.#inbox);
   }
 
-  /** Creates a communicator and connects it; throws unless the upgrade is accepted. */
+  /**
+   * Creates a communicator and connects it; throws unless the upgrade is accepted. In-process,
+   * {@linkcode App.check} runs first for the path, so a route whose layer alias nobody registered
+   * throws its `LayerNotFoundError` here.
+   */
   static async connect(
     app: App,
     path: string,
@@ -115,6 +121,7 @@ export class WebsocketCommunicator {
    * sent are already waiting. A refused upgrade resolves with `accepted: false` and the status.
    */
   async connect(): Promise<ConnectResult> {
+    if (!this.#options.url) this.#app.check(new URL(this.path, "http://x").pathname);
     const result = await this.#transport.connect();
     this.#connected = result.accepted;
     return result;
@@ -303,6 +310,11 @@ export class WebsocketCommunicator {
     const timeout = options.timeout ?? DEFAULT_RECEIVE_TIMEOUT;
     const deadline = Date.now() + timeout;
     const out: M[] = [];
+    const noCompletions = this.#noCompletions(pending);
+    // In-process the consumer is the real one: no need to wait for frames that are never sent.
+    if (noCompletions && this.#transport.consumer) {
+      throw new ReceiveTimeoutError(`receiveAllMessages(${this.path}): ${noCompletions}`);
+    }
     while (true) {
       const frame = this.#inbox.poll();
       if (frame === undefined) {
@@ -319,7 +331,7 @@ export class WebsocketCommunicator {
             `receiveAllMessages(${this.path}): no '${
               pending.join("', '")
             }' within ${timeout} ms; ` +
-              `received ${JSON.stringify(out)}`,
+              `received ${JSON.stringify(out)}${noCompletions ? `. ${noCompletions}` : ""}`,
           );
         }
         continue;
@@ -333,6 +345,23 @@ export class WebsocketCommunicator {
         if (pending!.length === 0) return out;
       }
     }
+  }
+
+  /** The consumer class behind this path: the in-process instance's, else the `consumer` option. */
+  get #consumerClass(): ConsumerClass | undefined {
+    const instance = this.#transport.consumer;
+    return instance ? instance.constructor as ConsumerClass : this.#options.consumer;
+  }
+
+  /** Why waiting for the completion actions in `pending` is hopeless, if it is. */
+  #noCompletions(pending: readonly string[] | undefined): string | undefined {
+    const cls = this.#consumerClass;
+    const waited = pending?.filter((a) => COMPLETE_ACTIONS.has(a)) ?? [];
+    if (!cls || cls.sendCompletion || waited.length === 0) return undefined;
+    return `${cls.name}.sendCompletion is false: no 'complete' frames are sent, so '${
+      waited.join("', '")
+    }' never arrives. Set \`static override sendCompletion = true\` on the consumer (or ` +
+      `\`${cls.name}.sendCompletion = true\` in the test), or wait with another stopAction.`;
   }
 
   /**

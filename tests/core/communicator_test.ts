@@ -1,5 +1,6 @@
 /** The communicator's own rules: stop frames, leftovers, receiveNothing, timeouts, real sockets. */
 import {
+  App,
   assert,
   captureBroadcastEvents,
   GROUP_ACTION_COMPLETE,
@@ -14,6 +15,7 @@ import {
   freshLayer,
   makeApp,
   Notify,
+  QuietConsumer,
   Said,
   Say,
   Shout,
@@ -103,4 +105,41 @@ Deno.test("captureBroadcastEvents records without a layer, then restores", async
     ]);
   }
   assert.equal(Object.hasOwn(EchoConsumer, "broadcastEvent"), false);
+});
+
+Deno.test("waiting for completion frames on a consumer that sends none says so, at once", async () => {
+  const quietApp = new App().ws("/quiet", QuietConsumer);
+  freshLayer();
+  await using comm = await WebsocketCommunicator.connect(quietApp, "/quiet");
+  await comm.sendMessage(Ping.create());
+  const started = Date.now();
+  await assert.rejects(
+    () => comm.receiveAllMessages({ stopAction: GROUP_ACTION_COMPLETE }),
+    (e: Error) => {
+      assert.ok(e instanceof ReceiveTimeoutError);
+      // Before: "no 'group_complete' within 5000 ms; received [...]", after 5 s.
+      assert.match(
+        e.message,
+        /QuietConsumer\.sendCompletion is false: no 'complete' frames are sent, so 'group_complete' never arrives/,
+      );
+      return true;
+    },
+  );
+  assert.ok(Date.now() - started < 1000);
+  // The frames stay queued for a receive that does not wait for a completion.
+  assert.deepEqual(await comm.receiveAllMessages({ stopAction: "pong" }), [Pong.create()]);
+});
+
+Deno.test("over a socket, the timeout names sendCompletion when the consumer option is given", async () => {
+  const quietApp = new App().ws("/quiet", QuietConsumer);
+  freshLayer();
+  await using server = await serveForTests(quietApp);
+  await using comm = await WebsocketCommunicator.connect(quietApp, "/quiet", {
+    url: server.url,
+    consumer: QuietConsumer,
+  });
+  await assert.rejects(
+    () => comm.receiveAllMessages({ timeout: 50 }),
+    /no 'complete' within 50 ms; received \[\]\. QuietConsumer\.sendCompletion is false: no 'complete' frames are sent/,
+  );
 });

@@ -85,7 +85,7 @@ export class EchoConsumer extends Consumer<
   }
 
   override onDisconnect(code: number): void {
-    const entry = `${this.params.name ?? "?"}:${code}`;
+    const entry = `${"name" in this.params ? this.params.name : "?"}:${code}`;
     EchoConsumer.disconnects.push(entry);
     EchoConsumer.nextDisconnect.resolve(entry);
   }

@@ -1,5 +1,5 @@
 /** Plain HTTP routes next to WebSocket routes. */
-import { App, assert, Consumer } from "./deps.ts";
+import { App, assert, Consumer, memoryLogger, setLogger } from "./deps.ts";
 
 const app = new App()
   .ws("/ws/thing", Consumer)
@@ -8,7 +8,7 @@ const app = new App()
     throw new Error("nope");
   });
 
-Deno.test("HTTP routing: params, 404, 405, 426, handler errors as 500", async () => {
+Deno.test("HTTP routing: params, 404, 405, 426", async () => {
   const get = (path: string, init?: RequestInit) => app.fetch(new Request(`http://x${path}`, init));
   let r = await get("/hello/w%C3%B6rld");
   assert.equal(r.status, 200);
@@ -22,7 +22,48 @@ Deno.test("HTTP routing: params, 404, 405, 426, handler errors as 500", async ()
   r = await get("/ws/thing");
   assert.equal(r.status, 426);
   await r.body?.cancel();
-  r = await get("/fail", { method: "POST" });
+});
+
+Deno.test("a throwing HTTP handler: a generic 500 with an id, the exception only in the log", async () => {
+  const logger = memoryLogger();
+  const previous = setLogger(logger);
+  let r: Response;
+  try {
+    r = await app.fetch(new Request("http://x/fail", { method: "POST" }));
+  } finally {
+    setLogger(previous);
+  }
   assert.equal(r.status, 500);
-  assert.match(await r.text(), /nope/);
+  const body = await r.text();
+  // Before: "Internal server error: nope"
+  assert.doesNotMatch(body, /nope/);
+  const id = /^Internal server error \(error id ([0-9a-f-]{36})\)$/.exec(body)?.[1];
+  assert.ok(id, body);
+  assert.equal(r.headers.get("x-error-id"), id);
+  const [line] = logger.lines.filter((l) => l.level === "error");
+  assert.equal(line.message, "HTTP handler for POST /fail failed");
+  assert.equal(line.fields?.errorId, id);
+  assert.equal((line.fields?.error as Error).message, "nope");
+});
+
+Deno.test("HTTP params: decoded, and reading a name the route lacks is a 500, not undefined", async () => {
+  const strict = new App().get("/u/:id", (_req, { params }) => {
+    // deno-lint-ignore no-explicit-any
+    return new Response(`${params.id} ${(params as any).name}`);
+  });
+  const logger = memoryLogger();
+  const previous = setLogger(logger);
+  let r: Response;
+  try {
+    r = await strict.fetch(new Request("http://x/u/7"));
+  } finally {
+    setLogger(previous);
+  }
+  // Before: 200 "7 undefined"
+  assert.equal(r.status, 500);
+  await r.body?.cancel();
+  assert.equal(
+    (logger.lines[0].fields?.error as Error).message,
+    `No path parameter 'name' on this route (got ["id"])`,
+  );
 });

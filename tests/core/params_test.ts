@@ -9,6 +9,7 @@ import {
   message,
   type MessageOf,
   MissingParamError,
+  type PathParams,
   queryParams,
   requireParam,
   requireQuery,
@@ -16,6 +17,7 @@ import {
   WebsocketCommunicator,
   wsHandler,
 } from "./deps.ts";
+import { compilePath } from "../../src/route.ts";
 
 const WhereAmI = message("where_am_i");
 const Here = message(
@@ -136,4 +138,103 @@ Deno.test("requireQuery and queryParams accept URLSearchParams too", async () =>
   const response = error.response();
   assert.equal(response.status, 400);
   assert.equal(await response.text(), "Missing query parameter 'token'");
+});
+
+// ---- path parameters typed from the route, checked on read ---------------------------------
+
+const Join = message("join");
+const Joined = message("joined", z.object({ group: z.string() }));
+
+/** The issue's mistake: mounted on `/:room`, reads `roomName` (typed as any name: no declaration). */
+class MisreadingConsumer extends Consumer {
+  static override layer: null = null;
+  static override sendCompletion = true;
+  @wsHandler(Join, { output: Joined })
+  handleJoin(_m: MessageOf<typeof Join>): MessageOf<typeof Joined> {
+    return Joined.create({ group: `room.${this.params.roomName}` });
+  }
+}
+
+/** Declares the parameter it reads: `this.params.room` is typed, `this.params.roomName` is not. */
+class DeclaringConsumer extends Consumer<never, "room"> {
+  static override layer: null = null;
+  static override sendCompletion = true;
+  @wsHandler(Join, { output: Joined })
+  handleJoin(_m: MessageOf<typeof Join>): MessageOf<typeof Joined> {
+    const never = false as boolean;
+    // @ts-expect-error: not a declared parameter
+    if (never) void this.params.roomName;
+    return Joined.create({ group: `room.${this.params.room}` });
+  }
+}
+
+Deno.test("reading a path parameter the route lacks throws MissingParamError, never undefined", async () => {
+  const misApp = new App().ws("/ws/room/:room", MisreadingConsumer);
+  await using comm = await WebsocketCommunicator.connect(misApp, "/ws/room/lobby");
+  const logger = memoryLogger();
+  const previous = setLogger(logger);
+  try {
+    await comm.sendMessage(Join.create());
+    // Before: [{action: "joined", payload: {group: "room.undefined"}}]
+    assert.deepEqual(await comm.receiveAllMessages(), [{
+      action: "error",
+      payload: { detail: "Failed to process message for join" },
+    }]);
+  } finally {
+    setLogger(previous);
+  }
+  const error = logger.lines.find((l) => l.level === "error")?.fields?.error;
+  assert.ok(error instanceof MissingParamError);
+  assert.equal(error.message, `No path parameter 'roomName' on this route (got ["room"])`);
+});
+
+Deno.test("the params object: declared names read, probes answer undefined, plain-object behaviour", async () => {
+  const okApp = new App().ws("/ws/room/:room", DeclaringConsumer);
+  await using comm = await WebsocketCommunicator.connect(okApp, "/ws/room/lob%20by");
+  await comm.sendMessage(Join.create());
+  assert.deepEqual(await comm.receiveAllMessages(), [Joined.create({ group: "room.lob by" })]);
+  const params = comm.consumer!.params as Record<string, unknown>;
+  assert.deepEqual({ ...params }, { room: "lob by" });
+  assert.equal(JSON.stringify(params), `{"room":"lob by"}`);
+  assert.equal("roomName" in params, false);
+  assert.equal(Object.hasOwn(params, "roomName"), false);
+  assert.equal(params.then, undefined); // awaiting or returning it from an async function works
+  assert.equal(await Promise.resolve(params), params);
+  assert.ok(Object.isFrozen(params));
+  assert.throws(() => params.roomName, MissingParamError);
+  assert.deepEqual(params, { room: "lob by" }); // last: it narrows the type of `params`
+});
+
+Deno.test("a route parameter named like an Object.prototype key stays an own value", () => {
+  const pattern = compilePath("/a/:__proto__/:constructor");
+  const params = pattern.match("/a/x/y")!;
+  assert.deepEqual(Object.keys(params), ["__proto__", "constructor"]);
+  assert.equal(Object.getOwnPropertyDescriptor(params, "__proto__")?.value, "x");
+  assert.equal(Object.getPrototypeOf(params), Object.prototype);
+});
+
+Deno.test("types: app.ws refuses a route that lacks a declared parameter", () => {
+  type Equal<A, B> = [A] extends [B] ? [B] extends [A] ? true : false : false;
+  const yes: Equal<PathParams<"/ws/room/:room/:user">, "room" | "user"> = true;
+  const none: Equal<PathParams<"/ws/system">, never> = true;
+  const loose: Equal<PathParams<string>, string> = true;
+  const notMid: Equal<PathParams<"/a:b/c">, never> = true;
+  assert.ok(yes && none && loose && notMid);
+
+  const app = new App();
+  app.ws("/ws/room/:room", DeclaringConsumer);
+  app.ws("/ws/:org/room/:room", DeclaringConsumer); // extra parameters are fine
+  app.ws("/ws/room/:room", MisreadingConsumer); // declares nothing: any route compiles
+  // @ts-expect-error: the route has `roomName`, the consumer reads `room`
+  app.ws("/ws/room/:roomName", DeclaringConsumer);
+  const dynamic: string = "/ws/room/:roomName";
+  app.ws(dynamic, DeclaringConsumer); // a path typed as string cannot be checked
+
+  // HTTP routes: params typed from the path too
+  app.get("/hello/:name", (_request, { params }) => {
+    const name: string = params.name;
+    // @ts-expect-error: not a parameter of this route
+    void params.nope;
+    return new Response(name);
+  });
 });
