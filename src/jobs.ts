@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { SwitchboardError } from "./errors.ts";
+import { LayerUnavailableError, SwitchboardError } from "./errors.ts";
 import type { JsonValue } from "./layer.ts";
 
 export type { JsonValue };
@@ -220,10 +220,54 @@ export class JobAbortedError extends SwitchboardError {
 export class UnknownJobError extends SwitchboardError {
   /** The job id. */
   readonly jobId: string;
+  /** Creates the error; `message` replaces the default one. */
+  constructor(jobId: string, message?: string) {
+    super(message ?? `No job '${jobId}' (never enqueued, or its result expired)`);
+    this.jobId = jobId;
+  }
+}
+
+/**
+ * A job that `result()` was waiting for no longer exists and never finished: its data was lost
+ * (Redis restarted without persistence, or the job's key was deleted). A subclass of
+ * {@linkcode UnknownJobError}, so code that handles unknown jobs handles this too. Enqueue the job
+ * again if it still has to run.
+ */
+export class JobLostError extends UnknownJobError {
   /** Creates the error. */
   constructor(jobId: string) {
-    super(`No job '${jobId}' (never enqueued, or its result expired)`);
-    this.jobId = jobId;
+    super(
+      jobId,
+      `Job '${jobId}' was lost while waiting for its result (its data is gone from the queue, ` +
+        `for example Redis restarted without persistence)`,
+    );
+  }
+}
+
+/**
+ * The job queue's store (Redis) cannot be reached right now: a connection is down, refused, or
+ * a command failed on the connection. Thrown by `enqueue`, `getJob`, `status` and `result` instead
+ * of the client library's raw errors; the original is the `cause`. Retry later: the queue
+ * reconnects on its own. A {@linkcode LayerUnavailableError}, so one handler covers layers and
+ * job queues.
+ */
+export class JobQueueUnavailableError extends LayerUnavailableError {}
+
+/**
+ * `enqueue` arguments that would not survive JSON unchanged: `undefined`, functions, symbols,
+ * `NaN`/`Infinity`, `BigInt`, `Map`, `Set`, `Date`, class instances, sparse arrays, cycles, or a
+ * value nested too deep / with too many elements. Nothing was enqueued.
+ */
+export class JobArgsError extends SwitchboardError {
+  /** Where the offending value is, e.g. `args[0].when`. */
+  readonly path: string;
+  /** What is wrong with it, e.g. `Map is not JSON`. */
+  readonly problem: string;
+  /** Creates the error. */
+  constructor(path: string, problem: string) {
+    super(`Job args are not JSON: ${path}: ${problem}`);
+    this.path = path;
+    this.problem = problem;
   }
 }
 
@@ -303,8 +347,12 @@ export interface JobBackend {
   claim(token: string, leaseMs: number): Promise<ClaimResult>;
   /** Opens a {@linkcode WorkSignal} for one worker. */
   openWorkSignal(): Promise<WorkSignal>;
-  /** Extends leases by `leaseMs`; resolves with the ids whose lease was lost. */
-  renew(leases: readonly Lease[], leaseMs: number): Promise<string[]>;
+  /**
+   * Extends leases by `leaseMs`; resolves with the leases that were lost (the job is no longer
+   * running under that token). A worker may hold two leases of one job (an old try whose lease
+   * expired and a fresh one), so callers match the result by token.
+   */
+  renew(leases: readonly Lease[], leaseMs: number): Promise<Lease[]>;
   /** Marks the job completed with `result` and notifies waiters. */
   complete(id: string, token: string, result: JsonValue): Promise<boolean>;
   /** Puts the job back to run again after `delayMs`, recording `error`. */
@@ -362,13 +410,167 @@ export function checkEnqueue(
   if (timeout !== undefined && (typeof timeout !== "number" || !(timeout > 0))) {
     throw new TypeError("timeout must be a positive number of ms");
   }
+  assertJson(args, "args");
   let json: string;
   try {
     json = JSON.stringify(args);
   } catch (error) {
-    throw new TypeError(`Job args are not JSON-serializable: ${(error as Error)?.message}`);
+    throw new JobArgsError("args", `cannot be serialized (${describeError(error)})`);
   }
   return { args: json, delay: Math.round(delay), maxTries, timeout };
+}
+
+/** Deepest nesting {@linkcode assertJson} accepts. @internal */
+export const MAX_JSON_DEPTH = 64;
+/** Most values (array elements, object properties, leaves) {@linkcode assertJson} accepts. @internal */
+export const MAX_JSON_VALUES = 1_000_000;
+
+interface Frame {
+  value: unknown;
+  parent: Frame | undefined;
+  key: string | number;
+  depth: number;
+  /** Set when the frame's children were pushed: popping it again leaves the object. */
+  leaving?: boolean;
+}
+
+/**
+ * Throws {@linkcode JobArgsError} naming the first value under `root` that JSON would change or
+ * drop. Only `null`, booleans, finite numbers, strings, arrays without holes and plain objects
+ * (prototype `Object.prototype` or `null`, string keys) pass. One iterative pass: linear in the
+ * number of values, bounded by {@linkcode MAX_JSON_DEPTH} and {@linkcode MAX_JSON_VALUES}.
+ * @internal
+ */
+export function assertJson(value: unknown, root: string): void {
+  const stack: Frame[] = [{ value, parent: undefined, key: root, depth: 0 }];
+  const onPath = new Set<object>();
+  let count = 0;
+  while (stack.length) {
+    const frame = stack.pop()!;
+    const v = frame.value;
+    if (frame.leaving) {
+      onPath.delete(v as object);
+      continue;
+    }
+    if (++count > MAX_JSON_VALUES) {
+      throw new JobArgsError(root, `more than ${MAX_JSON_VALUES} values`);
+    }
+    const problem = jsonProblem(v);
+    if (problem) throw new JobArgsError(pathOf(frame), problem);
+    if (v === null || typeof v !== "object") continue;
+    if (onPath.has(v)) throw new JobArgsError(pathOf(frame), "circular reference");
+    if (frame.depth >= MAX_JSON_DEPTH) {
+      throw new JobArgsError(pathOf(frame), `nested deeper than ${MAX_JSON_DEPTH} levels`);
+    }
+    onPath.add(v);
+    frame.leaving = true;
+    stack.push(frame);
+    const depth = frame.depth + 1;
+    if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) {
+        if (!(i in v)) {
+          throw new JobArgsError(
+            pathOf({ value: undefined, parent: frame, key: i, depth }),
+            "hole",
+          );
+        }
+        stack.push({ value: v[i], parent: frame, key: i, depth });
+      }
+    } else {
+      if (Object.getOwnPropertySymbols(v).length > 0) {
+        throw new JobArgsError(pathOf(frame), "symbol keys are not JSON");
+      }
+      const keys = Object.keys(v);
+      for (let i = keys.length - 1; i >= 0; i--) {
+        stack.push({
+          value: (v as Record<string, unknown>)[keys[i]],
+          parent: frame,
+          key: keys[i],
+          depth,
+        });
+      }
+    }
+  }
+}
+
+function jsonProblem(v: unknown): string | undefined {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return undefined;
+    case "number":
+      return Number.isFinite(v) ? undefined : `${v} is not JSON`;
+    case "undefined":
+      return "undefined is not JSON";
+    case "bigint":
+      return "BigInt is not JSON";
+    case "symbol":
+      return "a symbol is not JSON";
+    case "function":
+      return "a function is not JSON";
+  }
+  if (v === null || Array.isArray(v)) return undefined;
+  const proto = Object.getPrototypeOf(v);
+  if (proto === Object.prototype || proto === null) {
+    return typeof (v as { toJSON?: unknown }).toJSON === "function"
+      ? "an object with toJSON is not JSON"
+      : undefined;
+  }
+  if (v instanceof Date) return "Date is not JSON (pass date.toISOString() or a number)";
+  const name = typeof proto?.constructor === "function" ? String(proto.constructor.name) : "";
+  return `${name ? name.slice(0, 50) : "an instance of a class"} is not JSON`;
+}
+
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+function pathOf(frame: Frame): string {
+  const parts: string[] = [];
+  for (let f: Frame | undefined = frame; f; f = f.parent) {
+    const k = f.key;
+    if (f.parent === undefined) parts.push(String(k));
+    else if (typeof k === "number") parts.push(`[${k}]`);
+    else if (k.length <= 50 && IDENTIFIER.test(k)) parts.push(`.${k}`);
+    else parts.push(`[${JSON.stringify(k.length > 50 ? `${k.slice(0, 50)}…` : k)}]`);
+  }
+  return parts.reverse().join("");
+}
+
+/**
+ * A description of any thrown value that never throws itself (an error's `message` getter or
+ * `toString` may throw, `Symbol.toPrimitive` may, a null-prototype object has no `toString`),
+ * at most `maxLength` characters. @internal
+ */
+export function describeError(error: unknown, maxLength = 4096): string {
+  let text: string | undefined;
+  try {
+    if (error instanceof Error) {
+      const message = error.message;
+      text = typeof message === "string" && message !== "" ? message : undefined;
+      if (text === undefined) {
+        const name = error.name;
+        text = typeof name === "string" && name !== "" ? name : "Error";
+      }
+    }
+  } catch {
+    text = undefined;
+  }
+  if (text === undefined) {
+    try {
+      text = String(error);
+    } catch {
+      text = undefined;
+    }
+  }
+  if (text === undefined) {
+    let kind = "value";
+    try {
+      kind = typeof error === "object" && error !== null ? "object" : typeof error;
+    } catch {
+      // keep "value"
+    }
+    text = `unprintable thrown ${kind}`;
+  }
+  return text.length > maxLength ? `${text.slice(0, maxLength)}…` : text;
 }
 
 /** A random job id: 32 hex digits. @internal */

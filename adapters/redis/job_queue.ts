@@ -1,16 +1,22 @@
 /**
  * {@linkcode RedisJobQueue}: a job queue on Redis shared by any number of producer and worker
  * processes. Workers block on a wake-up list (no polling delay), every state change is one Lua
- * script, running jobs hold a lease their worker renews, and a job whose worker died is returned
- * to the queue once its lease expires (seconds, not hours). Results are kept for `keepResultMs`
- * and announced on a pub/sub channel, so `result()` waits without polling.
+ * script on Redis time, running jobs hold a lease their worker renews, and a job whose worker
+ * died is returned to the queue once its lease expires (seconds, not hours). Results are kept
+ * for `keepResultMs`; a producer waiting in `result()` registers its own events channel on the
+ * job and receives that job's outcome only.
  *
- * Key layout: see `job_scripts.ts` (`<prefix>:ready`, `:delayed`, `:running`, `:wake`,
- * `:job:<id>`, `:events`).
+ * Faults: a command that cannot reach Redis rejects with `JobQueueUnavailableError`. Waits in
+ * `result()` survive reconnects: after either connection comes back (and every
+ * `resultRecheckMs`) each waited job is looked at again, retried with backoff until it succeeds;
+ * a job whose data is gone (Redis restarted without persistence) rejects with `JobLostError`.
+ *
+ * Key layout: see `job_scripts.ts`.
  *
  * @module
  */
-import { ClosedError, getLogger } from "../../src/layer_api.ts";
+import { ErrorReply } from "redis";
+import { ClosedError, getLogger, LayerUnavailableError } from "../../src/layer_api.ts";
 import {
   checkEnqueue,
   type ClaimResult,
@@ -18,7 +24,9 @@ import {
   type JobBackend,
   JobFailedError,
   type JobHandle,
+  JobLostError,
   type JobQueue,
+  JobQueueUnavailableError,
   type JobStatus,
   type JsonValue,
   type Lease,
@@ -37,7 +45,18 @@ import {
   type RedisHost,
 } from "./redis_client.ts";
 import type { Script } from "./scripts.ts";
-import { CLAIM, COMPLETE, ENQUEUE, FAIL, REAP, RELEASE, RENEW, RETRY } from "./job_scripts.ts";
+import {
+  CLAIM,
+  COMPLETE,
+  ENQUEUE,
+  EXPIRED,
+  FAIL,
+  REAP,
+  RELEASE,
+  RENEW,
+  RETRY,
+  STATUS,
+} from "./job_scripts.ts";
 
 /** Options of {@linkcode RedisJobQueue}. */
 export interface RedisJobQueueOptions {
@@ -45,12 +64,16 @@ export interface RedisJobQueueOptions {
   url?: string;
   /**
    * A node-redis client to use for commands instead of `url` (never closed by the queue). The
-   * queue `duplicate()`s it for the pub/sub and blocking connections, which it closes.
+   * queue `duplicate()`s it for the pub/sub and blocking connections, which it closes. Create it
+   * with `disableOfflineQueue: true` so commands fail fast while Redis is away.
    */
   client?: RedisClientLike;
   /** The queue's name. Default `"default"`. */
   queueName?: string;
-  /** Key prefix. Default `switchboard:jobs:<queueName>`. */
+  /**
+   * Key prefix. Default `switchboard:jobs:<queueName>`. On Redis Cluster, include a hash tag
+   * (`{jobs:default}`) so every key of the queue is in one slot.
+   */
   prefix?: string;
   /** How long finished jobs (and their results) are kept, in ms. Default 3,600,000 (1 hour). */
   keepResultMs?: number;
@@ -58,6 +81,12 @@ export interface RedisJobQueueOptions {
   defaultMaxTries?: number;
   /** Reconnect backoff of connections opened from `url`. */
   backoff?: BackoffOptions;
+  /**
+   * While `result()` waits, how often each waited job is looked at again (besides after every
+   * reconnect), in ms: finds jobs whose data vanished without a reconnect and keeps the waiter
+   * registration alive. Default 30,000.
+   */
+  resultRecheckMs?: number;
 }
 
 interface Outcome {
@@ -71,6 +100,9 @@ interface Waiter {
   settle(outcome: Outcome): void;
   abort(error: Error): void;
 }
+
+/** Longest pause between two tries of a failed re-check of waited jobs, in ms. */
+const RECHECK_MAX_DELAY_MS = 2000;
 
 /**
  * A job queue on Redis. Producers call {@linkcode enqueue}; workers are
@@ -88,15 +120,24 @@ export class RedisJobQueue implements JobQueue, JobBackend {
   readonly #backoff: BackoffOptions | undefined;
   readonly #keepResultMs: number;
   readonly #defaultMaxTries: number;
+  readonly #recheckMs: number;
   readonly #prefix: string;
-  readonly #keys: string[];
+  readonly #ready: string;
+  readonly #delayed: string;
+  readonly #runningKey: string;
+  readonly #wake: string;
   readonly #jobPrefix: string;
+  /** This producer's events channel: outcomes of the jobs it waits for. */
   readonly #events: string;
   #cmd: Promise<Connection> | undefined;
   #sub: Promise<Connection> | undefined;
   #signals = new Set<{ close(): Promise<void> }>();
   #waiters = new Map<string, Set<Waiter>>();
   #closed = false;
+  #recheckWanted = false;
+  #rechecking: Promise<void> | undefined;
+  #recheckSleep: { timer: ReturnType<typeof setTimeout>; wake: () => void } | undefined;
+  #recheckTimer: ReturnType<typeof setInterval> | undefined;
 
   /** Creates the queue; connections open on first use. */
   constructor(options: RedisJobQueueOptions = {}) {
@@ -118,10 +159,17 @@ export class RedisJobQueue implements JobQueue, JobBackend {
     if (!Number.isInteger(this.#defaultMaxTries) || this.#defaultMaxTries < 1) {
       throw new TypeError("defaultMaxTries must be a positive integer");
     }
+    this.#recheckMs = options.resultRecheckMs ?? 30_000;
+    if (typeof this.#recheckMs !== "number" || !(this.#recheckMs >= 10)) {
+      throw new TypeError("resultRecheckMs must be a number of ms >= 10");
+    }
     const p = this.#prefix;
-    this.#keys = [`${p}:ready`, `${p}:delayed`, `${p}:running`, `${p}:wake`];
+    this.#ready = `${p}:ready`;
+    this.#delayed = `${p}:delayed`;
+    this.#runningKey = `${p}:running`;
+    this.#wake = `${p}:wake`;
     this.#jobPrefix = `${p}:job:`;
-    this.#events = `${p}:events`;
+    this.#events = `${p}:events:${newJobId().slice(0, 16)}`;
   }
 
   /** The key prefix in use. */
@@ -138,21 +186,25 @@ export class RedisJobQueue implements JobQueue, JobBackend {
     this.#assertOpen();
     const checked = checkEnqueue(name, args, options, this.#defaultMaxTries);
     const id = options.jobId ?? newJobId();
-    const reply = await this.#run(ENQUEUE, [
-      id,
-      name,
-      checked.args,
-      String(checked.delay),
-      String(checked.maxTries),
-      checked.timeout === undefined ? "" : String(checked.timeout),
-    ]) as unknown[];
+    const reply = await this.#run(
+      ENQUEUE,
+      [this.#ready, this.#delayed, this.#wake, this.#jobKey(id)],
+      [
+        id,
+        name,
+        checked.args,
+        String(checked.delay),
+        String(checked.maxTries),
+        checked.timeout === undefined ? "" : String(checked.timeout),
+      ],
+    ) as unknown[];
     return this.#handle(id, String(reply[1]));
   }
 
   /** {@inheritDoc JobQueue.getJob} */
   async getJob(id: string): Promise<JobHandle | undefined> {
     this.#assertOpen();
-    const name = await this.#command(["HGET", this.#jobPrefix + id, "name"]);
+    const name = await this.#command(["HGET", this.#jobKey(id), "name"]);
     return name === null || name === undefined ? undefined : this.#handle(id, String(name));
   }
 
@@ -163,6 +215,9 @@ export class RedisJobQueue implements JobQueue, JobBackend {
     const closed = new ClosedError("The job queue is closed");
     for (const set of this.#waiters.values()) for (const w of [...set]) w.abort(closed);
     this.#waiters.clear();
+    this.#stopRecheckTimer();
+    this.#recheckSleep?.wake();
+    await this.#rechecking;
     await Promise.all([...this.#signals].map((s) => s.close()));
     const sub = await this.#sub?.catch(() => undefined);
     if (sub) {
@@ -182,36 +237,59 @@ export class RedisJobQueue implements JobQueue, JobBackend {
   /** {@inheritDoc JobBackend.claim} */
   async claim(token: string, leaseMs: number): Promise<ClaimResult> {
     this.#assertOpen();
-    const reply = await this.#run(CLAIM, [token, String(Math.round(leaseMs))]) as unknown[];
-    if (Number(reply[0]) !== 1) {
-      const next = Number(reply[1]);
-      return { job: undefined, nextDueInMs: next < 0 ? undefined : next };
+    const keys = [this.#ready, this.#delayed, this.#runningKey, this.#wake];
+    const lease = String(Math.round(leaseMs));
+    // Look at the head of the ready list, then claim that id with its key declared; another
+    // worker may take it first, then the reply names the new head.
+    let expected = "";
+    for (let round = 0; round < 100; round++) {
+      const reply = await this.#run(
+        CLAIM,
+        expected === "" ? keys : [...keys, this.#jobKey(expected)],
+        [token, lease, expected],
+      ) as unknown[];
+      const kind = Number(reply[0]);
+      if (kind === 2) {
+        expected = String(reply[1]);
+        continue;
+      }
+      if (kind !== 1) {
+        const next = Number(reply[1]);
+        return { job: undefined, nextDueInMs: next < 0 ? undefined : next };
+      }
+      const [, id, name, args, tries, maxTries, timeout, enqueuedAt] = reply;
+      return {
+        job: {
+          id: String(id),
+          name: String(name),
+          args: JSON.parse(String(args)),
+          tryNumber: Number(tries),
+          maxTries: Number(maxTries),
+          timeout: timeout === "" || timeout === null || timeout === undefined
+            ? undefined
+            : Number(timeout),
+          enqueuedAt: Number(enqueuedAt),
+          token,
+        },
+      };
     }
-    const [, id, name, args, tries, maxTries, timeout, enqueuedAt] = reply;
-    return {
-      job: {
-        id: String(id),
-        name: String(name),
-        args: JSON.parse(String(args)),
-        tryNumber: Number(tries),
-        maxTries: Number(maxTries),
-        timeout: timeout === "" || timeout === null || timeout === undefined
-          ? undefined
-          : Number(timeout),
-        enqueuedAt: Number(enqueuedAt),
-        token,
-      },
-    };
+    // Heavy contention: let the worker come back at once.
+    return { job: undefined, nextDueInMs: 0 };
   }
 
   /** {@inheritDoc JobBackend.openWorkSignal} */
   async openWorkSignal(): Promise<WorkSignal> {
     this.#assertOpen();
-    const conn = await openConnection(this.#host, "jobs blocking reader", {
-      duplicate: true,
-      backoff: this.#backoff,
-    });
-    const wakeKey = this.#keys[3];
+    let conn: Connection;
+    try {
+      conn = await openConnection(this.#host, "jobs blocking reader", {
+        duplicate: true,
+        backoff: this.#backoff,
+      });
+    } catch (error) {
+      throw unavailable("Opening the job queue's blocking reader", error);
+    }
+    const wakeKey = this.#wake;
     let dirty = false;
     let closed = false;
     let pending: Promise<void> | undefined;
@@ -255,85 +333,117 @@ export class RedisJobQueue implements JobQueue, JobBackend {
   }
 
   /** {@inheritDoc JobBackend.renew} */
-  async renew(leases: readonly Lease[], leaseMs: number): Promise<string[]> {
+  async renew(leases: readonly Lease[], leaseMs: number): Promise<Lease[]> {
     if (leases.length === 0) return [];
+    const keys = [this.#runningKey];
     const args = [String(Math.round(leaseMs))];
-    for (const { id, token } of leases) args.push(id, token);
-    const reply = await this.#run(RENEW, args) as unknown[];
-    return reply.map(String);
+    for (const { id, token } of leases) {
+      keys.push(this.#jobKey(id));
+      args.push(id, token);
+    }
+    const reply = await this.#run(RENEW, keys, args) as unknown[];
+    return reply.map((i) => leases[Number(i) - 1]).filter((l) => l !== undefined);
   }
 
   /** {@inheritDoc JobBackend.complete} */
   async complete(id: string, token: string, result: JsonValue): Promise<boolean> {
-    const reply = await this.#run(COMPLETE, [
-      id,
-      token,
-      JSON.stringify(result),
-      String(this.#keepResultMs),
-    ]);
+    const reply = await this.#run(
+      COMPLETE,
+      [this.#runningKey, this.#jobKey(id), this.#waitersKey(id)],
+      [id, token, JSON.stringify(result), String(this.#keepResultMs)],
+    );
     return Number(reply) === 1;
   }
 
   /** {@inheritDoc JobBackend.retry} */
   async retry(id: string, token: string, error: string, delayMs: number): Promise<boolean> {
-    const reply = await this.#run(RETRY, [
-      id,
-      token,
-      error,
-      String(Math.max(0, Math.round(delayMs))),
-    ]);
+    const reply = await this.#run(
+      RETRY,
+      [this.#ready, this.#delayed, this.#runningKey, this.#wake, this.#jobKey(id)],
+      [id, token, error, String(Math.max(0, Math.round(delayMs)))],
+    );
     return Number(reply) === 1;
   }
 
   /** {@inheritDoc JobBackend.fail} */
   async fail(id: string, token: string, error: string): Promise<boolean> {
-    const reply = await this.#run(FAIL, [id, token, error, String(this.#keepResultMs)]);
+    const reply = await this.#run(
+      FAIL,
+      [this.#runningKey, this.#jobKey(id), this.#waitersKey(id)],
+      [id, token, error, String(this.#keepResultMs)],
+    );
     return Number(reply) === 1;
   }
 
   /** {@inheritDoc JobBackend.release} */
   async release(id: string, token: string): Promise<boolean> {
-    const reply = await this.#run(RELEASE, [id, token]);
+    const reply = await this.#run(
+      RELEASE,
+      [this.#ready, this.#runningKey, this.#wake, this.#jobKey(id)],
+      [id, token],
+    );
     return Number(reply) === 1;
   }
 
   /** {@inheritDoc JobBackend.reap} */
   async reap(): Promise<number> {
-    return Number(await this.#run(REAP, [String(this.#keepResultMs)]));
+    const ids = await this.#run(EXPIRED, [this.#runningKey], []) as unknown[];
+    let n = 0;
+    for (const raw of ids) {
+      const id = String(raw);
+      const reply = await this.#run(
+        REAP,
+        [this.#ready, this.#runningKey, this.#wake, this.#jobKey(id), this.#waitersKey(id)],
+        [id, String(this.#keepResultMs)],
+      );
+      n += Number(reply) === 1 ? 1 : 0;
+    }
+    return n;
   }
 
   // ---- internals -----------------------------------------------------------------------------
+
+  #jobKey(id: string): string {
+    return this.#jobPrefix + id;
+  }
+
+  #waitersKey(id: string): string {
+    return `${this.#jobPrefix}${id}:waiters`;
+  }
 
   #handle(id: string, name: string): JobHandle {
     return {
       id,
       name,
-      status: async () => (await this.#outcome(id, false)).state,
+      status: async () => {
+        this.#assertOpen();
+        return (await this.#outcome(id, false)).state;
+      },
       result: <T>(options?: ResultOptions) => this.#result(id, options) as Promise<T>,
     };
   }
 
-  /** Reads where a job is (and its result or error when it finished). */
-  async #outcome(id: string, withResult: boolean): Promise<Outcome> {
-    const fields = withResult
-      ? ["state", "runAt", "tries", "result", "error"]
-      : ["state", "runAt", "tries"];
-    const reply = await this.#command(["HMGET", this.#jobPrefix + id, ...fields]) as unknown[];
-    const state = reply[0] === null || reply[0] === undefined ? "not_found" : String(reply[0]);
+  /**
+   * Reads where a job is on Redis time (with its result or error when it finished); with
+   * `register`, also registers this producer's events channel as a waiter of an unfinished job.
+   */
+  async #outcome(id: string, register: boolean): Promise<Outcome> {
+    const reply = await this.#run(
+      STATUS,
+      [this.#jobKey(id), this.#waitersKey(id)],
+      [register ? this.#events : "", String(Math.max(4 * this.#recheckMs, 60_000))],
+    ) as unknown[];
+    const state = reply[0] ? String(reply[0]) as JobStatus : "not_found";
     if (state === "not_found") return { state };
-    if (state === "delayed" && Number(reply[1]) <= Date.now()) return { state: "queued" };
-    const outcome: Outcome = { state: state as JobStatus, attempts: Number(reply[2]) };
-    if (withResult && state === "completed") outcome.result = JSON.parse(String(reply[3]));
-    if (withResult && state === "failed") outcome.error = String(reply[4] ?? "failed");
+    const outcome: Outcome = { state, attempts: Number(reply[1]) };
+    if (state === "completed") outcome.result = JSON.parse(String(reply[2]) || "null");
+    if (state === "failed") outcome.error = String(reply[3] || "failed");
     return outcome;
   }
 
-  async #result(id: string, options: ResultOptions = {}): Promise<unknown> {
-    this.#assertOpen();
-    const first = await this.#outcome(id, true);
-    if (isFinal(first.state)) return settle(id, first);
-    this.#assertOpen();
-    return await new Promise((resolve, reject) => {
+  #result(id: string, options: ResultOptions = {}): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new ClosedError("The job queue is closed"));
+    return new Promise((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const set = this.#waiters.get(id) ?? new Set<Waiter>();
       this.#waiters.set(id, set);
@@ -341,6 +451,7 @@ export class RedisJobQueue implements JobQueue, JobBackend {
         clearTimeout(timer);
         set.delete(waiter);
         if (set.size === 0 && this.#waiters.get(id) === set) this.#waiters.delete(id);
+        if (this.#waiters.size === 0) this.#stopRecheckTimer();
       };
       const waiter: Waiter = {
         settle: (outcome) => {
@@ -353,15 +464,19 @@ export class RedisJobQueue implements JobQueue, JobBackend {
         },
       };
       set.add(waiter);
+      this.#startRecheckTimer();
       if (options.timeout !== undefined) {
         timer = setTimeout(
           () => waiter.abort(new ResultTimeoutError(id, options.timeout!)),
           Math.max(0, options.timeout),
         );
       }
-      // Subscribe, then look again: a job that finished in between is not missed.
+      // Subscribe, then register and look: an outcome published after the registration reaches
+      // the subscription, one before it is in the hash.
       this.#subscribed().then(() => this.#outcome(id, true)).then((outcome) => {
-        if (set.has(waiter) && isFinal(outcome.state)) waiter.settle(outcome);
+        if (!set.has(waiter)) return;
+        if (outcome.state === "not_found") waiter.abort(new UnknownJobError(id));
+        else if (isFinal(outcome.state)) waiter.settle(outcome);
       }).catch((error) => {
         if (set.has(waiter)) waiter.abort(error);
       });
@@ -371,16 +486,21 @@ export class RedisJobQueue implements JobQueue, JobBackend {
   #subscribed(): Promise<Connection> {
     if (!this.#sub) {
       const sub = (async () => {
-        const conn = await openConnection(this.#host, "jobs events", {
-          duplicate: true,
-          backoff: this.#backoff,
-          hooks: { onUp: () => this.#recheckAll() },
-        });
+        let conn: Connection;
+        try {
+          conn = await openConnection(this.#host, "jobs events", {
+            duplicate: true,
+            backoff: this.#backoff,
+            hooks: { onUp: () => this.#recheckAll() },
+          });
+        } catch (error) {
+          throw unavailable("Subscribing to job results", error);
+        }
         try {
           await conn.client.subscribe(this.#events, (message) => this.#onEvent(message));
         } catch (error) {
           await closeConnection(conn);
-          throw error;
+          throw unavailable("Subscribing to job results", error);
         }
         if (this.#closed) {
           await closeConnection(conn);
@@ -407,26 +527,94 @@ export class RedisJobQueue implements JobQueue, JobBackend {
     try {
       event = JSON.parse(message);
     } catch {
-      getLogger().warn("Job queue: bad event message", { message });
+      getLogger().warn("Job queue: bad event message", { message: message.slice(0, 200) });
       return;
     }
-    const set = this.#waiters.get(event.id);
-    if (!set) return;
+    const set = this.#waiters.get(event?.id);
+    if (!set || !isFinal(event.state)) return;
     for (const w of [...set]) w.settle(event);
   }
 
-  /** After the subscriber reconnected: events may have been missed, so look at every waited job. */
+  /**
+   * Looks at every waited job again (a connection came back, or the periodic re-check): events
+   * may have been missed, registrations lost with Redis's data, jobs lost altogether. Retried with
+   * backoff until one pass succeeds or nobody waits any more.
+   */
   #recheckAll(): void {
-    for (const [id, set] of this.#waiters) {
-      this.#outcome(id, true).then((outcome) => {
-        if (isFinal(outcome.state)) { for (const w of [...set]) w.settle(outcome); }
-      }).catch(() => {});
+    if (this.#closed || this.#waiters.size === 0) return;
+    this.#recheckWanted = true;
+    this.#recheckSleep?.wake();
+    if (this.#rechecking) return;
+    this.#rechecking = this.#recheckLoop().finally(() => this.#rechecking = undefined);
+  }
+
+  async #recheckLoop(): Promise<void> {
+    let failures = 0;
+    while (this.#recheckWanted && !this.#closed && this.#waiters.size > 0) {
+      this.#recheckWanted = false;
+      try {
+        await this.#recheckOnce();
+        failures = 0;
+      } catch (error) {
+        if (this.#closed) return;
+        failures++;
+        if (failures === 1) {
+          getLogger().warn("Job queue: cannot re-check waited jobs yet; retrying", {
+            error: String((error as Error)?.message ?? error),
+          });
+        }
+        this.#recheckWanted = true;
+        const delay = Math.min(50 * 2 ** Math.min(failures, 10), RECHECK_MAX_DELAY_MS);
+        await new Promise<void>((resolve) => {
+          const wake = () => {
+            clearTimeout(timer);
+            this.#recheckSleep = undefined;
+            resolve();
+          };
+          const timer = setTimeout(wake, delay);
+          this.#recheckSleep = { timer, wake };
+        });
+      }
     }
+  }
+
+  async #recheckOnce(): Promise<void> {
+    await this.#subscribed();
+    // The subscription must be live on the server before looking, or an outcome published in
+    // between is lost: the channel is this producer's own, so one subscriber means ours.
+    const numsub = await this.#command(["PUBSUB", "NUMSUB", this.#events]) as unknown[];
+    if (!(Number(numsub?.[1]) >= 1)) {
+      throw new JobQueueUnavailableError("The job results subscription is not live yet");
+    }
+    await Promise.all([...this.#waiters.keys()].map(async (id) => {
+      const outcome = await this.#outcome(id, true);
+      const set = this.#waiters.get(id);
+      if (!set) return;
+      if (outcome.state === "not_found") {
+        for (const w of [...set]) w.abort(new JobLostError(id));
+      } else if (isFinal(outcome.state)) {
+        for (const w of [...set]) w.settle(outcome);
+      }
+    }));
+  }
+
+  #startRecheckTimer(): void {
+    if (this.#recheckTimer !== undefined) return;
+    this.#recheckTimer = setInterval(() => this.#recheckAll(), this.#recheckMs);
+  }
+
+  #stopRecheckTimer(): void {
+    clearInterval(this.#recheckTimer);
+    this.#recheckTimer = undefined;
   }
 
   #connection(): Promise<Connection> {
     if (!this.#cmd) {
-      const cmd = openConnection(this.#host, "jobs", { duplicate: false, backoff: this.#backoff });
+      const cmd = openConnection(this.#host, "jobs", {
+        duplicate: false,
+        backoff: this.#backoff,
+        hooks: { onUp: () => this.#recheckAll() },
+      });
       this.#cmd = cmd;
       cmd.catch(() => {
         if (this.#cmd === cmd) this.#cmd = undefined;
@@ -436,13 +624,21 @@ export class RedisJobQueue implements JobQueue, JobBackend {
   }
 
   async #command(args: string[]): Promise<unknown> {
-    const conn = await this.#connection();
-    return await conn.client.sendCommand(args);
+    try {
+      const conn = await this.#connection();
+      return await conn.client.sendCommand(args);
+    } catch (error) {
+      throw unavailable(`Job queue ${args[0]}`, error);
+    }
   }
 
-  async #run(script: Script, args: string[]): Promise<unknown> {
-    const conn = await this.#connection();
-    return await script.run(conn.client, this.#keys, [this.#jobPrefix, this.#events, ...args]);
+  async #run(script: Script, keys: string[], args: string[]): Promise<unknown> {
+    try {
+      const conn = await this.#connection();
+      return await script.run(conn.client, keys, args);
+    } catch (error) {
+      throw unavailable("Job queue script", error);
+    }
   }
 
   #assertOpen(): void {
@@ -451,7 +647,7 @@ export class RedisJobQueue implements JobQueue, JobBackend {
 }
 
 function isFinal(state: JobStatus): boolean {
-  return state === "completed" || state === "failed" || state === "not_found";
+  return state === "completed" || state === "failed";
 }
 
 function settle(id: string, outcome: Outcome): Promise<unknown> {
@@ -460,4 +656,24 @@ function settle(id: string, outcome: Outcome): Promise<unknown> {
     return Promise.reject(new JobFailedError(id, outcome.error ?? "failed", outcome.attempts ?? 0));
   }
   return Promise.reject(new UnknownJobError(id));
+}
+
+/** Reply errors that mean "Redis cannot serve this now", not "the command is wrong". */
+const UNAVAILABLE_REPLY =
+  /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|READONLY|NOREPLICAS|OOM)\b/;
+
+/**
+ * Maps a failure of a Redis call to {@linkcode JobQueueUnavailableError}, except errors Redis
+ * replied that point at a bug (they are rethrown as they are) and errors already typed.
+ */
+function unavailable(what: string, error: unknown): Error {
+  if (error instanceof JobQueueUnavailableError || error instanceof ClosedError) return error;
+  const message = String((error as Error)?.message ?? error);
+  if (error instanceof ErrorReply && !UNAVAILABLE_REPLY.test(message)) return error;
+  if (error instanceof LayerUnavailableError) {
+    return new JobQueueUnavailableError(error.message, { cause: error });
+  }
+  return new JobQueueUnavailableError(`${what} failed: Redis is unavailable (${message})`, {
+    cause: error,
+  });
 }
