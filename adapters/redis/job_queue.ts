@@ -471,12 +471,20 @@ export class RedisJobQueue implements JobQueue, JobBackend {
           Math.max(0, options.timeout),
         );
       }
-      // Subscribe, then register and look: an outcome published after the registration reaches
-      // the subscription, one before it is in the hash.
-      this.#subscribed().then(() => this.#outcome(id, true)).then((outcome) => {
-        if (!set.has(waiter)) return;
+      // Look (a finished job needs no subscription); then subscribe, register and look again:
+      // an outcome published after the registration reaches the subscription, one before it is
+      // in the hash.
+      const look = (outcome: Outcome) => {
+        if (!set.has(waiter)) return true;
         if (outcome.state === "not_found") waiter.abort(new UnknownJobError(id));
         else if (isFinal(outcome.state)) waiter.settle(outcome);
+        else return false;
+        return true;
+      };
+      this.#outcome(id, false).then(async (first) => {
+        if (look(first)) return;
+        await this.#subscribed();
+        if (set.has(waiter)) look(await this.#outcome(id, true));
       }).catch((error) => {
         if (set.has(waiter)) waiter.abort(error);
       });
