@@ -138,6 +138,8 @@ export class RedisJobQueue implements JobQueue, JobBackend {
   #rechecking: Promise<void> | undefined;
   #recheckSleep: { timer: ReturnType<typeof setTimeout>; wake: () => void } | undefined;
   #recheckTimer: ReturnType<typeof setInterval> | undefined;
+  /** The ready list's head after the last claim (a hint: saves a round trip in bursts). */
+  #headHint = "";
 
   /** Creates the queue; connections open on first use. */
   constructor(options: RedisJobQueueOptions = {}) {
@@ -239,9 +241,10 @@ export class RedisJobQueue implements JobQueue, JobBackend {
     this.#assertOpen();
     const keys = [this.#ready, this.#delayed, this.#runningKey, this.#wake];
     const lease = String(Math.round(leaseMs));
-    // Look at the head of the ready list, then claim that id with its key declared; another
-    // worker may take it first, then the reply names the new head.
-    let expected = "";
+    // Claim the id at the head of the ready list with its key declared: the head the last claim
+    // saw, else look first. Another worker may take it first; then the reply names the new head.
+    let expected = this.#headHint;
+    this.#headHint = "";
     for (let round = 0; round < 100; round++) {
       const reply = await this.#run(
         CLAIM,
@@ -257,7 +260,8 @@ export class RedisJobQueue implements JobQueue, JobBackend {
         const next = Number(reply[1]);
         return { job: undefined, nextDueInMs: next < 0 ? undefined : next };
       }
-      const [, id, name, args, tries, maxTries, timeout, enqueuedAt] = reply;
+      const [, id, name, args, tries, maxTries, timeout, enqueuedAt, nextHead] = reply;
+      this.#headHint = typeof nextHead === "string" ? nextHead : "";
       return {
         job: {
           id: String(id),
@@ -306,6 +310,9 @@ export class RedisJobQueue implements JobQueue, JobBackend {
           (reply) => {
             // Level-triggered: remember a token nobody may be awaiting any more.
             if (reply !== null && reply !== undefined) dirty = true;
+            // The token is the id of a job that became ready: likely the head to claim.
+            const id = Array.isArray(reply) ? reply[1] : undefined;
+            if (typeof id === "string" && this.#headHint === "") this.#headHint = id;
           },
           async () => {
             // Connection trouble: do not spin; the worker claims (and backs off) on its own.

@@ -12,7 +12,8 @@
  * - `<p>:ready` LIST of job ids ready to run (FIFO; released jobs go to the front),
  * - `<p>:delayed` ZSET id → run-at ms (delays and retry backoff),
  * - `<p>:running` ZSET id → lease expiry ms,
- * - `<p>:wake` LIST of wake-up tokens workers block on (BLPOP); emptied when `ready` is,
+ * - `<p>:wake` LIST of wake-up tokens workers block on (BLPOP): the id of the job that became
+ *   ready (a hint for the claim that follows); emptied when `ready` is,
  * - `<p>:job:<id>` HASH name, args, state, enqueuedAt, runAt, tries, maxTries, timeout,
  *   token, startedAt, result, error, finishedAt (expires `keepResultMs` after finishing),
  * - `<p>:job:<id>:waiters` SET of the events channels of producers waiting in `result()`; when
@@ -51,8 +52,8 @@ local function failed(running, id, key, waiters, err, keepMs)
   keep(key, keepMs)
   announce(waiters, cjson.encode({id = id, state = 'failed', error = err, attempts = tries}))
 end
-local function wakeOne(wake)
-  redis.call('RPUSH', wake, '1')
+local function wakeOne(wake, id)
+  redis.call('RPUSH', wake, id)
   redis.call('LTRIM', wake, -1000, -1)
 end
 `;
@@ -80,7 +81,7 @@ if delay > 0 then
 else
   redis.call('RPUSH', ready, id)
 end
-wakeOne(wake)
+wakeOne(wake, id)
 return {1, ARGV[2]}
 `);
 
@@ -88,7 +89,7 @@ return {1, ARGV[2]}
  * Promotes due delayed jobs, then leases the job `expectedId` if it is still at the head of the
  * ready list. KEYS: ready, delayed, running, wake, then the job key of `expectedId` when one is
  * given. ARGV: token, leaseMs, expectedId ('' to only look).
- * Returns `{1, id, name, args, tries, maxTries, timeout, enqueuedAt}` when claimed,
+ * Returns `{1, id, name, args, tries, maxTries, timeout, enqueuedAt, nextHeadId | ''}` when claimed,
  * `{2, headId}` when the caller should try again with the id now at the head, or
  * `{0, msUntilNextDelayedJob | -1}` when nothing is ready.
  */
@@ -98,7 +99,7 @@ local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 100)
 for _, id in ipairs(due) do
   redis.call('ZREM', delayed, id)
   redis.call('RPUSH', ready, id)
-  wakeOne(wake)
+  wakeOne(wake, id)
 end
 local expected = ARGV[3]
 if expected ~= '' and redis.call('LINDEX', ready, 0) == expected then
@@ -111,7 +112,7 @@ if expected ~= '' and redis.call('LINDEX', ready, 0) == expected then
     redis.call('ZADD', running, now + tonumber(ARGV[2]), expected)
     if redis.call('LLEN', ready) == 0 then redis.call('DEL', wake) end
     local g = redis.call('HMGET', key, 'name', 'args', 'maxTries', 'timeout', 'enqueuedAt')
-    return {1, expected, g[1], g[2], tries, g[3], g[4], g[5]}
+    return {1, expected, g[1], g[2], tries, g[3], g[4], g[5], redis.call('LINDEX', ready, 0) or ''}
   end
   -- A stale entry (the job is gone, finished or running elsewhere): dropped.
 end
@@ -186,7 +187,7 @@ else
   redis.call('HSET', key, 'state', 'queued', 'runAt', now, 'error', ARGV[3])
   redis.call('RPUSH', ready, id)
 end
-wakeOne(wake)
+wakeOne(wake, id)
 return 1
 `);
 
@@ -203,7 +204,7 @@ redis.call('HDEL', key, 'token')
 redis.call('HINCRBY', key, 'tries', -1)
 redis.call('HSET', key, 'state', 'queued', 'runAt', now)
 redis.call('LPUSH', ready, id)
-wakeOne(wake)
+wakeOne(wake, id)
 return 1
 `);
 
@@ -232,7 +233,7 @@ else
   redis.call('HDEL', key, 'token')
   redis.call('HSET', key, 'state', 'queued', 'runAt', now)
   redis.call('RPUSH', ready, id)
-  wakeOne(wake)
+  wakeOne(wake, id)
 end
 return 1
 `);
