@@ -430,65 +430,74 @@ interface Frame {
   parent: Frame | undefined;
   key: string | number;
   depth: number;
-  /** Set when the frame's children were pushed: popping it again leaves the object. */
-  leaving?: boolean;
+  /** For objects: the own keys; for arrays: undefined (indexes). */
+  keys: string[] | undefined;
+  /** The next child to visit. */
+  next: number;
+  /** How many children there are. */
+  size: number;
 }
 
 /**
  * Throws {@linkcode JobArgsError} naming the first value under `root` that JSON would change or
  * drop. Only `null`, booleans, finite numbers, strings, arrays without holes and plain objects
- * (prototype `Object.prototype` or `null`, string keys) pass. One iterative pass: linear in the
- * number of values, bounded by {@linkcode MAX_JSON_DEPTH} and {@linkcode MAX_JSON_VALUES}.
+ * (prototype `Object.prototype` or `null`, string keys) pass. One iterative depth-first pass:
+ * linear in the number of values, memory bounded by the depth, at most
+ * {@linkcode MAX_JSON_DEPTH} levels and {@linkcode MAX_JSON_VALUES} values.
  * @internal
  */
 export function assertJson(value: unknown, root: string): void {
-  const stack: Frame[] = [{ value, parent: undefined, key: root, depth: 0 }];
+  const stack: Frame[] = [];
   const onPath = new Set<object>();
   let count = 0;
-  while (stack.length) {
-    const frame = stack.pop()!;
-    const v = frame.value;
-    if (frame.leaving) {
-      onPath.delete(v as object);
-      continue;
-    }
+  const visit = (v: unknown, parent: Frame | undefined, key: string | number, depth: number) => {
+    const frame: Frame = { value: v, parent, key, depth, keys: undefined, next: 0, size: 0 };
     if (++count > MAX_JSON_VALUES) {
       throw new JobArgsError(root, `more than ${MAX_JSON_VALUES} values`);
     }
     const problem = jsonProblem(v);
     if (problem) throw new JobArgsError(pathOf(frame), problem);
-    if (v === null || typeof v !== "object") continue;
+    if (v === null || typeof v !== "object") return;
     if (onPath.has(v)) throw new JobArgsError(pathOf(frame), "circular reference");
-    if (frame.depth >= MAX_JSON_DEPTH) {
+    if (depth >= MAX_JSON_DEPTH) {
       throw new JobArgsError(pathOf(frame), `nested deeper than ${MAX_JSON_DEPTH} levels`);
     }
-    onPath.add(v);
-    frame.leaving = true;
-    stack.push(frame);
-    const depth = frame.depth + 1;
     if (Array.isArray(v)) {
-      for (let i = v.length - 1; i >= 0; i--) {
-        if (!(i in v)) {
-          throw new JobArgsError(
-            pathOf({ value: undefined, parent: frame, key: i, depth }),
-            "hole",
-          );
-        }
-        stack.push({ value: v[i], parent: frame, key: i, depth });
-      }
+      frame.size = v.length;
     } else {
       if (Object.getOwnPropertySymbols(v).length > 0) {
         throw new JobArgsError(pathOf(frame), "symbol keys are not JSON");
       }
-      const keys = Object.keys(v);
-      for (let i = keys.length - 1; i >= 0; i--) {
-        stack.push({
-          value: (v as Record<string, unknown>)[keys[i]],
-          parent: frame,
-          key: keys[i],
-          depth,
-        });
+      frame.keys = Object.keys(v);
+      frame.size = frame.keys.length;
+    }
+    if (count + frame.size > MAX_JSON_VALUES) {
+      throw new JobArgsError(root, `more than ${MAX_JSON_VALUES} values`);
+    }
+    onPath.add(v);
+    stack.push(frame);
+  };
+  visit(value, undefined, root, 0);
+  while (stack.length) {
+    const frame = stack[stack.length - 1];
+    if (frame.next >= frame.size) {
+      stack.pop();
+      onPath.delete(frame.value as object);
+      continue;
+    }
+    const i = frame.next++;
+    const container = frame.value as Record<string | number, unknown>;
+    if (frame.keys === undefined) {
+      if (!(i in container)) {
+        throw new JobArgsError(
+          pathOf({ ...frame, parent: frame, key: i }),
+          "hole",
+        );
       }
+      visit(container[i], frame, i, frame.depth + 1);
+    } else {
+      const key = frame.keys[i];
+      visit(container[key], frame, key, frame.depth + 1);
     }
   }
 }
