@@ -11,8 +11,12 @@
  *
  * @module
  */
-import { SwitchboardError } from "./errors.ts";
+import { LayerUnavailableError, SwitchboardError } from "./errors.ts";
 import type { JsonValue } from "./layer.ts";
+import { assertJson, describeError, JobArgsError } from "./job_values.ts";
+
+export { JobArgsError };
+export { assertJson, describeError, MAX_JSON_DEPTH, MAX_JSON_VALUES } from "./job_values.ts";
 
 export type { JsonValue };
 
@@ -220,12 +224,38 @@ export class JobAbortedError extends SwitchboardError {
 export class UnknownJobError extends SwitchboardError {
   /** The job id. */
   readonly jobId: string;
-  /** Creates the error. */
-  constructor(jobId: string) {
-    super(`No job '${jobId}' (never enqueued, or its result expired)`);
+  /** Creates the error; `message` replaces the default one. */
+  constructor(jobId: string, message?: string) {
+    super(message ?? `No job '${jobId}' (never enqueued, or its result expired)`);
     this.jobId = jobId;
   }
 }
+
+/**
+ * A job that `result()` was waiting for no longer exists and never finished: its data was lost
+ * (Redis restarted without persistence, or the job's key was deleted). A subclass of
+ * {@linkcode UnknownJobError}, so code that handles unknown jobs handles this too. Enqueue the job
+ * again if it still has to run.
+ */
+export class JobLostError extends UnknownJobError {
+  /** Creates the error. */
+  constructor(jobId: string) {
+    super(
+      jobId,
+      `Job '${jobId}' was lost while waiting for its result (its data is gone from the queue, ` +
+        `for example Redis restarted without persistence)`,
+    );
+  }
+}
+
+/**
+ * The job queue's store (Redis) cannot be reached right now: a connection is down, refused, or
+ * a command failed on the connection. Thrown by `enqueue`, `getJob`, `status` and `result` instead
+ * of the client library's raw errors; the original is the `cause`. Retry later: the queue
+ * reconnects on its own. A {@linkcode LayerUnavailableError}, so one handler covers layers and
+ * job queues.
+ */
+export class JobQueueUnavailableError extends LayerUnavailableError {}
 
 /** `JobHandle.result({ timeout })` gave up waiting; the job itself goes on. */
 export class ResultTimeoutError extends SwitchboardError {
@@ -303,8 +333,12 @@ export interface JobBackend {
   claim(token: string, leaseMs: number): Promise<ClaimResult>;
   /** Opens a {@linkcode WorkSignal} for one worker. */
   openWorkSignal(): Promise<WorkSignal>;
-  /** Extends leases by `leaseMs`; resolves with the ids whose lease was lost. */
-  renew(leases: readonly Lease[], leaseMs: number): Promise<string[]>;
+  /**
+   * Extends leases by `leaseMs`; resolves with the leases that were lost (the job is no longer
+   * running under that token). A worker may hold two leases of one job (an old try whose lease
+   * expired and a fresh one), so callers match the result by token.
+   */
+  renew(leases: readonly Lease[], leaseMs: number): Promise<Lease[]>;
   /** Marks the job completed with `result` and notifies waiters. */
   complete(id: string, token: string, result: JsonValue): Promise<boolean>;
   /** Puts the job back to run again after `delayMs`, recording `error`. */
@@ -362,11 +396,12 @@ export function checkEnqueue(
   if (timeout !== undefined && (typeof timeout !== "number" || !(timeout > 0))) {
     throw new TypeError("timeout must be a positive number of ms");
   }
+  assertJson(args, "args");
   let json: string;
   try {
     json = JSON.stringify(args);
   } catch (error) {
-    throw new TypeError(`Job args are not JSON-serializable: ${(error as Error)?.message}`);
+    throw new JobArgsError("args", `cannot be serialized (${describeError(error)})`);
   }
   return { args: json, delay: Math.round(delay), maxTries, timeout };
 }

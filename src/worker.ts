@@ -9,6 +9,7 @@ import {
   backoffDelay,
   type ClaimedJob,
   DEFAULT_RETRY_BACKOFF,
+  describeError,
   JobAbortedError,
   type JobBackend,
   type JobContext,
@@ -25,7 +26,12 @@ import { getLogger } from "./logger.ts";
 export interface WorkerOptions<S = Record<string, unknown>> {
   /** The job functions by name. A job whose name is not here fails at once. */
   functions: Record<string, JobFunction<S>>;
-  /** How many jobs run at the same time. Default 10. */
+  /**
+   * How many tries run at the same time. Default 10. A try whose outcome is already recorded
+   * (it timed out, or its lease was lost) but whose function has not returned yet — it ignores
+   * `ctx.signal` — keeps its slot until its promise settles, so the limit holds for the work
+   * really running.
+   */
   concurrency?: number;
   /** Shared state passed to hooks and to every job as `ctx.state`. Default `{}`. */
   state?: S;
@@ -76,6 +82,10 @@ interface Running {
   controller: AbortController;
   abandoned: boolean;
   done: Promise<void>;
+  /** Settles when the job function's promise settles (or at once if it never started). */
+  settled: Promise<void>;
+  /** True once the job function's promise settled (or when it never started). */
+  returned: boolean;
 }
 
 let workerCounter = 0;
@@ -107,7 +117,10 @@ export class Worker<S = Record<string, unknown>> {
   readonly #maxBlockMs: number;
   readonly #id: string;
   #tokenCounter = 0;
+  /** Tries whose outcome is not recorded yet, by lease token. */
   #running = new Map<string, Running>();
+  /** Tries whose outcome is recorded but whose function still runs (it ignored its signal). */
+  #lingering = new Set<Running>();
   #changed: { promise: Promise<void>; resolve: () => void } | undefined;
   #loop: Promise<BurstResult> | undefined;
   #stopController: AbortController | undefined;
@@ -144,9 +157,12 @@ export class Worker<S = Record<string, unknown>> {
     return this.#state;
   }
 
-  /** How many jobs this worker is running now. */
+  /**
+   * How many tries this worker is running now: the slots in use, counting tries that timed out
+   * or lost their lease while their function still runs.
+   */
   get runningJobs(): number {
-    return this.#running.size;
+    return this.#running.size + this.#lingering.size;
   }
 
   /** True while `start()` or `runBurst()` is in progress. */
@@ -231,7 +247,7 @@ export class Worker<S = Record<string, unknown>> {
     const log = getLogger();
     let failures = 0;
     while (!stop.aborted) {
-      if (this.#running.size >= this.#concurrency) {
+      if (this.runningJobs >= this.#concurrency) {
         await this.#changedOnce();
         continue;
       }
@@ -302,12 +318,32 @@ export class Worker<S = Record<string, unknown>> {
       controller: new AbortController(),
       abandoned: false,
       done: Promise.resolve(),
+      settled: Promise.resolve(),
+      returned: true,
     };
     this.#running.set(job.token, entry);
     entry.done = this.#execute(entry).catch((error) => {
-      getLogger().error("Job worker: internal error", { jobId: job.id, error });
+      getLogger().error("Job worker: internal error", {
+        jobId: job.id,
+        error: describeError(error),
+      });
     }).finally(() => {
       this.#running.delete(job.token);
+      this.#linger(entry);
+      this.#notify();
+    });
+  }
+
+  /** Keeps the slot of a try whose function still runs after its outcome was recorded. */
+  #linger(entry: Running): void {
+    if (entry.returned) return;
+    this.#lingering.add(entry);
+    getLogger().warn(
+      `Job ${entry.job.id}: try ${entry.job.tryNumber} ignored its abort signal and still runs; ` +
+        `it keeps its concurrency slot until it returns`,
+    );
+    entry.settled.then(() => {
+      this.#lingering.delete(entry);
       this.#notify();
     });
   }
@@ -336,9 +372,15 @@ export class Worker<S = Record<string, unknown>> {
     let ok = false;
     let value: unknown;
     let failure: unknown;
+    const call = Promise.resolve().then(() => fn(ctx, ...job.args));
+    entry.returned = false;
+    const returned = () => {
+      entry.returned = true;
+    };
+    entry.settled = call.then(returned, returned);
     try {
       value = await Promise.race([
-        Promise.resolve().then(() => fn(ctx, ...job.args)),
+        call,
         new Promise((_, reject) => {
           timer = setTimeout(() => {
             const error = new JobTimeoutError(job.id, timeoutMs);
@@ -359,7 +401,7 @@ export class Worker<S = Record<string, unknown>> {
     } finally {
       clearTimeout(timer);
     }
-    if (entry.abandoned || failure instanceof JobAbortedError) return;
+    if (entry.abandoned || isInstance(failure, JobAbortedError)) return;
     if (ok) {
       let json: JsonValue;
       try {
@@ -367,7 +409,7 @@ export class Worker<S = Record<string, unknown>> {
       } catch (error) {
         ok = false;
         failure = new UnrecoverableJobError(
-          `Result is not JSON-serializable: ${(error as Error)?.message ?? error}`,
+          `Result is not JSON-serializable: ${describeError(error)}`,
         );
       }
       if (ok) {
@@ -376,8 +418,8 @@ export class Worker<S = Record<string, unknown>> {
         return;
       }
     }
-    const message = errorMessage(failure);
-    const last = job.tryNumber >= job.maxTries || failure instanceof UnrecoverableJobError;
+    const message = describeError(failure);
+    const last = job.tryNumber >= job.maxTries || isInstance(failure, UnrecoverableJobError);
     if (last) {
       log.warn(`Job ${job.id} (${job.name}) failed after ${job.tryNumber} tries: ${message}`);
       if (await this.#backend.fail(job.id, job.token, message)) this.#counts.failed++;
@@ -397,17 +439,19 @@ export class Worker<S = Record<string, unknown>> {
     }));
     if (leases.length === 0) return;
     try {
-      const lost = new Set(await this.#backend.renew(leases, this.#leaseMs));
+      // By token, not by job id: this worker may hold a fresh try of a job whose old try lost
+      // its lease, and only the old one must be aborted.
+      const lost = new Set((await this.#backend.renew(leases, this.#leaseMs)).map((l) => l.token));
       if (lost.size === 0) return;
       for (const r of this.#running.values()) {
-        if (lost.has(r.job.id) && !r.abandoned) {
+        if (lost.has(r.job.token) && !r.abandoned) {
           getLogger().warn(`Job ${r.job.id}: lease lost; another worker may run it`);
           r.abandoned = true;
           r.controller.abort(new JobAbortedError(r.job.id, "lease_lost"));
         }
       }
     } catch (error) {
-      getLogger().warn("Job worker: cannot renew leases", { error });
+      getLogger().warn("Job worker: cannot renew leases", { error: describeError(error) });
     }
   }
 
@@ -452,9 +496,13 @@ export class Worker<S = Record<string, unknown>> {
   }
 }
 
-function errorMessage(error: unknown): string {
-  if (error instanceof Error) return error.message || error.name;
-  return String(error);
+/** `instanceof` that never throws (a Proxy's `getPrototypeOf` trap may). */
+function isInstance(value: unknown, type: abstract new (...args: never[]) => unknown): boolean {
+  try {
+    return value instanceof type;
+  } catch {
+    return false;
+  }
 }
 
 function positive(value: number, name: string): number {

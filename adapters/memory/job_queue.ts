@@ -222,13 +222,13 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
   }
 
   /** {@inheritDoc JobBackend.renew} */
-  renew(leases: readonly Lease[], leaseMs: number): Promise<string[]> {
+  renew(leases: readonly Lease[], leaseMs: number): Promise<Lease[]> {
     const now = Date.now();
-    const lost: string[] = [];
+    const lost: Lease[] = [];
     for (const { id, token } of leases) {
       const entry = this.#owned(id, token);
       if (entry) entry.leaseUntil = now + leaseMs;
-      else lost.push(id);
+      else lost.push({ id, token });
     }
     return Promise.resolve(lost);
   }

@@ -1,22 +1,26 @@
 /**
  * {@linkcode RedisJobQueue}: a job queue on Redis shared by any number of producer and worker
  * processes. Workers block on a wake-up list (no polling delay), every state change is one Lua
- * script, running jobs hold a lease their worker renews, and a job whose worker died is returned
- * to the queue once its lease expires (seconds, not hours). Results are kept for `keepResultMs`
- * and announced on a pub/sub channel, so `result()` waits without polling.
+ * script on Redis time, running jobs hold a lease their worker renews, and a job whose worker
+ * died is returned to the queue once its lease expires (seconds, not hours). Results are kept
+ * for `keepResultMs`; a producer waiting in `result()` registers its own events channel on the
+ * job and receives that job's outcome only.
  *
- * Key layout: see `job_scripts.ts` (`<prefix>:ready`, `:delayed`, `:running`, `:wake`,
- * `:job:<id>`, `:events`).
+ * Faults: a command that cannot reach Redis rejects with `JobQueueUnavailableError`. Waits in
+ * `result()` survive reconnects: after either connection comes back (and every
+ * `resultRecheckMs`) each waited job is looked at again, retried with backoff until it succeeds;
+ * a job whose data is gone (Redis restarted without persistence) rejects with `JobLostError`.
+ *
+ * Key layout: see `job_scripts.ts`.
  *
  * @module
  */
-import { ClosedError, getLogger } from "../../src/layer_api.ts";
+import { ClosedError } from "../../src/layer_api.ts";
 import {
   checkEnqueue,
   type ClaimResult,
   type EnqueueOptions,
   type JobBackend,
-  JobFailedError,
   type JobHandle,
   type JobQueue,
   type JobStatus,
@@ -24,8 +28,6 @@ import {
   type Lease,
   newJobId,
   type ResultOptions,
-  ResultTimeoutError,
-  UnknownJobError,
   type WorkSignal,
 } from "../../src/jobs.ts";
 import {
@@ -37,7 +39,19 @@ import {
   type RedisHost,
 } from "./redis_client.ts";
 import type { Script } from "./scripts.ts";
-import { CLAIM, COMPLETE, ENQUEUE, FAIL, REAP, RELEASE, RENEW, RETRY } from "./job_scripts.ts";
+import { type Outcome, ResultWaiters, unavailable } from "./job_results.ts";
+import {
+  CLAIM,
+  COMPLETE,
+  ENQUEUE,
+  EXPIRED,
+  FAIL,
+  REAP,
+  RELEASE,
+  RENEW,
+  RETRY,
+  STATUS,
+} from "./job_scripts.ts";
 
 /** Options of {@linkcode RedisJobQueue}. */
 export interface RedisJobQueueOptions {
@@ -45,12 +59,16 @@ export interface RedisJobQueueOptions {
   url?: string;
   /**
    * A node-redis client to use for commands instead of `url` (never closed by the queue). The
-   * queue `duplicate()`s it for the pub/sub and blocking connections, which it closes.
+   * queue `duplicate()`s it for the pub/sub and blocking connections, which it closes. Create it
+   * with `disableOfflineQueue: true` so commands fail fast while Redis is away.
    */
   client?: RedisClientLike;
   /** The queue's name. Default `"default"`. */
   queueName?: string;
-  /** Key prefix. Default `switchboard:jobs:<queueName>`. */
+  /**
+   * Key prefix. Default `switchboard:jobs:<queueName>`. On Redis Cluster, include a hash tag
+   * (`{jobs:default}`) so every key of the queue is in one slot.
+   */
   prefix?: string;
   /** How long finished jobs (and their results) are kept, in ms. Default 3,600,000 (1 hour). */
   keepResultMs?: number;
@@ -58,18 +76,12 @@ export interface RedisJobQueueOptions {
   defaultMaxTries?: number;
   /** Reconnect backoff of connections opened from `url`. */
   backoff?: BackoffOptions;
-}
-
-interface Outcome {
-  state: JobStatus;
-  result?: unknown;
-  error?: string;
-  attempts?: number;
-}
-
-interface Waiter {
-  settle(outcome: Outcome): void;
-  abort(error: Error): void;
+  /**
+   * While `result()` waits, how often each waited job is looked at again (besides after every
+   * reconnect), in ms: finds jobs whose data vanished without a reconnect and keeps the waiter
+   * registration alive. Default 30,000.
+   */
+  resultRecheckMs?: number;
 }
 
 /**
@@ -88,15 +100,21 @@ export class RedisJobQueue implements JobQueue, JobBackend {
   readonly #backoff: BackoffOptions | undefined;
   readonly #keepResultMs: number;
   readonly #defaultMaxTries: number;
+  readonly #recheckMs: number;
   readonly #prefix: string;
-  readonly #keys: string[];
+  readonly #ready: string;
+  readonly #delayed: string;
+  readonly #runningKey: string;
+  readonly #wake: string;
   readonly #jobPrefix: string;
+  /** This producer's events channel: outcomes of the jobs it waits for. */
   readonly #events: string;
+  readonly #waiters: ResultWaiters;
   #cmd: Promise<Connection> | undefined;
-  #sub: Promise<Connection> | undefined;
   #signals = new Set<{ close(): Promise<void> }>();
-  #waiters = new Map<string, Set<Waiter>>();
   #closed = false;
+  /** The ready list's head after the last claim (a hint: saves a round trip in bursts). */
+  #headHint = "";
 
   /** Creates the queue; connections open on first use. */
   constructor(options: RedisJobQueueOptions = {}) {
@@ -118,10 +136,25 @@ export class RedisJobQueue implements JobQueue, JobBackend {
     if (!Number.isInteger(this.#defaultMaxTries) || this.#defaultMaxTries < 1) {
       throw new TypeError("defaultMaxTries must be a positive integer");
     }
+    this.#recheckMs = options.resultRecheckMs ?? 30_000;
+    if (typeof this.#recheckMs !== "number" || !(this.#recheckMs >= 10)) {
+      throw new TypeError("resultRecheckMs must be a number of ms >= 10");
+    }
     const p = this.#prefix;
-    this.#keys = [`${p}:ready`, `${p}:delayed`, `${p}:running`, `${p}:wake`];
+    this.#ready = `${p}:ready`;
+    this.#delayed = `${p}:delayed`;
+    this.#runningKey = `${p}:running`;
+    this.#wake = `${p}:wake`;
     this.#jobPrefix = `${p}:job:`;
-    this.#events = `${p}:events`;
+    this.#events = `${p}:events:${newJobId().slice(0, 16)}`;
+    this.#waiters = new ResultWaiters({
+      host: this.#host,
+      backoff: this.#backoff,
+      channel: this.#events,
+      recheckMs: this.#recheckMs,
+      look: (id, register) => this.#outcome(id, register),
+      command: (args) => this.#command(args),
+    });
   }
 
   /** The key prefix in use. */
@@ -138,21 +171,25 @@ export class RedisJobQueue implements JobQueue, JobBackend {
     this.#assertOpen();
     const checked = checkEnqueue(name, args, options, this.#defaultMaxTries);
     const id = options.jobId ?? newJobId();
-    const reply = await this.#run(ENQUEUE, [
-      id,
-      name,
-      checked.args,
-      String(checked.delay),
-      String(checked.maxTries),
-      checked.timeout === undefined ? "" : String(checked.timeout),
-    ]) as unknown[];
+    const reply = await this.#run(
+      ENQUEUE,
+      [this.#ready, this.#delayed, this.#wake, this.#jobKey(id)],
+      [
+        id,
+        name,
+        checked.args,
+        String(checked.delay),
+        String(checked.maxTries),
+        checked.timeout === undefined ? "" : String(checked.timeout),
+      ],
+    ) as unknown[];
     return this.#handle(id, String(reply[1]));
   }
 
   /** {@inheritDoc JobQueue.getJob} */
   async getJob(id: string): Promise<JobHandle | undefined> {
     this.#assertOpen();
-    const name = await this.#command(["HGET", this.#jobPrefix + id, "name"]);
+    const name = await this.#command(["HGET", this.#jobKey(id), "name"]);
     return name === null || name === undefined ? undefined : this.#handle(id, String(name));
   }
 
@@ -160,19 +197,8 @@ export class RedisJobQueue implements JobQueue, JobBackend {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const closed = new ClosedError("The job queue is closed");
-    for (const set of this.#waiters.values()) for (const w of [...set]) w.abort(closed);
-    this.#waiters.clear();
+    await this.#waiters.close();
     await Promise.all([...this.#signals].map((s) => s.close()));
-    const sub = await this.#sub?.catch(() => undefined);
-    if (sub) {
-      try {
-        if (sub.client.isReady) await sub.client.unsubscribe(this.#events);
-      } catch {
-        // closing anyway
-      }
-      await closeConnection(sub);
-    }
     const cmd = await this.#cmd?.catch(() => undefined);
     if (cmd) await closeConnection(cmd);
   }
@@ -182,36 +208,61 @@ export class RedisJobQueue implements JobQueue, JobBackend {
   /** {@inheritDoc JobBackend.claim} */
   async claim(token: string, leaseMs: number): Promise<ClaimResult> {
     this.#assertOpen();
-    const reply = await this.#run(CLAIM, [token, String(Math.round(leaseMs))]) as unknown[];
-    if (Number(reply[0]) !== 1) {
-      const next = Number(reply[1]);
-      return { job: undefined, nextDueInMs: next < 0 ? undefined : next };
+    const keys = [this.#ready, this.#delayed, this.#runningKey, this.#wake];
+    const lease = String(Math.round(leaseMs));
+    // Claim the id at the head of the ready list with its key declared: the head the last claim
+    // saw, else look first. Another worker may take it first; then the reply names the new head.
+    let expected = this.#headHint;
+    this.#headHint = "";
+    for (let round = 0; round < 100; round++) {
+      const reply = await this.#run(
+        CLAIM,
+        expected === "" ? keys : [...keys, this.#jobKey(expected)],
+        [token, lease, expected],
+      ) as unknown[];
+      const kind = Number(reply[0]);
+      if (kind === 2) {
+        expected = String(reply[1]);
+        continue;
+      }
+      if (kind !== 1) {
+        const next = Number(reply[1]);
+        return { job: undefined, nextDueInMs: next < 0 ? undefined : next };
+      }
+      const [, id, name, args, tries, maxTries, timeout, enqueuedAt, nextHead] = reply;
+      this.#headHint = typeof nextHead === "string" ? nextHead : "";
+      return {
+        job: {
+          id: String(id),
+          name: String(name),
+          args: JSON.parse(String(args)),
+          tryNumber: Number(tries),
+          maxTries: Number(maxTries),
+          timeout: timeout === "" || timeout === null || timeout === undefined
+            ? undefined
+            : Number(timeout),
+          enqueuedAt: Number(enqueuedAt),
+          token,
+        },
+      };
     }
-    const [, id, name, args, tries, maxTries, timeout, enqueuedAt] = reply;
-    return {
-      job: {
-        id: String(id),
-        name: String(name),
-        args: JSON.parse(String(args)),
-        tryNumber: Number(tries),
-        maxTries: Number(maxTries),
-        timeout: timeout === "" || timeout === null || timeout === undefined
-          ? undefined
-          : Number(timeout),
-        enqueuedAt: Number(enqueuedAt),
-        token,
-      },
-    };
+    // Heavy contention: let the worker come back at once.
+    return { job: undefined, nextDueInMs: 0 };
   }
 
   /** {@inheritDoc JobBackend.openWorkSignal} */
   async openWorkSignal(): Promise<WorkSignal> {
     this.#assertOpen();
-    const conn = await openConnection(this.#host, "jobs blocking reader", {
-      duplicate: true,
-      backoff: this.#backoff,
-    });
-    const wakeKey = this.#keys[3];
+    let conn: Connection;
+    try {
+      conn = await openConnection(this.#host, "jobs blocking reader", {
+        duplicate: true,
+        backoff: this.#backoff,
+      });
+    } catch (error) {
+      throw unavailable("Opening the job queue's blocking reader", error);
+    }
+    const wakeKey = this.#wake;
     let dirty = false;
     let closed = false;
     let pending: Promise<void> | undefined;
@@ -228,6 +279,9 @@ export class RedisJobQueue implements JobQueue, JobBackend {
           (reply) => {
             // Level-triggered: remember a token nobody may be awaiting any more.
             if (reply !== null && reply !== undefined) dirty = true;
+            // The token is the id of a job that became ready: likely the head to claim.
+            const id = Array.isArray(reply) ? reply[1] : undefined;
+            if (typeof id === "string" && this.#headHint === "") this.#headHint = id;
           },
           async () => {
             // Connection trouble: do not spin; the worker claims (and backs off) on its own.
@@ -255,178 +309,124 @@ export class RedisJobQueue implements JobQueue, JobBackend {
   }
 
   /** {@inheritDoc JobBackend.renew} */
-  async renew(leases: readonly Lease[], leaseMs: number): Promise<string[]> {
+  async renew(leases: readonly Lease[], leaseMs: number): Promise<Lease[]> {
     if (leases.length === 0) return [];
+    const keys = [this.#runningKey];
     const args = [String(Math.round(leaseMs))];
-    for (const { id, token } of leases) args.push(id, token);
-    const reply = await this.#run(RENEW, args) as unknown[];
-    return reply.map(String);
+    for (const { id, token } of leases) {
+      keys.push(this.#jobKey(id));
+      args.push(id, token);
+    }
+    const reply = await this.#run(RENEW, keys, args) as unknown[];
+    return reply.map((i) => leases[Number(i) - 1]).filter((l) => l !== undefined);
   }
 
   /** {@inheritDoc JobBackend.complete} */
   async complete(id: string, token: string, result: JsonValue): Promise<boolean> {
-    const reply = await this.#run(COMPLETE, [
-      id,
-      token,
-      JSON.stringify(result),
-      String(this.#keepResultMs),
-    ]);
+    const reply = await this.#run(
+      COMPLETE,
+      [this.#runningKey, this.#jobKey(id), this.#waitersKey(id)],
+      [id, token, JSON.stringify(result), String(this.#keepResultMs)],
+    );
     return Number(reply) === 1;
   }
 
   /** {@inheritDoc JobBackend.retry} */
   async retry(id: string, token: string, error: string, delayMs: number): Promise<boolean> {
-    const reply = await this.#run(RETRY, [
-      id,
-      token,
-      error,
-      String(Math.max(0, Math.round(delayMs))),
-    ]);
+    const reply = await this.#run(
+      RETRY,
+      [this.#ready, this.#delayed, this.#runningKey, this.#wake, this.#jobKey(id)],
+      [id, token, error, String(Math.max(0, Math.round(delayMs)))],
+    );
     return Number(reply) === 1;
   }
 
   /** {@inheritDoc JobBackend.fail} */
   async fail(id: string, token: string, error: string): Promise<boolean> {
-    const reply = await this.#run(FAIL, [id, token, error, String(this.#keepResultMs)]);
+    const reply = await this.#run(
+      FAIL,
+      [this.#runningKey, this.#jobKey(id), this.#waitersKey(id)],
+      [id, token, error, String(this.#keepResultMs)],
+    );
     return Number(reply) === 1;
   }
 
   /** {@inheritDoc JobBackend.release} */
   async release(id: string, token: string): Promise<boolean> {
-    const reply = await this.#run(RELEASE, [id, token]);
+    const reply = await this.#run(
+      RELEASE,
+      [this.#ready, this.#runningKey, this.#wake, this.#jobKey(id)],
+      [id, token],
+    );
     return Number(reply) === 1;
   }
 
   /** {@inheritDoc JobBackend.reap} */
   async reap(): Promise<number> {
-    return Number(await this.#run(REAP, [String(this.#keepResultMs)]));
+    const ids = await this.#run(EXPIRED, [this.#runningKey], []) as unknown[];
+    let n = 0;
+    for (const raw of ids) {
+      const id = String(raw);
+      const reply = await this.#run(
+        REAP,
+        [this.#ready, this.#runningKey, this.#wake, this.#jobKey(id), this.#waitersKey(id)],
+        [id, String(this.#keepResultMs)],
+      );
+      n += Number(reply) === 1 ? 1 : 0;
+    }
+    return n;
   }
 
   // ---- internals -----------------------------------------------------------------------------
+
+  #jobKey(id: string): string {
+    return this.#jobPrefix + id;
+  }
+
+  #waitersKey(id: string): string {
+    return `${this.#jobPrefix}${id}:waiters`;
+  }
 
   #handle(id: string, name: string): JobHandle {
     return {
       id,
       name,
-      status: async () => (await this.#outcome(id, false)).state,
-      result: <T>(options?: ResultOptions) => this.#result(id, options) as Promise<T>,
+      status: async () => {
+        this.#assertOpen();
+        return (await this.#outcome(id, false)).state;
+      },
+      result: <T>(options?: ResultOptions) => {
+        if (this.#closed) return Promise.reject(new ClosedError("The job queue is closed"));
+        return this.#waiters.wait(id, options) as Promise<T>;
+      },
     };
   }
 
-  /** Reads where a job is (and its result or error when it finished). */
-  async #outcome(id: string, withResult: boolean): Promise<Outcome> {
-    const fields = withResult
-      ? ["state", "runAt", "tries", "result", "error"]
-      : ["state", "runAt", "tries"];
-    const reply = await this.#command(["HMGET", this.#jobPrefix + id, ...fields]) as unknown[];
-    const state = reply[0] === null || reply[0] === undefined ? "not_found" : String(reply[0]);
+  /**
+   * Reads where a job is on Redis time (with its result or error when it finished); with
+   * `register`, also registers this producer's events channel as a waiter of an unfinished job.
+   */
+  async #outcome(id: string, register: boolean): Promise<Outcome> {
+    const reply = await this.#run(
+      STATUS,
+      [this.#jobKey(id), this.#waitersKey(id)],
+      [register ? this.#events : "", String(Math.max(4 * this.#recheckMs, 60_000))],
+    ) as unknown[];
+    const state = reply[0] ? String(reply[0]) as JobStatus : "not_found";
     if (state === "not_found") return { state };
-    if (state === "delayed" && Number(reply[1]) <= Date.now()) return { state: "queued" };
-    const outcome: Outcome = { state: state as JobStatus, attempts: Number(reply[2]) };
-    if (withResult && state === "completed") outcome.result = JSON.parse(String(reply[3]));
-    if (withResult && state === "failed") outcome.error = String(reply[4] ?? "failed");
+    const outcome: Outcome = { state, attempts: Number(reply[1]) };
+    if (state === "completed") outcome.result = JSON.parse(String(reply[2]) || "null");
+    if (state === "failed") outcome.error = String(reply[3] || "failed");
     return outcome;
-  }
-
-  async #result(id: string, options: ResultOptions = {}): Promise<unknown> {
-    this.#assertOpen();
-    const first = await this.#outcome(id, true);
-    if (isFinal(first.state)) return settle(id, first);
-    this.#assertOpen();
-    return await new Promise((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const set = this.#waiters.get(id) ?? new Set<Waiter>();
-      this.#waiters.set(id, set);
-      const remove = () => {
-        clearTimeout(timer);
-        set.delete(waiter);
-        if (set.size === 0 && this.#waiters.get(id) === set) this.#waiters.delete(id);
-      };
-      const waiter: Waiter = {
-        settle: (outcome) => {
-          remove();
-          settle(id, outcome).then(resolve, reject);
-        },
-        abort: (error) => {
-          remove();
-          reject(error);
-        },
-      };
-      set.add(waiter);
-      if (options.timeout !== undefined) {
-        timer = setTimeout(
-          () => waiter.abort(new ResultTimeoutError(id, options.timeout!)),
-          Math.max(0, options.timeout),
-        );
-      }
-      // Subscribe, then look again: a job that finished in between is not missed.
-      this.#subscribed().then(() => this.#outcome(id, true)).then((outcome) => {
-        if (set.has(waiter) && isFinal(outcome.state)) waiter.settle(outcome);
-      }).catch((error) => {
-        if (set.has(waiter)) waiter.abort(error);
-      });
-    });
-  }
-
-  #subscribed(): Promise<Connection> {
-    if (!this.#sub) {
-      const sub = (async () => {
-        const conn = await openConnection(this.#host, "jobs events", {
-          duplicate: true,
-          backoff: this.#backoff,
-          hooks: { onUp: () => this.#recheckAll() },
-        });
-        try {
-          await conn.client.subscribe(this.#events, (message) => this.#onEvent(message));
-        } catch (error) {
-          await closeConnection(conn);
-          throw error;
-        }
-        if (this.#closed) {
-          await closeConnection(conn);
-          throw new ClosedError("The job queue is closed");
-        }
-        return conn;
-      })();
-      this.#sub = sub;
-      sub.catch(() => {
-        if (this.#sub === sub) this.#sub = undefined;
-      });
-    }
-    return this.#sub;
-  }
-
-  #onEvent(message: string): void {
-    let event: {
-      id: string;
-      state: JobStatus;
-      result?: unknown;
-      error?: string;
-      attempts?: number;
-    };
-    try {
-      event = JSON.parse(message);
-    } catch {
-      getLogger().warn("Job queue: bad event message", { message });
-      return;
-    }
-    const set = this.#waiters.get(event.id);
-    if (!set) return;
-    for (const w of [...set]) w.settle(event);
-  }
-
-  /** After the subscriber reconnected: events may have been missed, so look at every waited job. */
-  #recheckAll(): void {
-    for (const [id, set] of this.#waiters) {
-      this.#outcome(id, true).then((outcome) => {
-        if (isFinal(outcome.state)) { for (const w of [...set]) w.settle(outcome); }
-      }).catch(() => {});
-    }
   }
 
   #connection(): Promise<Connection> {
     if (!this.#cmd) {
-      const cmd = openConnection(this.#host, "jobs", { duplicate: false, backoff: this.#backoff });
+      const cmd = openConnection(this.#host, "jobs", {
+        duplicate: false,
+        backoff: this.#backoff,
+        hooks: { onUp: () => this.#waiters.recheckAll() },
+      });
       this.#cmd = cmd;
       cmd.catch(() => {
         if (this.#cmd === cmd) this.#cmd = undefined;
@@ -436,28 +436,24 @@ export class RedisJobQueue implements JobQueue, JobBackend {
   }
 
   async #command(args: string[]): Promise<unknown> {
-    const conn = await this.#connection();
-    return await conn.client.sendCommand(args);
+    try {
+      const conn = await this.#connection();
+      return await conn.client.sendCommand(args);
+    } catch (error) {
+      throw unavailable(`Job queue ${args[0]}`, error);
+    }
   }
 
-  async #run(script: Script, args: string[]): Promise<unknown> {
-    const conn = await this.#connection();
-    return await script.run(conn.client, this.#keys, [this.#jobPrefix, this.#events, ...args]);
+  async #run(script: Script, keys: string[], args: string[]): Promise<unknown> {
+    try {
+      const conn = await this.#connection();
+      return await script.run(conn.client, keys, args);
+    } catch (error) {
+      throw unavailable("Job queue script", error);
+    }
   }
 
   #assertOpen(): void {
     if (this.#closed) throw new ClosedError("The job queue is closed");
   }
-}
-
-function isFinal(state: JobStatus): boolean {
-  return state === "completed" || state === "failed" || state === "not_found";
-}
-
-function settle(id: string, outcome: Outcome): Promise<unknown> {
-  if (outcome.state === "completed") return Promise.resolve(outcome.result ?? null);
-  if (outcome.state === "failed") {
-    return Promise.reject(new JobFailedError(id, outcome.error ?? "failed", outcome.attempts ?? 0));
-  }
-  return Promise.reject(new UnknownJobError(id));
 }

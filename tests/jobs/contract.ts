@@ -15,6 +15,7 @@ import {
 } from "../../src/jobs.ts";
 import { Worker } from "../../src/worker.ts";
 import { memoryLogger, setLogger } from "../../src/logger.ts";
+import { hardeningContract } from "./contract_hardening.ts";
 
 /** Queue options the suite varies. */
 export interface QueueTestOptions {
@@ -567,4 +568,6 @@ export function jobQueueContract(h: JobHarness): void {
     await q.close();
     await waiting;
   });
+
+  hardeningContract((name, fn) => test(name, fn));
 }
