@@ -172,7 +172,9 @@ export function runtimeSuite(name: string, runtime: RuntimeUnderTest): void {
     await roundTrip(comm, Ping.create(), [Pong.create()]);
     await roundTrip(comm, Say.create({ text: "hello" }), [Said.create({ text: "hello" })]);
     for (const text of ["a", "b", "c"]) await comm.sendMessage(Say.create({ text }));
-    const replies = await comm.receiveAllMessages({ stopAction: Array(3).fill("complete") });
+    const replies = await comm.receiveAllMessages({
+      stopAction: Array(3).fill(MESSAGE_ACTION_COMPLETE),
+    });
     assert.deepEqual(replies, ["a", "b", "c"].map((text) => Said.create({ text })));
     await comm.disconnect();
     assert.equal(await probe.disconnect(1), 1000);
@@ -274,7 +276,8 @@ export function runtimeSuite(name: string, runtime: RuntimeUnderTest): void {
     const s = await open();
     const bye = await s.connect("/echo");
     await bye.sendMessage(Bye.create({ code: 4321, reason: "see you" }));
-    assert.deepEqual(await bye.waitForClose(), { code: 4321, reason: "see you" });
+    await untilClosed(bye);
+    assert.deepEqual(bye.closeInfo, { code: 4321, reason: "see you" });
     assert.equal(await probe.disconnect(1), 4321);
     const i = await open({ idleTimeoutMs: 200 }); // a fresh probe
     const idle = await i.connect("/echo");
