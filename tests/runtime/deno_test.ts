@@ -6,6 +6,6 @@ runtimeSuite("deno", {
   start: (app) => serveForTests(app),
   capabilities: { pings: true },
   // Deno reads its heartbeat from the app: AppOptions.heartbeatSeconds, handed to
-  // Deno.upgradeWebSocket's idleTimeout (whole seconds; ping after 1 s, closed 1 s later).
+  // Deno.upgradeWebSocket's idleTimeout (seconds: ping after 1 s of silence, closed 1 s later).
   heartbeatAppOptions: { heartbeatSeconds: 1 },
 });
