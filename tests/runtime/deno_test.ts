@@ -1,0 +1,11 @@
+/** The runtime suite on Deno: `Deno.serve` (testing's serveForTests) and Deno's own WebSocket. */
+import { serveForTests } from "@switchboard/switchboard/testing";
+import { runtimeSuite } from "./suite.ts";
+
+runtimeSuite("deno", {
+  start: (app) => serveForTests(app),
+  capabilities: { pings: true },
+  // Deno reads its heartbeat from the app: AppOptions.heartbeatSeconds, handed to
+  // Deno.upgradeWebSocket's idleTimeout (seconds: ping after 1 s of silence, closed 1 s later).
+  heartbeatAppOptions: { heartbeatSeconds: 1 },
+});
