@@ -12,6 +12,7 @@ import { DEFAULT_LAYER, layers } from "./layer_registry.ts";
 import { getLogger } from "./logger.ts";
 import { compilePath, type PathPattern } from "./route.ts";
 import type { ConnectionHandle, ServerSocket } from "./socket.ts";
+import { truncateForEcho } from "./truncate.ts";
 import { upgradeWithDeno } from "./deno.ts";
 
 /** Options of {@linkcode App}. */
@@ -219,7 +220,10 @@ export class App {
       }
     }
     if (!route || !params) {
-      return { accepted: false, response: text(404, `No WebSocket route for ${url.pathname}`) };
+      return {
+        accepted: false,
+        response: text(404, `No WebSocket route for ${truncateForEcho(url.pathname)}`),
+      };
     }
     const consumer = new route.consumer();
     const routeParams = Object.freeze(params);
@@ -290,7 +294,10 @@ export class App {
     return await this.handleHttp(request);
   }
 
-  /** Routes a plain HTTP request (404 / 405 when nothing matches; 500 when a handler throws). */
+  /**
+   * Routes a plain HTTP request (404 / 405 when nothing matches; a plain "Internal server error"
+   * 500 when a handler throws, the error itself being logged).
+   */
   async handleHttp(request: Request): Promise<Response> {
     const url = new URL(request.url);
     let pathMatched = false;
@@ -307,8 +314,12 @@ export class App {
       try {
         return await r.handler(request, { params, app: this });
       } catch (error) {
-        getLogger().error(`HTTP handler for ${request.method} ${url.pathname} failed`, { error });
-        return text(500, `Internal server error: ${(error as Error)?.message ?? String(error)}`);
+        getLogger().error(
+          `HTTP handler for ${request.method} ${truncateForEcho(url.pathname)} failed`,
+          { error },
+        );
+        // The error stays in the log: its message is internal (paths, lookups, secrets).
+        return text(500, "Internal server error");
       }
     }
     if (pathMatched) return text(405, "Method not allowed");
