@@ -514,7 +514,11 @@ export class Connection implements ConnectionHandle {
     const frame = raw as Record<string, unknown>;
     const bad = envelopeErrors(frame);
     if (bad.length) {
-      this.#write(errorFrame(bad));
+      // A valid ref still ties the error (and its completion) to the request.
+      if (typeof frame.ref === "string" && frame.ref.length <= MAX_REF_LENGTH) {
+        envelope.ref = frame.ref;
+      }
+      this.#write(errorFrame(bad), envelope);
       return;
     }
     if (typeof frame.ref === "string") envelope.ref = frame.ref;
