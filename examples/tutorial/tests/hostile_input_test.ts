@@ -88,22 +88,34 @@ Deno.test("a topic of 200,000 dashes is answered promptly, and other clients are
   await pingMs(attacker);
 });
 
-Deno.test("a room URL of 60,000 dashes connects and answers promptly; other clients are served", async () => {
+Deno.test("room URLs of 60,000 dashes connect and answer promptly; other clients are served", async () => {
   await using server = await serveForTests(app);
   const options = { url: server.url };
   await using bystander = await WebsocketCommunicator.connect(app, "/ws/topics", options);
   await pingMs(bystander);
 
   // 60,000 is about the longest request line Deno accepts; longer ones get 400 (below).
-  const path = `/ws/room/a${"-".repeat(60_000)}a`;
-  const budget = budgetFor(path);
-  const start = performance.now();
-  await using attacker = await WebsocketCommunicator.connect(app, path, options);
-  const served = await pingMs(bystander);
-  await pingMs(attacker);
-  const answered = performance.now() - start;
-  assert.ok(served <= budget, `the other client waited ${served.toFixed(0)} ms (bound ${budget})`);
-  assert.ok(answered <= budget, `answered after ${answered.toFixed(0)} ms (bound ${budget})`);
+  const room = `a${"-".repeat(60_000)}a`;
+  const budget = budgetFor(room);
+  // The room chat (safeGroupName on join and broadcast), then the standalone room topic
+  // (Topic.format, parse and groupName on connect).
+  for (const path of [`/ws/room/${room}`, `/ws/topics/room/${room}`]) {
+    const start = performance.now();
+    await using attacker = await WebsocketCommunicator.connect(app, path, options);
+    const served = await pingMs(bystander);
+    if (path.startsWith("/ws/room/")) {
+      await pingMs(attacker);
+    } else {
+      await attacker.sendJson({ action: "echo", payload: { body: "hi" } });
+      // after the `subscribed` pushed on connect
+      const [subscribed, echoed] = await attacker.receiveAllMessages();
+      assert.deepEqual([subscribed.action, echoed.action], ["subscribed", "posted"]);
+      assert.equal((echoed as { topic?: string }).topic, `room:${room}`);
+    }
+    const answered = performance.now() - start;
+    assert.ok(served <= budget, `other client waited ${served.toFixed(0)} ms (bound ${budget})`);
+    assert.ok(answered <= budget, `${path.slice(0, 20)}… answered after ${answered} ms`);
+  }
 
   // 200,000 dashes: refused by the HTTP server itself, at once, and the app goes on.
   const long = await rawWebSocket(server.port, `/ws/room/a${"-".repeat(200_000)}a`);
