@@ -24,6 +24,7 @@ import {
 } from "./deps.ts";
 import { compilePath } from "../../src/route.ts";
 import { globToLuaPattern } from "../../adapters/redis/scripts.ts";
+import { asyncApiServer } from "../../src/asyncapi/generator.ts";
 
 const MIB = 1 << 20;
 /** Allowed time: FACTOR × the baseline on the same input, plus FLOOR_MS. */
@@ -148,6 +149,12 @@ const CASES: Array<[string, (n: number) => string, (s: string) => unknown]> = [
   ["assertGroupName", (n) => "a".repeat(n), (s) => throws(() => assertGroupName(s))()],
   ["assertChannelName", (n) => "a!".repeat(n / 2), (s) => throws(() => assertChannelName(s))()],
   ["globToLuaPattern", (n) => "*?.".repeat(n / 3), globToLuaPattern],
+  // The AsyncAPI document's server comes from the request's Host header when none is configured.
+  [
+    "asyncApiServer: slashes not at the end",
+    (n) => "h/" + "/".repeat(n) + "b",
+    (s) => asyncApiServer(s),
+  ],
 ];
 
 for (const [name, make, run] of CASES) {
