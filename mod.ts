@@ -94,6 +94,8 @@ export {
   type Envelope,
   ENVELOPE_FIELDS,
   ENVELOPE_VERSION,
+  MAX_REF_LENGTH,
+  MAX_TOPIC_LENGTH,
   Topic,
   type TopicBroadcastOptions,
   type TopicClass,
@@ -140,6 +142,8 @@ export {
   setLogger,
 } from "./src/logger.ts";
 export { camelize, convertKeys, decamelize } from "./src/case.ts";
+export { MAX_ECHO_LENGTH, truncateForEcho, TRUNCATION_MARKER } from "./src/truncate.ts";
+export { MAX_ERROR_ITEMS } from "./src/validation.ts";
 export { safeGroupName } from "./src/groups.ts";
 export { type DeltaStep, DeltaTracker } from "./src/streaming.ts";
 export {

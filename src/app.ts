@@ -13,6 +13,7 @@ import { getLogger } from "./logger.ts";
 import { routeParams } from "./params.ts";
 import { compilePath, type PathParams, type PathPattern } from "./route.ts";
 import type { ConnectionHandle, ServerSocket } from "./socket.ts";
+import { truncateForEcho } from "./truncate.ts";
 import { upgradeWithDeno } from "./deno.ts";
 
 /** Options of {@linkcode App}. */
@@ -381,7 +382,10 @@ export class App {
       }
     }
     if (!route || !params) {
-      return { accepted: false, response: text(404, `No WebSocket route for ${url.pathname}`) };
+      return {
+        accepted: false,
+        response: text(404, `No WebSocket route for ${truncateForEcho(url.pathname)}`),
+      };
     }
     const missing = missingLayer(route);
     if (missing) {
@@ -473,7 +477,10 @@ export class App {
     return await this.handleHttp(request);
   }
 
-  /** Routes a plain HTTP request (404 / 405 when nothing matches; 500 when a handler throws). */
+  /**
+   * Routes a plain HTTP request (404 / 405 when nothing matches; a plain "Internal server error"
+   * 500 when a handler throws, the error itself being logged).
+   */
   async handleHttp(request: Request): Promise<Response> {
     this.#checkAtStart();
     const url = new URL(request.url);
@@ -491,7 +498,10 @@ export class App {
       try {
         return await r.handler(request, { params: routeParams(params), app: this });
       } catch (error) {
-        return serverError(`HTTP handler for ${request.method} ${url.pathname} failed`, error);
+        return serverError(
+          `HTTP handler for ${request.method} ${truncateForEcho(url.pathname)} failed`,
+          error,
+        );
       }
     }
     if (pathMatched) return text(405, "Method not allowed");

@@ -5,12 +5,35 @@
  * @module
  */
 
-/** `room_name` → `roomName`. */
-export function camelize(key: string): string {
-  return key.replace(/_+([a-zA-Z0-9])/g, (_m, c: string) => c.toUpperCase());
+function isAsciiAlnum(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
 }
 
-/** `roomName` → `room_name`. */
+/**
+ * `room_name` → `roomName`: each run of `_` followed by an ASCII letter or digit becomes that
+ * character upper-cased; other underscores stay. Linear in the key's length.
+ */
+export function camelize(key: string): string {
+  // A scan, not /_+([a-zA-Z0-9])/g: that regex retries from every underscore of a long run that
+  // is not followed by a letter (quadratic time on "_".repeat(n) + "-").
+  let i = key.indexOf("_");
+  if (i === -1) return key;
+  const out: string[] = [];
+  let copied = 0; // key[copied, i) is still to be copied
+  while (i !== -1) {
+    let j = i;
+    while (j < key.length && key.charCodeAt(j) === 0x5f) j++;
+    if (j < key.length && isAsciiAlnum(key.charCodeAt(j))) {
+      out.push(key.slice(copied, i), key[j].toUpperCase());
+      copied = j + 1;
+    }
+    i = j < key.length ? key.indexOf("_", j + 1) : -1;
+  }
+  out.push(key.slice(copied));
+  return out.join("");
+}
+
+/** `roomName` → `room_name`. Linear in the key's length (two single-pass regexes). */
 export function decamelize(key: string): string {
   return key.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(/([A-Z])([A-Z][a-z])/g, "$1_$2")
     .toLowerCase();

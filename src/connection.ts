@@ -24,10 +24,13 @@ import { EVENT_TYPE, GROUP_TYPE, RESYNC_MESSAGE_TYPE, TOPIC_TYPE } from "./proto
 import {
   type Envelope,
   ENVELOPE_VERSION,
+  MAX_REF_LENGTH,
+  MAX_TOPIC_LENGTH,
   type Topic,
   TOPIC_RUNTIME,
   type TopicClass,
 } from "./topic.ts";
+import { describeInput, truncateForEcho } from "./truncate.ts";
 import type { ConnectionHandle, ServerSocket } from "./socket.ts";
 import { validatePayload } from "./validation.ts";
 
@@ -569,7 +572,7 @@ export class Connection implements ConnectionHandle {
       this.#write(errorFrame([{
         type: "json_invalid",
         loc: [],
-        msg: `Invalid JSON: ${(error as Error).message}`,
+        msg: `Invalid JSON: ${truncateForEcho(String((error as Error).message))}`,
       }]));
       return;
     }
@@ -584,7 +587,11 @@ export class Connection implements ConnectionHandle {
     const frame = raw as Record<string, unknown>;
     const bad = envelopeErrors(frame);
     if (bad.length) {
-      this.#write(errorFrame(bad));
+      // A valid ref still ties the error (and its completion) to the request.
+      if (typeof frame.ref === "string" && frame.ref.length <= MAX_REF_LENGTH) {
+        envelope.ref = frame.ref;
+      }
+      this.#write(errorFrame(bad), envelope);
       return;
     }
     if (typeof frame.ref === "string") envelope.ref = frame.ref;
@@ -622,7 +629,7 @@ export class Connection implements ConnectionHandle {
           type: "union_tag_invalid",
           loc: [],
           msg: `Input tag '${
-            String(action)
+            describeInput(action)
           }' found using 'action' does not match any of the expected tags: ${
             target.table.expected || "(none)"
           }`,
@@ -694,7 +701,11 @@ export class Connection implements ConnectionHandle {
   // ---- topics -----------------------------------------------------------------------------
 
   #topicError(reason: string, detail: string, envelope: Envelope): void {
-    getLogger().warn("Topic error", { consumer: this.cls.name, reason, topic: envelope.topic });
+    getLogger().warn("Topic error", {
+      consumer: this.cls.name,
+      reason,
+      topic: envelope.topic === undefined ? undefined : truncateForEcho(envelope.topic),
+    });
     this.#write(errorFrame({ reason, detail }), envelope);
   }
 
@@ -706,7 +717,13 @@ export class Connection implements ConnectionHandle {
       return;
     }
     const sub = this.#subscriptions.get(topic);
-    if (!sub) return this.#topicError("not_subscribed", `Not subscribed to '${topic}'`, envelope);
+    if (!sub) {
+      return this.#topicError(
+        "not_subscribed",
+        `Not subscribed to '${truncateForEcho(topic)}'`,
+        envelope,
+      );
+    }
     await this.#dispatchTo(
       { instance: sub.instance, table: sub.table, name: sub.cls.name },
       frame,
@@ -738,7 +755,11 @@ export class Connection implements ConnectionHandle {
       }
     }
     if (!cls || !params) {
-      return this.#topicError("unknown_topic", `Unknown topic '${topic}'`, replyEnvelope);
+      return this.#topicError(
+        "unknown_topic",
+        `Unknown topic '${truncateForEcho(topic)}'`,
+        replyEnvelope,
+      );
     }
     const instance = new cls();
     instance.topic = topic;
@@ -751,12 +772,12 @@ export class Connection implements ConnectionHandle {
     try {
       allowed = Boolean(await instance.authorize(instance.params));
     } catch (error) {
-      getLogger().error(`${cls.name}.authorize failed`, { error, topic });
+      getLogger().error(`${cls.name}.authorize failed`, { error, topic: truncateForEcho(topic) });
     }
     if (!allowed) {
       return this.#topicError(
         "unauthorized",
-        `Not allowed to subscribe to '${topic}'`,
+        `Not allowed to subscribe to '${truncateForEcho(topic)}'`,
         replyEnvelope,
       );
     }
@@ -767,7 +788,7 @@ export class Connection implements ConnectionHandle {
     try {
       await instance.onSubscribe();
     } catch (error) {
-      getLogger().error(`${cls.name}.onSubscribe failed`, { error, topic });
+      getLogger().error(`${cls.name}.onSubscribe failed`, { error, topic: truncateForEcho(topic) });
     }
   }
 
@@ -779,7 +800,10 @@ export class Connection implements ConnectionHandle {
     try {
       await sub.instance.onUnsubscribe();
     } catch (error) {
-      getLogger().error(`${sub.cls.name}.onUnsubscribe failed`, { error, topic });
+      getLogger().error(`${sub.cls.name}.onUnsubscribe failed`, {
+        error,
+        topic: truncateForEcho(topic),
+      });
     }
     await this.#layer?.groupDiscard(sub.group, this.#channelName).catch((error) =>
       getLogger().warn(`Could not leave group ${sub.group}`, { error })
@@ -876,7 +900,7 @@ export class Connection implements ConnectionHandle {
     const handler = typeof action === "string" ? target.table.events.get(action) : undefined;
     if (!handler) {
       getLogger().error(
-        `${target.name}: no event handler for action '${String(action)}' (handled: ${
+        `${target.name}: no event handler for action '${describeInput(action)}' (handled: ${
           [...target.table.events.keys()].join(", ") || "none"
         })`,
       );
@@ -915,12 +939,21 @@ function call(instance: object, handler: HandlerInfo, message: AnyMessage): unkn
   return method.call(instance, message);
 }
 
-/** Checks the envelope keys of a client frame. */
+const ENVELOPE_STRING_LIMITS = [["topic", MAX_TOPIC_LENGTH], ["ref", MAX_REF_LENGTH]] as const;
+
+/** Checks the envelope keys of a client frame (never echoing more than a short prefix). */
 function envelopeErrors(frame: Record<string, unknown>): ErrorItem[] {
   const errors: ErrorItem[] = [];
-  for (const key of ["topic", "ref"] as const) {
-    if (frame[key] !== undefined && typeof frame[key] !== "string") {
+  for (const [key, max] of ENVELOPE_STRING_LIMITS) {
+    const value = frame[key];
+    if (value !== undefined && typeof value !== "string") {
       errors.push({ type: "string_type", loc: [key], msg: "Input should be a valid string" });
+    } else if (typeof value === "string" && value.length > max) {
+      errors.push({
+        type: "string_too_long",
+        loc: [key],
+        msg: `String should have at most ${max} characters (got ${value.length})`,
+      });
     }
   }
   if (frame.version !== undefined && frame.version !== ENVELOPE_VERSION) {
@@ -928,7 +961,7 @@ function envelopeErrors(frame: Record<string, unknown>): ErrorItem[] {
       type: "version_unsupported",
       loc: ["version"],
       msg: `Unsupported envelope version ${
-        JSON.stringify(frame.version)
+        describeInput(frame.version)
       }; this server speaks ${ENVELOPE_VERSION}`,
     });
   }

@@ -8,6 +8,7 @@
  * @module
  */
 import { InvalidNameError } from "./errors.ts";
+import { describeInput } from "./truncate.ts";
 
 /** Names must be shorter than this many characters. */
 export const MAX_NAME_LENGTH = 100;
@@ -20,13 +21,16 @@ function describe(kind: string): string {
     `made of ASCII letters, digits, hyphens, underscores or periods`;
 }
 
+/** The rejected name for the error message: JSON, cut to MAX_ECHO_LENGTH characters. */
+function quote(name: unknown): string {
+  return typeof name === "string" ? JSON.stringify(describeInput(name)) : describeInput(name);
+}
+
 /** Throws {@linkcode InvalidNameError} unless `name` is a valid channel name. */
 export function assertChannelName(name: unknown): asserts name is string {
   if (typeof name !== "string" || name.length >= MAX_NAME_LENGTH || !CHANNEL_RE.test(name)) {
     throw new InvalidNameError(
-      `${describe("Channel")} (one '!' allowed after the process prefix); got ${
-        JSON.stringify(name)
-      }`,
+      `${describe("Channel")} (one '!' allowed after the process prefix); got ${quote(name)}`,
     );
   }
 }
@@ -34,7 +38,7 @@ export function assertChannelName(name: unknown): asserts name is string {
 /** Throws {@linkcode InvalidNameError} unless `name` is a valid group name. */
 export function assertGroupName(name: unknown): asserts name is string {
   if (typeof name !== "string" || name.length >= MAX_NAME_LENGTH || !GROUP_RE.test(name)) {
-    throw new InvalidNameError(`${describe("Group")}; got ${JSON.stringify(name)}`);
+    throw new InvalidNameError(`${describe("Group")}; got ${quote(name)}`);
   }
 }
 

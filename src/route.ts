@@ -55,9 +55,12 @@ export function compilePath(path: string): PathPattern {
         if (seg.startsWith(":")) {
           if (!parts[i]) return undefined;
           try {
+            // defineProperty: a parameter named `__proto__` stays a plain own key.
             Object.defineProperty(out, seg.slice(1), {
               value: decodeURIComponent(parts[i]),
               enumerable: true,
+              writable: true,
+              configurable: true,
             });
           } catch {
             return undefined;

@@ -29,6 +29,18 @@ export interface Envelope {
 /** The envelope version. */
 export const ENVELOPE_VERSION = 1;
 
+/**
+ * The longest `topic` a client frame may carry; a longer one gets a `string_too_long` error frame
+ * (loc `["topic"]`) that does not echo it.
+ */
+export const MAX_TOPIC_LENGTH = 1000;
+
+/**
+ * The longest `ref` a client frame may carry (it is echoed on every reply, error and completion
+ * of the request); a longer one gets a `string_too_long` error frame without it.
+ */
+export const MAX_REF_LENGTH = 200;
+
 /** The envelope keys (reserved on every frame). */
 export const ENVELOPE_FIELDS: ReadonlySet<string> = new Set(["version", "topic", "ref", "seq"]);
 
@@ -53,8 +65,21 @@ export interface TopicBroadcastOptions {
   seq?: number;
 }
 
+/**
+ * One `:`-free piece of a pattern (a parameter never spans a `:`, so the topic's `:`s line up
+ * with the pattern's): its literal text around its `params` parameters,
+ * `lits[0] {…} lits[1] … {…} lits[params]`.
+ */
+interface Segment {
+  lits: string[];
+  /** How many parameters the segment has. */
+  params: number;
+  /** The index (in the whole pattern) of the segment's first parameter. */
+  first: number;
+}
+
 interface CompiledPattern {
-  re: RegExp;
+  segments: Segment[];
   names: string[];
 }
 
@@ -68,18 +93,70 @@ function compile(cls: TopicClass): CompiledPattern {
     throw new DefinitionError(`${cls.name} has no static pattern (e.g. "room:{roomName}")`);
   }
   const names: string[] = [];
-  let re = "^";
+  let lits = [""];
+  const segments: Segment[] = [];
   let last = 0;
+  const literal = (text: string) => {
+    const pieces = text.split(":");
+    lits[lits.length - 1] += pieces[0];
+    for (const piece of pieces.slice(1)) {
+      segments.push({ lits, params: lits.length - 1, first: names.length - (lits.length - 1) });
+      lits = [piece];
+    }
+  };
   for (const m of pattern.matchAll(/\{(\w+)\}/g)) {
-    re += pattern.slice(last, m.index).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    re += "([^:]+)";
+    literal(pattern.slice(last, m.index));
     names.push(m[1]);
+    lits.push("");
     last = m.index! + m[0].length;
   }
-  re += pattern.slice(last).replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + "$";
-  c = { re: new RegExp(re), names };
+  literal(pattern.slice(last));
+  segments.push({ lits, params: lits.length - 1, first: names.length - (lits.length - 1) });
+  c = { segments, names };
   compiled.set(cls, c);
   return c;
+}
+
+/**
+ * Matches one `:`-free piece of a topic against a segment, writing the params into `out`. The
+ * same answer as the regex `^lit0([^:]+)lit1…([^:]+)litk$` (earlier params as long as
+ * possible), found without backtracking: each literal is placed as far right as it can go, from
+ * the last one back, so the time is linear in the piece's length.
+ */
+function matchSegment(piece: string, seg: Segment, out: string[]): boolean {
+  const { lits, first } = seg;
+  const k = seg.params;
+  if (k === 0) return piece === lits[0];
+  const head = lits[0];
+  const tail = lits[k];
+  if (piece.length < head.length + tail.length + k) return false;
+  if (!piece.startsWith(head) || !piece.endsWith(tail)) return false;
+  let end = piece.length - tail.length; // exclusive end of param k-1
+  for (let j = k - 1; j >= 1; j--) {
+    const lit = lits[j];
+    // lit must end before `end - 1` (param j nonempty) and leave one char per earlier param.
+    const at = piece.lastIndexOf(lit, end - 1 - lit.length);
+    if (at < head.length + j || at + lit.length >= end) return false;
+    out[first + j] = piece.slice(at + lit.length, end);
+    end = at;
+  }
+  if (end <= head.length) return false;
+  out[first] = piece.slice(head.length, end);
+  return true;
+}
+
+function parseTopic(topic: string, c: CompiledPattern): Record<string, string> | undefined {
+  let colons = 0;
+  for (let i = topic.indexOf(":"); i !== -1; i = topic.indexOf(":", i + 1)) {
+    if (++colons >= c.segments.length) return undefined;
+  }
+  if (colons !== c.segments.length - 1) return undefined;
+  const pieces = topic.split(":");
+  const values: string[] = [];
+  for (let i = 0; i < pieces.length; i++) {
+    if (!matchSegment(pieces[i], c.segments[i], values)) return undefined;
+  }
+  return Object.fromEntries(c.names.map((n, i) => [n, values[i]]));
 }
 
 /**
@@ -146,12 +223,9 @@ export class Topic<Events extends AnyMessage = AnyMessage> {
     return Promise.resolve();
   }
 
-  /** The params of `topic` if it matches this class's pattern. */
+  /** The params of `topic` if it matches this class's pattern (linear in the topic's length). */
   static parse(topic: string): Record<string, string> | undefined {
-    const { re, names } = compile(this as unknown as TopicClass);
-    const m = re.exec(topic);
-    if (!m) return undefined;
-    return Object.fromEntries(names.map((n, i) => [n, m[i + 1]]));
+    return parseTopic(topic, compile(this as unknown as TopicClass));
   }
 
   /** The topic string for `params` (`{roomName: "lobby"}` → `room:lobby`). */

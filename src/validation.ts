@@ -6,13 +6,21 @@
 import type { ErrorItem } from "./constants.ts";
 import type { AnyMessageType } from "./message.ts";
 import type { StandardSchemaV1 } from "./standard_schema.ts";
+import { truncateForEcho } from "./truncate.ts";
+
+/**
+ * An error frame lists at most this many validation errors; a last item of type
+ * `too_many_errors` counts the rest (a 1 MiB array of bad items gets a small answer).
+ */
+export const MAX_ERROR_ITEMS = 20;
 
 /** The outcome of {@linkcode validatePayload}. */
 export type Validated = { ok: true; value: unknown } | { ok: false; errors: ErrorItem[] };
 
 function pathKey(p: PropertyKey | StandardSchemaV1.PathSegment): string | number {
   const key = typeof p === "object" ? p.key : p;
-  return typeof key === "number" ? key : String(key);
+  // Keys come from the client's payload: cut like any echoed value.
+  return typeof key === "number" ? key : truncateForEcho(String(key));
 }
 
 /** Validates `payload` against a message type; `present` tells whether the frame had a payload key. */
@@ -35,14 +43,21 @@ export async function validatePayload(
   let result = type.schema["~standard"].validate(payload);
   if (result instanceof Promise) result = await result;
   if (!result.issues) return { ok: true, value: result.value };
-  return {
-    ok: false,
-    errors: result.issues.map((issue) => ({
-      type: typeof (issue as { code?: unknown }).code === "string"
-        ? (issue as unknown as { code: string }).code
-        : "value_error",
-      loc: [...base, ...(issue.path ?? []).map(pathKey)],
-      msg: issue.message,
-    })),
-  };
+  const issues = result.issues;
+  const errors: ErrorItem[] = issues.slice(0, MAX_ERROR_ITEMS).map((issue) => ({
+    type: typeof (issue as { code?: unknown }).code === "string"
+      ? truncateForEcho((issue as unknown as { code: string }).code)
+      : "value_error",
+    loc: [...base, ...(issue.path ?? []).map(pathKey)],
+    // Schema messages may quote the input (zod: "Unrecognized key: <key>").
+    msg: truncateForEcho(String(issue.message)),
+  }));
+  if (issues.length > MAX_ERROR_ITEMS) {
+    errors.push({
+      type: "too_many_errors",
+      loc: base,
+      msg: `${issues.length - MAX_ERROR_ITEMS} more errors not listed`,
+    });
+  }
+  return { ok: false, errors };
 }

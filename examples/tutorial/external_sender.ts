@@ -138,7 +138,7 @@ export async function main(
   names: readonly string[] = Object.keys(SENDERS),
   options: SenderOptions = {},
 ): Promise<string[]> {
-  const unknown = names.filter((n) => !(n in SENDERS));
+  const unknown = names.filter((n) => !Object.hasOwn(SENDERS, n)); // not `in`: "constructor"
   if (unknown.length) {
     throw new TypeError(
       `Unknown sender(s) ${unknown.join(", ")}; choose from ${Object.keys(SENDERS).join(", ")}`,

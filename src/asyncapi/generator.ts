@@ -103,6 +103,19 @@ export interface AsyncApiDocument {
 
 const LOCAL_HOST = /^(localhost|127\.0\.0\.1|0\.0\.0\.0|::1|\[::1\])(:\d+)?$/i;
 
+/**
+ * `text` without leading (when `leading`) and trailing runs of `ch`. A scan, not /ch+$/: that
+ * regex retries from every `ch` of a long run that is not at the end (quadratic time), and the
+ * server URL can come from the request's Host header.
+ */
+function trimRuns(text: string, ch: string, leading: boolean): string {
+  let start = 0;
+  let end = text.length;
+  if (leading) { while (start < end && text[start] === ch) start++; }
+  while (end > start && text[end - 1] === ch) end--;
+  return text.slice(start, end);
+}
+
 /** The server entry for `serverUrl` / `serverProtocol` (see {@linkcode AsyncApiOptions}). */
 export function asyncApiServer(
   serverUrl = "localhost:8000",
@@ -118,7 +131,7 @@ export function asyncApiServer(
   }
   const slash = rest.indexOf("/");
   const host = slash === -1 ? rest : rest.slice(0, slash);
-  const pathname = slash === -1 ? "" : rest.slice(slash).replace(/\/+$/, "");
+  const pathname = slash === -1 ? "" : trimRuns(rest.slice(slash), "/", false);
   const server: AsyncApiServer = { host, protocol: protocol ?? "ws" };
   if (pathname) server.pathname = pathname;
   const env = host === "" || LOCAL_HOST.test(host) || /localhost/i.test(host)
@@ -132,7 +145,7 @@ export function snakeName(className: string, suffix?: string): string {
   const base = suffix && className.endsWith(suffix) && className !== suffix
     ? className.slice(0, -suffix.length)
     : className;
-  return decamelize(base.replace(/[^A-Za-z0-9_]+/g, "_")).replace(/^_+|_+$/g, "");
+  return trimRuns(decamelize(base.replace(/[^A-Za-z0-9_]+/g, "_")), "_", true);
 }
 
 function pascal(name: string): string {

@@ -32,16 +32,17 @@ function work(seconds: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-const TRANSLATIONS: Record<string, string> = {
-  hello: "hola",
-  world: "mundo",
-  "good morning": "buenos días",
-  "thank you": "gracias",
-};
+// A Map: the content is the client's, and "constructor" must not find Object.prototype's.
+const TRANSLATIONS = new Map([
+  ["hello", "hola"],
+  ["world", "mundo"],
+  ["good morning", "buenos días"],
+  ["thank you", "gracias"],
+]);
 
 /** The result text of a translation. */
 export function translateText(content: string): string {
-  const translated = TRANSLATIONS[content.toLowerCase()] ?? `[TRANSLATED: ${content}]`;
+  const translated = TRANSLATIONS.get(content.toLowerCase()) ?? `[TRANSLATED: ${content}]`;
   return `🌍 Translated: '${content}' → '${translated}'`;
 }
 
