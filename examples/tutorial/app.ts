@@ -20,6 +20,22 @@ import { RoomTopicConsumer, TopicHubConsumer } from "./topics/consumer.ts";
 
 setupLayers();
 
+/**
+ * Where the AsyncAPI page's viewer (`@asyncapi/react-component`) is installed, if it is: the
+ * repository's node_modules after `deno install` or a test run. `deno task dev` does not install
+ * it (it is not what the app runs), and the page then loads the pinned viewer from unpkg.
+ */
+export function localViewerDir(): string | undefined {
+  const dir = new URL("../../node_modules/@asyncapi/react-component/", import.meta.url);
+  try {
+    return Deno.statSync(new URL("browser/standalone/index.js", dir)).isFile
+      ? decodeURIComponent(dir.pathname).replace(/\/$/, "")
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Builds the tutorial app. */
 export function createApp(): App {
   const extra = extraOrigins();
@@ -39,7 +55,7 @@ export function createApp(): App {
   });
   return mountAsyncApi(
     mountShowcaseApi(mountStatic(app), { token: apiToken().token }),
-    { localAssets: true },
+    localViewerDir() ? { localAssets: localViewerDir() } : {},
   )
     .ws("/ws/chat", ChatConsumer)
     .ws("/ws/reliable", ReliableChatConsumer)

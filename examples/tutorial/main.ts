@@ -21,7 +21,7 @@ try {
 
 // Imported once the settings are known to be right: the app registers its layers on import.
 const { layers } = await import("../../mod.ts");
-const { app } = await import("./app.ts");
+const { app, localViewerDir } = await import("./app.ts");
 const { closeJobQueue, createWorker } = await import("./background_jobs/queue.ts");
 const { layerBackend } = await import("./layers.ts");
 
