@@ -66,7 +66,6 @@ export async function limitBody(request: Request, max: number): Promise<LimitedB
       method: request.method,
       headers: request.headers,
       body,
-      signal: request.signal,
     }),
   };
 }

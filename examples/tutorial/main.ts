@@ -41,6 +41,27 @@ const server = Deno.serve({
         inProcessWorker ? "in-process" : "separate (deno task worker)"
       })`,
     );
+    const { token, generated } = apiToken();
+    console.log(
+      `HTTP API token (Authorization: Bearer …): ${token}${
+        generated ? " (generated for this run; set API_TOKEN to choose one)" : " (from API_TOKEN)"
+      }`,
+    );
+    const extra = extraOrigins();
+    console.log(
+      `WebSockets accepted from the page's own origin${
+        extra === "*"
+          ? " and every origin (ALLOWED_ORIGINS=*)"
+          : extra.length
+          ? ` and ${extra.join(", ")} (ALLOWED_ORIGINS)`
+          : " (open the page as printed above; ALLOWED_ORIGINS adds others)"
+      }. Readiness: GET /healthz`,
+    );
+    if (!localViewerDir()) {
+      console.log(
+        "The AsyncAPI page (/asyncapi) loads its viewer from unpkg.com; run `deno install` to serve it locally.",
+      );
+    }
   },
 }, app.fetch);
 
