@@ -8,6 +8,8 @@
  * - `ALLOWED_ORIGINS`: comma-separated extra browser origins allowed to open WebSockets, on top of
  *   the page's own (`http://localhost:5173,http://192.168.1.20:8080`); `*` allows every origin.
  * - `MAX_JOBS_PER_CONNECTION`: jobs one socket may have queued or running at once (default 5).
+ * - `RATE_LIMIT_PER_SECOND`: frames per second one socket may send (burst twice that); persistent
+ *   abuse closes it with 1008. Unset: no rate limit.
  */
 
 /** A setting is wrong; the message says which and how to fix it. */
@@ -98,9 +100,21 @@ export function maxJobsPerConnection(): number {
   return n;
 }
 
+/** `RATE_LIMIT_PER_SECOND` as the App's `rateLimit` option, or `undefined` when unset. */
+export function rateLimit(): { perSecond: number; burst: number } | undefined {
+  const value = env("RATE_LIMIT_PER_SECOND");
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new SettingsError(`RATE_LIMIT_PER_SECOND must be a positive number; got ${value}`);
+  }
+  return { perSecond: n, burst: 2 * n };
+}
+
 /** Checks every setting (throws {@linkcode SettingsError} on the first wrong one). */
 export function checkSettings(): void {
   redisUrl();
   extraOrigins();
   maxJobsPerConnection();
+  rateLimit();
 }

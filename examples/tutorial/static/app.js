@@ -187,9 +187,12 @@ function onSubmit(selector, send, list) {
     ["notifications", "/ws/notifications", "notification_broadcast", (p) => p.message],
     ["analytics", "/ws/analytics", "analytics_notification", (p) => p.event],
   ];
-  await Promise.all(endpoints.map(async ([name, path, action, text]) => {
+  for (const [name, path, action, text] of endpoints) {
     const stateEl = $(`[data-testid=${name}-state]`);
-    if (!mounted(path)) return showState(stateEl, "unavailable");
+    if (!mounted(path)) {
+      showState(stateEl, "unavailable");
+      continue;
+    }
     const client = connect(path, stateEl, list);
     client.on(action, (m) => log(list, `[${name}] ${text(m.payload)}`));
     // The reliable endpoint answers system notices as chat_notification.
@@ -197,7 +200,7 @@ function onSubmit(selector, send, list) {
       client.on("chat_notification", (m) => log(list, `[${name}] ${m.payload.message}`));
     }
     clients[name] = client;
-  }));
+  }
   onSubmit("[data-testid=showcase-form]", (v) => {
     if (!clients.chat && !clients.reliable) throw new Error("The chat endpoints are not mounted");
     clients.chat?.send({ action: "chat", payload: { message: v.message } });
