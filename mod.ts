@@ -86,9 +86,12 @@ export {
   type HttpContext,
   type HttpHandler,
   type RouteFits,
+  type RouteOptions,
   type UpgradeDecision,
   type WsRoute,
 } from "./src/app.ts";
+export { DEFAULT_MAX_BODY_BYTES } from "./src/http_body.ts";
+export { canonicalOrigin, type OriginRule } from "./src/origin.ts";
 export { CloseCode } from "./src/connection.ts";
 export {
   type Envelope,

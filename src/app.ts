@@ -15,23 +15,35 @@ import { compilePath, type PathParams, type PathPattern } from "./route.ts";
 import type { ConnectionHandle, ServerSocket } from "./socket.ts";
 import { truncateForEcho } from "./truncate.ts";
 import { upgradeWithDeno } from "./deno.ts";
+import { DEFAULT_MAX_BODY_BYTES, limitBody } from "./http_body.ts";
+import { compileOriginRule, type OriginCheck, type OriginRule } from "./origin.ts";
 
 /** Options of {@linkcode App}. */
 export interface AppOptions {
   /** Largest accepted text frame in bytes; bigger frames close the socket with 1009. Default 1 MiB. */
   maxFrameBytes?: number;
   /**
-   * Which browser origins may open WebSockets (cross-site WebSocket hijacking protection), checked
-   * before authentication; a refused origin gets 403. Requests without an `Origin` header
-   * (non-browser clients) are always allowed. Default `"same-origin"`: the Origin's host must equal
-   * the request's host — right for an app that serves its own page. In production behind another
-   * domain, list the origins (`["https://app.example.com"]`); `"*"` allows every origin.
+   * Which browser origins may open WebSockets (cross-site WebSocket hijacking and DNS rebinding
+   * protection), checked before authentication; a refused origin gets 403 and a log line saying
+   * why. Requests without an `Origin` header (non-browser clients) are always allowed.
+   *
+   * - `"same-origin"` (default): the Origin must equal the request's own origin — scheme, host and
+   *   port — and the host must be an IP literal or `localhost`: a named host comes from the `Host`
+   *   header, which a DNS rebinding attack controls, so a server reached by name needs its public
+   *   origins listed.
+   * - a list of origins (`["https://app.example.com"]`), compared in canonical form
+   *   (`scheme://host[:port]`, lower case, default port dropped); `"same-origin"` may be one entry
+   *   to keep the same-origin rule and add others. Behind a TLS-terminating proxy, list the public
+   *   `https://` origin: the request the app sees is plain `http`.
+   * - `"*"` allows every origin; a function decides itself.
    */
-  allowedOrigins?:
-    | "same-origin"
-    | "*"
-    | readonly string[]
-    | ((origin: string, request: Request) => boolean);
+  allowedOrigins?: OriginRule;
+  /**
+   * Largest request body HTTP routes accept, in bytes (per route: `route(..., {maxBodyBytes})`).
+   * Bodies are read incrementally and refused with 413 as soon as they pass it, so memory stays
+   * bounded. Default 1 MiB; `Infinity` hands the body to the handler unread.
+   */
+  maxBodyBytes?: number;
   /**
    * Most open connections; further upgrades get 503. A slot is reserved before `authenticate`
    * runs (and released when it refuses or fails), so slow authentication cannot overshoot the cap.
@@ -98,6 +110,12 @@ export interface HttpContext<K extends string = string> {
   app: App;
 }
 
+/** Options of one HTTP route ({@linkcode App.route}). */
+export interface RouteOptions {
+  /** Largest accepted request body in bytes; default the app's `maxBodyBytes` (1 MiB). */
+  maxBodyBytes?: number;
+}
+
 /** A plain HTTP route handler; `K` are the route's parameter names. */
 export type HttpHandler<K extends string = string> = (
   request: Request,
@@ -130,6 +148,7 @@ interface HttpRoute {
   method: string;
   pattern: PathPattern;
   handler: HttpHandler;
+  maxBodyBytes: number | undefined;
 }
 
 /** The answer of {@linkcode App.upgrade}: a refusal, or an accepted consumer waiting for its socket. */
@@ -213,6 +232,7 @@ export class App {
   #reserved = 0;
   #closing = false;
   #startChecked = false;
+  readonly #origin: OriginCheck;
 
   /** Creates an app. */
   constructor(options: AppOptions = {}) {
@@ -227,8 +247,10 @@ export class App {
       maxSubscriptions: 100,
       maxPendingFrames: 1000,
       maxPendingBytes: 4 * 1024 * 1024,
+      maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
       ...options,
     };
+    this.#origin = compileOriginRule(this.options.allowedOrigins ?? "same-origin");
     this.fetch = this.fetch.bind(this);
   }
 
@@ -250,25 +272,40 @@ export class App {
 
   /**
    * Mounts an HTTP handler for `method` (or `"*"`) at `path`; `context.params` is typed from the
-   * path (`/hello/:name` → `params.name`). See docs/http.md.
+   * path (`/hello/:name` → `params.name`). The handler sees a body of at most `maxBodyBytes` (413
+   * beyond, before the handler runs). See docs/http.md.
    */
-  route<P extends string>(method: string, path: P, handler: HttpHandler<PathParams<P>>): this {
+  route<P extends string>(
+    method: string,
+    path: P,
+    handler: HttpHandler<PathParams<P>>,
+    options: RouteOptions = {},
+  ): this {
     this.#http.push({
       method: method.toUpperCase(),
       pattern: compilePath(path),
       handler: handler as HttpHandler,
+      maxBodyBytes: options.maxBodyBytes,
     });
     return this;
   }
 
   /** Mounts a GET handler (it answers HEAD too). */
-  get<P extends string>(path: P, handler: HttpHandler<PathParams<P>>): this {
-    return this.route("GET", path, handler);
+  get<P extends string>(
+    path: P,
+    handler: HttpHandler<PathParams<P>>,
+    options?: RouteOptions,
+  ): this {
+    return this.route("GET", path, handler, options);
   }
 
   /** Mounts a POST handler. */
-  post<P extends string>(path: P, handler: HttpHandler<PathParams<P>>): this {
-    return this.route("POST", path, handler);
+  post<P extends string>(
+    path: P,
+    handler: HttpHandler<PathParams<P>>,
+    options?: RouteOptions,
+  ): this {
+    return this.route("POST", path, handler, options);
   }
 
   /**
@@ -325,10 +362,10 @@ export class App {
     this.#checkAtStart();
     if (this.#closing) return { accepted: false, response: text(503, "Server is shutting down") };
     const url = new URL(request.url);
-    const origin = request.headers.get("origin");
-    if (origin !== null && !this.#originAllowed(origin, request)) {
-      getLogger().warn("Refused a WebSocket from a foreign origin", { origin, path: url.pathname });
-      return { accepted: false, response: text(403, `Origin not allowed: ${origin}`) };
+    const refusal = this.checkOrigin(request);
+    if (refusal !== undefined) {
+      getLogger().warn(`Refused a WebSocket to ${url.pathname}: ${refusal}`);
+      return { accepted: false, response: text(403, refusal) };
     }
     const max = this.options.maxConnections;
     if (max !== undefined && this.#connections.size + this.#reserved >= max) {
@@ -447,18 +484,13 @@ export class App {
     };
   }
 
-  #originAllowed(origin: string, request: Request): boolean {
-    const rule = this.options.allowedOrigins ?? "same-origin";
-    if (rule === "*") return true;
-    if (typeof rule === "function") return rule(origin, request);
-    if (rule === "same-origin") {
-      try {
-        return new URL(origin).host === new URL(request.url).host;
-      } catch {
-        return false;
-      }
-    }
-    return rule.includes(origin);
+  /**
+   * Why `request`'s `Origin` would be refused by `allowedOrigins`, or `undefined` when it is
+   * allowed or absent. Upgrades use it; a page can ask through an HTTP route to explain a refusal.
+   */
+  checkOrigin(request: Request): string | undefined {
+    const origin = request.headers.get("origin");
+    return origin === null ? undefined : this.#origin(origin, request);
   }
 
   /** Handles a request: WebSocket upgrades (on Deno) and HTTP routes. Pass it to `Deno.serve`. */
@@ -496,7 +528,9 @@ export class App {
         continue;
       }
       try {
-        return await r.handler(request, { params: routeParams(params), app: this });
+        const body = await limitBody(request, r.maxBodyBytes ?? this.options.maxBodyBytes!);
+        if (!body.ok) return body.response;
+        return await r.handler(body.request, { params: routeParams(params), app: this });
       } catch (error) {
         return serverError(
           `HTTP handler for ${request.method} ${truncateForEcho(url.pathname)} failed`,

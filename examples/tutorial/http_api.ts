@@ -9,9 +9,13 @@
  * - `POST /api/send/:name` runs one of the external sender's functions (`chat`, `reliable`,
  *   `notification`, `analytics`, `periodic`) and answers 202 `{"sent": name}` when it is done.
  *
- * Errors: 400 `{"error": "…"}` for a body that is not valid JSON or not a valid request, 401 when
- * a token is configured and the `Authorization: Bearer <token>` header does not match, 404 for
- * an unknown sender name.
+ * Every request needs `Authorization: Bearer <token>` (the app's `API_TOKEN`, or the one it
+ * generates and prints at startup): a browser form or a cross-site `text/plain` POST cannot set
+ * that header, so no other site can make the app broadcast (CSRF).
+ *
+ * Errors: 401 when the bearer token is missing or wrong; 415 for a body that is not
+ * `application/json`; 413 for a body over {@linkcode API_MAX_BODY_BYTES}; 400 `{"error": "…"}` for
+ * a body that is not valid JSON or not a valid request; 404 for an unknown sender name.
  */
 import { z } from "zod";
 import type { App, ConsumerClass } from "../../mod.ts";
@@ -42,10 +46,13 @@ export const AnnounceRequest = z.object({
   { message: "periodic announcements go to notifications clients only", path: ["target"] },
 );
 
+/** Largest body the API reads (an announcement is at most 1,000 characters): 16 KiB. */
+export const API_MAX_BODY_BYTES = 16 * 1024;
+
 /** Options of {@linkcode mountShowcaseApi}. */
 export interface ShowcaseApiOptions {
-  /** When set, requests must carry `Authorization: Bearer <token>`. */
-  token?: string;
+  /** Requests must carry `Authorization: Bearer <token>`. Required: an open API is a CSRF hole. */
+  token: string;
 }
 
 function json(status: number, body: unknown): Response {
@@ -63,14 +70,26 @@ function timingSafeEqual(a: string, b: string): boolean {
   return diff === 0;
 }
 
-function unauthorized(request: Request, token: string | undefined): Response | undefined {
-  if (token === undefined) return undefined;
+function unauthorized(request: Request, token: string): Response | undefined {
   const header = request.headers.get("authorization") ?? "";
   const given = header.startsWith("Bearer ") ? header.slice(7) : "";
   if (given && timingSafeEqual(given, token)) return undefined;
   return new Response(JSON.stringify({ error: "Missing or wrong bearer token" }), {
     status: 401,
     headers: { "content-type": "application/json; charset=utf-8", "www-authenticate": "Bearer" },
+  });
+}
+
+/** 415 unless the body (when `required`, or when there is one) is declared `application/json`. */
+function notJson(request: Request, required: boolean): Response | undefined {
+  const type = request.headers.get("content-type");
+  if (type === null && !required && request.body === null) return undefined;
+  const essence = (type ?? "").split(";")[0].trim().toLowerCase();
+  if (essence === "application/json") return undefined;
+  return json(415, {
+    error: `The body must be application/json; got ${
+      type === null ? "no Content-Type" : JSON.stringify(type.slice(0, 100))
+    }`,
   });
 }
 
@@ -83,10 +102,14 @@ async function readJson(request: Request): Promise<{ ok: true; value: unknown } 
 }
 
 /** Mounts the showcase's HTTP endpoints on `app` and returns it. */
-export function mountShowcaseApi(app: App, options: ShowcaseApiOptions = {}): App {
+export function mountShowcaseApi(app: App, options: ShowcaseApiOptions): App {
+  if (typeof options?.token !== "string" || options.token.length < 8) {
+    throw new TypeError("mountShowcaseApi: a token of at least 8 characters is required");
+  }
+  const limits = { maxBodyBytes: API_MAX_BODY_BYTES };
   return app
     .post("/api/announce", async (request) => {
-      const denied = unauthorized(request, options.token);
+      const denied = unauthorized(request, options.token) ?? notJson(request, true);
       if (denied) return denied;
       const body = await readJson(request);
       if (!body.ok) return json(400, { error: "The body must be JSON" });
@@ -109,9 +132,9 @@ export function mountShowcaseApi(app: App, options: ShowcaseApiOptions = {}): Ap
       const event = SystemNotify.create(message);
       await Promise.all(targets.map((t) => ANNOUNCE_TARGETS[t].broadcastEvent(event)));
       return json(202, { event: SystemNotify.action, targets });
-    })
+    }, limits)
     .post("/api/send/:name", async (request, { params }) => {
-      const denied = unauthorized(request, options.token);
+      const denied = unauthorized(request, options.token) ?? notJson(request, false);
       if (denied) return denied;
       const send = Object.hasOwn(SENDERS, params.name) ? SENDERS[params.name] : undefined;
       if (!send) {
@@ -121,5 +144,5 @@ export function mountShowcaseApi(app: App, options: ShowcaseApiOptions = {}): Ap
       }
       await send({ log: () => {} });
       return json(202, { sent: params.name });
-    });
+    }, limits);
 }

@@ -6,6 +6,7 @@
 import { InMemoryChannelLayer } from "../../adapters/memory/mod.ts";
 import { RedisPubSubChannelLayer, RedisQueueChannelLayer } from "../../adapters/redis/mod.ts";
 import { layers } from "../../mod.ts";
+import { redisUrl } from "./settings.ts";
 
 /** The aliases the tutorial consumers use. */
 export const LAYER_ALIASES = ["chat", "queue", "notifications", "analytics"] as const;
@@ -20,13 +21,13 @@ function env(name: string): string | undefined {
 
 /** Where the tutorial's layers live: `"redis"` when REDIS_URL is set, else `"memory"`. */
 export function layerBackend(): "redis" | "memory" {
-  return env("REDIS_URL") ? "redis" : "memory";
+  return redisUrl() ? "redis" : "memory";
 }
 
 /** Registers every tutorial layer (idempotent unless `force`). */
 export function setupLayers(options: { force?: boolean } = {}): void {
   if (!options.force && LAYER_ALIASES.every((a) => layers.has(a))) return;
-  const url = env("REDIS_URL");
+  const url = redisUrl(); // throws a SettingsError for a URL without its scheme
   if (!url) {
     layers.register("chat", () => new InMemoryChannelLayer());
     layers.register("queue", () => new InMemoryChannelLayer({ expiry: 900, capacity: 1000 }));

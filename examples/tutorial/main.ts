@@ -6,11 +6,24 @@
  * With REDIS_URL: Redis layers and jobs; a worker in this process unless `--no-worker`, which
  * leaves jobs to `deno task worker`.
  * Ctrl+C shuts down cleanly: sockets closed, the worker drained, connections released.
+ * Settings (REDIS_URL, API_TOKEN, ALLOWED_ORIGINS, MAX_JOBS_PER_CONNECTION) are checked before
+ * anything starts: see settings.ts.
  */
-import { layers } from "../../mod.ts";
-import { app } from "./app.ts";
-import { closeJobQueue, createWorker } from "./background_jobs/queue.ts";
-import { layerBackend } from "./layers.ts";
+import { apiToken, checkSettings, extraOrigins, SettingsError } from "./settings.ts";
+
+try {
+  checkSettings();
+} catch (error) {
+  if (!(error instanceof SettingsError)) throw error;
+  console.error(`Cannot start the tutorial: ${error.message}`);
+  Deno.exit(1);
+}
+
+// Imported once the settings are known to be right: the app registers its layers on import.
+const { layers } = await import("../../mod.ts");
+const { app, localViewerDir } = await import("./app.ts");
+const { closeJobQueue, createWorker } = await import("./background_jobs/queue.ts");
+const { layerBackend } = await import("./layers.ts");
 
 const port = Number(Deno.env.get("PORT") ?? 8080);
 const hostname = Deno.env.get("HOST") ?? "127.0.0.1";
@@ -28,6 +41,27 @@ const server = Deno.serve({
         inProcessWorker ? "in-process" : "separate (deno task worker)"
       })`,
     );
+    const { token, generated } = apiToken();
+    console.log(
+      `HTTP API token (Authorization: Bearer …): ${token}${
+        generated ? " (generated for this run; set API_TOKEN to choose one)" : " (from API_TOKEN)"
+      }`,
+    );
+    const extra = extraOrigins();
+    console.log(
+      `WebSockets accepted from the page's own origin${
+        extra === "*"
+          ? " and every origin (ALLOWED_ORIGINS=*)"
+          : extra.length
+          ? ` and ${extra.join(", ")} (ALLOWED_ORIGINS)`
+          : " (open the page as printed above; ALLOWED_ORIGINS adds others)"
+      }. Readiness: GET /healthz`,
+    );
+    if (!localViewerDir()) {
+      console.log(
+        "The AsyncAPI page (/asyncapi) loads its viewer from unpkg.com; run `deno install` to serve it locally.",
+      );
+    }
   },
 }, app.fetch);
 

@@ -18,6 +18,17 @@ export const STANDALONE_SCRIPT_PATH = "browser/standalone/index.js";
 /** The default stylesheet, relative to the base URL (as in the npm package). */
 export const STYLESHEET_PATH = "styles/default.min.css";
 
+/**
+ * The page's font stacks: system fonts only (no web font, so the page renders the same offline).
+ * The component's stylesheet sets its sans-serif stack on `.aui-root html`, which matches
+ * nothing, so without this the text falls back to the browser's default serif font.
+ */
+export const PAGE_FONT_STYLE: string =
+  `body, .aui-root { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", ` +
+  `"Noto Sans", "Liberation Sans", "DejaVu Sans", Arial, sans-serif; margin: 0; }\n` +
+  `  code, pre, kbd, samp { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, ` +
+  `"Liberation Mono", "DejaVu Sans Mono", monospace; }`;
+
 /** Options of {@linkcode renderAsyncApiHtml}. */
 export interface AsyncApiHtmlOptions {
   /**
@@ -68,6 +79,9 @@ export function renderAsyncApiHtml(
   <title>${escapeHtml(title)}</title>
   <link rel="icon" href="data:,">
   <link rel="stylesheet" href="${escapeHtml(`${base}/${STYLESHEET_PATH}`)}">
+  <style>
+  ${PAGE_FONT_STYLE}
+  </style>
 </head>
 <body>
   <div id="asyncapi"></div>

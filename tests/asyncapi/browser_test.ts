@@ -61,6 +61,16 @@ Deno.test({
           })),
         };
       });
+      // The text is set in a sans-serif system stack, not the browser's default serif (issue 17).
+      const fonts = await page.evaluate(() => {
+        // deno-lint-ignore no-explicit-any
+        const g = globalThis as any;
+        const font = (s: string) => g.getComputedStyle(g.document.querySelector(s)).fontFamily;
+        return { operations: font("#operations"), body: font("body") };
+      });
+      for (const [where, family] of Object.entries(fonts)) {
+        assert.match(family, /^system-ui, .*sans-serif$/, `${where} font: ${family}`);
+      }
       assert.deepEqual(problems, [], "errors while rendering");
       assert.deepEqual(external, [], "the page must not load anything from elsewhere");
       assert.ok(rendered.all.includes(doc.info.title), "title");

@@ -29,11 +29,11 @@ class DevServer {
   #drained: Promise<void>[];
   readonly listening: Promise<string>;
 
-  constructor(port: number, prefix: string) {
+  constructor(port: number, prefix: string, env: Record<string, string> = {}) {
     this.#child = new Deno.Command(Deno.execPath(), {
       args: ["task", "dev"],
       cwd: ROOT.pathname,
-      env: { PORT: String(port), SWITCHBOARD_PREFIX: prefix },
+      env: { PORT: String(port), SWITCHBOARD_PREFIX: prefix, ...env },
       stdout: "piped",
       stderr: "piped",
     }).spawn();
@@ -129,8 +129,17 @@ Deno.test({
       browser = await launchChromium();
       const a = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       const b = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      // Until the restart step, the console must stay clean: no failed probe (426), no missing
+      // favicon (404), no refused socket.
+      const consoleErrors: string[] = [];
       for (const [name, page] of [["A", a], ["B", b]] as const) {
         page.on("pageerror", (e) => problems.push(`page ${name} error: ${e.message}`));
+        page.on("console", (m) => {
+          if (m.type() === "error") consoleErrors.push(`page ${name}: ${m.text()}`);
+        });
+        page.on("response", (r) => {
+          if (r.status() >= 400) consoleErrors.push(`page ${name}: ${r.status()} ${r.url()}`);
+        });
       }
       await a.goto(origin);
       await b.goto(origin);
@@ -202,6 +211,14 @@ Deno.test({
       await screenshot(a, "tutorial-page-a.png");
       await screenshot(b, "tutorial-page-b.png");
 
+      await t.step("no console errors and no failed requests on load and use", async () => {
+        // The favicon is requested after load; wait for it rather than racing it.
+        const icon = await a.evaluate(async () => (await fetch("/favicon.ico")).status);
+        assert.equal(icon, 200);
+        // The one deliberate error above is a frame, not a console error.
+        assert.deepEqual(consoleErrors, []);
+      });
+
       await t.step("the page survives a server restart", async () => {
         const status = await server.stop();
         assert.equal(status.code, 0, server.output.join("\n"));
@@ -225,6 +242,49 @@ Deno.test({
       assert.deepEqual(problems, []);
     } finally {
       await browser?.close();
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "e2e: a page opened under a name is refused, says why in the page and the log; ALLOWED_ORIGINS widens it",
+  ignore: !haveChromium,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const port = freePort();
+    const prefix = `e2e-${crypto.randomUUID().slice(0, 8)}`;
+    const named = `http://app.test:${port}`;
+    let server = new DevServer(port, prefix);
+    const browser = await launchChromium([`--host-resolver-rules=MAP app.test 127.0.0.1`]);
+    try {
+      await server.listening;
+      const page = await browser.newPage();
+      await page.goto(named);
+      const banner = page.getByTestId("origin-refused");
+      await banner.waitFor({ timeout: WAIT });
+      const text = (await banner.textContent()) ?? "";
+      assert.match(text, /refuses WebSockets from this page's origin \(http:\/\/app\.test:\d+\)/);
+      assert.match(text, new RegExp(`ALLOWED_ORIGINS=${named.replaceAll(".", "\\.")}`));
+      await state(page, "system-state", "refused");
+      await server.stop();
+      assert.ok(
+        server.output.some((l) => l.includes(`restart with ALLOWED_ORIGINS=${named}`)),
+        server.output.join("\n"),
+      );
+      server = new DevServer(port, prefix, { ALLOWED_ORIGINS: named });
+      await server.listening;
+      await page.reload();
+      await state(page, "system-state", "open");
+      assert.equal(await page.getByTestId("origin-refused").count(), 0);
+      assert.ok(
+        server.output.some((l) => l.includes(`and ${named} (ALLOWED_ORIGINS)`)),
+        server.output.join("\n"),
+      );
+    } finally {
+      await browser.close();
       await server.stop();
     }
   },

@@ -26,8 +26,11 @@ if (!haveChromium && Deno.env.get("CI")) {
   );
 }
 
-/** Launches headless Chromium with the flags this machine's closed network needs. */
-export function launchChromium(): Promise<Browser> {
+/**
+ * Launches headless Chromium with the flags this machine's closed network needs, plus `extraArgs`
+ * (e.g. `--host-resolver-rules=MAP app.test 127.0.0.1` to open a page under a name).
+ */
+export function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -38,6 +41,7 @@ export function launchChromium(): Promise<Browser> {
       "--disable-component-update",
       "--disable-sync",
       "--no-first-run",
+      ...extraArgs,
     ],
   });
 }

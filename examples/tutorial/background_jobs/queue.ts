@@ -4,8 +4,9 @@
  */
 import { InMemoryJobQueue } from "../../../adapters/memory/mod.ts";
 import { RedisJobQueue } from "../../../adapters/redis/mod.ts";
-import type { JobQueue } from "../../../src/jobs.ts";
+import type { JobHandle, JobQueue } from "../../../src/jobs.ts";
 import { Worker } from "../../../src/worker.ts";
+import { redisUrl } from "../settings.ts";
 import { functions, JOB_TYPES, type JobType } from "./tasks.ts";
 
 let queue: (JobQueue & ConstructorParameters<typeof Worker>[0]) | undefined;
@@ -13,7 +14,7 @@ let queue: (JobQueue & ConstructorParameters<typeof Worker>[0]) | undefined;
 /** The process's job queue (made on first use). */
 export function jobQueue(): JobQueue & ConstructorParameters<typeof Worker>[0] {
   if (!queue) {
-    const url = Deno.env.get("REDIS_URL");
+    const url = redisUrl();
     const prefix = Deno.env.get("SWITCHBOARD_PREFIX") ?? "tutorial";
     queue = url ? new RedisJobQueue({ url, prefix: `${prefix}:jobs` }) : new InMemoryJobQueue();
   }
@@ -37,15 +38,19 @@ export function createWorker(): Worker {
   });
 }
 
+/** Enqueues a job of `type` (unknown types run as `default`) for `channelName`; returns its handle. */
+export function enqueueJob(type: string, content: string, channelName: string): Promise<JobHandle> {
+  const name: JobType = (JOB_TYPES as readonly string[]).includes(type)
+    ? type as JobType
+    : "default";
+  return jobQueue().enqueue(name, [content, channelName]);
+}
+
 /** Enqueues a job of `type` (unknown types run as `default`) for `channelName`; returns its id. */
 export async function queueJob(
   type: string,
   content: string,
   channelName: string,
 ): Promise<string> {
-  const name: JobType = (JOB_TYPES as readonly string[]).includes(type)
-    ? type as JobType
-    : "default";
-  const handle = await jobQueue().enqueue(name, [content, channelName]);
-  return handle.id;
+  return (await enqueueJob(type, content, channelName)).id;
 }

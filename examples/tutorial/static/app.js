@@ -32,15 +32,38 @@ function errorText(/** @type {any} */ payload) {
   return String(payload);
 }
 
-/** True when this server mounts a WebSocket at `path` (plain GET answers 426 there, 404 elsewhere). */
-async function mounted(/** @type {string} */ path) {
+/**
+ * Asks the server which WebSocket routes it mounts and whether it accepts this page's origin
+ * (`POST /page/check`: a POST, so that the browser sends its Origin header). One request, no
+ * failed probes in the console.
+ * @returns {Promise<{endpoints: string[], origin: {value: string | null, allowed: boolean, reason?: string}}>}
+ */
+async function pageCheck() {
   try {
-    const response = await fetch(path);
+    const response = await fetch("/page/check", { method: "POST" });
+    if (response.ok) return await response.json();
     await response.body?.cancel();
-    return response.status === 426;
   } catch {
-    return false;
+    // an older server: assume everything is there
   }
+  return { endpoints: [], origin: { value: null, allowed: true } };
+}
+
+const check = await pageCheck();
+const mountedPaths = new Set(check.endpoints);
+/** True when this server mounts a WebSocket at `path` (a `:param` route counts for its prefix). */
+const mounted = (/** @type {string} */ path) =>
+  check.endpoints.length === 0 || mountedPaths.has(path);
+
+if (!check.origin.allowed) {
+  // Say it here: a browser shows a refused WebSocket only as a failed connection.
+  const banner = document.createElement("p");
+  banner.dataset.testid = "origin-refused";
+  banner.className = "banner error";
+  banner.textContent = `⚠️ The server refuses WebSockets from this page's origin ` +
+    `(${check.origin.value}): ${check.origin.reason}. Open the page at the address the server ` +
+    `prints, or restart it with ALLOWED_ORIGINS=${check.origin.value}.`;
+  $("header").append(banner);
 }
 
 /**
@@ -50,6 +73,10 @@ async function mounted(/** @type {string} */ path) {
  * @param {HTMLElement} list
  */
 function connect(path, stateEl, list) {
+  if (!check.origin.allowed) {
+    showState(stateEl, "refused");
+    return createClient(path, { autoConnect: false });
+  }
   const client = createClient(path, { reconnect: { initialDelayMs: 250, maxDelayMs: 3000 } });
   showState(stateEl, client.state);
   let wasOpen = false;
@@ -135,7 +162,7 @@ function onSubmit(selector, send, list) {
 {
   const list = $("[data-testid=jobs-log]");
   const stateEl = $("[data-testid=jobs-state]");
-  if (await mounted("/ws/background_jobs")) {
+  if (mounted("/ws/background_jobs")) {
     const jobs = connect("/ws/background_jobs", stateEl, list);
     jobs.on("job_status", (m) => log(list, String(m.payload.message ?? JSON.stringify(m.payload))));
     onSubmit(
@@ -160,9 +187,12 @@ function onSubmit(selector, send, list) {
     ["notifications", "/ws/notifications", "notification_broadcast", (p) => p.message],
     ["analytics", "/ws/analytics", "analytics_notification", (p) => p.event],
   ];
-  await Promise.all(endpoints.map(async ([name, path, action, text]) => {
+  for (const [name, path, action, text] of endpoints) {
     const stateEl = $(`[data-testid=${name}-state]`);
-    if (!(await mounted(path))) return showState(stateEl, "unavailable");
+    if (!mounted(path)) {
+      showState(stateEl, "unavailable");
+      continue;
+    }
     const client = connect(path, stateEl, list);
     client.on(action, (m) => log(list, `[${name}] ${text(m.payload)}`));
     // The reliable endpoint answers system notices as chat_notification.
@@ -170,7 +200,7 @@ function onSubmit(selector, send, list) {
       client.on("chat_notification", (m) => log(list, `[${name}] ${m.payload.message}`));
     }
     clients[name] = client;
-  }));
+  }
   onSubmit("[data-testid=showcase-form]", (v) => {
     if (!clients.chat && !clients.reliable) throw new Error("The chat endpoints are not mounted");
     clients.chat?.send({ action: "chat", payload: { message: v.message } });

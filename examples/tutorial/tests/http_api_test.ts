@@ -10,7 +10,8 @@ import { App } from "../../../mod.ts";
 import { serveForTests } from "../../../testing/mod.ts";
 import { app, createApp } from "../app.ts";
 import { ANALYTICS_EVENTS } from "../external_sender.ts";
-import { mountShowcaseApi } from "../http_api.ts";
+import { API_MAX_BODY_BYTES, mountShowcaseApi } from "../http_api.ts";
+import { apiToken } from "../settings.ts";
 import { AnalyticsNotificationMessage } from "../showcase/messages.ts";
 import { chatNotice, connectShowcase, notice } from "./showcase_helpers.ts";
 
@@ -18,7 +19,11 @@ function post(path: string, body: unknown, init: RequestInit = {}): Promise<Resp
   return app.handleHttp(
     new Request(`http://localhost${path}`, {
       method: "POST",
-      headers: { "content-type": "application/json", ...init.headers },
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${apiToken().token}`,
+        ...init.headers,
+      },
       body: typeof body === "string" ? body : JSON.stringify(body),
     }),
   );
@@ -139,16 +144,21 @@ Deno.test("POST /api/send/:name runs the external sender's function", async (t) 
 });
 
 Deno.test("with a token, the endpoints need Authorization: Bearer <token>", async () => {
-  const secured = mountShowcaseApi(new App(), { token: "s3cret" });
+  const secured = mountShowcaseApi(new App(), { token: "s3cret-token" });
   const send = (path: string, authorization?: string) =>
     secured.handleHttp(
       new Request(`http://localhost${path}`, {
         method: "POST",
-        headers: authorization ? { authorization } : {},
+        headers: {
+          "content-type": "application/json",
+          ...(authorization ? { authorization } : {}),
+        },
         body: JSON.stringify({ message: "hi", target: "analytics" }),
       }),
     );
-  for (const auth of [undefined, "Bearer wrong", "Bearer s3cre", "s3cret", "Basic s3cret"]) {
+  for (
+    const auth of [undefined, "Bearer wrong", "Bearer s3cret-toke", "s3cret-token", "Basic s3cret"]
+  ) {
     for (const path of ["/api/announce", "/api/send/chat"]) {
       const response = await send(path, auth);
       assert.equal(response.status, 401, `${path} with ${auth}`);
@@ -157,7 +167,7 @@ Deno.test("with a token, the endpoints need Authorization: Bearer <token>", asyn
     }
   }
   await using showcase = await connectShowcase();
-  const response = await send("/api/announce", "Bearer s3cret");
+  const response = await send("/api/announce", "Bearer s3cret-token");
   assert.equal(response.status, 202);
   await response.body?.cancel();
   assert.deepEqual((await showcase.received()).analytics, [
@@ -170,10 +180,77 @@ Deno.test("over a real server: fetch POST /api/announce, frames arrive on real s
   await using showcase = await connectShowcase({ url: server.url });
   const response = await fetch(`${server.httpUrl}/api/announce`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${apiToken().token}` },
     body: JSON.stringify({ message: "from a web backend", target: "chat" }),
   });
   assert.equal(response.status, 202);
   await response.body?.cancel();
   assert.deepEqual((await showcase.received()).chat, [chatNotice("from a web backend")]);
+});
+
+Deno.test("the app's API needs its token: a cross-site text/plain POST (CSRF) is 401 and reaches nobody", async () => {
+  assert.throws(() => mountShowcaseApi(new App(), {} as { token: string }), /token/);
+  await using server = await serveForTests(createApp());
+  await using showcase = await connectShowcase({ url: server.url });
+  // What <form enctype="text/plain"> or fetch(…, {mode: "no-cors"}) from another site sends.
+  for (const path of ["/api/announce", "/api/send/chat"]) {
+    const response = await fetch(`${server.httpUrl}${path}`, {
+      method: "POST",
+      headers: { "content-type": "text/plain", origin: "https://evil.example" },
+      body: JSON.stringify({ message: "pwned" }),
+    });
+    assert.equal(response.status, 401, path);
+    await response.body?.cancel();
+  }
+  assert.deepEqual(await showcase.received(), {
+    chat: [],
+    reliable: [],
+    notifications: [],
+    analytics: [],
+  });
+});
+
+Deno.test("the API refuses non-JSON bodies with 415, even with the token", async () => {
+  await using showcase = await connectShowcase();
+  for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]) {
+    const response = await post("/api/announce", JSON.stringify({ message: "x" }), {
+      headers: { "content-type": type },
+    });
+    assert.equal(response.status, 415, type);
+    assert.match((await response.json()).error, /application\/json/);
+  }
+  let response = await post("/api/send/chat", "x", { headers: { "content-type": "text/plain" } });
+  assert.equal(response.status, 415);
+  await response.body?.cancel();
+  response = await post("/api/announce", { message: "ok" }, {
+    headers: { "content-type": "application/json; charset=utf-8" },
+  });
+  assert.equal(response.status, 202);
+  await response.body?.cancel();
+  assert.equal((await showcase.received()).chat.length, 1);
+});
+
+Deno.test("the API reads at most API_MAX_BODY_BYTES: a huge streamed body is 413 and cut short", async () => {
+  await using server = await serveForTests(createApp());
+  let sent = 0;
+  const chunk = new Uint8Array(64 * 1024).fill(0x20);
+  const total = 64 * 1024 * 1024; // 64 MiB offered
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (sent >= total) return controller.close();
+      sent += chunk.byteLength;
+      controller.enqueue(chunk);
+    },
+  });
+  const response = await fetch(`${server.httpUrl}/api/announce`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${apiToken().token}` },
+    body,
+  });
+  assert.equal(response.status, 413);
+  await response.body?.cancel();
+  assert.ok(sent < total / 4, `the server stopped reading: ${sent} of ${total} bytes were sent`);
+  const exact = await post("/api/announce", " ".repeat(API_MAX_BODY_BYTES + 1));
+  assert.equal(exact.status, 413);
+  await exact.body?.cancel();
 });

@@ -1,0 +1,120 @@
+/**
+ * The tutorial app's settings, read from the environment once and checked at startup, so that a
+ * mistake is a clear message when `deno task dev` starts, not a failure at the first connection.
+ *
+ * - `REDIS_URL`: `redis://[user:pass@]host:port[/db]` (or `rediss://`); unset: in-memory layers.
+ * - `API_TOKEN`: the bearer token of the HTTP API (`POST /api/…`); unset: one is generated and
+ *   printed at startup.
+ * - `ALLOWED_ORIGINS`: comma-separated extra browser origins allowed to open WebSockets, on top of
+ *   the page's own (`http://localhost:5173,http://192.168.1.20:8080`); `*` allows every origin.
+ * - `MAX_JOBS_PER_CONNECTION`: jobs one socket may have queued or running at once (default 5).
+ * - `RATE_LIMIT_PER_SECOND`: frames per second one socket may send (burst twice that); persistent
+ *   abuse closes it with 1008. Unset: no rate limit.
+ */
+
+/** A setting is wrong; the message says which and how to fix it. */
+export class SettingsError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "SettingsError";
+  }
+}
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name)?.trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `REDIS_URL` when set, checked: a URL without a `redis://`/`rediss://` scheme throws. */
+export function redisUrl(): string | undefined {
+  const value = env("REDIS_URL");
+  if (value === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "redis:" && url.protocol !== "rediss:") || !url.hostname) {
+    throw new SettingsError(
+      `REDIS_URL=${JSON.stringify(value.slice(0, 200))} is not a Redis URL: ` +
+        `write it with its scheme, e.g. REDIS_URL=redis://${
+          /^[\w.-]+(:\d+)?$/.test(value) ? value : "localhost:6379"
+        } (rediss:// for TLS), or unset it for in-memory layers`,
+    );
+  }
+  return value;
+}
+
+let generated: string | undefined;
+
+/** The HTTP API's bearer token: `API_TOKEN`, else one generated for this process. */
+export function apiToken(): { token: string; generated: boolean } {
+  const configured = env("API_TOKEN");
+  if (configured !== undefined) return { token: configured, generated: false };
+  generated ??= Array.from(
+    crypto.getRandomValues(new Uint8Array(18)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  return { token: generated, generated: true };
+}
+
+/** The origins `ALLOWED_ORIGINS` adds (each `scheme://host[:port]`), or `"*"`. */
+export function extraOrigins(): string[] | "*" {
+  const value = env("ALLOWED_ORIGINS");
+  if (value === undefined) return [];
+  const list = value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (list.includes("*")) return "*";
+  for (const origin of list) {
+    let ok = false;
+    try {
+      const url = new URL(origin);
+      ok = (url.protocol === "http:" || url.protocol === "https:") && url.pathname === "/" &&
+        !origin.endsWith("/");
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      throw new SettingsError(
+        `ALLOWED_ORIGINS: ${
+          JSON.stringify(origin.slice(0, 200))
+        } is not an origin; write scheme://host[:port] with no path, e.g. http://localhost:5173`,
+      );
+    }
+  }
+  return list;
+}
+
+/** `MAX_JOBS_PER_CONNECTION` (default 5): a positive integer. */
+export function maxJobsPerConnection(): number {
+  const value = env("MAX_JOBS_PER_CONNECTION");
+  if (value === undefined) return 5;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new SettingsError(`MAX_JOBS_PER_CONNECTION must be a positive integer; got ${value}`);
+  }
+  return n;
+}
+
+/** `RATE_LIMIT_PER_SECOND` as the App's `rateLimit` option, or `undefined` when unset. */
+export function rateLimit(): { perSecond: number; burst: number } | undefined {
+  const value = env("RATE_LIMIT_PER_SECOND");
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new SettingsError(`RATE_LIMIT_PER_SECOND must be a positive number; got ${value}`);
+  }
+  return { perSecond: n, burst: 2 * n };
+}
+
+/** Checks every setting (throws {@linkcode SettingsError} on the first wrong one). */
+export function checkSettings(): void {
+  redisUrl();
+  extraOrigins();
+  maxJobsPerConnection();
+  rateLimit();
+}
