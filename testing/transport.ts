@@ -45,7 +45,7 @@ export function inProcessTransport(
       return consumer;
     },
     async connect() {
-      const request = new Request(new URL(path, "http://switchboard.test"), {
+      const request = new Request(new URL(path, "http://localhost"), {
         headers: { upgrade: "websocket", ...Object.fromEntries(new Headers(headers)) },
       });
       const decision = await app.upgrade(request);

@@ -32,7 +32,9 @@ Deno.test("origins: same-origin by default, lists, '*', functions; checked befor
     }).connect()).status;
   const same = new App().ws("/echo", EchoConsumer);
   assert.equal(await status(same), 101, "no Origin header: a non-browser client");
-  // The communicator's host is a name: same-origin refuses it (DNS rebinding; tests/core/origin_test.ts).
+  // The in-process communicator's requests are for http://localhost: its own origin passes, a
+  // named host fails the same-origin rule (DNS rebinding; tests/core/origin_test.ts).
+  assert.equal(await status(same, "http://localhost"), 101);
   assert.equal(await status(same, "http://switchboard.test"), 403);
   assert.equal(await status(same, "https://evil.example"), 403);
   const listed = new App({ allowedOrigins: ["https://app.example.com"] }).ws("/echo", EchoConsumer);

@@ -5,7 +5,7 @@ runtimeSuite("in-process", {
   start: (app) =>
     Promise.resolve({
       url: undefined, // the communicator drives app.upgrade() directly
-      httpUrl: "http://switchboard.test", // the origin of the in-process transport's requests
+      httpUrl: "http://localhost", // the origin of the in-process transport's requests
       close: () => app.close({ closeLayers: false }),
     }),
   capabilities: { pings: false },
