@@ -33,13 +33,16 @@ import {
 import { ForeignChannelError } from "./errors.ts";
 import { deepFreeze, type DropListener, Mailboxes } from "../../src/mailbox.ts";
 import {
+  allSettledOrThrow,
   assertPrefix,
   type BackoffOptions,
   closeConnection,
   type Connection,
   openConnection,
   type RedisHost,
+  type RedisTimeouts,
   resolveHosts,
+  resolveTimeouts,
   unavailable,
 } from "./redis_client.ts";
 import {
@@ -76,6 +79,8 @@ export interface RedisQueueChannelLayerOptions extends CapacityOptions {
   encryptionKeys?: string[];
   /** Reconnect backoff of the connections the layer opens from URLs. */
   backoff?: BackoffOptions;
+  /** Connect and command timeouts (default 5 s each; see `RedisTimeouts`). */
+  timeouts?: RedisTimeouts;
   /** Entries popped per round trip by the reader. Default 128. */
   readBatch?: number;
   /** Called for every message dropped in this process (full mailbox, expired, undecodable). */
@@ -158,6 +163,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   readonly #shards: Shard[];
   readonly #serializer: MessageSerializer;
   readonly #backoff: BackoffOptions | undefined;
+  readonly #timeouts: RedisTimeouts | undefined;
   readonly #token = randomToken(12);
   readonly #senderToken = randomToken(8);
   #seq = 0;
@@ -202,6 +208,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     }));
     this.#serializer = makeSerializer(options.encryptionKeys);
     this.#backoff = options.backoff;
+    this.#timeouts = resolveTimeouts(options.timeouts);
     this.#mailboxes = new Mailboxes({
       capacity: this.#capacity,
       expiryMs: this.#expiryMs,
@@ -230,10 +237,11 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     if (this.#closed) return Promise.reject(new ClosedError("The Redis queue layer is closed"));
     this.#connecting ??= (async () => {
       try {
-        await Promise.all(this.#shards.map(async (shard) => {
+        await allSettledOrThrow(this.#shards.map(async (shard) => {
           shard.command = await openConnection(shard.host, `queue host ${shard.index}`, {
             duplicate: false,
             backoff: this.#backoff,
+            timeouts: this.#timeouts,
             hooks: { onUp: () => this.#commandUp(shard) },
           });
         }));
@@ -291,6 +299,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       const reader = await openConnection(shard.host, `queue host ${shard.index} (reader)`, {
         duplicate: true,
         backoff: this.#backoff,
+        timeouts: this.#timeouts,
         hooks: {
           onDown: (reason) => {
             if (shard.down || this.#closed) return;

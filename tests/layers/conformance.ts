@@ -8,6 +8,8 @@
  * @module
  */
 import assert from "node:assert/strict";
+import type { TcpProxy } from "../../testing/tcp_proxy.ts";
+import { faultCases } from "./conformance_faults.ts";
 import {
   ChannelFull,
   type ChannelLayer,
@@ -28,6 +30,29 @@ export interface LayerTestOptions {
   groupExpiry?: number;
   /** Told about every message dropped in the process (layers that drop instead of throwing). */
   onDrop?: (info: { channel: string; reason: string; count: number }) => void;
+  /** Configure the backend hosts in the reverse order (layers with several hosts). */
+  reverseHosts?: boolean;
+  /** Connect and command timeouts in ms (layers with a remote backend). */
+  timeouts?: { connectTimeoutMs?: number; commandTimeoutMs?: number };
+}
+
+/**
+ * Fault injection, for harnesses that own their backend servers: the fault cases of the suite
+ * (`conformance_faults.ts`) run where a harness provides it.
+ */
+export interface LayerFaults {
+  /** Restarts every backend server without its data; resolves once they answer again. */
+  restart(): Promise<void>;
+  /** Freezes every backend server (SIGSTOP): connections stay open, nothing is answered. */
+  pause(): void;
+  /** Continues the paused servers (SIGCONT). */
+  resume(): void;
+  /** Makes (does not connect) a layer whose backend address accepts no connection. */
+  makeUnreachable(options?: LayerTestOptions): ChannelLayer;
+  /** Makes a connected layer whose every connection goes through a TCP proxy per host. */
+  makeProxied(options?: LayerTestOptions): Promise<{ layer: ChannelLayer; proxies: TcpProxy[] }>;
+  /** Drops the layer's connections of one kind on every server (`CLIENT KILL TYPE ...`). */
+  killConnections(type: "pubsub" | "normal"): Promise<void>;
 }
 
 /** What a test gets: a way to make layer instances that share one backend. */
@@ -38,6 +63,8 @@ export interface LayerHarness {
   listen?(layer: ChannelLayer, channel: string): Promise<void>;
   /** Closes every layer it made and releases the backend (and checks nothing leaked). */
   dispose(): Promise<void>;
+  /** Fault injection, when the harness owns its backend. */
+  faults?: LayerFaults;
 }
 
 /** What a layer does, so that the suite runs the tests that apply. */
@@ -54,6 +81,13 @@ export interface LayerCapabilities {
   sharedState: boolean;
   /** Why the whole suite is skipped, if it is. */
   skip?: string;
+  /** The harness provides {@linkcode LayerFaults}: run the fault cases. */
+  faults?: boolean;
+  /**
+   * Why the "backend restarted without persistence" case is skipped for this layer, if it is
+   * (a known defect being fixed elsewhere).
+   */
+  skipRestart?: string;
 }
 
 const NAME_CASES = ["¯\\_(ツ)_/¯", "chat".repeat(25), "=+135!", "", "a b", "a!b!c", "!abc"];
@@ -153,6 +187,8 @@ export function layerConformanceSuite(
   };
   const listen = (h: LayerHarness, layer: ChannelLayer, channel: string) =>
     h.listen ? h.listen(layer, channel) : Promise.resolve();
+
+  faultCases(test, caps);
 
   // ------------------------------------------------------------------ names (§6.1)
 

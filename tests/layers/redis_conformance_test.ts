@@ -22,6 +22,7 @@ layerConformanceSuite("redis pub/sub, 3 hosts", privateServersHarness("pubsub", 
   expiry: true,
   groupExpiry: false,
   sharedState: true,
+  faults: true,
   skip,
 });
 
@@ -40,5 +41,6 @@ layerConformanceSuite("redis queue, 3 hosts", privateServersHarness("queue", 3),
   expiry: true,
   groupExpiry: true,
   sharedState: true,
+  faults: true,
   skip,
 });
