@@ -246,7 +246,13 @@ export class RedisQueueChannelLayer implements ChannelLayer {
           });
         }));
       } catch (error) {
-        await Promise.all(this.#shards.map((s) => this.#closeShard(s)));
+        // Only the command connections: a reader that is starting waits for this very
+        // connect() (closing the whole shard here would wait for it: a deadlock).
+        await Promise.all(this.#shards.map(async (s) => {
+          const command = s.command;
+          s.command = undefined;
+          if (command) await closeConnection(command);
+        }));
         this.#connecting = undefined;
         throw error;
       }

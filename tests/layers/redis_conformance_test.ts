@@ -42,5 +42,7 @@ layerConformanceSuite("redis queue, 3 hosts", privateServersHarness("queue", 3),
   groupExpiry: true,
   sharedState: true,
   faults: true,
+  // Known defect, fixed on the queue-layer branch: memberships are not restored after a restart.
+  skipRestart: "queue layer: memberships are not restored after a Redis restart yet (issue 15.2)",
   skip,
 });

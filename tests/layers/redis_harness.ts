@@ -123,11 +123,11 @@ export function privateServersHarness(
         const sortedServers = byId(servers.servers, (s) => hostIdentity(s.url));
         const sortedProxies = byId(mine, (p) => hostIdentity(p.url("redis")));
         sortedProxies.forEach((p, i) => p.retarget(sortedServers[i].port));
-        const layer = makeRedisLayer(
-          kind,
-          { hosts: mine.map((p) => p.url("redis")), prefix: "sb" },
-          options,
+        // Listed in the servers' order too: position i is (a proxy of) server i.
+        const hosts = servers.servers.map((s) =>
+          mine.find((p) => p.target.port === s.port)!.url("redis")
         );
+        const layer = makeRedisLayer(kind, { hosts, prefix: "sb" }, options);
         made.push(layer);
         await layer.connect();
         return { layer, proxies: mine };
