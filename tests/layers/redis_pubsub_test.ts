@@ -13,6 +13,7 @@ import {
 } from "../../src/layer_api.ts";
 import { ForeignChannelError, RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
 import { rawCommand, RedisServer } from "../helpers/redis_servers.ts";
+import { TcpProxy } from "../../testing/tcp_proxy.ts";
 import { receiveNothing, receiveWithin } from "./conformance.ts";
 import { REDIS_URL, redisSkipReason } from "./redis_harness.ts";
 
@@ -249,6 +250,60 @@ Deno.test({
     } finally {
       await layer.close();
       await client.close();
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "pub/sub: an UNSUBSCRIBE lost with the connection is redone: no duplicate, no stale subscription",
+  ...opts,
+  fn: async () => {
+    const server = await new RedisServer().start();
+    const proxy = await TcpProxy.start(server.port);
+    const layer = new RedisPubSubChannelLayer({ url: proxy.url("redis"), backoff, prefix: "sb" });
+    const sender = new RedisPubSubChannelLayer({ url: server.url, backoff, prefix: "sb" });
+    const spy = createClient({ url: server.url });
+    spy.on("error", () => {});
+    await spy.connect();
+    const subscribers = async (key: string) =>
+      Number((await spy.sendCommand(["PUBSUB", "NUMSUB", key]) as unknown[])[1]);
+    try {
+      const channel = await layer.newChannel();
+      await layer.groupAdd("left", channel);
+      await layer.groupAdd("back", channel);
+      assert.equal(await subscribers("sb:group:left"), 1);
+      proxy.pause();
+      const leaving = layer.groupDiscard("left", channel);
+      const leavingBack = layer.groupDiscard("back", channel);
+      await proxy.waitForHeld(); // the UNSUBSCRIBEs are on the wire, unanswered
+      const resync = nextEvent(layer, "resync");
+      assert.equal(proxy.dropAll(), 2);
+      proxy.resume();
+      await leaving;
+      await leavingBack;
+      await resync;
+      // Redone after the reconnect: Redis no longer sends this process the group it left.
+      assert.equal(await subscribers("sb:group:left"), 0);
+      // Re-joining adds no second listener: one message, one delivery.
+      await layer.groupAdd("back", channel);
+      await sender.groupSend("back", { type: "once" });
+      const got = [];
+      while (true) {
+        const m = await receiveWithin(layer, channel);
+        if (m.type !== RESYNC_MESSAGE_TYPE) {
+          got.push(m);
+          break;
+        }
+      }
+      assert.deepEqual(got, [{ type: "once" }]);
+      await receiveNothing(layer, channel, 200);
+    } finally {
+      await spy.close();
+      await layer.close();
+      await sender.close();
+      await proxy.close();
       await server.stop();
     }
   },
