@@ -532,8 +532,12 @@ export class Connection implements ConnectionHandle {
     try {
       await this.#dispatchFrame(data, envelope);
     } catch (error) {
-      getLogger().error(`${this.cls.name}: failed to process message`, { error });
-      this.#write(errorFrame({ detail: "Failed to process message" }), envelope);
+      if (error instanceof LayerUnavailableError) {
+        this.#write(errorFrame({ reason: "layer_unavailable", detail: error.message }), envelope);
+      } else {
+        getLogger().error(`${this.cls.name}: failed to process message`, { error });
+        this.#write(errorFrame({ detail: "Failed to process message" }), envelope);
+      }
     }
     this.#complete("complete", envelope);
   }
