@@ -46,7 +46,9 @@ async function unavailableWithin(call: () => Promise<unknown>, what: string): Pr
   );
   const error = await within(settled, BOUND_MS, what);
   assert.ok(error instanceof LayerUnavailableError, `${what}: ${error}`);
-  return performance.now() - started;
+  const ms = performance.now() - started;
+  console.log(`${what}: ${error.constructor.name} after ${Math.round(ms)} ms`);
+  return ms;
 }
 
 /** The next message on `channel` that is not a resync notice. */
