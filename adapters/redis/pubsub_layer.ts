@@ -92,7 +92,14 @@ interface Shard {
   ops: Map<string, Promise<void>>;
   /** Waiting for the command connection to be ready again (resync waits for it). */
   commandWaiters: Array<() => void>;
+  /** The subscriber reconnected and its subscriptions are not restored yet. */
+  rejoining: boolean;
+  /** Told whenever the host may be back (another host's resync waits for it, bounded). */
+  backWaiters: Array<() => void>;
 }
+
+/** How long a host's resync waits for the other hosts to be back (all restarted together). */
+const RESYNC_WAIT_MS = 5_000;
 
 type Route = { kind: "local" } | { kind: "channel"; channel: string } | {
   kind: "group";
@@ -155,6 +162,8 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
       host,
       down: false,
       commandWaiters: [],
+      rejoining: false,
+      backWaiters: [],
       subscribed: new Set(),
       unsure: new Set(),
       ops: new Map(),
@@ -229,6 +238,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
         onUp: () => {
           if (!shard.down || this.#closed) return;
           shard.down = false;
+          shard.rejoining = true;
           this.#afterReconnect(shard);
         },
       },
@@ -237,6 +247,33 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
 
   #releaseCommandWaiters(shard: Shard): void {
     for (const resolve of shard.commandWaiters.splice(0)) resolve();
+    for (const check of shard.backWaiters.splice(0)) check();
+  }
+
+  /**
+   * Resolves once `shard` can publish and hear again (its command connection is ready, its
+   * subscriber connected with its subscriptions restored), the layer closed, or `ms` passed.
+   */
+  #back(shard: Shard, ms: number): Promise<void> {
+    const isBack = () =>
+      this.#closed ||
+      ((!shard.command || shard.command.client.isReady) && !shard.down && !shard.rejoining);
+    if (isBack()) return Promise.resolve();
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = () => {
+        done = true;
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(finish, ms);
+      const check = () => {
+        if (done) return;
+        if (isBack()) finish();
+        else shard.backWaiters.push(check);
+      };
+      shard.backWaiters.push(check);
+    });
   }
 
   /** Resolves once the host's command connection can publish again (or the layer closed). */
@@ -251,14 +288,24 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     try {
       await shard.subscriber?.client.sendCommand(["PING"]);
     } catch {
-      // if it dropped again, the next ready will come back here
+      // If it dropped again, the next ready comes back here (other hosts' resyncs wait, bounded,
+      // while it is down); if it timed out, they do not wait for it.
+      shard.rejoining = false;
+      for (const check of shard.backWaiters.splice(0)) check();
       return;
     }
     // node-redis re-subscribed what it holds listeners for; bring the rest in line: channels
     // whose SUBSCRIBE failed while Redis was away, and ones whose UNSUBSCRIBE did not complete.
     await this.#restore(shard);
+    shard.rejoining = false;
+    for (const check of shard.backWaiters.splice(0)) check();
     // Signal only when publishing works again: onResync handlers usually send at once.
     await this.#commandReady(shard);
+    // Every host may have restarted together: wait (bounded) until each can publish and hear
+    // again, so that what onResync handlers send reaches every host.
+    await Promise.all(
+      this.#shards.map((s) => s === shard ? undefined : this.#back(s, RESYNC_WAIT_MS)),
+    );
     if (this.#closed) return;
     const reason =
       `Redis host ${shard.index} reconnected: messages published while it was unreachable were lost`;

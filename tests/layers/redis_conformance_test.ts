@@ -25,9 +25,7 @@ layerConformanceSuite("redis pub/sub, 3 hosts", privateServersHarness("pubsub", 
   sharedState: true,
   foreignKeys: true,
   faults: true,
-  // Not yet: after all hosts restart, its resync can come before every host can publish again
-  // (groupSend then throws LayerUnavailableError); the pub/sub layer's own restart work covers it.
-  restartable: false,
+  restartable: true,
   skip,
 });
 
