@@ -240,7 +240,10 @@ export async function openConnection(
 /** Detaches and closes a connection the layer owns, then waits for its reconnect timer. */
 export async function closeConnection(conn: Connection): Promise<void> {
   conn.detach();
-  if (!conn.owned) return;
+  if (!conn.owned) {
+    if (conn.client instanceof TimedClient) conn.client.stop(); // the owner closes the client
+    return;
+  }
   await closeClient(conn.client, conn.timeouts.commandTimeoutMs);
   await conn.settled();
 }

@@ -9,6 +9,7 @@
  */
 import { LayerUnavailableError } from "../../src/layer_api.ts";
 import type { RedisClientLike } from "./redis_client.ts";
+import { backgroundInterval } from "./held_groups.ts";
 
 /**
  * How long the layers (and the job queue) wait for Redis. Both bounds exist so that a Redis that
@@ -27,7 +28,8 @@ export interface RedisTimeouts {
    * {@linkcode RedisTimeoutError} (a {@linkcode LayerUnavailableError}). Blocking commands
    * (`BLPOP`, `BZPOPMIN`, ...) get their block time on top. While a command on a connection is
    * overdue, further commands on that connection fail at once (the server is not answering);
-   * the first reply that arrives ends that state. Default 5000.
+   * the first reply that arrives ends that state. Deadlines are checked every tenth of this
+   * (at most every 250 ms), so the error comes up to that much later. Default 5000.
    */
   commandTimeoutMs?: number;
 }
@@ -92,10 +94,21 @@ export function blockingMs(args: readonly string[]): number {
   return seconds === 0 ? Infinity : seconds * 1000;
 }
 
+/** A command waiting for its reply: when it is overdue, and what to do then. */
+interface Pending {
+  deadline: number;
+  expire(): void;
+}
+
 /**
  * A client whose commands fail with {@linkcode RedisTimeoutError} when no reply comes in time.
  * The reply slot stays in node-redis's queue (the connection stays consistent); a late reply is
  * ignored.
+ *
+ * The deadlines are checked by one background interval per client (a tenth of the timeout, at
+ * most 250 ms, so a timeout fires up to that much late), started by the first command and stopped
+ * by `close()`, `destroy()` or {@linkcode TimedClient.stop}: no timer per command, so a long-lived
+ * connection (a reader blocking again and again) starts no timers while it is used.
  */
 export class TimedClient implements RedisClientLike {
   readonly #raw: RedisClientLike;
@@ -103,6 +116,8 @@ export class TimedClient implements RedisClientLike {
   readonly #timeoutMs: number;
   /** Commands overdue right now (sent, not answered within their time). */
   #overdue = 0;
+  readonly #pending = new Set<Pending>();
+  #stopWatch: (() => void) | undefined;
 
   constructor(raw: RedisClientLike, label: string, timeoutMs: number) {
     this.#raw = raw;
@@ -139,10 +154,30 @@ export class TimedClient implements RedisClientLike {
     return this.#timed("UNSUBSCRIBE", 0, () => this.#raw.unsubscribe(channel));
   }
   close(): Promise<unknown> {
+    this.stop();
     return this.#raw.close();
   }
   destroy(): unknown {
+    this.stop();
     return this.#raw.destroy();
+  }
+  /** Stops checking deadlines (the connection is closed, or handed back to its owner). */
+  stop(): void {
+    this.#stopWatch?.();
+    this.#stopWatch = undefined;
+  }
+
+  #watch(): void {
+    if (this.#stopWatch || !this.#raw.isOpen) return;
+    const tick = Math.min(250, Math.max(5, Math.floor(this.#timeoutMs / 10)));
+    this.#stopWatch = backgroundInterval(() => {
+      const now = performance.now();
+      for (const entry of this.#pending) {
+        if (entry.deadline > now) continue;
+        this.#pending.delete(entry);
+        entry.expire();
+      }
+    }, tick);
   }
   // deno-lint-ignore no-explicit-any
   on(event: string, listener: (...args: any[]) => void): unknown {
@@ -167,19 +202,24 @@ export class TimedClient implements RedisClientLike {
     const limit = this.#timeoutMs + blockMs;
     return new Promise((resolve, reject) => {
       let late = false;
-      const timer = setTimeout(() => {
-        late = true;
-        this.#overdue++;
-        reject(new RedisTimeoutError(command, this.#label, limit));
-      }, limit);
+      const entry: Pending = {
+        deadline: performance.now() + limit,
+        expire: () => {
+          late = true;
+          this.#overdue++;
+          reject(new RedisTimeoutError(command, this.#label, limit));
+        },
+      };
+      this.#pending.add(entry);
+      this.#watch();
       promise.then(
         (value) => {
-          clearTimeout(timer);
+          this.#pending.delete(entry);
           if (late) this.#overdue--;
           else resolve(value);
         },
         (error) => {
-          clearTimeout(timer);
+          this.#pending.delete(entry);
           if (late) this.#overdue--;
           else reject(error);
         },
