@@ -14,7 +14,7 @@ import {
   type ConsumerRuntime,
   RUNTIME,
 } from "./consumer.ts";
-import { ClosedError } from "./errors.ts";
+import { ClosedError, LayerUnavailableError } from "./errors.ts";
 import { checkReply, type HandlerInfo, type HandlerTable, handlerTable } from "./handlers.ts";
 import type { ChannelLayer, JsonValue, LayerMessage } from "./layer.ts";
 import { getLogger } from "./logger.ts";
@@ -190,6 +190,9 @@ export class Connection implements ConnectionHandle {
   #pendingFrames = 0;
   #pendingBytes = 0;
   #pendingEvents = 0;
+  /** Groups to join once the layer is reachable again (joins that failed while it was not). */
+  readonly #pendingGroups = new Set<string>();
+  #layerRetry: { timer?: ReturnType<typeof setTimeout>; delayMs: number } | undefined;
   /** Frames dropped for this slow client (droppable types only). */
   droppedFrames = 0;
 
@@ -237,11 +240,10 @@ export class Connection implements ConnectionHandle {
       try {
         if (this.cls.layer !== null) {
           this.#layer = this.cls.getLayer();
-          this.#channelName = await this.#layer.newChannel(this.cls.name || "consumer");
-          this.#receiveLoop = this.#runReceiveLoop(this.#layer);
           const initial = [...new Set([...this.cls.defaultGroups(), ...this.consumer.groups])];
           this.consumer.groups = [];
-          for (const g of initial) await this.join(g);
+          for (const g of initial) this.#pendingGroups.add(g);
+          await this.#attachLayer().catch((error) => this.#layerUnavailable(error));
         }
         await this.consumer.postAuthentication();
         const standalone = this.cls.defaultTopic;
@@ -250,10 +252,50 @@ export class Connection implements ConnectionHandle {
           await this.#subscribe(this.#defaultTopic, {});
         }
       } catch (error) {
+        if (error instanceof LayerUnavailableError) return this.#layerUnavailable(error);
         getLogger().error(`${this.cls.name}: connect failed`, { error });
         this.close(CloseCode.internalError, "Server error while connecting");
       }
     });
+  }
+
+  /** Gets a layer channel (once) and joins the pending groups; throws while the layer is away. */
+  async #attachLayer(): Promise<void> {
+    const layer = this.#layer!;
+    if (!this.#channelName) {
+      const name = await layer.newChannel(this.cls.name || "consumer");
+      if (this.#state !== "open") return;
+      this.#channelName = name;
+      this.#receiveLoop = this.#runReceiveLoop(layer);
+    }
+    for (const g of [...this.#pendingGroups]) {
+      if (this.#state === "open") await this.join(g);
+    }
+  }
+
+  /**
+   * The layer is unreachable: the connection stays open (frames that need no layer are still
+   * answered), the client gets an error frame, and joining is retried with backoff.
+   */
+  #layerUnavailable(error: unknown): void {
+    if (!(error instanceof LayerUnavailableError)) throw error;
+    if (this.#state !== "open") return;
+    getLogger().warn(`${this.cls.name}: channel layer unavailable; retrying`, { error });
+    if (!this.#layerRetry) {
+      this.#write(errorFrame({ reason: "layer_unavailable", detail: error.message }));
+    }
+    const retry = this.#layerRetry ??= { delayMs: 250 };
+    if (retry.timer !== undefined) return;
+    retry.timer = setTimeout(() => {
+      retry.timer = undefined;
+      retry.delayMs = Math.min(retry.delayMs * 2, 10_000);
+      if (this.#state !== "open") return;
+      // Outside the frame queue: frames are not held while the layer is tried again.
+      this.#attachLayer().then(() => this.#layerRetry = undefined, (e) => {
+        if (e instanceof LayerUnavailableError) this.#layerUnavailable(e);
+        else getLogger().error(`${this.cls.name}: joining the layer failed`, { error: e });
+      });
+    }, retry.delayMs);
   }
 
   closed(code: number, _reason?: string): Promise<void> {
@@ -261,6 +303,7 @@ export class Connection implements ConnectionHandle {
     this.#state = "closed";
     clearTimeout(this.#idleTimer);
     clearTimeout(this.#closeTimer);
+    clearTimeout(this.#layerRetry?.timer);
     this.#disconnected = (async () => {
       try {
         await this.consumer.onDisconnect(code);
@@ -508,7 +551,15 @@ export class Connection implements ConnectionHandle {
   async join(group: string): Promise<void> {
     assertGroupName(group);
     const layer = this.#requireLayer("joinGroup");
+    if (!this.#channelName) {
+      this.#pendingGroups.add(group); // joined once the layer is back
+      throw new LayerUnavailableError(`joinGroup: the channel layer is unavailable`);
+    }
     await layer.groupAdd(group, this.#channelName);
+    this.#pendingGroups.delete(group);
+    if (this.#state === "closed") { // a retried join that finished after the disconnect
+      return void await layer.groupDiscard(group, this.#channelName).catch(() => {});
+    }
     if (!this.consumer.groups.includes(group)) this.consumer.groups.push(group);
   }
 
@@ -557,8 +608,12 @@ export class Connection implements ConnectionHandle {
     try {
       await this.#dispatchFrame(data, envelope);
     } catch (error) {
-      getLogger().error(`${this.cls.name}: failed to process message`, { error });
-      this.#write(errorFrame({ detail: "Failed to process message" }), envelope);
+      if (error instanceof LayerUnavailableError) {
+        this.#write(errorFrame({ reason: "layer_unavailable", detail: error.message }), envelope);
+      } else {
+        getLogger().error(`${this.cls.name}: failed to process message`, { error });
+        this.#write(errorFrame({ detail: "Failed to process message" }), envelope);
+      }
     }
     this.#complete("complete", envelope);
   }
@@ -654,6 +709,11 @@ export class Connection implements ConnectionHandle {
         payload: checked.value,
       });
     } catch (error) {
+      if (error instanceof LayerUnavailableError) {
+        getLogger().warn(`${handler.action}: channel layer unavailable`, { error });
+        this.#write(errorFrame({ reason: "layer_unavailable", detail: error.message }), envelope);
+        return;
+      }
       getLogger().error(`Handler error for action '${handler.action}'`, {
         consumer: target.name,
         error,

@@ -1,6 +1,7 @@
 /**
  * The testing module: communicators that drive an app in-process or over real sockets, the
- * completion constants, broadcast capture, and topic helpers (`subscribe`, `receiveTopicMessage`).
+ * completion constants, broadcast capture, topic helpers (`subscribe`, `receiveTopicMessage`) and
+ * {@linkcode TcpProxy}, a TCP proxy that drops or holds connections for fault-injection tests.
  *
  * ```ts
  * import { GROUP_ACTION_COMPLETE, WebsocketCommunicator } from "@switchboard/switchboard/testing";
@@ -33,3 +34,4 @@ export {
   MESSAGE_ACTION_COMPLETE,
 } from "../src/constants.ts";
 export { skewClock, type SkewedClock } from "./clock.ts";
+export { TcpProxy, type TcpProxyTarget } from "./tcp_proxy.ts";

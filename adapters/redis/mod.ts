@@ -21,7 +21,14 @@ export { RedisQueueChannelLayer, type RedisQueueChannelLayerOptions } from "./qu
 export { RedisJobQueue, type RedisJobQueueOptions } from "./job_queue.ts";
 export { ForeignChannelError } from "./errors.ts";
 export type { DropListener, DropReason } from "../../src/mailbox.ts";
-export type { BackoffOptions, RedisClientLike, RedisHost } from "./redis_client.ts";
+export {
+  type BackoffOptions,
+  DEFAULT_REDIS_TIMEOUTS,
+  type RedisClientLike,
+  type RedisHost,
+  RedisTimeoutError,
+  type RedisTimeouts,
+} from "./redis_client.ts";
 export {
   deriveKey,
   ENCRYPTED_PREFIX,
@@ -30,4 +37,4 @@ export {
   makeSerializer,
   type MessageSerializer,
 } from "./serializer.ts";
-export { consistentHash, crc32 } from "./shard.ts";
+export { consistentHash, crc32, hostIdentity } from "./shard.ts";

@@ -34,13 +34,16 @@ import {
 import { ForeignChannelError } from "./errors.ts";
 import { deepFreeze, type DropListener, Mailboxes } from "../../src/mailbox.ts";
 import {
+  allSettledOrThrow,
   assertPrefix,
   type BackoffOptions,
   closeConnection,
   type Connection,
   openConnection,
   type RedisHost,
+  type RedisTimeouts,
   resolveHosts,
+  resolveTimeouts,
   unavailable,
 } from "./redis_client.ts";
 import { makeSerializer, type MessageSerializer } from "./serializer.ts";
@@ -60,6 +63,11 @@ export interface RedisPubSubChannelLayerOptions extends CapacityOptions {
   encryptionKeys?: string[];
   /** Reconnect backoff of the connections the layer opens from URLs. */
   backoff?: BackoffOptions;
+  /**
+   * Connect and command timeouts (default 5 s each): past them, calls fail with
+   * {@linkcode LayerUnavailableError} instead of waiting for an unreachable or paused Redis.
+   */
+  timeouts?: RedisTimeouts;
   /** Called for every message dropped in this process (full mailbox, expired, undecodable). */
   onDrop?: DropListener;
 }
@@ -70,13 +78,28 @@ interface Shard {
   command?: Connection;
   subscriber?: Connection;
   down: boolean;
-  /** Redis channels subscribed (or being subscribed) on this shard → what they carry. */
+  /** Redis channels whose SUBSCRIBE Redis confirmed (and no UNSUBSCRIBE confirmed since). */
   subscribed: Set<string>;
+  /**
+   * Redis channels whose last SUBSCRIBE or UNSUBSCRIBE failed or timed out: node-redis may
+   * still be subscribed (it keeps the listener of a failed UNSUBSCRIBE and re-subscribes it on
+   * reconnect). Reconciled again after a reconnect and by a retry timer.
+   */
+  unsure: Set<string>;
+  /** The retry timer of `unsure` channels. */
+  retryTimer?: ReturnType<typeof setTimeout>;
   /** Per Redis channel: the chain of subscribe/unsubscribe operations. */
   ops: Map<string, Promise<void>>;
   /** Waiting for the command connection to be ready again (resync waits for it). */
   commandWaiters: Array<() => void>;
+  /** The subscriber reconnected and its subscriptions are not restored yet. */
+  rejoining: boolean;
+  /** Told whenever the host may be back (another host's resync waits for it, bounded). */
+  backWaiters: Array<() => void>;
 }
+
+/** How long a host's resync waits for the other hosts to be back (all restarted together). */
+const RESYNC_WAIT_MS = 5_000;
 
 type Route = { kind: "local" } | { kind: "channel"; channel: string } | {
   kind: "group";
@@ -110,6 +133,12 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
   readonly #shards: Shard[];
   readonly #serializer: MessageSerializer;
   readonly #backoff: BackoffOptions | undefined;
+  readonly #timeouts: Required<RedisTimeouts>;
+  /**
+   * The one listener of every subscription: node-redis keeps listeners in a set, so
+   * subscribing again (after a failed or unconfirmed UNSUBSCRIBE) never adds a second one.
+   */
+  readonly #listener = (message: string, channel: string) => this.#onMessage(channel, message);
   readonly #token = randomToken(12);
   readonly #mailboxes: Mailboxes;
   /** Local group members, by group. */
@@ -133,9 +162,13 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
       host,
       down: false,
       commandWaiters: [],
+      rejoining: false,
+      backWaiters: [],
       subscribed: new Set(),
+      unsure: new Set(),
       ops: new Map(),
     }));
+    this.#timeouts = resolveTimeouts(options.timeouts);
     this.#serializer = makeSerializer(options.encryptionKeys);
     this.#backoff = options.backoff;
     const expiry = options.expiry ?? 60;
@@ -166,8 +199,10 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
   }
 
   async #connectAll(): Promise<void> {
+    // Every attempt settles (each is bounded by the connect timeout) before cleaning up, so a
+    // failure on one host leaves no connection opening on another.
     try {
-      await Promise.all(this.#shards.map((shard) => this.#connectShard(shard)));
+      await allSettledOrThrow(this.#shards.map((s) => this.#connectShard(s)));
     } catch (error) {
       await Promise.all(this.#shards.map((s) => this.#closeShard(s)));
       this.#connecting = undefined;
@@ -184,11 +219,13 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     shard.command = await openConnection(shard.host, `${label} (commands)`, {
       duplicate: false,
       backoff: this.#backoff,
+      timeouts: this.#timeouts,
       hooks: { onUp: () => this.#releaseCommandWaiters(shard) },
     });
     shard.subscriber = await openConnection(shard.host, `${label} (subscriber)`, {
       duplicate: true,
       backoff: this.#backoff,
+      timeouts: this.#timeouts,
       hooks: {
         onDown: (reason) => {
           if (shard.down || this.#closed) return;
@@ -201,6 +238,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
         onUp: () => {
           if (!shard.down || this.#closed) return;
           shard.down = false;
+          shard.rejoining = true;
           this.#afterReconnect(shard);
         },
       },
@@ -209,6 +247,33 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
 
   #releaseCommandWaiters(shard: Shard): void {
     for (const resolve of shard.commandWaiters.splice(0)) resolve();
+    for (const check of shard.backWaiters.splice(0)) check();
+  }
+
+  /**
+   * Resolves once `shard` can publish and hear again (its command connection is ready, its
+   * subscriber connected with its subscriptions restored), the layer closed, or `ms` passed.
+   */
+  #back(shard: Shard, ms: number): Promise<void> {
+    const isBack = () =>
+      this.#closed ||
+      ((!shard.command || shard.command.client.isReady) && !shard.down && !shard.rejoining);
+    if (isBack()) return Promise.resolve();
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = () => {
+        done = true;
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(finish, ms);
+      const check = () => {
+        if (done) return;
+        if (isBack()) finish();
+        else shard.backWaiters.push(check);
+      };
+      shard.backWaiters.push(check);
+    });
   }
 
   /** Resolves once the host's command connection can publish again (or the layer closed). */
@@ -223,17 +288,61 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     try {
       await shard.subscriber?.client.sendCommand(["PING"]);
     } catch {
-      // if it dropped again, the next ready will come back here
+      // If it dropped again, the next ready comes back here (other hosts' resyncs wait, bounded,
+      // while it is down); if it timed out, they do not wait for it.
+      shard.rejoining = false;
+      for (const check of shard.backWaiters.splice(0)) check();
       return;
     }
+    // node-redis re-subscribed what it holds listeners for; bring the rest in line: channels
+    // whose SUBSCRIBE failed while Redis was away, and ones whose UNSUBSCRIBE did not complete.
+    await this.#restore(shard);
+    shard.rejoining = false;
+    for (const check of shard.backWaiters.splice(0)) check();
     // Signal only when publishing works again: onResync handlers usually send at once.
     await this.#commandReady(shard);
+    // Every host may have restarted together: wait (bounded) until each can publish and hear
+    // again, so that what onResync handlers send reaches every host.
+    await Promise.all(
+      this.#shards.map((s) => s === shard ? undefined : this.#back(s, RESYNC_WAIT_MS)),
+    );
     if (this.#closed) return;
     const reason =
       `Redis host ${shard.index} reconnected: messages published while it was unreachable were lost`;
     getLogger().warn(`Redis pub/sub layer: ${reason}`);
     this.#mailboxes.broadcast(deepFreeze({ type: RESYNC_MESSAGE_TYPE, reason }));
     this.#events.emit({ type: "resync", reason });
+  }
+
+  /** Reconciles every channel of `shard` that is unsure or wanted but not subscribed. */
+  async #restore(shard: Shard): Promise<void> {
+    const keys = new Set(shard.unsure);
+    for (const [key] of this.#routes) {
+      if (!shard.subscribed.has(key) && this.#shardOfKey(key) === shard && this.#wanted(key)) {
+        keys.add(key);
+      }
+    }
+    await Promise.all([...keys].map((key) => this.#reconcile(shard, key).catch(() => {})));
+  }
+
+  #shardOfKey(key: string): Shard | undefined {
+    const route = this.#routes.get(key);
+    if (!route) return undefined;
+    const name = route.kind === "group" ? route.group : key.slice(this.prefix.length + 1);
+    return this.#shardOf(name);
+  }
+
+  /** Retries unsure channels later (a paused Redis answers again without reconnecting). */
+  #scheduleRetry(shard: Shard): void {
+    if (shard.retryTimer !== undefined || this.#closed) return;
+    shard.retryTimer = setTimeout(() => {
+      shard.retryTimer = undefined;
+      if (this.#closed || shard.unsure.size === 0) return;
+      if (!shard.subscriber?.client.isReady) return; // the reconnect restores them
+      this.#restore(shard).then(() => {
+        if (shard.unsure.size) this.#scheduleRetry(shard);
+      });
+    }, Math.min(this.#timeouts.commandTimeoutMs, 1000));
   }
 
   /** Subscribes to layer events (`disconnected`, `resync`); returns the unsubscribe function. */
@@ -266,19 +375,31 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
       if (!sub) throw new LayerUnavailableError("The Redis pub/sub layer is not connected");
       if (wanted && !shard.subscribed.has(key)) {
         try {
-          await sub.subscribe(key, (message, channel) => this.#onMessage(channel, message));
+          await sub.subscribe(key, this.#listener);
         } catch (error) {
+          // Unknown outcome (a timeout): node-redis may still subscribe; the same listener
+          // makes that harmless, and the retry brings it in line with what is wanted.
+          shard.unsure.add(key);
+          this.#scheduleRetry(shard);
           throw unavailable(`SUBSCRIBE ${key}`, error);
         }
         shard.subscribed.add(key);
-      } else if (!wanted && shard.subscribed.has(key)) {
-        shard.subscribed.delete(key);
-        this.#routes.delete(key);
+        shard.unsure.delete(key);
+      } else if (!wanted && (shard.subscribed.has(key) || shard.unsure.has(key))) {
         try {
           await sub.unsubscribe(key);
         } catch (error) {
+          // Not confirmed: still (possibly) subscribed. Keep knowing it, retry later.
+          shard.unsure.add(key);
+          this.#scheduleRetry(shard);
           getLogger().warn(`Redis pub/sub layer: UNSUBSCRIBE ${key} failed: ${error}`);
+          return;
         }
+        shard.subscribed.delete(key);
+        shard.unsure.delete(key);
+        if (!this.#wanted(key)) this.#routes.delete(key);
+      } else if (wanted) {
+        shard.unsure.delete(key);
       }
     });
     shard.ops.set(key, next);
@@ -421,10 +542,17 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     await this.connect();
     let members = this.#groups.get(group);
     if (!members) this.#groups.set(group, members = new Set());
+    const added = !members.has(channel);
     members.add(channel);
     const key = this.#groupKey(group);
     this.#routes.set(key, { kind: "group", group });
-    await this.#reconcile(this.#shardOf(group), key);
+    try {
+      await this.#reconcile(this.#shardOf(group), key);
+    } catch (error) {
+      // The caller is told the join failed: do not keep a membership nobody will discard.
+      if (added && members.delete(channel) && members.size === 0) this.#groups.delete(group);
+      throw error;
+    }
   }
 
   /** Removes `channel` from `group`; unsubscribes when no local member is left. */
@@ -473,6 +601,8 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
 
   async #closeShard(shard: Shard): Promise<void> {
     this.#releaseCommandWaiters(shard);
+    clearTimeout(shard.retryTimer);
+    shard.retryTimer = undefined;
     await Promise.all([...shard.ops.values()].map((p) => p.catch(() => {})));
     const sub = shard.subscriber;
     shard.subscriber = undefined;
@@ -487,6 +617,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
         }
       }
       shard.subscribed.clear();
+      shard.unsure.clear();
       await closeConnection(sub);
     }
     const command = shard.command;

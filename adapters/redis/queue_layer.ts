@@ -35,13 +35,16 @@ import {
 import { ForeignChannelError } from "./errors.ts";
 import { deepFreeze, type DropListener, Mailboxes } from "../../src/mailbox.ts";
 import {
+  allSettledOrThrow,
   assertPrefix,
   type BackoffOptions,
   closeConnection,
   type Connection,
   openConnection,
   type RedisHost,
+  type RedisTimeouts,
   resolveHosts,
+  resolveTimeouts,
   unavailable,
 } from "./redis_client.ts";
 import { DELIVER, GROUP_ADD, GROUP_MEMBERS, HEADER_LENGTH } from "./scripts.ts";
@@ -77,6 +80,8 @@ export interface RedisQueueChannelLayerOptions extends CapacityOptions {
   encryptionKeys?: string[];
   /** Reconnect backoff of the connections the layer opens from URLs. */
   backoff?: BackoffOptions;
+  /** Connect and command timeouts (default 5 s each; see `RedisTimeouts`). */
+  timeouts?: RedisTimeouts;
   /** Entries popped per round trip by the reader. Default 128. */
   readBatch?: number;
   /** Called for every message dropped in this process (full mailbox, expired, undecodable). */
@@ -139,6 +144,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   readonly #shards: Shard[];
   readonly #serializer: MessageSerializer;
   readonly #backoff: BackoffOptions | undefined;
+  readonly #timeouts: RedisTimeouts | undefined;
   readonly #token = randomToken(12);
   readonly #senderToken = randomToken(8);
   #seq = 0;
@@ -172,6 +178,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     this.#capacity = capacityLookup(options);
     this.#readBatch = String(options.readBatch ?? 128);
     this.#backoff = options.backoff;
+    this.#timeouts = resolveTimeouts(options.timeouts);
     this.#shards = resolveHosts(options).map((host, index) => {
       const shard: Shard = {
         index,
@@ -213,6 +220,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       index: shard.index,
       redis: shard.host,
       backoff: this.#backoff,
+      timeouts: this.#timeouts,
       closed: () => this.#closed,
       connect: () => this.connect(),
       command: () => shard.command?.client,
@@ -244,15 +252,22 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     if (this.#closed) return Promise.reject(new ClosedError("The Redis queue layer is closed"));
     this.#connecting ??= (async () => {
       try {
-        await Promise.all(this.#shards.map(async (shard) => {
+        await allSettledOrThrow(this.#shards.map(async (shard) => {
           shard.command = await openConnection(shard.host, `queue host ${shard.index}`, {
             duplicate: false,
             backoff: this.#backoff,
+            timeouts: this.#timeouts,
             hooks: { onUp: () => this.#commandUp(shard) },
           });
         }));
       } catch (error) {
-        await Promise.all(this.#shards.map((s) => this.#closeShard(s)));
+        // Only the command connections: a reader that is starting waits for this very
+        // connect() (closing the whole shard here would wait for it: a deadlock).
+        await Promise.all(this.#shards.map(async (s) => {
+          const command = s.command;
+          s.command = undefined;
+          if (command) await closeConnection(command);
+        }));
         this.#connecting = undefined;
         throw error;
       }

@@ -18,6 +18,7 @@ import {
   openConnection,
   type RedisClientLike,
   type RedisHost,
+  type RedisTimeouts,
 } from "./redis_client.ts";
 import { READ } from "./scripts.ts";
 
@@ -32,6 +33,8 @@ export interface ReaderHost {
   readonly redis: RedisHost;
   /** Reconnect backoff. */
   readonly backoff?: BackoffOptions;
+  /** Connect and command timeouts (a blocking pop gets its block time on top). */
+  readonly timeouts?: RedisTimeouts;
   /** True once the layer is closed. */
   closed(): boolean;
   /** Opens the layer's command connections. */
@@ -105,6 +108,7 @@ export class HostReader {
       const conn = await openConnection(host.redis, `queue host ${host.index} (reader)`, {
         duplicate: true,
         backoff: host.backoff,
+        timeouts: host.timeouts,
         hooks: {
           onDown: (reason) => {
             // The old id may soon name another client (after a restart): never unblock it.

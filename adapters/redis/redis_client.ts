@@ -10,6 +10,21 @@
  */
 import { createClient } from "redis";
 import { getLogger, LayerUnavailableError } from "../../src/layer_api.ts";
+import { orderHosts } from "./shard.ts";
+import {
+  DEFAULT_REDIS_TIMEOUTS,
+  type RedisTimeouts,
+  resolveTimeouts,
+  TimedClient,
+} from "./timeouts.ts";
+
+export {
+  blockingMs,
+  DEFAULT_REDIS_TIMEOUTS,
+  RedisTimeoutError,
+  type RedisTimeouts,
+  resolveTimeouts,
+} from "./timeouts.ts";
 
 /** What the layers need from a node-redis client. `createClient()` results fit. */
 export interface RedisClientLike {
@@ -53,7 +68,11 @@ export interface BackoffOptions {
   maxDelayMs?: number;
 }
 
-/** Hosts from layer options: `hosts`, else `url`, else `redis://127.0.0.1:6379`. */
+/**
+ * Hosts from layer options: `hosts`, else `url`, else `redis://127.0.0.1:6379`. Several hosts
+ * come back sorted by {@linkcode hostIdentity} (not in the order given): shards are chosen by
+ * host identity, so processes that list the same hosts in another order still agree.
+ */
 export function resolveHosts(options: { url?: string; hosts?: readonly RedisHost[] }): RedisHost[] {
   if (options.hosts !== undefined) {
     if (!Array.isArray(options.hosts) || options.hosts.length === 0) {
@@ -65,7 +84,7 @@ export function resolveHosts(options: { url?: string; hosts?: readonly RedisHost
         throw new TypeError("Each host must be a redis:// URL or a node-redis client");
       }
     }
-    return [...options.hosts];
+    return orderHosts(options.hosts);
   }
   return [options.url ?? "redis://127.0.0.1:6379"];
 }
@@ -92,6 +111,8 @@ export interface Connection {
    * between attempts with a timer that `destroy()` does not cancel).
    */
   settled(): Promise<void>;
+  /** The timeouts this connection applies. */
+  timeouts: Required<RedisTimeouts>;
 }
 
 /** Listeners a layer attaches to a connection. */
@@ -110,8 +131,14 @@ export interface ConnectionHooks {
 export async function openConnection(
   host: RedisHost,
   label: string,
-  options: { duplicate: boolean; backoff?: BackoffOptions; hooks?: ConnectionHooks },
+  options: {
+    duplicate: boolean;
+    backoff?: BackoffOptions;
+    hooks?: ConnectionHooks;
+    timeouts?: RedisTimeouts;
+  },
 ): Promise<Connection> {
+  const timeouts = resolveTimeouts(options.timeouts);
   const min = options.backoff?.minDelayMs ?? 50;
   const max = options.backoff?.maxDelayMs ?? 2000;
   let client: RedisClientLike;
@@ -122,6 +149,7 @@ export async function openConnection(
       url: host,
       disableOfflineQueue: true,
       socket: {
+        connectTimeout: timeouts.connectTimeoutMs,
         reconnectStrategy: (retries: number) => {
           const delay = Math.min(min * 2 ** Math.min(retries, 16), max) +
             Math.floor(Math.random() * min);
@@ -177,39 +205,73 @@ export async function openConnection(
     if (wait > 0) await new Promise((r) => setTimeout(r, wait + 5));
   };
   if (owned || !client.isOpen) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await client.connect();
+      // node-redis retries a refused connection forever and a paused server never answers the
+      // handshake: either would make connect() wait as long as the outage.
+      const connecting = client.connect();
+      connecting.catch(() => {});
+      await Promise.race([
+        connecting,
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`not ready within ${timeouts.connectTimeoutMs} ms`)),
+            timeouts.connectTimeoutMs,
+          );
+        }),
+      ]);
     } catch (error) {
+      clearTimeout(timer);
       detach();
       if (owned) {
-        await closeClient(client);
+        await closeClient(client, timeouts.commandTimeoutMs);
         await settled();
       }
       throw new LayerUnavailableError(`Cannot connect to Redis (${label}): ${error}`, {
         cause: error,
       });
     }
+    clearTimeout(timer);
   }
-  return { client, owned, detach, settled };
+  const timed = new TimedClient(client, label, timeouts.commandTimeoutMs);
+  return { client: timed, owned, detach, settled, timeouts };
 }
 
 /** Detaches and closes a connection the layer owns, then waits for its reconnect timer. */
 export async function closeConnection(conn: Connection): Promise<void> {
   conn.detach();
-  if (!conn.owned) return;
-  await closeClient(conn.client);
+  if (!conn.owned) {
+    if (conn.client instanceof TimedClient) conn.client.stop(); // the owner closes the client
+    return;
+  }
+  await closeClient(conn.client, conn.timeouts.commandTimeoutMs);
   await conn.settled();
 }
 
-/** Closes a client: `close()` when it is ready, `destroy()` otherwise or when close fails. */
-export async function closeClient(client: RedisClientLike): Promise<void> {
+/**
+ * Closes a client: `close()` when it is ready (bounded by `timeoutMs`), `destroy()` otherwise,
+ * when close fails or when it takes too long.
+ */
+export async function closeClient(
+  client: RedisClientLike,
+  timeoutMs: number = DEFAULT_REDIS_TIMEOUTS.commandTimeoutMs,
+): Promise<void> {
   if (!client.isOpen) return;
   if (client.isReady) {
+    // close() waits for pending replies: bounded, since a paused server never sends them.
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await client.close();
-      return;
+      const closing = client.close();
+      closing.catch(() => {});
+      const ok = await Promise.race([
+        closing.then(() => true),
+        new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs)),
+      ]);
+      if (ok) return;
     } catch {
       // fall through to destroy
+    } finally {
+      clearTimeout(timer);
     }
   }
   try {
@@ -217,6 +279,17 @@ export async function closeClient(client: RedisClientLike): Promise<void> {
   } catch {
     // already closed
   }
+}
+
+/**
+ * Waits for every promise to settle, then throws the first rejection (unlike `Promise.all`,
+ * nothing is left running when one fails: connecting to several hosts cleans up after all).
+ */
+export async function allSettledOrThrow<T>(promises: Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 /** Wraps a command failure in {@linkcode LayerUnavailableError}. */

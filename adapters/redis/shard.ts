@@ -39,3 +39,63 @@ export function consistentHash(value: string | Uint8Array, ringSize: number): nu
   const bucket = crc32(value) & 0xfff;
   return Math.floor(bucket / (4096 / ringSize));
 }
+
+/** What {@linkcode hostIdentity} reads from a node-redis client (its `options`). */
+interface ClientWithOptions {
+  options?: {
+    url?: string;
+    database?: number;
+    socket?: { host?: string; port?: number; path?: string; tls?: unknown };
+  };
+}
+
+/**
+ * The identity of a Redis host that does not depend on where it appears in a host list:
+ * `redis://host:port/db` (lower-case host, default port 6379, default db 0; user name and
+ * password left out) or `unix:/path/db`. For a node-redis client it is read from the client's
+ * options. Throws a `TypeError` when neither gives an address.
+ */
+export function hostIdentity(host: string | object): string {
+  if (typeof host === "string") return urlIdentity(host);
+  const options = (host as ClientWithOptions).options;
+  if (options?.url) return urlIdentity(options.url, options.database);
+  const socket = options?.socket;
+  const db = options?.database ?? 0;
+  if (socket?.path) return `unix:${socket.path}/${db}`;
+  const scheme = socket?.tls ? "rediss" : "redis";
+  return `${scheme}://${(socket?.host ?? "localhost").toLowerCase()}:${socket?.port ?? 6379}/${db}`;
+}
+
+function urlIdentity(url: string, database?: number): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TypeError(`Not a Redis URL: ${JSON.stringify(url)}`);
+  }
+  const scheme = parsed.protocol.replace(/:$/, "");
+  const path = parsed.pathname.replace(/^\/+/, "");
+  const db = database ?? (path ? Number(path) : Number(parsed.searchParams.get("db") ?? 0));
+  const hostname = parsed.hostname.toLowerCase();
+  if (scheme === "unix" || (!hostname && path)) return `unix:${parsed.pathname}/0`;
+  return `${scheme}://${hostname || "localhost"}:${parsed.port || 6379}/${
+    Number.isFinite(db) ? db : 0
+  }`;
+}
+
+/**
+ * Sorts hosts by {@linkcode hostIdentity}, so that processes configured with the same hosts in
+ * a different order put every name on the same host. Throws a `TypeError` when two entries are
+ * the same host.
+ */
+export function orderHosts<T extends string | object>(hosts: readonly T[]): T[] {
+  if (hosts.length === 1) return [...hosts];
+  const keyed = hosts.map((host) => ({ host, id: hostIdentity(host) }));
+  keyed.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (let i = 1; i < keyed.length; i++) {
+    if (keyed[i].id === keyed[i - 1].id) {
+      throw new TypeError(`The Redis host ${keyed[i].id} is listed twice in hosts`);
+    }
+  }
+  return keyed.map((k) => k.host);
+}

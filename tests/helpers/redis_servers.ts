@@ -114,11 +114,25 @@ export class RedisServer {
     if (!child) return;
     this.#child = undefined;
     try {
+      child.kill("SIGCONT"); // a paused server is killed too, but let it not linger stopped
       child.kill("SIGKILL");
     } catch {
       // already gone
     }
     await child.status;
+  }
+
+  /**
+   * Freezes the server (SIGSTOP): connections stay open, nothing is answered, as with a hung
+   * host or a stop-the-world pause. {@linkcode resume} continues it.
+   */
+  pause(): void {
+    this.#child?.kill("SIGSTOP");
+  }
+
+  /** Continues a paused server (SIGCONT). */
+  resume(): void {
+    this.#child?.kill("SIGCONT");
   }
 
   /** Stops and starts the server on the same port (all data is lost). */

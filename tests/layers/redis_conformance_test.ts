@@ -24,9 +24,8 @@ layerConformanceSuite("redis pub/sub, 3 hosts", privateServersHarness("pubsub", 
   groupExpiry: false,
   sharedState: true,
   foreignKeys: true,
-  // Not yet: after all hosts restart, its resync can come before every host can publish again
-  // (groupSend then throws LayerUnavailableError); the pub/sub layer's own restart work covers it.
-  restartable: false,
+  faults: true,
+  restartable: true,
   skip,
 });
 
@@ -49,6 +48,7 @@ layerConformanceSuite("redis queue, 3 hosts", privateServersHarness("queue", 3),
   sharedState: true,
   storesUntilRead: true,
   foreignKeys: true,
+  faults: true,
   restartable: true,
   skip,
 });

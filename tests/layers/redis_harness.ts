@@ -8,8 +8,10 @@ import assert from "node:assert/strict";
 import type { ChannelLayer } from "../../src/layer_api.ts";
 import { randomToken } from "../../src/layer_api.ts";
 import { RedisPubSubChannelLayer, RedisQueueChannelLayer } from "../../adapters/redis/mod.ts";
-import { RedisServers } from "../helpers/redis_servers.ts";
-import type { ForeignKeys, LayerHarness, LayerTestOptions } from "./conformance.ts";
+import { hostIdentity } from "../../adapters/redis/shard.ts";
+import { freePort, rawCommand, RedisServers } from "../helpers/redis_servers.ts";
+import { TcpProxy } from "../../testing/tcp_proxy.ts";
+import type { ForeignKeys, LayerFaults, LayerHarness, LayerTestOptions } from "./conformance.ts";
 import { createClient } from "redis";
 
 /**
@@ -88,6 +90,7 @@ export function makeRedisLayer(
     encryptionKeys: options.encryptionKeys,
     onDrop: options.onDrop as never,
     backoff: { minDelayMs: 20, maxDelayMs: 200 },
+    timeouts: options.timeouts,
   };
   return kind === "pubsub"
     ? new RedisPubSubChannelLayer(common)
@@ -127,7 +130,10 @@ export function sharedServerHarness(kind: RedisKind): () => Promise<LayerHarness
   };
 }
 
-/** A harness on `count` private servers; `dispose` checks every connection was closed. */
+/**
+ * A harness on `count` private servers; `dispose` checks every connection was closed. It
+ * provides {@linkcode LayerFaults}: restart, pause, an unreachable port, TCP proxies.
+ */
 export function privateServersHarness(
   kind: RedisKind,
   count: number,
@@ -135,27 +141,71 @@ export function privateServersHarness(
   return async () => {
     const servers = await RedisServers.start(count);
     const made: ChannelLayer[] = [];
+    const proxies: TcpProxy[] = [];
+    const faults: LayerFaults = {
+      async restart() {
+        await Promise.all(servers.servers.map((s) => s.restart()));
+      },
+      pause() {
+        for (const s of servers.servers) s.pause();
+      },
+      resume() {
+        for (const s of servers.servers) s.resume();
+      },
+      makeUnreachable(options?: LayerTestOptions) {
+        const hosts = Array.from({ length: count }, () => `redis://127.0.0.1:${freePort()}`);
+        const layer = makeRedisLayer(kind, { hosts, prefix: "sb" }, options);
+        made.push(layer);
+        return layer;
+      },
+      async makeProxied(options?: LayerTestOptions) {
+        // Pair proxies with servers in host-identity order, so that the proxied layer puts every
+        // name on the same server as the direct ones (names are sharded by host identity).
+        const mine = await Promise.all(servers.servers.map((s) => TcpProxy.start(s.port)));
+        proxies.push(...mine);
+        const byId = <T>(list: T[], id: (x: T) => string) =>
+          [...list].sort((a, b) => (id(a) < id(b) ? -1 : 1));
+        const sortedServers = byId(servers.servers, (s) => hostIdentity(s.url));
+        const sortedProxies = byId(mine, (p) => hostIdentity(p.url("redis")));
+        sortedProxies.forEach((p, i) => p.retarget(sortedServers[i].port));
+        // Listed in the servers' order too: position i is (a proxy of) server i.
+        const hosts = servers.servers.map((s) =>
+          mine.find((p) => p.target.port === s.port)!.url("redis")
+        );
+        const layer = makeRedisLayer(kind, { hosts, prefix: "sb" }, options);
+        made.push(layer);
+        await layer.connect();
+        return { layer, proxies: mine };
+      },
+      async killConnections(type) {
+        await Promise.all(
+          servers.servers.map((s) => rawCommand(s.port, `CLIENT KILL TYPE ${type} SKIPME yes`)),
+        );
+      },
+    };
     return {
       async make(options?: LayerTestOptions) {
-        const layer = makeRedisLayer(kind, { hosts: servers.urls, prefix: "sb" }, options);
+        const hosts = options?.reverseHosts ? [...servers.urls].reverse() : servers.urls;
+        const layer = makeRedisLayer(kind, { hosts, prefix: "sb" }, options);
         made.push(layer);
         await layer.connect();
         return layer;
       },
       listen,
       plantForeignKeys: () => plantForeignKeys(servers.urls, "sb"),
-      async restartBackend() {
-        await Promise.all(servers.servers.map((s) => s.restart()));
-      },
+      faults,
       async dispose() {
         try {
           await Promise.all(made.map((l) => l.close()));
+          await Promise.all(proxies.map((p) => p.close()));
           for (const server of servers.servers) {
-            assert.equal(
-              await server.connectedClients(),
-              0,
-              `connections left open on ${server.url} after close()`,
-            );
+            let open = await server.connectedClients();
+            // A proxy's upstream side closes a moment after the layer closed its side.
+            for (let i = 0; open > 0 && proxies.length && i < 50; i++) {
+              await new Promise((r) => setTimeout(r, 20));
+              open = await server.connectedClients();
+            }
+            assert.equal(open, 0, `connections left open on ${server.url} after close()`);
           }
         } finally {
           await servers.stop();

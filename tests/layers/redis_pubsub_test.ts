@@ -13,6 +13,7 @@ import {
 } from "../../src/layer_api.ts";
 import { ForeignChannelError, RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
 import { rawCommand, RedisServer } from "../helpers/redis_servers.ts";
+import { TcpProxy } from "../../testing/tcp_proxy.ts";
 import { receiveNothing, receiveWithin } from "./conformance.ts";
 import { REDIS_URL, redisSkipReason } from "./redis_harness.ts";
 
@@ -253,3 +254,158 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "pub/sub: an UNSUBSCRIBE lost with the connection is redone: no duplicate, no stale subscription",
+  ...opts,
+  fn: async () => {
+    const server = await new RedisServer().start();
+    const proxy = await TcpProxy.start(server.port);
+    const layer = new RedisPubSubChannelLayer({ url: proxy.url("redis"), backoff, prefix: "sb" });
+    const sender = new RedisPubSubChannelLayer({ url: server.url, backoff, prefix: "sb" });
+    const spy = createClient({ url: server.url });
+    spy.on("error", () => {});
+    await spy.connect();
+    const subscribers = async (key: string) =>
+      Number((await spy.sendCommand(["PUBSUB", "NUMSUB", key]) as unknown[])[1]);
+    try {
+      const channel = await layer.newChannel();
+      await layer.groupAdd("left", channel);
+      await layer.groupAdd("back", channel);
+      assert.equal(await subscribers("sb:group:left"), 1);
+      proxy.pause();
+      const leaving = layer.groupDiscard("left", channel);
+      const leavingBack = layer.groupDiscard("back", channel);
+      await proxy.waitForHeld(); // the UNSUBSCRIBEs are on the wire, unanswered
+      const resync = nextEvent(layer, "resync");
+      assert.equal(proxy.dropAll(), 2);
+      proxy.resume();
+      await leaving;
+      await leavingBack;
+      await resync;
+      // Redone after the reconnect: Redis no longer sends this process the group it left.
+      assert.equal(await subscribers("sb:group:left"), 0);
+      // Re-joining adds no second listener: one message, one delivery.
+      await layer.groupAdd("back", channel);
+      await sender.groupSend("back", { type: "once" });
+      const got = [];
+      while (true) {
+        const m = await receiveWithin(layer, channel);
+        if (m.type !== RESYNC_MESSAGE_TYPE) {
+          got.push(m);
+          break;
+        }
+      }
+      assert.deepEqual(got, [{ type: "once" }]);
+      await receiveNothing(layer, channel, 200);
+    } finally {
+      await spy.close();
+      await layer.close();
+      await sender.close();
+      await proxy.close();
+      await server.stop();
+    }
+  },
+});
+
+/**
+ * A layer on a user-supplied client whose command connection goes through `commands` and whose
+ * subscriber (its `duplicate()`) goes through `subscriber`: each can be failed on its own.
+ */
+async function splitLayer(server: RedisServer) {
+  const commands = await TcpProxy.start(server.port);
+  const subscriber = await TcpProxy.start(server.port);
+  const reconnectStrategy = () => 20;
+  const client = createClient({ url: commands.url("redis"), socket: { reconnectStrategy } });
+  client.on("error", () => {});
+  // The layer duplicates the client for its subscriber: send that one through the other proxy.
+  (client as unknown as { duplicate: () => unknown }).duplicate = () =>
+    createClient({ url: subscriber.url("redis"), socket: { reconnectStrategy } });
+  await client.connect();
+  const layer = new RedisPubSubChannelLayer({ hosts: [client], prefix: "sb" });
+  return {
+    layer,
+    commands,
+    subscriber,
+    async close() {
+      await layer.close();
+      await client.close().catch(() => client.destroy());
+      await commands.close();
+      await subscriber.close();
+    },
+  };
+}
+
+for (const first of ["subscriber", "commands"] as const) {
+  Deno.test({
+    name: `pub/sub: both connections drop, the ${first} connection comes back first: ` +
+      "one resync once both are back, and sends from onResync work",
+    ...opts,
+    fn: async () => {
+      const server = await new RedisServer().start();
+      const split = await splitLayer(server);
+      const { layer } = split;
+      const sender = new RedisPubSubChannelLayer({ url: server.url, backoff, prefix: "sb" });
+      const spy = createClient({ url: server.url });
+      spy.on("error", () => {});
+      await spy.connect();
+      try {
+        const channel = await layer.newChannel();
+        await layer.groupAdd("g", channel);
+        const key = `sb:${channel.slice(0, channel.indexOf("!") + 1)}`;
+        const events: string[] = [];
+        let sentFromResync: Promise<void> | undefined;
+        const resynced = new Promise<void>((resolve) => {
+          layer.onEvent((event) => {
+            events.push(event.type);
+            if (event.type !== "resync") return;
+            // What an onResync handler does: send at once. It must not fail.
+            sentFromResync = layer.send(channel, { type: "from.resync" });
+            resolve();
+          });
+        });
+        const later = first === "subscriber" ? split.commands : split.subscriber;
+        const sooner = first === "subscriber" ? split.subscriber : split.commands;
+        later.pause(); // its reconnect is held until resume()
+        later.dropAll();
+        sooner.dropAll();
+        if (first === "subscriber") {
+          // The subscriber is back and subscribed again, the command connection is not.
+          while (Number((await spy.sendCommand(["PUBSUB", "NUMSUB", key]) as unknown[])[1]) < 1) {
+            await new Promise((r) => setTimeout(r, 10)); // polling Redis: no event to await
+          }
+          await assert.rejects(layer.send(channel, { type: "x" }), LayerUnavailableError);
+        } else {
+          // Commands work again while the subscriber is still away.
+          while (true) {
+            try {
+              await layer.send("nobody.listens", { type: "probe" });
+              break;
+            } catch (error) {
+              assert.ok(error instanceof LayerUnavailableError);
+              await new Promise((r) => setTimeout(r, 10)); // reconnect backoff
+            }
+          }
+        }
+        assert.ok(!events.includes("resync"), `resync before both were back: ${events}`);
+        later.resume();
+        await resynced;
+        await sentFromResync;
+        const got = [];
+        while (got.length < 2) {
+          const m = await receiveWithin(layer, channel);
+          if (m.type !== RESYNC_MESSAGE_TYPE) got.push(m.type);
+          if (got.length === 1) await sender.groupSend("g", { type: "group.after" });
+        }
+        assert.deepEqual(got, ["from.resync", "group.after"]);
+        assert.equal(events.filter((e) => e === "resync").length, 1);
+      } finally {
+        await spy.close();
+        await sender.close();
+        await split.close();
+        await server.stop();
+      }
+    },
+  });
+}

@@ -74,3 +74,55 @@ Deno.test("capacity globs become anchored Lua patterns", () => {
   assert.equal(globToLuaPattern("a-b?"), "^a%-b.$");
   assert.equal(globToLuaPattern("one"), "^one$");
 });
+
+Deno.test("host identity: normalized address; host order does not change the shard order", async () => {
+  const { hostIdentity } = await import("../../adapters/redis/mod.ts");
+  const { resolveHosts } = await import("../../adapters/redis/redis_client.ts");
+  assert.equal(hostIdentity("redis://127.0.0.1"), "redis://127.0.0.1:6379/0");
+  assert.equal(
+    hostIdentity("redis://user:pw@Cache.Example:6380/2"),
+    "redis://cache.example:6380/2",
+  );
+  assert.equal(hostIdentity("rediss://h:7000"), "rediss://h:7000/0");
+  assert.equal(
+    hostIdentity({ options: { socket: { host: "h", port: 7000 }, database: 1 } }),
+    "redis://h:7000/1",
+  );
+  assert.equal(hostIdentity({ options: { url: "redis://h:7000/3" } }), "redis://h:7000/3");
+  const a = "redis://10.0.0.1:6379", b = "redis://10.0.0.2:6379", c = "redis://10.0.0.3:6379";
+  assert.deepEqual(resolveHosts({ hosts: [c, a, b] }), resolveHosts({ hosts: [b, c, a] }));
+  assert.deepEqual(resolveHosts({ hosts: [c, a, b] }), [a, b, c]);
+  assert.throws(
+    () => resolveHosts({ hosts: [a, "redis://user@10.0.0.1:6379/0"] }),
+    /listed twice/,
+  );
+  assert.throws(() => resolveHosts({ hosts: ["not a url", a] }), TypeError);
+});
+
+Deno.test("blocking commands get their block time on top of the command timeout", async () => {
+  const { blockingMs } = await import("../../adapters/redis/redis_client.ts");
+  assert.equal(blockingMs(["BZPOPMIN", "k1", "k2", "2"]), 2000);
+  assert.equal(blockingMs(["blpop", "k", "0.5"]), 500);
+  assert.equal(blockingMs(["BLPOP", "k", "0"]), Infinity);
+  assert.equal(blockingMs(["BLMPOP", "1.5", "1", "k", "LEFT"]), 1500);
+  assert.equal(blockingMs(["XREAD", "BLOCK", "250", "STREAMS", "s", "$"]), 250);
+  assert.equal(blockingMs(["XREAD", "STREAMS", "s", "$"]), 0);
+  assert.equal(blockingMs(["PUBLISH", "c", "5"]), 0);
+  assert.equal(blockingMs(["EVALSHA", "sha", "1", "k", "9"]), 0);
+});
+
+Deno.test("timeout options are checked", async () => {
+  const { RedisPubSubChannelLayer, RedisQueueChannelLayer } = await import(
+    "../../adapters/redis/mod.ts"
+  );
+  for (const bad of [0, -1, NaN, Infinity, "5" as unknown as number]) {
+    assert.throws(
+      () => new RedisPubSubChannelLayer({ timeouts: { commandTimeoutMs: bad } }),
+      RangeError,
+    );
+    assert.throws(
+      () => new RedisQueueChannelLayer({ timeouts: { connectTimeoutMs: bad } }),
+      RangeError,
+    );
+  }
+});
