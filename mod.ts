@@ -21,8 +21,8 @@
  *
  * @module
  */
-import { InMemoryChannelLayer } from "./adapters/memory/layer.ts";
-import { DEFAULT_LAYER, layers } from "./src/layer_registry.ts";
+import { InMemoryChannelLayer } from "./src/layers/memory.ts";
+import { DEFAULT_LAYER, layers } from "./src/layers/registry.ts";
 
 export {
   type AnyMessage,
@@ -34,7 +34,7 @@ export {
   type MessagesOf,
   type MessageType,
   type PayloadInputOf,
-} from "./src/message.ts";
+} from "./src/protocol/message.ts";
 export {
   Complete,
   COMPLETE_ACTIONS,
@@ -48,7 +48,7 @@ export {
   MESSAGE_ACTION_COMPLETE,
   Ping,
   Pong,
-} from "./src/constants.ts";
+} from "./src/protocol/builtins.ts";
 export {
   channel,
   type ChannelDecorator,
@@ -69,7 +69,7 @@ export {
   type ReplyCheck,
   type ReplyOf,
   wsHandler,
-} from "./src/handlers.ts";
+} from "./src/consumer/handlers.ts";
 export {
   type AuthResult,
   type BroadcastEventOptions,
@@ -79,7 +79,7 @@ export {
   type ConsumerMixinBase,
   type EventOf,
   type ParamsOf,
-} from "./src/consumer.ts";
+} from "./src/consumer/consumer.ts";
 export {
   App,
   type AppOptions,
@@ -89,10 +89,10 @@ export {
   type RouteOptions,
   type UpgradeDecision,
   type WsRoute,
-} from "./src/app.ts";
-export { DEFAULT_MAX_BODY_BYTES } from "./src/http_body.ts";
-export { canonicalOrigin, type OriginRule } from "./src/origin.ts";
-export { CloseCode } from "./src/connection.ts";
+} from "./src/app/app.ts";
+export { DEFAULT_MAX_BODY_BYTES } from "./src/app/http_body.ts";
+export { canonicalOrigin, type OriginRule } from "./src/app/origin.ts";
+export { CloseCode } from "./src/connection/connection.ts";
 export {
   type Envelope,
   ENVELOPE_FIELDS,
@@ -103,8 +103,8 @@ export {
   type TopicBroadcastOptions,
   type TopicClass,
   type TopicEventOf,
-} from "./src/topic.ts";
-export type { ConnectionHandle, ServerSocket } from "./src/socket.ts";
+} from "./src/consumer/topic.ts";
+export type { ConnectionHandle, ServerSocket } from "./src/runtime/socket.ts";
 export {
   capacityLookup,
   type CapacityOptions,
@@ -115,15 +115,15 @@ export {
   type LayerMessage,
   type ReceiveOptions,
   RESYNC_MESSAGE_TYPE,
-} from "./src/layer.ts";
-export { DEFAULT_LAYER, type LayerFactory, LayerRegistry, layers } from "./src/layer_registry.ts";
+} from "./src/layers/layer.ts";
+export { DEFAULT_LAYER, type LayerFactory, LayerRegistry, layers } from "./src/layers/registry.ts";
 export {
   assertChannelName,
   assertGroupName,
   isProcessLocal,
   MAX_NAME_LENGTH,
   nonLocalName,
-} from "./src/names.ts";
+} from "./src/layers/names.ts";
 export {
   ChannelFull,
   ClosedError,
@@ -144,11 +144,11 @@ export {
   memoryLogger,
   setLogger,
 } from "./src/logger.ts";
-export { camelize, convertKeys, decamelize } from "./src/case.ts";
-export { MAX_ECHO_LENGTH, truncateForEcho, TRUNCATION_MARKER } from "./src/truncate.ts";
-export { MAX_ERROR_ITEMS } from "./src/validation.ts";
-export { safeGroupName } from "./src/groups.ts";
-export { type DeltaStep, DeltaTracker } from "./src/streaming.ts";
+export { camelize, convertKeys, decamelize } from "./src/protocol/case.ts";
+export { MAX_ECHO_LENGTH, truncateForEcho, TRUNCATION_MARKER } from "./src/protocol/truncate.ts";
+export { MAX_ERROR_ITEMS } from "./src/protocol/validation.ts";
+export { safeGroupName } from "./src/layers/group_names.ts";
+export { type DeltaStep, DeltaTracker } from "./src/consumer/streaming.ts";
 export {
   MissingParamError,
   type ParamSource,
@@ -157,9 +157,9 @@ export {
   requireParam,
   requireQuery,
   routeParams,
-} from "./src/params.ts";
-export type { PathParams, RouteParams } from "./src/route.ts";
-export type { StandardJSONSchemaV1, StandardSchemaV1 } from "./src/standard_schema.ts";
+} from "./src/consumer/params.ts";
+export type { PathParams, RouteParams } from "./src/app/route.ts";
+export type { StandardJSONSchemaV1, StandardSchemaV1 } from "./src/protocol/standard_schema.ts";
 export {
   backoffDelay,
   type ClaimedJob,
@@ -185,8 +185,8 @@ export {
   UnknownJobError,
   UnrecoverableJobError,
   type WorkSignal,
-} from "./src/jobs.ts";
-export { type BurstResult, type StopOptions, Worker, type WorkerOptions } from "./src/worker.ts";
+} from "./src/jobs/contract.ts";
+export { type BurstResult, type StopOptions, Worker, type WorkerOptions } from "./src/jobs/worker.ts";
 export {
   type AsyncApiDocument,
   AsyncApiError,
@@ -204,7 +204,7 @@ export {
   REACT_COMPONENT_VERSION,
   renderAsyncApiErrorHtml,
   renderAsyncApiHtml,
-} from "./src/asyncapi/html.ts";
+} from "./adapters/asyncapi/html.ts";
 export type { JsonSchema } from "./src/asyncapi/schema.ts";
 
 // The embedded default: an in-memory layer under "default", made on first use.

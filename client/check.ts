@@ -5,9 +5,9 @@
  *
  * @module
  */
-import type { App } from "../src/app.ts";
+import type { App } from "../src/app/app.ts";
 import { DefinitionError } from "../src/errors.ts";
-import { handlerTable } from "../src/handlers.ts";
+import { handlerTable } from "../src/consumer/handlers.ts";
 import type { ClientApi } from "./client.js";
 
 /** Any class whose static `api` and `broadcasts` can be checked: a consumer or a topic. */

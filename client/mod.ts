@@ -36,9 +36,9 @@
  *
  * @module
  */
-import type { AnyMessageType, MessageOf, MessageType } from "../src/message.ts";
-import type { Consumer, EventOf } from "../src/consumer.ts";
-import type { Topic } from "../src/topic.ts";
+import type { AnyMessageType, MessageOf, MessageType } from "../src/protocol/message.ts";
+import type { Consumer, EventOf } from "../src/consumer/consumer.ts";
+import type { Topic } from "../src/consumer/topic.ts";
 import {
   type AnyApi,
   type ApiTypes,

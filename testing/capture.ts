@@ -3,9 +3,9 @@
  *
  * @module
  */
-import type { BroadcastEventOptions, ConsumerClass } from "../src/consumer.ts";
-import type { AnyMessage } from "../src/message.ts";
-import type { TopicBroadcastOptions, TopicClass } from "../src/topic.ts";
+import type { BroadcastEventOptions, ConsumerClass } from "../src/consumer/consumer.ts";
+import type { AnyMessage } from "../src/protocol/message.ts";
+import type { TopicBroadcastOptions, TopicClass } from "../src/consumer/topic.ts";
 
 /** One captured `broadcastEvent` call. */
 export interface CapturedBroadcastEvent {

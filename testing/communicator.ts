@@ -4,12 +4,12 @@
  *
  * @module
  */
-import type { App } from "../src/app.ts";
-import { camelize, convertKeys, decamelize } from "../src/case.ts";
-import { COMPLETE_ACTIONS, MESSAGE_ACTION_COMPLETE } from "../src/constants.ts";
-import { ENVELOPE_FIELDS, ENVELOPE_VERSION, type TopicClass } from "../src/topic.ts";
-import type { Consumer, ConsumerClass } from "../src/consumer.ts";
-import type { AnyMessage } from "../src/message.ts";
+import type { App } from "../src/app/app.ts";
+import { camelize, convertKeys, decamelize } from "../src/protocol/case.ts";
+import { COMPLETE_ACTIONS, MESSAGE_ACTION_COMPLETE } from "../src/protocol/builtins.ts";
+import { ENVELOPE_FIELDS, ENVELOPE_VERSION, type TopicClass } from "../src/consumer/topic.ts";
+import type { Consumer, ConsumerClass } from "../src/consumer/consumer.ts";
+import type { AnyMessage } from "../src/protocol/message.ts";
 import { type CloseInfo, Inbox, ReceiveTimeoutError } from "./inbox.ts";
 import {
   type ClientTransport,

@@ -32,6 +32,6 @@ export {
   EVENT_ACTION_COMPLETE,
   GROUP_ACTION_COMPLETE,
   MESSAGE_ACTION_COMPLETE,
-} from "../src/constants.ts";
+} from "../src/protocol/builtins.ts";
 export { skewClock, type SkewedClock } from "./clock.ts";
 export { TcpProxy, type TcpProxyTarget } from "./tcp_proxy.ts";

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { App } from "../src/app.ts";
+import type { App } from "../src/app/app.ts";
 
 /** A running test server. Dispose it (or call `close`) to stop it and the app. */
 export interface TestServer extends AsyncDisposable {

@@ -3,9 +3,9 @@
  *
  * @module
  */
-import type { App } from "../src/app.ts";
-import type { ConnectionHandle } from "../src/socket.ts";
-import type { Consumer } from "../src/consumer.ts";
+import type { App } from "../src/app/app.ts";
+import type { ConnectionHandle } from "../src/runtime/socket.ts";
+import type { Consumer } from "../src/consumer/consumer.ts";
 import type { Inbox } from "./inbox.ts";
 
 /** The result of {@linkcode WebsocketCommunicator.connect}. */

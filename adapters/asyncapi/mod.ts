@@ -28,7 +28,7 @@ import {
   renderAsyncApiHtml,
   STANDALONE_SCRIPT_PATH,
   STYLESHEET_PATH,
-} from "../../src/asyncapi/html.ts";
+} from "./html.ts";
 
 export {
   type AsyncApiDocument,
@@ -43,7 +43,7 @@ export {
   inlineJson,
   REACT_COMPONENT_VERSION,
   renderAsyncApiHtml,
-} from "../../src/asyncapi/html.ts";
+} from "./html.ts";
 
 /** The document as YAML (block style, keys in document order, no anchors/aliases). */
 export function asyncApiToYaml(document: AsyncApiDocument): string {

@@ -3,5 +3,5 @@
  *
  * @module
  */
-export { InMemoryChannelLayer, type InMemoryChannelLayerOptions } from "./layer.ts";
-export { InMemoryJobQueue, type InMemoryJobQueueOptions } from "./job_queue.ts";
+export { InMemoryChannelLayer, type InMemoryChannelLayerOptions } from "../../src/layers/memory.ts";
+export { InMemoryJobQueue, type InMemoryJobQueueOptions } from "../../src/jobs/memory_queue.ts";

@@ -36,14 +36,14 @@ import type { AddressInfo, Socket } from "node:net";
 import { Readable } from "node:stream";
 import type { Duplex } from "node:stream";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
-import type { App } from "../../src/app.ts";
-import type { ConsumerClass } from "../../src/consumer.ts";
+import type { App } from "../../src/app/app.ts";
+import type { ConsumerClass } from "../../src/consumer/consumer.ts";
 import { getLogger } from "../../src/logger.ts";
-import type { ConnectionHandle, ServerSocket } from "../../src/socket.ts";
+import type { ConnectionHandle, ServerSocket } from "../../src/runtime/socket.ts";
 
 /**
  * A `ws` socket as the core sees it. A class, not an object literal with a getter: V8 keeps such
- * literals in dictionary mode, and every idle connection holds one (as on Deno, src/deno.ts).
+ * literals in dictionary mode, and every idle connection holds one (as on Deno, src/runtime/deno.ts).
  */
 class WsSocket implements ServerSocket {
   constructor(readonly ws: WebSocket) {}

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { App } from "../../src/app.ts";
+import type { App } from "../../src/app/app.ts";
 import type { TestServer } from "../../testing/serve.ts";
 import { serve } from "./mod.ts";
 

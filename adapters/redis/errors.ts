@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { SwitchboardError } from "../../src/layer_api.ts";
+import { SwitchboardError } from "../../src/layers/kit.ts";
 
 /**
  * A process-local channel (`name!suffix`) was used where only the layer instance that created it

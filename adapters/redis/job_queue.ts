@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { ClosedError } from "../../src/layer_api.ts";
+import { ClosedError } from "../../src/layers/kit.ts";
 import {
   checkEnqueue,
   type ClaimResult,
@@ -29,7 +29,7 @@ import {
   newJobId,
   type ResultOptions,
   type WorkSignal,
-} from "../../src/jobs.ts";
+} from "../../src/jobs/contract.ts";
 import {
   type BackoffOptions,
   closeConnection,

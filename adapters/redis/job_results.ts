@@ -8,7 +8,7 @@
  * @module
  */
 import { ErrorReply } from "redis";
-import { ClosedError, getLogger, LayerUnavailableError } from "../../src/layer_api.ts";
+import { ClosedError, getLogger, LayerUnavailableError } from "../../src/layers/kit.ts";
 import {
   JobFailedError,
   JobLostError,
@@ -17,7 +17,7 @@ import {
   type ResultOptions,
   ResultTimeoutError,
   UnknownJobError,
-} from "../../src/jobs.ts";
+} from "../../src/jobs/contract.ts";
 import {
   type BackoffOptions,
   closeConnection,

@@ -20,7 +20,7 @@ export { RedisPubSubChannelLayer, type RedisPubSubChannelLayerOptions } from "./
 export { RedisQueueChannelLayer, type RedisQueueChannelLayerOptions } from "./queue_layer.ts";
 export { RedisJobQueue, type RedisJobQueueOptions } from "./job_queue.ts";
 export { ForeignChannelError } from "./errors.ts";
-export type { DropListener, DropReason } from "../../src/mailbox.ts";
+export type { DropListener, DropReason } from "../../src/layers/mailbox.ts";
 export {
   type BackoffOptions,
   DEFAULT_REDIS_TIMEOUTS,

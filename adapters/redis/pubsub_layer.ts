@@ -30,9 +30,9 @@ import {
   randomToken,
   type ReceiveOptions,
   RESYNC_MESSAGE_TYPE,
-} from "../../src/layer_api.ts";
+} from "../../src/layers/kit.ts";
 import { ForeignChannelError } from "./errors.ts";
-import { deepFreeze, type DropListener, Mailboxes } from "../../src/mailbox.ts";
+import { deepFreeze, type DropListener, Mailboxes } from "../../src/layers/mailbox.ts";
 import {
   allSettledOrThrow,
   assertPrefix,

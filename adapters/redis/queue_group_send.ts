@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type CapacityOptions, isProcessLocal, nonLocalName } from "../../src/layer_api.ts";
+import { type CapacityOptions, isProcessLocal, nonLocalName } from "../../src/layers/kit.ts";
 import type { RedisClientLike } from "./redis_client.ts";
 import { DELIVER, globToLuaPattern, GROUP_MEMBERS, GROUP_SEND } from "./scripts.ts";
 

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { getLogger } from "../../src/layer_api.ts";
+import { getLogger } from "../../src/layers/kit.ts";
 import {
   type BackoffOptions,
   closeConnection,

@@ -9,7 +9,7 @@
  * @module
  */
 import { createClient } from "redis";
-import { getLogger, LayerUnavailableError } from "../../src/layer_api.ts";
+import { getLogger, LayerUnavailableError } from "../../src/layers/kit.ts";
 import { orderHosts } from "./shard.ts";
 import {
   DEFAULT_REDIS_TIMEOUTS,

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { type LayerMessage, SerializationError } from "../../src/layer_api.ts";
+import { type LayerMessage, SerializationError } from "../../src/layers/kit.ts";
 
 /** Turns layer messages into strings and back. */
 export interface MessageSerializer {

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { LayerUnavailableError } from "../../src/layer_api.ts";
+import { LayerUnavailableError } from "../../src/layers/kit.ts";
 import type { RedisClientLike } from "./redis_client.ts";
 import { backgroundInterval } from "./held_groups.ts";
 

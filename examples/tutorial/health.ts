@@ -6,7 +6,7 @@
  * a lookup of a job that does not exist) and leaves nothing behind.
  */
 import type { App, ChannelLayer } from "../../mod.ts";
-import type { JobQueue } from "../../src/jobs.ts";
+import type { JobQueue } from "../../src/jobs/contract.ts";
 
 /** What `/healthz` checks. */
 export interface HealthOptions {

@@ -6,13 +6,13 @@
  *
  * @module
  */
-import type { WsRoute } from "../app.ts";
-import { camelize, decamelize } from "../case.ts";
-import type { ConsumerClass } from "../consumer.ts";
-import { type HandlerInfo, type HandlerTable, handlerTable } from "../handlers.ts";
-import type { AnyMessageType } from "../message.ts";
-import type { StandardSchemaV1 } from "../standard_schema.ts";
-import type { TopicClass } from "../topic.ts";
+import type { WsRoute } from "../app/app.ts";
+import { camelize, decamelize } from "../protocol/case.ts";
+import type { ConsumerClass } from "../consumer/consumer.ts";
+import { type HandlerInfo, type HandlerTable, handlerTable } from "../consumer/handlers.ts";
+import type { AnyMessageType } from "../protocol/message.ts";
+import type { StandardSchemaV1 } from "../protocol/standard_schema.ts";
+import type { TopicClass } from "../consumer/topic.ts";
 import {
   AsyncApiError,
   canonical,

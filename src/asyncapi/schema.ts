@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { camelize } from "../case.ts";
-import type { StandardJSONSchemaV1, StandardSchemaV1 } from "../standard_schema.ts";
+import { camelize } from "../protocol/case.ts";
+import type { StandardJSONSchemaV1, StandardSchemaV1 } from "../protocol/standard_schema.ts";
 
 /** A JSON Schema object. */
 export type JsonSchema = Record<string, unknown>;

@@ -22,7 +22,7 @@ import {
   safeGroupName,
   Topic,
 } from "./deps.ts";
-import { compilePath } from "../../src/route.ts";
+import { compilePath } from "../../src/app/route.ts";
 import { globToLuaPattern } from "../../adapters/redis/scripts.ts";
 import { asyncApiServer } from "../../src/asyncapi/generator.ts";
 

@@ -17,7 +17,7 @@ import {
   WebsocketCommunicator,
   wsHandler,
 } from "./deps.ts";
-import { compilePath } from "../../src/route.ts";
+import { compilePath } from "../../src/app/route.ts";
 
 const WhereAmI = message("where_am_i");
 const Here = message(

@@ -12,8 +12,8 @@ import {
   JobTimeoutError,
   ResultTimeoutError,
   UnrecoverableJobError,
-} from "../../src/jobs.ts";
-import { Worker } from "../../src/worker.ts";
+} from "../../src/jobs/contract.ts";
+import { Worker } from "../../src/jobs/worker.ts";
 import { memoryLogger, setLogger } from "../../src/logger.ts";
 import { hardeningContract } from "./contract_hardening.ts";
 

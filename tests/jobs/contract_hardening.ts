@@ -14,8 +14,8 @@ import {
   type Lease,
   MAX_JSON_DEPTH,
   MAX_JSON_VALUES,
-} from "../../src/jobs.ts";
-import { Worker } from "../../src/worker.ts";
+} from "../../src/jobs/contract.ts";
+import { Worker } from "../../src/jobs/worker.ts";
 import { BOUND_MS, deferred, sleep, within } from "./contract.ts";
 
 type Q = JobQueue & JobBackend;

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { InMemoryJobQueue } from "../../adapters/memory/job_queue.ts";
+import { InMemoryJobQueue } from "../../src/jobs/memory_queue.ts";
 import { jobQueueContract } from "./contract.ts";
 
 jobQueueContract({

@@ -14,7 +14,7 @@ import * as scripts from "../../adapters/redis/job_scripts.ts";
 import type { RedisClientLike } from "../../adapters/redis/redis_client.ts";
 import type { Script } from "../../adapters/redis/scripts.ts";
 import { JobLostError, JobQueueUnavailableError, LayerUnavailableError } from "../../mod.ts";
-import { Worker } from "../../src/worker.ts";
+import { Worker } from "../../src/jobs/worker.ts";
 import { hasRedisServer, RedisServer } from "../helpers/redis_servers.ts";
 import { TcpRelay } from "../helpers/tcp_relay.ts";
 import { BOUND_MS, deferred, quietLogs, sleep, within } from "./contract.ts";

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { createClient } from "redis";
 import { RedisJobQueue } from "../../adapters/redis/job_queue.ts";
 import type { RedisClientLike } from "../../adapters/redis/redis_client.ts";
-import { Worker } from "../../src/worker.ts";
+import { Worker } from "../../src/jobs/worker.ts";
 import { BOUND_MS, deferred, jobQueueContract, quietLogs, within } from "./contract.ts";
 
 const REDIS_URL = Deno.env.get("REDIS_URL") || undefined;

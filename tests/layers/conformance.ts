@@ -18,7 +18,7 @@ import {
   type LayerEvent,
   type LayerMessage,
   RESYNC_MESSAGE_TYPE,
-} from "../../src/layer_api.ts";
+} from "../../src/layers/kit.ts";
 import { skewClock } from "../../testing/clock.ts";
 
 /** Options a test may ask a layer for. */

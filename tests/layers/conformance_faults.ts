@@ -13,7 +13,7 @@ import {
   type LayerMessage,
   LayerUnavailableError,
   RESYNC_MESSAGE_TYPE,
-} from "../../src/layer_api.ts";
+} from "../../src/layers/kit.ts";
 import type { LayerCapabilities, LayerHarness, LayerTestOptions } from "./conformance.ts";
 
 type TestFn = (title: string, fn: (h: LayerHarness) => Promise<void>, applies?: boolean) => void;

@@ -1,5 +1,5 @@
 /** The conformance suite on the in-memory layer. */
-import type { ChannelLayer } from "../../src/layer_api.ts";
+import type { ChannelLayer } from "../../src/layers/kit.ts";
 import { InMemoryChannelLayer } from "../../adapters/memory/mod.ts";
 import { layerConformanceSuite, type LayerTestOptions } from "./conformance.ts";
 

@@ -5,8 +5,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { ChannelLayer } from "../../src/layer_api.ts";
-import { randomToken } from "../../src/layer_api.ts";
+import type { ChannelLayer } from "../../src/layers/kit.ts";
+import { randomToken } from "../../src/layers/kit.ts";
 import { RedisPubSubChannelLayer, RedisQueueChannelLayer } from "../../adapters/redis/mod.ts";
 import { hostIdentity } from "../../adapters/redis/shard.ts";
 import { freePort, rawCommand, RedisServers } from "../helpers/redis_servers.ts";

@@ -18,7 +18,7 @@ import {
   wsHandler,
 } from "../core/deps.ts";
 import { RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
-import { GROUP_TYPE } from "../../src/protocol.ts";
+import { GROUP_TYPE } from "../../src/layers/messages.ts";
 import { RedisServer } from "../helpers/redis_servers.ts";
 import { redisSkipReason } from "./redis_harness.ts";
 

@@ -10,7 +10,7 @@ import {
   randomToken,
   RESYNC_MESSAGE_TYPE,
   SerializationError,
-} from "../../src/layer_api.ts";
+} from "../../src/layers/kit.ts";
 import { ForeignChannelError, RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
 import { rawCommand, RedisServer } from "../helpers/redis_servers.ts";
 import { TcpProxy } from "../../testing/tcp_proxy.ts";

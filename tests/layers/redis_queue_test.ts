@@ -10,7 +10,7 @@ import {
   type LayerEvent,
   randomToken,
   RESYNC_MESSAGE_TYPE,
-} from "../../src/layer_api.ts";
+} from "../../src/layers/kit.ts";
 import {
   ForeignChannelError,
   RedisJobQueue,

@@ -1,6 +1,6 @@
 /** Sharding and serialization of the Redis layers (no Redis needed). */
 import assert from "node:assert/strict";
-import { SerializationError } from "../../src/layer_api.ts";
+import { SerializationError } from "../../src/layers/kit.ts";
 import {
   consistentHash,
   crc32,

@@ -8,7 +8,7 @@ import {
   Pong,
   wsHandler,
 } from "../../../mod.ts";
-import type { JobHandle } from "../../../src/jobs.ts";
+import type { JobHandle } from "../../../src/jobs/contract.ts";
 import { BaseConsumer } from "../base_consumer.ts";
 import { ExtraEventHandlerMixin, type ExtraEventMessage } from "../mixins.ts";
 import { maxJobsPerConnection } from "../settings.ts";

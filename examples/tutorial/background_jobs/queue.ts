@@ -4,8 +4,8 @@
  */
 import { InMemoryJobQueue } from "../../../adapters/memory/mod.ts";
 import { RedisJobQueue } from "../../../adapters/redis/mod.ts";
-import type { JobHandle, JobQueue } from "../../../src/jobs.ts";
-import { Worker } from "../../../src/worker.ts";
+import type { JobHandle, JobQueue } from "../../../src/jobs/contract.ts";
+import { Worker } from "../../../src/jobs/worker.ts";
 import { redisUrl } from "../settings.ts";
 import { functions, JOB_TYPES, type JobType } from "./tasks.ts";
 

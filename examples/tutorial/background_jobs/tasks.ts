@@ -3,7 +3,7 @@
  * translation; tests use a small scale), computes its text and pushes it to the connection that
  * asked, through the consumer's layer.
  */
-import type { JobContext } from "../../../src/jobs.ts";
+import type { JobContext } from "../../../src/jobs/contract.ts";
 import { getLogger } from "../../../mod.ts";
 import { BackgroundJobConsumer } from "./consumer.ts";
 import { JobResult } from "./messages.ts";

@@ -18,7 +18,7 @@ import {
   queryParams,
 } from "../../../mod.ts";
 import { serveForTests, WebsocketCommunicator } from "../../../testing/mod.ts";
-import { compilePath } from "../../../src/route.ts";
+import { compilePath } from "../../../src/app/route.ts";
 import { rawWebSocket } from "../../../tests/helpers/raw_ws.ts";
 import { app } from "../app.ts";
 import { translateText } from "../background_jobs/tasks.ts";

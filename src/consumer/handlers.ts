@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { DefinitionError } from "./errors.ts";
-import type { AnyMessage, AnyMessageType, Message, MessageOf } from "./message.ts";
-import { validatePayload } from "./validation.ts";
+import { DefinitionError } from "../errors.ts";
+import type { AnyMessage, AnyMessageType, Message, MessageOf } from "../protocol/message.ts";
+import { validatePayload } from "../protocol/validation.ts";
 
 // Node 20 has no Symbol.metadata; TypeScript's decorator helpers only fill context.metadata when it exists.
 // deno-lint-ignore no-explicit-any

@@ -8,10 +8,10 @@
  *
  * @module
  */
-import { onAbort } from "./abort.ts";
-import { ClosedError } from "./errors.ts";
+import { onAbort } from "../abort.ts";
+import { ClosedError } from "../errors.ts";
 import type { LayerMessage, ReceiveOptions } from "./layer.ts";
-import { getLogger } from "./logger.ts";
+import { getLogger } from "../logger.ts";
 
 /** Why a message was dropped. */
 export type DropReason = "full" | "expired" | "invalid";

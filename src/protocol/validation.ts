@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { ErrorItem } from "./constants.ts";
+import type { ErrorItem } from "./builtins.ts";
 import type { AnyMessageType } from "./message.ts";
 import type { StandardSchemaV1 } from "./standard_schema.ts";
 import { truncateForEcho } from "./truncate.ts";

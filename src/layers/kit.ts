@@ -5,6 +5,6 @@
  */
 export * from "./layer.ts";
 export * from "./names.ts";
-export * from "./errors.ts";
-export { getLogger, type Logger } from "./logger.ts";
-export { onAbort } from "./abort.ts";
+export * from "../errors.ts";
+export { getLogger, type Logger } from "../logger.ts";
+export { onAbort } from "../abort.ts";

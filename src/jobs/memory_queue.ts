@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ClosedError } from "../../src/errors.ts";
+import { ClosedError } from "../errors.ts";
 import {
   checkEnqueue,
   type ClaimResult,
@@ -22,7 +22,7 @@ import {
   ResultTimeoutError,
   UnknownJobError,
   type WorkSignal,
-} from "../../src/jobs.ts";
+} from "./contract.ts";
 
 /** Options of {@linkcode InMemoryJobQueue}. */
 export interface InMemoryJobQueueOptions {

@@ -19,8 +19,8 @@ import {
   type RetryBackoff,
   UnrecoverableJobError,
   type WorkSignal,
-} from "./jobs.ts";
-import { getLogger } from "./logger.ts";
+} from "./contract.ts";
+import { getLogger } from "../logger.ts";
 
 /** Options of a {@linkcode Worker}. `S` is the type of the shared state. */
 export interface WorkerOptions<S = Record<string, unknown>> {

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { DefinitionError } from "./errors.ts";
+import { DefinitionError } from "../errors.ts";
 
 /** Which browser origins may open WebSockets; see `AppOptions.allowedOrigins`. */
 export type OriginRule =

@@ -7,12 +7,12 @@
  * @module
  */
 import type { Consumer, ConsumerClass } from "./consumer.ts";
-import { DefinitionError, SwitchboardError } from "./errors.ts";
-import { safeGroupName } from "./groups.ts";
-import type { JsonValue } from "./layer.ts";
-import { DEFAULT_LAYER, layers } from "./layer_registry.ts";
-import type { AnyMessage, AnyMessageType } from "./message.ts";
-import { TOPIC_TYPE } from "./protocol.ts";
+import { DefinitionError, SwitchboardError } from "../errors.ts";
+import { safeGroupName } from "../layers/group_names.ts";
+import type { JsonValue } from "../layers/layer.ts";
+import { DEFAULT_LAYER, layers } from "../layers/registry.ts";
+import type { AnyMessage, AnyMessageType } from "../protocol/message.ts";
+import { TOPIC_TYPE } from "../layers/messages.ts";
 
 /** The envelope fields that ride alongside `action` on topic frames. */
 export interface Envelope {

@@ -11,12 +11,12 @@
  *
  * @module
  */
-import { LayerUnavailableError, SwitchboardError } from "./errors.ts";
-import type { JsonValue } from "./layer.ts";
-import { assertJson, describeError, JobArgsError } from "./job_values.ts";
+import { LayerUnavailableError, SwitchboardError } from "../errors.ts";
+import type { JsonValue } from "../layers/layer.ts";
+import { assertJson, describeError, JobArgsError } from "./values.ts";
 
 export { JobArgsError };
-export { assertJson, describeError, MAX_JSON_DEPTH, MAX_JSON_VALUES } from "./job_values.ts";
+export { assertJson, describeError, MAX_JSON_DEPTH, MAX_JSON_VALUES } from "./values.ts";
 
 export type { JsonValue };
 
@@ -147,7 +147,7 @@ export const DEFAULT_RETRY_BACKOFF: RetryBackoff = {
  * The delay in ms before retrying after try `tryNumber` (1-based) failed.
  *
  * ```ts
- * import { backoffDelay } from "./jobs.ts";
+ * import { backoffDelay } from "./contract.ts";
  * backoffDelay(3, { delayMs: 100 }); // 400
  * ```
  */

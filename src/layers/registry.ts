@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { LayerNotFoundError } from "./errors.ts";
+import { LayerNotFoundError } from "../errors.ts";
 import type { ChannelLayer } from "./layer.ts";
 
 /** The alias used when a consumer names no layer. */

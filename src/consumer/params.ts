@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { SwitchboardError } from "./errors.ts";
+import { SwitchboardError } from "../errors.ts";
 
 /** Anything with route parameters: a consumer (`/ws/room/:roomName`) or a topic instance. */
 export interface ParamSource {

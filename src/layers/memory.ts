@@ -15,8 +15,8 @@ import {
   type LayerMessage,
   randomToken,
   type ReceiveOptions,
-} from "../../src/layer_api.ts";
-import { deepFreeze, type DropListener, Mailboxes } from "../../src/mailbox.ts";
+} from "./kit.ts";
+import { deepFreeze, type DropListener, Mailboxes } from "./mailbox.ts";
 
 /** Options of {@linkcode InMemoryChannelLayer}. */
 export interface InMemoryChannelLayerOptions extends CapacityOptions {

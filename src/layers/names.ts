@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { InvalidNameError } from "./errors.ts";
-import { describeInput } from "./truncate.ts";
+import { InvalidNameError } from "../errors.ts";
+import { describeInput } from "../protocol/truncate.ts";
 
 /** Names must be shorter than this many characters. */
 export const MAX_NAME_LENGTH = 100;

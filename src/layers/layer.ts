@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { getLogger } from "./logger.ts";
+import { getLogger } from "../logger.ts";
 
 /** A JSON value: what layer messages are made of. */
 export type JsonValue =

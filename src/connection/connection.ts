@@ -4,23 +4,23 @@
  *
  * @module
  */
-import { DirectAbortController } from "./abort.ts";
-import { camelize, convertKeys, decamelize } from "./case.ts";
-import { COMPLETE_ACTIONS, type ErrorItem } from "./constants.ts";
+import { DirectAbortController } from "../abort.ts";
+import { camelize, convertKeys, decamelize } from "../protocol/case.ts";
+import { COMPLETE_ACTIONS, type ErrorItem } from "../protocol/builtins.ts";
 import {
   type BroadcastOptions,
   type Consumer,
   type ConsumerClass,
   type ConsumerRuntime,
   RUNTIME,
-} from "./consumer.ts";
-import { ClosedError, LayerUnavailableError } from "./errors.ts";
-import { checkReply, type HandlerInfo, type HandlerTable, handlerTable } from "./handlers.ts";
-import type { ChannelLayer, JsonValue, LayerMessage } from "./layer.ts";
-import { getLogger } from "./logger.ts";
-import { type AnyMessage, isDroppable } from "./message.ts";
-import { assertGroupName } from "./names.ts";
-import { EVENT_TYPE, GROUP_TYPE, RESYNC_MESSAGE_TYPE, TOPIC_TYPE } from "./protocol.ts";
+} from "../consumer/consumer.ts";
+import { ClosedError, LayerUnavailableError } from "../errors.ts";
+import { checkReply, type HandlerInfo, type HandlerTable, handlerTable } from "../consumer/handlers.ts";
+import type { ChannelLayer, JsonValue, LayerMessage } from "../layers/layer.ts";
+import { getLogger } from "../logger.ts";
+import { type AnyMessage, isDroppable } from "../protocol/message.ts";
+import { assertGroupName } from "../layers/names.ts";
+import { EVENT_TYPE, GROUP_TYPE, RESYNC_MESSAGE_TYPE, TOPIC_TYPE } from "../layers/messages.ts";
 import {
   type Envelope,
   ENVELOPE_VERSION,
@@ -29,10 +29,10 @@ import {
   type Topic,
   TOPIC_RUNTIME,
   type TopicClass,
-} from "./topic.ts";
-import { describeInput, truncateForEcho } from "./truncate.ts";
-import type { ConnectionHandle, ServerSocket } from "./socket.ts";
-import { validatePayload } from "./validation.ts";
+} from "../consumer/topic.ts";
+import { describeInput, truncateForEcho } from "../protocol/truncate.ts";
+import type { ConnectionHandle, ServerSocket } from "../runtime/socket.ts";
+import { validatePayload } from "../protocol/validation.ts";
 
 /** WebSocket close codes the core uses. */
 export const CloseCode = {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { SwitchboardError } from "./errors.ts";
+import { SwitchboardError } from "../errors.ts";
 
 /**
  * `enqueue` arguments that would not survive JSON unchanged: `undefined`, functions, symbols,

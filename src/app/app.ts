@@ -4,17 +4,17 @@
  *
  * @module
  */
-import { CloseCode, Connection } from "./connection.ts";
-import { type Consumer, type ConsumerClass, type ParamsOf, RUNTIME } from "./consumer.ts";
-import { DefinitionError, type LayerNotFoundError } from "./errors.ts";
-import { checkHandlers } from "./handlers.ts";
-import { DEFAULT_LAYER, layers } from "./layer_registry.ts";
-import { getLogger } from "./logger.ts";
-import { routeParams } from "./params.ts";
+import { CloseCode, Connection } from "../connection/connection.ts";
+import { type Consumer, type ConsumerClass, type ParamsOf, RUNTIME } from "../consumer/consumer.ts";
+import { DefinitionError, type LayerNotFoundError } from "../errors.ts";
+import { checkHandlers } from "../consumer/handlers.ts";
+import { DEFAULT_LAYER, layers } from "../layers/registry.ts";
+import { getLogger } from "../logger.ts";
+import { routeParams } from "../consumer/params.ts";
 import { compilePath, type PathParams, type PathPattern } from "./route.ts";
-import type { ConnectionHandle, ServerSocket } from "./socket.ts";
-import { truncateForEcho } from "./truncate.ts";
-import { upgradeWithDeno } from "./deno.ts";
+import type { ConnectionHandle, ServerSocket } from "../runtime/socket.ts";
+import { truncateForEcho } from "../protocol/truncate.ts";
+import { upgradeWithDeno } from "../runtime/deno.ts";
 import { DEFAULT_MAX_BODY_BYTES, limitBody } from "./http_body.ts";
 import { compileOriginRule, type OriginCheck, type OriginRule } from "./origin.ts";
 

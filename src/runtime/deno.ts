@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { getLogger } from "./logger.ts";
+import { getLogger } from "../logger.ts";
 import type { ConnectionHandle, ServerSocket } from "./socket.ts";
 
 interface DenoLike {

@@ -3,12 +3,12 @@
  *
  * @module
  */
-import { EVENT_TYPE } from "./protocol.ts";
-import { layers } from "./layer_registry.ts";
-import type { ChannelLayer, JsonValue } from "./layer.ts";
-import type { AnyMessage, AnyMessageType } from "./message.ts";
-import { DefinitionError, SwitchboardError } from "./errors.ts";
-import { assertGroupName } from "./names.ts";
+import { EVENT_TYPE } from "../layers/messages.ts";
+import { layers } from "../layers/registry.ts";
+import type { ChannelLayer, JsonValue } from "../layers/layer.ts";
+import type { AnyMessage, AnyMessageType } from "../protocol/message.ts";
+import { DefinitionError, SwitchboardError } from "../errors.ts";
+import { assertGroupName } from "../layers/names.ts";
 import { mergedStatic } from "./handlers.ts";
 import { setStandaloneFactory, type TopicClass } from "./topic.ts";
 
