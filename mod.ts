@@ -186,7 +186,12 @@ export {
   UnrecoverableJobError,
   type WorkSignal,
 } from "./src/jobs/contract.ts";
-export { type BurstResult, type StopOptions, Worker, type WorkerOptions } from "./src/jobs/worker.ts";
+export {
+  type BurstResult,
+  type StopOptions,
+  Worker,
+  type WorkerOptions,
+} from "./src/jobs/worker.ts";
 export {
   type AsyncApiDocument,
   AsyncApiError,

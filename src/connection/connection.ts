@@ -15,7 +15,12 @@ import {
   RUNTIME,
 } from "../consumer/consumer.ts";
 import { ClosedError, LayerUnavailableError } from "../errors.ts";
-import { checkReply, type HandlerInfo, type HandlerTable, handlerTable } from "../consumer/handlers.ts";
+import {
+  checkReply,
+  type HandlerInfo,
+  type HandlerTable,
+  handlerTable,
+} from "../consumer/handlers.ts";
 import type { ChannelLayer, JsonValue, LayerMessage } from "../layers/layer.ts";
 import { getLogger } from "../logger.ts";
 import { type AnyMessage, isDroppable } from "../protocol/message.ts";
