@@ -80,8 +80,8 @@ export {
   type EventOf,
   type ParamsOf,
 } from "./src/consumer/consumer.ts";
+export { App } from "./adapters/deno/app.ts";
 export {
-  App,
   type AppOptions,
   type HttpContext,
   type HttpHandler,

@@ -1,104 +1,39 @@
 /**
- * The App: WebSocket routes to consumers, plain HTTP routes to handlers, one `fetch` for
- * `Deno.serve`, and clean shutdown.
+ * The App: WebSocket routes to consumers, plain HTTP routes to handlers, one `fetch`, and clean
+ * shutdown. Runtime-neutral: it never names a runtime. `App.upgrade` decides an upgrade (the
+ * checks and connection slots are in ./upgrade.ts); a runtime adapter completes it (the seam:
+ * src/runtime/seam.ts). `fetch` completes upgrades with the {@linkcode RuntimeUpgrader} given to
+ * the constructor, or answers them with 501 without one: the `App` of the main entry point
+ * (mod.ts) is adapters/deno's, wired to Deno's `upgradeWebSocket`, so that Deno's `serve` of
+ * `new App().fetch` serves WebSockets; on Node, adapters/node calls `upgrade` itself.
  *
  * @module
  */
 import { CloseCode, Connection } from "../connection/connection.ts";
-import { type Consumer, type ConsumerClass, type ParamsOf, RUNTIME } from "../consumer/consumer.ts";
+import { type ConsumerClass, type ParamsOf, RUNTIME } from "../consumer/consumer.ts";
 import { DefinitionError, type LayerNotFoundError } from "../errors.ts";
 import { checkHandlers } from "../consumer/handlers.ts";
-import { DEFAULT_LAYER, layers } from "../layers/registry.ts";
+import { layers } from "../layers/registry.ts";
 import { getLogger } from "../logger.ts";
 import { routeParams } from "../consumer/params.ts";
 import { compilePath, type PathParams, type PathPattern } from "./route.ts";
-import type { ConnectionHandle, ServerSocket } from "../runtime/socket.ts";
 import { truncateForEcho } from "../protocol/truncate.ts";
-import { upgradeWithDeno } from "../runtime/deno.ts";
-import { DEFAULT_MAX_BODY_BYTES, limitBody } from "./http_body.ts";
-import { compileOriginRule, type OriginCheck, type OriginRule } from "./origin.ts";
+import { heartbeatSeconds } from "../runtime/heartbeat.ts";
+import { type RuntimeUpgrader, type UpgradeDecision, upgradeUnsupported } from "../runtime/seam.ts";
+import { limitBody } from "./http_body.ts";
+import { compileOriginRule, type OriginCheck } from "./origin.ts";
+import { type AppOptions, withDefaults } from "./options.ts";
+import { serverError, text } from "./responses.ts";
+import {
+  checkTopics,
+  connectionSettings,
+  ConnectionSlots,
+  missingLayer,
+  type SlotlessDecision,
+} from "./upgrade.ts";
 
-/** Options of {@linkcode App}. */
-export interface AppOptions {
-  /** Largest accepted text frame in bytes; bigger frames close the socket with 1009. Default 1 MiB. */
-  maxFrameBytes?: number;
-  /**
-   * Which browser origins may open WebSockets (cross-site WebSocket hijacking and DNS rebinding
-   * protection), checked before authentication; a refused origin gets 403 and a log line saying
-   * why. Requests without an `Origin` header (non-browser clients) are always allowed.
-   *
-   * - `"same-origin"` (default): the Origin must equal the request's own origin — scheme, host and
-   *   port — and the host must be an IP literal or `localhost`: a named host comes from the `Host`
-   *   header, which a DNS rebinding attack controls, so a server reached by name needs its public
-   *   origins listed.
-   * - a list of origins (`["https://app.example.com"]`), compared in canonical form
-   *   (`scheme://host[:port]`, lower case, default port dropped); `"same-origin"` may be one entry
-   *   to keep the same-origin rule and add others. Behind a TLS-terminating proxy, list the public
-   *   `https://` origin: the request the app sees is plain `http`.
-   * - `"*"` allows every origin; a function decides itself.
-   */
-  allowedOrigins?: OriginRule;
-  /**
-   * Largest request body HTTP routes accept, in bytes (per route: `route(..., {maxBodyBytes})`).
-   * Bodies are read incrementally and refused with 413 as soon as they pass it, so memory stays
-   * bounded. Default 1 MiB; `Infinity` hands the body to the handler unread.
-   */
-  maxBodyBytes?: number;
-  /**
-   * Most open connections; further upgrades get 503. A slot is reserved before `authenticate`
-   * runs (and released when it refuses or fails), so slow authentication cannot overshoot the cap.
-   * Default: no limit.
-   */
-  maxConnections?: number;
-  /**
-   * Protocol-level heartbeat: the runtime pings every this many seconds and closes a connection
-   * that does not answer in time (dead peers, half-open TCP). Default 30; 0 disables it.
-   */
-  heartbeatSeconds?: number;
-  /** Close a connection that sent no frame for this many ms (code 1001). Default 0: never. */
-  idleTimeoutMs?: number;
-  /** Bytes queued for one client before it counts as slow. Default 4 MiB. */
-  maxBufferedBytes?: number;
-  /**
-   * What to do with a slow client: `"close"` (default) closes it with 1013; `"drop"` drops frames
-   * of droppable message types (`message(..., {droppable: true})`) and still closes at 4× the limit.
-   * Either way a group fan-out never waits for its slowest member.
-   */
-  slowClientPolicy?: "close" | "drop";
-  /**
-   * Per-connection limit on incoming frames (token bucket). An over-limit frame gets an error frame
-   * (`rate_limited`) and is not handled; `maxViolations` refusals within 10 s close the connection
-   * with 1008. Default: off.
-   */
-  rateLimit?: { perSecond: number; burst?: number; maxViolations?: number };
-  /**
-   * How long a closing connection may take to finish the closing handshake, in ms; past it the
-   * socket is dropped and `onDisconnect` runs with 1006 (a client that stopped reading never
-   * answers). Default 5000; 0 waits for the runtime.
-   */
-  closeTimeoutMs?: number;
-  /**
-   * Most topic subscriptions one connection may hold; one more gets an error frame with reason
-   * `too_many_subscriptions`. Default 100.
-   */
-  maxSubscriptions?: number;
-  /**
-   * Most client frames waiting to be handled on one connection (while a handler or the layer is
-   * slow); further frames get a `too_many_pending` error frame until the queue drains. Default 1000.
-   */
-  maxPendingFrames?: number;
-  /**
-   * Most frame text waiting to be handled on one connection, in UTF-16 code units (bytes for ASCII
-   * text); beyond it, as `maxPendingFrames`. Default 4 MiB.
-   */
-  maxPendingBytes?: number;
-  /** Title used by documentation generators. */
-  title?: string;
-  /** Version used by documentation generators. */
-  version?: string;
-  /** Description used by documentation generators. */
-  description?: string;
-}
+export type { AppOptions } from "./options.ts";
+export type { UpgradeDecision } from "../runtime/seam.ts";
 
 /**
  * Context passed to HTTP handlers. `K`: the route's parameter names (`"name"` for `/hello/:name`).
@@ -151,105 +86,27 @@ interface HttpRoute {
   maxBodyBytes: number | undefined;
 }
 
-/** The answer of {@linkcode App.upgrade}: a refusal, or an accepted consumer waiting for its socket. */
-export type UpgradeDecision =
-  | { accepted: false; response: Response }
-  | {
-    accepted: true;
-    /** The consumer instance (authenticated, not yet connected). */
-    consumer: Consumer;
-    /** Attaches the socket; the adapter then calls `opened()`, `text()`, `closed()` on the handle. */
-    accept(socket: ServerSocket): ConnectionHandle;
-    /**
-     * Gives up the connection slot reserved for this upgrade when no socket will come (the client
-     * left during authentication). No effect after `accept`; calling it twice is harmless.
-     */
-    cancel(): void;
-  };
-
-/** Mount-time checks of a consumer's topics: same layer as the host, route params for a standalone topic. */
-function checkTopics(path: string, params: readonly string[], consumer: ConsumerClass): void {
-  const hostLayer = consumer.layer === undefined ? DEFAULT_LAYER : consumer.layer;
-  for (const topic of consumer.topics) {
-    checkHandlers(topic);
-    topic.paramNames(); // compiles the pattern, throwing if there is none
-    if (hostLayer === null || topic.layerAlias() !== hostLayer) {
-      throw new DefinitionError(
-        `${topic.name} broadcasts on layer '${topic.layerAlias()}' but ${consumer.name} subscribes on ${
-          hostLayer === null ? "no layer" : `'${hostLayer}'`
-        }: give both the same static layer, or broadcasts would never arrive`,
-      );
-    }
-  }
-  const standalone = consumer.defaultTopic;
-  if (standalone) {
-    const missing = standalone.paramNames().filter((n) => !params.includes(n));
-    if (missing.length) {
-      throw new DefinitionError(
-        `app.ws('${path}'): default topic pattern '${standalone.pattern}' needs URL parameters ${
-          JSON.stringify(missing)
-        } that this route does not provide (got ${JSON.stringify(params)})`,
-      );
-    }
-  }
-}
-
-function text(status: number, body: string, headers: Record<string, string> = {}): Response {
-  return new Response(body, {
-    status,
-    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
-  });
-}
-
-/**
- * A 500 that tells the client nothing about the failure but an id, which the error log line
- * carries too (`fields.errorId`): the exception's text stays in the server log.
- */
-function serverError(logMessage: string, error: unknown, what = "Internal server error"): Response {
-  const errorId = crypto.randomUUID();
-  getLogger().error(logMessage, { error, errorId });
-  return text(500, `${what} (error id ${errorId})`, { "x-error-id": errorId });
-}
-
-/** The error of a route whose consumer names a layer alias nothing is registered under. */
-function missingLayer(route: WsRoute): LayerNotFoundError | undefined {
-  const alias = route.consumer.layer === undefined ? DEFAULT_LAYER : route.consumer.layer;
-  if (alias === null) return undefined;
-  return layers.missing(
-    alias,
-    `${route.consumer.name} (app.ws('${route.path}')) uses channel layer '${alias}'. `,
-  );
-}
-
 /** A Switchboard application. */
 export class App {
   /** Options as given. */
   readonly options: Readonly<AppOptions>;
   readonly #ws: MountedWsRoute[] = [];
   readonly #http: HttpRoute[] = [];
-  readonly #connections = new Set<Connection>();
-  /** Upgrades past the connection cap check and not yet accepted or refused. */
-  #reserved = 0;
+  readonly #slots: ConnectionSlots;
   #closing = false;
   #startChecked = false;
   readonly #origin: OriginCheck;
+  readonly #runtime: RuntimeUpgrader | undefined;
 
-  /** Creates an app. */
-  constructor(options: AppOptions = {}) {
-    this.options = {
-      maxFrameBytes: 1024 * 1024,
-      allowedOrigins: "same-origin",
-      heartbeatSeconds: 30,
-      idleTimeoutMs: 0,
-      maxBufferedBytes: 4 * 1024 * 1024,
-      slowClientPolicy: "close",
-      closeTimeoutMs: 5000,
-      maxSubscriptions: 100,
-      maxPendingFrames: 1000,
-      maxPendingBytes: 4 * 1024 * 1024,
-      maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
-      ...options,
-    };
+  /**
+   * Creates an app. `runtime` completes the upgrades `fetch` accepts (adapters/deno's
+   * `upgradeWithDeno`, which the main entry point's `App` passes); without it `fetch` answers
+   * upgrades with 501 and an adapter calls {@linkcode App.upgrade} itself (adapters/node).
+   */
+  constructor(options: AppOptions = {}, runtime?: RuntimeUpgrader) {
+    this.options = withDefaults(options);
+    this.#slots = new ConnectionSlots(this.options.maxConnections);
+    this.#runtime = runtime;
     this.#origin = compileOriginRule(this.options.allowedOrigins ?? "same-origin");
     this.fetch = this.fetch.bind(this);
   }
@@ -351,7 +208,7 @@ export class App {
 
   /** Number of open connections. */
   get connectionCount(): number {
-    return this.#connections.size;
+    return this.#slots.open.size;
   }
 
   /**
@@ -367,48 +224,14 @@ export class App {
       getLogger().warn(`Refused a WebSocket to ${url.pathname}: ${refusal}`);
       return { accepted: false, response: text(403, refusal) };
     }
-    const max = this.options.maxConnections;
-    if (max !== undefined && this.#connections.size + this.#reserved >= max) {
-      return { accepted: false, response: text(503, "Too many connections") };
-    }
-    // The slot is taken now, before anything is awaited, and held until accept or refusal.
-    this.#reserved++;
-    let held = true;
-    const release = () => {
-      if (!held) return;
-      held = false;
-      this.#reserved--;
-    };
-    try {
-      const decision = await this.#decide(request, url);
-      if (!decision.accepted) {
-        release();
-        return decision;
-      }
-      return {
-        accepted: true,
-        consumer: decision.consumer,
-        accept: (socket) => {
-          if (!held) throw new Error("accept() after cancel(): the connection slot is gone");
-          const connection = decision.accept(socket);
-          release();
-          return connection;
-        },
-        cancel: release,
-      };
-    } catch (error) {
-      release();
-      throw error;
-    }
+    return await this.#slots.admit(() => this.#decide(request, url));
   }
 
   /** Routes and authenticates an upgrade whose connection slot is reserved. */
   async #decide(
     request: Request,
     url: URL,
-  ): Promise<
-    { accepted: false; response: Response } | Omit<UpgradeDecision & { accepted: true }, "cancel">
-  > {
+  ): Promise<SlotlessDecision> {
     let route: MountedWsRoute | undefined;
     let params: Record<string, string> | undefined;
     for (const r of this.#ws) {
@@ -465,20 +288,14 @@ export class App {
       accepted: true,
       consumer,
       accept: (socket) => {
-        const o = this.options;
-        const connection = new Connection(consumer, request, frozenParams, socket, {
-          maxFrameBytes: o.maxFrameBytes!,
-          idleTimeoutMs: o.idleTimeoutMs ?? 0,
-          maxBufferedBytes: o.maxBufferedBytes!,
-          slowClientPolicy: o.slowClientPolicy ?? "close",
-          rateLimit: o.rateLimit,
-          closeTimeoutMs: o.closeTimeoutMs ?? 5000,
-          maxSubscriptions: o.maxSubscriptions ?? 100,
-          maxPendingFrames: o.maxPendingFrames ?? 1000,
-          maxPendingBytes: o.maxPendingBytes ?? 4 * 1024 * 1024,
-          onClosed: (c) => this.#connections.delete(c),
-        });
-        this.#connections.add(connection);
+        const connection = new Connection(
+          consumer,
+          request,
+          frozenParams,
+          socket,
+          connectionSettings(this.options, (c) => this.#slots.open.delete(c)),
+        );
+        this.#slots.open.add(connection);
         return connection;
       },
     };
@@ -493,14 +310,18 @@ export class App {
     return origin === null ? undefined : this.#origin(origin, request);
   }
 
-  /** Handles a request: WebSocket upgrades (on Deno) and HTTP routes. Pass it to `Deno.serve`. */
+  /**
+   * Handles a request: WebSocket upgrades (completed by the runtime upgrader: on Deno with the
+   * main entry point's `App`; 501 without one) and HTTP routes. Pass it to Deno's `serve`.
+   */
   async fetch(request: Request): Promise<Response> {
     if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
       const decision = await this.upgrade(request);
       if (!decision.accepted) return decision.response;
       try {
-        return upgradeWithDeno(request, decision.accept, {
-          idleTimeout: this.options.heartbeatSeconds ?? 30,
+        const upgrade = this.#runtime ?? upgradeUnsupported;
+        return upgrade(request, decision.accept, {
+          heartbeatSeconds: heartbeatSeconds(this.options),
         });
       } finally {
         decision.cancel(); // frees the slot when no socket was accepted (a no-op after accept)
@@ -552,7 +373,7 @@ export class App {
   async close(options: { closeLayers?: boolean } = {}): Promise<void> {
     this.#closing = true;
     try {
-      const open = [...this.#connections];
+      const open = [...this.#slots.open];
       for (const c of open) c.close(CloseCode.goingAway, "Server shutting down");
       await Promise.all(open.map((c) => c.closed(CloseCode.goingAway, "Server shutting down")));
       if (options.closeLayers ?? true) await layers.closeAll();

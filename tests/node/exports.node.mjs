@@ -9,6 +9,7 @@ import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import { App, Consumer, DefinitionError, Ping, Pong } from "@switchboard/switchboard";
 import { InMemoryChannelLayer } from "@switchboard/switchboard/adapters/memory";
+import { App as DenoApp, BaseApp } from "@switchboard/switchboard/adapters/deno";
 import { serve } from "@switchboard/switchboard/adapters/node";
 import { RedisPubSubChannelLayer } from "@switchboard/switchboard/adapters/redis";
 import { asyncApiToYaml, mountAsyncApi } from "@switchboard/switchboard/asyncapi";
@@ -30,6 +31,7 @@ const USED = {
   ".": "the core builds the app",
   "./adapters/node": "serve() answers over a real socket",
   "./adapters/memory": "the in-memory layer carries a message",
+  "./adapters/deno": "its App is the main entry's; without Deno, fetch refuses upgrades with 501",
   "./adapters/redis": "the Redis layer carries a message",
   "./asyncapi": "mountAsyncApi serves the document; asyncApiToYaml writes it",
   "./testing": "an in-process communicator talks to the app",
@@ -74,6 +76,14 @@ describe("every export of the installed package", () => {
   it(USED["./adapters/node"], async () => {
     const health = await fetch(`${server.httpUrl}/health`);
     assert.deepEqual(await health.json(), { ok: true });
+  });
+
+  it(USED["./adapters/deno"], async () => {
+    assert.equal(DenoApp, App);
+    assert.ok(new App() instanceof BaseApp);
+    const upgrade = new Request("http://localhost/ws/echo", { headers: { upgrade: "websocket" } });
+    const response = await new App().ws("/ws/echo", Consumer).fetch(upgrade);
+    assert.equal(response.status, 501);
   });
 
   it(USED["./adapters/memory"], async () => {

@@ -5,7 +5,6 @@ import { runtimeSuite } from "./suite.ts";
 runtimeSuite("deno", {
   start: (app) => serveForTests(app),
   capabilities: { pings: true },
-  // Deno reads its heartbeat from the app: AppOptions.heartbeatSeconds, handed to
-  // Deno.upgradeWebSocket's idleTimeout (seconds: ping after 1 s of silence, closed 1 s later).
+  // AppOptions.heartbeatSeconds, Deno's native ping (idleTimeout): 1 s of silence, closed 1 s later.
   heartbeatAppOptions: { heartbeatSeconds: 1 },
 });

@@ -4,15 +4,11 @@ import { WebSocket } from "ws";
 import { runtimeSuite } from "./suite.ts";
 
 runtimeSuite("node", {
-  // The Node adapter's heartbeat is its own option, `idleTimeout` (seconds, fractions allowed:
-  // ping every 0.2 s, drop a peer that did not pong by the next tick). Default: the app's 30 s.
-  start: (app, { fastHeartbeat }) =>
-    serve(app, { port: 0, closeTimeout: 1000, ...(fastHeartbeat ? { idleTimeout: 0.2 } : {}) })
-      .then((s) => ({
-        url: s.url,
-        httpUrl: s.httpUrl,
-        close: () => s.close({ closeLayers: false }),
-      })),
+  start: async (app) => {
+    const s = await serve(app, { port: 0, closeTimeout: 1000 });
+    return { url: s.url, httpUrl: s.httpUrl, close: () => s.close({ closeLayers: false }) };
+  },
   WebSocket,
   capabilities: { pings: true },
+  heartbeatAppOptions: { heartbeatSeconds: 0.2 }, // the adapter's heartbeat reads the app's
 });

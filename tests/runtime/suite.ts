@@ -34,12 +34,6 @@ export interface SuiteServer {
   close(): Promise<void>;
 }
 
-/** How the suite asks a runtime to serve an app. */
-export interface StartOptions {
-  /** The heartbeat case: ping quickly (the runtimes name this option differently today). */
-  readonly fastHeartbeat: boolean;
-}
-
 /** What a runtime can do; a case that needs what it lacks is skipped with the reason. */
 export interface RuntimeCapabilities {
   /** Protocol-level pings on a real TCP connection (the heartbeat case). */
@@ -49,12 +43,15 @@ export interface RuntimeCapabilities {
 /** One runtime under test. */
 export interface RuntimeUnderTest {
   /** Serves `app` on a free loopback port (or in-process). */
-  start(app: App, options: StartOptions): Promise<SuiteServer>;
+  start(app: App): Promise<SuiteServer>;
   /** The client WebSocket class for real sockets (default: the global one). */
   readonly WebSocket?: WebSocketConstructor;
   /** What the runtime can do. */
   readonly capabilities: RuntimeCapabilities;
-  /** App options of the heartbeat case, for a runtime that reads its heartbeat from the app. */
+  /**
+   * App options of the heartbeat case: a fast `heartbeatSeconds`, which every runtime reads from
+   * the app (one heartbeat policy, src/runtime/heartbeat.ts).
+   */
   readonly heartbeatAppOptions?: AppOptions;
 }
 
@@ -79,10 +76,9 @@ interface Served {
 async function serve(
   runtime: RuntimeUnderTest,
   appOptions: AppOptions,
-  start: StartOptions = { fastHeartbeat: false },
 ): Promise<Served> {
   const app = makeApp(appOptions);
-  const server = await runtime.start(app, start);
+  const server = await runtime.start(app);
   const options = (headers?: HeadersInit) => ({
     ...(server.url ? { url: server.url, WebSocket: runtime.WebSocket } : {}),
     ...(headers ? { headers } : {}),
@@ -143,7 +139,7 @@ async function untilClosed(comm: WebsocketCommunicator) {
 export function runtimeSuite(name: string, runtime: RuntimeUnderTest): void {
   const test = (
     title: string,
-    fn: (open: (o?: AppOptions, s?: StartOptions) => Promise<Served>) => Promise<void>,
+    fn: (open: (o?: AppOptions) => Promise<Served>) => Promise<void>,
     options: { needs?: keyof RuntimeCapabilities; sanitizeOps?: boolean } = {},
   ) => {
     const lacking = options.needs && !runtime.capabilities[options.needs];
@@ -154,8 +150,8 @@ export function runtimeSuite(name: string, runtime: RuntimeUnderTest): void {
       async fn() {
         const opened: Served[] = [];
         try {
-          await fn(async (o = {}, s) => {
-            const served = await serve(runtime, o, s);
+          await fn(async (o = {}) => {
+            const served = await serve(runtime, o);
             opened.push(served);
             return served;
           });
@@ -296,7 +292,7 @@ export function runtimeSuite(name: string, runtime: RuntimeUnderTest): void {
   test(
     "heartbeat: a peer that stops answering pings is reaped, one that answers stays",
     async (open) => {
-      const s = await open(runtime.heartbeatAppOptions, { fastHeartbeat: true });
+      const s = await open(runtime.heartbeatAppOptions);
       const live = await s.connect("/echo");
       const dead = await rawWebSocket(Number(new URL(s.server.url!).port), "/echo");
       assert.equal(dead.status, 101);

@@ -1,10 +1,18 @@
 /**
- * WebSocket upgrade on Deno (`Deno.upgradeWebSocket`). Node uses adapters/node.
+ * The Deno runtime adapter's one file that names Deno: `Deno.upgradeWebSocket`, the socket
+ * wrapper the core sees, and the wiring of its events to the connection handle (the steps of
+ * src/runtime/seam.ts). The heartbeat is Deno's native ping (`idleTimeout`), set to the period of
+ * src/runtime/heartbeat.ts's policy.
  *
  * @module
  */
-import { getLogger } from "../logger.ts";
-import type { ConnectionHandle, ServerSocket } from "./socket.ts";
+import { getLogger } from "../../src/logger.ts";
+import {
+  deliverFrame,
+  type RuntimeUpgradeOptions,
+  upgradeUnsupported,
+} from "../../src/runtime/seam.ts";
+import type { ConnectionHandle, ServerSocket } from "../../src/runtime/socket.ts";
 
 interface DenoLike {
   upgradeWebSocket(request: Request, options?: { idleTimeout?: number }): {
@@ -94,26 +102,27 @@ class DenoSocket implements ServerSocket {
   }
 }
 
-/** Upgrades `request` with Deno and wires the socket to a connection handle. */
+/**
+ * Upgrades `request` with `Deno.upgradeWebSocket` and wires the socket to a connection handle:
+ * Deno's `RuntimeUpgrader` (src/runtime/seam.ts). Answers 501 where there is no Deno (the npm build on
+ * Node, whose adapters/node serves upgrades itself).
+ */
 export function upgradeWithDeno(
   request: Request,
   accept: (socket: ServerSocket) => ConnectionHandle,
-  options: { idleTimeout?: number } = {},
+  options: RuntimeUpgradeOptions,
 ): Response {
   const deno = (globalThis as { Deno?: DenoLike }).Deno;
-  if (!deno?.upgradeWebSocket) {
-    return new Response(
-      "app.fetch upgrades WebSockets on Deno only; on Node use serve() from adapters/node",
-      { status: 501 },
-    );
-  }
-  const { socket, response } = deno.upgradeWebSocket(request, options);
+  if (!deno?.upgradeWebSocket) return upgradeUnsupported();
+  const { socket, response } = deno.upgradeWebSocket(request, {
+    idleTimeout: options.heartbeatSeconds,
+  });
   const handle = accept(new DenoSocket(socket));
   socket.binaryType = "arraybuffer";
   socket.onopen = () => void handle.opened();
   socket.onmessage = (event) => {
-    if (typeof event.data === "string") handle.text(event.data);
-    else handle.binary(new Uint8Array(event.data as ArrayBuffer));
+    const data = event.data;
+    deliverFrame(handle, typeof data === "string" ? data : new Uint8Array(data as ArrayBuffer));
   };
   socket.onclose = (event) => void handle.closed(event.code, event.reason);
   socket.onerror = (event) => {

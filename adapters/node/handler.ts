@@ -1,0 +1,231 @@
+/**
+ * The Node adapter's WebSocket side: the `ws` socket as the core sees it, and the listeners of one
+ * app (`handleRequest` for HTTP through ./http.ts, `handleUpgrade` deciding with `app.upgrade`
+ * before any WebSocket exists, then the steps of src/runtime/seam.ts), with the shared heartbeat
+ * (src/runtime/heartbeat.ts) over its sockets.
+ *
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { type RawData, type WebSocket, WebSocketServer } from "ws";
+import type { App } from "../../src/app/app.ts";
+import type { ConsumerClass } from "../../src/consumer/consumer.ts";
+import { getLogger } from "../../src/logger.ts";
+import { Heartbeat, heartbeatSeconds } from "../../src/runtime/heartbeat.ts";
+import { closeOrFallback, deliverFrame } from "../../src/runtime/seam.ts";
+import type { ConnectionHandle, ServerSocket } from "../../src/runtime/socket.ts";
+import { refuse, requestHeaders, requestUrl, toRequest, writeResponse } from "./http.ts";
+
+/**
+ * A `ws` socket as the core sees it. A class, not an object literal with a getter: V8 keeps such
+ * literals in dictionary mode, and every idle connection holds one (as on Deno:
+ * adapters/deno/websocket.ts).
+ */
+class WsSocket implements ServerSocket {
+  constructor(readonly ws: WebSocket) {}
+  send(data: string): void {
+    this.ws.send(data);
+  }
+  close(code?: number, reason?: string): void {
+    closeOrFallback((c, r) => this.ws.close(c, r), code, reason);
+  }
+  terminate(): void {
+    this.ws.terminate();
+  }
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+}
+
+/** Options of {@linkcode createNodeHandler} and {@linkcode attach}. */
+export interface NodeHandlerOptions {
+  /**
+   * The heartbeat period in seconds (fractions allowed): every period the server pings each client
+   * and drops one that sent nothing (no frame, no pong) since the previous ping. Default: the
+   * app's `heartbeatSeconds` (30), as on Deno; `0` disables the heartbeat.
+   */
+  heartbeatSeconds?: number;
+  /** @deprecated Use `heartbeatSeconds` (same meaning; it wins when both are given). */
+  idleTimeout?: number;
+  /**
+   * How long {@linkcode NodeHandler.close} waits for clients to finish the closing handshake
+   * before it drops their sockets, in ms. Default 2000.
+   */
+  closeTimeout?: number;
+}
+
+/** Node listeners for one app. Made by {@linkcode createNodeHandler}. */
+export interface NodeHandler {
+  /** The app. */
+  readonly app: App;
+  /** A `request` listener: routes plain HTTP requests to `app.handleHttp`. */
+  handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /**
+   * An `upgrade` listener: routes and authenticates with `app.upgrade` before any WebSocket
+   * exists, then refuses with the app's response (401, 403, 404…) or completes the handshake.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void>;
+  /** Number of open WebSockets. */
+  readonly socketCount: number;
+  /**
+   * Closes the app (every socket with 1001, each `onDisconnect` awaited, then the layers unless
+   * `closeLayers: false`), waits up to `closeTimeout` for the closing handshakes, then drops what
+   * is left.
+   */
+  close(options?: { closeLayers?: boolean }): Promise<void>;
+}
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data));
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+function rawText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString("utf8");
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString("utf8");
+  return data.toString("utf8");
+}
+
+/**
+ * Makes the Node listeners of `app`: `handleRequest` for plain HTTP and `handleUpgrade` for
+ * WebSockets. {@linkcode serve} and {@linkcode attach} use it; call it yourself to mount the app
+ * next to other `upgrade` listeners (route by path, then hand over).
+ */
+export function createNodeHandler(app: App, options: NodeHandlerOptions = {}): NodeHandler {
+  const heartbeat = new Heartbeat<WebSocket>(
+    heartbeatSeconds(app.options, options.heartbeatSeconds ?? options.idleTimeout),
+    () => getLogger().debug("WebSocket heartbeat: no answer within a period, dropping the socket"),
+  );
+  const closeTimeout = options.closeTimeout ?? 2000;
+  // One ws server per frame limit (consumers may override the app's maxFrameBytes).
+  const servers = new Map<number, WebSocketServer>();
+  const sockets = new Set<WebSocket>();
+  const pending = new Set<Duplex>();
+  let closing = false;
+
+  function serverFor(maxPayload: number): WebSocketServer {
+    let wss = servers.get(maxPayload);
+    if (!wss) {
+      wss = new WebSocketServer({ noServer: true, maxPayload, clientTracking: false });
+      servers.set(maxPayload, wss);
+    }
+    return wss;
+  }
+
+  function wire(ws: WebSocket, accept: (socket: ServerSocket) => ConnectionHandle, limit: number) {
+    sockets.add(ws);
+    heartbeat.add(ws);
+    const handle = accept(new WsSocket(ws));
+    const markAlive = () => heartbeat.seen(ws);
+    ws.on("pong", markAlive);
+    ws.on("ping", markAlive);
+    ws.on("message", (data, isBinary) => {
+      markAlive();
+      deliverFrame(handle, isBinary ? toBytes(data) : rawText(data));
+    });
+    ws.on("error", (error: Error & { code?: string }) => {
+      if (error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") {
+        getLogger().warn(`Frame over ${limit} bytes, closing with 1009`);
+      } else {
+        getLogger().debug("WebSocket error", { error });
+      }
+    });
+    ws.on("close", (code, reason) => {
+      sockets.delete(ws);
+      heartbeat.delete(ws);
+      void handle.closed(code, reason.toString("utf8"));
+    });
+    void handle.opened();
+  }
+
+  return {
+    app,
+    get socketCount() {
+      return sockets.size;
+    },
+
+    async handleRequest(req, res) {
+      const controller = new AbortController();
+      res.once("close", () => {
+        if (!res.writableFinished) controller.abort();
+      });
+      let response: Response;
+      try {
+        response = await app.handleHttp(toRequest(req, controller.signal));
+      } catch (error) {
+        getLogger().error(`HTTP ${req.method} ${req.url} failed`, { error });
+        response = new Response("Internal server error", { status: 500 });
+      }
+      await writeResponse(response, res, req.method);
+    },
+
+    async handleUpgrade(req, socket, head) {
+      const onError = (error: Error) => getLogger().debug("Upgrade socket error", { error });
+      socket.on("error", onError);
+      pending.add(socket);
+      try {
+        if (req.headers.upgrade?.toLowerCase() !== "websocket") {
+          await refuse(socket, new Response("Only WebSocket upgrades are served", { status: 400 }));
+          return;
+        }
+        const request = new Request(requestUrl(req), {
+          method: req.method ?? "GET",
+          headers: requestHeaders(req),
+        });
+        const decision = closing
+          ? {
+            accepted: false as const,
+            response: new Response("Server is shutting down", { status: 503 }),
+          }
+          : await app.upgrade(request);
+        if (!decision.accepted) {
+          await refuse(socket, decision.response);
+          return;
+        }
+        // The app holds a connection slot for this upgrade: give it back if no socket comes.
+        if (socket.destroyed) decision.cancel();
+        else socket.once("close", () => decision.cancel()); // a no-op once accepted
+        const cls = decision.consumer.constructor as ConsumerClass;
+        const limit = cls.maxFrameBytes ?? app.options.maxFrameBytes ?? 1024 * 1024;
+        // If the client left during authentication, ws drops the socket and never calls back:
+        // the consumer is then never accepted.
+        serverFor(limit).handleUpgrade(req, socket, head, (ws) => {
+          socket.off("error", onError);
+          if (closing) {
+            decision.cancel();
+            ws.close(1001, "Server shutting down");
+            return;
+          }
+          wire(ws, decision.accept, limit);
+        });
+      } catch (error) {
+        getLogger().error(`WebSocket upgrade of ${req.url} failed`, { error });
+        await refuse(socket, new Response("Upgrade failed with a server error", { status: 500 }))
+          .catch(() => socket.destroy());
+      } finally {
+        pending.delete(socket);
+      }
+    },
+
+    async close(closeOptions = {}) {
+      closing = true;
+      try {
+        await app.close(closeOptions);
+        // Give clients time to answer the closing handshake, then drop the rest.
+        const deadline = Date.now() + closeTimeout;
+        while (sockets.size && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        for (const ws of sockets) ws.terminate();
+        for (const socket of pending) socket.destroy();
+        heartbeat.stop();
+        for (const wss of servers.values()) wss.close();
+        servers.clear();
+      } finally {
+        closing = false;
+      }
+    },
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * The parts of the upgrade decision (`App.upgrade`) that are not routing and authentication: the
+ * mount-time checks of a consumer (its topics, its layer), the connection slots (the
+ * `maxConnections` cap, reserved before `authenticate` runs), and the settings of an accepted
+ * connection. The order of a decision: shutdown → origin → slot → route → layer → authenticate.
+ *
+ * @module
+ */
+import type { Connection, ConnectionSettings } from "../connection/connection.ts";
+import type { ConsumerClass } from "../consumer/consumer.ts";
+import { checkHandlers } from "../consumer/handlers.ts";
+import { DefinitionError, type LayerNotFoundError } from "../errors.ts";
+import { DEFAULT_LAYER, layers } from "../layers/registry.ts";
+import type { UpgradeDecision } from "../runtime/seam.ts";
+import type { AppOptions } from "./options.ts";
+import { text } from "./responses.ts";
+
+// --- mount-time checks ---
+
+/** Mount-time checks of a consumer's topics: same layer as the host, route params for a standalone topic. */
+export function checkTopics(
+  path: string,
+  params: readonly string[],
+  consumer: ConsumerClass,
+): void {
+  const hostLayer = consumer.layer === undefined ? DEFAULT_LAYER : consumer.layer;
+  for (const topic of consumer.topics) {
+    checkHandlers(topic);
+    topic.paramNames(); // compiles the pattern, throwing if there is none
+    if (hostLayer === null || topic.layerAlias() !== hostLayer) {
+      throw new DefinitionError(
+        `${topic.name} broadcasts on layer '${topic.layerAlias()}' but ${consumer.name} subscribes on ${
+          hostLayer === null ? "no layer" : `'${hostLayer}'`
+        }: give both the same static layer, or broadcasts would never arrive`,
+      );
+    }
+  }
+  const standalone = consumer.defaultTopic;
+  if (standalone) {
+    const missing = standalone.paramNames().filter((n) => !params.includes(n));
+    if (missing.length) {
+      throw new DefinitionError(
+        `app.ws('${path}'): default topic pattern '${standalone.pattern}' needs URL parameters ${
+          JSON.stringify(missing)
+        } that this route does not provide (got ${JSON.stringify(params)})`,
+      );
+    }
+  }
+}
+
+/** The error of a route whose consumer names a layer alias nothing is registered under. */
+export function missingLayer(
+  route: { path: string; consumer: ConsumerClass },
+): LayerNotFoundError | undefined {
+  const alias = route.consumer.layer === undefined ? DEFAULT_LAYER : route.consumer.layer;
+  if (alias === null) return undefined;
+  return layers.missing(
+    alias,
+    `${route.consumer.name} (app.ws('${route.path}')) uses channel layer '${alias}'. `,
+  );
+}
+
+// --- connection slots ---
+
+/** An accepted decision before its slot bookkeeping: `cancel` is added by {@linkcode ConnectionSlots}. */
+export type SlotlessDecision =
+  | { accepted: false; response: Response }
+  | Omit<UpgradeDecision & { accepted: true }, "cancel">;
+
+/** The open connections of an app and the upgrades holding a slot while they are decided. */
+export class ConnectionSlots {
+  /** The open connections. */
+  readonly open: Set<Connection> = new Set();
+  /** Upgrades past the cap check and not yet accepted or refused. */
+  #reserved = 0;
+
+  /** `max`: the `maxConnections` cap (undefined: none). */
+  constructor(readonly max: number | undefined) {}
+
+  /**
+   * Takes a slot now, before anything is awaited, runs `decide` and holds the slot until the
+   * decision's `accept` (the connection then counts in `open`) or a refusal, failure or `cancel`.
+   * A full app answers 503 without running `decide`.
+   */
+  async admit(decide: () => Promise<SlotlessDecision>): Promise<UpgradeDecision> {
+    if (this.max !== undefined && this.open.size + this.#reserved >= this.max) {
+      return { accepted: false, response: text(503, "Too many connections") };
+    }
+    this.#reserved++;
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      this.#reserved--;
+    };
+    try {
+      const decision = await decide();
+      if (!decision.accepted) {
+        release();
+        return decision;
+      }
+      return {
+        accepted: true,
+        consumer: decision.consumer,
+        accept: (socket) => {
+          if (!held) throw new Error("accept() after cancel(): the connection slot is gone");
+          const connection = decision.accept(socket);
+          release();
+          return connection;
+        },
+        cancel: release,
+      };
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+}
+
+// --- accepted connections ---
+
+/** The settings of a connection accepted by an app with options `o` (defaults applied). */
+export function connectionSettings(
+  o: Readonly<AppOptions>,
+  onClosed: (connection: Connection) => void,
+): ConnectionSettings {
+  return {
+    maxFrameBytes: o.maxFrameBytes!,
+    idleTimeoutMs: o.idleTimeoutMs ?? 0,
+    maxBufferedBytes: o.maxBufferedBytes!,
+    slowClientPolicy: o.slowClientPolicy ?? "close",
+    rateLimit: o.rateLimit,
+    closeTimeoutMs: o.closeTimeoutMs ?? 5000,
+    maxSubscriptions: o.maxSubscriptions ?? 100,
+    maxPendingFrames: o.maxPendingFrames ?? 1000,
+    maxPendingBytes: o.maxPendingBytes ?? 4 * 1024 * 1024,
+    onClosed,
+  };
+}
