@@ -82,7 +82,7 @@ describe("every export of the installed package", () => {
     assert.equal(DenoApp, App);
     assert.ok(new App() instanceof BaseApp);
     const upgrade = new Request("http://localhost/ws/echo", { headers: { upgrade: "websocket" } });
-    const response = await new App().ws("/ws/echo", Consumer).fetch(upgrade);
+    const response = await new App().ws("/ws/echo", class Echo extends Consumer {}).fetch(upgrade);
     assert.equal(response.status, 501);
   });
 
