@@ -96,17 +96,17 @@ export class App {
   #closing = false;
   #startChecked = false;
   readonly #origin: OriginCheck;
-  readonly #runtime: RuntimeUpgrader | undefined;
+  readonly #upgrader: RuntimeUpgrader | undefined;
 
   /**
-   * Creates an app. `runtime` completes the upgrades `fetch` accepts (adapters/deno's
+   * Creates an app. `upgrader` completes the upgrades `fetch` accepts (adapters/deno's
    * `upgradeWithDeno`, which the main entry point's `App` passes); without it `fetch` answers
    * upgrades with 501 and an adapter calls {@linkcode App.upgrade} itself (adapters/node).
    */
-  constructor(options: AppOptions = {}, runtime?: RuntimeUpgrader) {
+  constructor(options: AppOptions = {}, upgrader?: RuntimeUpgrader) {
     this.options = withDefaults(options);
     this.#slots = new ConnectionSlots(this.options.maxConnections);
-    this.#runtime = runtime;
+    this.#upgrader = upgrader;
     this.#origin = compileOriginRule(this.options.allowedOrigins ?? "same-origin");
     this.fetch = this.fetch.bind(this);
   }
@@ -319,7 +319,7 @@ export class App {
       const decision = await this.upgrade(request);
       if (!decision.accepted) return decision.response;
       try {
-        const upgrade = this.#runtime ?? upgradeUnsupported;
+        const upgrade = this.#upgrader ?? upgradeUnsupported;
         return upgrade(request, decision.accept, {
           heartbeatSeconds: heartbeatSeconds(this.options),
         });

@@ -13,6 +13,11 @@ import {
   wsHandler,
 } from "@switchboard/switchboard";
 import { InMemoryChannelLayer } from "@switchboard/switchboard/adapters/memory";
+import {
+  BaseApp,
+  type RuntimeUpgrader,
+  upgradeWithDeno,
+} from "@switchboard/switchboard/adapters/deno";
 import { RedisPubSubChannelLayer } from "@switchboard/switchboard/adapters/redis";
 import {
   attach,
@@ -53,14 +58,27 @@ export async function main(): Promise<void> {
   const app = new App({ maxFrameBytes: 4096 }).ws("/ws/echo", Echo);
   const server: NodeServer = await serve(app, { port: 0, hostname: "127.0.0.1" });
   const attached = attach(createServer(), app, { http: true });
-  const handler = createNodeHandler(app, { idleTimeout: 0 });
+  const handler = createNodeHandler(app, { idleTimeout: 0 }); // the deprecated alias compiles
+  const beating = createNodeHandler(app, { heartbeatSeconds: 0.5 });
+  const upgrader: RuntimeUpgrader = upgradeWithDeno;
+  const core: BaseApp = new BaseApp({ heartbeatSeconds: 10 }, upgrader);
+  const wired: BaseApp = app; // the main entry's App is a BaseApp
   const testServer = await serveForTests(app);
   const comm = await WebsocketCommunicator.connect(app, "/ws/echo", { url: server.url, WebSocket });
   await comm.sendMessage(Say.create({ text: "typed" }));
   // @ts-expect-error: a payload of the wrong type does not compile
   Say.create({ text: 42 });
   await comm.disconnect();
-  void [attached, handler, testServer, new InMemoryChannelLayer(), RedisPubSubChannelLayer];
+  void [
+    attached,
+    handler,
+    beating,
+    core,
+    wired,
+    testServer,
+    new InMemoryChannelLayer(),
+    RedisPubSubChannelLayer,
+  ];
 
   // The typed client on Node: the `ws` class is a valid `WebSocket` option (TS2322 before).
   const options: ClientOptions = { WebSocket };
