@@ -7,7 +7,10 @@
  *
  * @module
  */
+import { globToRegExp } from "../app/pattern.ts";
 import { getLogger } from "../logger.ts";
+
+export { globToRegExp };
 
 /** A JSON value: what layer messages are made of. */
 export type JsonValue =
@@ -133,16 +136,4 @@ export function capacityLookup(options: CapacityOptions): (name: string) => numb
     for (const [re, n] of compiled) if (re.test(name)) return n;
     return fallback;
   };
-}
-
-/** Turns a glob (`*`, `?`, `[...]`) into an anchored RegExp. */
-export function globToRegExp(glob: string): RegExp {
-  let re = "";
-  for (const ch of glob) {
-    if (ch === "*") re += ".*";
-    else if (ch === "?") re += ".";
-    else if (ch === "[" || ch === "]") re += ch;
-    else re += ch.replace(/[.*+?^${}()|\\/-]/g, "\\$&");
-  }
-  return new RegExp(`^${re}$`);
 }
