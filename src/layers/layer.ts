@@ -1,9 +1,13 @@
 /**
  * The channel layer contract: how consumers in one or many processes reach one connection
- * (a channel) or many (a group).
+ * (a channel) or many (a group). {@linkcode ChannelLayer} is the interface every layer
+ * implements (memory, Redis pub/sub, Redis queue); this module also holds what layers share
+ * with it: the message and event types, the `onEvent` listeners, the resync message type and
+ * the capacity rules.
  *
- * Delivery is at most once and ordered per sender and channel. Every implementation validates
- * names with {@linkcode assertChannelName} / {@linkcode assertGroupName}.
+ * Delivery is at most once and ordered per sender and channel. The rules an implementation
+ * follows are listed in MUST / MUST NOT terms in `kit.ts` (the kit for layer authors);
+ * tests/layers/conformance.ts checks them on every layer.
  *
  * @module
  */
