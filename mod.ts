@@ -21,9 +21,6 @@
  *
  * @module
  */
-import { InMemoryChannelLayer } from "./src/layers/memory.ts";
-import { DEFAULT_LAYER, layers } from "./src/layers/registry.ts";
-
 export {
   type AnyMessage,
   type AnyMessageType,
@@ -211,6 +208,3 @@ export {
   renderAsyncApiHtml,
 } from "./adapters/asyncapi/html.ts";
 export type { JsonSchema } from "./src/asyncapi/schema.ts";
-
-// The embedded default: an in-memory layer under "default", made on first use.
-if (!layers.has(DEFAULT_LAYER)) layers.register(DEFAULT_LAYER, () => new InMemoryChannelLayer());

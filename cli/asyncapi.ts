@@ -7,7 +7,8 @@
  * deno run -A jsr:@switchboard/switchboard/cli asyncapi --app ./app.ts --format json --out doc.json
  * ```
  *
- * `--app <module>` exports the app as `app`, `createApp()` or its default export.
+ * `--app <module>` exports the app as `app`, `createApp()` or its default export. The document
+ * comes from the core generator (`generateAsyncApi`), YAML from `adapters/asyncapi`.
  *
  * @module
  */

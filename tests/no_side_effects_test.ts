@@ -1,11 +1,8 @@
 /**
  * Importing the package does nothing: in a fresh `deno` subprocess, importing the "." entry point
  * of deno.json (mod.ts) adds no global and registers no channel layer; the in-memory default
- * layer is made on first use only.
- *
- * Today mod.ts registers the in-memory layer on import, so the test is ignored: ENABLED BY
- * ISSUE 18 (the registry creates the default layer lazily). To enable it, delete the
- * `ignore: true` line below and run `deno test --allow-all tests/no_side_effects_test.ts`.
+ * layer is made on first use only (src/layers/registry.ts registers the built-in default when it
+ * is first asked for).
  */
 import assert from "node:assert/strict";
 
@@ -44,7 +41,6 @@ console.log(JSON.stringify({ afterImport, firstUse }));
 Deno.test({
   name:
     "importing mod.ts registers no layer and adds no global; the default layer comes on first use",
-  ignore: true, // enabled by issue 18
   async fn() {
     const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
       args: ["eval", CHILD],

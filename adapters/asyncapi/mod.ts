@@ -1,7 +1,8 @@
 /**
  * AsyncAPI endpoints for an app: `/asyncapi` (an HTML page rendered by AsyncAPI's React
  * component), `/asyncapi.json` and `/asyncapi.yaml`, plus the YAML form of a document. This is the
- * part with dependencies (`npm:yaml`); the generator itself is in the core.
+ * part with dependencies (`npm:yaml`); the generator is in the core (`src/asyncapi/`), the page
+ * in `html.ts`, the command line in `cli/asyncapi.ts` (see docs/asyncapi.md).
  *
  * ```ts
  * import { App } from "@switchboard/switchboard";

@@ -1,9 +1,10 @@
 /**
  * Path patterns with `:params` (`/ws/room/:roomName`), matched without URLPattern so that the
- * same code runs on Node 20.
+ * same code runs on Node 20. The syntax and the matcher are the shared ones of `pattern.ts`.
  *
  * @module
  */
+import { compileRoutePattern, matchPattern } from "./pattern.ts";
 
 /**
  * The parameter names of a route pattern, from its `:name` segments:
@@ -29,45 +30,17 @@ export interface PathPattern {
   match(pathname: string): Record<string, string> | undefined;
 }
 
-/** Compiles `/a/:b/c` into a {@linkcode PathPattern}. */
+/** Compiles `/a/:b/c` into a {@linkcode PathPattern} (parameters are URI-decoded). */
 export function compilePath(path: string): PathPattern {
-  if (!path.startsWith("/")) throw new TypeError(`Route paths start with '/': got '${path}'`);
-  const segments = path.split("/").slice(1);
-  const params: string[] = [];
-  for (const s of segments) {
-    if (s.startsWith(":")) {
-      const name = s.slice(1);
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-        throw new TypeError(`Bad parameter ':${name}' in route '${path}'`);
-      }
-      params.push(name);
-    }
-  }
+  const pattern = compileRoutePattern(path);
   return {
     path,
-    params,
+    params: pattern.names,
     match(pathname) {
-      const parts = pathname.split("/").slice(1);
-      if (parts.length !== segments.length) return undefined;
-      const out: Record<string, string> = {};
-      for (let i = 0; i < segments.length; i++) {
-        const seg = segments[i];
-        if (seg.startsWith(":")) {
-          if (!parts[i]) return undefined;
-          try {
-            // defineProperty: a parameter named `__proto__` stays a plain own key.
-            Object.defineProperty(out, seg.slice(1), {
-              value: decodeURIComponent(parts[i]),
-              enumerable: true,
-              writable: true,
-              configurable: true,
-            });
-          } catch {
-            return undefined;
-          }
-        } else if (seg !== parts[i]) return undefined;
-      }
-      return out;
+      // The pattern starts after the path's leading '/' (a URL pathname always has one).
+      const slash = pathname.indexOf("/");
+      if (slash === -1) return undefined;
+      return matchPattern(pattern, pathname.slice(slash + 1), decodeURIComponent);
     },
   };
 }

@@ -7,6 +7,7 @@
  * @module
  */
 import type { Consumer, ConsumerClass } from "./consumer.ts";
+import { compileTopicPattern, matchPattern, type Pattern } from "../app/pattern.ts";
 import { DefinitionError, SwitchboardError } from "../errors.ts";
 import { safeGroupName } from "../layers/group_names.ts";
 import type { JsonValue } from "../layers/layer.ts";
@@ -65,98 +66,18 @@ export interface TopicBroadcastOptions {
   seq?: number;
 }
 
-/**
- * One `:`-free piece of a pattern (a parameter never spans a `:`, so the topic's `:`s line up
- * with the pattern's): its literal text around its `params` parameters,
- * `lits[0] {…} lits[1] … {…} lits[params]`.
- */
-interface Segment {
-  lits: string[];
-  /** How many parameters the segment has. */
-  params: number;
-  /** The index (in the whole pattern) of the segment's first parameter. */
-  first: number;
-}
+const compiled = new WeakMap<object, Pattern>();
 
-interface CompiledPattern {
-  segments: Segment[];
-  names: string[];
-}
-
-const compiled = new WeakMap<object, CompiledPattern>();
-
-function compile(cls: TopicClass): CompiledPattern {
+/** The compiled pattern of a topic class (cached); throws when the class has none. */
+function compile(cls: TopicClass): Pattern {
   let c = compiled.get(cls);
   if (c) return c;
-  const pattern = cls.pattern;
-  if (!pattern) {
+  if (!cls.pattern) {
     throw new DefinitionError(`${cls.name} has no static pattern (e.g. "room:{roomName}")`);
   }
-  const names: string[] = [];
-  let lits = [""];
-  const segments: Segment[] = [];
-  let last = 0;
-  const literal = (text: string) => {
-    const pieces = text.split(":");
-    lits[lits.length - 1] += pieces[0];
-    for (const piece of pieces.slice(1)) {
-      segments.push({ lits, params: lits.length - 1, first: names.length - (lits.length - 1) });
-      lits = [piece];
-    }
-  };
-  for (const m of pattern.matchAll(/\{(\w+)\}/g)) {
-    literal(pattern.slice(last, m.index));
-    names.push(m[1]);
-    lits.push("");
-    last = m.index! + m[0].length;
-  }
-  literal(pattern.slice(last));
-  segments.push({ lits, params: lits.length - 1, first: names.length - (lits.length - 1) });
-  c = { segments, names };
+  c = compileTopicPattern(cls.pattern);
   compiled.set(cls, c);
   return c;
-}
-
-/**
- * Matches one `:`-free piece of a topic against a segment, writing the params into `out`. The
- * same answer as the regex `^lit0([^:]+)lit1…([^:]+)litk$` (earlier params as long as
- * possible), found without backtracking: each literal is placed as far right as it can go, from
- * the last one back, so the time is linear in the piece's length.
- */
-function matchSegment(piece: string, seg: Segment, out: string[]): boolean {
-  const { lits, first } = seg;
-  const k = seg.params;
-  if (k === 0) return piece === lits[0];
-  const head = lits[0];
-  const tail = lits[k];
-  if (piece.length < head.length + tail.length + k) return false;
-  if (!piece.startsWith(head) || !piece.endsWith(tail)) return false;
-  let end = piece.length - tail.length; // exclusive end of param k-1
-  for (let j = k - 1; j >= 1; j--) {
-    const lit = lits[j];
-    // lit must end before `end - 1` (param j nonempty) and leave one char per earlier param.
-    const at = piece.lastIndexOf(lit, end - 1 - lit.length);
-    if (at < head.length + j || at + lit.length >= end) return false;
-    out[first + j] = piece.slice(at + lit.length, end);
-    end = at;
-  }
-  if (end <= head.length) return false;
-  out[first] = piece.slice(head.length, end);
-  return true;
-}
-
-function parseTopic(topic: string, c: CompiledPattern): Record<string, string> | undefined {
-  let colons = 0;
-  for (let i = topic.indexOf(":"); i !== -1; i = topic.indexOf(":", i + 1)) {
-    if (++colons >= c.segments.length) return undefined;
-  }
-  if (colons !== c.segments.length - 1) return undefined;
-  const pieces = topic.split(":");
-  const values: string[] = [];
-  for (let i = 0; i < pieces.length; i++) {
-    if (!matchSegment(pieces[i], c.segments[i], values)) return undefined;
-  }
-  return Object.fromEntries(c.names.map((n, i) => [n, values[i]]));
 }
 
 /**
@@ -225,7 +146,7 @@ export class Topic<Events extends AnyMessage = AnyMessage> {
 
   /** The params of `topic` if it matches this class's pattern (linear in the topic's length). */
   static parse(topic: string): Record<string, string> | undefined {
-    return parseTopic(topic, compile(this as unknown as TopicClass));
+    return matchPattern(compile(this as unknown as TopicClass), topic);
   }
 
   /** The topic string for `params` (`{roomName: "lobby"}` → `room:lobby`). */

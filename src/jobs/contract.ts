@@ -1,7 +1,9 @@
 /**
  * The background job contract: a {@linkcode JobQueue} that producers enqueue named jobs on, the
  * {@linkcode JobBackend} a {@linkcode Worker} drives, the {@linkcode JobContext} every job
- * function receives, the typed errors, and the retry {@linkcode backoffDelay} helper.
+ * function receives, the typed errors, and the retry {@linkcode backoffDelay} helper. The errors
+ * live in `errors.ts`, the backend interface in `backend.ts`, JSON checks in `values.ts`; this
+ * module re-exports them, so it is the one import of the contract.
  *
  * Two backends implement it with the same semantics: `InMemoryJobQueue`
  * (`adapters/memory`, one process) and `RedisJobQueue` (`adapters/redis`, many processes).
@@ -11,12 +13,22 @@
  *
  * @module
  */
-import { LayerUnavailableError, SwitchboardError } from "../errors.ts";
 import type { JsonValue } from "../layers/layer.ts";
 import { assertJson, describeError, JobArgsError } from "./values.ts";
 
 export { JobArgsError };
 export { assertJson, describeError, MAX_JSON_DEPTH, MAX_JSON_VALUES } from "./values.ts";
+export {
+  JobAbortedError,
+  JobFailedError,
+  JobLostError,
+  JobQueueUnavailableError,
+  JobTimeoutError,
+  ResultTimeoutError,
+  UnknownJobError,
+  UnrecoverableJobError,
+} from "./errors.ts";
+export type { ClaimedJob, ClaimResult, JobBackend, Lease, WorkSignal } from "./backend.ts";
 
 export type { JsonValue };
 
@@ -165,193 +177,6 @@ export function backoffDelay(
   const capped = Math.min(raw, max);
   const jitter = Math.min(1, Math.max(0, backoff.jitter ?? 0));
   return Math.round(capped * (1 - jitter * Math.random()));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Errors
-// ---------------------------------------------------------------------------------------------
-
-/** A job finally failed (no tries left, or an {@linkcode UnrecoverableJobError}). */
-export class JobFailedError extends SwitchboardError {
-  /** The job id. */
-  readonly jobId: string;
-  /** The message of the last try's error. */
-  readonly error: string;
-  /** How many times the job was started. */
-  readonly attempts: number;
-  /** Creates the error. */
-  constructor(jobId: string, error: string, attempts: number) {
-    super(`Job '${jobId}' failed after ${attempts} attempt(s): ${error}`);
-    this.jobId = jobId;
-    this.error = error;
-    this.attempts = attempts;
-  }
-}
-
-/** A try ran longer than its timeout. It is the abort reason of `ctx.signal` and the try's error. */
-export class JobTimeoutError extends SwitchboardError {
-  /** The job id. */
-  readonly jobId: string;
-  /** The timeout in ms. */
-  readonly timeoutMs: number;
-  /** Creates the error. */
-  constructor(jobId: string, timeoutMs: number) {
-    super(`Job '${jobId}' timed out after ${timeoutMs} ms`);
-    this.jobId = jobId;
-    this.timeoutMs = timeoutMs;
-  }
-}
-
-/**
- * The worker gave up a running try: it stopped without waiting (`shutdown`, the job goes back to
- * the queue) or it lost the job's lease (`lease_lost`, another worker may run it). The abort
- * reason of `ctx.signal`.
- */
-export class JobAbortedError extends SwitchboardError {
-  /** The job id. */
-  readonly jobId: string;
-  /** Why the try was given up. */
-  readonly reason: "shutdown" | "lease_lost";
-  /** Creates the error. */
-  constructor(jobId: string, reason: "shutdown" | "lease_lost") {
-    super(`Job '${jobId}' aborted: ${reason === "shutdown" ? "worker stopped" : "lease lost"}`);
-    this.jobId = jobId;
-    this.reason = reason;
-  }
-}
-
-/** There is no job with this id (never enqueued, or its result expired). */
-export class UnknownJobError extends SwitchboardError {
-  /** The job id. */
-  readonly jobId: string;
-  /** Creates the error; `message` replaces the default one. */
-  constructor(jobId: string, message?: string) {
-    super(message ?? `No job '${jobId}' (never enqueued, or its result expired)`);
-    this.jobId = jobId;
-  }
-}
-
-/**
- * A job that `result()` was waiting for no longer exists and never finished: its data was lost
- * (Redis restarted without persistence, or the job's key was deleted). A subclass of
- * {@linkcode UnknownJobError}, so code that handles unknown jobs handles this too. Enqueue the job
- * again if it still has to run.
- */
-export class JobLostError extends UnknownJobError {
-  /** Creates the error. */
-  constructor(jobId: string) {
-    super(
-      jobId,
-      `Job '${jobId}' was lost while waiting for its result (its data is gone from the queue, ` +
-        `for example Redis restarted without persistence)`,
-    );
-  }
-}
-
-/**
- * The job queue's store (Redis) cannot be reached right now: a connection is down, refused, or
- * a command failed on the connection. Thrown by `enqueue`, `getJob`, `status` and `result` instead
- * of the client library's raw errors; the original is the `cause`. Retry later: the queue
- * reconnects on its own. A {@linkcode LayerUnavailableError}, so one handler covers layers and
- * job queues.
- */
-export class JobQueueUnavailableError extends LayerUnavailableError {}
-
-/** `JobHandle.result({ timeout })` gave up waiting; the job itself goes on. */
-export class ResultTimeoutError extends SwitchboardError {
-  /** The job id. */
-  readonly jobId: string;
-  /** Creates the error. */
-  constructor(jobId: string, timeoutMs: number) {
-    super(`Job '${jobId}' did not finish within ${timeoutMs} ms`);
-    this.jobId = jobId;
-  }
-}
-
-/** Throw it from a job function to fail the job at once, without retries. */
-export class UnrecoverableJobError extends SwitchboardError {}
-
-// ---------------------------------------------------------------------------------------------
-// Backend interface driven by Worker
-// ---------------------------------------------------------------------------------------------
-
-/** A job a worker claimed, with the lease token that proves it owns the job. */
-export interface ClaimedJob {
-  /** The job id. */
-  readonly id: string;
-  /** The job function's name. */
-  readonly name: string;
-  /** The enqueued arguments. */
-  readonly args: JsonValue[];
-  /** This start, 1-based. */
-  readonly tryNumber: number;
-  /** Allowed starts. */
-  readonly maxTries: number;
-  /** The job's own timeout in ms, if it was enqueued with one. */
-  readonly timeout: number | undefined;
-  /** Enqueue time, epoch ms. */
-  readonly enqueuedAt: number;
-  /** The lease token passed to `claim`. */
-  readonly token: string;
-}
-
-/** What {@linkcode JobBackend.claim} returns. */
-export interface ClaimResult {
-  /** The claimed job, or undefined when none is ready. */
-  job: ClaimedJob | undefined;
-  /** When no job was claimed: ms until the earliest delayed job is due, or undefined if none. */
-  nextDueInMs?: number;
-}
-
-/** A worker's private way to sleep until work may be available. */
-export interface WorkSignal {
-  /**
-   * Resolves when a job may have become ready, or after about `timeoutMs`. Calls while a wait is
-   * in flight share it. Level-triggered: a wake-up that no caller was awaiting (it came between
-   * a claim and the next wait) makes the next call resolve at once. Spurious wake-ups are allowed.
-   */
-  wait(timeoutMs: number): Promise<void>;
-  /** Releases the signal (ends a wait in flight). */
-  close(): Promise<void>;
-}
-
-/** One lease a worker renews: the job id and the token it was claimed with. */
-export interface Lease {
-  /** The job id. */
-  readonly id: string;
-  /** The claim token. */
-  readonly token: string;
-}
-
-/**
- * The state transitions a {@linkcode Worker} drives; each one is atomic. Every method that takes
- * a token does nothing and returns false (or reports the lease lost) when the job is no longer
- * running under that token.
- */
-export interface JobBackend {
-  /** Takes the next ready job (promoting due delayed jobs first) and leases it for `leaseMs`. */
-  claim(token: string, leaseMs: number): Promise<ClaimResult>;
-  /** Opens a {@linkcode WorkSignal} for one worker. */
-  openWorkSignal(): Promise<WorkSignal>;
-  /**
-   * Extends leases by `leaseMs`; resolves with the leases that were lost (the job is no longer
-   * running under that token). A worker may hold two leases of one job (an old try whose lease
-   * expired and a fresh one), so callers match the result by token.
-   */
-  renew(leases: readonly Lease[], leaseMs: number): Promise<Lease[]>;
-  /** Marks the job completed with `result` and notifies waiters. */
-  complete(id: string, token: string, result: JsonValue): Promise<boolean>;
-  /** Puts the job back to run again after `delayMs`, recording `error`. */
-  retry(id: string, token: string, error: string, delayMs: number): Promise<boolean>;
-  /** Marks the job failed for good and notifies waiters. */
-  fail(id: string, token: string, error: string): Promise<boolean>;
-  /** Returns an unfinished job to the front of the queue; the try does not count. */
-  release(id: string, token: string): Promise<boolean>;
-  /**
-   * Returns running jobs whose lease expired to the queue (or fails them when no tries are left).
-   * Resolves with how many were handled.
-   */
-  reap(): Promise<number>;
 }
 
 // ---------------------------------------------------------------------------------------------

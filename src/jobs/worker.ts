@@ -5,88 +5,20 @@
  *
  * @module
  */
-import {
-  backoffDelay,
-  type ClaimedJob,
-  DEFAULT_RETRY_BACKOFF,
-  describeError,
-  JobAbortedError,
-  type JobBackend,
-  type JobContext,
-  type JobFunction,
-  JobTimeoutError,
-  type JsonValue,
-  type RetryBackoff,
-  UnrecoverableJobError,
-  type WorkSignal,
-} from "./contract.ts";
+import type { ClaimedJob, JobBackend, WorkSignal } from "./contract.ts";
 import { getLogger } from "../logger.ts";
+import { describeError } from "./values.ts";
+import { reapLeases, releaseAll, renewLeases } from "./leases.ts";
+import { executeTry, newTry, type RunningTry, type TryRunner } from "./tries.ts";
+import {
+  type BurstResult,
+  type StopOptions,
+  type WorkerOptions,
+  type WorkerSettings,
+  workerSettings,
+} from "./worker_options.ts";
 
-/** Options of a {@linkcode Worker}. `S` is the type of the shared state. */
-export interface WorkerOptions<S = Record<string, unknown>> {
-  /** The job functions by name. A job whose name is not here fails at once. */
-  functions: Record<string, JobFunction<S>>;
-  /**
-   * How many tries run at the same time. Default 10. A try whose outcome is already recorded
-   * (it timed out, or its lease was lost) but whose function has not returned yet — it ignores
-   * `ctx.signal` — keeps its slot until its promise settles, so the limit holds for the work
-   * really running.
-   */
-  concurrency?: number;
-  /** Shared state passed to hooks and to every job as `ctx.state`. Default `{}`. */
-  state?: S;
-  /** Runs once before the first job is fetched (`start()` or the first `runBurst()`). */
-  onStartup?(state: S): unknown;
-  /** Runs in `stop()` after the last job finished or was returned to the queue. */
-  onShutdown?(state: S): unknown;
-  /**
-   * How long a claimed job stays leased without a heartbeat; a job whose worker died runs again
-   * within about `leaseMs + reapIntervalMs`. Default 30,000.
-   */
-  leaseMs?: number;
-  /** How often leases are renewed. Default `leaseMs / 3`. */
-  heartbeatMs?: number;
-  /** How often expired leases (of any worker) are returned to the queue. Default `leaseMs / 2`. */
-  reapIntervalMs?: number;
-  /** Timeout of a try when the job has none. Default 300,000 ms. */
-  jobTimeoutMs?: number;
-  /** Delay before a retry. Default {@linkcode DEFAULT_RETRY_BACKOFF}. */
-  retryBackoff?: RetryBackoff;
-  /** Longest single blocking wait for work, in ms. Default 5,000. */
-  maxBlockMs?: number;
-}
-
-/** Options of {@linkcode Worker.stop}. */
-export interface StopOptions {
-  /**
-   * True (default): stop fetching and let running jobs finish for up to `timeout` ms, then
-   * return the unfinished ones to the queue. False: return running jobs to the queue at once.
-   */
-  graceful?: boolean;
-  /** How long a graceful stop waits for running jobs, in ms. Default 30,000. */
-  timeout?: number;
-}
-
-/** What {@linkcode Worker.runBurst} did. */
-export interface BurstResult {
-  /** Jobs that completed. */
-  completed: number;
-  /** Jobs that finally failed. */
-  failed: number;
-  /** Failed tries that were scheduled to run again. */
-  retried: number;
-}
-
-interface Running {
-  job: ClaimedJob;
-  controller: AbortController;
-  abandoned: boolean;
-  done: Promise<void>;
-  /** Settles when the job function's promise settles (or at once if it never started). */
-  settled: Promise<void>;
-  /** True once the job function's promise settled (or when it never started). */
-  returned: boolean;
-}
+export type { BurstResult, StopOptions, WorkerOptions } from "./worker_options.ts";
 
 let workerCounter = 0;
 
@@ -105,22 +37,16 @@ let workerCounter = 0;
  */
 export class Worker<S = Record<string, unknown>> {
   readonly #backend: JobBackend;
-  readonly #functions: Record<string, JobFunction<S>>;
-  readonly #concurrency: number;
-  readonly #state: S;
   readonly #options: WorkerOptions<S>;
-  readonly #leaseMs: number;
-  readonly #heartbeatMs: number;
-  readonly #reapIntervalMs: number;
-  readonly #jobTimeoutMs: number;
-  readonly #backoff: RetryBackoff;
-  readonly #maxBlockMs: number;
+  readonly #settings: WorkerSettings<S>;
+  /** What each try gets from this worker. */
+  readonly #runner: TryRunner<S>;
   readonly #id: string;
   #tokenCounter = 0;
   /** Tries whose outcome is not recorded yet, by lease token. */
-  #running = new Map<string, Running>();
+  #running = new Map<string, RunningTry>();
   /** Tries whose outcome is recorded but whose function still runs (it ignored its signal). */
-  #lingering = new Set<Running>();
+  #lingering = new Set<RunningTry>();
   #changed: { promise: Promise<void>; resolve: () => void } | undefined;
   #loop: Promise<BurstResult> | undefined;
   #stopController: AbortController | undefined;
@@ -130,23 +56,20 @@ export class Worker<S = Record<string, unknown>> {
 
   /** Creates a worker for `backend` (an `InMemoryJobQueue` or a `RedisJobQueue`). */
   constructor(backend: JobBackend, options: WorkerOptions<S>) {
-    if (!options || typeof options.functions !== "object" || options.functions === null) {
-      throw new TypeError("Worker needs options.functions");
-    }
-    for (const [name, fn] of Object.entries(options.functions)) {
-      if (typeof fn !== "function") throw new TypeError(`Job function '${name}' is not a function`);
-    }
+    const settings = workerSettings(options);
     this.#backend = backend;
-    this.#functions = { ...options.functions };
     this.#options = options;
-    this.#concurrency = positiveInt(options.concurrency ?? 10, "concurrency");
-    this.#state = options.state ?? ({} as S);
-    this.#leaseMs = positive(options.leaseMs ?? 30_000, "leaseMs");
-    this.#heartbeatMs = positive(options.heartbeatMs ?? this.#leaseMs / 3, "heartbeatMs");
-    this.#reapIntervalMs = positive(options.reapIntervalMs ?? this.#leaseMs / 2, "reapIntervalMs");
-    this.#jobTimeoutMs = positive(options.jobTimeoutMs ?? 300_000, "jobTimeoutMs");
-    this.#backoff = options.retryBackoff ?? DEFAULT_RETRY_BACKOFF;
-    this.#maxBlockMs = positive(options.maxBlockMs ?? 5_000, "maxBlockMs");
+    this.#settings = settings;
+    this.#runner = {
+      backend,
+      functions: settings.functions,
+      state: settings.state,
+      jobTimeoutMs: settings.jobTimeoutMs,
+      backoff: settings.backoff,
+      count: (outcome) => {
+        this.#counts[outcome]++;
+      },
+    };
     this.#id = `${Date.now().toString(36)}${++workerCounter}${
       Math.random().toString(36).slice(2, 8)
     }`;
@@ -154,7 +77,7 @@ export class Worker<S = Record<string, unknown>> {
 
   /** The shared state. */
   get state(): S {
-    return this.#state;
+    return this.#settings.state;
   }
 
   /**
@@ -204,7 +127,7 @@ export class Worker<S = Record<string, unknown>> {
     }
     if (this.#startedUp) {
       this.#startedUp = false;
-      await this.#options.onShutdown?.(this.#state);
+      await this.#options.onShutdown?.(this.#settings.state);
     }
   }
 
@@ -224,14 +147,17 @@ export class Worker<S = Record<string, unknown>> {
 
   async #run(burst: boolean, stop: AbortSignal): Promise<BurstResult> {
     if (!this.#startedUp) {
-      await this.#options.onStartup?.(this.#state);
+      await this.#options.onStartup?.(this.#settings.state);
       this.#startedUp = true;
     }
     const counts: BurstResult = { completed: 0, failed: 0, retried: 0 };
     this.#counts = counts;
     const signal = await this.#backend.openWorkSignal();
-    const heartbeat = setInterval(() => this.#heartbeat(), this.#heartbeatMs);
-    const reaper = setInterval(() => this.#reap(), this.#reapIntervalMs);
+    const heartbeat = setInterval(
+      () => renewLeases(this.#backend, this.#running, this.#settings.leaseMs),
+      this.#settings.heartbeatMs,
+    );
+    const reaper = setInterval(() => reapLeases(this.#backend), this.#settings.reapIntervalMs);
     try {
       await this.#fetchLoop(burst, stop, signal);
       await this.#drain(stop.aborted ? this.#stopOptions : { graceful: true, timeout: Infinity });
@@ -247,13 +173,13 @@ export class Worker<S = Record<string, unknown>> {
     const log = getLogger();
     let failures = 0;
     while (!stop.aborted) {
-      if (this.runningJobs >= this.#concurrency) {
+      if (this.runningJobs >= this.#settings.concurrency) {
         await this.#changedOnce();
         continue;
       }
       let claimed;
       try {
-        claimed = await this.#backend.claim(this.#nextToken(), this.#leaseMs);
+        claimed = await this.#backend.claim(this.#nextToken(), this.#settings.leaseMs);
         failures = 0;
       } catch (error) {
         failures++;
@@ -271,7 +197,10 @@ export class Worker<S = Record<string, unknown>> {
         continue;
       }
       if (burst && claimed.nextDueInMs === undefined && this.#running.size === 0) break;
-      const wait = Math.max(1, Math.min(claimed.nextDueInMs ?? this.#maxBlockMs, this.#maxBlockMs));
+      const wait = Math.max(
+        1,
+        Math.min(claimed.nextDueInMs ?? this.#settings.maxBlockMs, this.#settings.maxBlockMs),
+      );
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         signal.wait(wait).catch(() => {}),
@@ -296,33 +225,13 @@ export class Worker<S = Record<string, unknown>> {
         clearTimeout(timer);
       }
     }
-    const left = [...this.#running.values()];
-    await Promise.all(left.map(async (r) => {
-      r.abandoned = true;
-      r.controller.abort(new JobAbortedError(r.job.id, "shutdown"));
-      try {
-        await this.#backend.release(r.job.id, r.job.token);
-      } catch (error) {
-        getLogger().warn("Job worker: cannot return a job to the queue (its lease will expire)", {
-          jobId: r.job.id,
-          error,
-        });
-      }
-      this.#running.delete(r.job.token);
-    }));
+    await releaseAll(this.#backend, this.#running);
   }
 
   #launch(job: ClaimedJob): void {
-    const entry: Running = {
-      job,
-      controller: new AbortController(),
-      abandoned: false,
-      done: Promise.resolve(),
-      settled: Promise.resolve(),
-      returned: true,
-    };
+    const entry = newTry(job);
     this.#running.set(job.token, entry);
-    entry.done = this.#execute(entry).catch((error) => {
+    entry.done = executeTry(entry, this.#runner).catch((error) => {
       getLogger().error("Job worker: internal error", {
         jobId: job.id,
         error: describeError(error),
@@ -335,7 +244,7 @@ export class Worker<S = Record<string, unknown>> {
   }
 
   /** Keeps the slot of a try whose function still runs after its outcome was recorded. */
-  #linger(entry: Running): void {
+  #linger(entry: RunningTry): void {
     if (entry.returned) return;
     this.#lingering.add(entry);
     getLogger().warn(
@@ -346,124 +255,6 @@ export class Worker<S = Record<string, unknown>> {
       this.#lingering.delete(entry);
       this.#notify();
     });
-  }
-
-  async #execute(entry: Running): Promise<void> {
-    const { job, controller } = entry;
-    const log = getLogger();
-    const fn = Object.hasOwn(this.#functions, job.name) ? this.#functions[job.name] : undefined;
-    if (!fn) {
-      const message = `Unknown job function '${job.name}'`;
-      log.error(`Job ${job.id}: ${message}`);
-      if (await this.#backend.fail(job.id, job.token, message)) this.#counts.failed++;
-      return;
-    }
-    const ctx: JobContext<S> = {
-      jobId: job.id,
-      name: job.name,
-      tryNumber: job.tryNumber,
-      maxTries: job.maxTries,
-      enqueuedAt: new Date(job.enqueuedAt),
-      state: this.#state,
-      signal: controller.signal,
-    };
-    const timeoutMs = job.timeout ?? this.#jobTimeoutMs;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let ok = false;
-    let value: unknown;
-    let failure: unknown;
-    const call = Promise.resolve().then(() => fn(ctx, ...job.args));
-    entry.returned = false;
-    const returned = () => {
-      entry.returned = true;
-    };
-    entry.settled = call.then(returned, returned);
-    try {
-      value = await Promise.race([
-        call,
-        new Promise((_, reject) => {
-          timer = setTimeout(() => {
-            const error = new JobTimeoutError(job.id, timeoutMs);
-            controller.abort(error);
-            reject(error);
-          }, timeoutMs);
-        }),
-        new Promise((_, reject) => {
-          if (controller.signal.aborted) reject(controller.signal.reason);
-          controller.signal.addEventListener("abort", () => reject(controller.signal.reason), {
-            once: true,
-          });
-        }),
-      ]);
-      ok = true;
-    } catch (error) {
-      failure = error;
-    } finally {
-      clearTimeout(timer);
-    }
-    if (entry.abandoned || isInstance(failure, JobAbortedError)) return;
-    if (ok) {
-      let json: JsonValue;
-      try {
-        json = value === undefined ? null : JSON.parse(JSON.stringify(value));
-      } catch (error) {
-        ok = false;
-        failure = new UnrecoverableJobError(
-          `Result is not JSON-serializable: ${describeError(error)}`,
-        );
-      }
-      if (ok) {
-        if (await this.#backend.complete(job.id, job.token, json!)) this.#counts.completed++;
-        else log.warn(`Job ${job.id}: finished after its lease was lost; result dropped`);
-        return;
-      }
-    }
-    const message = describeError(failure);
-    const last = job.tryNumber >= job.maxTries || isInstance(failure, UnrecoverableJobError);
-    if (last) {
-      log.warn(`Job ${job.id} (${job.name}) failed after ${job.tryNumber} tries: ${message}`);
-      if (await this.#backend.fail(job.id, job.token, message)) this.#counts.failed++;
-    } else {
-      const delay = backoffDelay(job.tryNumber, this.#backoff);
-      log.info(`Job ${job.id} (${job.name}) try ${job.tryNumber} failed, retrying in ${delay} ms`, {
-        error: message,
-      });
-      if (await this.#backend.retry(job.id, job.token, message, delay)) this.#counts.retried++;
-    }
-  }
-
-  async #heartbeat(): Promise<void> {
-    const leases = [...this.#running.values()].filter((r) => !r.abandoned).map((r) => ({
-      id: r.job.id,
-      token: r.job.token,
-    }));
-    if (leases.length === 0) return;
-    try {
-      // By token, not by job id: this worker may hold a fresh try of a job whose old try lost
-      // its lease, and only the old one must be aborted.
-      const lost = new Set((await this.#backend.renew(leases, this.#leaseMs)).map((l) => l.token));
-      if (lost.size === 0) return;
-      for (const r of this.#running.values()) {
-        if (lost.has(r.job.token) && !r.abandoned) {
-          getLogger().warn(`Job ${r.job.id}: lease lost; another worker may run it`);
-          r.abandoned = true;
-          r.controller.abort(new JobAbortedError(r.job.id, "lease_lost"));
-        }
-      }
-    } catch (error) {
-      getLogger().warn("Job worker: cannot renew leases", { error: describeError(error) });
-    }
-  }
-
-  async #reap(): Promise<void> {
-    try {
-      const n = await this.#backend.reap();
-      if (n > 0) {
-        getLogger().warn(`Job worker: ${n} job(s) with expired leases returned to the queue`);
-      }
-    } catch (error) {
-      getLogger().debug("Job worker: reaping failed", { error });
-    }
   }
 
   #nextToken(): string {
@@ -494,27 +285,4 @@ export class Worker<S = Record<string, unknown>> {
     ]);
     clearTimeout(timer);
   }
-}
-
-/** `instanceof` that never throws (a Proxy's `getPrototypeOf` trap may). */
-function isInstance(value: unknown, type: abstract new (...args: never[]) => unknown): boolean {
-  try {
-    return value instanceof type;
-  } catch {
-    return false;
-  }
-}
-
-function positive(value: number, name: string): number {
-  if (typeof value !== "number" || !(value > 0)) {
-    throw new TypeError(`${name} must be a positive number`);
-  }
-  return value;
-}
-
-function positiveInt(value: number, name: string): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new TypeError(`${name} must be a positive integer`);
-  }
-  return value;
 }

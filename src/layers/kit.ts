@@ -1,10 +1,42 @@
 /**
- * Everything a channel layer implementation needs from the core, in one import.
+ * The kit for layer authors: everything a {@linkcode ChannelLayer} implementation imports from
+ * the core, in one import. The memory layer (`memory.ts`) and the Redis layers are built from it.
+ *
+ * - the contract (`layer.ts`): {@linkcode ChannelLayer}, {@linkcode LayerMessage},
+ *   {@linkcode ReceiveOptions}, {@linkcode LayerEvent} and {@linkcode LayerEvents} (the
+ *   `onEvent` listeners), {@linkcode RESYNC_MESSAGE_TYPE}, {@linkcode capacityLookup};
+ * - names (`names.ts`): {@linkcode assertChannelName}, {@linkcode assertGroupName},
+ *   {@linkcode isProcessLocal}, {@linkcode nonLocalName}, {@linkcode randomToken};
+ * - mailboxes (`mailbox.ts`): {@linkcode Mailboxes}, the bounded per-channel queues a layer
+ *   delivers into and `receive()` waits on (expiry, capacity, drop counts), and
+ *   {@linkcode deepFreeze};
+ * - the errors (`ChannelFull`, `ClosedError`, `InvalidNameError`, `LayerUnavailableError`,
+ *   `SerializationError`…), {@linkcode getLogger} and {@linkcode onAbort}.
+ *
+ * A layer MUST:
+ * - check every channel and group name with `assertChannelName` / `assertGroupName` (a bad one
+ *   rejects with `InvalidNameError`) and reject a message that is not an object with a string
+ *   `type` with `TypeError`;
+ * - deliver a copy (never the sender's object), at most once, in order per sender and channel;
+ *   drop, not deliver, a message older than its expiry;
+ * - throw `ChannelFull` from `send` to a full channel; skip (count and log) full members in
+ *   `groupSend`, never throw for them;
+ * - keep every message when a `receive` is aborted (it rejects with the signal's reason) and
+ *   keep waiting receivers across `flush()`;
+ * - after `close()`, reject waiting receivers and every later call with `ClosedError`;
+ * - answer within a bounded time with `LayerUnavailableError` while its backend is away, and
+ *   once back, deliver a `RESYNC_MESSAGE_TYPE` message into every local channel (and tell its
+ *   `onEvent` listeners) when messages may have been missed.
+ *
+ * A layer MUST NOT throw synchronously (every method returns a promise), use message keys that
+ * start with `__` for anything but its own bookkeeping, or keep a timer or connection open after
+ * `close()`. tests/layers/conformance.ts checks all of this for every layer.
  *
  * @module
  */
 export * from "./layer.ts";
 export * from "./names.ts";
+export * from "./mailbox.ts";
 export * from "../errors.ts";
 export { getLogger, type Logger } from "../logger.ts";
 export { onAbort } from "../abort.ts";

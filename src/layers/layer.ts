@@ -1,13 +1,20 @@
 /**
  * The channel layer contract: how consumers in one or many processes reach one connection
- * (a channel) or many (a group).
+ * (a channel) or many (a group). {@linkcode ChannelLayer} is the interface every layer
+ * implements (memory, Redis pub/sub, Redis queue); this module also holds what layers share
+ * with it: the message and event types, the `onEvent` listeners, the resync message type and
+ * the capacity rules.
  *
- * Delivery is at most once and ordered per sender and channel. Every implementation validates
- * names with {@linkcode assertChannelName} / {@linkcode assertGroupName}.
+ * Delivery is at most once and ordered per sender and channel. The rules an implementation
+ * follows are listed in MUST / MUST NOT terms in `kit.ts` (the kit for layer authors);
+ * tests/layers/conformance.ts checks them on every layer.
  *
  * @module
  */
+import { globToRegExp } from "../app/pattern.ts";
 import { getLogger } from "../logger.ts";
+
+export { globToRegExp };
 
 /** A JSON value: what layer messages are made of. */
 export type JsonValue =
@@ -133,16 +140,4 @@ export function capacityLookup(options: CapacityOptions): (name: string) => numb
     for (const [re, n] of compiled) if (re.test(name)) return n;
     return fallback;
   };
-}
-
-/** Turns a glob (`*`, `?`, `[...]`) into an anchored RegExp. */
-export function globToRegExp(glob: string): RegExp {
-  let re = "";
-  for (const ch of glob) {
-    if (ch === "*") re += ".*";
-    else if (ch === "?") re += ".";
-    else if (ch === "[" || ch === "]") re += ch;
-    else re += ch.replace(/[.*+?^${}()|\\/-]/g, "\\$&");
-  }
-  return new RegExp(`^${re}$`);
 }

@@ -1,5 +1,6 @@
 /**
- * The in-memory channel layer: the embedded default, for one process.
+ * The in-memory channel layer: the embedded default, for one process. Built from the kit for
+ * layer authors (`kit.ts`) only, as any layer outside the core would be.
  *
  * @module
  */
@@ -11,12 +12,14 @@ import {
   ChannelFull,
   type ChannelLayer,
   ClosedError,
+  deepFreeze,
+  type DropListener,
   getLogger,
   type LayerMessage,
+  Mailboxes,
   randomToken,
   type ReceiveOptions,
 } from "./kit.ts";
-import { deepFreeze, type DropListener, Mailboxes } from "./mailbox.ts";
 
 /** Options of {@linkcode InMemoryChannelLayer}. */
 export interface InMemoryChannelLayerOptions extends CapacityOptions {

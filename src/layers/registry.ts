@@ -2,10 +2,15 @@
  * Layers registered by alias. Consumers name their layer (`static layer = "chat"`); static
  * `sendEvent` / `broadcastEvent` find it here from any code in the process.
  *
+ * The `default` alias is built in: the first time something asks for it and nothing was
+ * registered under it, the registry registers a factory of {@linkcode InMemoryChannelLayer} and
+ * makes one. Importing the package registers nothing (no import side effect).
+ *
  * @module
  */
 import { LayerNotFoundError } from "../errors.ts";
 import type { ChannelLayer } from "./layer.ts";
+import { InMemoryChannelLayer } from "./memory.ts";
 
 /** The alias used when a consumer names no layer. */
 export const DEFAULT_LAYER = "default";
@@ -15,14 +20,25 @@ export type LayerFactory = () => ChannelLayer;
 
 /**
  * Alias → layer. The `default` alias makes an in-memory layer on first use unless something else
- * was registered under it (see {@linkcode LayerRegistry.setDefaultFactory}).
+ * was registered under it; `register("default", …)` replaces it, `unregister("default")` removes
+ * it (as for any alias).
  */
 export class LayerRegistry {
   #layers = new Map<string, ChannelLayer>();
   #factories = new Map<string, LayerFactory>();
+  /** True until `default` is first used, registered or unregistered. */
+  #builtinDefault = true;
+
+  /** Registers the built-in default on first use: a factory of one in-memory layer. */
+  #materialize(alias: string): void {
+    if (alias !== DEFAULT_LAYER || !this.#builtinDefault) return;
+    this.#builtinDefault = false;
+    this.#factories.set(DEFAULT_LAYER, () => new InMemoryChannelLayer());
+  }
 
   /** Registers `layer` under `alias`, replacing (not closing) any previous one. */
   register(alias: string, layer: ChannelLayer | LayerFactory): this {
+    if (alias === DEFAULT_LAYER) this.#builtinDefault = false;
     if (typeof layer === "function") {
       this.#layers.delete(alias);
       this.#factories.set(alias, layer);
@@ -33,13 +49,15 @@ export class LayerRegistry {
     return this;
   }
 
-  /** True when something is registered under `alias`. */
+  /** True when something is registered under `alias` (always, for the built-in `default`). */
   has(alias: string): boolean {
-    return this.#layers.has(alias) || this.#factories.has(alias);
+    return this.#layers.has(alias) || this.#factories.has(alias) ||
+      (alias === DEFAULT_LAYER && this.#builtinDefault);
   }
 
   /** The layer for `alias`; throws {@linkcode LayerNotFoundError} naming the known aliases. */
   get(alias: string = DEFAULT_LAYER): ChannelLayer {
+    this.#materialize(alias);
     const layer = this.#layers.get(alias);
     if (layer) return layer;
     const factory = this.#factories.get(alias);
@@ -60,18 +78,27 @@ export class LayerRegistry {
     if (this.has(alias)) return undefined;
     return new LayerNotFoundError(
       `${context}No channel layer is registered under '${alias}' (registered: ${
-        this.aliases().map((a) => `'${a}'`).join(", ") || "none"
+        this.#available().map((a) => `'${a}'`).join(", ") || "none"
       }). Call layers.register('${alias}', layer) at startup.`,
     );
   }
 
-  /** Registered aliases, in registration order. */
+  /**
+   * Registered aliases, in registration order. The built-in `default` is listed once it was
+   * first used (or registered).
+   */
   aliases(): string[] {
     return [...new Set([...this.#layers.keys(), ...this.#factories.keys()])];
   }
 
+  /** The aliases `get` would answer: the registered ones and a built-in `default` not yet made. */
+  #available(): string[] {
+    return this.#builtinDefault ? [DEFAULT_LAYER, ...this.aliases()] : this.aliases();
+  }
+
   /** Removes `alias` without closing its layer; returns the layer if it was made. */
   unregister(alias: string): ChannelLayer | undefined {
+    if (alias === DEFAULT_LAYER) this.#builtinDefault = false;
     const layer = this.#layers.get(alias);
     this.#layers.delete(alias);
     this.#factories.delete(alias);
