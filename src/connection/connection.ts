@@ -76,7 +76,6 @@ export class Connection implements ConnectionHandle {
   readonly #subscriptions: Subscriptions;
   readonly #rateLimit: RateLimiter | undefined;
   readonly #pending: PendingBudget;
-  readonly #self: Target;
   #state: "new" | "open" | "closing" | "closed" = "new";
   #disconnected: Promise<void> | undefined;
   #defaultTopic: string | undefined;
@@ -95,17 +94,11 @@ export class Connection implements ConnectionHandle {
     this.consumer = consumer;
     this.cls = consumer.constructor as ConsumerClass;
     this.table = handlerTable(this.cls);
-    this.#self = { instance: consumer, table: this.table, name: this.cls.name };
     this.#socket = socket;
     this.#settings = settings;
     this.#params = params;
     this.#outbox = new Outbox(socket, this.cls, settings, this);
-    this.#layer = new LayerLoop(
-      this,
-      this.#outbox,
-      settings.maxPendingFrames,
-      (message) => this.#handleLayerMessage(message),
-    );
+    this.#layer = new LayerLoop(this, this.#outbox, settings.maxPendingFrames);
     this.#subscriptions = new Subscriptions(
       consumer,
       this.cls,
@@ -373,7 +366,9 @@ export class Connection implements ConnectionHandle {
     const frame = decoded.frame;
     // 4) route: a topic frame (its own `topic`, or the standalone topic) or the consumer's.
     const topic = (frame.topic as string | undefined) ?? this.#defaultTopic;
-    if (topic === undefined) return await dispatchFrame(this.#outbox, this.#self, frame, envelope);
+    if (topic === undefined) {
+      return await dispatchFrame(this.#outbox, this.#target(), frame, envelope);
+    }
     envelope.topic = topic;
     await this.#routeTopic(frame, topic, envelope);
   }
@@ -395,16 +390,24 @@ export class Connection implements ConnectionHandle {
 
   // --- layer messages --------------------------------------------------------------------------
 
-  /** A layer message, off the layer loop's queue: 4) routed by kind, then 5)–8) (dispatch.ts). */
-  #handleLayerMessage(message: LayerMessage): Promise<void> {
+  /**
+   * Handles one layer message, off the layer loop's queue (the loop calls it): 4) routed by kind,
+   * then 5)–8) in dispatch.ts.
+   */
+  layerMessage(message: LayerMessage): Promise<void> {
     if (this.#state !== "open") return Promise.resolve();
     const { channelName } = this.#layer;
     return dispatchLayerMessage(
       this.#outbox,
-      this.#self,
+      this.#target(),
       this.#subscriptions,
       channelName,
       message,
     );
+  }
+
+  /** The consumer as a dispatch target (made per use: idle connections hold no extra object). */
+  #target(): Target {
+    return { instance: this.consumer, table: this.table, name: this.cls.name };
   }
 }

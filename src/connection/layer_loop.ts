@@ -33,6 +33,8 @@ export interface LayerLoopHost {
   readonly state: "new" | "open" | "closing" | "closed";
   /** Closes the connection. */
   close(code?: number, reason?: string): void;
+  /** Handles one layer message (called on the loop's queue, one after another). */
+  layerMessage(message: LayerMessage): Promise<void>;
 }
 
 /** The channel, groups and receive loop of one connection. */
@@ -47,15 +49,11 @@ export class LayerLoop {
   readonly #pendingGroups = new Set<string>();
   #retry: { timer?: ReturnType<typeof setTimeout>; delayMs: number } | undefined;
 
-  /**
-   * `deliver` handles one layer message (on the loop's queue, one after another); past
-   * `maxPending` queued messages the loop stops receiving until they are handled.
-   */
+  /** Past `maxPending` queued layer messages the loop stops receiving until they are handled. */
   constructor(
     readonly host: LayerLoopHost,
     readonly outbox: Pick<Outbox, "write">,
     readonly maxPending: number,
-    readonly deliver: (message: LayerMessage) => Promise<void>,
   ) {}
 
   /** The layer (undefined until started, or for a consumer without one). */
@@ -225,7 +223,7 @@ export class LayerLoop {
       this.#pending++;
       const handled = this.#queue.push(async () => {
         try {
-          await this.deliver(message);
+          await host.layerMessage(message);
         } finally {
           this.#pending--;
         }
