@@ -35,9 +35,6 @@ export {
 export {
   Complete,
   COMPLETE_ACTIONS,
-  type ErrorItem,
-  ErrorMessage,
-  type ErrorPayload,
   EVENT_ACTION_COMPLETE,
   EventComplete,
   GROUP_ACTION_COMPLETE,
@@ -46,6 +43,7 @@ export {
   Ping,
   Pong,
 } from "./src/protocol/builtins.ts";
+export { type ErrorItem, ErrorMessage, type ErrorPayload } from "./src/protocol/error_frames.ts";
 export {
   channel,
   type ChannelDecorator,
@@ -89,13 +87,15 @@ export {
 } from "./src/app/app.ts";
 export { DEFAULT_MAX_BODY_BYTES } from "./src/app/http_body.ts";
 export { canonicalOrigin, type OriginRule } from "./src/app/origin.ts";
-export { CloseCode } from "./src/connection/connection.ts";
+export { CloseCode } from "./src/protocol/close_codes.ts";
 export {
   type Envelope,
   ENVELOPE_FIELDS,
   ENVELOPE_VERSION,
   MAX_REF_LENGTH,
   MAX_TOPIC_LENGTH,
+} from "./src/protocol/envelope.ts";
+export {
   Topic,
   type TopicBroadcastOptions,
   type TopicClass,

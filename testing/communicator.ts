@@ -7,7 +7,8 @@
 import type { App } from "../src/app/app.ts";
 import { camelize, convertKeys, decamelize } from "../src/protocol/case.ts";
 import { COMPLETE_ACTIONS, MESSAGE_ACTION_COMPLETE } from "../src/protocol/builtins.ts";
-import { ENVELOPE_FIELDS, ENVELOPE_VERSION, type TopicClass } from "../src/consumer/topic.ts";
+import { ENVELOPE_FIELDS, ENVELOPE_VERSION } from "../src/protocol/envelope.ts";
+import type { TopicClass } from "../src/consumer/topic.ts";
 import type { Consumer, ConsumerClass } from "../src/consumer/consumer.ts";
 import type { AnyMessage } from "../src/protocol/message.ts";
 import { type CloseInfo, Inbox, ReceiveTimeoutError } from "./inbox.ts";

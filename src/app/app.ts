@@ -9,8 +9,15 @@
  *
  * @module
  */
-import { CloseCode, Connection } from "../connection/connection.ts";
-import { type ConsumerClass, type ParamsOf, RUNTIME } from "../consumer/consumer.ts";
+import { Connection } from "../connection/connection.ts";
+import { ConnectionBinding } from "../connection/binding.ts";
+import {
+  type Consumer,
+  CONSUMER_BINDING,
+  type ConsumerClass,
+  type ParamsOf,
+} from "../consumer/consumer.ts";
+import { CloseCode } from "../protocol/close_codes.ts";
 import { DefinitionError, type LayerNotFoundError } from "../errors.ts";
 import { checkHandlers } from "../consumer/handlers.ts";
 import { layers } from "../layers/registry.ts";
@@ -256,19 +263,8 @@ export class App {
     }
     const consumer = new route.consumer();
     const frozenParams = routeParams(params);
-    // authenticate() can read request/params through a provisional runtime.
-    consumer[RUNTIME] = {
-      request,
-      params: frozenParams,
-      channelName: "",
-      closed: false,
-      send: () => Promise.reject(new Error("Cannot send before the connection is accepted")),
-      broadcast: () =>
-        Promise.reject(new Error("Cannot broadcast before the connection is accepted")),
-      join: () => Promise.reject(new Error("Cannot join groups before the connection is accepted")),
-      leave: () => Promise.resolve(),
-      close: () => {},
-    };
+    // authenticate() can read request/params through a provisional binding (no connection yet).
+    consumer[CONSUMER_BINDING] = new ConnectionBinding(request, frozenParams);
     let verdict: unknown;
     try {
       verdict = await consumer.authenticate(request);

@@ -10,14 +10,14 @@ import type { AnyMessage, AnyMessageType } from "../protocol/message.ts";
 import { DefinitionError, SwitchboardError } from "../errors.ts";
 import { assertGroupName } from "../layers/names.ts";
 import { mergedStatic } from "./handlers.ts";
-import { setStandaloneFactory, type TopicClass } from "./topic.ts";
+import type { TopicClass } from "./topic.ts";
 
 /** What {@linkcode Consumer.authenticate} may answer: allow (`true`/nothing), refuse (`false` = 403), or a Response. */
 export type AuthResult = boolean | void | Response;
 
 /** Options of {@linkcode Consumer.broadcastMessage}. */
 export interface BroadcastOptions {
-  /** Target groups (default: this connection's groups, including ones joined at runtime). */
+  /** Target groups (default: this connection's groups, including ones joined since connecting). */
   groups?: string | readonly string[];
   /** Do not deliver to this connection itself. */
   excludeCurrent?: boolean;
@@ -29,8 +29,12 @@ export interface BroadcastEventOptions {
   groups?: string | readonly string[];
 }
 
-/** What the runtime gives a consumer instance. Internal: adapters and the App set it. */
-export interface ConsumerRuntime {
+/**
+ * What a consumer instance reaches its connection through (its request, params, channel, and the
+ * connection's send/broadcast/join/leave/close). Internal: the App sets it, first a provisional
+ * one for `authenticate`, then the accepted connection's.
+ */
+export interface ConsumerBinding {
   readonly request: Request;
   readonly params: Readonly<Record<string, string>>;
   readonly channelName: string;
@@ -42,8 +46,8 @@ export interface ConsumerRuntime {
   readonly closed: boolean;
 }
 
-/** Internal key of the runtime on an instance. */
-export const RUNTIME: unique symbol = Symbol("switchboard.runtime");
+/** Internal key of the {@linkcode ConsumerBinding} on an instance. */
+export const CONSUMER_BINDING: unique symbol = Symbol("switchboard.consumerBinding");
 
 /** Any consumer class. */
 // deno-lint-ignore no-explicit-any
@@ -120,43 +124,43 @@ export class Consumer<Events extends AnyMessage = AnyMessage, Params extends str
   /** Phantom field carrying the `Events` type. Never set. */
   declare readonly "~events"?: Events;
   /** @internal */
-  [RUNTIME]?: ConsumerRuntime;
+  [CONSUMER_BINDING]?: ConsumerBinding;
 
-  #runtime(): ConsumerRuntime {
-    const rt = this[RUNTIME];
-    if (!rt) {
+  #binding(): ConsumerBinding {
+    const binding = this[CONSUMER_BINDING];
+    if (!binding) {
       throw new SwitchboardError(
         `${this.constructor.name} is not attached to a connection yet (use it from hooks and handlers)`,
       );
     }
-    return rt;
+    return binding;
   }
 
   /** The HTTP upgrade request. */
   get request(): Request {
-    return this.#runtime().request;
+    return this.#binding().request;
   }
   /**
    * Path parameters (`/ws/room/:roomName` → `{roomName}`). Reading a name the route does not have
    * throws `MissingParamError`.
    */
   get params(): Readonly<Record<Params, string>> {
-    return this.#runtime().params as Readonly<Record<Params, string>>;
+    return this.#binding().params as Readonly<Record<Params, string>>;
   }
   /** Query parameters of the upgrade request. */
   get query(): URLSearchParams {
-    return new URL(this.#runtime().request.url).searchParams;
+    return new URL(this.#binding().request.url).searchParams;
   }
   /** This connection's layer channel name (what `sendEvent` targets). */
   get channelName(): string {
-    return this.#runtime().channelName;
+    return this.#binding().channelName;
   }
   /** True once the connection is closing or closed. */
   get closed(): boolean {
-    return this.#runtime().closed;
+    return this.#binding().closed;
   }
 
-  /** This connection's groups: the class groups plus those joined at runtime. */
+  /** This connection's groups: the class groups plus those joined since connecting. */
   groups: string[] = [];
 
   /**
@@ -181,27 +185,27 @@ export class Consumer<Events extends AnyMessage = AnyMessage, Params extends str
 
   /** Sends a message to this connection's client. */
   sendMessage(message: AnyMessage): Promise<void> {
-    return this.#runtime().send(message);
+    return this.#binding().send(message);
   }
 
   /** Sends a message to every connection in the groups (through the layer, so across processes). */
   broadcastMessage(message: AnyMessage, options: BroadcastOptions = {}): Promise<void> {
-    return this.#runtime().broadcast(message, options);
+    return this.#binding().broadcast(message, options);
   }
 
-  /** Joins a group at runtime; it is left automatically on disconnect. */
+  /** Joins a group while connected; it is left automatically on disconnect. */
   joinGroup(group: string): Promise<void> {
-    return this.#runtime().join(group);
+    return this.#binding().join(group);
   }
 
   /** Leaves a group. */
   leaveGroup(group: string): Promise<void> {
-    return this.#runtime().leave(group);
+    return this.#binding().leave(group);
   }
 
   /** Closes the connection (default code 1000). */
   close(code?: number, reason?: string): void {
-    this.#runtime().close(code, reason);
+    this.#binding().close(code, reason);
   }
 
   /** The layer this class uses, from the process-wide registry. */
@@ -248,16 +252,3 @@ export class Consumer<Events extends AnyMessage = AnyMessage, Params extends str
     );
   }
 }
-
-setStandaloneFactory((topic, base) => {
-  const Base = (base ?? Consumer) as ConsumerClass;
-  const name = `${topic.name.replace(/Topic$/, "")}Consumer`;
-  const made = {
-    [name]: class extends Base {
-      static override topics: readonly TopicClass[] = [topic];
-      static override defaultTopic: TopicClass | undefined = topic;
-      static override layer: string | null | undefined = topic.layerAlias();
-    },
-  }[name];
-  return made as unknown as ConsumerClass;
-});

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Consumer, ConsumerClass } from "./consumer.ts";
+import { Consumer, type ConsumerClass } from "./consumer.ts";
 import { compileTopicPattern, matchPattern, type Pattern } from "../app/pattern.ts";
 import { DefinitionError, SwitchboardError } from "../errors.ts";
 import { safeGroupName } from "../layers/group_names.ts";
@@ -14,45 +14,16 @@ import type { JsonValue } from "../layers/layer.ts";
 import { DEFAULT_LAYER, layers } from "../layers/registry.ts";
 import type { AnyMessage, AnyMessageType } from "../protocol/message.ts";
 import { TOPIC_TYPE } from "../layers/messages.ts";
+import type { Envelope } from "../protocol/envelope.ts";
 
-/** The envelope fields that ride alongside `action` on topic frames. */
-export interface Envelope {
-  /** Protocol version (always 1). */
-  version?: number;
-  /** The topic, e.g. `room:lobby`. */
-  topic?: string;
-  /** The client's request id, echoed on the reply, error and completion of that request. */
-  ref?: string;
-  /** A broadcast sequence number chosen by the publisher (gap detection; no replay). */
-  seq?: number;
-}
-
-/** The envelope version. */
-export const ENVELOPE_VERSION = 1;
-
-/**
- * The longest `topic` a client frame may carry; a longer one gets a `string_too_long` error frame
- * (loc `["topic"]`) that does not echo it.
- */
-export const MAX_TOPIC_LENGTH = 1000;
-
-/**
- * The longest `ref` a client frame may carry (it is echoed on every reply, error and completion
- * of the request); a longer one gets a `string_too_long` error frame without it.
- */
-export const MAX_REF_LENGTH = 200;
-
-/** The envelope keys (reserved on every frame). */
-export const ENVELOPE_FIELDS: ReadonlySet<string> = new Set(["version", "topic", "ref", "seq"]);
-
-/** What the host connection gives a topic instance. Internal. */
-export interface TopicRuntime {
+/** What a topic instance reaches its host connection through. Internal: subscriptions set it. */
+export interface TopicBinding {
   readonly consumer: Consumer;
   send(message: AnyMessage, envelope: Envelope): void;
 }
 
-/** Internal key of the runtime on a topic instance. */
-export const TOPIC_RUNTIME: unique symbol = Symbol("switchboard.topicRuntime");
+/** Internal key of the {@linkcode TopicBinding} on a topic instance. */
+export const TOPIC_BINDING: unique symbol = Symbol("switchboard.topicBinding");
 
 /** Any topic class. */
 // deno-lint-ignore no-explicit-any
@@ -110,7 +81,7 @@ export class Topic<Events extends AnyMessage = AnyMessage> {
   /** Phantom field carrying the `Events` type. Never set. */
   declare readonly "~events"?: Events;
   /** @internal */
-  [TOPIC_RUNTIME]?: TopicRuntime;
+  [TOPIC_BINDING]?: TopicBinding;
   /** The subscribed topic, e.g. `room:lobby`. */
   topic: string = "";
   /** The topic's parameters, e.g. `{roomName: "lobby"}`. */
@@ -118,9 +89,9 @@ export class Topic<Events extends AnyMessage = AnyMessage> {
 
   /** The host consumer (the connection this subscription belongs to). */
   get consumer(): Consumer {
-    const rt = this[TOPIC_RUNTIME];
-    if (!rt) throw new SwitchboardError(`${this.constructor.name} is not subscribed`);
-    return rt.consumer;
+    const binding = this[TOPIC_BINDING];
+    if (!binding) throw new SwitchboardError(`${this.constructor.name} is not subscribed`);
+    return binding.consumer;
   }
 
   /** Decides whether the connection may subscribe. Default: yes. */
@@ -136,11 +107,11 @@ export class Topic<Events extends AnyMessage = AnyMessage> {
 
   /** Sends a message to this subscriber, stamped with the topic. */
   sendMessage(message: AnyMessage): Promise<void> {
-    const rt = this[TOPIC_RUNTIME];
-    if (!rt) {
+    const binding = this[TOPIC_BINDING];
+    if (!binding) {
       return Promise.reject(new SwitchboardError(`${this.constructor.name} is not subscribed`));
     }
-    rt.send(message, { topic: this.topic });
+    binding.send(message, { topic: this.topic });
     return Promise.resolve();
   }
 
@@ -205,7 +176,7 @@ export class Topic<Events extends AnyMessage = AnyMessage> {
    * subscribes to the topic built from the path params, and frames without `topic` belong to it.
    */
   static asConsumer(base?: ConsumerClass): ConsumerClass {
-    return makeStandalone(this as unknown as TopicClass, base);
+    return standaloneConsumer(this as unknown as TopicClass, base);
   }
 }
 
@@ -215,16 +186,20 @@ export type TopicEventOf<T> = T extends abstract new (...args: any) => infer I
   ? I extends { readonly "~events"?: infer E } ? Exclude<E, undefined> : never
   : never;
 
-let standaloneFactory: ((topic: TopicClass, base?: ConsumerClass) => ConsumerClass) | undefined;
-
-/** Internal: consumer.ts registers the standalone factory (avoids an import cycle). */
-export function setStandaloneFactory(
-  factory: (topic: TopicClass, base?: ConsumerClass) => ConsumerClass,
-): void {
-  standaloneFactory = factory;
-}
-
-function makeStandalone(topic: TopicClass, base?: ConsumerClass): ConsumerClass {
-  if (!standaloneFactory) throw new SwitchboardError("Topic.asConsumer() needs the core loaded");
-  return standaloneFactory(topic, base);
+/**
+ * The consumer class of {@linkcode Topic.asConsumer}: `base` (default {@linkcode Consumer}) with
+ * the topic as its only and default topic, on the topic's layer, named after it
+ * (`RoomTopic` → `RoomConsumer`).
+ */
+function standaloneConsumer(topic: TopicClass, base?: ConsumerClass): ConsumerClass {
+  const Base = (base ?? Consumer) as ConsumerClass;
+  const name = `${topic.name.replace(/Topic$/, "")}Consumer`;
+  const made = {
+    [name]: class extends Base {
+      static override topics: readonly TopicClass[] = [topic];
+      static override defaultTopic: TopicClass | undefined = topic;
+      static override layer: string | null | undefined = topic.layerAlias();
+    },
+  }[name];
+  return made as unknown as ConsumerClass;
 }

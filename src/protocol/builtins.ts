@@ -1,10 +1,10 @@
 /**
- * Wire constants: the completion actions and the built-in message types.
+ * Wire constants: the completion actions, the topic control actions and the built-in message
+ * types (the error frame is in `error_frames.ts`).
  *
  * @module
  */
 import { message, type MessageType } from "./message.ts";
-import type { StandardSchemaV1 } from "./standard_schema.ts";
 
 /** Sent to a client after each of its frames was fully handled (completion signals on). */
 export const MESSAGE_ACTION_COMPLETE = "complete" as const;
@@ -36,29 +36,14 @@ export const EventComplete: MessageType<"event_complete", null> = message(EVENT_
   title: "EventCompleteMessage",
 });
 
-/** One entry of a validation error frame: what was wrong, where, in words. */
-export interface ErrorItem {
-  /** A machine-readable kind (`json_invalid`, `union_tag_invalid`, `missing`, zod's issue codes…). */
-  type: string;
-  /** Where: `[]` for the frame, `[action, "payload", ...path]` inside a payload. */
-  loc: Array<string | number>;
-  /** A human-readable explanation. */
-  msg: string;
-}
-
-/** The payload of an `error` frame: a list of items, or `{detail}` when a handler failed. */
-export type ErrorPayload = ErrorItem[] | { detail: string; [key: string]: unknown };
-
-/** Hand-written Standard Schema accepting any error payload (the core imports no schema library). */
-const anyPayload: StandardSchemaV1<ErrorPayload, ErrorPayload> = {
-  "~standard": {
-    version: 1,
-    vendor: "switchboard",
-    validate: (value: unknown) => ({ value: value as ErrorPayload }),
-  },
-};
-
-/** `{"action":"error","payload": [...] | {detail}}`. */
-export const ErrorMessage: MessageType<"error", ErrorPayload> = message("error", anyPayload, {
-  title: "ErrorMessage",
-});
+/** The topic control actions: a client sends `subscribe` / `unsubscribe` with a `topic`. */
+export const TopicAction = {
+  /** Client → server: subscribe to the frame's `topic`. */
+  subscribe: "subscribe",
+  /** Client → server: end the subscription to the frame's `topic`. */
+  unsubscribe: "unsubscribe",
+  /** Server → client: the subscription is made (or was already). */
+  subscribed: "subscribed",
+  /** Server → client: the subscription is ended (or did not exist). */
+  unsubscribed: "unsubscribed",
+} as const;

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { ErrorItem } from "./builtins.ts";
+import { ErrorCode, type ErrorItem } from "./error_frames.ts";
 import type { AnyMessageType } from "./message.ts";
 import type { StandardSchemaV1 } from "./standard_schema.ts";
 import { truncateForEcho } from "./truncate.ts";
@@ -34,11 +34,11 @@ export async function validatePayload(
     if (payload === null || payload === undefined) return { ok: true, value: null };
     return {
       ok: false,
-      errors: [{ type: "none_required", loc: base, msg: "Input should be null" }],
+      errors: [{ type: ErrorCode.noneRequired, loc: base, msg: "Input should be null" }],
     };
   }
   if (!present) {
-    return { ok: false, errors: [{ type: "missing", loc: base, msg: "Field required" }] };
+    return { ok: false, errors: [{ type: ErrorCode.missing, loc: base, msg: "Field required" }] };
   }
   let result = type.schema["~standard"].validate(payload);
   if (result instanceof Promise) result = await result;
@@ -47,14 +47,14 @@ export async function validatePayload(
   const errors: ErrorItem[] = issues.slice(0, MAX_ERROR_ITEMS).map((issue) => ({
     type: typeof (issue as { code?: unknown }).code === "string"
       ? truncateForEcho((issue as unknown as { code: string }).code)
-      : "value_error",
+      : ErrorCode.valueError,
     loc: [...base, ...(issue.path ?? []).map(pathKey)],
     // Schema messages may quote the input (zod: "Unrecognized key: <key>").
     msg: truncateForEcho(String(issue.message)),
   }));
   if (issues.length > MAX_ERROR_ITEMS) {
     errors.push({
-      type: "too_many_errors",
+      type: ErrorCode.tooManyErrors,
       loc: base,
       msg: `${issues.length - MAX_ERROR_ITEMS} more errors not listed`,
     });

@@ -1,0 +1,202 @@
+/**
+ * The handler end of the pipeline (steps 5–8 of `connection.ts`): discriminate → validate →
+ * handler → reply, for a client frame and for a layer event, on the consumer itself or on one of
+ * its topic subscriptions; and the kinds of layer message (group relay, event, topic event,
+ * resync).
+ *
+ * @module
+ */
+import { convertKeys, decamelize } from "../protocol/case.ts";
+import type { Envelope } from "../protocol/envelope.ts";
+import {
+  actionMissing,
+  actionUnknown,
+  errorFrame,
+  handlerFailed,
+  invalidReply,
+  layerUnavailable,
+} from "../protocol/error_frames.ts";
+import type { AnyMessage } from "../protocol/message.ts";
+import { describeInput } from "../protocol/truncate.ts";
+import { validatePayload } from "../protocol/validation.ts";
+import type { Consumer } from "../consumer/consumer.ts";
+import { checkReply, type HandlerInfo } from "../consumer/handlers.ts";
+import type { LayerMessage } from "../layers/layer.ts";
+import { EVENT_TYPE, GROUP_TYPE, RESYNC_MESSAGE_TYPE, TOPIC_TYPE } from "../layers/messages.ts";
+import { EVENT_ACTION_COMPLETE, GROUP_ACTION_COMPLETE } from "../protocol/builtins.ts";
+import { LayerUnavailableError } from "../errors.ts";
+import { getLogger } from "../logger.ts";
+import type { Outbox } from "./outbox.ts";
+import type { Subscriptions, Target } from "./subscriptions.ts";
+
+/** The outbox a dispatch answers through (its `cls` gives the camelCase and logging modes). */
+export type Replies = Pick<Outbox, "write" | "complete" | "cls">;
+
+/** Validates and runs a client frame on `target`; every answer goes out through `out`. */
+export async function dispatchFrame(
+  out: Replies,
+  target: Target,
+  frame: Record<string, unknown>,
+  envelope: Envelope,
+): Promise<void> {
+  // 5) discriminate: the handler of `action`.
+  const action = frame.action;
+  if (action === undefined || action === null) return out.write(actionMissing(), envelope);
+  const handler = typeof action === "string" ? target.table.ws.get(action) : undefined;
+  if (!handler) return out.write(actionUnknown(action, target.table.expected), envelope);
+  if (out.cls.logMessages) {
+    getLogger().debug("Websocket received", { consumer: target.name, action: handler.action });
+  }
+  // 6) validate the payload against the handler's input type.
+  const payload = out.cls.camelCase ? convertKeys(frame.payload, decamelize) : frame.payload;
+  const checked = await validatePayload(handler.input, payload, "payload" in frame);
+  if (!checked.ok) return out.write(errorFrame(checked.errors), envelope);
+  // 7) the handler (it may send, broadcast, join…).
+  let result: unknown;
+  try {
+    result = await call(target.instance, handler, {
+      action: handler.action,
+      payload: checked.value,
+    });
+  } catch (error) {
+    if (error instanceof LayerUnavailableError) {
+      getLogger().warn(`${handler.action}: channel layer unavailable`, { error });
+      return out.write(layerUnavailable(error), envelope);
+    }
+    getLogger().error(`Handler error for action '${handler.action}'`, {
+      consumer: target.name,
+      error,
+    });
+    return out.write(handlerFailed(handler.action), envelope);
+  }
+  // 8) reply (the connection then sends the completion).
+  if (result !== undefined && result !== null) {
+    await writeResult(out, result, envelope, handler, target, true);
+  }
+}
+
+/**
+ * 4) Routes a layer message by kind: a group broadcast is relayed to the client (unless this
+ * connection, `channelName`, sent it with `excludeCurrent`), an event goes to the consumer
+ * (`self`), a topic event to its subscription, a resync to `onResync`.
+ */
+export async function dispatchLayerMessage(
+  out: Replies,
+  self: Target,
+  subscriptions: Pick<Subscriptions, "get">,
+  channelName: string,
+  message: LayerMessage,
+): Promise<void> {
+  switch (message.type) {
+    case GROUP_TYPE: {
+      if (message.exclude === channelName) return;
+      out.write(message.message as unknown as AnyMessage, undefined, true);
+      out.complete(GROUP_ACTION_COMPLETE);
+      return;
+    }
+    case EVENT_TYPE:
+      try {
+        await dispatchEvent(out, self, message.event as unknown as AnyMessage, undefined);
+      } finally {
+        out.complete(EVENT_ACTION_COMPLETE);
+      }
+      return;
+    case TOPIC_TYPE: {
+      const topic = String(message.topic);
+      const sub = subscriptions.get(topic);
+      if (!sub) return; // unsubscribed meanwhile
+      const envelope: Envelope = { topic };
+      if (typeof message.seq === "number") envelope.seq = message.seq;
+      try {
+        await dispatchEvent(out, sub, message.event as unknown as AnyMessage, envelope);
+      } finally {
+        out.complete(EVENT_ACTION_COMPLETE, envelope);
+      }
+      return;
+    }
+    case RESYNC_MESSAGE_TYPE:
+      try {
+        await (self.instance as Consumer).onResync(String(message.reason ?? "layer reconnected"));
+      } catch (error) {
+        getLogger().error(`${self.name}.onResync failed`, { error });
+      }
+      return;
+    default:
+      getLogger().warn(`${self.name}: ignored layer message of unknown type '${message.type}'`);
+  }
+}
+
+/**
+ * Validates and runs a layer event on `target` (a passthrough event goes to the client as is).
+ * Failures are logged: the event's sender is not the client.
+ */
+async function dispatchEvent(
+  out: Replies,
+  target: Target,
+  event: AnyMessage,
+  envelope: Envelope | undefined,
+): Promise<void> {
+  // 5) discriminate
+  const action = event?.action;
+  const handler = typeof action === "string" ? target.table.events.get(action) : undefined;
+  if (!handler) {
+    getLogger().error(
+      `${target.name}: no event handler for action '${describeInput(action)}' (handled: ${
+        [...target.table.events.keys()].join(", ") || "none"
+      })`,
+    );
+    return;
+  }
+  // 6) validate
+  const checked = await validatePayload(handler.input, event.payload, true);
+  if (!checked.ok) {
+    getLogger().error(`${target.name}: event validation failed for action '${handler.action}'`, {
+      errors: checked.errors,
+    });
+    return;
+  }
+  const message = { action: handler.action, payload: checked.value };
+  if (handler.passthrough) return out.write(message, envelope);
+  // 7) the event handler
+  let result: unknown;
+  try {
+    result = await call(target.instance, handler, message);
+  } catch (error) {
+    getLogger().error(`Event handler error for action '${handler.action}'`, {
+      consumer: target.name,
+      error,
+    });
+    return;
+  }
+  // 8) reply
+  if (result !== undefined && result !== null) {
+    await writeResult(out, result, envelope ?? {}, handler, target, false);
+  }
+}
+
+/**
+ * Sends a handler's return value once {@linkcode checkReply} accepts it. A refused reply is
+ * logged and not sent; the client of a message handler gets an `invalid_reply` error frame.
+ */
+async function writeResult(
+  out: Replies,
+  result: unknown,
+  envelope: Envelope,
+  handler: HandlerInfo,
+  target: Target,
+  answersClient: boolean,
+): Promise<void> {
+  const checked = await checkReply(handler, result);
+  if (checked.ok) return out.write(checked.message, envelope);
+  getLogger().error(`${target.name}.${handler.method}() ${checked.problem}; nothing was sent`, {
+    consumer: target.name,
+    action: handler.action,
+    result,
+  });
+  if (answersClient) out.write(invalidReply(handler.action), envelope);
+}
+
+function call(instance: object, handler: HandlerInfo, message: AnyMessage): unknown {
+  const method = (instance as Record<string, (m: AnyMessage) => unknown>)[handler.method];
+  return method.call(instance, message);
+}

@@ -1,0 +1,234 @@
+/**
+ * A connection's side of the channel layer: its channel, its groups (joined, left, and re-joined
+ * once an unreachable layer is back, with backoff), broadcasts, and the receive loop that hands
+ * each layer message to the connection on a queue of its own, with backpressure.
+ *
+ * @module
+ */
+import { DirectAbortController } from "../abort.ts";
+import type { BroadcastOptions, Consumer, ConsumerClass } from "../consumer/consumer.ts";
+import { ClosedError, LayerUnavailableError } from "../errors.ts";
+import type { ChannelLayer, JsonValue, LayerMessage } from "../layers/layer.ts";
+import { GROUP_TYPE } from "../layers/messages.ts";
+import { assertGroupName } from "../layers/names.ts";
+import { getLogger } from "../logger.ts";
+import { CloseCode } from "../protocol/close_codes.ts";
+import { layerUnavailable } from "../protocol/error_frames.ts";
+import type { AnyMessage } from "../protocol/message.ts";
+import type { Outbox } from "./outbox.ts";
+import { SerialQueue } from "./serial_queue.ts";
+
+/** The first delay before joining an unreachable layer again, in ms (doubled up to the max). */
+const RETRY_FIRST_MS = 250;
+/** The longest delay between two tries, in ms. */
+const RETRY_MAX_MS = 10_000;
+
+/** What the layer loop needs of its connection. */
+export interface LayerLoopHost {
+  /** The consumer (its `groups` are this connection's groups). */
+  readonly consumer: Consumer;
+  /** Its class (`layer`, `getLayer`, `defaultGroups`, `name`). */
+  readonly cls: ConsumerClass;
+  /** The connection's state. */
+  readonly state: "new" | "open" | "closing" | "closed";
+  /** Closes the connection. */
+  close(code?: number, reason?: string): void;
+  /** Handles one layer message (called on the loop's queue, one after another). */
+  layerMessage(message: LayerMessage): Promise<void>;
+}
+
+/** The channel, groups and receive loop of one connection. */
+export class LayerLoop {
+  #layer: ChannelLayer | undefined;
+  #channelName = "";
+  #receiving: Promise<void> | undefined;
+  readonly #queue = new SerialQueue();
+  #pending = 0;
+  readonly #abort = new DirectAbortController();
+  /** Groups to join once the layer is reachable again (joins that failed while it was not). */
+  readonly #pendingGroups = new Set<string>();
+  #retry: { timer?: ReturnType<typeof setTimeout>; delayMs: number } | undefined;
+
+  /** Past `maxPending` queued layer messages the loop stops receiving until they are handled. */
+  constructor(
+    readonly host: LayerLoopHost,
+    readonly outbox: Pick<Outbox, "write">,
+    readonly maxPending: number,
+  ) {}
+
+  /** The layer (undefined until started, or for a consumer without one). */
+  get layer(): ChannelLayer | undefined {
+    return this.#layer;
+  }
+
+  /** This connection's layer channel name ("" until it has one). */
+  get channelName(): string {
+    return this.#channelName;
+  }
+
+  /** Resolves when every layer message queued so far has been handled. */
+  get idle(): Promise<void> {
+    return this.#queue.idle;
+  }
+
+  /**
+   * Takes the class's layer and joins the class groups (and any set on the consumer before);
+   * an unreachable layer is retried, the connection staying open. `undefined` for a consumer
+   * without a layer, else resolves once joined (or retrying).
+   */
+  start(): Promise<void> | undefined {
+    const { cls, consumer } = this.host;
+    if (cls.layer === null) return undefined;
+    this.#layer = cls.getLayer();
+    const initial = [...new Set([...cls.defaultGroups(), ...consumer.groups])];
+    consumer.groups = [];
+    for (const g of initial) this.#pendingGroups.add(g);
+    return this.#attach().catch((error) => this.unavailable(error));
+  }
+
+  /** Gets a layer channel (once) and joins the pending groups; throws while the layer is away. */
+  async #attach(): Promise<void> {
+    const layer = this.#layer!;
+    if (!this.#channelName) {
+      const name = await layer.newChannel(this.host.cls.name || "consumer");
+      if (this.host.state !== "open") return;
+      this.#channelName = name;
+      this.#receiving = this.#receive(layer);
+    }
+    for (const g of [...this.#pendingGroups]) {
+      if (this.host.state === "open") await this.join(g);
+    }
+  }
+
+  /**
+   * The layer is unreachable: the connection stays open (frames that need no layer are still
+   * answered), the client gets an error frame, and joining is retried with backoff.
+   */
+  unavailable(error: unknown): void {
+    if (!(error instanceof LayerUnavailableError)) throw error;
+    const host = this.host;
+    if (host.state !== "open") return;
+    getLogger().warn(`${host.cls.name}: channel layer unavailable; retrying`, { error });
+    if (!this.#retry) this.outbox.write(layerUnavailable(error));
+    const retry = this.#retry ??= { delayMs: RETRY_FIRST_MS };
+    if (retry.timer !== undefined) return;
+    retry.timer = setTimeout(() => {
+      retry.timer = undefined;
+      retry.delayMs = Math.min(retry.delayMs * 2, RETRY_MAX_MS);
+      if (host.state !== "open") return;
+      // Outside the frame queue: frames are not held while the layer is tried again.
+      this.#attach().then(() => this.#retry = undefined, (e) => {
+        if (e instanceof LayerUnavailableError) this.unavailable(e);
+        else getLogger().error(`${host.cls.name}: joining the layer failed`, { error: e });
+      });
+    }, retry.delayMs);
+  }
+
+  /** Stops retrying (the connection closed). */
+  cancelRetry(): void {
+    clearTimeout(this.#retry?.timer);
+  }
+
+  /** Ends the receive loop (at its next receive); {@linkcode LayerLoop.receiving} then settles. */
+  stopReceiving(): void {
+    this.#abort.abort(new ClosedError("connection closed"));
+  }
+
+  /** The receive loop, until it ends (undefined before the connection has a channel). */
+  get receiving(): Promise<void> | undefined {
+    return this.#receiving;
+  }
+
+  /** Leaves the consumer's groups (failures logged); `undefined` without a layer. */
+  leaveGroups(): Promise<unknown> | undefined {
+    const layer = this.#layer;
+    if (!layer) return undefined;
+    return Promise.all(
+      this.host.consumer.groups.map((g) =>
+        layer.groupDiscard(g, this.#channelName).catch((error) =>
+          getLogger().warn(`Could not leave group ${g}`, { error })
+        )
+      ),
+    );
+  }
+
+  /** The layer, or a `ClosedError` naming `what` when the consumer has none. */
+  requireLayer(what: string): ChannelLayer {
+    if (!this.#layer) throw new ClosedError(`${what}: ${this.host.cls.name} has no channel layer`);
+    return this.#layer;
+  }
+
+  // --- groups ----------------------------------------------------------------------------------
+
+  /** Sends `message` to the groups through the layer. */
+  async broadcast(message: AnyMessage, options: BroadcastOptions): Promise<void> {
+    const layer = this.requireLayer("broadcastMessage");
+    const groups = options.groups === undefined
+      ? this.host.consumer.groups
+      : typeof options.groups === "string"
+      ? [options.groups]
+      : options.groups;
+    const payload: LayerMessage = {
+      type: GROUP_TYPE,
+      message: { action: message.action, payload: (message.payload ?? null) as JsonValue },
+    };
+    if (options.excludeCurrent) payload.exclude = this.#channelName;
+    for (const g of groups) assertGroupName(g);
+    await Promise.all(groups.map((g) => layer.groupSend(g, payload)));
+  }
+
+  /** Joins `group`; while the layer is away, remembers it for the retry and throws. */
+  async join(group: string): Promise<void> {
+    assertGroupName(group);
+    const layer = this.requireLayer("joinGroup");
+    if (!this.#channelName) {
+      this.#pendingGroups.add(group); // joined once the layer is back
+      throw new LayerUnavailableError(`joinGroup: the channel layer is unavailable`);
+    }
+    await layer.groupAdd(group, this.#channelName);
+    this.#pendingGroups.delete(group);
+    if (this.host.state === "closed") { // a retried join that finished after the disconnect
+      return void await layer.groupDiscard(group, this.#channelName).catch(() => {});
+    }
+    const consumer = this.host.consumer;
+    if (!consumer.groups.includes(group)) consumer.groups.push(group);
+  }
+
+  /** Leaves `group`. */
+  async leave(group: string): Promise<void> {
+    assertGroupName(group);
+    const layer = this.requireLayer("leaveGroup");
+    await layer.groupDiscard(group, this.#channelName);
+    this.host.consumer.groups = this.host.consumer.groups.filter((g) => g !== group);
+  }
+
+  // --- receive loop ----------------------------------------------------------------------------
+
+  async #receive(layer: ChannelLayer): Promise<void> {
+    const signal = this.#abort.signal;
+    const host = this.host;
+    while (!signal.aborted) {
+      let message: LayerMessage;
+      try {
+        message = await layer.receive(this.#channelName, { signal });
+      } catch (error) {
+        if (!signal.aborted && !(error instanceof ClosedError)) {
+          getLogger().error(`${host.cls.name}: layer receive failed; closing`, { error });
+          host.close(CloseCode.internalError, "Channel layer failure");
+        }
+        return;
+      }
+      // Backpressure: past maxPendingFrames queued layer messages, stop receiving until they are
+      // handled, so the layer's own per-channel capacity bounds the backlog, not this queue.
+      this.#pending++;
+      const handled = this.#queue.push(async () => {
+        try {
+          await host.layerMessage(message);
+        } finally {
+          this.#pending--;
+        }
+      });
+      if (this.#pending >= this.maxPending) await handled;
+    }
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * The write path of one connection: a frame's wire text (camelCase mode, envelope keys after
+ * `action` and `payload`), the text shared by every member of a group fan-out, and the
+ * slow-client policy (backpressure on the socket's buffered bytes).
+ *
+ * @module
+ */
+import { camelize, convertKeys } from "../protocol/case.ts";
+import { COMPLETE_ACTIONS } from "../protocol/builtins.ts";
+import { CloseCode } from "../protocol/close_codes.ts";
+import { type Envelope, stampEnvelope } from "../protocol/envelope.ts";
+import { type AnyMessage, isDroppable } from "../protocol/message.ts";
+import type { ConsumerClass } from "../consumer/consumer.ts";
+import type { ServerSocket } from "../runtime/socket.ts";
+import { getLogger } from "../logger.ts";
+
+/** The outbox settings (from `AppOptions`). */
+export interface OutboxSettings {
+  /** Bytes queued for one client before it counts as slow. */
+  maxBufferedBytes: number;
+  /** `"close"`: close a slow client; `"drop"`: drop its droppable frames up to 4× the limit. */
+  slowClientPolicy: "close" | "drop";
+}
+
+/** What the outbox needs of its connection. */
+export interface OutboxOwner {
+  /** True while the socket is open (frames to a closing connection are dropped). */
+  readonly isOpen: boolean;
+  /** Closes the connection (a client too slow to keep up). */
+  close(code?: number, reason?: string): void;
+}
+
+/**
+ * Wire text of group messages, computed once per message and camelCase mode: a layer hands every
+ * local member the same deep-frozen copy, so a fan-out to N sockets serializes once, not N times.
+ */
+const sharedText = new WeakMap<object, { plain?: string; camel?: string }>();
+
+/** Serializes and sends the frames of one connection. */
+export class Outbox {
+  /** Frames dropped for this slow client (droppable types only). */
+  droppedFrames = 0;
+
+  constructor(
+    readonly socket: ServerSocket,
+    readonly cls: ConsumerClass,
+    readonly settings: OutboxSettings,
+    readonly owner: OutboxOwner,
+  ) {}
+
+  /** The JSON text of a frame, with envelope keys after `action` and `payload`. */
+  serialize(frame: AnyMessage, envelope?: Envelope): string {
+    const body: Record<string, unknown> = {
+      action: frame.action,
+      payload: this.cls.camelCase
+        ? convertKeys(frame.payload ?? null, camelize)
+        : frame.payload === undefined
+        ? null
+        : frame.payload,
+    };
+    if (envelope) stampEnvelope(body, envelope);
+    return JSON.stringify(body);
+  }
+
+  /**
+   * Sends one frame. `shared`: the frame is a deep-frozen layer message that other members
+   * receive too, so its text is cached on it.
+   */
+  write(frame: AnyMessage, envelope?: Envelope, shared = false): void {
+    const cls = this.cls;
+    if (!this.owner.isOpen) {
+      getLogger().debug(`${cls.name}: dropped '${frame.action}' to a closed connection`);
+      return;
+    }
+    if (!this.#admit(frame)) return;
+    if (cls.logMessages && !COMPLETE_ACTIONS.has(frame.action)) {
+      getLogger().debug("Websocket sent", { consumer: cls.name, action: frame.action });
+    }
+    let text: string;
+    if (shared && !envelope && Object.isFrozen(frame)) {
+      let cached = sharedText.get(frame);
+      if (!cached) sharedText.set(frame, cached = {});
+      text = cls.camelCase
+        ? (cached.camel ??= this.serialize(frame))
+        : (cached.plain ??= this.serialize(frame));
+    } else {
+      text = this.serialize(frame, envelope);
+    }
+    try {
+      this.socket.send(text);
+    } catch (error) {
+      getLogger().warn(`${cls.name}: send failed`, { error });
+    }
+  }
+
+  /** Sends a completion frame (`complete`, `group_complete`…) when the class asks for them. */
+  complete(action: string, envelope?: Envelope): void {
+    if (this.cls.sendCompletion) this.write({ action, payload: null }, envelope);
+  }
+
+  /**
+   * The slow-client policy: false when the frame must not be sent (dropped for a slow client, or
+   * the client is closed for being too slow). A fan-out never waits for its slowest member.
+   */
+  #admit(frame: AnyMessage): boolean {
+    const buffered = this.socket.bufferedAmount ?? 0;
+    const { maxBufferedBytes: limit, slowClientPolicy: policy } = this.settings;
+    if (buffered <= limit) return true;
+    if (policy === "drop" && buffered <= 4 * limit && isDroppable(frame.action)) {
+      this.droppedFrames++;
+      getLogger().debug(`${this.cls.name}: dropped '${frame.action}' for a slow client`);
+      return false;
+    }
+    if (policy === "close" || buffered > 4 * limit) {
+      getLogger().warn(`${this.cls.name}: closing a slow client (${buffered} bytes queued)`);
+      this.owner.close(CloseCode.tryAgainLater, "Client too slow");
+      return false;
+    }
+    return true;
+  }
+}
