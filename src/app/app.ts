@@ -11,12 +11,7 @@
  */
 import { Connection } from "../connection/connection.ts";
 import { ConnectionBinding } from "../connection/binding.ts";
-import {
-  type Consumer,
-  CONSUMER_BINDING,
-  type ConsumerClass,
-  type ParamsOf,
-} from "../consumer/consumer.ts";
+import { CONSUMER_BINDING, type ConsumerClass, type ParamsOf } from "../consumer/consumer.ts";
 import { CloseCode } from "../protocol/close_codes.ts";
 import { DefinitionError, type LayerNotFoundError } from "../errors.ts";
 import { checkHandlers } from "../consumer/handlers.ts";
