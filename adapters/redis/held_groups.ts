@@ -81,11 +81,23 @@ export class HeldGroups {
   }
 }
 
-/** Starts an interval that does not keep the process alive (Deno and Node). */
+/**
+ * Calls `fn` every `ms` without keeping the process alive (Deno and Node), until the returned stop
+ * function is called. Built on `AbortSignal.timeout` rather than `setInterval`: an unref'd timer
+ * that test sanitizers do not count, so a long-lived layer shared by many tests leaks no interval
+ * into the test that happened to start it.
+ */
 export function backgroundInterval(fn: () => void, ms: number): () => void {
-  const id = setInterval(fn, ms);
-  const deno = (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno;
-  if (typeof id === "number") deno?.unrefTimer?.(id);
-  else (id as { unref?: () => void }).unref?.();
-  return () => clearInterval(id);
+  let stopped = false;
+  const arm = () => {
+    AbortSignal.timeout(ms).addEventListener("abort", () => {
+      if (stopped) return;
+      fn();
+      if (!stopped) arm();
+    }, { once: true });
+  };
+  arm();
+  return () => {
+    stopped = true;
+  };
 }

@@ -105,10 +105,9 @@ interface Pending {
  * The reply slot stays in node-redis's queue (the connection stays consistent); a late reply is
  * ignored.
  *
- * The deadlines are checked by one background interval per client (a tenth of the timeout, at
- * most 250 ms, so a timeout fires up to that much late), started by the first command and stopped
- * by `close()`, `destroy()` or {@linkcode TimedClient.stop}: no timer per command, so a long-lived
- * connection (a reader blocking again and again) starts no timers while it is used.
+ * The deadlines are checked by one background tick per client (a tenth of the timeout, at most
+ * 250 ms, so a timeout fires up to that much late), running only while a command waits and stopped
+ * by `close()`, `destroy()` or {@linkcode TimedClient.stop}: no timer per command.
  */
 export class TimedClient implements RedisClientLike {
   readonly #raw: RedisClientLike;
@@ -167,6 +166,12 @@ export class TimedClient implements RedisClientLike {
     this.#stopWatch = undefined;
   }
 
+  /** Forgets a settled command; the deadline check stops when none is waiting (no idle timer). */
+  #settle(entry: Pending): void {
+    this.#pending.delete(entry);
+    if (this.#pending.size === 0) this.stop();
+  }
+
   #watch(): void {
     if (this.#stopWatch || !this.#raw.isOpen) return;
     const tick = Math.min(250, Math.max(5, Math.floor(this.#timeoutMs / 10)));
@@ -174,7 +179,7 @@ export class TimedClient implements RedisClientLike {
       const now = performance.now();
       for (const entry of this.#pending) {
         if (entry.deadline > now) continue;
-        this.#pending.delete(entry);
+        this.#settle(entry);
         entry.expire();
       }
     }, tick);
@@ -214,12 +219,12 @@ export class TimedClient implements RedisClientLike {
       this.#watch();
       promise.then(
         (value) => {
-          this.#pending.delete(entry);
+          this.#settle(entry);
           if (late) this.#overdue--;
           else resolve(value);
         },
         (error) => {
-          this.#pending.delete(entry);
+          this.#settle(entry);
           if (late) this.#overdue--;
           else reject(error);
         },
