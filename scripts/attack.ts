@@ -290,8 +290,6 @@ async function startApp(): Promise<{ target: Target; stop: () => Promise<void> }
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      "--config",
-      "examples/tutorial/deno.app.json",
       "--allow-net",
       "--allow-env",
       "--allow-read",

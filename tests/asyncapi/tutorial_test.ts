@@ -3,7 +3,8 @@
  * `@asyncapi/parser`, and the HTTP endpoints (the Chanx testing chapter's checks).
  *
  * When consumers change, update the golden file with
- * `UPDATE_GOLDEN=1 deno test --allow-all tests/asyncapi/tutorial_test.ts` and review the diff.
+ * `UPDATE_GOLDEN=1 deno test --config deno.test.json --allow-all tests/asyncapi/tutorial_test.ts`
+ * and review the diff.
  */
 import "../../examples/tutorial/tests/test_env.ts";
 import assert from "node:assert/strict";
@@ -14,7 +15,8 @@ import { App, Consumer, generateAsyncApi, message, wsHandler } from "../../mod.t
 import { mountAsyncApi } from "../../adapters/asyncapi/mod.ts";
 
 const GOLDEN = new URL("../../examples/tutorial/asyncapi.golden.json", import.meta.url);
-const UPDATE_HINT = "UPDATE_GOLDEN=1 deno test --allow-all tests/asyncapi/tutorial_test.ts";
+const UPDATE_HINT =
+  "UPDATE_GOLDEN=1 deno test --config deno.test.json --allow-all tests/asyncapi/tutorial_test.ts";
 
 /** The golden document: fixed server, so it does not depend on where tests run. */
 function tutorialDocument() {
