@@ -38,27 +38,16 @@ export function captureBroadcastEvents(
   options: { suppress?: boolean } = {},
 ): BroadcastCapture {
   const suppress = options.suppress ?? true;
-  const had = Object.hasOwn(cls, "broadcastEvent");
-  const original = cls.broadcastEvent;
   const events: CapturedBroadcastEvent[] = [];
-  Object.defineProperty(cls, "broadcastEvent", {
-    configurable: true,
-    writable: true,
-    value: function (this: ConsumerClass, event: AnyMessage, opts: BroadcastEventOptions = {}) {
-      events.push({ event, groups: opts.groups });
-      // deno-lint-ignore no-explicit-any
-      return suppress ? Promise.resolve() : (original as any).call(this, event, opts);
-    },
-  });
-  const restore = () => {
-    if (had) {
-      Object.defineProperty(cls, "broadcastEvent", {
-        value: original,
-        configurable: true,
-        writable: true,
-      });
-    } else delete (cls as unknown as Record<string, unknown>).broadcastEvent;
-  };
+  const restore = replaceStatic(
+    cls,
+    "broadcastEvent",
+    (original) =>
+      function (this: ConsumerClass, event: AnyMessage, opts: BroadcastEventOptions = {}) {
+        events.push({ event, groups: opts.groups });
+        return suppress ? Promise.resolve() : original.call(this, event, opts);
+      },
+  );
   return { events, restore, [Symbol.dispose]: restore };
 }
 
@@ -86,31 +75,43 @@ export function captureTopicBroadcasts(
   options: { suppress?: boolean } = {},
 ): TopicBroadcastCapture {
   const suppress = options.suppress ?? true;
-  const had = Object.hasOwn(cls, "broadcast");
-  const original = cls.broadcast;
   const broadcasts: CapturedTopicBroadcast[] = [];
-  Object.defineProperty(cls, "broadcast", {
-    configurable: true,
-    writable: true,
-    value: function (
-      this: TopicClass,
-      topic: string,
-      event: AnyMessage,
-      opts: TopicBroadcastOptions = {},
-    ) {
-      broadcasts.push({ topic, event, seq: opts.seq });
-      // deno-lint-ignore no-explicit-any
-      return suppress ? Promise.resolve() : (original as any).call(this, topic, event, opts);
-    },
-  });
-  const restore = () => {
-    if (had) {
-      Object.defineProperty(cls, "broadcast", {
-        value: original,
-        configurable: true,
-        writable: true,
-      });
-    } else delete (cls as unknown as Record<string, unknown>).broadcast;
-  };
+  const restore = replaceStatic(
+    cls,
+    "broadcast",
+    (original) =>
+      function (
+        this: TopicClass,
+        topic: string,
+        event: AnyMessage,
+        opts: TopicBroadcastOptions = {},
+      ) {
+        broadcasts.push({ topic, event, seq: opts.seq });
+        return suppress ? Promise.resolve() : original.call(this, topic, event, opts);
+      },
+  );
   return { broadcasts, restore, [Symbol.dispose]: restore };
+}
+
+/**
+ * Replaces the static method `key` of `cls` (own or inherited) with what `make` builds from the
+ * original; returns the function that puts the original back (or removes the own property again).
+ */
+function replaceStatic(
+  cls: object,
+  key: string,
+  // deno-lint-ignore no-explicit-any
+  make: (original: (...args: any[]) => Promise<void>) => (...args: any[]) => Promise<void>,
+): () => void {
+  const target = cls as Record<string, unknown>;
+  const had = Object.hasOwn(cls, key);
+  // deno-lint-ignore no-explicit-any
+  const original = target[key] as (...args: any[]) => Promise<void>;
+  const define = (value: unknown) =>
+    Object.defineProperty(cls, key, { value, configurable: true, writable: true });
+  define(make(original));
+  return () => {
+    if (had) define(original);
+    else delete target[key];
+  };
 }
