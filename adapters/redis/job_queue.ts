@@ -32,9 +32,9 @@ import {
 } from "../../src/jobs/contract.ts";
 import {
   type BackoffOptions,
-  closeConnection,
-  type Connection,
-  openConnection,
+  closeLink,
+  type RedisLink,
+  openLink,
   type RedisClientLike,
   type RedisHost,
 } from "./redis_client.ts";
@@ -110,7 +110,7 @@ export class RedisJobQueue implements JobQueue, JobBackend {
   /** This producer's events channel: outcomes of the jobs it waits for. */
   readonly #events: string;
   readonly #waiters: ResultWaiters;
-  #cmd: Promise<Connection> | undefined;
+  #cmd: Promise<RedisLink> | undefined;
   #signals = new Set<{ close(): Promise<void> }>();
   #closed = false;
   /** The ready list's head after the last claim (a hint: saves a round trip in bursts). */
@@ -200,7 +200,7 @@ export class RedisJobQueue implements JobQueue, JobBackend {
     await this.#waiters.close();
     await Promise.all([...this.#signals].map((s) => s.close()));
     const cmd = await this.#cmd?.catch(() => undefined);
-    if (cmd) await closeConnection(cmd);
+    if (cmd) await closeLink(cmd);
   }
 
   // ---- JobBackend ----------------------------------------------------------------------------
@@ -253,9 +253,9 @@ export class RedisJobQueue implements JobQueue, JobBackend {
   /** {@inheritDoc JobBackend.openWorkSignal} */
   async openWorkSignal(): Promise<WorkSignal> {
     this.#assertOpen();
-    let conn: Connection;
+    let conn: RedisLink;
     try {
-      conn = await openConnection(this.#host, "jobs blocking reader", {
+      conn = await openLink(this.#host, "jobs blocking reader", {
         duplicate: true,
         backoff: this.#backoff,
       });
@@ -284,7 +284,7 @@ export class RedisJobQueue implements JobQueue, JobBackend {
             if (typeof id === "string" && this.#headHint === "") this.#headHint = id;
           },
           async () => {
-            // Connection trouble: do not spin; the worker claims (and backs off) on its own.
+            // RedisLink trouble: do not spin; the worker claims (and backs off) on its own.
             if (!closed) await new Promise((r) => setTimeout(r, Math.min(timeoutMs, 500)));
           },
         ).finally(() => pending = undefined);
@@ -420,9 +420,9 @@ export class RedisJobQueue implements JobQueue, JobBackend {
     return outcome;
   }
 
-  #connection(): Promise<Connection> {
+  #connection(): Promise<RedisLink> {
     if (!this.#cmd) {
-      const cmd = openConnection(this.#host, "jobs", {
+      const cmd = openLink(this.#host, "jobs", {
         duplicate: false,
         backoff: this.#backoff,
         hooks: { onUp: () => this.#waiters.recheckAll() },

@@ -20,9 +20,9 @@ import {
 } from "../../src/jobs/contract.ts";
 import {
   type BackoffOptions,
-  closeConnection,
-  type Connection,
-  openConnection,
+  closeLink,
+  type RedisLink,
+  openLink,
   type RedisHost,
 } from "./redis_client.ts";
 
@@ -65,7 +65,7 @@ export interface ResultWaitersOptions {
 /** The `result()` waits of one queue instance. */
 export class ResultWaiters {
   readonly #o: ResultWaitersOptions;
-  #sub: Promise<Connection> | undefined;
+  #sub: Promise<RedisLink> | undefined;
   #waiters = new Map<string, Set<Waiter>>();
   #closed = false;
   #recheckWanted = false;
@@ -95,7 +95,7 @@ export class ResultWaiters {
       } catch {
         // closing anyway
       }
-      await closeConnection(sub);
+      await closeLink(sub);
     }
   }
 
@@ -150,12 +150,12 @@ export class ResultWaiters {
     });
   }
 
-  #subscribed(): Promise<Connection> {
+  #subscribed(): Promise<RedisLink> {
     if (!this.#sub) {
       const sub = (async () => {
-        let conn: Connection;
+        let conn: RedisLink;
         try {
-          conn = await openConnection(this.#o.host, "jobs events", {
+          conn = await openLink(this.#o.host, "jobs events", {
             duplicate: true,
             backoff: this.#o.backoff,
             hooks: { onUp: () => this.recheckAll() },
@@ -166,11 +166,11 @@ export class ResultWaiters {
         try {
           await conn.client.subscribe(this.#o.channel, (message) => this.#onEvent(message));
         } catch (error) {
-          await closeConnection(conn);
+          await closeLink(conn);
           throw unavailable("Subscribing to job results", error);
         }
         if (this.#closed) {
-          await closeConnection(conn);
+          await closeLink(conn);
           throw new ClosedError("The job queue is closed");
         }
         return conn;

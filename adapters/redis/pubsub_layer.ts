@@ -37,9 +37,9 @@ import {
   allSettledOrThrow,
   assertPrefix,
   type BackoffOptions,
-  closeConnection,
-  type Connection,
-  openConnection,
+  closeLink,
+  type RedisLink,
+  openLink,
   type RedisHost,
   type RedisTimeouts,
   resolveHosts,
@@ -75,8 +75,8 @@ export interface RedisPubSubChannelLayerOptions extends CapacityOptions {
 interface Shard {
   index: number;
   host: RedisHost;
-  command?: Connection;
-  subscriber?: Connection;
+  command?: RedisLink;
+  subscriber?: RedisLink;
   down: boolean;
   /** Redis channels whose SUBSCRIBE Redis confirmed (and no UNSUBSCRIBE confirmed since). */
   subscribed: Set<string>;
@@ -216,13 +216,13 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
 
   async #connectShard(shard: Shard): Promise<void> {
     const label = `pub/sub host ${shard.index}`;
-    shard.command = await openConnection(shard.host, `${label} (commands)`, {
+    shard.command = await openLink(shard.host, `${label} (commands)`, {
       duplicate: false,
       backoff: this.#backoff,
       timeouts: this.#timeouts,
       hooks: { onUp: () => this.#releaseCommandWaiters(shard) },
     });
-    shard.subscriber = await openConnection(shard.host, `${label} (subscriber)`, {
+    shard.subscriber = await openLink(shard.host, `${label} (subscriber)`, {
       duplicate: true,
       backoff: this.#backoff,
       timeouts: this.#timeouts,
@@ -618,12 +618,12 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
       }
       shard.subscribed.clear();
       shard.unsure.clear();
-      await closeConnection(sub);
+      await closeLink(sub);
     }
     const command = shard.command;
     shard.command = undefined;
     if (command) {
-      await closeConnection(command);
+      await closeLink(command);
     }
   }
 

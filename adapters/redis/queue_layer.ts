@@ -38,9 +38,9 @@ import {
   allSettledOrThrow,
   assertPrefix,
   type BackoffOptions,
-  closeConnection,
-  type Connection,
-  openConnection,
+  closeLink,
+  type RedisLink,
+  openLink,
   type RedisHost,
   type RedisTimeouts,
   resolveHosts,
@@ -91,7 +91,7 @@ export interface RedisQueueChannelLayerOptions extends CapacityOptions {
 interface Shard {
   index: number;
   host: RedisHost;
-  command?: Connection;
+  command?: RedisLink;
   reader: HostReader;
   /** Waiting for the command connection to be ready again (resync waits for it). */
   commandWaiters: Array<() => void>;
@@ -253,7 +253,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     this.#connecting ??= (async () => {
       try {
         await allSettledOrThrow(this.#shards.map(async (shard) => {
-          shard.command = await openConnection(shard.host, `queue host ${shard.index}`, {
+          shard.command = await openLink(shard.host, `queue host ${shard.index}`, {
             duplicate: false,
             backoff: this.#backoff,
             timeouts: this.#timeouts,
@@ -266,7 +266,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
         await Promise.all(this.#shards.map(async (s) => {
           const command = s.command;
           s.command = undefined;
-          if (command) await closeConnection(command);
+          if (command) await closeLink(command);
         }));
         this.#connecting = undefined;
         throw error;
@@ -666,7 +666,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     await shard.restoring;
     const command = shard.command;
     shard.command = undefined;
-    if (command) await closeConnection(command);
+    if (command) await closeLink(command);
   }
 
   /** Stops the readers, closes every connection the layer opened, rejects waiting receivers. */
