@@ -33,10 +33,10 @@ import {
 import {
   type BackoffOptions,
   closeLink,
-  type RedisLink,
   openLink,
   type RedisClientLike,
   type RedisHost,
+  type RedisLink,
 } from "./redis_client.ts";
 import type { Script } from "./scripts.ts";
 import { type Outcome, ResultWaiters, unavailable } from "./job_results.ts";

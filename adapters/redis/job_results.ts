@@ -21,9 +21,9 @@ import {
 import {
   type BackoffOptions,
   closeLink,
-  type RedisLink,
   openLink,
   type RedisHost,
+  type RedisLink,
 } from "./redis_client.ts";
 
 /** Where a job is, with its result or error once it finished. */

@@ -23,31 +23,22 @@ import {
   getLogger,
   isProcessLocal,
   type LayerEvent,
-  LayerEvents,
   type LayerMessage,
   LayerUnavailableError,
   nonLocalName,
-  randomToken,
   type ReceiveOptions,
-  RESYNC_MESSAGE_TYPE,
 } from "../../src/layers/kit.ts";
-import { ForeignChannelError } from "./errors.ts";
-import { deepFreeze, type DropListener, Mailboxes } from "../../src/layers/mailbox.ts";
+import { deepFreeze, type DropListener } from "../../src/layers/mailbox.ts";
 import {
-  allSettledOrThrow,
-  assertPrefix,
   type BackoffOptions,
   closeLink,
-  type RedisLink,
   openLink,
   type RedisHost,
+  type RedisLink,
   type RedisTimeouts,
-  resolveHosts,
-  resolveTimeouts,
   unavailable,
 } from "./redis_client.ts";
-import { makeSerializer, type MessageSerializer } from "./serializer.ts";
-import { consistentHash } from "./shard.ts";
+import { type Shard as BaseShard, ShardedLayer } from "./sharded_layer.ts";
 
 /** Options of {@linkcode RedisPubSubChannelLayer}. */
 export interface RedisPubSubChannelLayerOptions extends CapacityOptions {
@@ -72,10 +63,7 @@ export interface RedisPubSubChannelLayerOptions extends CapacityOptions {
   onDrop?: DropListener;
 }
 
-interface Shard {
-  index: number;
-  host: RedisHost;
-  command?: RedisLink;
+interface Shard extends BaseShard {
   subscriber?: RedisLink;
   down: boolean;
   /** Redis channels whose SUBSCRIBE Redis confirmed (and no UNSUBSCRIBE confirmed since). */
@@ -90,8 +78,6 @@ interface Shard {
   retryTimer?: ReturnType<typeof setTimeout>;
   /** Per Redis channel: the chain of subscribe/unsubscribe operations. */
   ops: Map<string, Promise<void>>;
-  /** Waiting for the command connection to be ready again (resync waits for it). */
-  commandWaiters: Array<() => void>;
   /** The subscriber reconnected and its subscriptions are not restored yet. */
   rejoining: boolean;
   /** Told whenever the host may be back (another host's resync waits for it, bounded). */
@@ -129,114 +115,81 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
   readonly extensions: readonly string[] = ["groups", "flush"];
   /** The Redis channel prefix. */
   readonly prefix: string;
-  readonly #hosts: RedisHost[];
-  readonly #shards: Shard[];
-  readonly #serializer: MessageSerializer;
-  readonly #backoff: BackoffOptions | undefined;
-  readonly #timeouts: Required<RedisTimeouts>;
+  readonly #s: ShardedLayer<Shard>;
   /**
    * The one listener of every subscription: node-redis keeps listeners in a set, so
    * subscribing again (after a failed or unconfirmed UNSUBSCRIBE) never adds a second one.
    */
   readonly #listener = (message: string, channel: string) => this.#onMessage(channel, message);
-  readonly #token = randomToken(12);
-  readonly #mailboxes: Mailboxes;
   /** Local group members, by group. */
   #groups = new Map<string, Set<string>>();
   /** Redis channel → what it carries. */
   #routes = new Map<string, Route>();
-  /** Non-local prefixes (`x.token!`) this instance made with newChannel. */
-  #ownPrefixes = new Set<string>();
-  readonly #events = new LayerEvents("Redis pub/sub layer");
-  #connecting: Promise<void> | undefined;
-  #closed = false;
   #decodeChain: Promise<void> = Promise.resolve();
 
   /** Creates a layer; it connects on first use or on {@linkcode connect}. */
   constructor(options: RedisPubSubChannelLayerOptions = {}) {
-    this.prefix = options.prefix ?? "switchboard";
-    assertPrefix(this.prefix);
-    this.#hosts = resolveHosts(options);
-    this.#shards = this.#hosts.map((host, index) => ({
-      index,
-      host,
-      down: false,
-      commandWaiters: [],
-      rejoining: false,
-      backWaiters: [],
-      subscribed: new Set(),
-      unsure: new Set(),
-      ops: new Map(),
-    }));
-    this.#timeouts = resolveTimeouts(options.timeouts);
-    this.#serializer = makeSerializer(options.encryptionKeys);
-    this.#backoff = options.backoff;
-    const expiry = options.expiry ?? 60;
-    if (!(expiry > 0)) throw new TypeError("expiry must be a positive number of seconds");
-    this.#mailboxes = new Mailboxes({
-      capacity: capacityLookup(options),
-      expiryMs: expiry * 1000,
+    this.#s = new ShardedLayer<Shard>(options, {
       label: "Redis pub/sub layer",
-      onDrop: options.onDrop,
+      shard: (base) => ({
+        ...base,
+        down: false,
+        rejoining: false,
+        backWaiters: [],
+        subscribed: new Set(),
+        unsure: new Set(),
+        ops: new Map(),
+      }),
+      mailboxes: () => {
+        const expiry = options.expiry ?? 60;
+        if (!(expiry > 0)) throw new TypeError("expiry must be a positive number of seconds");
+        return { capacity: capacityLookup(options), expiryMs: expiry * 1000 };
+      },
+      connectShard: (shard) => this.#connectShard(shard),
+      abandon: (shard) => this.#closeShard(shard),
+      connected: async () => {
+        if (!this.#s.closed) return;
+        await Promise.all(this.#s.shards.map((s) => this.#closeShard(s)));
+        throw new ClosedError("The Redis pub/sub layer was closed while connecting");
+      },
+      closeShard: (shard) => this.#closeShard(shard),
     });
+    this.prefix = this.#s.prefix;
   }
 
   /** Messages dropped in this process so far, by reason. */
   get dropped(): { expired: number; full: number; invalid: number } {
-    return this.#mailboxes.dropped;
+    return this.#s.mailboxes.dropped;
   }
 
   /** Number of Redis hosts. */
   get hostCount(): number {
-    return this.#shards.length;
+    return this.#s.shards.length;
   }
 
   /** Opens the command and subscriber connections of every host (idempotent). */
   connect(): Promise<void> {
-    if (this.#closed) return Promise.reject(new ClosedError("The Redis pub/sub layer is closed"));
-    this.#connecting ??= this.#connectAll();
-    return this.#connecting;
-  }
-
-  async #connectAll(): Promise<void> {
-    // Every attempt settles (each is bounded by the connect timeout) before cleaning up, so a
-    // failure on one host leaves no connection opening on another.
-    try {
-      await allSettledOrThrow(this.#shards.map((s) => this.#connectShard(s)));
-    } catch (error) {
-      await Promise.all(this.#shards.map((s) => this.#closeShard(s)));
-      this.#connecting = undefined;
-      throw error;
-    }
-    if (this.#closed) {
-      await Promise.all(this.#shards.map((s) => this.#closeShard(s)));
-      throw new ClosedError("The Redis pub/sub layer was closed while connecting");
-    }
+    return this.#s.connect();
   }
 
   async #connectShard(shard: Shard): Promise<void> {
     const label = `pub/sub host ${shard.index}`;
-    shard.command = await openLink(shard.host, `${label} (commands)`, {
-      duplicate: false,
-      backoff: this.#backoff,
-      timeouts: this.#timeouts,
-      hooks: { onUp: () => this.#releaseCommandWaiters(shard) },
-    });
+    await this.#s.openCommand(shard, `${label} (commands)`, () => this.#releaseBackWaiters(shard));
     shard.subscriber = await openLink(shard.host, `${label} (subscriber)`, {
       duplicate: true,
-      backoff: this.#backoff,
-      timeouts: this.#timeouts,
+      backoff: this.#s.backoff,
+      timeouts: this.#s.timeouts,
       hooks: {
         onDown: (reason) => {
-          if (shard.down || this.#closed) return;
+          if (shard.down || this.#s.closed) return;
           shard.down = true;
-          this.#events.emit({
+          this.#s.events.emit({
             type: "disconnected",
             reason: `Redis host ${shard.index}: ${reason}`,
           });
         },
         onUp: () => {
-          if (!shard.down || this.#closed) return;
+          if (!shard.down || this.#s.closed) return;
           shard.down = false;
           shard.rejoining = true;
           this.#afterReconnect(shard);
@@ -245,8 +198,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     });
   }
 
-  #releaseCommandWaiters(shard: Shard): void {
-    for (const resolve of shard.commandWaiters.splice(0)) resolve();
+  #releaseBackWaiters(shard: Shard): void {
     for (const check of shard.backWaiters.splice(0)) check();
   }
 
@@ -256,7 +208,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
    */
   #back(shard: Shard, ms: number): Promise<void> {
     const isBack = () =>
-      this.#closed ||
+      this.#s.closed ||
       ((!shard.command || shard.command.client.isReady) && !shard.down && !shard.rejoining);
     if (isBack()) return Promise.resolve();
     return new Promise((resolve) => {
@@ -274,12 +226,6 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
       };
       shard.backWaiters.push(check);
     });
-  }
-
-  /** Resolves once the host's command connection can publish again (or the layer closed). */
-  #commandReady(shard: Shard): Promise<void> {
-    if (!shard.command || shard.command.client.isReady || this.#closed) return Promise.resolve();
-    return new Promise((resolve) => shard.commandWaiters.push(resolve));
   }
 
   async #afterReconnect(shard: Shard): Promise<void> {
@@ -300,18 +246,15 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     shard.rejoining = false;
     for (const check of shard.backWaiters.splice(0)) check();
     // Signal only when publishing works again: onResync handlers usually send at once.
-    await this.#commandReady(shard);
+    await this.#s.commandReady(shard);
     // Every host may have restarted together: wait (bounded) until each can publish and hear
     // again, so that what onResync handlers send reaches every host.
     await Promise.all(
-      this.#shards.map((s) => s === shard ? undefined : this.#back(s, RESYNC_WAIT_MS)),
+      this.#s.shards.map((s) => s === shard ? undefined : this.#back(s, RESYNC_WAIT_MS)),
     );
-    if (this.#closed) return;
-    const reason =
-      `Redis host ${shard.index} reconnected: messages published while it was unreachable were lost`;
-    getLogger().warn(`Redis pub/sub layer: ${reason}`);
-    this.#mailboxes.broadcast(deepFreeze({ type: RESYNC_MESSAGE_TYPE, reason }));
-    this.#events.emit({ type: "resync", reason });
+    this.#s.signalResync(
+      `Redis host ${shard.index} reconnected: messages published while it was unreachable were lost`,
+    );
   }
 
   /** Reconciles every channel of `shard` that is unsure or wanted but not subscribed. */
@@ -334,28 +277,24 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
 
   /** Retries unsure channels later (a paused Redis answers again without reconnecting). */
   #scheduleRetry(shard: Shard): void {
-    if (shard.retryTimer !== undefined || this.#closed) return;
+    if (shard.retryTimer !== undefined || this.#s.closed) return;
     shard.retryTimer = setTimeout(() => {
       shard.retryTimer = undefined;
-      if (this.#closed || shard.unsure.size === 0) return;
+      if (this.#s.closed || shard.unsure.size === 0) return;
       if (!shard.subscriber?.client.isReady) return; // the reconnect restores them
       this.#restore(shard).then(() => {
         if (shard.unsure.size) this.#scheduleRetry(shard);
       });
-    }, Math.min(this.#timeouts.commandTimeoutMs, 1000));
+    }, Math.min(this.#s.timeouts.commandTimeoutMs, 1000));
   }
 
   /** Subscribes to layer events (`disconnected`, `resync`); returns the unsubscribe function. */
   onEvent(listener: (event: LayerEvent) => void): () => void {
-    return this.#events.listen(listener);
-  }
-
-  #open(): void {
-    if (this.#closed) throw new ClosedError("The Redis pub/sub layer is closed");
+    return this.#s.onEvent(listener);
   }
 
   #shardOf(name: string): Shard {
-    return this.#shards[consistentHash(name, this.#shards.length)];
+    return this.#s.shardOf(name);
   }
 
   #channelKey(channel: string): string {
@@ -363,7 +302,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
   }
 
   #groupKey(group: string): string {
-    return `${this.prefix}:group:${group}`;
+    return this.#s.groupKey(group);
   }
 
   /** Brings the subscription state of `key` on `shard` in line with what is needed, in order. */
@@ -421,49 +360,44 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     if (!route) return; // unsubscribed meanwhile
     const nl = payload.indexOf("\n");
     if (nl === -1) {
-      this.#mailboxes.drop(redisChannel, "invalid", 1, "payload without a target line");
+      this.#s.mailboxes.drop(redisChannel, "invalid", 1, "payload without a target line");
       return;
     }
     const target = payload.slice(0, nl);
     const body = payload.slice(nl + 1);
     const deliver = (message: LayerMessage) => {
       const frozen = deepFreeze(message);
-      const deadline = this.#mailboxes.deadline();
+      const deadline = this.#s.mailboxes.deadline();
       if (route.kind === "group") {
         for (const member of this.#groups.get(route.group) ?? []) {
-          this.#mailboxes.deliver(member, frozen, deadline);
+          this.#s.mailboxes.deliver(member, frozen, deadline);
         }
       } else if (route.kind === "channel") {
-        this.#mailboxes.deliver(route.channel, frozen, deadline);
+        this.#s.mailboxes.deliver(route.channel, frozen, deadline);
       } else if (target) {
-        this.#mailboxes.deliver(target, frozen, deadline);
+        this.#s.mailboxes.deliver(target, frozen, deadline);
       } else {
-        this.#mailboxes.drop(redisChannel, "invalid", 1, "process-local payload without target");
+        this.#s.mailboxes.drop(redisChannel, "invalid", 1, "process-local payload without target");
       }
     };
     const fail = (error: unknown) => {
-      this.#mailboxes.drop(target || redisChannel, "invalid", 1, String(error));
+      this.#s.mailboxes.drop(target || redisChannel, "invalid", 1, String(error));
     };
-    if (!this.#serializer.async) {
+    if (!this.#s.serializer.async) {
       try {
-        deliver(this.#serializer.decode(body) as LayerMessage);
+        deliver(this.#s.serializer.decode(body) as LayerMessage);
       } catch (error) {
         fail(error);
       }
       return;
     }
     // Decrypting is asynchronous: chain it so messages keep their order.
-    const decoded = Promise.resolve().then(() => this.#serializer.decode(body));
+    const decoded = Promise.resolve().then(() => this.#s.serializer.decode(body));
     this.#decodeChain = this.#decodeChain.then(() => decoded.then(deliver, fail));
   }
 
   async #publish(shard: Shard, key: string, payload: string, what: string): Promise<void> {
-    await this.connect();
-    this.#open();
-    const client = shard.command!.client;
-    if (!client.isReady) {
-      throw new LayerUnavailableError(`${what} failed: Redis host ${shard.index} is unavailable`);
-    }
+    const client = await this.#s.command(shard, what);
     try {
       await client.sendCommand(["PUBLISH", key, payload]);
     } catch (error) {
@@ -476,11 +410,9 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
    * too; call it first when a message may be published before the first `receive`.
    */
   async listen(channel: string): Promise<void> {
-    this.#open();
+    this.#s.assertOpen();
     assertChannelName(channel);
-    if (isProcessLocal(channel) && !this.#ownPrefixes.has(nonLocalName(channel))) {
-      throw new ForeignChannelError(channel, "receive()");
-    }
+    this.#s.assertOwn(channel, "receive()");
     await this.connect();
     const key = this.#channelKey(channel);
     if (!this.#routes.has(key)) {
@@ -494,12 +426,10 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
 
   /** Creates a process-local channel name and subscribes to its process prefix. */
   async newChannel(prefix = "specific"): Promise<string> {
-    this.#open();
-    const name = `${prefix}.${this.#token}!${randomToken(12)}`;
-    assertChannelName(name);
+    this.#s.assertOpen();
+    const name = this.#s.mintChannel(prefix);
     const nonLocal = nonLocalName(name);
-    this.#ownPrefixes.add(nonLocal);
-    this.#mailboxes.markLive(name);
+    this.#s.ownPrefixes.add(nonLocal);
     const key = this.#channelKey(name);
     const shard = this.#shardOf(nonLocal);
     if (!shard.subscribed.has(key) || shard.ops.has(key)) await this.listen(name);
@@ -508,9 +438,9 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
 
   /** Publishes `message` to `channel`; throws LayerUnavailableError when Redis is down. */
   async send(channel: string, message: LayerMessage): Promise<void> {
-    this.#open();
+    this.#s.assertOpen();
     assertChannelName(channel);
-    const body = await this.#serializer.encode(message);
+    const body = await this.#s.serializer.encode(message);
     const target = isProcessLocal(channel) ? channel : "";
     await this.#publish(
       this.#shardOf(nonLocalName(channel)),
@@ -522,23 +452,21 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
 
   /** Waits for the next message on `channel` (a normal one, or one this instance created). */
   async receive(channel: string, options: ReceiveOptions = {}): Promise<LayerMessage> {
-    this.#open();
+    this.#s.assertOpen();
     assertChannelName(channel);
     if (options.signal?.aborted) throw options.signal.reason;
     const key = this.#channelKey(channel);
     const shard = this.#shardOf(nonLocalName(channel));
     if (!shard.subscribed.has(key) || shard.ops.has(key)) await this.listen(channel);
-    return await this.#mailboxes.receive(channel, options);
+    return await this.#s.mailboxes.receive(channel, options);
   }
 
   /** Adds `channel` to `group` in this process and subscribes to the group. */
   async groupAdd(group: string, channel: string): Promise<void> {
-    this.#open();
+    this.#s.assertOpen();
     assertGroupName(group);
     assertChannelName(channel);
-    if (isProcessLocal(channel) && !this.#ownPrefixes.has(nonLocalName(channel))) {
-      throw new ForeignChannelError(channel, "groupAdd()");
-    }
+    this.#s.assertOwn(channel, "groupAdd()");
     await this.connect();
     let members = this.#groups.get(group);
     if (!members) this.#groups.set(group, members = new Set());
@@ -557,7 +485,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
 
   /** Removes `channel` from `group`; unsubscribes when no local member is left. */
   async groupDiscard(group: string, channel: string): Promise<void> {
-    this.#open();
+    this.#s.assertOpen();
     assertGroupName(group);
     assertChannelName(channel);
     const members = this.#groups.get(group);
@@ -570,9 +498,9 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
 
   /** One PUBLISH to the group's Redis channel; every subscribed process fans out locally. */
   async groupSend(group: string, message: LayerMessage): Promise<void> {
-    this.#open();
+    this.#s.assertOpen();
     assertGroupName(group);
-    const body = await this.#serializer.encode(message);
+    const body = await this.#s.serializer.encode(message);
     await this.#publish(
       this.#shardOf(group),
       this.#groupKey(group),
@@ -588,11 +516,11 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
 
   /** Forgets local messages and group memberships (unsubscribing groups). Receivers keep waiting. */
   async flush(): Promise<void> {
-    this.#open();
-    this.#mailboxes.clear();
+    this.#s.assertOpen();
+    this.#s.mailboxes.clear();
     const groups = [...this.#groups.keys()];
     this.#groups.clear();
-    if (this.#connecting) {
+    if (this.#s.connecting) {
       await Promise.all(
         groups.map((g) => this.#reconcile(this.#shardOf(g), this.#groupKey(g)).catch(() => {})),
       );
@@ -600,7 +528,8 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
   }
 
   async #closeShard(shard: Shard): Promise<void> {
-    this.#releaseCommandWaiters(shard);
+    this.#s.releaseWaiters(shard);
+    this.#releaseBackWaiters(shard);
     clearTimeout(shard.retryTimer);
     shard.retryTimer = undefined;
     await Promise.all([...shard.ops.values()].map((p) => p.catch(() => {})));
@@ -620,23 +549,13 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
       shard.unsure.clear();
       await closeLink(sub);
     }
-    const command = shard.command;
-    shard.command = undefined;
-    if (command) {
-      await closeLink(command);
-    }
+    await this.#s.closeCommand(shard);
   }
 
   /** Unsubscribes by name, closes every connection the layer opened, rejects waiting receivers. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#mailboxes.close();
-    this.#events.clear();
-    const connecting = this.#connecting;
-    if (connecting) await connecting.catch(() => {});
-    await this.#decodeChain.catch(() => {});
-    await Promise.all(this.#shards.map((s) => this.#closeShard(s)));
+    if (this.#s.closed) return;
+    await this.#s.close(() => this.#decodeChain.catch(() => {}));
     this.#groups.clear();
     this.#routes.clear();
   }

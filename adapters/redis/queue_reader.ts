@@ -14,10 +14,10 @@ import { getLogger } from "../../src/layers/kit.ts";
 import {
   type BackoffOptions,
   closeLink,
-  type RedisLink,
   openLink,
   type RedisClientLike,
   type RedisHost,
+  type RedisLink,
   type RedisTimeouts,
 } from "./redis_client.ts";
 import { READ } from "./scripts.ts";
