@@ -20,25 +20,21 @@ import {
   type CapacityOptions,
   type ChannelLayer,
   ClosedError,
-  getLogger,
   isProcessLocal,
   type LayerEvent,
   type LayerMessage,
-  LayerUnavailableError,
   nonLocalName,
   type ReceiveOptions,
 } from "../../src/layers/kit.ts";
 import { deepFreeze, type DropListener } from "../../src/layers/mailbox.ts";
 import {
   type BackoffOptions,
-  closeLink,
-  openLink,
   type RedisHost,
-  type RedisLink,
   type RedisTimeouts,
   unavailable,
 } from "./redis_client.ts";
 import { type Shard as BaseShard, ShardedLayer } from "./sharded_layer.ts";
+import { HostSubscriber, type SubscriberHost } from "./pubsub_subscriber.ts";
 
 /** Options of {@linkcode RedisPubSubChannelLayer}. */
 export interface RedisPubSubChannelLayerOptions extends CapacityOptions {
@@ -64,24 +60,7 @@ export interface RedisPubSubChannelLayerOptions extends CapacityOptions {
 }
 
 interface Shard extends BaseShard {
-  subscriber?: RedisLink;
-  down: boolean;
-  /** Redis channels whose SUBSCRIBE Redis confirmed (and no UNSUBSCRIBE confirmed since). */
-  subscribed: Set<string>;
-  /**
-   * Redis channels whose last SUBSCRIBE or UNSUBSCRIBE failed or timed out: node-redis may
-   * still be subscribed (it keeps the listener of a failed UNSUBSCRIBE and re-subscribes it on
-   * reconnect). Reconciled again after a reconnect and by a retry timer.
-   */
-  unsure: Set<string>;
-  /** The retry timer of `unsure` channels. */
-  retryTimer?: ReturnType<typeof setTimeout>;
-  /** Per Redis channel: the chain of subscribe/unsubscribe operations. */
-  ops: Map<string, Promise<void>>;
-  /** The subscriber reconnected and its subscriptions are not restored yet. */
-  rejoining: boolean;
-  /** Told whenever the host may be back (another host's resync waits for it, bounded). */
-  backWaiters: Array<() => void>;
+  sub: HostSubscriber;
 }
 
 /** How long a host's resync waits for the other hosts to be back (all restarted together). */
@@ -131,15 +110,11 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
   constructor(options: RedisPubSubChannelLayerOptions = {}) {
     this.#s = new ShardedLayer<Shard>(options, {
       label: "Redis pub/sub layer",
-      shard: (base) => ({
-        ...base,
-        down: false,
-        rejoining: false,
-        backWaiters: [],
-        subscribed: new Set(),
-        unsure: new Set(),
-        ops: new Map(),
-      }),
+      shard: (base, layer) => {
+        const shard = base as Shard;
+        shard.sub = new HostSubscriber(this.#subscriberHost(shard, layer));
+        return shard;
+      },
       mailboxes: () => {
         const expiry = options.expiry ?? 60;
         if (!(expiry > 0)) throw new TypeError("expiry must be a positive number of seconds");
@@ -172,100 +147,38 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     return this.#s.connect();
   }
 
+  #subscriberHost(shard: Shard, layer: ShardedLayer<Shard>): SubscriberHost {
+    return {
+      index: shard.index,
+      redis: shard.host,
+      backoff: layer.backoff,
+      timeouts: layer.timeouts,
+      listener: this.#listener,
+      closed: () => layer.closed,
+      commandReady: () => !shard.command || shard.command.client.isReady,
+      wanted: (key) => this.#wanted(key),
+      keys: () => [...this.#routes.keys()].filter((key) => this.#shardOfKey(key) === shard),
+      forget: (key) => this.#routes.delete(key),
+      down: (reason) => layer.events.emit({ type: "disconnected", reason }),
+      rejoined: async () => {
+        // Signal only when publishing works again: onResync handlers usually send at once.
+        await layer.commandReady(shard);
+        // Every host may have restarted together: wait (bounded) until each can publish and
+        // hear again, so that what onResync handlers send reaches every host.
+        await Promise.all(
+          layer.shards.map((s) => s === shard ? undefined : s.sub.back(RESYNC_WAIT_MS)),
+        );
+        layer.signalResync(
+          `Redis host ${shard.index} reconnected: messages published while it was unreachable were lost`,
+        );
+      },
+    };
+  }
+
   async #connectShard(shard: Shard): Promise<void> {
     const label = `pub/sub host ${shard.index}`;
-    await this.#s.openCommand(shard, `${label} (commands)`, () => this.#releaseBackWaiters(shard));
-    shard.subscriber = await openLink(shard.host, `${label} (subscriber)`, {
-      duplicate: true,
-      backoff: this.#s.backoff,
-      timeouts: this.#s.timeouts,
-      hooks: {
-        onDown: (reason) => {
-          if (shard.down || this.#s.closed) return;
-          shard.down = true;
-          this.#s.events.emit({
-            type: "disconnected",
-            reason: `Redis host ${shard.index}: ${reason}`,
-          });
-        },
-        onUp: () => {
-          if (!shard.down || this.#s.closed) return;
-          shard.down = false;
-          shard.rejoining = true;
-          this.#afterReconnect(shard);
-        },
-      },
-    });
-  }
-
-  #releaseBackWaiters(shard: Shard): void {
-    for (const check of shard.backWaiters.splice(0)) check();
-  }
-
-  /**
-   * Resolves once `shard` can publish and hear again (its command connection is ready, its
-   * subscriber connected with its subscriptions restored), the layer closed, or `ms` passed.
-   */
-  #back(shard: Shard, ms: number): Promise<void> {
-    const isBack = () =>
-      this.#s.closed ||
-      ((!shard.command || shard.command.client.isReady) && !shard.down && !shard.rejoining);
-    if (isBack()) return Promise.resolve();
-    return new Promise((resolve) => {
-      let done = false;
-      const finish = () => {
-        done = true;
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(finish, ms);
-      const check = () => {
-        if (done) return;
-        if (isBack()) finish();
-        else shard.backWaiters.push(check);
-      };
-      shard.backWaiters.push(check);
-    });
-  }
-
-  async #afterReconnect(shard: Shard): Promise<void> {
-    // node-redis re-subscribes on reconnect; a PING on the same connection is answered after the
-    // SUBSCRIBE replies, so once it returns the subscriptions are in place again.
-    try {
-      await shard.subscriber?.client.sendCommand(["PING"]);
-    } catch {
-      // If it dropped again, the next ready comes back here (other hosts' resyncs wait, bounded,
-      // while it is down); if it timed out, they do not wait for it.
-      shard.rejoining = false;
-      for (const check of shard.backWaiters.splice(0)) check();
-      return;
-    }
-    // node-redis re-subscribed what it holds listeners for; bring the rest in line: channels
-    // whose SUBSCRIBE failed while Redis was away, and ones whose UNSUBSCRIBE did not complete.
-    await this.#restore(shard);
-    shard.rejoining = false;
-    for (const check of shard.backWaiters.splice(0)) check();
-    // Signal only when publishing works again: onResync handlers usually send at once.
-    await this.#s.commandReady(shard);
-    // Every host may have restarted together: wait (bounded) until each can publish and hear
-    // again, so that what onResync handlers send reaches every host.
-    await Promise.all(
-      this.#s.shards.map((s) => s === shard ? undefined : this.#back(s, RESYNC_WAIT_MS)),
-    );
-    this.#s.signalResync(
-      `Redis host ${shard.index} reconnected: messages published while it was unreachable were lost`,
-    );
-  }
-
-  /** Reconciles every channel of `shard` that is unsure or wanted but not subscribed. */
-  async #restore(shard: Shard): Promise<void> {
-    const keys = new Set(shard.unsure);
-    for (const [key] of this.#routes) {
-      if (!shard.subscribed.has(key) && this.#shardOfKey(key) === shard && this.#wanted(key)) {
-        keys.add(key);
-      }
-    }
-    await Promise.all([...keys].map((key) => this.#reconcile(shard, key).catch(() => {})));
+    await this.#s.openCommand(shard, `${label} (commands)`, () => shard.sub.releaseBackWaiters());
+    await shard.sub.open(`${label} (subscriber)`);
   }
 
   #shardOfKey(key: string): Shard | undefined {
@@ -273,19 +186,6 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     if (!route) return undefined;
     const name = route.kind === "group" ? route.group : key.slice(this.prefix.length + 1);
     return this.#shardOf(name);
-  }
-
-  /** Retries unsure channels later (a paused Redis answers again without reconnecting). */
-  #scheduleRetry(shard: Shard): void {
-    if (shard.retryTimer !== undefined || this.#s.closed) return;
-    shard.retryTimer = setTimeout(() => {
-      shard.retryTimer = undefined;
-      if (this.#s.closed || shard.unsure.size === 0) return;
-      if (!shard.subscriber?.client.isReady) return; // the reconnect restores them
-      this.#restore(shard).then(() => {
-        if (shard.unsure.size) this.#scheduleRetry(shard);
-      });
-    }, Math.min(this.#s.timeouts.commandTimeoutMs, 1000));
   }
 
   /** Subscribes to layer events (`disconnected`, `resync`); returns the unsubscribe function. */
@@ -303,49 +203,6 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
 
   #groupKey(group: string): string {
     return this.#s.groupKey(group);
-  }
-
-  /** Brings the subscription state of `key` on `shard` in line with what is needed, in order. */
-  #reconcile(shard: Shard, key: string): Promise<void> {
-    const previous = shard.ops.get(key) ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(async () => {
-      const wanted = this.#wanted(key);
-      const sub = shard.subscriber?.client;
-      if (!sub) throw new LayerUnavailableError("The Redis pub/sub layer is not connected");
-      if (wanted && !shard.subscribed.has(key)) {
-        try {
-          await sub.subscribe(key, this.#listener);
-        } catch (error) {
-          // Unknown outcome (a timeout): node-redis may still subscribe; the same listener
-          // makes that harmless, and the retry brings it in line with what is wanted.
-          shard.unsure.add(key);
-          this.#scheduleRetry(shard);
-          throw unavailable(`SUBSCRIBE ${key}`, error);
-        }
-        shard.subscribed.add(key);
-        shard.unsure.delete(key);
-      } else if (!wanted && (shard.subscribed.has(key) || shard.unsure.has(key))) {
-        try {
-          await sub.unsubscribe(key);
-        } catch (error) {
-          // Not confirmed: still (possibly) subscribed. Keep knowing it, retry later.
-          shard.unsure.add(key);
-          this.#scheduleRetry(shard);
-          getLogger().warn(`Redis pub/sub layer: UNSUBSCRIBE ${key} failed: ${error}`);
-          return;
-        }
-        shard.subscribed.delete(key);
-        shard.unsure.delete(key);
-        if (!this.#wanted(key)) this.#routes.delete(key);
-      } else if (wanted) {
-        shard.unsure.delete(key);
-      }
-    });
-    shard.ops.set(key, next);
-    next.finally(() => {
-      if (shard.ops.get(key) === next) shard.ops.delete(key);
-    }).catch(() => {});
-    return next;
   }
 
   #wanted(key: string): boolean {
@@ -421,7 +278,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
         isProcessLocal(channel) ? { kind: "local" } : { kind: "channel", channel },
       );
     }
-    await this.#reconcile(this.#shardOf(nonLocalName(channel)), key);
+    await this.#shardOf(nonLocalName(channel)).sub.reconcile(key);
   }
 
   /** Creates a process-local channel name and subscribes to its process prefix. */
@@ -432,7 +289,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     this.#s.ownPrefixes.add(nonLocal);
     const key = this.#channelKey(name);
     const shard = this.#shardOf(nonLocal);
-    if (!shard.subscribed.has(key) || shard.ops.has(key)) await this.listen(name);
+    if (shard.sub.needs(key)) await this.listen(name);
     return name;
   }
 
@@ -457,7 +314,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     if (options.signal?.aborted) throw options.signal.reason;
     const key = this.#channelKey(channel);
     const shard = this.#shardOf(nonLocalName(channel));
-    if (!shard.subscribed.has(key) || shard.ops.has(key)) await this.listen(channel);
+    if (shard.sub.needs(key)) await this.listen(channel);
     return await this.#s.mailboxes.receive(channel, options);
   }
 
@@ -475,7 +332,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     const key = this.#groupKey(group);
     this.#routes.set(key, { kind: "group", group });
     try {
-      await this.#reconcile(this.#shardOf(group), key);
+      await this.#shardOf(group).sub.reconcile(key);
     } catch (error) {
       // The caller is told the join failed: do not keep a membership nobody will discard.
       if (added && members.delete(channel) && members.size === 0) this.#groups.delete(group);
@@ -492,7 +349,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     if (!members?.delete(channel)) return;
     if (members.size === 0) {
       this.#groups.delete(group);
-      await this.#reconcile(this.#shardOf(group), this.#groupKey(group));
+      await this.#shardOf(group).sub.reconcile(this.#groupKey(group));
     }
   }
 
@@ -522,33 +379,14 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     this.#groups.clear();
     if (this.#s.connecting) {
       await Promise.all(
-        groups.map((g) => this.#reconcile(this.#shardOf(g), this.#groupKey(g)).catch(() => {})),
+        groups.map((g) => this.#shardOf(g).sub.reconcile(this.#groupKey(g)).catch(() => {})),
       );
     }
   }
 
   async #closeShard(shard: Shard): Promise<void> {
     this.#s.releaseWaiters(shard);
-    this.#releaseBackWaiters(shard);
-    clearTimeout(shard.retryTimer);
-    shard.retryTimer = undefined;
-    await Promise.all([...shard.ops.values()].map((p) => p.catch(() => {})));
-    const sub = shard.subscriber;
-    shard.subscriber = undefined;
-    if (sub) {
-      if (sub.client.isReady) {
-        for (const key of shard.subscribed) {
-          try {
-            await sub.client.unsubscribe(key);
-          } catch {
-            break; // connection trouble: destroy below
-          }
-        }
-      }
-      shard.subscribed.clear();
-      shard.unsure.clear();
-      await closeLink(sub);
-    }
+    await shard.sub.close();
     await this.#s.closeCommand(shard);
   }
 
