@@ -37,7 +37,8 @@ import {
   resolveTimeouts,
   unavailable,
 } from "./redis_client.ts";
-import { DELIVER, GROUP_ADD, GROUP_MEMBERS, HEADER_LENGTH } from "./scripts.ts";
+import { DELIVER, GROUP_ADD, GROUP_MEMBERS } from "./scripts.ts";
+import { dispatchEntry, unlinkMatching, WriteOrder } from "./queue_entries.ts";
 import { groupSend, type GroupSendContext, groupSendReady, luaRules } from "./queue_group_send.ts";
 import { jsonSerializer } from "./serializer.ts";
 import { backgroundInterval, HeldGroups } from "./held_groups.ts";
@@ -135,8 +136,8 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   #demand = new Set<string>();
   /** Set while flush() runs: readers pause so nothing popped before it survives it. */
   #flushGate: Promise<void> | undefined;
-  /** Resolves once the last ordered write was handed to its connection. */
-  #issued: Promise<void> = Promise.resolve();
+  /** One instance's writes reach Redis in call order. */
+  readonly #order = new WriteOrder();
 
   /** Creates a layer; it connects on first use or on {@linkcode connect}. */
   constructor(options: RedisQueueChannelLayerOptions = {}) {
@@ -210,7 +211,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       command: () => shard.command?.client,
       flushGate: () => this.#flushGate,
       keys: () => this.#readKeys(shard),
-      dispatch: (key, member, age) => this.#dispatch(key, member, age),
+      dispatch: (key, member, age) => dispatchEntry(layer, this.#expiryMs, key, member, age),
       down: (reason) => layer.events.emit({ type: "disconnected", reason }),
       recovered: (restarted) => restarted ? this.#restarted(shard) : Promise.resolve(),
     };
@@ -260,31 +261,6 @@ export class RedisQueueChannelLayer implements ChannelLayer {
 
   #command(shard: Shard) {
     return this.#s.command(shard);
-  }
-
-  /**
-   * Runs `prepare` (encoding, connecting: may overlap with other calls), then hands the command
-   * `issue` sends to its connection only after every earlier call's: one instance's writes reach
-   * Redis in call order. `issue` must send its first command synchronously.
-   */
-  async #inOrder<T>(prepare: () => Promise<() => Promise<T>>): Promise<T> {
-    const previous = this.#issued;
-    let done!: () => void;
-    this.#issued = new Promise((resolve) => done = resolve);
-    let issue: (() => Promise<T>) | undefined;
-    try {
-      issue = await prepare();
-    } finally {
-      await previous;
-      if (!issue) done();
-    }
-    let reply: Promise<T>;
-    try {
-      reply = issue();
-    } finally {
-      done();
-    }
-    return await reply;
   }
 
   // ---------------------------------------------------------------- held state
@@ -345,45 +321,6 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     return [keys, counts];
   }
 
-  /** Hands one popped entry (`ageMs` old on the Redis clock) to local mailboxes. */
-  #dispatch(key: string, member: string, ageMs: number): Promise<void> | undefined {
-    const owner = key.slice(this.prefix.length + 3);
-    const nl = member.indexOf("\n", HEADER_LENGTH);
-    let targets: string[];
-    try {
-      if (nl === -1) throw new Error("no target line");
-      targets = JSON.parse(member.slice(HEADER_LENGTH, nl));
-      if (!Array.isArray(targets)) throw new Error("targets are not an array");
-    } catch (error) {
-      this.#s.mailboxes.drop(owner, "invalid", 1, `malformed queue entry: ${error}`);
-      return;
-    }
-    if (!isProcessLocal(owner)) targets = [owner];
-    const remaining = this.#expiryMs - ageMs;
-    if (remaining <= 0) {
-      for (const t of targets) this.#s.mailboxes.drop(t, "expired");
-      return;
-    }
-    const deadline = Date.now() + remaining;
-    const deliver = (message: LayerMessage) => {
-      const frozen = deepFreeze(message);
-      for (const t of targets) this.#s.mailboxes.deliver(t, frozen, deadline);
-    };
-    const body = member.slice(nl + 1);
-    try {
-      const decoded = this.#s.serializer.decode(body);
-      if (!(decoded instanceof Promise)) {
-        deliver(decoded);
-        return;
-      }
-      return decoded.then(deliver, (error) => {
-        for (const t of targets) this.#s.mailboxes.drop(t, "invalid", 1, String(error));
-      });
-    } catch (error) {
-      for (const t of targets) this.#s.mailboxes.drop(t, "invalid", 1, String(error));
-    }
-  }
-
   // ---------------------------------------------------------------- contract
 
   /** Creates a process-local channel name; this process's reader reads its inbox. */
@@ -414,7 +351,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
         this.#sendOwn(channel, message);
         return Promise.resolve();
       }
-      return this.#inOrder(async () => {
+      return this.#order.run(async () => {
         const shard = this.#shardOf(channel);
         const [body, client] = await Promise.all([
           this.#s.serializer.encode(message),
@@ -501,7 +438,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   async groupSend(group: string, message: LayerMessage): Promise<void> {
     this.#s.assertOpen();
     assertGroupName(group);
-    const [total, full] = await this.#inOrder(async () => {
+    const [total, full] = await this.#order.run(async () => {
       const [body, client] = await Promise.all([
         this.#s.serializer.encode(message),
         this.#command(this.#shardOf(group)),
@@ -560,19 +497,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       await Promise.all(this.#s.shards.map(async (shard) => {
         const client = await this.#command(shard);
         for (const pattern of [`${this.prefix}:q:*`, `${this.prefix}:group:*`]) {
-          let cursor = "0";
-          do {
-            const reply = (await client.sendCommand([
-              "SCAN",
-              cursor,
-              "MATCH",
-              pattern,
-              "COUNT",
-              "1000",
-            ])) as [string, string[]];
-            cursor = String(reply[0]);
-            if (reply[1].length) await client.sendCommand(["UNLINK", ...reply[1]]);
-          } while (cursor !== "0");
+          await unlinkMatching(client, pattern);
         }
       }));
     } catch (error) {
