@@ -33,6 +33,7 @@ import {
 import {
   type BackoffOptions,
   closeLink,
+  LazyLink,
   openLink,
   type RedisClientLike,
   type RedisHost,
@@ -110,7 +111,14 @@ export class RedisJobQueue implements JobQueue, JobBackend {
   /** This producer's events channel: outcomes of the jobs it waits for. */
   readonly #events: string;
   readonly #waiters: ResultWaiters;
-  #cmd: Promise<RedisLink> | undefined;
+  /** The command link (opened on first use). */
+  readonly #link = new LazyLink(() =>
+    openLink(this.#host, "jobs", {
+      duplicate: false,
+      backoff: this.#backoff,
+      hooks: { onUp: () => this.#waiters.recheckAll() },
+    })
+  );
   #signals = new Set<{ close(): Promise<void> }>();
   #closed = false;
   /** The ready list's head after the last claim (a hint: saves a round trip in bursts). */
@@ -199,7 +207,7 @@ export class RedisJobQueue implements JobQueue, JobBackend {
     this.#closed = true;
     await this.#waiters.close();
     await Promise.all([...this.#signals].map((s) => s.close()));
-    const cmd = await this.#cmd?.catch(() => undefined);
+    const cmd = await this.#link.opened();
     if (cmd) await closeLink(cmd);
   }
 
@@ -420,36 +428,19 @@ export class RedisJobQueue implements JobQueue, JobBackend {
     return outcome;
   }
 
-  #connection(): Promise<RedisLink> {
-    if (!this.#cmd) {
-      const cmd = openLink(this.#host, "jobs", {
-        duplicate: false,
-        backoff: this.#backoff,
-        hooks: { onUp: () => this.#waiters.recheckAll() },
-      });
-      this.#cmd = cmd;
-      cmd.catch(() => {
-        if (this.#cmd === cmd) this.#cmd = undefined;
-      });
-    }
-    return this.#cmd;
+  #command(args: string[]): Promise<unknown> {
+    return this.#withClient(`Job queue ${args[0]}`, (client) => client.sendCommand(args));
   }
 
-  async #command(args: string[]): Promise<unknown> {
-    try {
-      const conn = await this.#connection();
-      return await conn.client.sendCommand(args);
-    } catch (error) {
-      throw unavailable(`Job queue ${args[0]}`, error);
-    }
+  #run(script: Script, keys: string[], args: string[]): Promise<unknown> {
+    return this.#withClient("Job queue script", (client) => script.run(client, keys, args));
   }
 
-  async #run(script: Script, keys: string[], args: string[]): Promise<unknown> {
+  async #withClient<T>(what: string, use: (client: RedisClientLike) => Promise<T>): Promise<T> {
     try {
-      const conn = await this.#connection();
-      return await script.run(conn.client, keys, args);
+      return await use((await this.#link.get()).client);
     } catch (error) {
-      throw unavailable("Job queue script", error);
+      throw unavailable(what, error);
     }
   }
 

@@ -21,6 +21,7 @@ import {
 import {
   type BackoffOptions,
   closeLink,
+  LazyLink,
   openLink,
   type RedisHost,
   type RedisLink,
@@ -65,7 +66,8 @@ export interface ResultWaitersOptions {
 /** The `result()` waits of one queue instance. */
 export class ResultWaiters {
   readonly #o: ResultWaitersOptions;
-  #sub: Promise<RedisLink> | undefined;
+  /** The subscriber link (opened on the first wait). */
+  readonly #sub = new LazyLink(() => this.#subscribe());
   #waiters = new Map<string, Set<Waiter>>();
   #closed = false;
   #recheckWanted = false;
@@ -88,7 +90,7 @@ export class ResultWaiters {
     this.#stopRecheckTimer();
     this.#recheckSleep?.wake();
     await this.#rechecking;
-    const sub = await this.#sub?.catch(() => undefined);
+    const sub = await this.#sub.opened();
     if (sub) {
       try {
         if (sub.client.isReady) await sub.client.unsubscribe(this.#o.channel);
@@ -151,36 +153,31 @@ export class ResultWaiters {
   }
 
   #subscribed(): Promise<RedisLink> {
-    if (!this.#sub) {
-      const sub = (async () => {
-        let conn: RedisLink;
-        try {
-          conn = await openLink(this.#o.host, "jobs events", {
-            duplicate: true,
-            backoff: this.#o.backoff,
-            hooks: { onUp: () => this.recheckAll() },
-          });
-        } catch (error) {
-          throw unavailable("Subscribing to job results", error);
-        }
-        try {
-          await conn.client.subscribe(this.#o.channel, (message) => this.#onEvent(message));
-        } catch (error) {
-          await closeLink(conn);
-          throw unavailable("Subscribing to job results", error);
-        }
-        if (this.#closed) {
-          await closeLink(conn);
-          throw new ClosedError("The job queue is closed");
-        }
-        return conn;
-      })();
-      this.#sub = sub;
-      sub.catch(() => {
-        if (this.#sub === sub) this.#sub = undefined;
+    return this.#sub.get();
+  }
+
+  async #subscribe(): Promise<RedisLink> {
+    let conn: RedisLink;
+    try {
+      conn = await openLink(this.#o.host, "jobs events", {
+        duplicate: true,
+        backoff: this.#o.backoff,
+        hooks: { onUp: () => this.recheckAll() },
       });
+    } catch (error) {
+      throw unavailable("Subscribing to job results", error);
     }
-    return this.#sub;
+    try {
+      await conn.client.subscribe(this.#o.channel, (message) => this.#onEvent(message));
+    } catch (error) {
+      await closeLink(conn);
+      throw unavailable("Subscribing to job results", error);
+    }
+    if (this.#closed) {
+      await closeLink(conn);
+      throw new ClosedError("The job queue is closed");
+    }
+    return conn;
   }
 
   #onEvent(message: string): void {

@@ -250,6 +250,37 @@ export async function closeLink(conn: RedisLink): Promise<void> {
 }
 
 /**
+ * A link opened on first need and shared by every caller; an open that fails is forgotten, so
+ * the next caller tries again.
+ */
+export class LazyLink {
+  readonly #open: () => Promise<RedisLink>;
+  #link: Promise<RedisLink> | undefined;
+
+  /** `open` runs on the first {@linkcode get} (and again after it failed). */
+  constructor(open: () => Promise<RedisLink>) {
+    this.#open = open;
+  }
+
+  /** The link, opening it when needed. */
+  get(): Promise<RedisLink> {
+    if (!this.#link) {
+      const link = this.#open();
+      this.#link = link;
+      link.catch(() => {
+        if (this.#link === link) this.#link = undefined;
+      });
+    }
+    return this.#link;
+  }
+
+  /** The link when one opened (after an open in flight settles), else undefined. */
+  opened(): Promise<RedisLink | undefined> {
+    return this.#link?.catch(() => undefined) ?? Promise.resolve(undefined);
+  }
+}
+
+/**
  * Closes a client: `close()` when it is ready (bounded by `timeoutMs`), `destroy()` otherwise,
  * when close fails or when it takes too long.
  */
