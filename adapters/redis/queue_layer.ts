@@ -21,7 +21,6 @@ import {
   ChannelFull,
   type ChannelLayer,
   ClosedError,
-  getLogger,
   isProcessLocal,
   type LayerEvent,
   type LayerMessage,
@@ -267,25 +266,13 @@ export class RedisQueueChannelLayer implements ChannelLayer {
 
   /** Renews (or restores) every membership this instance holds on `shard`'s host. */
   #restore(shard: Shard): Promise<void> {
-    const previous = shard.restoring ?? Promise.resolve();
-    const run: Promise<void> = previous.then(async () => {
-      const client = shard.command?.client;
-      if (this.#s.closed || !client?.isReady) return;
-      await this.#held.renew(
-        client,
-        (group) => this.#shardOf(group) === shard,
-        (group) => this.#groupKey(group),
-        this.#groupExpiryMs,
-      );
-    }).catch((error) => {
-      getLogger().warn(`Redis queue layer: renewing memberships on host ${shard.index} failed`, {
-        error,
-      });
-    }).finally(() => {
-      if (shard.restoring === run) shard.restoring = undefined;
-    });
-    shard.restoring = run;
-    return run;
+    return this.#held.renewOn(
+      shard,
+      () => this.#s.closed,
+      (group) => this.#shardOf(group) === shard,
+      (group) => this.#groupKey(group),
+      this.#groupExpiryMs,
+    );
   }
 
   /** A host restarted: restore what this instance holds, then signal the resync. */
