@@ -4,8 +4,19 @@
  *
  * @module
  */
+import { getLogger } from "../../src/layers/kit.ts";
 import type { RedisClientLike } from "./redis_client.ts";
 import { GROUP_ADD } from "./scripts.ts";
+
+/** A host whose memberships {@linkcode HeldGroups.renewOn} renews. */
+export interface RenewalHost {
+  /** Index of the host (in logs). */
+  readonly index: number;
+  /** The renewal running on this host, if any. */
+  restoring?: Promise<void>;
+  /** The host's command link, once connected. */
+  readonly command?: { readonly client: RedisClientLike };
+}
 
 /** Memberships renewed per GROUP_ADD call. */
 const RENEW_BATCH = 500;
@@ -72,6 +83,34 @@ export class HeldGroups {
         }
       }),
     );
+  }
+
+  /**
+   * Renews (or restores) on `host` the memberships of the groups `pick` selects, after the
+   * renewal already running there (`host.restoring` is the last one); skipped while the host's
+   * command link is not ready or `closed()`; a failure is logged, never thrown.
+   */
+  renewOn(
+    host: RenewalHost,
+    closed: () => boolean,
+    pick: (group: string) => boolean,
+    groupKey: (group: string) => string,
+    groupExpiryMs: number,
+  ): Promise<void> {
+    const previous = host.restoring ?? Promise.resolve();
+    const run: Promise<void> = previous.then(async () => {
+      const client = host.command?.client;
+      if (closed() || !client?.isReady) return;
+      await this.renew(client, pick, groupKey, groupExpiryMs);
+    }).catch((error) => {
+      getLogger().warn(`Redis queue layer: renewing memberships on host ${host.index} failed`, {
+        error,
+      });
+    }).finally(() => {
+      if (host.restoring === run) host.restoring = undefined;
+    });
+    host.restoring = run;
+    return run;
   }
 
   /** Forgets everything (flush, close). */

@@ -32,11 +32,12 @@ import {
 } from "../../src/jobs/contract.ts";
 import {
   type BackoffOptions,
-  closeConnection,
-  type Connection,
-  openConnection,
+  closeLink,
+  LazyLink,
+  openLink,
   type RedisClientLike,
   type RedisHost,
+  type RedisLink,
 } from "./redis_client.ts";
 import type { Script } from "./scripts.ts";
 import { type Outcome, ResultWaiters, unavailable } from "./job_results.ts";
@@ -110,7 +111,14 @@ export class RedisJobQueue implements JobQueue, JobBackend {
   /** This producer's events channel: outcomes of the jobs it waits for. */
   readonly #events: string;
   readonly #waiters: ResultWaiters;
-  #cmd: Promise<Connection> | undefined;
+  /** The command link (opened on first use). */
+  readonly #link = new LazyLink(() =>
+    openLink(this.#host, "jobs", {
+      duplicate: false,
+      backoff: this.#backoff,
+      hooks: { onUp: () => this.#waiters.recheckAll() },
+    })
+  );
   #signals = new Set<{ close(): Promise<void> }>();
   #closed = false;
   /** The ready list's head after the last claim (a hint: saves a round trip in bursts). */
@@ -199,8 +207,8 @@ export class RedisJobQueue implements JobQueue, JobBackend {
     this.#closed = true;
     await this.#waiters.close();
     await Promise.all([...this.#signals].map((s) => s.close()));
-    const cmd = await this.#cmd?.catch(() => undefined);
-    if (cmd) await closeConnection(cmd);
+    const cmd = await this.#link.opened();
+    if (cmd) await closeLink(cmd);
   }
 
   // ---- JobBackend ----------------------------------------------------------------------------
@@ -253,9 +261,9 @@ export class RedisJobQueue implements JobQueue, JobBackend {
   /** {@inheritDoc JobBackend.openWorkSignal} */
   async openWorkSignal(): Promise<WorkSignal> {
     this.#assertOpen();
-    let conn: Connection;
+    let conn: RedisLink;
     try {
-      conn = await openConnection(this.#host, "jobs blocking reader", {
+      conn = await openLink(this.#host, "jobs blocking reader", {
         duplicate: true,
         backoff: this.#backoff,
       });
@@ -284,7 +292,7 @@ export class RedisJobQueue implements JobQueue, JobBackend {
             if (typeof id === "string" && this.#headHint === "") this.#headHint = id;
           },
           async () => {
-            // Connection trouble: do not spin; the worker claims (and backs off) on its own.
+            // RedisLink trouble: do not spin; the worker claims (and backs off) on its own.
             if (!closed) await new Promise((r) => setTimeout(r, Math.min(timeoutMs, 500)));
           },
         ).finally(() => pending = undefined);
@@ -420,36 +428,19 @@ export class RedisJobQueue implements JobQueue, JobBackend {
     return outcome;
   }
 
-  #connection(): Promise<Connection> {
-    if (!this.#cmd) {
-      const cmd = openConnection(this.#host, "jobs", {
-        duplicate: false,
-        backoff: this.#backoff,
-        hooks: { onUp: () => this.#waiters.recheckAll() },
-      });
-      this.#cmd = cmd;
-      cmd.catch(() => {
-        if (this.#cmd === cmd) this.#cmd = undefined;
-      });
-    }
-    return this.#cmd;
+  #command(args: string[]): Promise<unknown> {
+    return this.#withClient(`Job queue ${args[0]}`, (client) => client.sendCommand(args));
   }
 
-  async #command(args: string[]): Promise<unknown> {
-    try {
-      const conn = await this.#connection();
-      return await conn.client.sendCommand(args);
-    } catch (error) {
-      throw unavailable(`Job queue ${args[0]}`, error);
-    }
+  #run(script: Script, keys: string[], args: string[]): Promise<unknown> {
+    return this.#withClient("Job queue script", (client) => script.run(client, keys, args));
   }
 
-  async #run(script: Script, keys: string[], args: string[]): Promise<unknown> {
+  async #withClient<T>(what: string, use: (client: RedisClientLike) => Promise<T>): Promise<T> {
     try {
-      const conn = await this.#connection();
-      return await script.run(conn.client, keys, args);
+      return await use((await this.#link.get()).client);
     } catch (error) {
-      throw unavailable("Job queue script", error);
+      throw unavailable(what, error);
     }
   }
 

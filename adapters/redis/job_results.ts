@@ -20,10 +20,11 @@ import {
 } from "../../src/jobs/contract.ts";
 import {
   type BackoffOptions,
-  closeConnection,
-  type Connection,
-  openConnection,
+  closeLink,
+  LazyLink,
+  openLink,
   type RedisHost,
+  type RedisLink,
 } from "./redis_client.ts";
 
 /** Where a job is, with its result or error once it finished. */
@@ -65,7 +66,8 @@ export interface ResultWaitersOptions {
 /** The `result()` waits of one queue instance. */
 export class ResultWaiters {
   readonly #o: ResultWaitersOptions;
-  #sub: Promise<Connection> | undefined;
+  /** The subscriber link (opened on the first wait). */
+  readonly #sub = new LazyLink(() => this.#subscribe());
   #waiters = new Map<string, Set<Waiter>>();
   #closed = false;
   #recheckWanted = false;
@@ -88,14 +90,14 @@ export class ResultWaiters {
     this.#stopRecheckTimer();
     this.#recheckSleep?.wake();
     await this.#rechecking;
-    const sub = await this.#sub?.catch(() => undefined);
+    const sub = await this.#sub.opened();
     if (sub) {
       try {
         if (sub.client.isReady) await sub.client.unsubscribe(this.#o.channel);
       } catch {
         // closing anyway
       }
-      await closeConnection(sub);
+      await closeLink(sub);
     }
   }
 
@@ -150,37 +152,32 @@ export class ResultWaiters {
     });
   }
 
-  #subscribed(): Promise<Connection> {
-    if (!this.#sub) {
-      const sub = (async () => {
-        let conn: Connection;
-        try {
-          conn = await openConnection(this.#o.host, "jobs events", {
-            duplicate: true,
-            backoff: this.#o.backoff,
-            hooks: { onUp: () => this.recheckAll() },
-          });
-        } catch (error) {
-          throw unavailable("Subscribing to job results", error);
-        }
-        try {
-          await conn.client.subscribe(this.#o.channel, (message) => this.#onEvent(message));
-        } catch (error) {
-          await closeConnection(conn);
-          throw unavailable("Subscribing to job results", error);
-        }
-        if (this.#closed) {
-          await closeConnection(conn);
-          throw new ClosedError("The job queue is closed");
-        }
-        return conn;
-      })();
-      this.#sub = sub;
-      sub.catch(() => {
-        if (this.#sub === sub) this.#sub = undefined;
+  #subscribed(): Promise<RedisLink> {
+    return this.#sub.get();
+  }
+
+  async #subscribe(): Promise<RedisLink> {
+    let conn: RedisLink;
+    try {
+      conn = await openLink(this.#o.host, "jobs events", {
+        duplicate: true,
+        backoff: this.#o.backoff,
+        hooks: { onUp: () => this.recheckAll() },
       });
+    } catch (error) {
+      throw unavailable("Subscribing to job results", error);
     }
-    return this.#sub;
+    try {
+      await conn.client.subscribe(this.#o.channel, (message) => this.#onEvent(message));
+    } catch (error) {
+      await closeLink(conn);
+      throw unavailable("Subscribing to job results", error);
+    }
+    if (this.#closed) {
+      await closeLink(conn);
+      throw new ClosedError("The job queue is closed");
+    }
+    return conn;
   }
 
   #onEvent(message: string): void {

@@ -20,34 +20,21 @@ import {
   type CapacityOptions,
   type ChannelLayer,
   ClosedError,
-  getLogger,
   isProcessLocal,
   type LayerEvent,
-  LayerEvents,
   type LayerMessage,
-  LayerUnavailableError,
   nonLocalName,
-  randomToken,
   type ReceiveOptions,
-  RESYNC_MESSAGE_TYPE,
 } from "../../src/layers/kit.ts";
-import { ForeignChannelError } from "./errors.ts";
-import { deepFreeze, type DropListener, Mailboxes } from "../../src/layers/mailbox.ts";
+import { deepFreeze, type DropListener } from "../../src/layers/mailbox.ts";
 import {
-  allSettledOrThrow,
-  assertPrefix,
   type BackoffOptions,
-  closeConnection,
-  type Connection,
-  openConnection,
   type RedisHost,
   type RedisTimeouts,
-  resolveHosts,
-  resolveTimeouts,
   unavailable,
 } from "./redis_client.ts";
-import { makeSerializer, type MessageSerializer } from "./serializer.ts";
-import { consistentHash } from "./shard.ts";
+import { type Shard as BaseShard, ShardedLayer } from "./sharded_layer.ts";
+import { HostSubscriber, type SubscriberHost } from "./pubsub_subscriber.ts";
 
 /** Options of {@linkcode RedisPubSubChannelLayer}. */
 export interface RedisPubSubChannelLayerOptions extends CapacityOptions {
@@ -72,30 +59,8 @@ export interface RedisPubSubChannelLayerOptions extends CapacityOptions {
   onDrop?: DropListener;
 }
 
-interface Shard {
-  index: number;
-  host: RedisHost;
-  command?: Connection;
-  subscriber?: Connection;
-  down: boolean;
-  /** Redis channels whose SUBSCRIBE Redis confirmed (and no UNSUBSCRIBE confirmed since). */
-  subscribed: Set<string>;
-  /**
-   * Redis channels whose last SUBSCRIBE or UNSUBSCRIBE failed or timed out: node-redis may
-   * still be subscribed (it keeps the listener of a failed UNSUBSCRIBE and re-subscribes it on
-   * reconnect). Reconciled again after a reconnect and by a retry timer.
-   */
-  unsure: Set<string>;
-  /** The retry timer of `unsure` channels. */
-  retryTimer?: ReturnType<typeof setTimeout>;
-  /** Per Redis channel: the chain of subscribe/unsubscribe operations. */
-  ops: Map<string, Promise<void>>;
-  /** Waiting for the command connection to be ready again (resync waits for it). */
-  commandWaiters: Array<() => void>;
-  /** The subscriber reconnected and its subscriptions are not restored yet. */
-  rejoining: boolean;
-  /** Told whenever the host may be back (another host's resync waits for it, bounded). */
-  backWaiters: Array<() => void>;
+interface Shard extends BaseShard {
+  sub: HostSubscriber;
 }
 
 /** How long a host's resync waits for the other hosts to be back (all restarted together). */
@@ -129,200 +94,91 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
   readonly extensions: readonly string[] = ["groups", "flush"];
   /** The Redis channel prefix. */
   readonly prefix: string;
-  readonly #hosts: RedisHost[];
-  readonly #shards: Shard[];
-  readonly #serializer: MessageSerializer;
-  readonly #backoff: BackoffOptions | undefined;
-  readonly #timeouts: Required<RedisTimeouts>;
+  readonly #s: ShardedLayer<Shard>;
   /**
    * The one listener of every subscription: node-redis keeps listeners in a set, so
    * subscribing again (after a failed or unconfirmed UNSUBSCRIBE) never adds a second one.
    */
   readonly #listener = (message: string, channel: string) => this.#onMessage(channel, message);
-  readonly #token = randomToken(12);
-  readonly #mailboxes: Mailboxes;
   /** Local group members, by group. */
   #groups = new Map<string, Set<string>>();
   /** Redis channel → what it carries. */
   #routes = new Map<string, Route>();
-  /** Non-local prefixes (`x.token!`) this instance made with newChannel. */
-  #ownPrefixes = new Set<string>();
-  readonly #events = new LayerEvents("Redis pub/sub layer");
-  #connecting: Promise<void> | undefined;
-  #closed = false;
   #decodeChain: Promise<void> = Promise.resolve();
 
   /** Creates a layer; it connects on first use or on {@linkcode connect}. */
   constructor(options: RedisPubSubChannelLayerOptions = {}) {
-    this.prefix = options.prefix ?? "switchboard";
-    assertPrefix(this.prefix);
-    this.#hosts = resolveHosts(options);
-    this.#shards = this.#hosts.map((host, index) => ({
-      index,
-      host,
-      down: false,
-      commandWaiters: [],
-      rejoining: false,
-      backWaiters: [],
-      subscribed: new Set(),
-      unsure: new Set(),
-      ops: new Map(),
-    }));
-    this.#timeouts = resolveTimeouts(options.timeouts);
-    this.#serializer = makeSerializer(options.encryptionKeys);
-    this.#backoff = options.backoff;
-    const expiry = options.expiry ?? 60;
-    if (!(expiry > 0)) throw new TypeError("expiry must be a positive number of seconds");
-    this.#mailboxes = new Mailboxes({
-      capacity: capacityLookup(options),
-      expiryMs: expiry * 1000,
+    this.#s = new ShardedLayer<Shard>(options, {
       label: "Redis pub/sub layer",
-      onDrop: options.onDrop,
+      shard: (base, layer) => {
+        const shard = base as Shard;
+        shard.sub = new HostSubscriber(this.#subscriberHost(shard, layer));
+        return shard;
+      },
+      mailboxes: () => {
+        const expiry = options.expiry ?? 60;
+        if (!(expiry > 0)) throw new TypeError("expiry must be a positive number of seconds");
+        return { capacity: capacityLookup(options), expiryMs: expiry * 1000 };
+      },
+      connectShard: (shard) => this.#connectShard(shard),
+      abandon: (shard) => this.#closeShard(shard),
+      connected: async () => {
+        if (!this.#s.closed) return;
+        await Promise.all(this.#s.shards.map((s) => this.#closeShard(s)));
+        throw new ClosedError("The Redis pub/sub layer was closed while connecting");
+      },
+      closeShard: (shard) => this.#closeShard(shard),
     });
+    this.prefix = this.#s.prefix;
   }
 
   /** Messages dropped in this process so far, by reason. */
   get dropped(): { expired: number; full: number; invalid: number } {
-    return this.#mailboxes.dropped;
+    return this.#s.mailboxes.dropped;
   }
 
   /** Number of Redis hosts. */
   get hostCount(): number {
-    return this.#shards.length;
+    return this.#s.shards.length;
   }
 
   /** Opens the command and subscriber connections of every host (idempotent). */
   connect(): Promise<void> {
-    if (this.#closed) return Promise.reject(new ClosedError("The Redis pub/sub layer is closed"));
-    this.#connecting ??= this.#connectAll();
-    return this.#connecting;
+    return this.#s.connect();
   }
 
-  async #connectAll(): Promise<void> {
-    // Every attempt settles (each is bounded by the connect timeout) before cleaning up, so a
-    // failure on one host leaves no connection opening on another.
-    try {
-      await allSettledOrThrow(this.#shards.map((s) => this.#connectShard(s)));
-    } catch (error) {
-      await Promise.all(this.#shards.map((s) => this.#closeShard(s)));
-      this.#connecting = undefined;
-      throw error;
-    }
-    if (this.#closed) {
-      await Promise.all(this.#shards.map((s) => this.#closeShard(s)));
-      throw new ClosedError("The Redis pub/sub layer was closed while connecting");
-    }
+  #subscriberHost(shard: Shard, layer: ShardedLayer<Shard>): SubscriberHost {
+    return {
+      index: shard.index,
+      redis: shard.host,
+      backoff: layer.backoff,
+      timeouts: layer.timeouts,
+      listener: this.#listener,
+      closed: () => layer.closed,
+      commandReady: () => !shard.command || shard.command.client.isReady,
+      wanted: (key) => this.#wanted(key),
+      keys: () => [...this.#routes.keys()].filter((key) => this.#shardOfKey(key) === shard),
+      forget: (key) => this.#routes.delete(key),
+      down: (reason) => layer.events.emit({ type: "disconnected", reason }),
+      rejoined: async () => {
+        // Signal only when publishing works again: onResync handlers usually send at once.
+        await layer.commandReady(shard);
+        // Every host may have restarted together: wait (bounded) until each can publish and
+        // hear again, so that what onResync handlers send reaches every host.
+        await Promise.all(
+          layer.shards.map((s) => s === shard ? undefined : s.sub.back(RESYNC_WAIT_MS)),
+        );
+        layer.signalResync(
+          `Redis host ${shard.index} reconnected: messages published while it was unreachable were lost`,
+        );
+      },
+    };
   }
 
   async #connectShard(shard: Shard): Promise<void> {
     const label = `pub/sub host ${shard.index}`;
-    shard.command = await openConnection(shard.host, `${label} (commands)`, {
-      duplicate: false,
-      backoff: this.#backoff,
-      timeouts: this.#timeouts,
-      hooks: { onUp: () => this.#releaseCommandWaiters(shard) },
-    });
-    shard.subscriber = await openConnection(shard.host, `${label} (subscriber)`, {
-      duplicate: true,
-      backoff: this.#backoff,
-      timeouts: this.#timeouts,
-      hooks: {
-        onDown: (reason) => {
-          if (shard.down || this.#closed) return;
-          shard.down = true;
-          this.#events.emit({
-            type: "disconnected",
-            reason: `Redis host ${shard.index}: ${reason}`,
-          });
-        },
-        onUp: () => {
-          if (!shard.down || this.#closed) return;
-          shard.down = false;
-          shard.rejoining = true;
-          this.#afterReconnect(shard);
-        },
-      },
-    });
-  }
-
-  #releaseCommandWaiters(shard: Shard): void {
-    for (const resolve of shard.commandWaiters.splice(0)) resolve();
-    for (const check of shard.backWaiters.splice(0)) check();
-  }
-
-  /**
-   * Resolves once `shard` can publish and hear again (its command connection is ready, its
-   * subscriber connected with its subscriptions restored), the layer closed, or `ms` passed.
-   */
-  #back(shard: Shard, ms: number): Promise<void> {
-    const isBack = () =>
-      this.#closed ||
-      ((!shard.command || shard.command.client.isReady) && !shard.down && !shard.rejoining);
-    if (isBack()) return Promise.resolve();
-    return new Promise((resolve) => {
-      let done = false;
-      const finish = () => {
-        done = true;
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(finish, ms);
-      const check = () => {
-        if (done) return;
-        if (isBack()) finish();
-        else shard.backWaiters.push(check);
-      };
-      shard.backWaiters.push(check);
-    });
-  }
-
-  /** Resolves once the host's command connection can publish again (or the layer closed). */
-  #commandReady(shard: Shard): Promise<void> {
-    if (!shard.command || shard.command.client.isReady || this.#closed) return Promise.resolve();
-    return new Promise((resolve) => shard.commandWaiters.push(resolve));
-  }
-
-  async #afterReconnect(shard: Shard): Promise<void> {
-    // node-redis re-subscribes on reconnect; a PING on the same connection is answered after the
-    // SUBSCRIBE replies, so once it returns the subscriptions are in place again.
-    try {
-      await shard.subscriber?.client.sendCommand(["PING"]);
-    } catch {
-      // If it dropped again, the next ready comes back here (other hosts' resyncs wait, bounded,
-      // while it is down); if it timed out, they do not wait for it.
-      shard.rejoining = false;
-      for (const check of shard.backWaiters.splice(0)) check();
-      return;
-    }
-    // node-redis re-subscribed what it holds listeners for; bring the rest in line: channels
-    // whose SUBSCRIBE failed while Redis was away, and ones whose UNSUBSCRIBE did not complete.
-    await this.#restore(shard);
-    shard.rejoining = false;
-    for (const check of shard.backWaiters.splice(0)) check();
-    // Signal only when publishing works again: onResync handlers usually send at once.
-    await this.#commandReady(shard);
-    // Every host may have restarted together: wait (bounded) until each can publish and hear
-    // again, so that what onResync handlers send reaches every host.
-    await Promise.all(
-      this.#shards.map((s) => s === shard ? undefined : this.#back(s, RESYNC_WAIT_MS)),
-    );
-    if (this.#closed) return;
-    const reason =
-      `Redis host ${shard.index} reconnected: messages published while it was unreachable were lost`;
-    getLogger().warn(`Redis pub/sub layer: ${reason}`);
-    this.#mailboxes.broadcast(deepFreeze({ type: RESYNC_MESSAGE_TYPE, reason }));
-    this.#events.emit({ type: "resync", reason });
-  }
-
-  /** Reconciles every channel of `shard` that is unsure or wanted but not subscribed. */
-  async #restore(shard: Shard): Promise<void> {
-    const keys = new Set(shard.unsure);
-    for (const [key] of this.#routes) {
-      if (!shard.subscribed.has(key) && this.#shardOfKey(key) === shard && this.#wanted(key)) {
-        keys.add(key);
-      }
-    }
-    await Promise.all([...keys].map((key) => this.#reconcile(shard, key).catch(() => {})));
+    await this.#s.openCommand(shard, `${label} (commands)`, () => shard.sub.releaseBackWaiters());
+    await shard.sub.open(`${label} (subscriber)`);
   }
 
   #shardOfKey(key: string): Shard | undefined {
@@ -332,30 +188,13 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     return this.#shardOf(name);
   }
 
-  /** Retries unsure channels later (a paused Redis answers again without reconnecting). */
-  #scheduleRetry(shard: Shard): void {
-    if (shard.retryTimer !== undefined || this.#closed) return;
-    shard.retryTimer = setTimeout(() => {
-      shard.retryTimer = undefined;
-      if (this.#closed || shard.unsure.size === 0) return;
-      if (!shard.subscriber?.client.isReady) return; // the reconnect restores them
-      this.#restore(shard).then(() => {
-        if (shard.unsure.size) this.#scheduleRetry(shard);
-      });
-    }, Math.min(this.#timeouts.commandTimeoutMs, 1000));
-  }
-
   /** Subscribes to layer events (`disconnected`, `resync`); returns the unsubscribe function. */
   onEvent(listener: (event: LayerEvent) => void): () => void {
-    return this.#events.listen(listener);
-  }
-
-  #open(): void {
-    if (this.#closed) throw new ClosedError("The Redis pub/sub layer is closed");
+    return this.#s.onEvent(listener);
   }
 
   #shardOf(name: string): Shard {
-    return this.#shards[consistentHash(name, this.#shards.length)];
+    return this.#s.shardOf(name);
   }
 
   #channelKey(channel: string): string {
@@ -363,50 +202,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
   }
 
   #groupKey(group: string): string {
-    return `${this.prefix}:group:${group}`;
-  }
-
-  /** Brings the subscription state of `key` on `shard` in line with what is needed, in order. */
-  #reconcile(shard: Shard, key: string): Promise<void> {
-    const previous = shard.ops.get(key) ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(async () => {
-      const wanted = this.#wanted(key);
-      const sub = shard.subscriber?.client;
-      if (!sub) throw new LayerUnavailableError("The Redis pub/sub layer is not connected");
-      if (wanted && !shard.subscribed.has(key)) {
-        try {
-          await sub.subscribe(key, this.#listener);
-        } catch (error) {
-          // Unknown outcome (a timeout): node-redis may still subscribe; the same listener
-          // makes that harmless, and the retry brings it in line with what is wanted.
-          shard.unsure.add(key);
-          this.#scheduleRetry(shard);
-          throw unavailable(`SUBSCRIBE ${key}`, error);
-        }
-        shard.subscribed.add(key);
-        shard.unsure.delete(key);
-      } else if (!wanted && (shard.subscribed.has(key) || shard.unsure.has(key))) {
-        try {
-          await sub.unsubscribe(key);
-        } catch (error) {
-          // Not confirmed: still (possibly) subscribed. Keep knowing it, retry later.
-          shard.unsure.add(key);
-          this.#scheduleRetry(shard);
-          getLogger().warn(`Redis pub/sub layer: UNSUBSCRIBE ${key} failed: ${error}`);
-          return;
-        }
-        shard.subscribed.delete(key);
-        shard.unsure.delete(key);
-        if (!this.#wanted(key)) this.#routes.delete(key);
-      } else if (wanted) {
-        shard.unsure.delete(key);
-      }
-    });
-    shard.ops.set(key, next);
-    next.finally(() => {
-      if (shard.ops.get(key) === next) shard.ops.delete(key);
-    }).catch(() => {});
-    return next;
+    return this.#s.groupKey(group);
   }
 
   #wanted(key: string): boolean {
@@ -421,49 +217,44 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     if (!route) return; // unsubscribed meanwhile
     const nl = payload.indexOf("\n");
     if (nl === -1) {
-      this.#mailboxes.drop(redisChannel, "invalid", 1, "payload without a target line");
+      this.#s.mailboxes.drop(redisChannel, "invalid", 1, "payload without a target line");
       return;
     }
     const target = payload.slice(0, nl);
     const body = payload.slice(nl + 1);
     const deliver = (message: LayerMessage) => {
       const frozen = deepFreeze(message);
-      const deadline = this.#mailboxes.deadline();
+      const deadline = this.#s.mailboxes.deadline();
       if (route.kind === "group") {
         for (const member of this.#groups.get(route.group) ?? []) {
-          this.#mailboxes.deliver(member, frozen, deadline);
+          this.#s.mailboxes.deliver(member, frozen, deadline);
         }
       } else if (route.kind === "channel") {
-        this.#mailboxes.deliver(route.channel, frozen, deadline);
+        this.#s.mailboxes.deliver(route.channel, frozen, deadline);
       } else if (target) {
-        this.#mailboxes.deliver(target, frozen, deadline);
+        this.#s.mailboxes.deliver(target, frozen, deadline);
       } else {
-        this.#mailboxes.drop(redisChannel, "invalid", 1, "process-local payload without target");
+        this.#s.mailboxes.drop(redisChannel, "invalid", 1, "process-local payload without target");
       }
     };
     const fail = (error: unknown) => {
-      this.#mailboxes.drop(target || redisChannel, "invalid", 1, String(error));
+      this.#s.mailboxes.drop(target || redisChannel, "invalid", 1, String(error));
     };
-    if (!this.#serializer.async) {
+    if (!this.#s.serializer.async) {
       try {
-        deliver(this.#serializer.decode(body) as LayerMessage);
+        deliver(this.#s.serializer.decode(body) as LayerMessage);
       } catch (error) {
         fail(error);
       }
       return;
     }
     // Decrypting is asynchronous: chain it so messages keep their order.
-    const decoded = Promise.resolve().then(() => this.#serializer.decode(body));
+    const decoded = Promise.resolve().then(() => this.#s.serializer.decode(body));
     this.#decodeChain = this.#decodeChain.then(() => decoded.then(deliver, fail));
   }
 
   async #publish(shard: Shard, key: string, payload: string, what: string): Promise<void> {
-    await this.connect();
-    this.#open();
-    const client = shard.command!.client;
-    if (!client.isReady) {
-      throw new LayerUnavailableError(`${what} failed: Redis host ${shard.index} is unavailable`);
-    }
+    const client = await this.#s.command(shard, what);
     try {
       await client.sendCommand(["PUBLISH", key, payload]);
     } catch (error) {
@@ -476,11 +267,9 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
    * too; call it first when a message may be published before the first `receive`.
    */
   async listen(channel: string): Promise<void> {
-    this.#open();
+    this.#s.assertOpen();
     assertChannelName(channel);
-    if (isProcessLocal(channel) && !this.#ownPrefixes.has(nonLocalName(channel))) {
-      throw new ForeignChannelError(channel, "receive()");
-    }
+    this.#s.assertOwn(channel, "receive()");
     await this.connect();
     const key = this.#channelKey(channel);
     if (!this.#routes.has(key)) {
@@ -489,28 +278,26 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
         isProcessLocal(channel) ? { kind: "local" } : { kind: "channel", channel },
       );
     }
-    await this.#reconcile(this.#shardOf(nonLocalName(channel)), key);
+    await this.#shardOf(nonLocalName(channel)).sub.reconcile(key);
   }
 
   /** Creates a process-local channel name and subscribes to its process prefix. */
   async newChannel(prefix = "specific"): Promise<string> {
-    this.#open();
-    const name = `${prefix}.${this.#token}!${randomToken(12)}`;
-    assertChannelName(name);
+    this.#s.assertOpen();
+    const name = this.#s.mintChannel(prefix);
     const nonLocal = nonLocalName(name);
-    this.#ownPrefixes.add(nonLocal);
-    this.#mailboxes.markLive(name);
+    this.#s.ownPrefixes.add(nonLocal);
     const key = this.#channelKey(name);
     const shard = this.#shardOf(nonLocal);
-    if (!shard.subscribed.has(key) || shard.ops.has(key)) await this.listen(name);
+    if (shard.sub.needs(key)) await this.listen(name);
     return name;
   }
 
   /** Publishes `message` to `channel`; throws LayerUnavailableError when Redis is down. */
   async send(channel: string, message: LayerMessage): Promise<void> {
-    this.#open();
+    this.#s.assertOpen();
     assertChannelName(channel);
-    const body = await this.#serializer.encode(message);
+    const body = await this.#s.serializer.encode(message);
     const target = isProcessLocal(channel) ? channel : "";
     await this.#publish(
       this.#shardOf(nonLocalName(channel)),
@@ -522,23 +309,21 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
 
   /** Waits for the next message on `channel` (a normal one, or one this instance created). */
   async receive(channel: string, options: ReceiveOptions = {}): Promise<LayerMessage> {
-    this.#open();
+    this.#s.assertOpen();
     assertChannelName(channel);
     if (options.signal?.aborted) throw options.signal.reason;
     const key = this.#channelKey(channel);
     const shard = this.#shardOf(nonLocalName(channel));
-    if (!shard.subscribed.has(key) || shard.ops.has(key)) await this.listen(channel);
-    return await this.#mailboxes.receive(channel, options);
+    if (shard.sub.needs(key)) await this.listen(channel);
+    return await this.#s.mailboxes.receive(channel, options);
   }
 
   /** Adds `channel` to `group` in this process and subscribes to the group. */
   async groupAdd(group: string, channel: string): Promise<void> {
-    this.#open();
+    this.#s.assertOpen();
     assertGroupName(group);
     assertChannelName(channel);
-    if (isProcessLocal(channel) && !this.#ownPrefixes.has(nonLocalName(channel))) {
-      throw new ForeignChannelError(channel, "groupAdd()");
-    }
+    this.#s.assertOwn(channel, "groupAdd()");
     await this.connect();
     let members = this.#groups.get(group);
     if (!members) this.#groups.set(group, members = new Set());
@@ -547,7 +332,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     const key = this.#groupKey(group);
     this.#routes.set(key, { kind: "group", group });
     try {
-      await this.#reconcile(this.#shardOf(group), key);
+      await this.#shardOf(group).sub.reconcile(key);
     } catch (error) {
       // The caller is told the join failed: do not keep a membership nobody will discard.
       if (added && members.delete(channel) && members.size === 0) this.#groups.delete(group);
@@ -557,22 +342,22 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
 
   /** Removes `channel` from `group`; unsubscribes when no local member is left. */
   async groupDiscard(group: string, channel: string): Promise<void> {
-    this.#open();
+    this.#s.assertOpen();
     assertGroupName(group);
     assertChannelName(channel);
     const members = this.#groups.get(group);
     if (!members?.delete(channel)) return;
     if (members.size === 0) {
       this.#groups.delete(group);
-      await this.#reconcile(this.#shardOf(group), this.#groupKey(group));
+      await this.#shardOf(group).sub.reconcile(this.#groupKey(group));
     }
   }
 
   /** One PUBLISH to the group's Redis channel; every subscribed process fans out locally. */
   async groupSend(group: string, message: LayerMessage): Promise<void> {
-    this.#open();
+    this.#s.assertOpen();
     assertGroupName(group);
-    const body = await this.#serializer.encode(message);
+    const body = await this.#s.serializer.encode(message);
     await this.#publish(
       this.#shardOf(group),
       this.#groupKey(group),
@@ -588,55 +373,27 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
 
   /** Forgets local messages and group memberships (unsubscribing groups). Receivers keep waiting. */
   async flush(): Promise<void> {
-    this.#open();
-    this.#mailboxes.clear();
+    this.#s.assertOpen();
+    this.#s.mailboxes.clear();
     const groups = [...this.#groups.keys()];
     this.#groups.clear();
-    if (this.#connecting) {
+    if (this.#s.connecting) {
       await Promise.all(
-        groups.map((g) => this.#reconcile(this.#shardOf(g), this.#groupKey(g)).catch(() => {})),
+        groups.map((g) => this.#shardOf(g).sub.reconcile(this.#groupKey(g)).catch(() => {})),
       );
     }
   }
 
   async #closeShard(shard: Shard): Promise<void> {
-    this.#releaseCommandWaiters(shard);
-    clearTimeout(shard.retryTimer);
-    shard.retryTimer = undefined;
-    await Promise.all([...shard.ops.values()].map((p) => p.catch(() => {})));
-    const sub = shard.subscriber;
-    shard.subscriber = undefined;
-    if (sub) {
-      if (sub.client.isReady) {
-        for (const key of shard.subscribed) {
-          try {
-            await sub.client.unsubscribe(key);
-          } catch {
-            break; // connection trouble: destroy below
-          }
-        }
-      }
-      shard.subscribed.clear();
-      shard.unsure.clear();
-      await closeConnection(sub);
-    }
-    const command = shard.command;
-    shard.command = undefined;
-    if (command) {
-      await closeConnection(command);
-    }
+    this.#s.releaseWaiters(shard);
+    await shard.sub.close();
+    await this.#s.closeCommand(shard);
   }
 
   /** Unsubscribes by name, closes every connection the layer opened, rejects waiting receivers. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#mailboxes.close();
-    this.#events.clear();
-    const connecting = this.#connecting;
-    if (connecting) await connecting.catch(() => {});
-    await this.#decodeChain.catch(() => {});
-    await Promise.all(this.#shards.map((s) => this.#closeShard(s)));
+    if (this.#s.closed) return;
+    await this.#s.close(() => this.#decodeChain.catch(() => {}));
     this.#groups.clear();
     this.#routes.clear();
   }

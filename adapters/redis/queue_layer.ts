@@ -21,38 +21,28 @@ import {
   ChannelFull,
   type ChannelLayer,
   ClosedError,
-  getLogger,
   isProcessLocal,
   type LayerEvent,
-  LayerEvents,
   type LayerMessage,
-  LayerUnavailableError,
   nonLocalName,
   randomToken,
   type ReceiveOptions,
-  RESYNC_MESSAGE_TYPE,
 } from "../../src/layers/kit.ts";
-import { ForeignChannelError } from "./errors.ts";
-import { deepFreeze, type DropListener, Mailboxes } from "../../src/layers/mailbox.ts";
+import { deepFreeze, type DropListener } from "../../src/layers/mailbox.ts";
 import {
-  allSettledOrThrow,
-  assertPrefix,
   type BackoffOptions,
-  closeConnection,
-  type Connection,
-  openConnection,
   type RedisHost,
   type RedisTimeouts,
-  resolveHosts,
   resolveTimeouts,
   unavailable,
 } from "./redis_client.ts";
-import { DELIVER, GROUP_ADD, GROUP_MEMBERS, HEADER_LENGTH } from "./scripts.ts";
+import { DELIVER, GROUP_ADD, GROUP_MEMBERS } from "./scripts.ts";
+import { dispatchEntry, unlinkMatching, WriteOrder } from "./queue_entries.ts";
 import { groupSend, type GroupSendContext, groupSendReady, luaRules } from "./queue_group_send.ts";
-import { jsonSerializer, makeSerializer, type MessageSerializer } from "./serializer.ts";
+import { jsonSerializer } from "./serializer.ts";
 import { backgroundInterval, HeldGroups } from "./held_groups.ts";
 import { HostReader, type ReaderHost } from "./queue_reader.ts";
-import { consistentHash } from "./shard.ts";
+import { type Shard as BaseShard, ShardedLayer } from "./sharded_layer.ts";
 
 /** Options of {@linkcode RedisQueueChannelLayer}. */
 export interface RedisQueueChannelLayerOptions extends CapacityOptions {
@@ -88,13 +78,8 @@ export interface RedisQueueChannelLayerOptions extends CapacityOptions {
   onDrop?: DropListener;
 }
 
-interface Shard {
-  index: number;
-  host: RedisHost;
-  command?: Connection;
+interface Shard extends BaseShard {
   reader: HostReader;
-  /** Waiting for the command connection to be ready again (resync waits for it). */
-  commandWaiters: Array<() => void>;
   /** The renewal or restore of held memberships on this host that is running, if any. */
   restoring?: Promise<void>;
 }
@@ -141,55 +126,65 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   readonly #capacity: (name: string) => number;
   readonly #groupSendContext: GroupSendContext<Shard>;
   readonly #readBatch: string;
-  readonly #shards: Shard[];
-  readonly #serializer: MessageSerializer;
-  readonly #backoff: BackoffOptions | undefined;
-  readonly #timeouts: RedisTimeouts | undefined;
-  readonly #token = randomToken(12);
+  readonly #s: ShardedLayer<Shard>;
   readonly #senderToken = randomToken(8);
   #seq = 0;
-  readonly #mailboxes: Mailboxes;
-  readonly #events = new LayerEvents("Redis queue layer");
   readonly #held = new HeldGroups();
   #stopRenewal: (() => void) | undefined;
-  #ownPrefixes = new Set<string>();
   /** Normal channels that receivers wait on. */
   #demand = new Set<string>();
-  #connecting: Promise<void> | undefined;
-  #closed = false;
   /** Set while flush() runs: readers pause so nothing popped before it survives it. */
   #flushGate: Promise<void> | undefined;
-  /** Resolves once the last ordered write was handed to its connection. */
-  #issued: Promise<void> = Promise.resolve();
+  /** One instance's writes reach Redis in call order. */
+  readonly #order = new WriteOrder();
 
   /** Creates a layer; it connects on first use or on {@linkcode connect}. */
   constructor(options: RedisQueueChannelLayerOptions = {}) {
-    this.prefix = options.prefix ?? "switchboard";
-    assertPrefix(this.prefix);
     this.expiry = options.expiry ?? 60;
     this.groupExpiry = options.groupExpiry ?? 86400;
-    if (!(this.expiry > 0)) throw new TypeError("expiry must be a positive number of seconds");
-    if (!(this.groupExpiry > 0)) {
-      throw new TypeError("groupExpiry must be a positive number of seconds");
-    }
     this.#expiryMs = Math.max(1, Math.round(this.expiry * 1000));
     this.#groupExpiryMs = Math.max(1, Math.round(this.groupExpiry * 1000));
     this.#inboxCapacity = options.inboxCapacity ?? 10_000;
     this.#capacity = capacityLookup(options);
     this.#readBatch = String(options.readBatch ?? 128);
-    this.#backoff = options.backoff;
-    this.#timeouts = resolveTimeouts(options.timeouts);
-    this.#shards = resolveHosts(options).map((host, index) => {
-      const shard: Shard = {
-        index,
-        host,
-        commandWaiters: [],
-        reader: undefined as unknown as HostReader,
-      };
-      shard.reader = new HostReader(this.#readerHost(shard));
-      return shard;
+    this.#s = new ShardedLayer<Shard>(options, {
+      label: "Redis queue layer",
+      validate: () => {
+        if (!(this.expiry > 0)) throw new TypeError("expiry must be a positive number of seconds");
+        if (!(this.groupExpiry > 0)) {
+          throw new TypeError("groupExpiry must be a positive number of seconds");
+        }
+        resolveTimeouts(options.timeouts); // checked before the hosts, as it always was
+      },
+      shard: (base, layer) => {
+        const shard = base as Shard;
+        shard.reader = new HostReader(this.#readerHost(shard, layer));
+        return shard;
+      },
+      mailboxes: () => ({
+        capacity: this.#capacity,
+        expiryMs: this.#expiryMs,
+        onDemand: (channel) => {
+          if (isProcessLocal(channel)) return;
+          this.#demand.add(channel);
+          this.#shardOf(channel).reader.kick();
+        },
+      }),
+      connectShard: (shard) =>
+        this.#s.openCommand(shard, `queue host ${shard.index}`, () => this.#restore(shard)),
+      // Only the command links: a reader that is starting waits for this very connect()
+      // (closing the whole shard here would wait for it: a deadlock).
+      abandon: (shard) => this.#s.closeCommand(shard),
+      connected: () => {
+        if (this.#s.closed) return;
+        this.#stopRenewal = backgroundInterval(() => {
+          if (this.#held.size === 0) return;
+          for (const shard of this.#s.shards) if (!shard.restoring) this.#restore(shard);
+        }, Math.max(10, Math.floor(this.#groupExpiryMs / 3)));
+      },
+      closeShard: (shard) => this.#closeShard(shard),
     });
-    this.#serializer = makeSerializer(options.encryptionKeys);
+    this.prefix = this.#s.prefix;
     this.#groupSendContext = {
       prefix: this.prefix,
       expiryMs: this.#expiryMs,
@@ -197,49 +192,38 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       inboxCapacity: this.#inboxCapacity,
       capacity: this.#capacity,
       luaRules: luaRules(options),
-      hostCount: this.#shards.length,
+      hostCount: this.#s.shards.length,
       hostOf: (name) => this.#shardOf(name),
       key: (owner) => this.#key(owner),
       command: (shard) => this.#command(shard),
     };
-    this.#mailboxes = new Mailboxes({
-      capacity: this.#capacity,
-      expiryMs: this.#expiryMs,
-      label: "Redis queue layer",
-      onDrop: options.onDrop,
-      onDemand: (channel) => {
-        if (isProcessLocal(channel)) return;
-        this.#demand.add(channel);
-        this.#shardOf(channel).reader.kick();
-      },
-    });
   }
 
-  #readerHost(shard: Shard): ReaderHost {
+  #readerHost(shard: Shard, layer: ShardedLayer<Shard>): ReaderHost {
     return {
       index: shard.index,
       redis: shard.host,
-      backoff: this.#backoff,
-      timeouts: this.#timeouts,
-      closed: () => this.#closed,
+      backoff: layer.backoff,
+      timeouts: layer.timeouts,
+      closed: () => layer.closed,
       connect: () => this.connect(),
       command: () => shard.command?.client,
       flushGate: () => this.#flushGate,
       keys: () => this.#readKeys(shard),
-      dispatch: (key, member, age) => this.#dispatch(key, member, age),
-      down: (reason) => this.#events.emit({ type: "disconnected", reason }),
+      dispatch: (key, member, age) => dispatchEntry(layer, this.#expiryMs, key, member, age),
+      down: (reason) => layer.events.emit({ type: "disconnected", reason }),
       recovered: (restarted) => restarted ? this.#restarted(shard) : Promise.resolve(),
     };
   }
 
   /** Messages dropped in this process so far, by reason. */
   get dropped(): { expired: number; full: number; invalid: number } {
-    return this.#mailboxes.dropped;
+    return this.#s.mailboxes.dropped;
   }
 
   /** Number of Redis hosts. */
   get hostCount(): number {
-    return this.#shards.length;
+    return this.#s.shards.length;
   }
 
   /** Group memberships this instance holds (added, not discarded): it renews and restores them. */
@@ -249,48 +233,16 @@ export class RedisQueueChannelLayer implements ChannelLayer {
 
   /** Opens the command connection of every host (idempotent); readers open on first need. */
   connect(): Promise<void> {
-    if (this.#closed) return Promise.reject(new ClosedError("The Redis queue layer is closed"));
-    this.#connecting ??= (async () => {
-      try {
-        await allSettledOrThrow(this.#shards.map(async (shard) => {
-          shard.command = await openConnection(shard.host, `queue host ${shard.index}`, {
-            duplicate: false,
-            backoff: this.#backoff,
-            timeouts: this.#timeouts,
-            hooks: { onUp: () => this.#commandUp(shard) },
-          });
-        }));
-      } catch (error) {
-        // Only the command connections: a reader that is starting waits for this very
-        // connect() (closing the whole shard here would wait for it: a deadlock).
-        await Promise.all(this.#shards.map(async (s) => {
-          const command = s.command;
-          s.command = undefined;
-          if (command) await closeConnection(command);
-        }));
-        this.#connecting = undefined;
-        throw error;
-      }
-      if (this.#closed) return;
-      this.#stopRenewal = backgroundInterval(() => {
-        if (this.#held.size === 0) return;
-        for (const shard of this.#shards) if (!shard.restoring) this.#restore(shard);
-      }, Math.max(10, Math.floor(this.#groupExpiryMs / 3)));
-    })();
-    return this.#connecting;
-  }
-
-  #open(): void {
-    if (this.#closed) throw new ClosedError("The Redis queue layer is closed");
+    return this.#s.connect();
   }
 
   /** Subscribes to layer events (`disconnected`, `resync`); returns the unsubscribe function. */
   onEvent(listener: (event: LayerEvent) => void): () => void {
-    return this.#events.listen(listener);
+    return this.#s.onEvent(listener);
   }
 
   #shardOf(name: string): Shard {
-    return this.#shards[consistentHash(nonLocalName(name), this.#shards.length)];
+    return this.#s.shardOf(nonLocalName(name));
   }
 
   #key(channel: string): string {
@@ -298,7 +250,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   }
 
   #groupKey(group: string): string {
-    return `${this.prefix}:group:${group}`;
+    return this.#s.groupKey(group);
   }
 
   #header(): string {
@@ -306,98 +258,33 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     return seq + this.#senderToken;
   }
 
-  async #command(shard: Shard) {
-    await this.connect();
-    this.#open();
-    const client = shard.command!.client;
-    if (!client.isReady) {
-      throw new LayerUnavailableError(`Redis host ${shard.index} is unavailable`);
-    }
-    return client;
-  }
-
-  /**
-   * Runs `prepare` (encoding, connecting: may overlap with other calls), then hands the command
-   * `issue` sends to its connection only after every earlier call's: one instance's writes reach
-   * Redis in call order. `issue` must send its first command synchronously.
-   */
-  async #inOrder<T>(prepare: () => Promise<() => Promise<T>>): Promise<T> {
-    const previous = this.#issued;
-    let done!: () => void;
-    this.#issued = new Promise((resolve) => done = resolve);
-    let issue: (() => Promise<T>) | undefined;
-    try {
-      issue = await prepare();
-    } finally {
-      await previous;
-      if (!issue) done();
-    }
-    let reply: Promise<T>;
-    try {
-      reply = issue();
-    } finally {
-      done();
-    }
-    return await reply;
+  #command(shard: Shard) {
+    return this.#s.command(shard);
   }
 
   // ---------------------------------------------------------------- held state
 
-  #commandUp(shard: Shard): void {
-    // Back after an outage: Redis may have lost what this process holds there (restart).
-    this.#restore(shard);
-    for (const resolve of shard.commandWaiters.splice(0)) resolve();
-  }
-
-  /** Resolves once the host's command connection can send again, the layer closed, or `ms`. */
-  #commandReady(shard: Shard, ms = RESYNC_WAIT_MS): Promise<void> {
-    if (!shard.command || shard.command.client.isReady || this.#closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      shard.commandWaiters.push(done);
-    });
-  }
-
   /** Renews (or restores) every membership this instance holds on `shard`'s host. */
   #restore(shard: Shard): Promise<void> {
-    const previous = shard.restoring ?? Promise.resolve();
-    const run: Promise<void> = previous.then(async () => {
-      const client = shard.command?.client;
-      if (this.#closed || !client?.isReady) return;
-      await this.#held.renew(
-        client,
-        (group) => this.#shardOf(group) === shard,
-        (group) => this.#groupKey(group),
-        this.#groupExpiryMs,
-      );
-    }).catch((error) => {
-      getLogger().warn(`Redis queue layer: renewing memberships on host ${shard.index} failed`, {
-        error,
-      });
-    }).finally(() => {
-      if (shard.restoring === run) shard.restoring = undefined;
-    });
-    shard.restoring = run;
-    return run;
+    return this.#held.renewOn(
+      shard,
+      () => this.#s.closed,
+      (group) => this.#shardOf(group) === shard,
+      (group) => this.#groupKey(group),
+      this.#groupExpiryMs,
+    );
   }
 
   /** A host restarted: restore what this instance holds, then signal the resync. */
   async #restarted(shard: Shard): Promise<void> {
     // Every host may have restarted together: wait (bounded) until each can send again and
     // has its memberships back, so that onResync handlers can send at once.
-    await Promise.all(this.#shards.map((s) => this.#commandReady(s)));
+    await Promise.all(this.#s.shards.map((s) => this.#s.commandReady(s, RESYNC_WAIT_MS)));
     await this.#restore(shard);
-    await Promise.all(this.#shards.map((s) => s.restoring));
-    if (this.#closed) return;
-    const reason =
-      `Redis host ${shard.index} restarted: messages queued there before may have been lost`;
-    getLogger().warn(`Redis queue layer: ${reason}`);
-    this.#mailboxes.broadcast(deepFreeze({ type: RESYNC_MESSAGE_TYPE, reason }));
-    this.#events.emit({ type: "resync", reason });
+    await Promise.all(this.#s.shards.map((s) => s.restoring));
+    this.#s.signalResync(
+      `Redis host ${shard.index} restarted: messages queued there before may have been lost`,
+    );
   }
 
   // ---------------------------------------------------------------- reading
@@ -410,7 +297,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       counts.push(this.#readBatch);
     }
     for (const channel of this.#demand) {
-      const waiting = this.#mailboxes.waiting(channel);
+      const waiting = this.#s.mailboxes.waiting(channel);
       if (waiting === 0) {
         this.#demand.delete(channel);
       } else if (this.#shardOf(channel) === shard) {
@@ -421,56 +308,15 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     return [keys, counts];
   }
 
-  /** Hands one popped entry (`ageMs` old on the Redis clock) to local mailboxes. */
-  #dispatch(key: string, member: string, ageMs: number): Promise<void> | undefined {
-    const owner = key.slice(this.prefix.length + 3);
-    const nl = member.indexOf("\n", HEADER_LENGTH);
-    let targets: string[];
-    try {
-      if (nl === -1) throw new Error("no target line");
-      targets = JSON.parse(member.slice(HEADER_LENGTH, nl));
-      if (!Array.isArray(targets)) throw new Error("targets are not an array");
-    } catch (error) {
-      this.#mailboxes.drop(owner, "invalid", 1, `malformed queue entry: ${error}`);
-      return;
-    }
-    if (!isProcessLocal(owner)) targets = [owner];
-    const remaining = this.#expiryMs - ageMs;
-    if (remaining <= 0) {
-      for (const t of targets) this.#mailboxes.drop(t, "expired");
-      return;
-    }
-    const deadline = Date.now() + remaining;
-    const deliver = (message: LayerMessage) => {
-      const frozen = deepFreeze(message);
-      for (const t of targets) this.#mailboxes.deliver(t, frozen, deadline);
-    };
-    const body = member.slice(nl + 1);
-    try {
-      const decoded = this.#serializer.decode(body);
-      if (!(decoded instanceof Promise)) {
-        deliver(decoded);
-        return;
-      }
-      return decoded.then(deliver, (error) => {
-        for (const t of targets) this.#mailboxes.drop(t, "invalid", 1, String(error));
-      });
-    } catch (error) {
-      for (const t of targets) this.#mailboxes.drop(t, "invalid", 1, String(error));
-    }
-  }
-
   // ---------------------------------------------------------------- contract
 
   /** Creates a process-local channel name; this process's reader reads its inbox. */
   async newChannel(prefix = "specific"): Promise<string> {
-    this.#open();
-    const name = `${prefix}.${this.#token}!${randomToken(12)}`;
-    assertChannelName(name);
+    this.#s.assertOpen();
+    const name = this.#s.mintChannel(prefix);
     const owner = nonLocalName(name);
-    this.#mailboxes.markLive(name);
-    if (!this.#ownPrefixes.has(owner)) {
-      this.#ownPrefixes.add(owner);
+    if (!this.#s.ownPrefixes.has(owner)) {
+      this.#s.ownPrefixes.add(owner);
       const reader = this.#shardOf(owner).reader;
       reader.inboxes.add(this.#key(owner));
       await reader.ensure();
@@ -485,17 +331,17 @@ export class RedisQueueChannelLayer implements ChannelLayer {
    */
   send(channel: string, message: LayerMessage): Promise<void> {
     try {
-      this.#open();
+      this.#s.assertOpen();
       assertChannelName(channel);
       const local = isProcessLocal(channel);
-      if (local && this.#ownPrefixes.has(nonLocalName(channel))) {
+      if (local && this.#s.ownPrefixes.has(nonLocalName(channel))) {
         this.#sendOwn(channel, message);
         return Promise.resolve();
       }
-      return this.#inOrder(async () => {
+      return this.#order.run(async () => {
         const shard = this.#shardOf(channel);
         const [body, client] = await Promise.all([
-          this.#serializer.encode(message),
+          this.#s.serializer.encode(message),
           this.#command(shard),
           DELIVER.ready(),
         ]);
@@ -521,22 +367,24 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   /** A send to a channel of this instance: straight to its mailbox, as in memory. */
   #sendOwn(channel: string, message: LayerMessage): void {
     const copy = jsonSerializer.decode(jsonSerializer.encode(message) as string) as LayerMessage;
-    const outcome = this.#mailboxes.offer(channel, deepFreeze(copy), this.#mailboxes.deadline());
+    const outcome = this.#s.mailboxes.offer(
+      channel,
+      deepFreeze(copy),
+      this.#s.mailboxes.deadline(),
+    );
     if (outcome === "full") throw new ChannelFull(channel);
     if (outcome === "closed") throw new ClosedError("The Redis queue layer is closed");
   }
 
   /** Waits for the next message on `channel` (a normal one, or one this instance created). */
   async receive(channel: string, options: ReceiveOptions = {}): Promise<LayerMessage> {
-    this.#open();
+    this.#s.assertOpen();
     assertChannelName(channel);
-    if (isProcessLocal(channel) && !this.#ownPrefixes.has(nonLocalName(channel))) {
-      throw new ForeignChannelError(channel, "receive()");
-    }
+    this.#s.assertOwn(channel, "receive()");
     if (options.signal?.aborted) throw options.signal.reason;
     const reader = this.#shardOf(channel).reader;
     if (!reader.running) await reader.ensure();
-    return await this.#mailboxes.receive(channel, options);
+    return await this.#s.mailboxes.receive(channel, options);
   }
 
   /**
@@ -545,7 +393,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
    * `groupDiscard`.
    */
   async groupAdd(group: string, channel: string): Promise<void> {
-    this.#open();
+    this.#s.assertOpen();
     assertGroupName(group);
     assertChannelName(channel);
     const fresh = !this.#held.has(group, channel);
@@ -561,7 +409,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
 
   /** Removes `channel` from `group` (and stops renewing it). */
   async groupDiscard(group: string, channel: string): Promise<void> {
-    this.#open();
+    this.#s.assertOpen();
     assertGroupName(group);
     assertChannelName(channel);
     this.#held.delete(group, channel);
@@ -575,11 +423,11 @@ export class RedisQueueChannelLayer implements ChannelLayer {
 
   /** Sends one entry per destination (process inbox or normal channel); full ones are logged. */
   async groupSend(group: string, message: LayerMessage): Promise<void> {
-    this.#open();
+    this.#s.assertOpen();
     assertGroupName(group);
-    const [total, full] = await this.#inOrder(async () => {
+    const [total, full] = await this.#order.run(async () => {
       const [body, client] = await Promise.all([
-        this.#serializer.encode(message),
+        this.#s.serializer.encode(message),
         this.#command(this.#shardOf(group)),
         groupSendReady(),
       ]);
@@ -598,7 +446,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       };
     });
     if (full) {
-      this.#mailboxes.drop(
+      this.#s.mailboxes.drop(
         `group ${group}`,
         "full",
         full,
@@ -622,7 +470,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
    * with SCAN, not KEYS; forgets local messages and the memberships it held.
    */
   async flush(): Promise<void> {
-    this.#open();
+    this.#s.assertOpen();
     let release!: () => void;
     const gate = new Promise<void>((resolve) => release = resolve);
     const previous = this.#flushGate;
@@ -632,53 +480,34 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       await previous;
       // Let every reader finish (or abandon) its current read, so that nothing popped before the
       // keys are deleted reaches a mailbox after the flush.
-      await Promise.all(this.#shards.map((shard) => shard.reader.idle()));
-      await Promise.all(this.#shards.map(async (shard) => {
+      await Promise.all(this.#s.shards.map((shard) => shard.reader.idle()));
+      await Promise.all(this.#s.shards.map(async (shard) => {
         const client = await this.#command(shard);
         for (const pattern of [`${this.prefix}:q:*`, `${this.prefix}:group:*`]) {
-          let cursor = "0";
-          do {
-            const reply = (await client.sendCommand([
-              "SCAN",
-              cursor,
-              "MATCH",
-              pattern,
-              "COUNT",
-              "1000",
-            ])) as [string, string[]];
-            cursor = String(reply[0]);
-            if (reply[1].length) await client.sendCommand(["UNLINK", ...reply[1]]);
-          } while (cursor !== "0");
+          await unlinkMatching(client, pattern);
         }
       }));
     } catch (error) {
       throw unavailable("flush", error);
     } finally {
-      this.#mailboxes.clear();
+      this.#s.mailboxes.clear();
       if (this.#flushGate === gate) this.#flushGate = undefined;
       release();
     }
   }
 
   async #closeShard(shard: Shard): Promise<void> {
-    for (const resolve of shard.commandWaiters.splice(0)) resolve();
+    this.#s.releaseWaiters(shard);
     await shard.reader.close();
     await shard.restoring;
-    const command = shard.command;
-    shard.command = undefined;
-    if (command) await closeConnection(command);
+    await this.#s.closeCommand(shard);
   }
 
   /** Stops the readers, closes every connection the layer opened, rejects waiting receivers. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.#s.closed) return;
     this.#stopRenewal?.();
     this.#held.clear();
-    this.#mailboxes.close();
-    this.#events.clear();
-    if (this.#connecting) await this.#connecting.catch(() => {});
-    this.#stopRenewal?.();
-    await Promise.all(this.#shards.map((s) => this.#closeShard(s)));
+    await this.#s.close(() => this.#stopRenewal?.());
   }
 }

@@ -13,11 +13,11 @@
 import { getLogger } from "../../src/layers/kit.ts";
 import {
   type BackoffOptions,
-  closeConnection,
-  type Connection,
-  openConnection,
+  closeLink,
+  openLink,
   type RedisClientLike,
   type RedisHost,
+  type RedisLink,
   type RedisTimeouts,
 } from "./redis_client.ts";
 import { READ } from "./scripts.ts";
@@ -61,7 +61,7 @@ export class HostReader {
   /** Inbox keys of this process on this host. */
   readonly inboxes: Set<string> = new Set();
   readonly #host: ReaderHost;
-  #conn: Connection | undefined;
+  #conn: RedisLink | undefined;
   #id: Promise<string | undefined> = Promise.resolve(undefined);
   #starting: Promise<void> | undefined;
   #loop: Promise<void> | undefined;
@@ -95,7 +95,7 @@ export class HostReader {
     return this.#id;
   }
 
-  #readId(conn: Connection): Promise<string | undefined> {
+  #readId(conn: RedisLink): Promise<string | undefined> {
     return conn.client.sendCommand(["CLIENT", "ID"]).then(String, () => undefined);
   }
 
@@ -105,7 +105,7 @@ export class HostReader {
     const host = this.#host;
     this.#starting ??= (async () => {
       await host.connect();
-      const conn = await openConnection(host.redis, `queue host ${host.index} (reader)`, {
+      const conn = await openLink(host.redis, `queue host ${host.index} (reader)`, {
         duplicate: true,
         backoff: host.backoff,
         timeouts: host.timeouts,
@@ -125,7 +125,7 @@ export class HostReader {
         },
       });
       if (host.closed()) {
-        await closeConnection(conn);
+        await closeLink(conn);
         throw new Error("The Redis queue layer is closed");
       }
       this.#conn = conn;
@@ -142,7 +142,7 @@ export class HostReader {
     }
   }
 
-  async #serverRunId(conn: Connection): Promise<string | undefined> {
+  async #serverRunId(conn: RedisLink): Promise<string | undefined> {
     try {
       const info = String(await conn.client.sendCommand(["INFO", "server"]));
       return /run_id:([0-9a-f]+)/.exec(info)?.[1];
@@ -202,7 +202,7 @@ export class HostReader {
     await idle;
   }
 
-  #waitReady(conn: Connection): Promise<void> {
+  #waitReady(conn: RedisLink): Promise<void> {
     if (conn.client.isReady || this.#host.closed()) return Promise.resolve();
     return new Promise((resolve) => this.#readyWaiters.push(resolve));
   }
@@ -217,7 +217,7 @@ export class HostReader {
     });
   }
 
-  async #readLoop(conn: Connection): Promise<void> {
+  async #readLoop(conn: RedisLink): Promise<void> {
     const host = this.#host;
     const client = conn.client;
     let failures = 0;
@@ -276,7 +276,7 @@ export class HostReader {
     }
   }
 
-  async #recovered(conn: Connection): Promise<void> {
+  async #recovered(conn: RedisLink): Promise<void> {
     this.#down = false;
     const runId = await this.#serverRunId(conn);
     const restarted = !!runId && !!this.#runId && runId !== this.#runId;
@@ -303,6 +303,6 @@ export class HostReader {
     await this.#unblocking;
     const conn = this.#conn;
     this.#conn = undefined;
-    if (conn) await closeConnection(conn);
+    if (conn) await closeLink(conn);
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The part of a node-redis client (`npm:redis` 5.x or 6.x) the Redis layers use, and how they
- * open and close their own connections.
+ * open and close their own links to Redis ({@linkcode RedisLink}: one Redis client connection;
+ * "connection" alone means a WebSocket connection elsewhere in Switchboard).
  *
  * Pass a URL and the layer owns every connection it opens. Pass your own client and the layer
  * uses it for commands (it never closes it) and `duplicate()`s it for the subscriber / blocking
@@ -98,8 +99,8 @@ export function assertPrefix(prefix: string): void {
   }
 }
 
-/** One connection the layer uses, whether it owns it. */
-export interface Connection {
+/** One link to Redis (a client connection) the layer uses, whether it owns it. */
+export interface RedisLink {
   /** The client. */
   client: RedisClientLike;
   /** True when the layer opened it and must close it. */
@@ -115,8 +116,8 @@ export interface Connection {
   timeouts: Required<RedisTimeouts>;
 }
 
-/** Listeners a layer attaches to a connection. */
-export interface ConnectionHooks {
+/** Listeners a layer attaches to a {@linkcode RedisLink}. */
+export interface LinkHooks {
   /** The connection dropped (first `error`/`reconnecting` after being ready). */
   onDown?(reason: string): void;
   /** The connection is ready again after being down. */
@@ -124,20 +125,20 @@ export interface ConnectionHooks {
 }
 
 /**
- * Opens a connection for `host`: a new client from a URL (offline queue off, so commands fail
+ * Opens a {@linkcode RedisLink} for `host`: a new client from a URL (offline queue off, so commands fail
  * at once while Redis is down), or `base.duplicate()` for a client (`duplicate` true), or the
  * client itself. Every connection gets an `error` listener; `label` names it in logs.
  */
-export async function openConnection(
+export async function openLink(
   host: RedisHost,
   label: string,
   options: {
     duplicate: boolean;
     backoff?: BackoffOptions;
-    hooks?: ConnectionHooks;
+    hooks?: LinkHooks;
     timeouts?: RedisTimeouts;
   },
-): Promise<Connection> {
+): Promise<RedisLink> {
   const timeouts = resolveTimeouts(options.timeouts);
   const min = options.backoff?.minDelayMs ?? 50;
   const max = options.backoff?.maxDelayMs ?? 2000;
@@ -237,8 +238,8 @@ export async function openConnection(
   return { client: timed, owned, detach, settled, timeouts };
 }
 
-/** Detaches and closes a connection the layer owns, then waits for its reconnect timer. */
-export async function closeConnection(conn: Connection): Promise<void> {
+/** Detaches and closes a link the layer owns, then waits for its reconnect timer. */
+export async function closeLink(conn: RedisLink): Promise<void> {
   conn.detach();
   if (!conn.owned) {
     if (conn.client instanceof TimedClient) conn.client.stop(); // the owner closes the client
@@ -246,6 +247,37 @@ export async function closeConnection(conn: Connection): Promise<void> {
   }
   await closeClient(conn.client, conn.timeouts.commandTimeoutMs);
   await conn.settled();
+}
+
+/**
+ * A link opened on first need and shared by every caller; an open that fails is forgotten, so
+ * the next caller tries again.
+ */
+export class LazyLink {
+  readonly #open: () => Promise<RedisLink>;
+  #link: Promise<RedisLink> | undefined;
+
+  /** `open` runs on the first {@linkcode get} (and again after it failed). */
+  constructor(open: () => Promise<RedisLink>) {
+    this.#open = open;
+  }
+
+  /** The link, opening it when needed. */
+  get(): Promise<RedisLink> {
+    if (!this.#link) {
+      const link = this.#open();
+      this.#link = link;
+      link.catch(() => {
+        if (this.#link === link) this.#link = undefined;
+      });
+    }
+    return this.#link;
+  }
+
+  /** The link when one opened (after an open in flight settles), else undefined. */
+  opened(): Promise<RedisLink | undefined> {
+    return this.#link?.catch(() => undefined) ?? Promise.resolve(undefined);
+  }
 }
 
 /**
