@@ -32,6 +32,7 @@ import {
   ConnectionSlots,
   missingLayer,
   type SlotlessDecision,
+  standaloneTopicRefusal,
 } from "./upgrade.ts";
 
 export type { AppOptions } from "./options.ts";
@@ -249,6 +250,8 @@ export class App {
         response: text(404, `No WebSocket route for ${truncateForEcho(url.pathname)}`),
       };
     }
+    const badTopic = standaloneTopicRefusal(route.consumer, params);
+    if (badTopic) return { accepted: false, response: badTopic };
     const missing = missingLayer(route);
     if (missing) {
       return {
