@@ -89,6 +89,16 @@ interface HttpRoute {
   maxBodyBytes: number | undefined;
 }
 
+let checkAtStartOf: (app: App) => void;
+
+/**
+ * Logs the app's configuration problems (`Misconfigured app: …`) once, as its first request
+ * would: servers call it when they start. Not part of the public API (mod.ts does not export it).
+ */
+export function checkAppAtStart(app: App): void {
+  checkAtStartOf(app);
+}
+
 /** A Switchboard application. */
 export class App {
   /** Options as given. */
@@ -194,6 +204,10 @@ export class App {
   check(pathname?: string): void {
     const [first] = this.problems(pathname);
     if (first) throw first;
+  }
+
+  static {
+    checkAtStartOf = (app) => app.#checkAtStart();
   }
 
   #checkAtStart(): void {
