@@ -7,7 +7,7 @@
  */
 import type { App } from "../src/app/app.ts";
 import { DefinitionError } from "../src/errors.ts";
-import { handlerTable } from "../src/consumer/handlers.ts";
+import { type HandlerHost, handlerTable, mergedStatic } from "../src/consumer/handlers.ts";
 import type { ClientApi } from "./client.js";
 
 /** Any class whose static `api` and `broadcasts` can be checked: a consumer or a topic. */
@@ -30,25 +30,30 @@ function apiOf(cls: AnyClass): ClientApi | undefined {
   return a as ClientApi;
 }
 
+/** `static broadcasts` merged across the class chain (like `passthroughEvents`), each list checked. */
 function broadcastsOf(cls: AnyClass): readonly { action: string }[] {
-  const list = (cls as unknown as { broadcasts?: unknown }).broadcasts ?? [];
-  if (
-    !Array.isArray(list) ||
-    !list.every((t) => t && typeof (t as { action?: unknown }).action === "string")
-  ) {
-    throw new DefinitionError(
-      `${cls.name}.broadcasts must list message types made with message(): static broadcasts = [Said]`,
-    );
+  for (let c: unknown = cls; typeof c === "function"; c = Object.getPrototypeOf(c)) {
+    if (!Object.hasOwn(c, "broadcasts")) continue;
+    const list = (c as { broadcasts?: unknown }).broadcasts ?? [];
+    if (
+      !Array.isArray(list) ||
+      !list.every((t) => t && typeof (t as { action?: unknown }).action === "string")
+    ) {
+      throw new DefinitionError(
+        `${c.name}.broadcasts must list message types made with message(): static broadcasts = [Said]`,
+      );
+    }
   }
-  return list;
+  return mergedStatic<{ action: string }>(cls as unknown as HandlerHost, "broadcasts");
 }
 
 /**
  * Checks `cls` (a consumer or topic) against its handlers, so the types a typed client trusts
  * cannot drift from what the server does:
  * - `api.send` (if declared) must list exactly the actions of its `@wsHandler`s;
- * - each of `static broadcasts` must be a declared handler `output` (of a `@wsHandler` or an
- *   `@eventHandler`) or a passthrough event.
+ * - each of `static broadcasts` (merged across the class chain: a subclass adds to its parent's
+ *   list) must be a declared handler `output` (of a `@wsHandler` or an `@eventHandler`) or a
+ *   passthrough event.
  *
  * What clients receive as replies comes from the handlers' return types, so nothing else needs
  * declaring. Throws a {@linkcode DefinitionError} naming every mismatch.

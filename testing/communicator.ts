@@ -128,7 +128,13 @@ export class WebsocketCommunicator {
     return result;
   }
 
-  /** Closes the connection (default code 1000) and waits until the server finished `onDisconnect`. */
+  /**
+   * Closes the connection (default code 1000). In-process it resolves once the server finished
+   * `onDisconnect` (groups left). Over a real socket it resolves once the closing handshake
+   * completed (the server received the close); the server's `onDisconnect` may still be running
+   * then: to wait for it, await a signal the consumer gives (a promise its `onDisconnect`
+   * resolves, for example).
+   */
   async disconnect(code = 1000, reason = ""): Promise<void> {
     if (!this.#connected) return;
     this.#connected = false;
@@ -159,8 +165,8 @@ export class WebsocketCommunicator {
     while (!this.#inbox.closeInfo) {
       const left = deadline - Date.now();
       if (left <= 0) throw new ReceiveTimeoutError(`${this.path}: not closed within ${timeout} ms`);
-      // A frame may arrive first; drop nothing, just wait for more activity.
-      await this.#inbox.waitForActivity(Math.min(left, 50));
+      // Frames may be queued or arrive first: they stay queued; wait for the next event.
+      await this.#inbox.waitForNew(left);
     }
     return this.#inbox.closeInfo;
   }
@@ -186,8 +192,9 @@ export class WebsocketCommunicator {
 
   /**
    * Subscribes to `topic` and returns the reply frame (`subscribed`, or an `error` whose payload
-   * has `reason`). When the communicator knows its consumer and completions are on, the request's
-   * `complete` is consumed too, so it cannot end a later `receiveAllMessages`.
+   * has `reason`). The request's own `complete` never reaches a later receive: when the consumer
+   * class is known (in-process, or the `consumer` option) and sends completions, this waits for it
+   * and consumes it; over a socket without the option, it is dropped whenever it arrives.
    */
   subscribe(topic: string, options: { ref?: string; timeout?: number } = {}): Promise<TopicFrame> {
     return this.#topicRequest("subscribe", topic, options);
@@ -218,15 +225,17 @@ export class WebsocketCommunicator {
         () => `${action}(${topic})`,
       ),
     ) as TopicFrame;
-    if (this.#options.consumer?.sendCompletion) {
-      await this.#inbox.takeWhere(
-        (t) => {
-          const f = JSON.parse(t) as TopicFrame;
-          return f.ref === ref && f.action === MESSAGE_ACTION_COMPLETE;
-        },
-        timeout,
-        () => `${action}(${topic}) completion`,
-      );
+    const isCompletion = (t: string) => {
+      const f = JSON.parse(t) as TopicFrame;
+      return f.ref === ref && f.action === MESSAGE_ACTION_COMPLETE;
+    };
+    const cls = this.#consumerClass;
+    if (cls?.sendCompletion) {
+      await this.#inbox.takeWhere(isCompletion, timeout, () => `${action}(${topic}) completion`);
+    } else if (!cls) {
+      // Over a socket without the `consumer` option: whether a completion comes is unknown, so
+      // the one with this request's ref is dropped if it is queued or whenever it arrives.
+      this.#inbox.discardOne(isCompletion);
     }
     return reply;
   }

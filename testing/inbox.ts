@@ -39,10 +39,27 @@ export class Inbox {
   #waiters: Array<() => void> = [];
   #close: CloseInfo | undefined;
 
-  /** Adds a frame. */
+  #discards: Array<(frame: string) => boolean> = [];
+
+  /** Adds a frame (unless a {@linkcode discardOne} claims it). */
   push(frame: string): void {
+    const i = this.#discards.findIndex((match) => match(frame));
+    if (i !== -1) {
+      this.#discards.splice(i, 1);
+      return;
+    }
     this.#frames.push(frame);
     this.#wake();
+  }
+
+  /**
+   * Drops the first frame for which `match` is true: the queued one if there is one, else the next
+   * one to arrive (a request's own completion frame, which must not reach a later receive).
+   */
+  discardOne(match: (frame: string) => boolean): void {
+    const i = this.#frames.findIndex(match);
+    if (i !== -1) this.#frames.splice(i, 1);
+    else this.#discards.push(match);
   }
 
   /** Records the close. */
@@ -101,6 +118,15 @@ export class Inbox {
         throw new ReceiveTimeoutError(`${what()}: nothing matching arrived within ${ms} ms`);
       }
     }
+  }
+
+  /**
+   * Resolves when a new frame or the close arrives, or after `ms` (false on timeout), whatever is
+   * queued already: for waits that queued frames do not end (waiting for the close).
+   */
+  waitForNew(ms: number): Promise<boolean> {
+    if (this.#close) return Promise.resolve(true);
+    return this.#waitForNew(ms);
   }
 
   #waitForNew(ms: number): Promise<boolean> {

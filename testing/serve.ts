@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { App } from "../src/app/app.ts";
+import { type App, checkAppAtStart } from "../src/app/app.ts";
 
 /** A running test server. Dispose it (or call `close`) to stop it and the app. */
 export interface TestServer extends AsyncDisposable {
@@ -17,8 +17,13 @@ export interface TestServer extends AsyncDisposable {
   close(options?: { closeLayers?: boolean }): Promise<void>;
 }
 
-/** Serves `app` with `Deno.serve` on 127.0.0.1 and a free port. */
+/**
+ * Serves `app` with `Deno.serve` on 127.0.0.1 and a free port. A misconfigured app (a route
+ * whose layer alias nothing is registered under) is logged as an error at once, not at the first
+ * request.
+ */
 export function serveForTests(app: App): Promise<TestServer> {
+  checkAppAtStart(app);
   return new Promise((resolve) => {
     const server = Deno.serve({
       hostname: "127.0.0.1",

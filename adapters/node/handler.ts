@@ -11,6 +11,7 @@ import type { Duplex } from "node:stream";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import type { App } from "../../src/app/app.ts";
 import type { ConsumerClass } from "../../src/consumer/consumer.ts";
+import { serverError } from "../../src/app/responses.ts";
 import { getLogger } from "../../src/logger.ts";
 import { Heartbeat, heartbeatSeconds } from "../../src/runtime/heartbeat.ts";
 import { closeOrFallback, deliverFrame } from "../../src/runtime/seam.ts";
@@ -125,8 +126,12 @@ export function createNodeHandler(app: App, options: NodeHandlerOptions = {}): N
       markAlive();
       deliverFrame(handle, isBinary ? toBytes(data) : rawText(data));
     });
+    // ws sends its own close frame (1009 for an oversized frame) on a read error, then stops
+    // reading, so its "close" event says 1006: the code it sent is what the connection closed with.
+    let sentCode: number | undefined;
     ws.on("error", (error: Error & { code?: string }) => {
       if (error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") {
+        sentCode = 1009;
         getLogger().warn(`Frame over ${limit} bytes, closing with 1009`);
       } else {
         getLogger().debug("WebSocket error", { error });
@@ -135,7 +140,8 @@ export function createNodeHandler(app: App, options: NodeHandlerOptions = {}): N
     ws.on("close", (code, reason) => {
       sockets.delete(ws);
       heartbeat.delete(ws);
-      void handle.closed(code, reason.toString("utf8"));
+      if (code === 1006 && sentCode !== undefined) void handle.closed(sentCode, "");
+      else void handle.closed(code, reason.toString("utf8"));
     });
     void handle.opened();
   }
@@ -155,8 +161,7 @@ export function createNodeHandler(app: App, options: NodeHandlerOptions = {}): N
       try {
         response = await app.handleHttp(toRequest(req, controller.signal));
       } catch (error) {
-        getLogger().error(`HTTP ${req.method} ${req.url} failed`, { error });
-        response = new Response("Internal server error", { status: 500 });
+        response = serverError(`HTTP ${req.method} ${req.url} failed`, error);
       }
       await writeResponse(response, res, req.method);
     },
@@ -201,9 +206,14 @@ export function createNodeHandler(app: App, options: NodeHandlerOptions = {}): N
           wire(ws, decision.accept, limit);
         });
       } catch (error) {
-        getLogger().error(`WebSocket upgrade of ${req.url} failed`, { error });
-        await refuse(socket, new Response("Upgrade failed with a server error", { status: 500 }))
-          .catch(() => socket.destroy());
+        await refuse(
+          socket,
+          serverError(
+            `WebSocket upgrade of ${req.url} failed`,
+            error,
+            "Upgrade failed with a server error",
+          ),
+        ).catch(() => socket.destroy());
       } finally {
         pending.delete(socket);
       }

@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
-import type { App } from "../../src/app/app.ts";
+import { type App, checkAppAtStart } from "../../src/app/app.ts";
 import { getLogger } from "../../src/logger.ts";
 import { createNodeHandler, type NodeHandler, type NodeHandlerOptions } from "./handler.ts";
 
@@ -101,6 +101,10 @@ export function attach(
 
 /**
  * Serves `app` on Node: HTTP routes and WebSocket routes on one port. Resolves once listening.
+ * Checks the app first (`app.problems()`): a route whose channel layer alias nothing is registered
+ * under is logged as an error at once (`Misconfigured app: …`), not at the first request. It does
+ * not stop the server: a layer may still be registered before that route's first connection (its
+ * upgrades are refused with a 500 until then). Call `app.check()` before `serve` to make it fatal.
  *
  * ```js
  * const server = await serve(app, { port: 8080, hostname: "0.0.0.0" });
@@ -109,6 +113,7 @@ export function attach(
  * ```
  */
 export function serve(app: App, options: ServeOptions = {}): Promise<NodeServer> {
+  checkAppAtStart(app); // logged now, not at the first request
   const headersTimeout = options.headersTimeout ?? 10_000;
   const requestTimeout = options.requestTimeout ?? 30_000;
   const server = createServer({

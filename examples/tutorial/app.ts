@@ -5,7 +5,7 @@ import { BackgroundJobConsumer } from "./background_jobs/consumer.ts";
 import { jobQueue } from "./background_jobs/queue.ts";
 import { mountHealth } from "./health.ts";
 import { LAYER_ALIASES, setupLayers } from "./layers.ts";
-import { apiToken, extraOrigins, rateLimit } from "./settings.ts";
+import { apiToken, extraOrigins, maxConnections, rateLimit } from "./settings.ts";
 import { mountStatic } from "./static/serve.ts";
 import { mountShowcaseApi } from "./http_api.ts";
 import { RoomChatConsumer } from "./room_chat/consumer.ts";
@@ -49,6 +49,8 @@ export function createApp(): App {
     // The page's own origin (on loopback), plus ALLOWED_ORIGINS.
     allowedOrigins: extra === "*" ? "*" : ["same-origin", ...extra],
     rateLimit: rateLimit(),
+    // MAX_CONNECTIONS (default 10,000): the process-wide bound on open sockets (503 beyond).
+    maxConnections: maxConnections(),
   });
   mountHealth(app, {
     layers: Object.fromEntries(LAYER_ALIASES.map((alias) => [alias, () => layers.get(alias)])),

@@ -10,6 +10,9 @@
  * - `MAX_JOBS_PER_CONNECTION`: jobs one socket may have queued or running at once (default 5).
  * - `RATE_LIMIT_PER_SECOND`: frames per second one socket may send (burst twice that); persistent
  *   abuse closes it with 1008. Unset: no rate limit.
+ * - `MAX_CONNECTIONS`: sockets the process holds open at once (default 10,000); beyond it an upgrade
+ *   is answered 503. Budget about `MAX_CONNECTIONS × (20 KB + 100 × 2 KB)` of memory for a full
+ *   process (docs/production.md).
  */
 
 /** A setting is wrong; the message says which and how to fix it. */
@@ -111,10 +114,26 @@ export function rateLimit(): { perSecond: number; burst: number } | undefined {
   return { perSecond: n, burst: 2 * n };
 }
 
+/** `MAX_CONNECTIONS` (default 10,000): a positive integer, the App's `maxConnections`. */
+export function maxConnections(): number {
+  const value = env("MAX_CONNECTIONS");
+  if (value === undefined) return 10_000;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new SettingsError(
+      `MAX_CONNECTIONS must be a positive integer (sockets open at once); got ${
+        JSON.stringify(value.slice(0, 200))
+      }`,
+    );
+  }
+  return n;
+}
+
 /** Checks every setting (throws {@linkcode SettingsError} on the first wrong one). */
 export function checkSettings(): void {
   redisUrl();
   extraOrigins();
   maxJobsPerConnection();
   rateLimit();
+  maxConnections();
 }

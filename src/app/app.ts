@@ -32,6 +32,7 @@ import {
   ConnectionSlots,
   missingLayer,
   type SlotlessDecision,
+  standaloneTopicRefusal,
 } from "./upgrade.ts";
 
 export type { AppOptions } from "./options.ts";
@@ -86,6 +87,16 @@ interface HttpRoute {
   pattern: PathPattern;
   handler: HttpHandler;
   maxBodyBytes: number | undefined;
+}
+
+let checkAtStartOf: (app: App) => void;
+
+/**
+ * Logs the app's configuration problems (`Misconfigured app: …`) once, as its first request
+ * would: servers call it when they start. Not part of the public API (mod.ts does not export it).
+ */
+export function checkAppAtStart(app: App): void {
+  checkAtStartOf(app);
 }
 
 /** A Switchboard application. */
@@ -195,6 +206,10 @@ export class App {
     if (first) throw first;
   }
 
+  static {
+    checkAtStartOf = (app) => app.#checkAtStart();
+  }
+
   #checkAtStart(): void {
     if (this.#startChecked) return;
     this.#startChecked = true;
@@ -249,6 +264,8 @@ export class App {
         response: text(404, `No WebSocket route for ${truncateForEcho(url.pathname)}`),
       };
     }
+    const badTopic = standaloneTopicRefusal(route.consumer, params);
+    if (badTopic) return { accepted: false, response: badTopic };
     const missing = missingLayer(route);
     if (missing) {
       return {

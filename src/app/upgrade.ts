@@ -2,7 +2,8 @@
  * The parts of the upgrade decision (`App.upgrade`) that are not routing and authentication: the
  * mount-time checks of a consumer (its topics, its layer), the connection slots (the
  * `maxConnections` cap, reserved before `authenticate` runs), and the settings of an accepted
- * connection. The order of a decision: shutdown → origin → slot → route → layer → authenticate.
+ * connection. The order of a decision: shutdown → origin → slot → route (with the standalone
+ * topic's params) → layer → authenticate.
  *
  * @module
  */
@@ -13,6 +14,7 @@ import { DefinitionError, type LayerNotFoundError } from "../errors.ts";
 import { DEFAULT_LAYER, layers } from "../layers/registry.ts";
 import type { UpgradeDecision } from "../runtime/seam.ts";
 import type { AppOptions } from "./options.ts";
+import { truncateForEcho } from "../protocol/truncate.ts";
 import { text } from "./responses.ts";
 
 // --- mount-time checks ---
@@ -57,6 +59,32 @@ export function missingLayer(
   return layers.missing(
     alias,
     `${route.consumer.name} (app.ws('${route.path}')) uses channel layer '${alias}'. `,
+  );
+}
+
+/**
+ * The refusal (404) of an upgrade to a standalone topic route whose URL parameters do not make a
+ * topic of its default topic: the topic formatted from `params` must parse back to the same
+ * params (`/ws/topics/room/a%3Ab` would make `room:a:b`, which `room:{roomName}` does not match,
+ * and the socket could do nothing). `undefined` when the consumer has no default topic or the
+ * params round-trip.
+ */
+export function standaloneTopicRefusal(
+  consumer: ConsumerClass,
+  params: Readonly<Record<string, string>>,
+): Response | undefined {
+  const standalone = consumer.defaultTopic;
+  if (!standalone) return undefined;
+  const topic = standalone.format(params);
+  const parsed = standalone.parse(topic);
+  const bad = standalone.paramNames().find((n) => parsed?.[n] !== params[n]);
+  if (parsed && bad === undefined) return undefined;
+  const name = bad ?? standalone.paramNames()[0];
+  return text(
+    404,
+    `No topic '${standalone.pattern}' for ${name} ${
+      JSON.stringify(truncateForEcho(params[name] ?? ""))
+    }: a topic parameter must not contain the pattern's separators (such as ':')`,
   );
 }
 

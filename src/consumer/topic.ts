@@ -75,6 +75,9 @@ export class Topic<Events extends AnyMessage = AnyMessage> {
   /**
    * Message types sent to clients outside handler replies (`broadcastMessage`, group sends,
    * pushes): typed clients receive them; `checkClientApi` checks each is a declared `output`.
+   * Merged across the class chain, like `passthroughEvents`: a subclass's list adds to its
+   * parent's. The typed client sees the type of the most-derived declaration (as for
+   * `passthroughEvents`).
    */
   static broadcasts: readonly AnyMessageType[] = [];
 

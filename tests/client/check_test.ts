@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  type AnyMessageType,
   Consumer,
   DefinitionError,
   eventHandler,
@@ -84,4 +85,41 @@ Deno.test("checkClientApi: a hand-made api with the old receive list, or bad bro
     static override broadcasts = ["said"] as unknown as [];
   }
   assert.throws(() => checkClientApi(Bad), /broadcasts must list message types/);
+});
+
+Deno.test("checkClientApi: static broadcasts merge across subclasses, like passthroughEvents", () => {
+  const Extra = message("extra");
+  class Base extends Consumer {
+    static override broadcasts: readonly AnyMessageType[] = [Said];
+    @eventHandler(Shout, { output: Said })
+    onShout(_m: MessageOf<typeof Shout>): void {}
+  }
+  // The subclass lists only what it adds: the parent's Said is still checked (and still produced).
+  class Child extends Base {
+    static override broadcasts = [Extra];
+    @eventHandler(Say, { output: Extra })
+    onSay(_m: MessageOf<typeof Say>): void {}
+  }
+  checkClientApi(Child);
+  // A parent's entry that the subclass cannot produce is caught through the subclass.
+  class Orphan extends Consumer {
+    static override broadcasts: readonly AnyMessageType[] = [Shouted];
+  }
+  class OrphanChild extends Orphan {
+    static override broadcasts = [Extra];
+    @eventHandler(Say, { output: Extra })
+    onSay(_m: MessageOf<typeof Say>): void {}
+  }
+  assert.throws(
+    () => checkClientApi(OrphanChild),
+    /OrphanChild disagrees with its handlers: broadcasts lists 'shouted'/,
+  );
+  // A bad list anywhere in the chain is named.
+  class BadParent extends Consumer {
+    static override broadcasts = ["said"] as unknown as AnyMessageType[];
+  }
+  class GoodChild extends BadParent {
+    static override broadcasts = [Said];
+  }
+  assert.throws(() => checkClientApi(GoodChild), /BadParent\.broadcasts must list message types/);
 });

@@ -3,14 +3,20 @@ import {
   App,
   assert,
   captureBroadcastEvents,
+  Consumer,
   GROUP_ACTION_COMPLETE,
+  message,
+  type MessageOf,
   Ping,
   Pong,
   ReceiveTimeoutError,
   serveForTests,
+  Topic,
   WebsocketCommunicator,
+  wsHandler,
 } from "./deps.ts";
 import {
+  ALIAS,
   EchoConsumer,
   freshLayer,
   makeApp,
@@ -142,4 +148,62 @@ Deno.test("over a socket, the timeout names sendCompletion when the consumer opt
     () => comm.receiveAllMessages({ timeout: 50 }),
     /no 'complete' within 50 ms; received \[\]\. QuietConsumer\.sendCompletion is false: no 'complete' frames are sent/,
   );
+});
+
+// --- issue: waitForClose with unread frames, subscribe's own completion, disconnect's promise ---
+
+const Leave = message("leave");
+
+class DocT extends Topic {
+  static override pattern = "doc:{id}";
+  static override layer = ALIAS;
+}
+
+/** Hosts DocT with completions on; `leave` sends three frames, then closes with 4001. */
+class HostConsumer extends Consumer {
+  static override layer = ALIAS;
+  static override topics = [DocT];
+  static override sendCompletion = true;
+  @wsHandler(Ping, { output: Pong })
+  handlePing(_m: MessageOf<typeof Ping>): MessageOf<typeof Pong> {
+    return Pong.create();
+  }
+  @wsHandler(Leave)
+  async handleLeave(_m: MessageOf<typeof Leave>): Promise<void> {
+    for (let i = 0; i < 3; i++) await this.sendMessage(Pong.create());
+    this.close(4001, "bye");
+  }
+}
+
+const hostApp = new App().ws("/host", HostConsumer);
+
+Deno.test("waitForClose returns the close though frames wait unread (in-process and over a socket)", async () => {
+  freshLayer();
+  await using server = await serveForTests(hostApp);
+  for (const url of [undefined, server.url]) {
+    await using c = await WebsocketCommunicator.connect(hostApp, "/host", { url });
+    await c.sendMessage(Leave.create());
+    const started = Date.now();
+    assert.deepEqual(await c.waitForClose(3000), { code: 4001, reason: "bye" });
+    assert.ok(Date.now() - started < 2000, `closed after ${Date.now() - started} ms`);
+    // The frames are still there to read.
+    assert.deepEqual(await c.receiveJson(), Pong.create());
+  }
+});
+
+Deno.test("subscribe consumes its own complete, with or without the consumer option, in-process and over a socket", async () => {
+  freshLayer();
+  await using server = await serveForTests(hostApp);
+  for (const url of [undefined, server.url]) {
+    for (const consumer of [undefined, HostConsumer]) {
+      await using c = await WebsocketCommunicator.connect(hostApp, "/host", { url, consumer });
+      const what = `url ${url}, consumer ${consumer?.name}`;
+      assert.equal((await c.subscribe("doc:1")).action, "subscribed", what);
+      await c.sendMessage(Ping.create(), { ref: "p" });
+      // The subscribe's `complete` must not end this receive early.
+      assert.deepEqual(await c.receiveAllMessages(), [{ ...Pong.create(), ref: "p" }], what);
+      assert.equal((await c.unsubscribe("doc:1")).action, "unsubscribed", what);
+      assert.ok(await c.receiveNothing({ timeout: 50 }), what);
+    }
+  }
 });

@@ -5,7 +5,18 @@
  */
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { App, generateAsyncApi, type HandlerTable, handlerTable, Ping, Pong } from "../../mod.ts";
+import {
+  App,
+  Consumer,
+  generateAsyncApi,
+  type HandlerTable,
+  handlerTable,
+  LayerNotFoundError,
+  memoryLogger,
+  Ping,
+  Pong,
+  setLogger,
+} from "../../mod.ts";
 import { serve } from "../../adapters/node/mod.ts";
 import { WebsocketCommunicator } from "../../testing/mod.ts";
 import { RoomChatConsumer } from "../../examples/tutorial/room_chat/consumer.ts";
@@ -91,4 +102,63 @@ Deno.test("the Node adapter serves an app under Deno (node:http + npm:ws)", asyn
   } finally {
     await server.close({ closeLayers: false });
   }
+});
+
+Deno.test("Node adapter: its own 500s carry an error id (body, x-error-id, log), like the core's", async () => {
+  const app = new App().get("/x", () => new Response("fine"));
+  const server = await serve(app, { port: 0 });
+  const logger = memoryLogger();
+  const previous = setLogger(logger);
+  try {
+    // Failures outside the core's own handling: the app itself throws.
+    app.handleHttp = () => Promise.reject(new Error("secret detail"));
+    app.upgrade = () => Promise.reject(new Error("secret upgrade detail"));
+    const response = await fetch(`${server.httpUrl}/x`);
+    assert.equal(response.status, 500);
+    const id = response.headers.get("x-error-id");
+    assert.match(id ?? "", /^[0-9a-f-]{36}$/);
+    assert.equal(await response.text(), `Internal server error (error id ${id})`);
+    const upgrade = await fetch(`${server.httpUrl}/ws`, {
+      headers: {
+        upgrade: "websocket",
+        connection: "Upgrade",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      },
+    });
+    assert.equal(upgrade.status, 500);
+    const upgradeId = upgrade.headers.get("x-error-id");
+    assert.match(upgradeId ?? "", /^[0-9a-f-]{36}$/);
+    assert.equal(
+      await upgrade.text(),
+      `Upgrade failed with a server error (error id ${upgradeId})`,
+    );
+    const logged = logger.lines.filter((l) => l.level === "error").map((l) => l.fields?.errorId);
+    assert.deepEqual(logged, [id, upgradeId]);
+  } finally {
+    setLogger(previous);
+    await server.close({ closeLayers: false });
+  }
+});
+
+Deno.test("Node serve() checks the app at start: a missing layer alias is logged before any request", async () => {
+  class Unlayered extends Consumer {
+    static override layer = "nobody-registered-this";
+  }
+  const app = new App().ws("/ws/u", Unlayered);
+  const logger = memoryLogger();
+  const previous = setLogger(logger);
+  try {
+    const server = await serve(app, { port: 0 });
+    await server.close({ closeLayers: false });
+  } finally {
+    setLogger(previous);
+  }
+  const errors = logger.lines.filter((l) => l.level === "error");
+  assert.equal(errors.length, 1, JSON.stringify(errors.map((l) => l.message)));
+  assert.match(
+    errors[0].message,
+    /^Misconfigured app: Unlayered \(app\.ws\('\/ws\/u'\)\) uses channel layer 'nobody-registered-this'/,
+  );
+  assert.ok(errors[0].fields?.error instanceof LayerNotFoundError);
 });

@@ -8,9 +8,9 @@ import assert from "node:assert/strict";
 import { App, type ChannelLayer } from "../../../mod.ts";
 import { InMemoryChannelLayer, InMemoryJobQueue } from "../../../adapters/memory/mod.ts";
 import { RedisJobQueue, RedisPubSubChannelLayer } from "../../../adapters/redis/mod.ts";
-import { app } from "../app.ts";
+import { app, createApp } from "../app.ts";
 import { mountHealth } from "../health.ts";
-import { redisUrl, SettingsError } from "../settings.ts";
+import { checkSettings, maxConnections, redisUrl, SettingsError } from "../settings.ts";
 import { hasRedisServer, RedisServer } from "../../../tests/helpers/redis_servers.ts";
 
 const ROOT = new URL("../../../", import.meta.url);
@@ -117,4 +117,32 @@ Deno.test("REDIS_URL without a scheme: a SettingsError, and deno task dev exits 
     /Cannot start the tutorial: REDIS_URL="127\.0\.0\.1:6379" is not a Redis URL/,
   );
   assert.match(stderr, /REDIS_URL=redis:\/\/127\.0\.0\.1:6379/);
+});
+
+Deno.test("MAX_CONNECTIONS: default 10,000, a positive integer, checked at startup, the App's maxConnections", () => {
+  const saved = Deno.env.get("MAX_CONNECTIONS");
+  try {
+    Deno.env.delete("MAX_CONNECTIONS");
+    assert.equal(maxConnections(), 10_000);
+    assert.equal(app.options.maxConnections, 10_000, "the tutorial app is capped by default");
+    Deno.env.set("MAX_CONNECTIONS", " 250 ");
+    assert.equal(maxConnections(), 250);
+    assert.equal(createApp().options.maxConnections, 250);
+    for (const bad of ["0", "-3", "1.5", "ten", "1e400", "x".repeat(5000)]) {
+      Deno.env.set("MAX_CONNECTIONS", bad);
+      assert.throws(() => maxConnections(), SettingsError, bad.slice(0, 20));
+      assert.throws(() => checkSettings(), /MAX_CONNECTIONS must be a positive integer/);
+      const message = (() => {
+        try {
+          maxConnections();
+        } catch (e) {
+          return (e as Error).message;
+        }
+      })()!;
+      assert.ok(message.length < 400, `bounded message (${message.length} chars)`);
+    }
+  } finally {
+    if (saved === undefined) Deno.env.delete("MAX_CONNECTIONS");
+    else Deno.env.set("MAX_CONNECTIONS", saved);
+  }
 });
