@@ -38,9 +38,16 @@ export class Inbox {
   #frames: string[] = [];
   #waiters: Array<() => void> = [];
   #close: CloseInfo | undefined;
+  readonly #drop: ((frame: string) => boolean) | undefined;
 
-  /** Adds a frame. */
+  /** Creates an inbox; frames for which `drop` is true are discarded on arrival. */
+  constructor(drop?: (frame: string) => boolean) {
+    this.#drop = drop;
+  }
+
+  /** Adds a frame (unless the inbox's `drop` filter discards it). */
   push(frame: string): void {
+    if (this.#drop?.(frame)) return;
     this.#frames.push(frame);
     this.#wake();
   }
@@ -116,6 +123,11 @@ export class Inbox {
       }, ms);
       this.#waiters.push(wake);
     });
+  }
+
+  /** The frames waiting to be read, oldest first, without taking any. */
+  snapshot(): readonly string[] {
+    return [...this.#frames];
   }
 
   /** Takes the next frame if there is one. */
