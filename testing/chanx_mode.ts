@@ -7,6 +7,9 @@
  */
 import { COMPLETE_ACTIONS } from "../src/protocol/builtins.ts";
 
+/** Chanx's `receive_all_messages` timeout (1 s), the default under `chanx: true`, in ms. */
+export const CHANX_RECEIVE_ALL_TIMEOUT = 1000;
+
 /**
  * True for a completion frame (`complete`, `group_complete`, `event_complete`) that carries a
  * `topic` envelope key, i.e. the completion of a topic frame. Unparseable frames are kept.

@@ -21,7 +21,7 @@ import {
   refuteReceives,
   type RefuteReceivesOptions,
 } from "./assertions.ts";
-import { isTopicCompletion } from "./chanx_mode.ts";
+import { CHANX_RECEIVE_ALL_TIMEOUT, isTopicCompletion } from "./chanx_mode.ts";
 import {
   type ClientTransport,
   type ConnectResult,
@@ -52,8 +52,8 @@ export interface CommunicatorOptions {
   topicCompletions?: boolean;
   /**
    * Chanx compatibility mode, for test suites ported from Chanx (default `false`): sets
-   * `topicCompletions: false` and makes {@linkcode WebsocketCommunicator.receiveAllMessages}
-   * default to `onTimeout: "return"`. Explicit options still win.
+   * `topicCompletions: false` and gives {@linkcode WebsocketCommunicator.receiveAllMessages}
+   * Chanx's defaults, `onTimeout: "return"` and `timeout: 1000`. Explicit options still win.
    */
   chanx?: boolean;
 }
@@ -68,7 +68,7 @@ export interface ReceiveAllOptions {
    * without failing.
    */
   stopAction?: string | readonly string[] | null;
-  /** Milliseconds to wait for the stop frame before failing (default 5000). */
+  /** Milliseconds to wait for the stop frame before failing (default 5000; 1000 under `chanx`). */
   timeout?: number;
   /**
    * What happens when `timeout` passes without the stop frame: `"throw"` (default) raises a
@@ -339,7 +339,8 @@ export class WebsocketCommunicator {
       : typeof stopAction === "string"
       ? [stopAction]
       : [...stopAction];
-    const timeout = options.timeout ?? DEFAULT_RECEIVE_TIMEOUT;
+    const timeout = options.timeout ??
+      (this.#options.chanx ? CHANX_RECEIVE_ALL_TIMEOUT : DEFAULT_RECEIVE_TIMEOUT);
     const returnOnTimeout = (options.onTimeout ?? (this.#options.chanx ? "return" : "throw")) ===
       "return";
     const deadline = Date.now() + timeout;
