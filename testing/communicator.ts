@@ -13,6 +13,16 @@ import type { Consumer, ConsumerClass } from "../src/consumer/consumer.ts";
 import type { AnyMessage } from "../src/protocol/message.ts";
 import { type CloseInfo, Inbox, ReceiveTimeoutError } from "./inbox.ts";
 import {
+  assertReceives,
+  type AssertReceivesOptions,
+  type FrameExpectation,
+  type FrameReader,
+  type ReceivedFrame,
+  refuteReceives,
+  type RefuteReceivesOptions,
+} from "./assertions.ts";
+import { CHANX_RECEIVE_ALL_TIMEOUT, isTopicCompletion } from "./chanx_mode.ts";
+import {
   type ClientTransport,
   type ConnectResult,
   inProcessTransport,
@@ -33,6 +43,19 @@ export interface CommunicatorOptions {
    * WebSocket, pass `WebSocket` from the `ws` package.
    */
   WebSocket?: WebSocketConstructor;
+  /**
+   * Keep the completion frames of topic frames (default `true`). `false` discards them on arrival
+   * (a completion frame that carries a `topic`), so the client sees what a Chanx client sees:
+   * topics send no completions. `subscribe`/`unsubscribe` then return without waiting for one.
+   * See docs/from-chanx.md for why keeping them is the default.
+   */
+  topicCompletions?: boolean;
+  /**
+   * Chanx compatibility mode, for test suites ported from Chanx (default `false`): sets
+   * `topicCompletions: false` and gives {@linkcode WebsocketCommunicator.receiveAllMessages}
+   * Chanx's defaults, `onTimeout: "return"` and `timeout: 1000`. Explicit options still win.
+   */
+  chanx?: boolean;
 }
 
 /** Options of {@linkcode WebsocketCommunicator.receiveAllMessages}. */
@@ -45,8 +68,15 @@ export interface ReceiveAllOptions {
    * without failing.
    */
   stopAction?: string | readonly string[] | null;
-  /** Milliseconds to wait for the stop frame before failing (default 5000). */
+  /** Milliseconds to wait for the stop frame before failing (default 5000; 1000 under `chanx`). */
   timeout?: number;
+  /**
+   * What happens when `timeout` passes without the stop frame: `"throw"` (default) raises a
+   * {@linkcode ReceiveTimeoutError} listing what arrived; `"return"` returns what arrived, as
+   * Chanx's `receive_all_messages` does (the default under `chanx: true`). A connection that
+   * closes before the stop frame throws either way.
+   */
+  onTimeout?: "throw" | "return";
 }
 
 /** A frame with its envelope keys, as topics send them. */
@@ -81,7 +111,7 @@ export class WebsocketCommunicator {
   /** The path this communicator connects to. */
   readonly path: string;
   readonly #options: CommunicatorOptions;
-  readonly #inbox = new Inbox();
+  readonly #inbox: Inbox;
   readonly #transport: ClientTransport;
   readonly #app: App;
   #connected = false;
@@ -92,6 +122,7 @@ export class WebsocketCommunicator {
     this.path = path;
     this.#options = options;
     this.#app = app;
+    this.#inbox = this.#keepsTopicCompletions ? new Inbox() : new Inbox(isTopicCompletion);
     this.#transport = options.url
       ? socketTransport(options.url, path, options.headers, this.#inbox, options.WebSocket)
       : inProcessTransport(app, path, options.headers, this.#inbox);
@@ -230,7 +261,9 @@ export class WebsocketCommunicator {
       return f.ref === ref && f.action === MESSAGE_ACTION_COMPLETE;
     };
     const cls = this.#consumerClass;
-    if (cls?.sendCompletion) {
+    if (!this.#keepsTopicCompletions) {
+      // Topic completions are dropped on arrival (Chanx mode): nothing to wait for.
+    } else if (cls?.sendCompletion) {
       await this.#inbox.takeWhere(isCompletion, timeout, () => `${action}(${topic}) completion`);
     } else if (!cls) {
       // Over a socket without the `consumer` option: whether a completion comes is unknown, so
@@ -317,12 +350,15 @@ export class WebsocketCommunicator {
       : typeof stopAction === "string"
       ? [stopAction]
       : [...stopAction];
-    const timeout = options.timeout ?? DEFAULT_RECEIVE_TIMEOUT;
+    const timeout = options.timeout ??
+      (this.#options.chanx ? CHANX_RECEIVE_ALL_TIMEOUT : DEFAULT_RECEIVE_TIMEOUT);
+    const returnOnTimeout = (options.onTimeout ?? (this.#options.chanx ? "return" : "throw")) ===
+      "return";
     const deadline = Date.now() + timeout;
     const out: M[] = [];
     const noCompletions = this.#noCompletions(pending);
     // In-process the consumer is the real one: no need to wait for frames that are never sent.
-    if (noCompletions && this.#transport.consumer) {
+    if (noCompletions && this.#transport.consumer && !returnOnTimeout) {
       throw new ReceiveTimeoutError(`receiveAllMessages(${this.path}): ${noCompletions}`);
     }
     while (true) {
@@ -336,7 +372,7 @@ export class WebsocketCommunicator {
           );
         }
         if (left <= 0 || this.#inbox.closeInfo || !(await this.#inbox.waitForActivity(left))) {
-          if (!pending) return out;
+          if (!pending || (returnOnTimeout && !this.#inbox.closeInfo)) return out;
           throw new ReceiveTimeoutError(
             `receiveAllMessages(${this.path}): no '${
               pending.join("', '")
@@ -382,5 +418,52 @@ export class WebsocketCommunicator {
     if (this.#inbox.size > 0) return false;
     await this.#inbox.waitForActivity(options.timeout ?? 100);
     return this.#inbox.size === 0;
+  }
+
+  /** False when topic completions are discarded on arrival (`topicCompletions: false`, `chanx`). */
+  get #keepsTopicCompletions(): boolean {
+    return this.#options.topicCompletions ?? !this.#options.chanx;
+  }
+
+  /** The inbox and decoding, for the assertions. */
+  get #reader(): FrameReader {
+    return {
+      inbox: this.#inbox,
+      path: this.path,
+      decode: (raw) => {
+        const frame = JSON.parse(raw) as ReceivedFrame;
+        return { ...frame, ...this.#decode(frame) };
+      },
+    };
+  }
+
+  /**
+   * Phoenix's `assert_receive`: waits for a frame with this action, or equal to this message
+   * (action and payload; envelope keys ignored), takes it and returns it with its envelope keys.
+   * Frames that do not match stay queued, in order. Fails with an `AssertionError` diffing the
+   * expectation against the frames that arrived, after `timeout` (default 5000 ms; it only bounds
+   * a failure — a frame that is there returns at once).
+   *
+   * ```ts
+   * await comm.sendMessage(Ping.create());
+   * await comm.assertReceives(Pong.create());
+   * ```
+   */
+  assertReceives<M extends AnyMessage = AnyMessage>(
+    expected: FrameExpectation,
+    options: AssertReceivesOptions = {},
+  ): Promise<ReceivedFrame<M>> {
+    return assertReceives<M>(this.#reader, expected, options, DEFAULT_RECEIVE_TIMEOUT);
+  }
+
+  /**
+   * Phoenix's `refute_receive`: fails with an `AssertionError` if a frame with this action (or
+   * equal to this message) is queued or arrives within `within` ms (default 100). The only
+   * assertion that always waits its whole window — an absence has no completion signal — so call
+   * it after a completion frame showed the server is done. Waits on arrivals, never polls; takes
+   * nothing when it passes.
+   */
+  refuteReceives(expected: FrameExpectation, options: RefuteReceivesOptions = {}): Promise<void> {
+    return refuteReceives(this.#reader, expected, options);
   }
 }

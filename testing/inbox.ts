@@ -38,11 +38,18 @@ export class Inbox {
   #frames: string[] = [];
   #waiters: Array<() => void> = [];
   #close: CloseInfo | undefined;
+  readonly #drop: ((frame: string) => boolean) | undefined;
 
   #discards: Array<(frame: string) => boolean> = [];
 
-  /** Adds a frame (unless a {@linkcode discardOne} claims it). */
+  /** Creates an inbox; frames for which `drop` is true are discarded on arrival. */
+  constructor(drop?: (frame: string) => boolean) {
+    this.#drop = drop;
+  }
+
+  /** Adds a frame (unless the `drop` filter or a {@linkcode discardOne} claims it). */
   push(frame: string): void {
+    if (this.#drop?.(frame)) return;
     const i = this.#discards.findIndex((match) => match(frame));
     if (i !== -1) {
       this.#discards.splice(i, 1);
@@ -142,6 +149,11 @@ export class Inbox {
       }, ms);
       this.#waiters.push(wake);
     });
+  }
+
+  /** The frames waiting to be read, oldest first, without taking any. */
+  snapshot(): readonly string[] {
+    return [...this.#frames];
   }
 
   /** Takes the next frame if there is one. */

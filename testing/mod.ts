@@ -2,6 +2,9 @@
  * The testing module: communicators that drive an app in-process or over real sockets, the
  * completion constants, broadcast capture, topic helpers (`subscribe`, `receiveTopicMessage`) and
  * {@linkcode TcpProxy}, a TCP proxy that drops or holds connections for fault-injection tests.
+ * Phoenix-style assertions (`assertReceives`, `refuteReceives`) and a Chanx compatibility mode
+ * (`chanx: true`, `topicCompletions: false`, `receiveAllMessages({ onTimeout: "return" })`) make
+ * Chanx test suites port line by line (docs/from-chanx.md).
  *
  * ```ts
  * import { GROUP_ACTION_COMPLETE, WebsocketCommunicator } from "@switchboard/switchboard/testing";
@@ -17,6 +20,12 @@ export {
   WebsocketCommunicator,
 } from "./communicator.ts";
 export type { ConnectResult, WebSocketConstructor } from "./transport.ts";
+export type {
+  AssertReceivesOptions,
+  FrameExpectation,
+  ReceivedFrame,
+  RefuteReceivesOptions,
+} from "./assertions.ts";
 export { type CloseInfo, ConnectionClosedError, ReceiveTimeoutError } from "./inbox.ts";
 export {
   type BroadcastCapture,
