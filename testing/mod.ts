@@ -34,4 +34,17 @@ export {
   MESSAGE_ACTION_COMPLETE,
 } from "../src/protocol/builtins.ts";
 export { skewClock, type SkewedClock } from "./clock.ts";
-export { TcpProxy, type TcpProxyTarget } from "./tcp_proxy.ts";
+export { type TcpDirection, type TcpLatency, TcpProxy, type TcpProxyTarget } from "./tcp_proxy.ts";
+export {
+  freePort,
+  LocalService,
+  type RestartOptions,
+  serviceBinary,
+  type ServiceKind,
+  type ServiceOptions,
+  ServiceUnavailableError,
+  skipReason,
+  skipUnless,
+} from "./services.ts";
+export { redisCommand, RedisServer, startRedis } from "./redis_server.ts";
+export { NatsServer, startNats } from "./nats_server.ts";
