@@ -1,7 +1,10 @@
 /**
  * The testing module: communicators that drive an app in-process or over real sockets, the
  * completion constants, broadcast capture, topic helpers (`subscribe`, `receiveTopicMessage`) and
- * {@linkcode TcpProxy}, a TCP proxy that drops or holds connections for fault-injection tests.
+ * the fault kit: private servers ({@linkcode startRedis}, {@linkcode startNats}: pause, restart,
+ * flush), {@linkcode TcpProxy} (freeze, cut, refuse, latency, heal), a communicator's `drop()` and
+ * `reconnect()`, and {@linkcode spawnApp} for a second process of the app (see docs/testing.md,
+ * "Testing failures").
  *
  * ```ts
  * import { GROUP_ACTION_COMPLETE, WebsocketCommunicator } from "@switchboard/switchboard/testing";
