@@ -51,4 +51,9 @@ export {
 } from "./services.ts";
 export { redisCommand, RedisServer, startRedis } from "./redis_server.ts";
 export { NatsServer, startNats } from "./nats_server.ts";
-export { spawnApp, type SpawnAppOptions, type SpawnedApp } from "./spawn_app.ts";
+export {
+  type AppExitStatus,
+  spawnApp,
+  type SpawnAppOptions,
+  type SpawnedApp,
+} from "./spawn_app.ts";

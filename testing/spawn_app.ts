@@ -37,6 +37,16 @@ export interface SpawnAppOptions {
   startTimeoutMs?: number;
 }
 
+/** How a spawned app process ended. */
+export interface AppExitStatus {
+  /** True when it exited with code 0. */
+  readonly success: boolean;
+  /** The exit code (128 + the signal number when a signal ended it). */
+  readonly code: number;
+  /** The signal that ended it (`"SIGKILL"`), or `null`. */
+  readonly signal: string | null;
+}
+
 /** A running app process (see {@linkcode spawnApp}). `await using` kills it. */
 export interface SpawnedApp extends AsyncDisposable {
   /** `ws://127.0.0.1:<port>` — the communicator's `url`. */
@@ -48,14 +58,14 @@ export interface SpawnedApp extends AsyncDisposable {
   /** The process id. */
   readonly pid: number;
   /** Resolves when the process exits. */
-  readonly status: Promise<Deno.CommandStatus>;
+  readonly status: Promise<AppExitStatus>;
   /** The last few KB of its stdout and stderr, interleaved (for failure messages). */
   output(): string;
   /**
    * Sends `signal` (default `SIGKILL`: a crash, nothing runs on the way out) and resolves with
    * the exit status once it exited. Idempotent.
    */
-  kill(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+  kill(signal?: string): Promise<AppExitStatus>;
 }
 
 const OUTPUT_TAIL = 16_384;
@@ -107,15 +117,15 @@ async function spawnOnce(
   };
   const readers = Promise.all([read(child.stdout, onText), read(child.stderr, onText)]);
   let exited: Deno.CommandStatus | undefined;
-  const status = child.status.then(async (s) => {
+  const status = child.status.then(async (s): Promise<AppExitStatus> => {
     exited = s;
     await readers;
-    return s;
+    return { success: s.success, code: s.code, signal: s.signal };
   });
-  const kill = async (signal: Deno.Signal = "SIGKILL") => {
+  const kill = async (signal = "SIGKILL") => {
     if (!exited) {
       try {
-        child.kill(signal);
+        child.kill(signal as Deno.Signal);
       } catch {
         // already gone
       }
