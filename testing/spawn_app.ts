@@ -23,6 +23,8 @@ export interface SpawnAppOptions {
   denoArgs?: string[];
   /** Arguments after the module. */
   args?: string[];
+  /** The working directory of the process (default: this process's). */
+  cwd?: string;
   /**
    * The whole command instead of `deno run`, e.g. `["node", "dist/main.js"]`; the module is then
    * not added.
@@ -104,6 +106,7 @@ async function spawnOnce(
     [Deno.execPath(), "run", ...(options.denoArgs ?? ["-A"]), module, ...(options.args ?? [])];
   const child = new Deno.Command(cmd, {
     args: cmdArgs,
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
     env: { ...env, PORT: String(port) },
     stdin: "null",
     stdout: "piped",

@@ -33,6 +33,13 @@ Deno.test("spawnApp: ready on a matching line; a failing app rejects with its ou
     spawnApp(import.meta.resolve("../fixtures/missing_app.ts")),
     (e: Error) => /exited \(code 1\)/.test(e.message) && /missing_app\.ts/.test(e.message),
   );
+  // A whole command, run in another directory.
+  const fixtures = new URL("../fixtures/", import.meta.url).pathname;
+  await using custom = await spawnApp("", {}, {
+    command: [Deno.execPath(), "run", "-A", "echo_app.ts"],
+    cwd: fixtures,
+  });
+  assert.notEqual(custom.port, ready.port);
   // A port that is taken is never mistaken for the new app: given explicitly, it fails.
   await assert.rejects(spawnApp(APP, {}, { port: ready.port }), /in use/);
 });
