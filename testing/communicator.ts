@@ -466,4 +466,33 @@ export class WebsocketCommunicator {
   refuteReceives(expected: FrameExpectation, options: RefuteReceivesOptions = {}): Promise<void> {
     return refuteReceives(this.#reader, expected, options);
   }
+
+  /**
+   * The socket dies without a close frame, as when the client's network goes away. In-process,
+   * the server sees an abnormal closure (1006) and this resolves once its `onDisconnect` ran. Over
+   * a real socket the TCP connection is destroyed (this needs the `ws` package's `WebSocket` as
+   * the `WebSocket` option: the global one cannot drop without a close frame); it resolves once
+   * the client side is closed — the server notices on its own, so wait for an effect there. Then
+   * {@linkcode closeInfo} is `{code: 1006}`.
+   */
+  async drop(): Promise<void> {
+    if (!this.#connected) return;
+    await this.#transport.drop(); // throws (and stays connected) when the socket cannot drop
+    this.#connected = false;
+  }
+
+  /**
+   * Opens a new connection to the same path with the same options (URL, headers, consumer,
+   * WebSocket class) and returns it as a **new** communicator; this one stays closed (if it is
+   * still open, it is disconnected first with 1000). Throws unless the upgrade is accepted.
+   *
+   * ```ts ignore
+   * await comm.drop();
+   * await using again = await comm.reconnect();
+   * ```
+   */
+  async reconnect(): Promise<WebsocketCommunicator> {
+    if (this.#connected) await this.disconnect();
+    return await WebsocketCommunicator.connect(this.#app, this.path, this.#options);
+  }
 }

@@ -1,7 +1,10 @@
 /**
  * The testing module: communicators that drive an app in-process or over real sockets, the
  * completion constants, broadcast capture, topic helpers (`subscribe`, `receiveTopicMessage`) and
- * {@linkcode TcpProxy}, a TCP proxy that drops or holds connections for fault-injection tests.
+ * the fault kit: private servers ({@linkcode startRedis}, {@linkcode startNats}: pause, restart,
+ * flush), {@linkcode TcpProxy} (freeze, cut, refuse, latency, heal), a communicator's `drop()` and
+ * `reconnect()`, and {@linkcode spawnApp} for a second process of the app (see docs/testing.md,
+ * "Testing failures").
  * Phoenix-style assertions (`assertReceives`, `refuteReceives`) and a Chanx compatibility mode
  * (`chanx: true`, `topicCompletions: false`, `receiveAllMessages({ onTimeout: "return" })`) make
  * Chanx test suites port line by line (docs/from-chanx.md).
@@ -43,4 +46,23 @@ export {
   MESSAGE_ACTION_COMPLETE,
 } from "../src/protocol/builtins.ts";
 export { skewClock, type SkewedClock } from "./clock.ts";
-export { TcpProxy, type TcpProxyTarget } from "./tcp_proxy.ts";
+export { type TcpDirection, type TcpLatency, TcpProxy, type TcpProxyTarget } from "./tcp_proxy.ts";
+export {
+  freePort,
+  LocalService,
+  type RestartOptions,
+  serviceBinary,
+  type ServiceKind,
+  type ServiceOptions,
+  ServiceUnavailableError,
+  skipReason,
+  skipUnless,
+} from "./services.ts";
+export { redisCommand, RedisServer, startRedis } from "./redis_server.ts";
+export { NatsServer, startNats } from "./nats_server.ts";
+export {
+  type AppExitStatus,
+  spawnApp,
+  type SpawnAppOptions,
+  type SpawnedApp,
+} from "./spawn_app.ts";

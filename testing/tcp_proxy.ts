@@ -8,10 +8,12 @@
  *
  * const proxy = await TcpProxy.start({ port: 6379 });
  * const layer = new RedisPubSubChannelLayer({ url: proxy.url("redis") });
- * proxy.pause();          // commands are sent but neither they nor replies get through
+ * proxy.freeze();         // commands are sent but neither they nor replies get through
  * const leaving = layer.groupDiscard("room", channel);
- * proxy.dropAll();        // the connection drops with the UNSUBSCRIBE in flight
- * proxy.resume();
+ * proxy.cut();            // the connection drops with the UNSUBSCRIBE in flight
+ * proxy.refuse();         // and reconnecting fails…
+ * proxy.latency(200);     // …then works, slowly
+ * proxy.heal();
  * await proxy.close();
  * ```
  *
@@ -27,12 +29,26 @@ export interface TcpProxyTarget {
   port: number;
 }
 
+/** A direction of the traffic through a {@linkcode TcpProxy}. */
+export type TcpDirection = "toUpstream" | "toClient";
+
+/** Added latency per direction, in ms (see {@linkcode TcpProxy.latency}). */
+export interface TcpLatency {
+  /** Delay of the bytes the clients send to the target. */
+  toUpstream?: number;
+  /** Delay of the bytes the target sends back to the clients. */
+  toClient?: number;
+}
+
 interface Pair {
   client: Socket;
   upstream: Socket;
   /** Chunks held while paused, per direction. */
   toUpstream: Uint8Array[];
   toClient: Uint8Array[];
+  /** Chunks waiting out the added latency, per direction, in order. */
+  delayed: Record<TcpDirection, Array<{ chunk: Uint8Array; due: number }>>;
+  timers: Partial<Record<TcpDirection, ReturnType<typeof setTimeout>>>;
 }
 
 /**
@@ -52,6 +68,9 @@ export class TcpProxy {
   #waiters: Array<{ count: number; resolve: () => void }> = [];
   #heldBytes = 0;
   #heldWaiters: Array<() => void> = [];
+  #refusing = false;
+  #refused = 0;
+  #latency: Record<TcpDirection, number> = { toUpstream: 0, toClient: 0 };
 
   private constructor(server: Server, port: number, target: Required<TcpProxyTarget>) {
     this.#server = server;
@@ -133,9 +152,74 @@ export class TcpProxy {
     this.#paused = false;
     this.#heldBytes = 0;
     for (const pair of this.#pairs) {
-      for (const chunk of pair.toUpstream.splice(0)) pair.upstream.write(chunk);
-      for (const chunk of pair.toClient.splice(0)) pair.client.write(chunk);
+      for (const chunk of pair.toUpstream.splice(0)) this.#send(pair, "toUpstream", chunk);
+      for (const chunk of pair.toClient.splice(0)) this.#send(pair, "toClient", chunk);
     }
+  }
+
+  /**
+   * The network freezes: same as {@linkcode pause} (connections stay open, nothing gets through,
+   * bytes are held). {@linkcode heal} or {@linkcode resume} lets them through.
+   */
+  freeze(): void {
+    this.pause();
+  }
+
+  /**
+   * The connections are cut: same as {@linkcode dropAll} (every open connection is closed on both
+   * sides without a goodbye). New connections go through as before. Returns how many were cut.
+   */
+  cut(): number {
+    return this.dropAll();
+  }
+
+  /**
+   * New connections are refused: each one is closed as soon as it is accepted, before any byte is
+   * forwarded (the client sees its connection reset or closed), until {@linkcode heal}. Open
+   * connections are left alone — {@linkcode cut} them too for a full outage.
+   */
+  refuse(): void {
+    this.#refusing = true;
+  }
+
+  /** True while new connections are refused. */
+  get refusing(): boolean {
+    return this.#refusing;
+  }
+
+  /** Connections refused since the start. */
+  get refused(): number {
+    return this.#refused;
+  }
+
+  /**
+   * Adds latency: every chunk is forwarded `ms` later than it arrived (order kept). A number
+   * delays both directions; `{toUpstream, toClient}` sets each one (an omitted direction keeps
+   * its delay). `latency(0)` removes it.
+   */
+  latency(ms: number | TcpLatency): void {
+    const next = typeof ms === "number" ? { toUpstream: ms, toClient: ms } : ms;
+    for (const dir of ["toUpstream", "toClient"] as const) {
+      const v = next[dir];
+      if (v === undefined) continue;
+      if (!Number.isFinite(v) || v < 0) throw new RangeError(`latency must be >= 0 ms, got ${v}`);
+      this.#latency[dir] = v;
+    }
+  }
+
+  /** The added latency per direction, in ms. */
+  get addedLatency(): Readonly<Required<TcpLatency>> {
+    return { ...this.#latency };
+  }
+
+  /**
+   * The network is healthy again: undoes {@linkcode freeze} (held bytes are forwarded),
+   * {@linkcode refuse} and {@linkcode latency}. Cut connections stay cut; clients reconnect.
+   */
+  heal(): void {
+    this.#refusing = false;
+    this.#latency = { toUpstream: 0, toClient: 0 };
+    this.resume();
   }
 
   /** Bytes held since the last {@linkcode pause} (both directions). */
@@ -172,8 +256,21 @@ export class TcpProxy {
   }
 
   #accept(client: Socket): void {
+    if (this.#refusing) {
+      this.#refused++;
+      client.on("error", () => {});
+      client.destroy();
+      return;
+    }
     const upstream = createConnection({ host: this.#target.host, port: this.#target.port });
-    const pair: Pair = { client, upstream, toUpstream: [], toClient: [] };
+    const pair: Pair = {
+      client,
+      upstream,
+      toUpstream: [],
+      toClient: [],
+      delayed: { toUpstream: [], toClient: [] },
+      timers: {},
+    };
     this.#pairs.add(pair);
     this.#accepted++;
     for (const w of [...this.#waiters]) {
@@ -187,30 +284,62 @@ export class TcpProxy {
     const end = () => this.#drop(pair);
     client.on("error", end).on("close", end);
     upstream.on("error", end).on("close", end);
-    this.#forward(client, upstream, pair.toUpstream);
-    this.#forward(upstream, client, pair.toClient);
+    this.#forward(pair, "toUpstream");
+    this.#forward(pair, "toClient");
   }
 
-  /** Copies `from` → `to`, or into `held` while paused. */
-  #forward(from: Socket, to: Socket, held: Uint8Array[]): void {
+  /** Copies one direction of `pair`, or into its held chunks while paused. */
+  #forward(pair: Pair, dir: TcpDirection): void {
+    const from = dir === "toUpstream" ? pair.client : pair.upstream;
     from.on("data", (chunk: Uint8Array) => {
       if (this.#paused) {
-        held.push(chunk);
+        pair[dir].push(chunk);
         this.#heldBytes += chunk.byteLength;
         for (const resolve of this.#heldWaiters.splice(0)) resolve();
         return;
       }
+      this.#send(pair, dir, chunk);
+    });
+  }
+
+  /** Writes `chunk` in direction `dir` now, or after the added latency (in order). */
+  #send(pair: Pair, dir: TcpDirection, chunk: Uint8Array): void {
+    const [from, to] = dir === "toUpstream"
+      ? [pair.client, pair.upstream]
+      : [pair.upstream, pair.client];
+    const queue = pair.delayed[dir];
+    const delay = this.#latency[dir];
+    if (delay <= 0 && queue.length === 0) {
       if (!to.write(chunk)) {
         from.pause();
         to.once("drain", () => from.resume());
       }
-    });
+      return;
+    }
+    queue.push({ chunk, due: performance.now() + delay });
+    this.#schedule(pair, dir);
+  }
+
+  #schedule(pair: Pair, dir: TcpDirection): void {
+    const queue = pair.delayed[dir];
+    if (pair.timers[dir] !== undefined || queue.length === 0) return;
+    const to = dir === "toUpstream" ? pair.upstream : pair.client;
+    pair.timers[dir] = setTimeout(() => {
+      pair.timers[dir] = undefined;
+      const now = performance.now();
+      while (queue.length > 0 && queue[0].due <= now + 1) to.write(queue.shift()!.chunk);
+      this.#schedule(pair, dir);
+    }, Math.max(0, queue[0].due - performance.now()));
   }
 
   #drop(pair: Pair): void {
     if (!this.#pairs.delete(pair)) return;
     pair.toUpstream.length = 0;
     pair.toClient.length = 0;
+    for (const dir of ["toUpstream", "toClient"] as const) {
+      clearTimeout(pair.timers[dir]);
+      pair.delayed[dir].length = 0;
+    }
     pair.client.destroy();
     pair.upstream.destroy();
   }

@@ -28,6 +28,8 @@ export interface ClientTransport {
   sendText(data: string): void;
   sendBytes(data: Uint8Array): void;
   close(code: number, reason?: string): Promise<void>;
+  /** Kills the connection without a close frame (see `WebsocketCommunicator.drop`). */
+  drop(): Promise<void>;
 }
 
 /** Drives the app in-process: the communicator is the socket. */
@@ -96,6 +98,15 @@ export function inProcessTransport(
         inbox.closed({ code, reason });
       }
       await handle.closed(code, reason);
+    },
+    async drop() {
+      if (!handle) return;
+      // What the server sees when a client's network dies: no close frame, code 1006.
+      if (open) {
+        open = false;
+        inbox.closed({ code: 1006, reason: "" });
+      }
+      await handle.closed(1006, "");
     },
   };
 }
@@ -170,6 +181,19 @@ export function socketTransport(
       if (ws.readyState === 0 || ws.readyState === 1) {
         ws.close(code, reason);
       }
+      await closedPromise;
+    },
+    async drop() {
+      if (!ws) return;
+      const terminate = (ws as unknown as { terminate?: () => void }).terminate;
+      if (typeof terminate !== "function") {
+        throw new TypeError(
+          "drop() over a real socket needs a WebSocket that can destroy its TCP connection: pass " +
+            "the ws package's WebSocket as the `WebSocket` option (its terminate() sends no close " +
+            "frame); the global WebSocket can only close with a close frame",
+        );
+      }
+      if (ws.readyState === 0 || ws.readyState === 1) terminate.call(ws);
       await closedPromise;
     },
   };

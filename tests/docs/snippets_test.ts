@@ -80,6 +80,8 @@ Deno.test("docs: every ts snippet type-checks (fragments excepted)", async () =>
       args: [
         "test",
         "--no-check",
+        // The "Testing failures" examples start servers and processes.
+        "--allow-all",
         "--config",
         join(ROOT, "deno.json"),
         "--import-map",

@@ -1,0 +1,135 @@
+/** The fault kit's private servers: Redis and NATS with race-free ports, pause, restart, flush. */
+import assert from "node:assert/strict";
+import {
+  NatsServer,
+  RedisServer,
+  skipReason,
+  skipUnless,
+  startNats,
+  startRedis,
+} from "../../testing/mod.ts";
+
+const sanitize = { sanitizeOps: true, sanitizeResources: true };
+
+Deno.test({
+  name: "startRedis: a private server; restart with and without data; flush; stop",
+  ignore: skipUnless("redis"),
+  ...sanitize,
+  fn: async () => {
+    await using redis = await startRedis();
+    assert.match(redis.url, /^redis:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(await redis.command("SET k v"), "+OK");
+    await redis.restart({ keepData: true });
+    assert.equal(await redis.command("EXISTS k"), ":1", "keepData lost the key");
+    await redis.restart();
+    assert.equal(await redis.command("EXISTS k"), ":0", "a plain restart kept the data");
+    assert.equal(await redis.command("SET k v"), "+OK");
+    await redis.flush();
+    assert.equal(await redis.command("DBSIZE"), ":0");
+    await redis.stop();
+    assert.equal(redis.running, false);
+    await assert.rejects(redis.command("PING"));
+  },
+});
+
+Deno.test({
+  name: "startRedis: pause(ms) holds every answer until it continues by itself",
+  ignore: skipUnless("redis"),
+  ...sanitize,
+  fn: async () => {
+    await using redis = await startRedis();
+    const continued = redis.pause(300);
+    assert.equal(redis.paused, true);
+    await assert.rejects(redis.command("PING", 100), /no answer/);
+    await continued;
+    assert.equal(redis.paused, false);
+    assert.equal(await redis.command("PING"), "+PONG");
+    redis.pause();
+    await assert.rejects(redis.command("PING", 100), /no answer/);
+    redis.resume();
+    assert.equal(await redis.command("PING"), "+PONG");
+  },
+});
+
+Deno.test({
+  name: "startRedis: a port taken meanwhile is detected, not mistaken for our server",
+  ignore: skipUnless("redis"),
+  ...sanitize,
+  fn: async () => {
+    await using first = await startRedis();
+    // The race of freePort(): a second server is told a port another one got. Given as the
+    // preferred port it moves to another one; given as the port it fails loudly.
+    await using second = await startRedis({ preferredPort: first.port });
+    assert.notEqual(second.port, first.port);
+    assert.equal(await second.command("SET only-second 1"), "+OK");
+    assert.equal(await first.command("EXISTS only-second"), ":0");
+    const fixed = new RedisServer({ port: first.port });
+    await assert.rejects(fixed.start(), /did not start on 127\.0\.0\.1/);
+    await fixed.close();
+    // Many at once: all distinct, each answering itself.
+    const many = await Promise.all(Array.from({ length: 6 }, () => startRedis()));
+    try {
+      assert.equal(new Set(many.map((s) => s.port)).size, 6);
+    } finally {
+      await Promise.all(many.map((s) => s.close()));
+    }
+  },
+});
+
+Deno.test({
+  name: "startNats: JetStream with a private store; keepData keeps streams, flush deletes them",
+  ignore: skipUnless("nats"),
+  ...sanitize,
+  fn: async () => {
+    await using nats = await startNats();
+    assert.match(nats.url, /^nats:\/\/127\.0\.0\.1:\d+$/);
+    const create = (name: string) => ({
+      subject: `$JS.API.STREAM.CREATE.${name}`,
+      body: JSON.stringify({ name, subjects: [`${name}.>`], storage: "file" }),
+    });
+    const names = async () =>
+      ((await nats.jetStreamApi([{ subject: "$JS.API.STREAM.NAMES" }]))[0] as {
+        streams: string[] | null;
+      }).streams ?? [];
+    await nats.jetStreamApi([create("orders")]);
+    assert.deepEqual(await names(), ["orders"]);
+    await nats.restart({ keepData: true });
+    assert.deepEqual(await names(), ["orders"], "keepData lost the stream");
+    await nats.restart();
+    assert.deepEqual(await names(), [], "a plain restart kept the store");
+    await nats.jetStreamApi([create("a"), create("b")]);
+    await nats.flush();
+    assert.deepEqual(await names(), []);
+    const held = nats.pause(200);
+    await assert.rejects(nats.jetStreamApi([{ subject: "$JS.API.INFO" }], 100), /did not answer/);
+    await held;
+    assert.equal((await nats.jetStreamApi([{ subject: "$JS.API.INFO" }])).length, 1);
+  },
+});
+
+Deno.test({
+  name: "startNats: a taken port is detected",
+  ignore: skipUnless("nats"),
+  ...sanitize,
+  fn: async () => {
+    await using first = await startNats();
+    await using second = await startNats({ preferredPort: first.port });
+    assert.notEqual(second.port, first.port);
+    const fixed = new NatsServer({ port: first.port });
+    await assert.rejects(fixed.start(), /did not start/);
+    await fixed.close();
+  },
+});
+
+Deno.test("skipReason / skipUnless name a missing binary", () => {
+  const before = Deno.env.get("REDIS_SERVER_BIN");
+  Deno.env.set("REDIS_SERVER_BIN", "/nonexistent/redis-server");
+  try {
+    assert.match(skipReason("redis") ?? "", /\/nonexistent\/redis-server is not installed/);
+    assert.equal(skipUnless("redis"), true);
+  } finally {
+    if (before === undefined) Deno.env.delete("REDIS_SERVER_BIN");
+    else Deno.env.set("REDIS_SERVER_BIN", before);
+  }
+  assert.equal(skipReason("redis"), undefined, "redis-server is installed here");
+});
