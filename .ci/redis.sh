@@ -29,6 +29,10 @@ start_redis() {
 }
 
 stop_redis() {
-  if [ -n "$REDIS_PID" ]; then kill "$REDIS_PID" 2>/dev/null || true; fi
-  if [ -n "$REDIS_DIR" ]; then rm -rf "$REDIS_DIR"; fi
+  if [ -n "$REDIS_PID" ]; then
+    kill "$REDIS_PID" 2>/dev/null || true
+    # Wait for it to exit (it may still be writing into its directory), at most 5 s.
+    for _ in $(seq 1 50); do kill -0 "$REDIS_PID" 2>/dev/null || break; sleep 0.1; done
+  fi
+  if [ -n "$REDIS_DIR" ]; then rm -rf "$REDIS_DIR" 2>/dev/null || true; fi
 }
