@@ -54,7 +54,7 @@ export interface ForeignKeys {
 
 /**
  * Fault injection, for harnesses that own their backend servers: the fault cases of the suite
- * (`conformance_faults.ts`) run where a harness provides it.
+ * (`conformance_faults.ts`, `conformance_reconnect.ts`) run where a harness provides it.
  */
 export interface LayerFaults {
   /** Restarts every backend server without its data; resolves once they answer again. */

@@ -79,8 +79,10 @@ export function reconnectCases(test: TestFn, caps: LayerCapabilities): void {
           if (event.type !== "resync") return;
           // What an onResync handler does: send at once, to others and to itself. It must work.
           const n = fromResync.length / 2;
-          fromResync.push(layer.send(back, { type: "from.resync", i: n }));
-          fromResync.push(layer.send(direct, { type: "from.resync", i: n }));
+          for (const to of [back, direct]) {
+            fromResync.push(layer.send(to, { type: "from.resync", i: n }).then(() => undefined));
+            fromResync.at(-1)!.catch(() => {}); // awaited below, once both roles are back
+          }
           if (events.filter((e) => e === "resync").length === expectedResyncs) resynced();
         });
         const resyncs = () => events.filter((e) => e === "resync").length;
