@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import type { TcpProxy } from "../../testing/tcp_proxy.ts";
 import { faultCases } from "./conformance_faults.ts";
+import { reconnectCases } from "./conformance_reconnect.ts";
 import {
   ChannelFull,
   type ChannelLayer,
@@ -53,7 +54,7 @@ export interface ForeignKeys {
 
 /**
  * Fault injection, for harnesses that own their backend servers: the fault cases of the suite
- * (`conformance_faults.ts`) run where a harness provides it.
+ * (`conformance_faults.ts`, `conformance_reconnect.ts`) run where a harness provides it.
  */
 export interface LayerFaults {
   /** Restarts every backend server without its data; resolves once they answer again. */
@@ -68,6 +69,23 @@ export interface LayerFaults {
   makeProxied(options?: LayerTestOptions): Promise<{ layer: ChannelLayer; proxies: TcpProxy[] }>;
   /** Drops the layer's connections of one kind on every server (`CLIENT KILL TYPE ...`). */
   killConnections(type: "pubsub" | "normal"): Promise<void>;
+  /**
+   * Makes a connected layer whose connections of each role go through TCP proxies of their own
+   * (one per host and role), so that each role can be dropped and brought back on its own:
+   * `listener`, the connections it hears on (a subscriber, a blocking reader), and `commands`,
+   * the ones it sends on.
+   */
+  makeSplit(options?: LayerTestOptions): Promise<SplitLayer>;
+}
+
+/** A layer from {@linkcode LayerFaults.makeSplit} and the proxies of its connection roles. */
+export interface SplitLayer {
+  /** The layer (connected). */
+  layer: ChannelLayer;
+  /** One proxy per host in front of the connections the layer hears on. */
+  listener: TcpProxy[];
+  /** One proxy per host in front of the connections the layer sends on. */
+  commands: TcpProxy[];
 }
 
 /** What a test gets: a way to make layer instances that share one backend. */
@@ -248,6 +266,7 @@ export function layerConformanceSuite(
     h.listen ? h.listen(layer, channel) : Promise.resolve();
 
   faultCases(test, caps);
+  reconnectCases(test, caps);
 
   // ------------------------------------------------------------------ names (§6.1)
 

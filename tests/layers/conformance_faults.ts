@@ -16,15 +16,22 @@ import {
 } from "../../src/layers/kit.ts";
 import type { LayerCapabilities, LayerHarness, LayerTestOptions } from "./conformance.ts";
 
-type TestFn = (title: string, fn: (h: LayerHarness) => Promise<void>, applies?: boolean) => void;
+/** How a case file registers one test with the suite. */
+export type TestFn = (
+  title: string,
+  fn: (h: LayerHarness) => Promise<void>,
+  applies?: boolean,
+) => void;
 
 /** Short timeouts, so that the bounded waits are short too. */
-const FAST: LayerTestOptions = { timeouts: { connectTimeoutMs: 1000, commandTimeoutMs: 500 } };
+export const FAST: LayerTestOptions = {
+  timeouts: { connectTimeoutMs: 1000, commandTimeoutMs: 500 },
+};
 /** What "within a bounded time" means here: the timeout plus generous slack for a busy CI box. */
-const BOUND_MS = 3000;
+export const BOUND_MS = 3000;
 
 /** Resolves or rejects as `promise` does, or rejects once `ms` passed (an unbounded wait). */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     return await Promise.race([
@@ -39,7 +46,10 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
 }
 
 /** Asserts `call` rejects with LayerUnavailableError within {@linkcode BOUND_MS}. */
-async function unavailableWithin(call: () => Promise<unknown>, what: string): Promise<number> {
+export async function unavailableWithin(
+  call: () => Promise<unknown>,
+  what: string,
+): Promise<number> {
   const started = performance.now();
   const settled = call().then(
     () => assert.fail(`${what} succeeded although the backend is away`),
@@ -53,7 +63,11 @@ async function unavailableWithin(call: () => Promise<unknown>, what: string): Pr
 }
 
 /** The next message on `channel` that is not a resync notice. */
-async function receiveData(layer: ChannelLayer, channel: string, ms = 3000): Promise<LayerMessage> {
+export async function receiveData(
+  layer: ChannelLayer,
+  channel: string,
+  ms = 3000,
+): Promise<LayerMessage> {
   const deadline = Date.now() + ms;
   while (true) {
     const left = deadline - Date.now();
@@ -70,13 +84,13 @@ async function receiveData(layer: ChannelLayer, channel: string, ms = 3000): Pro
 }
 
 /** Asserts no data message (resync notices aside) arrives on `channel` within `ms`. */
-async function noData(layer: ChannelLayer, channel: string, ms = 200): Promise<void> {
+export async function noData(layer: ChannelLayer, channel: string, ms = 200): Promise<void> {
   const message = await receiveData(layer, channel, ms).catch(() => undefined);
   assert.equal(message, undefined, `unexpected ${JSON.stringify(message)} on ${channel}`);
 }
 
 /** Retries `call` (Redis coming back) until it succeeds, for at most `ms`. */
-async function eventually<T>(call: () => Promise<T>, ms = 8000): Promise<T> {
+export async function eventually<T>(call: () => Promise<T>, ms = 8000): Promise<T> {
   const deadline = Date.now() + ms;
   let delay = 10;
   while (true) {
@@ -94,7 +108,7 @@ async function eventually<T>(call: () => Promise<T>, ms = 8000): Promise<T> {
  * Sends probes from `sender` until one reaches `channel` on `receiver` (a recovering backend
  * may lose the first ones), then drains the probes.
  */
-async function untilDelivered(
+export async function untilDelivered(
   sender: ChannelLayer,
   receiver: ChannelLayer,
   channel: string,

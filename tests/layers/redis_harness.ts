@@ -7,7 +7,12 @@
 import assert from "node:assert/strict";
 import type { ChannelLayer } from "../../src/layers/kit.ts";
 import { randomToken } from "../../src/layers/kit.ts";
-import { RedisPubSubChannelLayer, RedisQueueChannelLayer } from "../../adapters/redis/mod.ts";
+import {
+  type RedisClientLike,
+  type RedisHost,
+  RedisPubSubChannelLayer,
+  RedisQueueChannelLayer,
+} from "../../adapters/redis/mod.ts";
 import { hostIdentity } from "../../adapters/redis/shard.ts";
 import { freePort, rawCommand, RedisServers } from "../helpers/redis_servers.ts";
 import { TcpProxy } from "../../testing/tcp_proxy.ts";
@@ -79,7 +84,7 @@ export type RedisKind = "pubsub" | "queue";
 /** Makes a layer of `kind`. */
 export function makeRedisLayer(
   kind: RedisKind,
-  base: { url?: string; hosts?: string[]; prefix: string },
+  base: { url?: string; hosts?: RedisHost[]; prefix: string },
   options: LayerTestOptions & { encryptionKeys?: string[] } = {},
 ): RedisPubSubChannelLayer | RedisQueueChannelLayer {
   const common = {
@@ -132,7 +137,8 @@ export function sharedServerHarness(kind: RedisKind): () => Promise<LayerHarness
 
 /**
  * A harness on `count` private servers; `dispose` checks every connection was closed. It
- * provides {@linkcode LayerFaults}: restart, pause, an unreachable port, TCP proxies.
+ * provides {@linkcode LayerFaults}: restart, pause, an unreachable port, TCP proxies (also one per
+ * connection role).
  */
 export function privateServersHarness(
   kind: RedisKind,
@@ -142,6 +148,8 @@ export function privateServersHarness(
     const servers = await RedisServers.start(count);
     const made: ChannelLayer[] = [];
     const proxies: TcpProxy[] = [];
+    /** Clients given to split layers (the layer does not close a client it was given). */
+    const clients: RedisClientLike[] = [];
     const faults: LayerFaults = {
       async restart() {
         await Promise.all(servers.servers.map((s) => s.restart()));
@@ -177,6 +185,44 @@ export function privateServersHarness(
         await layer.connect();
         return { layer, proxies: mine };
       },
+      async makeSplit(options?: LayerTestOptions) {
+        // The layer's own way to be given connections, no test-only option: one node-redis
+        // client per host for commands, whose duplicate() (what the layer opens its subscriber
+        // or blocking reader with) connects through a second proxy of the same server.
+        const commands = await Promise.all(servers.servers.map((s) => TcpProxy.start(s.port)));
+        const listener = await Promise.all(servers.servers.map((s) => TcpProxy.start(s.port)));
+        proxies.push(...commands, ...listener);
+        // Hosts are sharded by identity (here a command proxy's address): pair the proxies with
+        // the servers in identity order, so that names land where the direct layers put them.
+        const byId = <T>(list: T[], id: (x: T) => string) =>
+          [...list].sort((a, b) => (id(a) < id(b) ? -1 : 1));
+        const sortedServers = byId(servers.servers, (s) => hostIdentity(s.url));
+        byId(commands, (p) => hostIdentity(p.url("redis"))).forEach((p, i) => {
+          p.retarget(sortedServers[i].port);
+          listener[commands.indexOf(p)].retarget(sortedServers[i].port);
+        });
+        const socket = {
+          connectTimeout: options?.timeouts?.connectTimeoutMs,
+          reconnectStrategy: (retries: number) => Math.min(20 * 2 ** retries, 200),
+        };
+        const open = (url: string) => {
+          // Offline queue off, as in the clients the layer makes from URLs.
+          const client = createClient({ url, disableOfflineQueue: true, socket });
+          client.on("error", () => {});
+          return client as unknown as RedisClientLike;
+        };
+        const hosts = commands.map((p, i) => {
+          const client = open(p.url("redis"));
+          client.duplicate = () => open(listener[i].url("redis"));
+          clients.push(client);
+          return client;
+        });
+        await Promise.all(hosts.map((c) => c.connect()));
+        const layer = makeRedisLayer(kind, { hosts, prefix: "sb" }, options);
+        made.push(layer);
+        await layer.connect();
+        return { layer, listener, commands };
+      },
       async killConnections(type) {
         await Promise.all(
           servers.servers.map((s) => rawCommand(s.port, `CLIENT KILL TYPE ${type} SKIPME yes`)),
@@ -197,6 +243,10 @@ export function privateServersHarness(
       async dispose() {
         try {
           await Promise.all(made.map((l) => l.close()));
+          await Promise.all(clients.map(async (c) => {
+            if (c.isReady) await c.close().catch(() => c.destroy());
+            else if (c.isOpen) c.destroy();
+          }));
           await Promise.all(proxies.map((p) => p.close()));
           for (const server of servers.servers) {
             let open = await server.connectedClients();

@@ -1,6 +1,8 @@
 /**
  * Redis pub/sub layer tests beyond the conformance suite: outages (server restart, killed
- * connection), loud publish failures, foreign channels, encryption, user-supplied clients.
+ * connection), loud publish failures, foreign channels, encryption, user-supplied clients. (The
+ * subscriber and command connections coming back in either order is a conformance case now:
+ * `conformance_reconnect.ts`, run by both Redis layers.)
  */
 import assert from "node:assert/strict";
 import { createClient } from "redis";
@@ -308,104 +310,3 @@ Deno.test({
     }
   },
 });
-
-/**
- * A layer on a user-supplied client whose command connection goes through `commands` and whose
- * subscriber (its `duplicate()`) goes through `subscriber`: each can be failed on its own.
- */
-async function splitLayer(server: RedisServer) {
-  const commands = await TcpProxy.start(server.port);
-  const subscriber = await TcpProxy.start(server.port);
-  const reconnectStrategy = () => 20;
-  const client = createClient({ url: commands.url("redis"), socket: { reconnectStrategy } });
-  client.on("error", () => {});
-  // The layer duplicates the client for its subscriber: send that one through the other proxy.
-  (client as unknown as { duplicate: () => unknown }).duplicate = () =>
-    createClient({ url: subscriber.url("redis"), socket: { reconnectStrategy } });
-  await client.connect();
-  const layer = new RedisPubSubChannelLayer({ hosts: [client], prefix: "sb" });
-  return {
-    layer,
-    commands,
-    subscriber,
-    async close() {
-      await layer.close();
-      await client.close().catch(() => client.destroy());
-      await commands.close();
-      await subscriber.close();
-    },
-  };
-}
-
-for (const first of ["subscriber", "commands"] as const) {
-  Deno.test({
-    name: `pub/sub: both connections drop, the ${first} connection comes back first: ` +
-      "one resync once both are back, and sends from onResync work",
-    ...opts,
-    fn: async () => {
-      const server = await new RedisServer().start();
-      const split = await splitLayer(server);
-      const { layer } = split;
-      const sender = new RedisPubSubChannelLayer({ url: server.url, backoff, prefix: "sb" });
-      const spy = createClient({ url: server.url });
-      spy.on("error", () => {});
-      await spy.connect();
-      try {
-        const channel = await layer.newChannel();
-        await layer.groupAdd("g", channel);
-        const key = `sb:${channel.slice(0, channel.indexOf("!") + 1)}`;
-        const events: string[] = [];
-        let sentFromResync: Promise<void> | undefined;
-        const resynced = new Promise<void>((resolve) => {
-          layer.onEvent((event) => {
-            events.push(event.type);
-            if (event.type !== "resync") return;
-            // What an onResync handler does: send at once. It must not fail.
-            sentFromResync = layer.send(channel, { type: "from.resync" });
-            resolve();
-          });
-        });
-        const later = first === "subscriber" ? split.commands : split.subscriber;
-        const sooner = first === "subscriber" ? split.subscriber : split.commands;
-        later.pause(); // its reconnect is held until resume()
-        later.dropAll();
-        sooner.dropAll();
-        if (first === "subscriber") {
-          // The subscriber is back and subscribed again, the command connection is not.
-          while (Number((await spy.sendCommand(["PUBSUB", "NUMSUB", key]) as unknown[])[1]) < 1) {
-            await new Promise((r) => setTimeout(r, 10)); // polling Redis: no event to await
-          }
-          await assert.rejects(layer.send(channel, { type: "x" }), LayerUnavailableError);
-        } else {
-          // Commands work again while the subscriber is still away.
-          while (true) {
-            try {
-              await layer.send("nobody.listens", { type: "probe" });
-              break;
-            } catch (error) {
-              assert.ok(error instanceof LayerUnavailableError);
-              await new Promise((r) => setTimeout(r, 10)); // reconnect backoff
-            }
-          }
-        }
-        assert.ok(!events.includes("resync"), `resync before both were back: ${events}`);
-        later.resume();
-        await resynced;
-        await sentFromResync;
-        const got = [];
-        while (got.length < 2) {
-          const m = await receiveWithin(layer, channel);
-          if (m.type !== RESYNC_MESSAGE_TYPE) got.push(m.type);
-          if (got.length === 1) await sender.groupSend("g", { type: "group.after" });
-        }
-        assert.deepEqual(got, ["from.resync", "group.after"]);
-        assert.equal(events.filter((e) => e === "resync").length, 1);
-      } finally {
-        await spy.close();
-        await sender.close();
-        await split.close();
-        await server.stop();
-      }
-    },
-  });
-}
