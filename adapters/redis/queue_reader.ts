@@ -225,6 +225,9 @@ export class HostReader {
       for (let gate = host.flushGate(); gate && !host.closed(); gate = host.flushGate()) {
         await gate;
       }
+      // The key generation these keys belong to: a kick() during the READ below changes the keys,
+      // so the loop must not then block on the old ones (it would wait out the block timeout).
+      const gen = this.#gen;
       const [keys, counts] = host.keys();
       if (keys.length === 0) {
         await new Promise<void>((resolve) => this.#wake = resolve);
@@ -240,8 +243,8 @@ export class HostReader {
           failures = 0;
           await this.#recovered(conn);
         }
-        if (rows.length === 1 && !host.closed() && !host.flushGate()) {
-          this.#blockingGen = this.#gen;
+        if (rows.length === 1 && !host.closed() && !host.flushGate() && this.#gen === gen) {
+          this.#blockingGen = gen;
           this.#blocking = true;
           try {
             const popped = await client.sendCommand(["BZPOPMIN", ...keys, String(BLOCK_SECONDS)]);

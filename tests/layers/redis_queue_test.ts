@@ -423,3 +423,28 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "queue: keys that change while the reader's READ is in flight are read at once (no block)",
+  ...opts,
+  fn: () =>
+    withLayers(async (make) => {
+      const layer = make({ backoff });
+      const own = await layer.newChannel();
+      for (let i = 0; i < 5; i++) {
+        // A delivery: the reader then starts its next READ with the keys it has now...
+        await layer.send(own, { type: "tick", i });
+        assert.deepEqual(await receiveWithin(layer, own, 5000), { type: "tick", i });
+        // ...and a receive on a new normal channel changes them while that READ runs.
+        const started = performance.now();
+        const pending = receiveWithin(layer, `fresh-${i}`, 5000);
+        await layer.send(`fresh-${i}`, { type: "fresh", i });
+        assert.deepEqual(await pending, { type: "fresh", i });
+        const elapsed = performance.now() - started;
+        assert.ok(
+          elapsed < (BLOCK_SECONDS * 1000) / 2,
+          `try ${i} took ${Math.round(elapsed)} ms: the reader blocked on stale keys`,
+        );
+      }
+    }),
+});
