@@ -66,6 +66,14 @@ export class LayerLoop {
     return this.#channelName;
   }
 
+  /**
+   * True once the connection's disconnect has begun: its memberships have been (or are being)
+   * cleaned up, so a membership added from now on must be discarded at once.
+   */
+  get closed(): boolean {
+    return this.host.state === "closed";
+  }
+
   /** Resolves when every layer message queued so far has been handled. */
   get idle(): Promise<void> {
     return this.#queue.idle;
@@ -91,7 +99,11 @@ export class LayerLoop {
     const layer = this.#layer!;
     if (!this.#channelName) {
       const name = await layer.newChannel(this.host.cls.name || "consumer");
-      if (this.host.state !== "open") return;
+      if (this.host.state !== "open") {
+        // Closed while the channel was made: one wait that the close aborts (with a ClosedError)
+        // releases the channel from the layer's mailboxes.
+        return void layer.receive(name, { signal: this.#abort.signal }).catch(() => {});
+      }
       this.#channelName = name;
       this.#receiving = this.#receive(layer);
     }
