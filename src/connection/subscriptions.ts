@@ -37,7 +37,10 @@ export interface Subscription extends Target {
 }
 
 /** The layer side subscriptions use (the connection's {@linkcode LayerLoop}). */
-export type SubscriptionLayer = Pick<LayerLoop, "channelName" | "layer" | "requireLayer" | "closed">;
+export type SubscriptionLayer = Pick<
+  LayerLoop,
+  "channelName" | "layer" | "requireLayer" | "closed"
+>;
 
 /** The subscriptions of one connection, at most `max`. */
 export class Subscriptions {

@@ -59,7 +59,11 @@ export function convertKeys(value: unknown, convert: (key: string) => string): u
     return v;
   };
   const stack: Array<
-    { from: Record<string, unknown> | unknown[]; to: Record<string, unknown> | unknown[]; array: boolean }
+    {
+      from: Record<string, unknown> | unknown[];
+      to: Record<string, unknown> | unknown[];
+      array: boolean;
+    }
   > = [];
   const root = copy(value);
   for (let job = stack.pop(); job; job = stack.pop()) {

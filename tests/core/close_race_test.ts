@@ -8,6 +8,7 @@ import {
   App,
   assert,
   type ChannelLayer,
+  ClosedError,
   Consumer,
   InMemoryChannelLayerForTests,
   type LayerMessage,
@@ -188,4 +189,31 @@ Deno.test("a storm of 300 connect/subscribe/close over real sockets leaves no me
   assert.equal(left.length, 0, `${left.length} memberships left after ${N} closes`);
   assert.equal(app.connectionCount, 0);
   assert.equal(layer.inner.channelCount, 0, "channels still held by the layer");
+});
+
+Deno.test("a receive signal aborted with ClosedError releases the channel; any other reason keeps its messages", async () => {
+  const layer = new InMemoryChannelLayerForTests();
+  const kept = await layer.newChannel("kept");
+  const plain = new AbortController();
+  const waiting = layer.receive(kept, { signal: plain.signal });
+  plain.abort(new Error("timeout"));
+  await assert.rejects(waiting, /timeout/);
+  await layer.send(kept, { type: "m" });
+  const other = new AbortController();
+  assert.deepEqual(await layer.receive(kept, { signal: other.signal }), { type: "m" });
+  other.abort(new Error("later"));
+  await layer.send(kept, { type: "m2" });
+  assert.equal(layer.channelCount, 1, "a plain abort keeps the channel and its messages");
+
+  // The connection's case: the loop is handling a message (no wait pending) when it closes.
+  const gone = await layer.newChannel("gone");
+  const closing = new AbortController();
+  await layer.send(gone, { type: "one" });
+  await layer.send(gone, { type: "two" });
+  assert.deepEqual(await layer.receive(gone, { signal: closing.signal }), { type: "one" });
+  closing.abort(new ClosedError("connection closed"));
+  assert.equal(layer.channelCount, 1, "the closed receiver's channel and its message are gone");
+  await assert.rejects(layer.receive(gone, { signal: closing.signal }), ClosedError);
+  assert.equal(layer.channelCount, 1);
+  await layer.close();
 });
