@@ -191,9 +191,11 @@ export class Connection implements ConnectionHandle {
       const subscriptions = this.#subscriptions;
       for (const topic of subscriptions.topics) await subscriptions.end(topic);
       const layer = this.#layer;
-      layer.stopReceiving();
+      // Groups first: a group message that lands after the receive loop stopped would keep a
+      // mailbox for the released channel until it expires.
       const leaving = layer.leaveGroups();
       if (leaving) await leaving;
+      layer.stopReceiving();
       await layer.receiving;
       this.#settings.onClosed(this);
     })();

@@ -99,17 +99,24 @@ export class LayerLoop {
     const layer = this.#layer!;
     if (!this.#channelName) {
       const name = await layer.newChannel(this.host.cls.name || "consumer");
-      if (this.host.state !== "open") {
-        // Closed while the channel was made: one wait that the close aborts (with a ClosedError)
-        // releases the channel from the layer's mailboxes.
-        return void layer.receive(name, { signal: this.#abort.signal }).catch(() => {});
-      }
+      if (this.host.state !== "open") return LayerLoop.#release(layer, name);
       this.#channelName = name;
       this.#receiving = this.#receive(layer);
     }
     for (const g of [...this.#pendingGroups]) {
       if (this.host.state === "open") await this.join(g);
     }
+  }
+
+  /**
+   * Releases a channel made for a connection that closed meanwhile: a wait aborted with a
+   * `ClosedError` right after it starts (a layer checks the signal when called, so the wait
+   * reaches its mailboxes, which then forget the channel).
+   */
+  static #release(layer: ChannelLayer, name: string): void {
+    const release = new DirectAbortController();
+    layer.receive(name, { signal: release.signal }).catch(() => {});
+    release.abort(new ClosedError("connection closed"));
   }
 
   /**

@@ -36,8 +36,17 @@ class SlowAddLayer implements ChannelLayer {
 
   constructor(readonly delayMs = 20) {}
 
+  /** Set while a test holds every newChannel; `channelStarted` resolves when one starts. */
+  channelGate: PromiseWithResolvers<void> | undefined;
+  channelStarted: PromiseWithResolvers<void> = Promise.withResolvers();
   newChannel(prefix?: string): Promise<string> {
-    return this.inner.newChannel(prefix);
+    this.channelStarted.resolve();
+    if (!this.channelGate) return this.inner.newChannel(prefix);
+    const made = this.channelGate.promise.then(() => this.inner.newChannel(prefix));
+    const done = made.then(() => {});
+    this.#inFlight.add(done);
+    void done.finally(() => this.#inFlight.delete(done));
+    return made;
   }
   send(channel: string, message: LayerMessage): Promise<void> {
     return this.inner.send(channel, message);
@@ -158,6 +167,26 @@ Deno.test("closed connections' channels are released, even when goodbyes land on
   await layer.settled();
   assert.equal(layer.inner.channelCount, 0, "channels still held by the layer");
   await app.close();
+});
+
+Deno.test("a channel made after its connection closed is released", async () => {
+  const layer = fresh();
+  Host.disconnects = 0;
+  Host.expected = 1;
+  Host.allGone = Promise.withResolvers();
+  const app = new App().ws("/h", Host);
+  await using server = await serveForTests(app);
+  layer.channelGate = Promise.withResolvers();
+  const ws = new WebSocket(`${server.url}/h`);
+  const closed = new Promise((resolve) => ws.onclose = resolve);
+  await layer.channelStarted.promise; // the connection waits for its channel
+  ws.close();
+  await closed;
+  await Host.allGone.promise;
+  await app.close({ closeLayers: false });
+  layer.channelGate.resolve();
+  await layer.settled();
+  assert.equal(layer.inner.channelCount, 0, "the late channel is still held");
 });
 
 Deno.test("a storm of 300 connect/subscribe/close over real sockets leaves no member and no channel", async () => {
