@@ -136,6 +136,11 @@ export class Connection implements ConnectionHandle {
     return this.#outbox.droppedFrames;
   }
 
+  /** Frames that could not be serialized (logged, counted, and answered with an error frame). */
+  get unsendableFrames(): number {
+    return this.#outbox.unsendableFrames;
+  }
+
   /** The topics this connection is subscribed to. */
   get subscriptions(): string[] {
     return this.#subscriptions.topics;
@@ -186,9 +191,11 @@ export class Connection implements ConnectionHandle {
       const subscriptions = this.#subscriptions;
       for (const topic of subscriptions.topics) await subscriptions.end(topic);
       const layer = this.#layer;
-      layer.stopReceiving();
+      // Groups first: a group message that lands after the receive loop stopped would keep a
+      // mailbox for the released channel until it expires.
       const leaving = layer.leaveGroups();
       if (leaving) await leaving;
+      layer.stopReceiving();
       await layer.receiving;
       this.#settings.onClosed(this);
     })();
@@ -361,7 +368,7 @@ export class Connection implements ConnectionHandle {
   /** Parses and routes one frame; fills `envelope` with the topic/ref its replies must carry. */
   async #route(data: string, envelope: Envelope): Promise<void> {
     // 2) decode (a JSON object) and 3) envelope (version, topic, ref).
-    const decoded = decodeFrame(data, envelope);
+    const decoded = decodeFrame(data, envelope, this.cls.maxJsonDepth);
     if (!decoded.ok) return this.#outbox.write(decoded.error, envelope);
     const frame = decoded.frame;
     // 4) route: a topic frame (its own `topic`, or the standalone topic) or the consumer's.

@@ -66,6 +66,14 @@ export class LayerLoop {
     return this.#channelName;
   }
 
+  /**
+   * True once the connection's disconnect has begun: its memberships have been (or are being)
+   * cleaned up, so a membership added from now on must be discarded at once.
+   */
+  get closed(): boolean {
+    return this.host.state === "closed";
+  }
+
   /** Resolves when every layer message queued so far has been handled. */
   get idle(): Promise<void> {
     return this.#queue.idle;
@@ -91,13 +99,24 @@ export class LayerLoop {
     const layer = this.#layer!;
     if (!this.#channelName) {
       const name = await layer.newChannel(this.host.cls.name || "consumer");
-      if (this.host.state !== "open") return;
+      if (this.host.state !== "open") return LayerLoop.#release(layer, name);
       this.#channelName = name;
       this.#receiving = this.#receive(layer);
     }
     for (const g of [...this.#pendingGroups]) {
       if (this.host.state === "open") await this.join(g);
     }
+  }
+
+  /**
+   * Releases a channel made for a connection that closed meanwhile: a wait aborted with a
+   * `ClosedError` right after it starts (a layer checks the signal when called, so the wait
+   * reaches its mailboxes, which then forget the channel).
+   */
+  static #release(layer: ChannelLayer, name: string): void {
+    const release = new DirectAbortController();
+    layer.receive(name, { signal: release.signal }).catch(() => {});
+    release.abort(new ClosedError("connection closed"));
   }
 
   /**

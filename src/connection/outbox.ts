@@ -13,6 +13,7 @@ import { type AnyMessage, isDroppable } from "../protocol/message.ts";
 import type { ConsumerClass } from "../consumer/consumer.ts";
 import type { ServerSocket } from "../runtime/socket.ts";
 import { getLogger } from "../logger.ts";
+import { ErrorMessage, handlerFailed } from "../protocol/error_frames.ts";
 
 /** The outbox settings (from `AppOptions`). */
 export interface OutboxSettings {
@@ -40,6 +41,8 @@ const sharedText = new WeakMap<object, { plain?: string; camel?: string }>();
 export class Outbox {
   /** Frames dropped for this slow client (droppable types only). */
   droppedFrames = 0;
+  /** Frames that could not be serialized (too deep for the stack, cyclic, a BigInt…). */
+  unsendableFrames = 0;
 
   constructor(
     readonly socket: ServerSocket,
@@ -77,14 +80,22 @@ export class Outbox {
       getLogger().debug("Websocket sent", { consumer: cls.name, action: frame.action });
     }
     let text: string;
-    if (shared && !envelope && Object.isFrozen(frame)) {
-      let cached = sharedText.get(frame);
-      if (!cached) sharedText.set(frame, cached = {});
-      text = cls.camelCase
-        ? (cached.camel ??= this.serialize(frame))
-        : (cached.plain ??= this.serialize(frame));
-    } else {
-      text = this.serialize(frame, envelope);
+    try {
+      if (shared && !envelope && Object.isFrozen(frame)) {
+        let cached = sharedText.get(frame);
+        if (!cached) sharedText.set(frame, cached = {});
+        text = cls.camelCase
+          ? (cached.camel ??= this.serialize(frame))
+          : (cached.plain ??= this.serialize(frame));
+      } else {
+        text = this.serialize(frame, envelope);
+      }
+    } catch (error) {
+      // Reported, never silently lost: logged, counted, and the client told (once per frame).
+      this.unsendableFrames++;
+      getLogger().error(`${cls.name}: could not serialize '${frame.action}'; not sent`, { error });
+      if (frame.action !== ErrorMessage.action) this.write(handlerFailed(frame.action), envelope);
+      return;
     }
     try {
       this.socket.send(text);

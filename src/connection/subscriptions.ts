@@ -37,7 +37,10 @@ export interface Subscription extends Target {
 }
 
 /** The layer side subscriptions use (the connection's {@linkcode LayerLoop}). */
-export type SubscriptionLayer = Pick<LayerLoop, "channelName" | "layer" | "requireLayer">;
+export type SubscriptionLayer = Pick<
+  LayerLoop,
+  "channelName" | "layer" | "requireLayer" | "closed"
+>;
 
 /** The subscriptions of one connection, at most `max`. */
 export class Subscriptions {
@@ -133,8 +136,18 @@ export class Subscriptions {
         replyEnvelope,
       );
     }
+    // The disconnect walks the subscriptions once: one that would be added after it has begun
+    // (closed while `authorize` or `groupAdd` was awaited) is never made, or is left at once.
+    if (this.layer.closed) return;
     const group = cls.groupName(topic);
-    await this.layer.requireLayer("subscribe").groupAdd(group, this.layer.channelName);
+    const layer = this.layer.requireLayer("subscribe");
+    const channel = this.layer.channelName;
+    await layer.groupAdd(group, channel);
+    if (this.layer.closed) {
+      return void await layer.groupDiscard(group, channel).catch((error) =>
+        getLogger().warn(`Could not leave group ${group}`, { error })
+      );
+    }
     this.#map.set(topic, { cls, instance, table: handlerTable(cls), name: cls.name, group });
     this.outbox.write({ action: TopicAction.subscribed, payload: null }, replyEnvelope);
     try {

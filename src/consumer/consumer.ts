@@ -7,6 +7,7 @@ import { EVENT_TYPE } from "../layers/messages.ts";
 import { layers } from "../layers/registry.ts";
 import type { ChannelLayer, JsonValue } from "../layers/layer.ts";
 import type { AnyMessage, AnyMessageType } from "../protocol/message.ts";
+import { DEFAULT_MAX_JSON_DEPTH } from "../protocol/json_depth.ts";
 import { DefinitionError, SwitchboardError } from "../errors.ts";
 import { assertGroupName } from "../layers/names.ts";
 import { mergedStatic } from "./handlers.ts";
@@ -119,6 +120,11 @@ export class Consumer<Events extends AnyMessage = AnyMessage, Params extends str
   static broadcasts: readonly AnyMessageType[] = [];
   /** Per-consumer frame size limit in bytes (default: the app's). */
   static maxFrameBytes: number | undefined = undefined;
+  /**
+   * How deep arrays and objects may nest in one client frame (the frame object is level 1).
+   * A deeper frame is refused with a `json_too_deep` error frame before it is parsed. Default 64.
+   */
+  static maxJsonDepth: number = DEFAULT_MAX_JSON_DEPTH;
   /** Topic classes clients may subscribe to over this connection. */
   static topics: readonly TopicClass[] = [];
   /** The topic this consumer serves alone (set by `Topic.asConsumer()`); frames without `topic` go to it. */

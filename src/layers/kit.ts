@@ -22,7 +22,10 @@
  * - throw `ChannelFull` from `send` to a full channel; skip (count and log) full members in
  *   `groupSend`, never throw for them;
  * - keep every message when a `receive` is aborted (it rejects with the signal's reason) and
- *   keep waiting receivers across `flush()`;
+ *   keep waiting receivers across `flush()`; but when the signal is aborted with a `ClosedError`
+ *   (a closed connection's receive loop), release a process-local channel: forget its queued
+ *   messages and stop sending it resyncs, whether a wait was pending or not (`Mailboxes.receive`
+ *   does this for a layer that hands it the signal);
  * - after `close()`, reject waiting receivers and every later call with `ClosedError`;
  * - answer within a bounded time with `LayerUnavailableError` while its backend is away, and
  *   once back, deliver a `RESYNC_MESSAGE_TYPE` message into every local channel (and tell its

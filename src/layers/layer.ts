@@ -38,7 +38,12 @@ export interface LayerMessage {
 
 /** Options for {@linkcode ChannelLayer.receive}. */
 export interface ReceiveOptions {
-  /** Aborts the wait; the promise then rejects with the signal's reason. Nothing is lost. */
+  /**
+   * Aborts the wait; the promise then rejects with the signal's reason. Nothing is lost, unless
+   * the reason is a `ClosedError`: the receiver is then gone for good (a closed connection), and
+   * the layer releases the channel (its queued messages are forgotten, it gets no more resyncs),
+   * whether a wait was pending when the signal aborted or not.
+   */
   signal?: AbortSignal;
 }
 

@@ -51,11 +51,18 @@ class Mailbox {
   }
 }
 
-/** Deep-freezes a value (messages are shared between members of a group). */
+/**
+ * Deep-freezes a value (messages are shared between members of a group). Iterative (an explicit
+ * stack), so any nesting depth is frozen without overflowing the call stack.
+ */
 export function deepFreeze<T>(value: T): T {
-  if (value && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
+  const stack: unknown[] = [value];
+  while (stack.length) {
+    const v = stack.pop();
+    if (v && typeof v === "object" && !Object.isFrozen(v)) {
+      Object.freeze(v);
+      for (const child of Object.values(v)) stack.push(child);
+    }
   }
   return value;
 }
@@ -77,6 +84,8 @@ export class Mailboxes {
   readonly #onDemand: ((channel: string) => void) | undefined;
   #boxes = new Map<string, Mailbox>();
   #live = new Set<string>();
+  /** The signal each channel's receiver passes, watched for a release (see `receive`). */
+  #receivers = new Map<string, AbortSignal>();
   #nextSweep = Date.now() + SWEEP_INTERVAL_MS;
   #closed = false;
 
@@ -200,11 +209,19 @@ export class Mailboxes {
     return from + this.#expiryMs;
   }
 
-  /** Waits for the next message on `channel`; aborting the wait loses nothing. */
+  /**
+   * Waits for the next message on `channel`; aborting the wait loses nothing, unless the signal
+   * is aborted with a {@linkcode ClosedError}: that receiver is gone for good (a closed
+   * connection), so the channel is then {@linkcode release}d, whether a wait was pending or not.
+   */
   receive(channel: string, options: ReceiveOptions = {}): Promise<LayerMessage> {
     if (this.#closed) return Promise.reject(new ClosedError(`${this.#label} is closed`));
     const { signal } = options;
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (signal?.aborted) {
+      if (signal.reason instanceof ClosedError) this.release(channel);
+      return Promise.reject(signal.reason);
+    }
+    if (signal && this.#receivers.get(channel) !== signal) this.#watch(channel, signal);
     this.#live.add(channel);
     const box = this.#box(channel);
     this.#dropExpired(channel, box, Date.now());
@@ -239,6 +256,37 @@ export class Mailboxes {
     return promise;
   }
 
+  /**
+   * A receiver's signal, watched once per channel (a receive loop passes the same signal to every
+   * wait): aborted with a {@linkcode ClosedError}, it releases the channel even when no wait was
+   * pending (the loop was handling a message when its connection closed).
+   */
+  #watch(channel: string, signal: AbortSignal): void {
+    this.#receivers.set(channel, signal);
+    onAbort(signal, () => {
+      if (this.#receivers.get(channel) !== signal) return;
+      this.#receivers.delete(channel);
+      if (signal.reason instanceof ClosedError) this.release(channel);
+    });
+  }
+
+  /**
+   * Releases a channel whose receiver is gone for good: it stops being live (no more resyncs)
+   * and its queued messages are forgotten. A channel another receiver still waits on is kept.
+   */
+  release(channel: string): void {
+    const box = this.#boxes.get(channel);
+    if (box && box.waiters.length > 0) return;
+    this.#live.delete(channel);
+    this.#receivers.delete(channel);
+    if (box) this.#boxes.delete(channel);
+  }
+
+  /** Live channels (made by `newChannel` or received on, and not released): for tests and metrics. */
+  get liveChannels(): number {
+    return this.#live.size;
+  }
+
   /** Channels that get a resync notice: live ones and those holding messages or receivers. */
   channels(): Set<string> {
     return new Set([...this.#live, ...this.#boxes.keys()]);
@@ -270,5 +318,6 @@ export class Mailboxes {
     }
     this.#boxes.clear();
     this.#live.clear();
+    this.#receivers.clear();
   }
 }

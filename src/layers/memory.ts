@@ -171,6 +171,14 @@ export class InMemoryChannelLayer implements ChannelLayer {
     });
   }
 
+  /**
+   * Channels this layer holds: live ones (made by `newChannel` or received on, until their
+   * receiver is closed) and those holding messages (for tests and introspection).
+   */
+  get channelCount(): number {
+    return this.#mailboxes.channels().size;
+  }
+
   /** The members of a group (for tests and introspection). */
   groupMembers(group: string): string[] {
     return [...(this.#groups.get(group)?.keys() ?? [])];

@@ -39,21 +39,49 @@ export function decamelize(key: string): string {
     .toLowerCase();
 }
 
-/** Rewrites every object key of a JSON value with `convert` (arrays and nested objects included). */
+/**
+ * Rewrites every object key of a JSON value with `convert` (arrays and nested objects included).
+ * Iterative (an explicit stack, not recursion), so any nesting depth is converted without
+ * overflowing the call stack; linear in the size of the value.
+ */
 export function convertKeys(value: unknown, convert: (key: string) => string): unknown {
-  if (Array.isArray(value)) return value.map((v) => convertKeys(v, convert));
-  if (value && typeof value === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
+  const copy = (v: unknown): unknown => {
+    if (Array.isArray(v)) {
+      const out = new Array(v.length);
+      stack.push({ from: v, to: out, array: true });
+      return out;
+    }
+    if (v && typeof v === "object") {
+      const out: Record<string, unknown> = {};
+      stack.push({ from: v as Record<string, unknown>, to: out, array: false });
+      return out;
+    }
+    return v;
+  };
+  const stack: Array<
+    {
+      from: Record<string, unknown> | unknown[];
+      to: Record<string, unknown> | unknown[];
+      array: boolean;
+    }
+  > = [];
+  const root = copy(value);
+  for (let job = stack.pop(); job; job = stack.pop()) {
+    if (job.array) {
+      const from = job.from as unknown[];
+      const to = job.to as unknown[];
+      for (let i = 0; i < from.length; i++) to[i] = copy(from[i]);
+      continue;
+    }
+    for (const [k, v] of Object.entries(job.from)) {
       // defineProperty, not assignment: a "__proto__" key must stay a plain own key.
-      Object.defineProperty(out, convert(k), {
-        value: convertKeys(v, convert),
+      Object.defineProperty(job.to, convert(k), {
+        value: copy(v),
         enumerable: true,
         writable: true,
         configurable: true,
       });
     }
-    return out;
   }
-  return value;
+  return root;
 }

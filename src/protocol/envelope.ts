@@ -5,7 +5,15 @@
  *
  * @module
  */
-import { ErrorCode, errorFrame, type ErrorItem, jsonInvalid, notAnObject } from "./error_frames.ts";
+import {
+  ErrorCode,
+  errorFrame,
+  type ErrorItem,
+  jsonInvalid,
+  jsonTooDeep as tooDeepFrame,
+  notAnObject,
+} from "./error_frames.ts";
+import { DEFAULT_MAX_JSON_DEPTH, jsonTooDeep } from "./json_depth.ts";
 import type { AnyMessage } from "./message.ts";
 import { describeInput } from "./truncate.ts";
 
@@ -17,7 +25,10 @@ export interface Envelope {
   topic?: string;
   /** The client's request id, echoed on the reply, error and completion of that request. */
   ref?: string;
-  /** A broadcast sequence number chosen by the publisher (gap detection; no replay). */
+  /**
+   * A broadcast sequence number chosen by the publisher (gap detection; no replay). Server to
+   * client only: a client frame carrying `seq` is refused (`extra_forbidden`, loc `["seq"]`).
+   */
   seq?: number;
 }
 
@@ -69,6 +80,13 @@ function envelopeErrors(frame: Record<string, unknown>): ErrorItem[] {
       }; this server speaks ${ENVELOPE_VERSION}`,
     });
   }
+  if (frame.seq !== undefined) {
+    errors.push({
+      type: ErrorCode.extraForbidden,
+      loc: ["seq"],
+      msg: "'seq' is set by the server on broadcasts; a client frame must not carry it",
+    });
+  }
   return errors;
 }
 
@@ -80,9 +98,16 @@ export type Decoded =
 /**
  * Decodes a client text frame into an object with a valid envelope. Fills `envelope.ref` with the
  * frame's `ref` when it is valid (even when another envelope key is not, so the error and its
- * completion are still tied to the request); `topic` is left to the caller.
+ * completion are still tied to the request); `topic` is left to the caller. A frame nesting
+ * arrays and objects deeper than `maxDepth` levels is refused (`json_too_deep`) before it is
+ * parsed.
  */
-export function decodeFrame(data: string, envelope: Envelope): Decoded {
+export function decodeFrame(
+  data: string,
+  envelope: Envelope,
+  maxDepth: number = DEFAULT_MAX_JSON_DEPTH,
+): Decoded {
+  if (jsonTooDeep(data, maxDepth)) return { ok: false, error: tooDeepFrame(maxDepth) };
   let raw: unknown;
   try {
     raw = JSON.parse(data);

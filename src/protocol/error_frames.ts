@@ -61,6 +61,10 @@ export const ErrorCode = {
   stringType: "string_type",
   /** An envelope key is longer than its limit. */
   stringTooLong: "string_too_long",
+  /** The frame nests arrays and objects deeper than the connection's `maxJsonDepth`. */
+  jsonTooDeep: "json_too_deep",
+  /** A client frame carries an envelope key only the server sets (`seq`). */
+  extraForbidden: "extra_forbidden",
   /** The frame's `version` is not the one this server speaks. */
   versionUnsupported: "version_unsupported",
   /** Over the connection's rate limit. */
@@ -116,6 +120,11 @@ export function jsonInvalid(error: unknown): AnyMessage {
     ErrorCode.jsonInvalid,
     `Invalid JSON: ${truncateForEcho(String((error as Error).message))}`,
   );
+}
+
+/** The frame nests arrays and objects deeper than `max` levels. */
+export function jsonTooDeep(max: number): AnyMessage {
+  return itemFrame(ErrorCode.jsonTooDeep, `Nesting deeper than ${max} levels`);
 }
 
 /** The frame is JSON but not an object. */

@@ -25,6 +25,7 @@ import {
 import { compilePath } from "../../src/app/route.ts";
 import { globToLuaPattern } from "../../adapters/redis/scripts.ts";
 import { asyncApiServer } from "../../src/asyncapi/generator.ts";
+import { jsonTooDeep } from "../../src/protocol/json_depth.ts";
 
 const MIB = 1 << 20;
 /** Allowed time: FACTOR × the baseline on the same input, plus FLOOR_MS. */
@@ -149,6 +150,17 @@ const CASES: Array<[string, (n: number) => string, (s: string) => unknown]> = [
   ["assertGroupName", (n) => "a".repeat(n), (s) => throws(() => assertGroupName(s))()],
   ["assertChannelName", (n) => "a!".repeat(n / 2), (s) => throws(() => assertChannelName(s))()],
   ["globToLuaPattern", (n) => "*?.".repeat(n / 3), globToLuaPattern],
+  // The nesting limit scans every frame before JSON.parse (a limit never reached: a full scan).
+  [
+    "jsonTooDeep: brackets",
+    (n) => "[".repeat(n / 2) + "]".repeat(n / 2),
+    (s) => assert.equal(jsonTooDeep(s, Infinity), false),
+  ],
+  [
+    "jsonTooDeep: escapes and brackets in strings",
+    (n) => '["' + '\\\\\\"[{'.repeat(n / 6) + '"]',
+    (s) => assert.equal(jsonTooDeep(s, 1), false),
+  ],
   // The AsyncAPI document's server comes from the request's Host header when none is configured.
   [
     "asyncApiServer: slashes not at the end",
