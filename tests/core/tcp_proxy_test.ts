@@ -1,35 +1,8 @@
 /** The test kit's TCP proxy: forwards, holds while paused, drops every connection, closes. */
 import assert from "node:assert/strict";
-import { createConnection, createServer, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { TcpProxy } from "../../testing/mod.ts";
-
-/** An echo server on a free loopback port. */
-async function echoServer(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((s) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-    s.on("error", () => {});
-    s.on("data", (d) => s.write(d));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const address = server.address();
-  return {
-    port: typeof address === "object" && address ? address.port : 0,
-    close: () =>
-      new Promise((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  };
-}
-
-function connect(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = createConnection({ host: "127.0.0.1", port }, () => resolve(s));
-    s.once("error", reject);
-  });
-}
+import { connect, echoServer } from "../helpers/echo_tcp.ts";
 
 function nextData(s: Socket): Promise<string> {
   return new Promise((resolve) => s.once("data", (d) => resolve(d.toString())));

@@ -1,34 +1,8 @@
 /** The TCP fault proxy's one-line faults: freeze, cut, refuse, heal, added latency. */
 import assert from "node:assert/strict";
-import { createConnection, createServer, type Socket } from "node:net";
+import { createConnection, type Socket } from "node:net";
 import { TcpProxy } from "../../testing/mod.ts";
-
-async function echoServer(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((s) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-    s.on("error", () => {});
-    s.on("data", (d) => s.write(d));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const address = server.address();
-  return {
-    port: typeof address === "object" && address ? address.port : 0,
-    close: () =>
-      new Promise((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  };
-}
-
-function connect(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = createConnection({ host: "127.0.0.1", port }, () => resolve(s));
-    s.once("error", reject);
-  });
-}
+import { connect, echoServer } from "../helpers/echo_tcp.ts";
 
 /** Reads until `expected` bytes arrived. */
 function read(s: Socket, expected: number): Promise<string> {
