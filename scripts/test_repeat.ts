@@ -44,6 +44,12 @@ for (let i = 1; i <= runs; i++) {
   for (const name of failed) failures.set(name, (failures.get(name) ?? 0) + 1);
   const seconds = ((performance.now() - started) / 1000).toFixed(0);
   console.log(`run ${i}/${runs}: ${out.success ? "ok" : `${failed.length} failed`} (${seconds} s)`);
+  if (!out.success) {
+    const log = await Deno.makeTempFile({ prefix: `test-repeat-${i}-`, suffix: ".log" });
+    await Deno.writeTextFile(log, text);
+    for (const name of failed) console.log(`  - ${name}`);
+    console.log(`  output: ${log}`);
+  }
 }
 
 console.log(`\n${runs} runs; ${failures.size} test(s) failed at least once`);
