@@ -8,10 +8,10 @@ import {
   type MessageOf,
   presenceBackends,
   type PresenceDiff,
-  PresenceDiffMessage,
+  type PresenceDiffMessage,
   PresenceLimitError,
   type PresenceOptions,
-  PresenceReply,
+  type PresenceReply,
   WebsocketCommunicator,
 } from "./deps.ts";
 
