@@ -166,7 +166,10 @@ export class ConnectionPresence {
 
   /** The built-in `presence` request: the list and counts of a group this connection is in. */
   async request(payload: PresenceRequestPayload): Promise<AnyMessage> {
-    const { group } = payload;
+    const group = payload.group ?? this.tracked[0];
+    if (group === undefined) {
+      return reasonFrame(PRESENCE_REFUSED, "Not tracked in any group: name one");
+    }
     if (!this.#tracked.has(group) && !this.#host.groups.includes(group)) {
       return reasonFrame(PRESENCE_REFUSED, `Not a member of group '${group}'`);
     }

@@ -25,8 +25,8 @@ export const PRESENCE_DIFF_ACTION = "presence_diff" as const;
 
 /** What a client asks with a `presence` frame. */
 export interface PresenceRequestPayload {
-  /** The group (one the connection is in). */
-  group: string;
+  /** The group (one the connection is in; default: the first it is tracked in). */
+  group?: string;
   /** Most keys in the reply (default 1000, at most 10,000). */
   limit?: number;
   /** `true`: send this connection the group's diff frames from now on; `false`: stop. */
@@ -72,12 +72,13 @@ function schema<T>(json: Json, validate: (value: unknown) => string | undefined)
 
 function checkRequest(value: unknown): string | undefined {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    return "expected an object {group, limit?, diffs?}";
+    return "expected an object {group?, limit?, diffs?}";
   }
   const v = value as Record<string, unknown>;
   for (const k in v) if (k !== "group" && k !== "limit" && k !== "diffs") return `unknown key`;
   if (
-    typeof v.group !== "string" || v.group.length === 0 || v.group.length > MAX_GROUP_NAME_LENGTH
+    v.group !== undefined &&
+    (typeof v.group !== "string" || v.group.length === 0 || v.group.length > MAX_GROUP_NAME_LENGTH)
   ) {
     return `group must be a string of 1-${MAX_GROUP_NAME_LENGTH} characters`;
   }
@@ -97,11 +98,15 @@ export const PresenceRequest: MessageType<"presence", PresenceRequestPayload> = 
   schema<PresenceRequestPayload>({
     type: "object",
     properties: {
-      group: { type: "string", minLength: 1, maxLength: MAX_GROUP_NAME_LENGTH },
+      group: {
+        type: "string",
+        minLength: 1,
+        maxLength: MAX_GROUP_NAME_LENGTH,
+        description: "Default: the first group the connection is tracked in",
+      },
       limit: { type: "integer", minimum: 1, maximum: MAX_LIST_LIMIT },
       diffs: { type: "boolean", description: "true: send diff frames; false: stop them" },
     },
-    required: ["group"],
     additionalProperties: false,
   }, checkRequest),
   { title: "PresenceRequestMessage", description: "Asks for the presence list of a group" },
