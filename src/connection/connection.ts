@@ -193,7 +193,8 @@ export class Connection implements ConnectionHandle {
       } catch (error) {
         getLogger().error(`${this.cls.name}.onDisconnect failed`, { error });
       }
-      await presenceDisconnected(this.consumer);
+      const presence = presenceDisconnected(this.consumer); // undefined without presence
+      if (presence) await presence;
       const subscriptions = this.#subscriptions;
       for (const topic of subscriptions.topics) await subscriptions.end(topic);
       const layer = this.#layer;

@@ -215,15 +215,17 @@ export class Consumer<Events extends AnyMessage = AnyMessage, Params extends str
   }
 
   /** Joins a group while connected; it is left automatically on disconnect. */
-  async joinGroup(group: string): Promise<void> {
-    await this.#binding().join(group);
-    await existingPresence(this)?.joined(this, group);
+  joinGroup(group: string): Promise<void> {
+    const joined = this.#binding().join(group);
+    const presence = existingPresence(this); // no extra step without presence
+    return presence ? joined.then(() => presence.joined(this, group)) : joined;
   }
 
   /** Leaves a group (and stops being tracked in it). */
-  async leaveGroup(group: string): Promise<void> {
-    await this.#binding().leave(group);
-    await existingPresence(this)?.untrack([group]);
+  leaveGroup(group: string): Promise<void> {
+    const left = this.#binding().leave(group);
+    const presence = existingPresence(this);
+    return presence ? left.then(() => presence.untrack([group])) : left;
   }
 
   // --- presence (docs/presence.md) -------------------------------------------------------------

@@ -252,12 +252,15 @@ export async function presenceConnected(
   }
 }
 
-/** When the connection closes: untracks it and stops its diffs. */
-export async function presenceDisconnected(consumer: object): Promise<void> {
+/**
+ * When the connection closes: untracks it and stops its diffs. `undefined` (no step to await)
+ * for a connection that never used presence.
+ */
+export function presenceDisconnected(consumer: object): Promise<void> | undefined {
   const state = states.get(consumer);
-  if (!state) return;
+  if (!state) return undefined;
   states.delete(consumer);
-  await state.close();
+  return state.close();
 }
 
 /** `name` of the hidden handler method the built-in `presence` action runs on a consumer. */
