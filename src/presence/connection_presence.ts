@@ -143,14 +143,17 @@ export class ConnectionPresence {
     await remove?.();
   }
 
-  /** Tracks the connection in its groups, after `postAuthentication` (static presence). */
-  async start(consumer: PresenceHost): Promise<void> {
+  /**
+   * Tracks the connection in its groups, after `postAuthentication` (static presence); `subject`
+   * is what `key` and `meta` are called with (the consumer, or a topic subscription).
+   */
+  async start(subject: PresenceHost, groups?: readonly string[]): Promise<void> {
     const o = this.options;
     this.#started = true;
     if (!o?.track) return;
-    const groups = o.groups ? o.groups(consumer) : consumer.groups;
-    if (groups.length === 0) return;
-    await this.track(this.#keyOf(consumer), o.meta(consumer), groups);
+    const where = groups ?? (o.groups ? o.groups(subject) : subject.groups);
+    if (where.length === 0) return;
+    await this.track(this.#keyOf(subject), o.meta(subject), where);
   }
 
   /** A group joined after connecting: tracked too when presence is automatic. */

@@ -18,7 +18,7 @@ export interface PresenceOptions<C = any> {
   backend?: string;
   /**
    * The key of a connection (default: the consumer's `userId`, else its `user.id`, else one key
-   * per connection).
+   * per connection). For a topic, it is called with the topic instance (`t.consumer` is the host).
    */
   key?: (consumer: C) => string;
   /** The meta of a connection (default `{}`), at most 2048 bytes as JSON. */
@@ -79,9 +79,17 @@ export function resolvePresence(
   return r;
 }
 
-/** The default key: `userId`, else `user.id`, else `fallback` (one key per connection). */
-export function defaultKey(consumer: unknown, fallback: string): string {
-  const c = consumer as { userId?: unknown; user?: { id?: unknown } } | null;
-  const id = c?.userId ?? c?.user?.id;
+interface Identified {
+  userId?: unknown;
+  user?: { id?: unknown };
+}
+
+/**
+ * The default key: `userId`, else `user.id` (of a topic subscription's host consumer too), else
+ * `fallback` (one key per connection).
+ */
+export function defaultKey(subject: unknown, fallback: string): string {
+  const c = subject as Identified & { consumer?: Identified } | null;
+  const id = c?.userId ?? c?.user?.id ?? c?.consumer?.userId ?? c?.consumer?.user?.id;
   return id === undefined || id === null ? fallback : String(id);
 }

@@ -12,6 +12,7 @@ import {
   PresenceLimitError,
   type PresenceOptions,
   type PresenceReply,
+  Topic,
   WebsocketCommunicator,
 } from "./deps.ts";
 
@@ -184,4 +185,42 @@ Deno.test("this.track / presence / presenceStats without static presence; no pre
   assert.deepEqual(stats, { keys: 1, connections: 1 });
   await c.disconnect();
   assert.deepEqual(await presenceBackends.get().stats("manual"), { keys: 0, connections: 0 });
+});
+
+Deno.test("topic opt-in: subscriptions tracked in the topic's group, diffs and requests carry the topic", async () => {
+  class DocTopic extends Topic {
+    static override pattern = "doc:{id}";
+    static override presence: PresenceOptions<DocTopic> = {
+      key: (t) => t.consumer.query.get("user") ?? "anon",
+      diffs: true,
+      intervalMs: 20,
+    };
+  }
+  class Hub extends Consumer {
+    static override topics = [DocTopic];
+  }
+  const app = new App().ws("/ws/hub", Hub);
+  const ann = await WebsocketCommunicator.connect(app, "/ws/hub?user=ann");
+  const ben = await WebsocketCommunicator.connect(app, "/ws/hub?user=ben");
+  await ann.subscribe("doc:1");
+  const own = await ann.assertReceives<Diff>("presence_diff");
+  assert.equal(own.topic, "doc:1");
+  assert.deepEqual(own.payload.joins, { ann: [{}] });
+  await ben.subscribe("doc:1");
+  const joined = await ann.assertReceives<Diff>("presence_diff");
+  assert.deepEqual(Object.keys(joined.payload.joins), ["ben"]);
+  await ann.sendJson({ action: "presence", payload: {}, topic: "doc:1", version: 1, ref: "q" });
+  const reply = await ann.assertReceives<Reply>("presence");
+  assert.equal(reply.topic, "doc:1");
+  assert.deepEqual(reply.payload.stats, { keys: 2, connections: 2 });
+  assert.equal(reply.payload.group, DocTopic.groupName("doc:1"));
+  await ben.unsubscribe("doc:1");
+  const left = await ann.assertReceives<Diff>("presence_diff");
+  assert.deepEqual(Object.keys(left.payload.leaves), ["ben"]);
+  await ann.disconnect();
+  await ben.disconnect();
+  assert.deepEqual(await presenceBackends.get().stats(DocTopic.groupName("doc:1")), {
+    keys: 0,
+    connections: 0,
+  });
 });
