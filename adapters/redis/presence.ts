@@ -183,13 +183,16 @@ export class RedisPresence implements PresenceBackend {
       const refs = this.#held.get(group);
       refs?.delete(ref);
       if (refs?.size === 0) this.#held.delete(group);
-      return this.#run("untrack", (link) =>
-        UNTRACK.run(link.client, [this.#z(group), this.#h(group), this.#index], [
-          ref,
-          key,
-          this.#channel(group),
-          group,
-        ])).then(() => {});
+      return this.#run(
+        "untrack",
+        (link) =>
+          UNTRACK.run(link.client, [this.#z(group), this.#h(group), this.#index], [
+            ref,
+            key,
+            this.#channel(group),
+            group,
+          ]),
+      ).then(() => {});
     } catch (error) {
       return Promise.reject(error);
     }

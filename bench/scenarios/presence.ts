@@ -34,19 +34,13 @@ export async function presence(ctx: Ctx): Promise<Row[]> {
       number
     >;
     ctx.log(
-      `  presence (${name}): ${
-        r.framesPerSocketPerSecond.toFixed(2)
-      } frames/socket/s at ` +
-        `${r.joinsPerSecond.toFixed(0)} joins/s, CPU ${
-          r.cpuPercent.toFixed(0)
-        }%, ` +
+      `  presence (${name}): ${r.framesPerSocketPerSecond.toFixed(2)} frames/socket/s at ` +
+        `${r.joinsPerSecond.toFixed(0)} joins/s, CPU ${r.cpuPercent.toFixed(0)}%, ` +
         `presenceStats p99 ${r.statsDuringP99.toFixed(3)} ms`,
     );
     const ratio = r.framesPerSocketPerSecond / r.joinsPerSecond;
     rows.push({
-      scenario: `presence (${name}), ${
-        members.toLocaleString("en-US")
-      } members, 100 joins/s`,
+      scenario: `presence (${name}), ${members.toLocaleString("en-US")} members, 100 joins/s`,
       metric: "diff frames/socket/s",
       unit: "frames/s",
       switchboard: r.framesPerSocketPerSecond,
@@ -55,18 +49,13 @@ export async function presence(ctx: Ctx): Promise<Row[]> {
       ratio,
       target: "≤ 0.05× (≤ 4/s)",
       met: r.framesPerSocketPerSecond <= 4.5,
-      notes:
-        `server CPU ${
-          r.cpuPercent.toFixed(0)
-        }% of one core during the window; ` +
+      notes: `server CPU ${r.cpuPercent.toFixed(0)}% of one core during the window; ` +
         `presenceStats p50/p99 ${r.statsDuringP50.toFixed(3)}/${
           r.statsDuringP99.toFixed(3)
-        } ms under load, ${r.statsP50.toFixed(3)}/${
-          r.statsP99.toFixed(3)
-        } ms idle; ` +
-        `${members} members connected in ${
-          r.connectSeconds.toFixed(1)
-        } s, heap ${r.heapMiB.toFixed(0)} MiB`,
+        } ms under load, ${r.statsP50.toFixed(3)}/${r.statsP99.toFixed(3)} ms idle; ` +
+        `${members} members connected in ${r.connectSeconds.toFixed(1)} s, heap ${
+          r.heapMiB.toFixed(0)
+        } MiB`,
     });
   }
   return rows;
