@@ -261,9 +261,8 @@ export async function presenceConnected(
  */
 export function presenceDisconnected(consumer: object): Promise<void> | undefined {
   const state = states.get(consumer);
-  if (!state) return undefined;
-  states.delete(consumer);
-  return state.close();
+  // Kept (closed) in the WeakMap: a late `track()` after the disconnect tracks nothing.
+  return state?.close();
 }
 
 /** `name` of the hidden handler method the built-in `presence` action runs on a consumer. */

@@ -224,3 +224,20 @@ Deno.test("topic opt-in: subscriptions tracked in the topic's group, diffs and r
     connections: 0,
   });
 });
+
+Deno.test("a track() after the disconnect tracks nothing (no entry left behind)", async () => {
+  let consumer: Consumer | undefined;
+  class Late extends Consumer {
+    static override groups = ["late"];
+    static override presence: PresenceOptions = {};
+    override postAuthentication() {
+      consumer = this;
+    }
+  }
+  const app = new App().ws("/ws/late", Late);
+  const c = await WebsocketCommunicator.connect(app, "/ws/late");
+  assert.deepEqual(await presenceBackends.get().stats("late"), { keys: 1, connections: 1 });
+  await c.disconnect();
+  await consumer!.track("ghost", {}, "late");
+  assert.deepEqual(await presenceBackends.get().stats("late"), { keys: 0, connections: 0 });
+});
