@@ -233,3 +233,37 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "RedisPresence: after its subscriber reconnects, watchers get a resync diff",
+  ignore: skipUnless("redis"),
+  ...sanitize,
+  fn: async () => {
+    await using redis = await startRedis();
+    const p = new RedisPresence({ url: redis.url, ttlMs: 3000 });
+    try {
+      const resynced = Promise.withResolvers<PresenceDiff>();
+      const stop = await p.subscribe("room", (d) => d.resync && resynced.resolve(d));
+      await redis.restart();
+      assert.deepEqual(await resynced.promise, {
+        group: "room",
+        joins: {},
+        leaves: {},
+        resync: true,
+      });
+      // Subscribed again: a join published after the reconnect arrives.
+      const joined = nextDiff(p, "room", (d) => "ann" in d.joins);
+      let tracked = false;
+      // The command link may reconnect a little after the subscriber (no event to await there).
+      for (let i = 0; i < 50 && !tracked; i++) {
+        tracked = await p.track("room", "ann", "a1", {}).then(() => true, () => false);
+        if (!tracked) await new Promise((r) => setTimeout(r, 50));
+      }
+      const { stop: stop2 } = await joined;
+      await stop2();
+      await stop();
+    } finally {
+      await p.close();
+    }
+  },
+});
