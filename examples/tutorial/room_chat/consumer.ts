@@ -25,7 +25,7 @@ export class RoomChatConsumer extends BaseConsumer {
    * Who is online: each connection is tracked in its room under `?user=` (else one guest key per
    * connection); clients ask with `presence()` and get diffs with `{diffs: true}`.
    */
-  static override presence: PresenceOptions<RoomChatConsumer> = {
+  static override presence: PresenceOptions<RoomChatConsumer> | undefined = {
     key: (c) => c.query.get("user")?.slice(0, 64) || `guest-${c.channelName.slice(-6)}`,
     groups: (c) => [c.roomGroup],
   };
