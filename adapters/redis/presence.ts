@@ -3,13 +3,13 @@
  * (`presence_scripts.ts`) that also publishes its diff; every process subscribes to the diff
  * channels of the groups its members watch. Entries carry an expiry: this process refreshes what
  * it holds every `ttlMs / 3` (expiry `2/3 · ttlMs` ahead) and every process sweeps expired
- * entries every `ttlMs / 6`, publishing their leaves, so the entries of a process that died
+ * entries every `ttlMs / 12`, publishing their leaves, so the entries of a process that died
  * (SIGKILL) are gone within `ttlMs`.
  *
  * While Redis is away every call rejects with `PresenceUnavailableError` within the command
  * timeout; what this process tracks stays held and is tracked again once Redis is back (the
  * first heartbeat after the reconnect), and watchers get a `resync` diff (diffs published
- * meanwhile were lost).
+ * meanwhile were lost). A subscription that could not be made is kept and retried.
  *
  * ```ts ignore
  * import { presenceBackends } from "@switchboard/switchboard";
@@ -87,6 +87,10 @@ export class RedisPresence implements PresenceBackend {
   /** What this process tracks: group → ref → entry (tracked again after an outage). */
   readonly #held = new Map<string, Map<string, Held>>();
   readonly #listeners = new Map<string, Set<PresenceListener>>();
+  /** Groups with listeners whose SUBSCRIBE failed (retried on the heartbeat timer). */
+  readonly #unsubscribed = new Set<string>();
+  readonly #subscribing = new Set<string>();
+  readonly #onText = new Map<string, (text: string) => void>();
   readonly #stops: Array<() => void> = [];
   #closed = false;
   #beating: Promise<void> | undefined;
@@ -116,8 +120,11 @@ export class RedisPresence implements PresenceBackend {
       })
     );
     this.#stops.push(
-      backgroundInterval(() => void this.heartbeat().catch(() => {}), this.ttlMs / 3),
-      backgroundInterval(() => void this.sweep().catch(() => {}), this.ttlMs / 6),
+      backgroundInterval(() => {
+        this.#retrySubscriptions();
+        void this.heartbeat().catch(() => {});
+      }, this.ttlMs / 3),
+      backgroundInterval(() => void this.sweep().catch(() => {}), this.ttlMs / 12),
     );
   }
 
@@ -289,30 +296,63 @@ export class RedisPresence implements PresenceBackend {
     });
   }
 
-  /** Listens to `group`'s diffs from every process (one Redis subscription per group). */
+  /**
+   * Listens to `group`'s diffs from every process (one Redis subscription per group). While Redis
+   * is away the listener is kept and the subscription retried every `ttlMs / 3`; once it is made,
+   * the group's listeners get a `resync` diff (diffs of the outage were missed).
+   */
   async subscribe(group: string, listener: PresenceListener): Promise<() => Promise<void>> {
     if (this.#closed) throw new PresenceUnavailableError("The Redis presence backend is closed");
     let set = this.#listeners.get(group);
     if (!set) {
-      const made = set = new Set();
-      this.#listeners.set(group, made);
-      try {
-        const link = await this.#subscriber.get();
-        await link.client.subscribe(this.#channel(group), (text) => this.#deliver(group, text));
-      } catch (error) {
-        if (this.#listeners.get(group) === made) this.#listeners.delete(group);
-        throw new PresenceUnavailableError(`Presence subscribe failed: ${error}`, { cause: error });
-      }
+      this.#listeners.set(group, set = new Set());
+      set.add(listener);
+      await this.#subscribeChannel(group);
+    } else {
+      set.add(listener);
     }
-    set.add(listener);
     const current = set;
     return async () => {
       current.delete(listener);
       if (current.size > 0 || this.#listeners.get(group) !== current) return;
       this.#listeners.delete(group);
+      this.#unsubscribed.delete(group);
       const link = await this.#subscriber.opened();
       await link?.client.unsubscribe(this.#channel(group)).catch(() => {});
     };
+  }
+
+  /** SUBSCRIBEs `group`'s channel (one listener function per group); false, to retry, on failure. */
+  async #subscribeChannel(group: string): Promise<boolean> {
+    if (this.#subscribing.has(group)) return false;
+    this.#subscribing.add(group);
+    try {
+      let onText = this.#onText.get(group);
+      if (!onText) this.#onText.set(group, onText = (text) => this.#deliver(group, text));
+      const link = await this.#subscriber.get();
+      await link.client.subscribe(this.#channel(group), onText);
+      this.#unsubscribed.delete(group);
+      return true;
+    } catch (error) {
+      if (this.#listeners.has(group)) this.#unsubscribed.add(group);
+      getLogger().warn(`Presence: subscribing to ${group} failed; retrying`, { error });
+      return false;
+    } finally {
+      this.#subscribing.delete(group);
+    }
+  }
+
+  /** Retries the subscriptions that failed; their listeners resync once made. */
+  #retrySubscriptions(): void {
+    for (const group of [...this.#unsubscribed]) {
+      if (!this.#listeners.has(group)) {
+        this.#unsubscribed.delete(group);
+        continue;
+      }
+      void this.#subscribeChannel(group).then((ok) => {
+        if (ok) this.#emit(group, { group, joins: {}, leaves: {}, resync: true });
+      });
+    }
   }
 
   #deliver(group: string, text: string): void {
@@ -363,6 +403,8 @@ export class RedisPresence implements PresenceBackend {
     }
     this.#closed = true;
     this.#listeners.clear();
+    this.#unsubscribed.clear();
+    this.#onText.clear();
     const links = await Promise.all([this.#commands.opened(), this.#subscriber.opened()]);
     await Promise.all(links.map((l) => l && closeLink(l)));
   }

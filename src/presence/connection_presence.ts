@@ -92,9 +92,12 @@ export class ConnectionPresence {
         await this.backend.untrack(group, before, this.ref);
       }
       this.#tracked.set(group, key);
-      // Watching first: the connection sees its own join.
-      if (this.options?.diffs) await this.watch(group);
+      // Watching first: the connection sees its own join. A watch that failed does not keep
+      // the entry from being tracked (a backend holds it through an outage).
+      let failed: unknown;
+      if (this.options?.diffs) await this.watch(group).catch((error) => failed = error);
       await this.backend.track(group, key, this.ref, meta);
+      if (failed !== undefined) throw failed;
     }
   }
 

@@ -267,3 +267,39 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "RedisPresence: a subscription made while Redis is down is retried, then resyncs",
+  ignore: skipUnless("redis"),
+  ...sanitize,
+  fn: async () => {
+    await using redis = await startRedis();
+    const p = new RedisPresence({
+      url: redis.url,
+      ttlMs: 600,
+      timeouts: { commandTimeoutMs: 300, connectTimeoutMs: 300 },
+    });
+    try {
+      await redis.stop();
+      const diffs: PresenceDiff[] = [];
+      const resynced = Promise.withResolvers<void>();
+      const joined = Promise.withResolvers<void>();
+      const stop = await p.subscribe("room", (d) => {
+        diffs.push(d);
+        if (d.resync) resynced.resolve();
+        if ("ann" in d.joins) joined.resolve();
+      });
+      await redis.start();
+      await resynced.promise; // the retried SUBSCRIBE went through
+      let tracked = false;
+      for (let i = 0; i < 50 && !tracked; i++) {
+        tracked = await p.track("room", "ann", "a1", {}).then(() => true, () => false);
+        if (!tracked) await new Promise((r) => setTimeout(r, 50)); // the command link's backoff
+      }
+      await joined.promise;
+      await stop();
+    } finally {
+      await p.close();
+    }
+  },
+});
