@@ -173,12 +173,13 @@ Deno.test({
       };
       // Join and leave latency, other process → this one.
       const latencies: number[] = [];
+      // Joins: from the moment the other process tracked (the meta's `at`) to the diff here.
+      // Leaves: from the client's close (the close handshake included) to the diff here.
       for (let i = 0; i < 20; i++) {
-        let t = performance.now();
         const c = await there(`u${i}`);
-        await waitFor("joins", `u${i}`);
-        latencies.push(performance.now() - t);
-        t = performance.now();
+        const join = await waitFor("joins", `u${i}`);
+        latencies.push(Date.now() - (join.joins[`u${i}`][0].at as number));
+        const t = performance.now();
         await c.disconnect();
         await waitFor("leaves", `u${i}`);
         latencies.push(performance.now() - t);
