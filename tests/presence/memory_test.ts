@@ -241,3 +241,30 @@ Deno.test("a track() after the disconnect tracks nothing (no entry left behind)"
   await consumer!.track("ghost", {}, "late");
   assert.deepEqual(await presenceBackends.get().stats("late"), { keys: 0, connections: 0 });
 });
+
+Deno.test("the presence request is bounded: limit truncates, more than 32 watched groups is presence_limit", async () => {
+  class Big extends Consumer {
+    static override groups = Array.from({ length: 33 }, (_, i) => `big${i}`);
+    static override presence: PresenceOptions = { track: false };
+  }
+  const app = new App().ws("/ws/big", Big);
+  const c = await WebsocketCommunicator.connect(app, "/ws/big");
+  const backend = presenceBackends.get();
+  for (let i = 0; i < 5; i++) await backend.track("big0", `k${i}`, `r${i}`, {});
+  await c.sendJson({ action: "presence", payload: { group: "big0", limit: 2 } });
+  const page = await c.assertReceives<Reply>("presence");
+  assert.equal(Object.keys(page.payload.entries).length, 2);
+  assert.equal(page.payload.truncated, true);
+  assert.deepEqual(page.payload.stats, { keys: 5, connections: 5 });
+  for (let i = 0; i < 32; i++) {
+    await c.sendJson({ action: "presence", payload: { group: `big${i}`, diffs: true } });
+    await c.assertReceives("presence");
+  }
+  await c.sendJson({ action: "presence", payload: { group: "big32", diffs: true } });
+  const refused = await c.assertReceives<{ action: "error"; payload: { reason: string } }>("error");
+  assert.equal(refused.payload.reason, "presence_limit");
+  await c.sendJson({ action: "presence", payload: { group: "big0", nope: 1 } });
+  await c.assertReceives("error");
+  await c.disconnect();
+  for (let i = 0; i < 5; i++) await backend.untrack("big0", `k${i}`, `r${i}`);
+});
