@@ -208,3 +208,36 @@ export {
   renderAsyncApiHtml,
 } from "./adapters/asyncapi/html.ts";
 export type { JsonSchema } from "./src/asyncapi/schema.ts";
+export {
+  DEFAULT_LIST_LIMIT,
+  MAX_KEY_LENGTH,
+  MAX_LIST_LIMIT,
+  MAX_META_BYTES,
+  type PresenceBackend,
+  type PresenceDiff,
+  type PresenceEntries,
+  PresenceLimitError,
+  type PresenceList,
+  type PresenceListener,
+  type PresenceMeta,
+  type PresenceStats,
+  PresenceUnavailableError,
+} from "./src/presence/backend.ts";
+export { InMemoryPresence } from "./src/presence/memory.ts";
+export { DEFAULT_PRESENCE, presenceBackends, PresenceRegistry } from "./src/presence/registry.ts";
+export {
+  PRESENCE_ACTION,
+  PRESENCE_DIFF_ACTION,
+  PresenceDiffMessage,
+  PresenceReply,
+  type PresenceReplyPayload,
+  PresenceRequest,
+  type PresenceRequestPayload,
+} from "./src/presence/frames.ts";
+export {
+  DEFAULT_DIFF_INTERVAL_MS,
+  MAX_GROUPS_PER_CONNECTION,
+  type PresenceOptions,
+} from "./src/presence/options.ts";
+export { PRESENCE_LIMIT, PRESENCE_REFUSED } from "./src/presence/connection_presence.ts";
+export { MAX_DIFF_KEYS } from "./src/presence/feed.ts";

@@ -292,6 +292,17 @@ export declare class SwitchboardClient<Api extends ApiTypes = AnyApi> implements
   ): () => void;
   /** Calls `handler` for every frame without a topic. */
   onAny(handler: (message: Received<Api["receive"] | ProtocolMessage>) => void): () => void;
+  /**
+   * Presence: who is in `group` (one the connection is in, default: the first it is tracked in, on an endpoint with
+   * `static presence`). `diffs: true` also starts its `presence_diff` frames (`false` stops them).
+   * Rejects with `RequestError` (`presence_refused`) for a group the connection is not in.
+   */
+  presence(
+    group?: string,
+    options?: RequestOptions & { diffs?: boolean; limit?: number },
+  ): Promise<PresenceListPayload>;
+  /** Calls `handler` with each batched presence diff. Returns an unsubscribe function. */
+  onPresence(handler: (diff: PresenceDiffPayload) => void): () => void;
   /** Calls `handler` on each state change (and on each scheduled reconnect). */
   onState(handler: (state: ConnectionState, info: StateInfo) => void): () => void;
   /** Calls `handler` on each open; `reconnected` is true after the first. Resync state here. */
@@ -326,6 +337,39 @@ export declare class SwitchboardClient<Api extends ApiTypes = AnyApi> implements
   /** Closes the client. */
   [Symbol.asyncDispose](): Promise<void>;
 }
+
+/** Presence entries: key (a user id) → the metas of its connections. */
+export type PresenceEntriesPayload = Record<string, Array<Record<string, unknown>>>;
+
+/** The reply of `presence()`. */
+export interface PresenceListPayload {
+  /** The group. */
+  group: string;
+  /** At most `limit` keys (default 1000) with their metas. */
+  entries: PresenceEntriesPayload;
+  /** Counts of the whole group. */
+  stats: { keys: number; connections: number };
+  /** True when the group has more keys than `entries`. */
+  truncated: boolean;
+}
+
+/** A `presence_diff` frame's payload: apply `leaves`, then `joins`; `resync`: list again. */
+export interface PresenceDiffPayload {
+  /** The group. */
+  group: string;
+  /** Keys that appeared, with their metas. */
+  joins: PresenceEntriesPayload;
+  /** Keys that are gone, with the metas they held. */
+  leaves: PresenceEntriesPayload;
+  /** Diffs were lost or too many: fetch the list again. */
+  resync?: true;
+}
+
+/** Applies a diff to a presence list in place (leaves, then joins) and returns it. */
+export declare function applyPresenceDiff(
+  entries: PresenceEntriesPayload,
+  diff: PresenceDiffPayload,
+): PresenceEntriesPayload;
 
 /** Connects to an endpoint. Relative URLs resolve against the page (browsers) or `baseUrl`. */
 export declare function createClient<Api extends ApiTypes = AnyApi>(

@@ -820,6 +820,33 @@ export class SwitchboardClient {
     });
   }
 
+  // ---- presence (docs/presence.md) -----------------------------------------------------
+
+  /**
+   * Who is in `group` (one the connection is in; default: the first it is tracked in): the server's `presence` reply payload
+   * `{group, entries, stats, truncated}`. `diffs: true` also starts its `presence_diff` frames.
+   * @param {string | undefined} [group]
+   * @param {{ diffs?: boolean, limit?: number, timeoutMs?: number, signal?: AbortSignal }} [options]
+   */
+  async presence(group, options = {}) {
+    /** @type {Record<string, unknown>} */
+    const payload = {};
+    if (group !== undefined) payload.group = group;
+    if (options.diffs !== undefined) payload.diffs = options.diffs;
+    if (options.limit !== undefined) payload.limit = options.limit;
+    const reply = await this.#request({ action: "presence", payload }, options);
+    return reply.payload;
+  }
+
+  /**
+   * Calls `handler` with each presence diff `{group, joins, leaves, resync?}` (apply leaves,
+   * then joins: see `applyPresenceDiff`). Returns an unsubscribe function.
+   * @param {(diff: any) => void} handler
+   */
+  onPresence(handler) {
+    return this.#dispatcher.on("presence_diff", (/** @type {Frame} */ m) => handler(m.payload));
+  }
+
   // ---- listening ----------------------------------------------------------------------
 
   /**
@@ -980,6 +1007,19 @@ export class SwitchboardClient {
   [Symbol.asyncDispose]() {
     return this.close();
   }
+}
+
+/**
+ * Applies a presence diff to a presence list (key → metas), in place: leaves first, then joins.
+ * Returns `entries`; a `resync` diff changes nothing (fetch the list again with `presence()`).
+ * @param {Record<string, unknown[]>} entries
+ * @param {{ joins: Record<string, unknown[]>, leaves: Record<string, unknown[]>, resync?: boolean }} diff
+ */
+export function applyPresenceDiff(entries, diff) {
+  if (diff.resync) return entries;
+  for (const key of Object.keys(diff.leaves)) delete entries[key];
+  for (const [key, metas] of Object.entries(diff.joins)) entries[key] = metas;
+  return entries;
 }
 
 /**

@@ -5,3 +5,4 @@
  */
 export { InMemoryChannelLayer, type InMemoryChannelLayerOptions } from "../../src/layers/memory.ts";
 export { InMemoryJobQueue, type InMemoryJobQueueOptions } from "../../src/jobs/memory_queue.ts";
+export { InMemoryPresence } from "../../src/presence/memory.ts";

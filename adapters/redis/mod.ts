@@ -38,3 +38,4 @@ export {
   type MessageSerializer,
 } from "./serializer.ts";
 export { consistentHash, crc32, hostIdentity } from "./shard.ts";
+export { RedisPresence, type RedisPresenceOptions } from "./presence.ts";

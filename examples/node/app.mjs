@@ -87,6 +87,11 @@ export class RoomChatConsumer extends BaseConsumer {
   static layer = "chat";
   /** Joins, leaves and chat lines go to the room's group. */
   static broadcasts = [RoomNotificationMessage];
+  /** Who is online: each connection tracked in its room under `?user=` (docs/presence.md). */
+  static presence = {
+    key: (c) => c.query.get("user")?.slice(0, 64) || `guest-${c.channelName.slice(-6)}`,
+    groups: (c) => [c.roomGroup],
+  };
 
   get roomName() {
     return this.params.roomName;

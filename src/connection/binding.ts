@@ -25,6 +25,8 @@ export interface BoundConnection {
   leave(group: string): Promise<void>;
   /** Closes the connection. */
   close(code?: number, reason?: string): void;
+  /** Sends a frozen message shared by many sockets (serialized once). */
+  sendShared(message: AnyMessage): void;
 }
 
 function notAccepted(what: string): Promise<never> {
@@ -62,5 +64,8 @@ export class ConnectionBinding implements ConsumerBinding {
   }
   close(code?: number, reason?: string): void {
     this.connection?.close(code, reason);
+  }
+  sendShared(message: AnyMessage): void {
+    this.connection?.sendShared(message);
   }
 }

@@ -36,6 +36,7 @@ import { LayerUnavailableError } from "../errors.ts";
 import type { LayerMessage } from "../layers/layer.ts";
 import { getLogger } from "../logger.ts";
 import type { ConnectionHandle, ServerSocket } from "../runtime/socket.ts";
+import { presenceConnected, presenceDisconnected } from "../presence/connection_presence.ts";
 import { ConnectionBinding } from "./binding.ts";
 import { dispatchFrame, dispatchLayerMessage } from "./dispatch.ts";
 import { LayerLoop } from "./layer_loop.ts";
@@ -163,6 +164,10 @@ export class Connection implements ConnectionHandle {
         const starting = this.#layer.start();
         if (starting) await starting;
         await this.consumer.postAuthentication();
+        const { presence } = this.cls; // opt-in presence (docs/presence.md)
+        if (presence) {
+          await presenceConnected(this.consumer, presence, this.consumer[CONSUMER_BINDING]!);
+        }
         const standalone = this.cls.defaultTopic;
         if (standalone && this.#state === "open") {
           this.#defaultTopic = standalone.format(this.#params);
@@ -188,6 +193,8 @@ export class Connection implements ConnectionHandle {
       } catch (error) {
         getLogger().error(`${this.cls.name}.onDisconnect failed`, { error });
       }
+      const presence = presenceDisconnected(this.consumer); // undefined without presence
+      if (presence) await presence;
       const subscriptions = this.#subscriptions;
       for (const topic of subscriptions.topics) await subscriptions.end(topic);
       const layer = this.#layer;
@@ -268,6 +275,11 @@ export class Connection implements ConnectionHandle {
 
   join(group: string): Promise<void> {
     return this.#layer.join(group);
+  }
+
+  /** Sends a frozen frame other sockets receive too (serialized once: presence diffs). */
+  sendShared(message: AnyMessage): void {
+    this.#outbox.write(message, undefined, true);
   }
 
   leave(group: string): Promise<void> {

@@ -13,6 +13,7 @@ import { TopicAction } from "../protocol/builtins.ts";
 import type { Envelope } from "../protocol/envelope.ts";
 import { ErrorReason, reasonFrame } from "../protocol/error_frames.ts";
 import { truncateForEcho } from "../protocol/truncate.ts";
+import { topicSubscribed, topicUnsubscribed } from "../presence/topic_presence.ts";
 import type { LayerLoop } from "./layer_loop.ts";
 import type { Outbox } from "./outbox.ts";
 
@@ -150,6 +151,7 @@ export class Subscriptions {
     }
     this.#map.set(topic, { cls, instance, table: handlerTable(cls), name: cls.name, group });
     this.outbox.write({ action: TopicAction.subscribed, payload: null }, replyEnvelope);
+    if (cls.presence) await topicSubscribed(instance, cls.presence, group); // opt-in presence
     try {
       await instance.onSubscribe();
     } catch (error) {
@@ -170,6 +172,8 @@ export class Subscriptions {
         topic: truncateForEcho(topic),
       });
     }
+    const presence = topicUnsubscribed(sub.instance); // undefined without presence
+    if (presence) await presence;
     await this.layer.layer?.groupDiscard(sub.group, this.layer.channelName).catch((error) =>
       getLogger().warn(`Could not leave group ${sub.group}`, { error })
     );

@@ -12,6 +12,10 @@ import { DefinitionError, SwitchboardError } from "../errors.ts";
 import { assertGroupName } from "../layers/names.ts";
 import { mergedStatic } from "./handlers.ts";
 import type { TopicClass } from "./topic.ts";
+import type { PresenceList, PresenceMeta, PresenceStats } from "../presence/backend.ts";
+import type { PresenceRequestPayload } from "../presence/frames.ts";
+import type { PresenceOptions } from "../presence/options.ts";
+import { existingPresence, presenceOf } from "../presence/connection_presence.ts";
 
 /** What {@linkcode Consumer.authenticate} may answer: allow (`true`/nothing), refuse (`false` = 403), or a Response. */
 export type AuthResult = boolean | void | Response;
@@ -45,6 +49,8 @@ export interface ConsumerBinding {
   leave(group: string): Promise<void>;
   close(code?: number, reason?: string): void;
   readonly closed: boolean;
+  /** Sends a frozen message shared by many sockets (presence diffs: serialized once). */
+  sendShared?(message: AnyMessage): void;
 }
 
 /** Internal key of the {@linkcode ConsumerBinding} on an instance. */
@@ -129,6 +135,12 @@ export class Consumer<Events extends AnyMessage = AnyMessage, Params extends str
   static topics: readonly TopicClass[] = [];
   /** The topic this consumer serves alone (set by `Topic.asConsumer()`); frames without `topic` go to it. */
   static defaultTopic: TopicClass | undefined = undefined;
+  /**
+   * Presence (opt-in): connections are tracked in their groups after `postAuthentication`,
+   * clients may send the built-in `presence` request, and members get `presence_diff` frames
+   * with `diffs: true`. See docs/presence.md.
+   */
+  static presence: PresenceOptions | undefined = undefined;
 
   /** Phantom field carrying the `Events` type. Never set. */
   declare readonly "~events"?: Events;
@@ -204,12 +216,57 @@ export class Consumer<Events extends AnyMessage = AnyMessage, Params extends str
 
   /** Joins a group while connected; it is left automatically on disconnect. */
   joinGroup(group: string): Promise<void> {
-    return this.#binding().join(group);
+    const joined = this.#binding().join(group);
+    const presence = existingPresence(this); // no extra step without presence
+    return presence ? joined.then(() => presence.joined(this, group)) : joined;
   }
 
-  /** Leaves a group. */
+  /** Leaves a group (and stops being tracked in it). */
   leaveGroup(group: string): Promise<void> {
-    return this.#binding().leave(group);
+    const left = this.#binding().leave(group);
+    const presence = existingPresence(this);
+    return presence ? left.then(() => presence.untrack([group])) : left;
+  }
+
+  // --- presence (docs/presence.md) -------------------------------------------------------------
+
+  #presence() {
+    const cls = this.constructor as typeof Consumer;
+    return presenceOf(this, cls.presence, this.#binding());
+  }
+
+  /**
+   * Tracks this connection under `key` (a user id: three tabs are one key with three metas) in
+   * `groups` (default: its groups). Rejects with `PresenceUnavailableError` while the backend is
+   * away (a Redis backend tracks it again once back) or `PresenceLimitError` past a bound.
+   */
+  track(key: string, meta: PresenceMeta = {}, groups?: string | readonly string[]): Promise<void> {
+    return this.#presence().track(key, meta, groups === undefined ? this.groups : toList(groups));
+  }
+
+  /** Stops tracking this connection in `groups` (default: everywhere). */
+  untrack(groups?: string | readonly string[]): Promise<void> {
+    return this.#presence().untrack(groups === undefined ? undefined : toList(groups));
+  }
+
+  /** Who is in `group`: at most `limit` keys (default 1000) with their metas. */
+  presence(group: string, limit?: number): Promise<PresenceList> {
+    return this.#presence().list(group, limit);
+  }
+
+  /** The counts of `group` (keys and connections), in O(1). */
+  presenceStats(group: string): Promise<PresenceStats> {
+    return this.#presence().stats(group);
+  }
+
+  /** Sends this connection the batched `presence_diff` frames of `group` (or stops them). */
+  watchPresence(group: string, on = true): Promise<void> {
+    return on ? this.#presence().watch(group) : this.#presence().unwatch(group);
+  }
+
+  /** @internal The built-in `presence` request (classes with `static presence`). */
+  "~presence"(message: { payload: PresenceRequestPayload }): Promise<AnyMessage> {
+    return this.#presence().request(message.payload);
   }
 
   /** Closes the connection (default code 1000). */

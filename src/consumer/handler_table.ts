@@ -7,6 +7,7 @@
  */
 import { DefinitionError } from "../errors.ts";
 import type { AnyMessageType } from "../protocol/message.ts";
+import { PresenceDiffMessage, PresenceReply, PresenceRequest } from "../presence/frames.ts";
 
 // Node 20 has no Symbol.metadata; TypeScript's decorator helpers only fill context.metadata when it exists.
 // deno-lint-ignore no-explicit-any
@@ -199,6 +200,19 @@ export interface HandlerTable {
 
 const tables = new WeakMap<object, HandlerTable>();
 
+/** The built-in `presence` request of classes with `static presence` (`Consumer["~presence"]`). */
+const PRESENCE_HANDLER: HandlerInfo = Object.freeze({
+  kind: "ws",
+  action: PresenceRequest.action,
+  method: "~presence",
+  input: PresenceRequest,
+  output: [PresenceReply, PresenceDiffMessage],
+  summary: "Presence: the list of a group, and its diff frames on or off",
+  tags: [],
+  operationId: "presence",
+  passthrough: false,
+});
+
 function chain(cls: HandlerHost): HandlerHost[] {
   const out: HandlerHost[] = [];
   for (
@@ -274,6 +288,10 @@ export function handlerTable(cls: HandlerHost): HandlerTable {
       operationId: pascalToSnake(method),
       passthrough: true,
     });
+  }
+  // Presence (opt-in, `static presence`): the built-in `presence` request.
+  if ((cls as { presence?: unknown }).presence && !ws.has(PresenceRequest.action)) {
+    ws.set(PresenceRequest.action, PRESENCE_HANDLER);
   }
   const table: HandlerTable = {
     ws,

@@ -15,6 +15,9 @@ import { DEFAULT_LAYER, layers } from "../layers/registry.ts";
 import type { AnyMessage, AnyMessageType } from "../protocol/message.ts";
 import { TOPIC_TYPE } from "../layers/messages.ts";
 import type { Envelope } from "../protocol/envelope.ts";
+import type { PresenceOptions } from "../presence/options.ts";
+import type { PresenceRequestPayload } from "../presence/frames.ts";
+import { topicPresenceRequest } from "../presence/topic_presence.ts";
 
 /** What a topic instance reaches its host connection through. Internal: subscriptions set it. */
 export interface TopicBinding {
@@ -80,6 +83,11 @@ export class Topic<Events extends AnyMessage = AnyMessage> {
    * `passthroughEvents`).
    */
   static broadcasts: readonly AnyMessageType[] = [];
+  /**
+   * Presence (opt-in): each subscription is tracked in the topic's group under `key(topic)`,
+   * with `presence_diff` frames stamped with the topic when `diffs`. See docs/presence.md.
+   */
+  static presence: PresenceOptions | undefined = undefined;
 
   /** Phantom field carrying the `Events` type. Never set. */
   declare readonly "~events"?: Events;
@@ -107,6 +115,12 @@ export class Topic<Events extends AnyMessage = AnyMessage> {
 
   /** Runs exactly once when the subscription ends: unsubscribe or disconnect. */
   onUnsubscribe(): void | Promise<void> {}
+
+  /** @internal The built-in `presence` request (topic classes with `static presence`). */
+  "~presence"(message: { payload: PresenceRequestPayload }): Promise<AnyMessage> {
+    const cls = this.constructor as typeof Topic;
+    return topicPresenceRequest(this, cls.presence, message.payload);
+  }
 
   /** Sends a message to this subscriber, stamped with the topic. */
   sendMessage(message: AnyMessage): Promise<void> {

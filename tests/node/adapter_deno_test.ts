@@ -32,7 +32,9 @@ function describeTable(table: HandlerTable) {
       input: {
         action: h.input.action,
         title: h.input.title,
-        schema: h.input.schema && z.toJSONSchema(h.input.schema as z.ZodType),
+        // Zod schemas by their JSON Schema; a built-in's hand-written one (presence) as it is.
+        schema: h.input.schema &&
+          ("_zod" in h.input.schema ? z.toJSONSchema(h.input.schema as z.ZodType) : h.input.schema),
       },
       output: h.output.map((o) => [o.action, o.title]),
       summary: h.summary,

@@ -1,5 +1,13 @@
 /** Tutorial part 2: rooms at /ws/room/:roomName, isolated from each other. */
-import { channel, type MessageOf, Ping, Pong, safeGroupName, wsHandler } from "../../../mod.ts";
+import {
+  channel,
+  type MessageOf,
+  Ping,
+  Pong,
+  type PresenceOptions,
+  safeGroupName,
+  wsHandler,
+} from "../../../mod.ts";
 import { BaseConsumer } from "../base_consumer.ts";
 import { RoomChatMessage, RoomNotificationMessage } from "./messages.ts";
 
@@ -13,6 +21,14 @@ export class RoomChatConsumer extends BaseConsumer {
   static override layer = "chat";
   /** Joins, leaves and chat lines go to the room's group: typed clients receive them. */
   static override broadcasts = [RoomNotificationMessage];
+  /**
+   * Who is online: each connection is tracked in its room under `?user=` (else one guest key per
+   * connection); clients ask with `presence()` and get diffs with `{diffs: true}`.
+   */
+  static override presence: PresenceOptions<RoomChatConsumer> | undefined = {
+    key: (c) => c.query.get("user")?.slice(0, 64) || `guest-${c.channelName.slice(-6)}`,
+    groups: (c) => [c.roomGroup],
+  };
 
   /** The room name from the path. */
   get roomName(): string {

@@ -1,5 +1,5 @@
 // The tutorial page: one typed client per panel, each on its own socket, connected to this host.
-import { createClient } from "/static/client.js";
+import { applyPresenceDiff, createClient } from "/static/client.js";
 
 /** @param {string} selector */
 const $ = (selector) => /** @type {HTMLElement} */ (document.querySelector(selector));
@@ -133,6 +133,32 @@ function onSubmit(selector, send, list) {
 }
 
 // ---- Room chat: join a room by name --------------------------------------------------------
+/**
+ * Who is online in the room: the presence list, kept up to date by its diffs (fetched again on
+ * each (re)connect and after a `resync` diff).
+ * @param {ReturnType<typeof createClient>} room
+ */
+function showOnline(room) {
+  const el = $("[data-testid=room-online]");
+  /** @type {Record<string, unknown[]>} */
+  let entries = {};
+  const render = () => {
+    const keys = Object.keys(entries).sort();
+    el.textContent = `Online (${keys.length}): ${keys.join(", ")}`; // textContent: untrusted keys
+  };
+  const fetchList = () =>
+    room.presence(undefined, { diffs: true }).then((list) => {
+      entries = list.entries;
+      render();
+    }, () => {});
+  room.onOpen(fetchList);
+  room.onPresence((diff) => {
+    if (diff.resync) return void fetchList();
+    applyPresenceDiff(entries, diff);
+    render();
+  });
+}
+
 {
   const list = $("[data-testid=room-log]");
   const stateEl = $("[data-testid=room-state]");
@@ -147,6 +173,7 @@ function onSubmit(selector, send, list) {
     log(list, `Joining room '${name}'…`, "info");
     room = connect(`/ws/room/${encodeURIComponent(name)}`, stateEl, list);
     room.on("room_notification", (m) => log(list, m.payload.message));
+    showOnline(room);
     for (const el of form.querySelectorAll("input, button")) {
       /** @type {HTMLInputElement} */ (el).disabled = false;
     }
