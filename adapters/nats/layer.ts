@@ -5,7 +5,6 @@
  *
  * @module
  */
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
   assertChannelName,
   assertGroupName,
@@ -30,7 +29,9 @@ import {
   type LinkHooks,
   type LinkSource,
   type NatsBackoffOptions,
+  type NatsConnectionLike,
   NatsLink,
+  type NatsSubscriptionLike,
   type NatsTimeouts,
   resolveNatsTimeouts,
 } from "./link.ts";
@@ -50,13 +51,13 @@ export interface NatsChannelLayerOptions extends CapacityOptions {
    */
   servers?: string | string[];
   /** A connection of your own instead of `servers` (the layer never closes it). */
-  connection?: NatsConnection;
+  connection?: NatsConnectionLike;
   /**
    * A second connection of your own for the subscriptions (default: the same one as for
    * publishing). Keeps a slow fan-out from delaying publishes; each role then drops and comes
    * back on its own, and the resync is signalled once both are back.
    */
-  subscriber?: NatsConnection;
+  subscriber?: NatsConnectionLike;
   /** Prefix of every subject. Default `"switchboard"`. */
   prefix?: string;
   /** Seconds a message may wait in a local mailbox before it is dropped. Default 60. */
@@ -123,7 +124,7 @@ export class NatsChannelLayer implements ChannelLayer {
   #groups = new Map<string, Set<string>>();
   /** Subject → what it carries. */
   #routes = new Map<string, Route>();
-  #subs = new Map<string, Subscription>();
+  #subs = new Map<string, NatsSubscriptionLike>();
   /** Non-local prefixes (`x.token!`) this instance made with newChannel. */
   #ownPrefixes = new Set<string>();
   #connecting: Promise<void> | undefined;

@@ -14,8 +14,40 @@
  *
  * @module
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import { LayerUnavailableError } from "../../src/layers/kit.ts";
+
+/**
+ * What the layer uses of a NATS connection: a `NatsConnectionLike` of `@nats-io/transport-node`
+ * (what its `connect()` returns) is one.
+ */
+export interface NatsConnectionLike {
+  /** The server's greeting, once connected (`max_payload` is read from it). */
+  readonly info?: { max_payload: number };
+  /** Writes a message (fire-and-forget). */
+  publish(subject: string, payload?: Uint8Array): void;
+  /** Subscribes; `callback` gets every message. */
+  subscribe(
+    subject: string,
+    options: { callback: (error: Error | null, msg: { data: Uint8Array }) => void },
+  ): NatsSubscriptionLike;
+  /** Resolves once the server answered a PING written after everything before it. */
+  flush(): Promise<void>;
+  /** The connection's status events (`disconnect`, `reconnect`, `close`...). */
+  status(): AsyncIterable<{ type: string }>;
+  /** True once closed for good. */
+  isClosed(): boolean;
+  /** Closes the connection. */
+  close(): Promise<void>;
+}
+
+/** What the layer uses of a subscription. */
+export interface NatsSubscriptionLike {
+  /** Ends the subscription. */
+  unsubscribe(): void;
+  /** True once it ended. */
+  isClosed(): boolean;
+}
 
 /**
  * How long the NATS layer waits for NATS, so that a server that is down, unreachable or paused
@@ -87,7 +119,7 @@ export interface LinkHooks {
 }
 
 /** Where a link connects: server URLs (the link owns the connection) or a given connection. */
-export type LinkSource = { servers: string[] } | { connection: NatsConnection };
+export type LinkSource = { servers: string[] } | { connection: NatsConnectionLike };
 
 interface Pending {
   promise: Promise<void>;
@@ -102,8 +134,8 @@ export class NatsLink {
   readonly #timeouts: Required<NatsTimeouts>;
   readonly #backoff: Required<NatsBackoffOptions>;
   readonly #hooks: LinkHooks;
-  #nc: NatsConnection | undefined;
-  #opening: Promise<NatsConnection> | undefined;
+  #nc: NatsConnectionLike | undefined;
+  #opening: Promise<NatsConnectionLike> | undefined;
   #up = false;
   #closed = false;
   #attempt = 0;
@@ -141,7 +173,7 @@ export class NatsLink {
   }
 
   /** The connection (after {@linkcode open}). */
-  get connection(): NatsConnection {
+  get connection(): NatsConnectionLike {
     if (!this.#nc) throw new LayerUnavailableError(`NATS (${this.label}) is not connected`);
     return this.#nc;
   }
@@ -152,13 +184,13 @@ export class NatsLink {
   }
 
   /** Connects (idempotent; bounded by `connectTimeoutMs`); throws LayerUnavailableError. */
-  async open(): Promise<NatsConnection> {
+  async open(): Promise<NatsConnectionLike> {
     if (this.#nc) return this.#nc;
     this.#opening ??= this.#connect().finally(() => this.#opening = undefined);
     return await this.#opening;
   }
 
-  async #connect(): Promise<NatsConnection> {
+  async #connect(): Promise<NatsConnectionLike> {
     if ("connection" in this.#source) {
       this.#adopt(this.#source.connection);
       return this.#source.connection;
@@ -201,13 +233,13 @@ export class NatsLink {
     }
   }
 
-  #adopt(nc: NatsConnection): void {
+  #adopt(nc: NatsConnectionLike): void {
     this.#nc = nc;
     this.#up = !nc.isClosed();
     this.#watching = this.#watch(nc);
   }
 
-  async #watch(nc: NatsConnection): Promise<void> {
+  async #watch(nc: NatsConnectionLike): Promise<void> {
     for await (const status of nc.status()) {
       if (this.#closed) continue;
       if (status.type === "disconnect" || status.type === "close") {
@@ -230,7 +262,7 @@ export class NatsLink {
   }
 
   /** Throws LayerUnavailableError unless the connection is up (`what failed: ...`). */
-  assertUp(what: string): NatsConnection {
+  assertUp(what: string): NatsConnectionLike {
     if (!this.up) {
       throw new LayerUnavailableError(`${what} failed: NATS (${this.label}) is unavailable`);
     }

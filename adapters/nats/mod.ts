@@ -18,6 +18,8 @@ export { ForeignChannelError, MessageTooLargeError } from "./errors.ts";
 export {
   DEFAULT_NATS_TIMEOUTS,
   type NatsBackoffOptions,
+  type NatsConnectionLike,
+  type NatsSubscriptionLike,
   NatsTimeoutError,
   type NatsTimeouts,
 } from "./link.ts";
