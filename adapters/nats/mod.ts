@@ -1,8 +1,11 @@
 /**
- * The NATS channel layer for Switchboard: {@linkcode NatsChannelLayer}, on core NATS subjects
+ * NATS for Switchboard: {@linkcode NatsChannelLayer}, the channel layer on core NATS subjects
  * (a process subscribes only to the groups it has members in; low latency, no persistence; tells
  * consumers to resync after an outage). Messages are JSON, optionally AES-GCM encrypted (the same
  * serializer as the Redis layers); every connection it opens is released on `close()`.
+ *
+ * {@linkcode NatsJobQueue} is the background job queue on JetStream (a KV bucket for the jobs, a
+ * work-queue stream for the ready ones; run its jobs with `Worker`).
  *
  * ```ts ignore
  * import { layers } from "@switchboard/switchboard";
@@ -14,6 +17,7 @@
  * @module
  */
 export { NatsChannelLayer, type NatsChannelLayerOptions } from "./layer.ts";
+export { NatsJobQueue, type NatsJobQueueOptions } from "./job_queue.ts";
 export { ForeignChannelError, MessageTooLargeError } from "./errors.ts";
 export {
   DEFAULT_NATS_TIMEOUTS,
