@@ -12,7 +12,6 @@ import {
   type ClaimResult,
   type EnqueueOptions,
   type JobBackend,
-  JobFailedError,
   type JobHandle,
   type JobQueue,
   JobQueueUnavailableError,
@@ -21,11 +20,11 @@ import {
   type Lease,
   newJobId,
   type ResultOptions,
-  ResultTimeoutError,
   UnknownJobError,
   type WorkSignal,
 } from "../../src/jobs/contract.ts";
 import { type JobEntry, JobStore, keyOf } from "./job_store.ts";
+import { isFinished, ResultWaiters, settle } from "./job_results.ts";
 import {
   type NatsBackoffOptions,
   NatsLink,
@@ -61,8 +60,6 @@ const REPOLL_MS = 10;
 /** Ready messages one claim looks at before it gives up for now. */
 const CLAIM_SCAN = 32;
 
-type Waiter = { settle(): void; fail(error: Error): void };
-
 /**
  * A job queue on NATS JetStream for many processes. Pass it to `new Worker(queue, …)` to run its
  * jobs. Delivery is at least once; a released or retried job goes to the back of the ready
@@ -83,7 +80,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
   readonly #link: NatsLink;
   #store: Promise<JobStore> | undefined;
   #closed = false;
-  #waiters = new Set<Waiter>();
+  readonly #results = new ResultWaiters();
   #signals = new Set<() => Promise<void>>();
   /**
    * Messages this process put back (NAK with a delay), by ticket → when they are due (epoch ms):
@@ -189,7 +186,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const w of [...this.#waiters]) w.fail(new ClosedError("The job queue is closed"));
+    this.#results.close();
     await Promise.all([...this.#signals].map((close) => close()));
     await this.#store?.catch(() => {});
     await this.#link.close();
@@ -485,63 +482,12 @@ export class NatsJobQueue implements JobQueue, JobBackend {
     if (isFinished(entry.state)) return settle(entry);
     if (this.#closed) throw new ClosedError("The job queue is closed");
     const store = await this.#open();
-    const nc = this.#link.connection;
-    return await new Promise((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      let checking = Promise.resolve();
-      const sub = nc.subscribe(`${store.base}.done.${keyOf(id)}`, {
-        callback: () => {
-          checking = checking.then(check);
-        },
-      });
-      const end = () => {
-        clearTimeout(timer);
-        this.#waiters.delete(waiter);
-        if (!sub.isClosed()) sub.unsubscribe();
-      };
-      const waiter: Waiter = {
-        settle: () => {},
-        fail: (error) => {
-          end();
-          reject(error);
-        },
-      };
-      const check = async () => {
-        try {
-          const now = await this.#read(id);
-          if (!now) waiter.fail(new UnknownJobError(id));
-          else if (isFinished(now.state)) {
-            end();
-            settle(now).then(resolve, reject);
-          }
-        } catch (error) {
-          waiter.fail(error as Error);
-        }
-      };
-      this.#waiters.add(waiter);
-      if (options.timeout !== undefined) {
-        timer = setTimeout(
-          () => waiter.fail(new ResultTimeoutError(id, options.timeout!)),
-          Math.max(0, options.timeout),
-        );
-      }
-      // Subscribed: a finish from now on is heard; one that came before is read here.
-      this.#link.confirm("result()").then(
-        () => checking = checking.then(check),
-        (error) =>
-          waiter.fail(
-            new JobQueueUnavailableError(String(error?.message ?? error), { cause: error }),
-          ),
-      );
+    return await this.#results.wait(id, {
+      subject: `${store.base}.done.${keyOf(id)}`,
+      connection: this.#link.connection,
+      confirm: () => this.#link.confirm("result()"),
+      read: () => this.#read(id),
+      timeoutMs: options.timeout,
     });
   }
-}
-
-function isFinished(state: JobEntry["state"]): boolean {
-  return state === "completed" || state === "failed";
-}
-
-function settle(entry: JobEntry): Promise<unknown> {
-  if (entry.state === "completed") return Promise.resolve(JSON.parse(entry.result ?? "null"));
-  return Promise.reject(new JobFailedError(entry.id, entry.error ?? "failed", entry.tries));
 }

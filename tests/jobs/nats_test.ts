@@ -6,7 +6,9 @@
  */
 import { NatsJobQueue } from "../../adapters/nats/job_queue.ts";
 import { type NatsServer, startNats } from "../../testing/nats_server.ts";
-import { skipReason } from "../../testing/services.ts";
+import assert from "node:assert/strict";
+import { JobQueueUnavailableError } from "../../src/jobs/contract.ts";
+import { freePort, skipReason } from "../../testing/services.ts";
 import { jobQueueContract } from "./contract.ts";
 
 const SKIP = skipReason("nats") ?? false;
@@ -35,5 +37,36 @@ jobQueueContract({
       }
     };
     return queue;
+  },
+});
+
+Deno.test({
+  name: "NatsJobQueue: NATS away or paused: calls fail with JobQueueUnavailableError, bounded",
+  ignore: SKIP !== false,
+  async fn() {
+    const timeouts = { connectTimeoutMs: 500, commandTimeoutMs: 500 };
+    const away = new NatsJobQueue({ servers: `nats://127.0.0.1:${freePort()}`, timeouts });
+    try {
+      await assert.rejects(away.enqueue("x", []), JobQueueUnavailableError);
+    } finally {
+      await away.close();
+    }
+    await using nats = await startNats();
+    const queue = new NatsJobQueue({ servers: nats.url, timeouts });
+    try {
+      const job = await queue.enqueue("x", [1]);
+      nats.pause();
+      try {
+        const started = performance.now();
+        await assert.rejects(queue.enqueue("x", [2]), JobQueueUnavailableError);
+        await assert.rejects(job.status(), JobQueueUnavailableError);
+        assert.ok(performance.now() - started < 3000, "not bounded by the timeouts");
+      } finally {
+        nats.resume();
+      }
+      assert.equal(await job.status(), "queued"); // back once NATS answers again
+    } finally {
+      await queue.close();
+    }
   },
 });
