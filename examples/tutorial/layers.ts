@@ -1,7 +1,7 @@
 /**
  * Channel layers of the tutorial app, by alias: in memory by default, on Redis when REDIS_URL is
  * set (the pub/sub layer for chat and notifications, the queue layer for reliable chat and
- * analytics), on NATS when NATS_URL is set (it wins over REDIS_URL; see nats_layers.ts).
+ * analytics), on NATS when NATS_URL is set (it wins over REDIS_URL; see nats_layers.ts; the jobs follow).
  * SWITCHBOARD_PREFIX namespaces every Redis key and channel, and every NATS subject (tests set a
  * unique one).
  */

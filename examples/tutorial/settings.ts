@@ -4,7 +4,7 @@
  *
  * - `REDIS_URL`: `redis://[user:pass@]host:port[/db]` (or `rediss://`); unset: in-memory layers.
  * - `NATS_URL`: `nats://host:port` (or `tls://`; several comma-separated): the channel layers run
- *   on NATS; jobs stay on Redis when REDIS_URL is set, else in memory.
+ *   on NATS, and so do the jobs (JetStream), whatever REDIS_URL says.
  * - `API_TOKEN`: the bearer token of the HTTP API (`POST /api/…`); unset: one is generated and
  *   printed at startup.
  * - `ALLOWED_ORIGINS`: comma-separated extra browser origins allowed to open WebSockets, on top of

@@ -1,7 +1,8 @@
 /**
  * The tutorial app on NATS across processes: two `deno task dev` processes (spawnApp, NATS_URL
- * set, no REDIS_URL) on one private nats-server serve one room, and a separate sender process
- * (`deno task send chat`) reaches the chat clients of both.
+ * set, no REDIS_URL) on one private nats-server serve one room, a separate sender process
+ * (`deno task send chat`) reaches the chat clients of both, and a job enqueued on the process
+ * without a worker is run by the other one's.
  */
 import "./test_env.ts";
 import assert from "node:assert/strict";
@@ -19,6 +20,8 @@ import { checkSettings, natsServers, SettingsError } from "../settings.ts";
 import { RoomChatConsumer } from "../room_chat/consumer.ts";
 import { RoomChatMessage, RoomNotificationMessage } from "../room_chat/messages.ts";
 import { ChatConsumer } from "../showcase/consumer.ts";
+import { BackgroundJobConsumer } from "../background_jobs/consumer.ts";
+import { JobMessage, JobStatusMessage } from "../background_jobs/messages.ts";
 import { BOTH, chatNotice } from "./showcase_helpers.ts";
 
 const MAIN = import.meta.resolve("../main.ts");
@@ -35,14 +38,15 @@ Deno.test({
     await using nats = await startNats();
     const env = {
       NATS_URL: nats.url,
-      REDIS_URL: "", // layers on NATS, jobs in memory: nothing of this test touches Redis
+      REDIS_URL: "", // layers and jobs on NATS: nothing of this test touches Redis
       SWITCHBOARD_PREFIX: `nats-${crypto.randomUUID().slice(0, 8)}`,
       SEND_COMPLETION: "1",
       NO_COLOR: "1",
     };
     const ready = /Switchboard tutorial on http:\/\/\S+ \(layers: nats/;
     await using one = await spawnApp(MAIN, env, { ready });
-    await using two = await spawnApp(MAIN, env, { ready });
+    // The second process runs no worker: its jobs are run by the first one's, through NATS.
+    await using two = await spawnApp(MAIN, env, { ready, args: ["--no-worker"] });
 
     // One room, a member on each process: joins, and lines from either side, reach both.
     const path = "/ws/room/lobby";
@@ -95,6 +99,23 @@ Deno.test({
       for (const frame of got.slice(0, -1)) assert.deepEqual(frame, joined);
     }
     assert.ok(await a.receiveNothing(), "the room heard the chat broadcast");
+
+    // A job enqueued on the process without a worker runs on the other one (NatsJobQueue), and
+    // its result comes back to the client that asked (NATS layer).
+    await using jobs = await WebsocketCommunicator.connect(app, "/ws/background_jobs", {
+      url: two.url,
+      consumer: BackgroundJobConsumer,
+    });
+    await jobs.receiveAllMessages({ stopAction: "job_status" }); // the greeting
+    await jobs.sendMessage(JobMessage.create({ type: "translate", content: "hello" }));
+    const statuses = await jobs.receiveAllMessages();
+    assert.deepEqual(statuses.map((m) => (m.payload as { status: string }).status), [
+      "queuing",
+      "queued",
+    ]);
+    assert.deepEqual(await jobs.receiveAllMessages({ stopAction: EVENT_ACTION_COMPLETE }), [
+      JobStatusMessage.create({ status: "result", message: "🌍 Translated: 'hello' → 'hola'" }),
+    ]);
   },
 });
 
