@@ -3,7 +3,7 @@
  * with the fault cases), and on the server of `NATS_URL` when it is set.
  */
 import { layerConformanceSuite } from "./conformance.ts";
-import { NATS_URL, privateNatsHarness, sharedNatsHarness } from "./nats_harness.ts";
+import { maxPayload, NATS_URL, privateNatsHarness, sharedNatsHarness } from "./nats_harness.ts";
 import { skipReason } from "../../testing/services.ts";
 
 const caps = {
@@ -21,4 +21,9 @@ layerConformanceSuite("nats", privateNatsHarness(), {
   skip: skipReason("nats"),
 });
 
-if (NATS_URL) layerConformanceSuite("nats (NATS_URL)", sharedNatsHarness(), caps);
+if (NATS_URL) {
+  layerConformanceSuite("nats (NATS_URL)", sharedNatsHarness(), {
+    ...caps,
+    megabyteMessages: await maxPayload(NATS_URL) > 1.1 * 1024 * 1024,
+  });
+}
