@@ -92,6 +92,16 @@ export function unavailableJobs(what: string, error: unknown): Error {
   );
 }
 
+/**
+ * The stream, consumer or bucket may be gone (a server restarted without its store): said so, or
+ * a request nobody answered (a direct get of a bucket that is gone times out). Making them again
+ * is idempotent, so a timeout of a paused server costs only a few extra requests.
+ */
+function isMissing(error: unknown): boolean {
+  const text = `${(error as Error)?.name ?? ""} ${(error as Error)?.message ?? error}`;
+  return /not found|no responders|timeout|10059|10014|503/i.test(text);
+}
+
 function isConflict(error: unknown): boolean {
   const text = String((error as Error)?.message ?? error);
   return /wrong last sequence|10071|key exists/i.test(text);
@@ -102,15 +112,18 @@ export class JobStore {
   /** Subject prefix of this queue (`<prefix>.jobs.<queue>`). */
   readonly base: string;
   readonly #nc: NatsConnection;
-  readonly #kv: KV;
+  #kv!: KV;
+  readonly #name: string;
   readonly #stream: string;
   readonly #timeoutMs: number;
+  /** A call found the stream, consumer or bucket gone: the next call makes them again. */
+  #lost = false;
 
-  private constructor(nc: NatsConnection, kv: KV, base: string, stream: string, ms: number) {
+  private constructor(nc: NatsConnection, name: string, base: string, ms: number) {
     this.#nc = nc;
-    this.#kv = kv;
+    this.#name = name;
     this.base = base;
-    this.#stream = stream;
+    this.#stream = `${name}_READY`;
     this.#timeoutMs = ms;
   }
 
@@ -131,46 +144,60 @@ export class JobStore {
     timeoutMs: number,
   ): Promise<JobStore> {
     const name = `SB_${prefix.replaceAll(".", "_")}_${queue}`;
-    const base = `${prefix}.jobs.${queue}`;
-    const stream = `${name}_READY`;
+    const store = new JobStore(nc, name, `${prefix}.jobs.${queue}`, timeoutMs);
+    await store.#provision();
+    return store;
+  }
+
+  async #provision(): Promise<void> {
     try {
-      const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
-      const exists = await jsm.streams.info(stream).then(() => true, (error) => {
+      const jsm = await jetstreamManager(this.#nc, { timeout: this.#timeoutMs });
+      const exists = await jsm.streams.info(this.#stream).then(() => true, (error) => {
         if (/stream not found|10059/i.test(String(error?.message ?? error))) return false;
         throw error;
       });
       if (!exists) {
         await jsm.streams.add({
-          name: stream,
-          subjects: [`${base}.ready`],
+          name: this.#stream,
+          subjects: [`${this.base}.ready`],
           retention: RetentionPolicy.Workqueue,
           storage: StorageType.File,
         });
       }
-      await jsm.consumers.add(stream, {
+      await jsm.consumers.add(this.#stream, {
         durable_name: "workers",
         ack_policy: AckPolicy.Explicit,
         ack_wait: 30_000_000_000, // a claim that died between taking and acking: back in 30 s
         max_ack_pending: -1, // delayed jobs wait as un-acked messages
         max_deliver: -1,
       });
-      const kv = await new Kvm(jetstream(nc, { timeout: timeoutMs })).create(name, { history: 1 });
-      return new JobStore(nc, kv, base, stream, timeoutMs);
+      const js = jetstream(this.#nc, { timeout: this.#timeoutMs });
+      this.#kv = await new Kvm(js).create(this.#name, { history: 1 });
+      this.#lost = false;
     } catch (error) {
       throw unavailableJobs("opening the job queue", error);
     }
   }
 
-  /** The entry of `id` with its revision (revision 0 when there is none). */
-  async read(id: string): Promise<{ entry: JobEntry | undefined; revision: number }> {
+  /** Runs `op`; a stream, consumer or bucket found gone is made again on the next call. */
+  async #run<T>(what: string, op: () => Promise<T>): Promise<T> {
+    if (this.#lost) await this.#provision();
     try {
+      return await op();
+    } catch (error) {
+      if (isMissing(error)) this.#lost = true;
+      throw unavailableJobs(what, error);
+    }
+  }
+
+  /** The entry of `id` with its revision (revision 0 when there is none). */
+  read(id: string): Promise<{ entry: JobEntry | undefined; revision: number }> {
+    return this.#run(`reading job ${id}`, async () => {
       const got = await this.#kv.get(`j.${keyOf(id)}`);
       if (!got) return { entry: undefined, revision: 0 };
       if (got.operation !== "PUT") return { entry: undefined, revision: got.revision };
       return { entry: JSON.parse(got.string()) as JobEntry, revision: got.revision };
-    } catch (error) {
-      throw unavailableJobs(`reading job ${id}`, error);
-    }
+    });
   }
 
   /**
@@ -180,14 +207,16 @@ export class JobStore {
   async write(entry: JobEntry, revision: number): Promise<boolean> {
     const key = `j.${keyOf(entry.id)}`;
     const data = JSON.stringify(entry);
-    try {
-      if (revision === 0) await this.#kv.create(key, data);
-      else await this.#kv.update(key, data, revision);
-      return true;
-    } catch (error) {
-      if (isConflict(error)) return false;
-      throw unavailableJobs(`writing job ${entry.id}`, error);
-    }
+    return await this.#run(`writing job ${entry.id}`, async () => {
+      try {
+        if (revision === 0) await this.#kv.create(key, data);
+        else await this.#kv.update(key, data, revision);
+        return true;
+      } catch (error) {
+        if (isConflict(error)) return false;
+        throw error;
+      }
+    });
   }
 
   /**
@@ -214,11 +243,7 @@ export class JobStore {
 
   /** Marks `id` as running (before it becomes running, so the reaper always finds it). */
   async markRunning(id: string): Promise<void> {
-    try {
-      await this.#kv.put(`r.${keyOf(id)}`, id);
-    } catch (error) {
-      throw unavailableJobs(`claiming job ${id}`, error);
-    }
+    await this.#run(`claiming job ${id}`, () => this.#kv.put(`r.${keyOf(id)}`, id));
   }
 
   /** Removes the running mark of `id` (best effort: the reaper removes stale marks). */
@@ -227,31 +252,31 @@ export class JobStore {
   }
 
   /** The ids marked running. */
-  async runningIds(): Promise<string[]> {
-    try {
+  runningIds(): Promise<string[]> {
+    return this.#run("listing running jobs", async () => {
       const ids: string[] = [];
       for await (const key of await this.#kv.keys("r.>")) {
         const got = await this.#kv.get(key);
         if (got?.operation === "PUT") ids.push(got.string());
       }
       return ids;
-    } catch (error) {
-      throw unavailableJobs("listing running jobs", error);
-    }
+    });
   }
 
   /** Publishes a ready message (stored by JetStream before this resolves). */
   async publishReady(id: string, ticket: string): Promise<void> {
-    try {
+    await this.#run(`queueing job ${id}`, async () => {
       const js = jetstream(this.#nc, { timeout: this.#timeoutMs });
       await js.publish(`${this.base}.ready`, JSON.stringify({ id, ticket }));
-    } catch (error) {
-      throw unavailableJobs(`queueing job ${id}`, error);
-    }
+    });
   }
 
   /** Takes the next ready message without waiting; undefined when there is none. */
   takeReady(): Promise<ReadyMessage | undefined> {
+    return this.#run("claiming a job", () => this.#pull());
+  }
+
+  #pull(): Promise<ReadyMessage | undefined> {
     const inbox = createInbox();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -266,7 +291,8 @@ export class JobStore {
           clearTimeout(timer);
           if (error) return reject(unavailableJobs("claiming a job", error));
           const code = msg.headers?.code ?? 0;
-          if (code >= 400 || !msg.reply) return resolve(undefined); // 404 No Messages, 408
+          if (code === 503) return reject(new Error(`no responders (${code}): consumer not found`));
+          if (code >= 400 || !msg.reply) return resolve(undefined); // 404 No Messages, 408, 409
           let body: ReadyMessage["body"];
           try {
             const parsed = JSON.parse(decoder.decode(msg.data));

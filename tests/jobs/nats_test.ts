@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { JobQueueUnavailableError } from "../../src/jobs/contract.ts";
 import { freePort, skipReason } from "../../testing/services.ts";
 import { jobQueueContract } from "./contract.ts";
+import { Worker } from "../../src/jobs/worker.ts";
 
 const SKIP = skipReason("nats") ?? false;
 let server: NatsServer | undefined;
@@ -65,6 +66,53 @@ Deno.test({
         nats.resume();
       }
       assert.equal(await job.status(), "queued"); // back once NATS answers again
+    } finally {
+      await queue.close();
+    }
+  },
+});
+
+/** Retries `call` while NATS is coming back (JobQueueUnavailableError), for at most 10 s. */
+async function eventually<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (let delay = 10;; delay = Math.min(delay * 2, 200)) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error instanceof JobQueueUnavailableError) || Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, delay)); // waiting for the reconnect
+    }
+  }
+}
+
+Deno.test({
+  name: "NatsJobQueue: jobs survive a restart with the store; after one without, the queue " +
+    "makes its stream and bucket again",
+  ignore: SKIP !== false,
+  async fn() {
+    await using nats = await startNats();
+    const queue = new NatsJobQueue({
+      servers: nats.url,
+      timeouts: { connectTimeoutMs: 1000, commandTimeoutMs: 1000 },
+      backoff: { minDelayMs: 20, maxDelayMs: 100 },
+    });
+    const functions = { add: (_ctx: unknown, a: number, b: number) => a + b };
+    try {
+      const job = await queue.enqueue("add", [1, 2]);
+      await nats.restart({ keepData: true });
+      assert.equal(await eventually(() => job.status()), "queued");
+      const worker = new Worker(queue, { functions });
+      assert.deepEqual(await worker.runBurst(), { completed: 1, failed: 0, retried: 0 });
+      await worker.stop();
+      assert.equal(await job.result(), 3);
+
+      await nats.restart(); // without its store: the stream and the bucket are gone
+      const again = await eventually(() => queue.enqueue("add", [2, 2]));
+      assert.equal(await job.status(), "not_found");
+      const second = new Worker(queue, { functions });
+      assert.deepEqual(await second.runBurst(), { completed: 1, failed: 0, retried: 0 });
+      await second.stop();
+      assert.equal(await again.result(), 4);
     } finally {
       await queue.close();
     }
