@@ -82,6 +82,7 @@ type Route = { kind: "local" } | { kind: "channel"; channel: string } | {
 
 const LABEL = "NATS layer";
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /**
  * A channel layer over core NATS.
@@ -268,7 +269,7 @@ export class NatsChannelLayer implements ChannelLayer {
   #onMessage(subject: string, data: Uint8Array): void {
     const route = this.#routes.get(subject);
     if (!route) return; // unsubscribed meanwhile
-    const parts = splitPayload(new TextDecoder().decode(data));
+    const parts = splitPayload(decoder.decode(data));
     if (!parts) {
       this.#mailboxes.drop(subject, "invalid", 1, "payload without a target line");
       return;
