@@ -1,15 +1,21 @@
 /**
- * The NATS channel layer across two Node processes: a room chat client on each server process,
- * joins, lines and leaves crossing a private nats-server (started here on a free port; skipped
- * when `nats-server` is not installed).
+ * NATS on Node: the channel layer across two Node processes (a room chat client on each server
+ * process, joins, lines and leaves crossing it) and a job on NatsJobQueue, on a private
+ * nats-server with JetStream (started here on a free port; skipped when `nats-server` is not
+ * installed).
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import { GROUP_ACTION_COMPLETE, WebsocketCommunicator } from "@switchboard/switchboard/testing";
+import { Worker } from "@switchboard/switchboard";
+import { NatsJobQueue } from "@switchboard/switchboard/adapters/nats";
 import {
   createApp,
   RoomChatConsumer,
@@ -34,10 +40,11 @@ function freePort() {
   });
 }
 
-/** Starts a private nats-server; resolves once it prints that it is ready. */
+/** Starts a private nats-server with JetStream; resolves once it prints that it is ready. */
 async function startNats() {
   const port = await freePort();
-  const child = spawn(BIN, ["-a", "127.0.0.1", "-p", String(port)], {
+  const store = mkdtempSync(join(tmpdir(), "sb-node-nats-"));
+  const child = spawn(BIN, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", store], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   const exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
@@ -54,6 +61,7 @@ async function startNats() {
     async stop() {
       child.kill("SIGKILL");
       await exited;
+      rmSync(store, { recursive: true, force: true });
     },
   };
 }
@@ -86,7 +94,9 @@ function startServer(natsUrl, prefix) {
 
 const app = createApp(); // only for the communicators' bookkeeping: the servers are elsewhere
 
-describe("NATS layer across two Node processes", { skip: !installed }, () => {
+describe("NATS on Node: the layer across two processes, the JetStream job queue", {
+  skip: !installed,
+}, () => {
   it("room chat: joins, lines and leaves reach the other process", async () => {
     const nats = await startNats();
     const prefix = `sb-node-test-${process.pid}`;
@@ -132,6 +142,22 @@ describe("NATS layer across two Node processes", { skip: !installed }, () => {
       const codes = await Promise.all([one.stop(), two.stop()]);
       await nats.stop();
       assert.deepEqual(codes, [0, 0], "both servers shut down cleanly");
+    }
+  });
+
+  it("a job on NatsJobQueue (JetStream) runs and its result comes back", async () => {
+    const nats = await startNats();
+    const queue = new NatsJobQueue({ servers: nats.url, prefix: `sbnode${process.pid}` });
+    const worker = new Worker(queue, { functions: { add: (_ctx, a, b) => a + b } });
+    try {
+      const job = await queue.enqueue("add", [2, 3]);
+      assert.equal(await job.status(), "queued");
+      assert.deepEqual(await worker.runBurst(), { completed: 1, failed: 0, retried: 0 });
+      assert.equal(await job.result(), 5);
+    } finally {
+      await worker.stop();
+      await queue.close();
+      await nats.stop();
     }
   });
 });
