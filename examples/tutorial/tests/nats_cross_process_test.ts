@@ -116,6 +116,25 @@ Deno.test({
     assert.deepEqual(await jobs.receiveAllMessages({ stopAction: EVENT_ACTION_COMPLETE }), [
       JobStatusMessage.create({ status: "result", message: "🌍 Translated: 'hello' → 'hola'" }),
     ]);
+
+    // Readiness: every NATS layer and the JetStream queue answer; once NATS is gone, 503 names
+    // them all, within the check's bound.
+    const healthz = async () => {
+      const response = await fetch(`${one.httpUrl}/healthz`);
+      return { status: response.status, body: await response.json() };
+    };
+    const up = await healthz();
+    assert.equal(up.status, 200, JSON.stringify(up.body));
+    await nats.stop();
+    const down = await healthz();
+    assert.equal(down.status, 503);
+    assert.deepEqual(down.body.failed.sort(), [
+      "jobs",
+      "layer:analytics",
+      "layer:chat",
+      "layer:notifications",
+      "layer:queue",
+    ]);
   },
 });
 
