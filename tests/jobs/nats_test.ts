@@ -9,7 +9,7 @@ import { type NatsServer, startNats } from "../../testing/nats_server.ts";
 import assert from "node:assert/strict";
 import { JobQueueUnavailableError } from "../../src/jobs/contract.ts";
 import { freePort, skipReason } from "../../testing/services.ts";
-import { jobQueueContract } from "./contract.ts";
+import { BOUND_MS, deferred, jobQueueContract, within } from "./contract.ts";
 import { Worker } from "../../src/jobs/worker.ts";
 
 const SKIP = skipReason("nats") ?? false;
@@ -114,6 +114,86 @@ Deno.test({
       await second.stop();
       assert.equal(await again.result(), 4);
     } finally {
+      await queue.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "NatsJobQueue: a worker process killed with SIGKILL mid-job; another worker completes " +
+    "the job within the lease",
+  ignore: SKIP !== false,
+  async fn() {
+    await using nats = await startNats();
+    const prefix = `sbkill${crypto.randomUUID().slice(0, 8)}`;
+    const LEASE_MS = 1000;
+    const REAP_MS = 250;
+    const queue = new NatsJobQueue({ servers: nats.url, prefix });
+    const job = await queue.enqueue("slowDouble", [21], { maxTries: 3 });
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-all",
+        new URL("./fixtures/nats_crash_worker.ts", import.meta.url).pathname,
+        nats.url,
+        prefix,
+        String(LEASE_MS),
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    let second: Worker | undefined;
+    let running: Promise<void> | undefined;
+    try {
+      const started = deferred<string>();
+      const reader = (async () => {
+        const decoder = new TextDecoder();
+        let text = "";
+        for await (const chunk of child.stdout) {
+          text += decoder.decode(chunk);
+          const m = text.match(/STARTED (\S+) try=(\d+)/);
+          if (m) started.resolve(`${m[1]} ${m[2]}`);
+        }
+      })();
+      assert.equal(
+        await within(started.promise, 30_000, "the child worker starts the job"),
+        `${job.id} 1`,
+      );
+      child.kill("SIGKILL");
+      assert.equal((await child.status).signal, "SIGKILL");
+      await reader;
+      const killedAt = performance.now();
+      assert.equal(await job.status(), "running"); // still leased by the dead worker
+      const tries: number[] = [];
+      second = new Worker(queue, {
+        leaseMs: LEASE_MS,
+        reapIntervalMs: REAP_MS,
+        functions: {
+          slowDouble: (ctx, n: number) => {
+            tries.push(ctx.tryNumber);
+            return { value: n * 2, tryNumber: ctx.tryNumber };
+          },
+        },
+      });
+      running = second.start();
+      const result = await within(job.result(), BOUND_MS, "the job completes on the second worker");
+      const elapsed = performance.now() - killedAt;
+      assert.deepEqual(result, { value: 42, tryNumber: 2 });
+      assert.deepEqual(tries, [2]);
+      const bound = LEASE_MS + REAP_MS + 3000; // lease + one reaper period + slack
+      assert.ok(elapsed < bound, `recovered in ${elapsed.toFixed(0)} ms (bound ${bound} ms)`);
+      console.log(
+        `SIGKILL recovery on NATS: job completed ${elapsed.toFixed(0)} ms after the kill`,
+      );
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already dead
+      }
+      await child.status;
+      await second?.stop();
+      await running;
       await queue.close();
     }
   },
