@@ -39,6 +39,7 @@ Deno.test({
       assert.equal(connection.stats().inMsgs - before, 1);
       // Once its last member left, b no longer hears room-b either.
       await b.groupDiscard("room-b", onB);
+      await connection.flush(); // the UNSUB is written without waiting: let the server have it
       await sender.groupSend("room-b", { type: "gone" });
       await a.send(onA, { type: "fence" }); // one more round trip through the server
       assert.deepEqual(await receiveWithin(a, onA), { type: "fence" });
