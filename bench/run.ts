@@ -1,5 +1,5 @@
 /**
- * `deno task bench [--quick] [--only echo,fanout,cross,jobs,idle,presence]`
+ * `deno task bench [--quick] [--only echo,fanout,cross,engines,jobs,idle,presence]`
  *
  * Runs every scenario against its baseline in this one run and prints one row each: Switchboard,
  * the baseline and the ratio, with the issue #8 target. Servers and the load generator are
@@ -25,11 +25,13 @@ import { cross, skipped } from "./scenarios/cross.ts";
 import { jobs } from "./scenarios/jobs.ts";
 import { idle } from "./scenarios/idle.ts";
 import { presence } from "./scenarios/presence.ts";
+import { engines } from "./scenarios/engines.ts";
 
 const SCENARIOS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   echo,
   fanout,
   cross,
+  engines,
   jobs,
   idle,
   presence,
@@ -116,7 +118,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   await ensureNodeDeps();
   let redis: PrivateRedis | undefined;
-  if (only.some((s) => s === "cross" || s === "jobs" || s === "presence")) {
+  if (only.some((s) => s === "cross" || s === "engines" || s === "jobs" || s === "presence")) {
     try {
       redis = await startRedis();
       log(`== private redis-server at ${redis.url}`);

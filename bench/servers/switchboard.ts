@@ -28,6 +28,7 @@ import {
   wsHandler,
 } from "../../mod.ts";
 import { RedisJobQueue, RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
+import { NatsChannelLayer } from "../../adapters/nats/mod.ts";
 import { z } from "zod";
 
 const mode = Deno.args[0] ?? "echo";
@@ -44,10 +45,13 @@ const Shout = message(
 
 if (mode === "cross") {
   const url = Deno.env.get("REDIS_URL");
-  if (!url) throw new Error("cross needs REDIS_URL");
+  const nats = Deno.env.get("NATS_URL"); // the engines scenario: the NATS layer instead
+  if (!url && !nats) throw new Error("cross needs REDIS_URL or NATS_URL");
   layers.register(
     "default",
-    new RedisPubSubChannelLayer({ url, prefix: "sbbench" }),
+    nats
+      ? new NatsChannelLayer({ servers: nats, prefix: "sbbench" })
+      : new RedisPubSubChannelLayer({ url, prefix: "sbbench" }),
   );
 }
 

@@ -5,7 +5,8 @@
  * frames for their clients.
  *
  * `deno task send` runs all five (or name some: `deno task send chat analytics`). It only reaches
- * a server that shares its layers, so run both with the same REDIS_URL and SWITCHBOARD_PREFIX;
+ * a server that shares its layers, so run both with the same REDIS_URL (or NATS_URL) and
+ * SWITCHBOARD_PREFIX;
  * with in-memory layers, use the app's `POST /api/announce` instead.
  *
  * SENDER_DELAY_SCALE multiplies the pauses between sends (default 1; tests use 0).
@@ -162,8 +163,9 @@ if (import.meta.main) {
   setupLayers();
   if (layerBackend() === "memory") {
     console.warn(
-      "⚠️  REDIS_URL is not set: this process's in-memory layers reach no server. Set REDIS_URL " +
-        "(and SWITCHBOARD_PREFIX) as for the server, or POST to the app's /api/announce.",
+      "⚠️  Neither REDIS_URL nor NATS_URL is set: this process's in-memory layers reach no " +
+        "server. Set REDIS_URL or NATS_URL (and SWITCHBOARD_PREFIX) as for the server, or POST " +
+        "to the app's /api/announce.",
     );
   }
   let code = 0;

@@ -1,12 +1,15 @@
 /**
  * Channel layers of the tutorial app, by alias: in memory by default, on Redis when REDIS_URL is
  * set (the pub/sub layer for chat and notifications, the queue layer for reliable chat and
- * analytics). SWITCHBOARD_PREFIX namespaces every Redis key and channel (tests set a unique one).
+ * analytics), on NATS when NATS_URL is set (it wins over REDIS_URL; see nats_layers.ts; the jobs follow).
+ * SWITCHBOARD_PREFIX namespaces every Redis key and channel, and every NATS subject (tests set a
+ * unique one).
  */
 import { InMemoryChannelLayer } from "../../adapters/memory/mod.ts";
 import { RedisPubSubChannelLayer, RedisQueueChannelLayer } from "../../adapters/redis/mod.ts";
 import { layers } from "../../mod.ts";
-import { redisUrl } from "./settings.ts";
+import { natsServers, redisUrl } from "./settings.ts";
+import { setupNatsLayers } from "./nats_layers.ts";
 
 /** The aliases the tutorial consumers use. */
 export const LAYER_ALIASES = ["chat", "queue", "notifications", "analytics"] as const;
@@ -19,14 +22,19 @@ function env(name: string): string | undefined {
   }
 }
 
-/** Where the tutorial's layers live: `"redis"` when REDIS_URL is set, else `"memory"`. */
-export function layerBackend(): "redis" | "memory" {
-  return redisUrl() ? "redis" : "memory";
+/**
+ * Where the tutorial's layers live: `"nats"` when NATS_URL is set, else `"redis"` when REDIS_URL
+ * is set, else `"memory"`.
+ */
+export function layerBackend(): "nats" | "redis" | "memory" {
+  return natsServers() ? "nats" : redisUrl() ? "redis" : "memory";
 }
 
 /** Registers every tutorial layer (idempotent unless `force`). */
 export function setupLayers(options: { force?: boolean } = {}): void {
   if (!options.force && LAYER_ALIASES.every((a) => layers.has(a))) return;
+  const nats = natsServers(); // throws a SettingsError for a URL without its scheme
+  if (nats) return setupNatsLayers(nats, env("SWITCHBOARD_PREFIX") ?? "tutorial");
   const url = redisUrl(); // throws a SettingsError for a URL without its scheme
   if (!url) {
     layers.register("chat", () => new InMemoryChannelLayer());

@@ -3,6 +3,8 @@
  * mistake is a clear message when `deno task dev` starts, not a failure at the first connection.
  *
  * - `REDIS_URL`: `redis://[user:pass@]host:port[/db]` (or `rediss://`); unset: in-memory layers.
+ * - `NATS_URL`: `nats://host:port` (or `tls://`; several comma-separated): the channel layers run
+ *   on NATS, and so do the jobs (JetStream), whatever REDIS_URL says.
  * - `API_TOKEN`: the bearer token of the HTTP API (`POST /api/…`); unset: one is generated and
  *   printed at startup.
  * - `ALLOWED_ORIGINS`: comma-separated extra browser origins allowed to open WebSockets, on top of
@@ -51,6 +53,36 @@ export function redisUrl(): string | undefined {
     );
   }
   return value;
+}
+
+/**
+ * `NATS_URL` when set: its servers (comma-separated), each checked: a URL without a
+ * `nats://`/`tls://` scheme throws.
+ */
+export function natsServers(): string[] | undefined {
+  const value = env("NATS_URL");
+  if (value === undefined) return undefined;
+  const servers = value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (servers.length === 0) {
+    throw new SettingsError("NATS_URL names no server; unset it or name one");
+  }
+  for (const server of servers) {
+    let url: URL | undefined;
+    try {
+      url = new URL(server);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== "nats:" && url.protocol !== "tls:") || !url.hostname) {
+      throw new SettingsError(
+        `NATS_URL: ${JSON.stringify(server.slice(0, 200))} is not a NATS URL: write it with its ` +
+          `scheme, e.g. NATS_URL=nats://${
+            /^[\w.-]+(:\d+)?$/.test(server) ? server : "127.0.0.1:4222"
+          } (tls:// for TLS; several comma-separated), or unset it for other layers`,
+      );
+    }
+  }
+  return servers;
 }
 
 let generated: string | undefined;
@@ -132,6 +164,7 @@ export function maxConnections(): number {
 /** Checks every setting (throws {@linkcode SettingsError} on the first wrong one). */
 export function checkSettings(): void {
   redisUrl();
+  natsServers();
   extraOrigins();
   maxJobsPerConnection();
   rateLimit();

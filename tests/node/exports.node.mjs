@@ -7,11 +7,19 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
-import { App, Consumer, DefinitionError, Ping, Pong } from "@switchboard/switchboard";
+import {
+  App,
+  Consumer,
+  DefinitionError,
+  LayerUnavailableError,
+  Ping,
+  Pong,
+} from "@switchboard/switchboard";
 import { InMemoryChannelLayer } from "@switchboard/switchboard/adapters/memory";
 import { App as DenoApp, BaseApp } from "@switchboard/switchboard/adapters/deno";
 import { serve } from "@switchboard/switchboard/adapters/node";
 import { RedisPubSubChannelLayer } from "@switchboard/switchboard/adapters/redis";
+import { NatsChannelLayer } from "@switchboard/switchboard/adapters/nats";
 import { asyncApiToYaml, mountAsyncApi } from "@switchboard/switchboard/asyncapi";
 import { main as cliMain } from "@switchboard/switchboard/cli";
 import { clientApi, createClient, RequestError } from "@switchboard/switchboard/client";
@@ -33,6 +41,7 @@ const USED = {
   "./adapters/memory": "the in-memory layer carries a message",
   "./adapters/deno": "its App is the main entry's; without Deno, fetch refuses upgrades with 501",
   "./adapters/redis": "the Redis layer carries a message",
+  "./adapters/nats": "the NATS layer answers LayerUnavailableError for a server that is not there",
   "./asyncapi": "mountAsyncApi serves the document; asyncApiToYaml writes it",
   "./testing": "an in-process communicator talks to the app",
   "./client": "the typed client requests over ws",
@@ -112,6 +121,19 @@ describe("every export of the installed package", () => {
       }
     },
   );
+
+  it(USED["./adapters/nats"], async () => {
+    // A port nothing listens on (a real NATS exchange runs in nats.node.mjs).
+    const layer = new NatsChannelLayer({
+      servers: "nats://127.0.0.1:1",
+      timeouts: { connectTimeoutMs: 1000 },
+    });
+    try {
+      await assert.rejects(layer.newChannel(), LayerUnavailableError);
+    } finally {
+      await layer.close();
+    }
+  });
 
   it(USED["./asyncapi"], async () => {
     const res = await fetch(`${server.httpUrl}/asyncapi.json`);

@@ -14,7 +14,7 @@ const pkg = JSON.parse(
     new URL("../../node_modules/@switchboard/switchboard/package.json", import.meta.url),
   ),
 );
-const OPTIONAL = ["redis", "ws", "yaml"];
+const OPTIONAL = ["redis", "@nats-io/transport-node", "ws", "yaml"];
 
 /** Imports `subpaths` in a fresh node whose resolver cannot find the optional peers. */
 function importWithoutPeers(subpaths) {
@@ -58,10 +58,12 @@ it("the subpaths that do not need them load without redis, ws and yaml", () => {
 
 it("a subpath that needs a missing peer fails naming it", () => {
   for (
-    const [subpath, peer] of [["./adapters/redis", "redis"], ["./adapters/node", "ws"], [
-      "./asyncapi",
-      "yaml",
-    ]]
+    const [subpath, peer] of [
+      ["./adapters/redis", "redis"],
+      ["./adapters/nats", "@nats-io/transport-node"],
+      ["./adapters/node", "ws"],
+      ["./asyncapi", "yaml"],
+    ]
   ) {
     const r = importWithoutPeers([subpath]);
     assert.notEqual(r.status, 0, `${subpath} loaded without ${peer}`);

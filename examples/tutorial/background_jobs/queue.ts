@@ -1,12 +1,14 @@
 /**
  * The tutorial's job queue and worker: in memory by default (with a worker in the app process),
- * on Redis when REDIS_URL is set (the worker may then run apart: `deno task worker`).
+ * on NATS JetStream when NATS_URL is set, else on Redis when REDIS_URL is set (the worker may then
+ * run apart: `deno task worker`).
  */
 import { InMemoryJobQueue } from "../../../adapters/memory/mod.ts";
 import { RedisJobQueue } from "../../../adapters/redis/mod.ts";
+import { NatsJobQueue } from "../../../adapters/nats/mod.ts";
 import type { JobHandle, JobQueue } from "../../../src/jobs/contract.ts";
 import { Worker } from "../../../src/jobs/worker.ts";
-import { redisUrl } from "../settings.ts";
+import { natsServers, redisUrl } from "../settings.ts";
 import { functions, JOB_TYPES, type JobType } from "./tasks.ts";
 
 let queue: (JobQueue & ConstructorParameters<typeof Worker>[0]) | undefined;
@@ -14,9 +16,14 @@ let queue: (JobQueue & ConstructorParameters<typeof Worker>[0]) | undefined;
 /** The process's job queue (made on first use). */
 export function jobQueue(): JobQueue & ConstructorParameters<typeof Worker>[0] {
   if (!queue) {
+    const nats = natsServers();
     const url = redisUrl();
     const prefix = Deno.env.get("SWITCHBOARD_PREFIX") ?? "tutorial";
-    queue = url ? new RedisJobQueue({ url, prefix: `${prefix}:jobs` }) : new InMemoryJobQueue();
+    queue = nats
+      ? new NatsJobQueue({ servers: nats, prefix })
+      : url
+      ? new RedisJobQueue({ url, prefix: `${prefix}:jobs` })
+      : new InMemoryJobQueue();
   }
   return queue;
 }

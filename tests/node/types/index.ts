@@ -20,6 +20,11 @@ import {
 } from "@switchboard/switchboard/adapters/deno";
 import { RedisPubSubChannelLayer } from "@switchboard/switchboard/adapters/redis";
 import {
+  NatsChannelLayer,
+  NatsJobQueue,
+  type NatsTimeouts,
+} from "@switchboard/switchboard/adapters/nats";
+import {
   attach,
   createNodeHandler,
   type NodeServer,
@@ -78,7 +83,15 @@ export async function main(): Promise<void> {
     testServer,
     new InMemoryChannelLayer(),
     RedisPubSubChannelLayer,
+    NatsChannelLayer,
+    NatsJobQueue,
   ];
+  const natsTimeouts: NatsTimeouts = { commandTimeoutMs: 500 };
+  const natsLayer: { extensions: readonly string[] } = new NatsChannelLayer({
+    servers: "nats://127.0.0.1:1",
+  });
+  void natsTimeouts;
+  void natsLayer;
 
   // The typed client on Node: the `ws` class is a valid `WebSocket` option (TS2322 before).
   const options: ClientOptions = { WebSocket };

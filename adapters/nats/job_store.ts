@@ -1,0 +1,335 @@
+/**
+ * Where {@linkcode NatsJobQueue} keeps its jobs on JetStream ({@linkcode JobStore}):
+ *
+ * - a KV bucket `SB_<prefix>_<queue>` holds one entry per job (key `j.<id as base64url>`), the
+ *   source of truth; every state change is a compare-and-set on the entry's revision, so two
+ *   workers never both win a transition. A key `r.<id>` marks each running job (written before
+ *   the job becomes running), so the reaper lists running jobs without reading every job;
+ * - a work-queue stream `SB_<prefix>_<queue>_READY` (subject `<prefix>.jobs.<queue>.ready`) with
+ *   one durable pull consumer carries `{id, ticket}` each time a job becomes ready or delayed; a
+ *   claim takes the next message (no wait), and the entry's `ticket` tells a current message from
+ *   a stale one. A delayed job's message is put back with JetStream's NAK delay until due;
+ * - core subjects `<prefix>.jobs.<queue>.wake` (work may be ready) and `….done.<id>` (a job
+ *   finished: `result()` waiters re-read the entry).
+ *
+ * @module
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import {
+  AckPolicy,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import { createInbox } from "@nats-io/transport-node";
+import { JobQueueUnavailableError } from "../../src/jobs/contract.ts";
+
+/** A job's entry. */
+export interface JobEntry {
+  /** Job id. */
+  id: string;
+  /** Function name. */
+  name: string;
+  /** Arguments as JSON text. */
+  args: string;
+  /** Where the job is. */
+  state: "queued" | "delayed" | "running" | "completed" | "failed";
+  /** Enqueue time, epoch ms. */
+  enqueuedAt: number;
+  /** Due time, epoch ms. */
+  runAt: number;
+  /** Starts so far. */
+  tries: number;
+  /** Allowed starts. */
+  maxTries: number;
+  /** Per-try timeout, ms. */
+  timeout?: number;
+  /** The ready message that is current (queued or delayed jobs). */
+  ticket?: string;
+  /** The lease token (running jobs). */
+  token?: string;
+  /** Lease end, epoch ms (running jobs). */
+  leaseUntil?: number;
+  /** Result as JSON text (completed). */
+  result?: string;
+  /** Last error. */
+  error?: string;
+  /** When a finished job's result is forgotten, epoch ms. */
+  expiresAt?: number;
+}
+
+/** A message taken from the ready stream. */
+export interface ReadyMessage {
+  /** The job id and ticket it carries (undefined when it is not one of ours). */
+  body: { id: string; ticket: string } | undefined;
+  /** How many times it was delivered (1 the first time). */
+  delivered: number;
+  /** Acknowledges it (removes it from the stream). */
+  ack(): void;
+  /** Puts it back, delivered again after `delayMs`. */
+  nak(delayMs: number): void;
+}
+
+const QUEUE_RE = /^[A-Za-z0-9_-]{1,64}$/;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The base64url form of a job id (a KV key token). */
+export function keyOf(id: string): string {
+  let bin = "";
+  for (const b of encoder.encode(id)) bin += String.fromCharCode(b);
+  return btoa(bin).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+}
+
+/** Wraps a failure of NATS in {@linkcode JobQueueUnavailableError}. */
+export function unavailableJobs(what: string, error: unknown): Error {
+  if (error instanceof JobQueueUnavailableError) return error;
+  return new JobQueueUnavailableError(
+    `${what} failed: NATS is unavailable (${(error as Error)?.message ?? error})`,
+    { cause: error },
+  );
+}
+
+/**
+ * The stream, consumer or bucket may be gone (a server restarted without its store): said so, or
+ * a request nobody answered (a direct get of a bucket that is gone times out). Making them again
+ * is idempotent, so a timeout of a paused server costs only a few extra requests.
+ */
+function isMissing(error: unknown): boolean {
+  const text = `${(error as Error)?.name ?? ""} ${(error as Error)?.message ?? error}`;
+  return /not found|no responders|timeout|10059|10014|503/i.test(text);
+}
+
+function isConflict(error: unknown): boolean {
+  const text = String((error as Error)?.message ?? error);
+  return /wrong last sequence|10071|key exists/i.test(text);
+}
+
+/** The job queue's stream, consumer and bucket on one connection. */
+export class JobStore {
+  /** Subject prefix of this queue (`<prefix>.jobs.<queue>`). */
+  readonly base: string;
+  readonly #nc: NatsConnection;
+  #kv!: KV;
+  readonly #name: string;
+  readonly #stream: string;
+  readonly #timeoutMs: number;
+  /** A call found the stream, consumer or bucket gone: the next call makes them again. */
+  #lost = false;
+
+  private constructor(nc: NatsConnection, name: string, base: string, ms: number) {
+    this.#nc = nc;
+    this.#name = name;
+    this.base = base;
+    this.#stream = `${name}_READY`;
+    this.#timeoutMs = ms;
+  }
+
+  /** Throws a TypeError unless `queue` is a valid queue name. */
+  static assertQueueName(queue: string): void {
+    if (typeof queue !== "string" || !QUEUE_RE.test(queue)) {
+      throw new TypeError(
+        `queue must be 1-64 ASCII letters, digits, '-' or '_'; got ${JSON.stringify(queue)}`,
+      );
+    }
+  }
+
+  /** Makes (or binds to) the stream, its consumer and the bucket. */
+  static async open(
+    nc: NatsConnection,
+    prefix: string,
+    queue: string,
+    timeoutMs: number,
+  ): Promise<JobStore> {
+    const name = `SB_${prefix.replaceAll(".", "_")}_${queue}`;
+    const store = new JobStore(nc, name, `${prefix}.jobs.${queue}`, timeoutMs);
+    await store.#provision();
+    return store;
+  }
+
+  async #provision(): Promise<void> {
+    try {
+      const jsm = await jetstreamManager(this.#nc, { timeout: this.#timeoutMs });
+      const exists = await jsm.streams.info(this.#stream).then(() => true, (error) => {
+        if (/stream not found|10059/i.test(String(error?.message ?? error))) return false;
+        throw error;
+      });
+      if (!exists) {
+        await jsm.streams.add({
+          name: this.#stream,
+          subjects: [`${this.base}.ready`],
+          retention: RetentionPolicy.Workqueue,
+          storage: StorageType.File,
+        });
+      }
+      await jsm.consumers.add(this.#stream, {
+        durable_name: "workers",
+        ack_policy: AckPolicy.Explicit,
+        ack_wait: 30_000_000_000, // a claim that died between taking and acking: back in 30 s
+        max_ack_pending: -1, // delayed jobs wait as un-acked messages
+        max_deliver: -1,
+      });
+      const js = jetstream(this.#nc, { timeout: this.#timeoutMs });
+      this.#kv = await new Kvm(js).create(this.#name, { history: 1 });
+      this.#lost = false;
+    } catch (error) {
+      throw unavailableJobs("opening the job queue", error);
+    }
+  }
+
+  /** Runs `op`; a stream, consumer or bucket found gone is made again on the next call. */
+  async #run<T>(what: string, op: () => Promise<T>): Promise<T> {
+    if (this.#lost) await this.#provision();
+    try {
+      return await op();
+    } catch (error) {
+      if (isMissing(error)) this.#lost = true;
+      throw unavailableJobs(what, error);
+    }
+  }
+
+  /** The entry of `id` with its revision (revision 0 when there is none). */
+  read(id: string): Promise<{ entry: JobEntry | undefined; revision: number }> {
+    return this.#run(`reading job ${id}`, async () => {
+      const got = await this.#kv.get(`j.${keyOf(id)}`);
+      if (!got) return { entry: undefined, revision: 0 };
+      if (got.operation !== "PUT") return { entry: undefined, revision: got.revision };
+      return { entry: JSON.parse(got.string()) as JobEntry, revision: got.revision };
+    });
+  }
+
+  /**
+   * Writes `entry` if the stored revision is still `revision` (0: no entry yet); false when
+   * another writer got there first.
+   */
+  async write(entry: JobEntry, revision: number): Promise<boolean> {
+    const key = `j.${keyOf(entry.id)}`;
+    const data = JSON.stringify(entry);
+    return await this.#run(`writing job ${entry.id}`, async () => {
+      try {
+        if (revision === 0) await this.#kv.create(key, data);
+        else await this.#kv.update(key, data, revision);
+        return true;
+      } catch (error) {
+        if (isConflict(error)) return false;
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * Applies `change` to the entry of `id` atomically (re-reading on a conflict). `change`
+   * returns the new entry, or undefined to leave it; resolves with what was written.
+   */
+  async mutate(
+    id: string,
+    change: (entry: JobEntry | undefined) => JobEntry | undefined,
+  ): Promise<JobEntry | undefined> {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const { entry, revision } = await this.read(id);
+      const next = change(entry);
+      if (!next) return undefined;
+      if (await this.write(next, revision)) return next;
+    }
+    throw new JobQueueUnavailableError(`job ${id}: too many concurrent updates`);
+  }
+
+  /** Deletes the entry of `id` (a result that expired). */
+  async forget(id: string): Promise<void> {
+    await this.#kv.delete(`j.${keyOf(id)}`).catch(() => {});
+  }
+
+  /** Marks `id` as running (before it becomes running, so the reaper always finds it). */
+  async markRunning(id: string): Promise<void> {
+    await this.#run(`claiming job ${id}`, () => this.#kv.put(`r.${keyOf(id)}`, id));
+  }
+
+  /** Removes the running mark of `id` (best effort: the reaper removes stale marks). */
+  async unmarkRunning(id: string): Promise<void> {
+    await this.#kv.delete(`r.${keyOf(id)}`).catch(() => {});
+  }
+
+  /** The ids marked running. */
+  runningIds(): Promise<string[]> {
+    return this.#run("listing running jobs", async () => {
+      const ids: string[] = [];
+      for await (const key of await this.#kv.keys("r.>")) {
+        const got = await this.#kv.get(key);
+        if (got?.operation === "PUT") ids.push(got.string());
+      }
+      return ids;
+    });
+  }
+
+  /** Publishes a ready message (stored by JetStream before this resolves). */
+  async publishReady(id: string, ticket: string): Promise<void> {
+    await this.#run(`queueing job ${id}`, async () => {
+      const js = jetstream(this.#nc, { timeout: this.#timeoutMs });
+      await js.publish(`${this.base}.ready`, JSON.stringify({ id, ticket }));
+    });
+  }
+
+  /** Takes the next ready message without waiting; undefined when there is none. */
+  takeReady(): Promise<ReadyMessage | undefined> {
+    return this.#run("claiming a job", () => this.#pull());
+  }
+
+  #pull(): Promise<ReadyMessage | undefined> {
+    const inbox = createInbox();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        sub.unsubscribe();
+        reject(
+          new JobQueueUnavailableError(`NATS did not answer a claim within ${this.#timeoutMs} ms`),
+        );
+      }, this.#timeoutMs);
+      const sub = this.#nc.subscribe(inbox, {
+        max: 1,
+        callback: (error, msg) => {
+          clearTimeout(timer);
+          if (error) return reject(unavailableJobs("claiming a job", error));
+          const code = msg.headers?.code ?? 0;
+          if (code === 503) return reject(new Error(`no responders (${code}): consumer not found`));
+          if (code >= 400 || !msg.reply) return resolve(undefined); // 404 No Messages, 408, 409
+          let body: ReadyMessage["body"];
+          try {
+            const parsed = JSON.parse(decoder.decode(msg.data));
+            if (typeof parsed?.id === "string" && typeof parsed?.ticket === "string") body = parsed;
+          } catch {
+            body = undefined;
+          }
+          const reply = msg.reply;
+          const tokens = reply.split(".");
+          const delivered = Number(tokens.length >= 11 ? tokens[6] : tokens[4]) || 1;
+          resolve({
+            body,
+            delivered,
+            ack: () => this.#nc.publish(reply, "+ACK"),
+            nak: (delayMs) =>
+              this.#nc.publish(
+                reply,
+                `-NAK ${JSON.stringify({ delay: Math.max(1, Math.round(delayMs)) * 1_000_000 })}`,
+              ),
+          });
+        },
+      });
+      this.#nc.publish(
+        `$JS.API.CONSUMER.MSG.NEXT.${this.#stream}.workers`,
+        JSON.stringify({ batch: 1, no_wait: true }),
+        { reply: inbox },
+      );
+    });
+  }
+
+  /** Tells workers that work may be ready. */
+  wake(): void {
+    if (!this.#nc.isClosed()) this.#nc.publish(`${this.base}.wake`);
+  }
+
+  /** Tells `result()` waiters that `id` finished. */
+  done(id: string): void {
+    if (!this.#nc.isClosed()) this.#nc.publish(`${this.base}.done.${keyOf(id)}`);
+  }
+}

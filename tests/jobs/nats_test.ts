@@ -1,0 +1,200 @@
+/**
+ * The job queue contract on {@linkcode NatsJobQueue}, on a private nats-server with JetStream
+ * (one per test file run; every queue gets a prefix of its own).
+ *
+ * @module
+ */
+import { NatsJobQueue } from "../../adapters/nats/job_queue.ts";
+import { type NatsServer, startNats } from "../../testing/nats_server.ts";
+import assert from "node:assert/strict";
+import { JobQueueUnavailableError } from "../../src/jobs/contract.ts";
+import { freePort, skipReason } from "../../testing/services.ts";
+import { BOUND_MS, deferred, jobQueueContract, within } from "./contract.ts";
+import { Worker } from "../../src/jobs/worker.ts";
+
+const SKIP = skipReason("nats") ?? false;
+let server: NatsServer | undefined;
+let users = 0;
+
+jobQueueContract({
+  name: "NatsJobQueue",
+  skip: SKIP,
+  makeQueue: async (options = {}) => {
+    // One server for the whole file, stopped when its last queue closes.
+    server ??= await startNats();
+    users++;
+    const prefix = `sbtest${crypto.randomUUID().slice(0, 8)}`;
+    const queue = new NatsJobQueue({ servers: server.url, prefix, ...options });
+    const close = queue.close.bind(queue);
+    let closed = false;
+    queue.close = async () => {
+      await close();
+      if (closed) return;
+      closed = true;
+      if (--users === 0) {
+        const s = server;
+        server = undefined;
+        await s?.stop();
+      }
+    };
+    return queue;
+  },
+});
+
+Deno.test({
+  name: "NatsJobQueue: NATS away or paused: calls fail with JobQueueUnavailableError, bounded",
+  ignore: SKIP !== false,
+  async fn() {
+    const timeouts = { connectTimeoutMs: 500, commandTimeoutMs: 500 };
+    const away = new NatsJobQueue({ servers: `nats://127.0.0.1:${freePort()}`, timeouts });
+    try {
+      await assert.rejects(away.enqueue("x", []), JobQueueUnavailableError);
+    } finally {
+      await away.close();
+    }
+    await using nats = await startNats();
+    const queue = new NatsJobQueue({ servers: nats.url, timeouts });
+    try {
+      const job = await queue.enqueue("x", [1]);
+      nats.pause();
+      try {
+        const started = performance.now();
+        await assert.rejects(queue.enqueue("x", [2]), JobQueueUnavailableError);
+        await assert.rejects(job.status(), JobQueueUnavailableError);
+        assert.ok(performance.now() - started < 3000, "not bounded by the timeouts");
+      } finally {
+        nats.resume();
+      }
+      assert.equal(await job.status(), "queued"); // back once NATS answers again
+    } finally {
+      await queue.close();
+    }
+  },
+});
+
+/** Retries `call` while NATS is coming back (JobQueueUnavailableError), for at most 10 s. */
+async function eventually<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (let delay = 10;; delay = Math.min(delay * 2, 200)) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error instanceof JobQueueUnavailableError) || Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, delay)); // waiting for the reconnect
+    }
+  }
+}
+
+Deno.test({
+  name: "NatsJobQueue: jobs survive a restart with the store; after one without, the queue " +
+    "makes its stream and bucket again",
+  ignore: SKIP !== false,
+  async fn() {
+    await using nats = await startNats();
+    const queue = new NatsJobQueue({
+      servers: nats.url,
+      timeouts: { connectTimeoutMs: 1000, commandTimeoutMs: 1000 },
+      backoff: { minDelayMs: 20, maxDelayMs: 100 },
+    });
+    const functions = { add: (_ctx: unknown, a: number, b: number) => a + b };
+    try {
+      const job = await queue.enqueue("add", [1, 2]);
+      await nats.restart({ keepData: true });
+      assert.equal(await eventually(() => job.status()), "queued");
+      const worker = new Worker(queue, { functions });
+      assert.deepEqual(await worker.runBurst(), { completed: 1, failed: 0, retried: 0 });
+      await worker.stop();
+      assert.equal(await job.result(), 3);
+
+      await nats.restart(); // without its store: the stream and the bucket are gone
+      const again = await eventually(() => queue.enqueue("add", [2, 2]));
+      assert.equal(await job.status(), "not_found");
+      const second = new Worker(queue, { functions });
+      assert.deepEqual(await second.runBurst(), { completed: 1, failed: 0, retried: 0 });
+      await second.stop();
+      assert.equal(await again.result(), 4);
+    } finally {
+      await queue.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "NatsJobQueue: a worker process killed with SIGKILL mid-job; another worker completes " +
+    "the job within the lease",
+  ignore: SKIP !== false,
+  async fn() {
+    await using nats = await startNats();
+    const prefix = `sbkill${crypto.randomUUID().slice(0, 8)}`;
+    const LEASE_MS = 1000;
+    const REAP_MS = 250;
+    const queue = new NatsJobQueue({ servers: nats.url, prefix });
+    const job = await queue.enqueue("slowDouble", [21], { maxTries: 3 });
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-all",
+        new URL("./fixtures/nats_crash_worker.ts", import.meta.url).pathname,
+        nats.url,
+        prefix,
+        String(LEASE_MS),
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    let second: Worker | undefined;
+    let running: Promise<void> | undefined;
+    try {
+      const started = deferred<string>();
+      const reader = (async () => {
+        const decoder = new TextDecoder();
+        let text = "";
+        for await (const chunk of child.stdout) {
+          text += decoder.decode(chunk);
+          const m = text.match(/STARTED (\S+) try=(\d+)/);
+          if (m) started.resolve(`${m[1]} ${m[2]}`);
+        }
+      })();
+      assert.equal(
+        await within(started.promise, 30_000, "the child worker starts the job"),
+        `${job.id} 1`,
+      );
+      child.kill("SIGKILL");
+      assert.equal((await child.status).signal, "SIGKILL");
+      await reader;
+      const killedAt = performance.now();
+      assert.equal(await job.status(), "running"); // still leased by the dead worker
+      const tries: number[] = [];
+      second = new Worker(queue, {
+        leaseMs: LEASE_MS,
+        reapIntervalMs: REAP_MS,
+        functions: {
+          slowDouble: (ctx, n: number) => {
+            tries.push(ctx.tryNumber);
+            return { value: n * 2, tryNumber: ctx.tryNumber };
+          },
+        },
+      });
+      running = second.start();
+      const result = await within(job.result(), BOUND_MS, "the job completes on the second worker");
+      const elapsed = performance.now() - killedAt;
+      assert.deepEqual(result, { value: 42, tryNumber: 2 });
+      assert.deepEqual(tries, [2]);
+      const bound = LEASE_MS + REAP_MS + 3000; // lease + one reaper period + slack
+      assert.ok(elapsed < bound, `recovered in ${elapsed.toFixed(0)} ms (bound ${bound} ms)`);
+      console.log(
+        `SIGKILL recovery on NATS: job completed ${elapsed.toFixed(0)} ms after the kill`,
+      );
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already dead
+      }
+      await child.status;
+      await second?.stop();
+      await running;
+      await queue.close();
+    }
+  },
+});
