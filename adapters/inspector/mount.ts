@@ -7,6 +7,7 @@
  * @module
  */
 import { type App, Consumer } from "../../mod.ts";
+import { UNDOCUMENTED } from "../../src/asyncapi/generator.ts";
 import { assertToken, refuseWithoutToken } from "../../src/observe/access.ts";
 import { type InspectorSnapshot, SnapshotTaker } from "../../src/observe/snapshot.ts";
 import type { ServerMetrics } from "../../src/observe/server_metrics.ts";
@@ -52,6 +53,8 @@ export function mountInspector(app: App, options: MountInspectorOptions): Server
 
   class InspectorConsumer extends Consumer {
     static override layer = null;
+    /** Not part of the app's API: left out of its AsyncAPI document. */
+    static readonly [UNDOCUMENTED] = true;
     #stop: (() => void) | undefined;
 
     override authenticate(request: Request): true | Response {
