@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Counter } from "./registry.ts";
+import type { Counter } from "./registry.ts";
 import type { ServerMetrics } from "./server_metrics.ts";
 
 /** Most connections, groups and actions listed in one snapshot. */
