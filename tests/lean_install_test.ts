@@ -14,7 +14,16 @@ import { join } from "node:path";
 const ROOT = new URL("../", import.meta.url);
 
 /** The npm packages (node_modules top-level names) the library and the tutorial app may pull. */
-const RUNTIME = new Set(["zod", "redis", "@redis", "ws", "@types", "yaml", "undici-types"]);
+const RUNTIME = new Set([
+  "zod",
+  "redis",
+  "@redis",
+  "ws",
+  "@types",
+  "yaml",
+  "undici-types",
+  "@opentelemetry", // @opentelemetry/api (no dependencies): only ./otel loads it
+]);
 /** Packages only tests and tools use; none may be installed by a plain `deno task`. */
 const TEST_ONLY = [
   "playwright-core",

@@ -75,6 +75,7 @@ export class SnapshotTaker {
   #last = new Map<string, number>();
   #lastAt = 0;
 
+  /** Reads `metrics`. */
   constructor(readonly metrics: ServerMetrics) {}
 
   /** A snapshot now (reads the queue depths first). */
