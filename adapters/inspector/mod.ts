@@ -12,7 +12,11 @@
  *
  * @module
  */
-export { INSPECTOR_SNAPSHOT_ACTION, mountInspector, type MountInspectorOptions } from "./mount.ts";
+export {
+  INSPECTOR_SNAPSHOT_ACTION,
+  mountInspector,
+  type MountInspectorOptions,
+} from "./mount.ts";
 export {
   type ActionRate,
   type ConnectionRow,

@@ -9,7 +9,10 @@
 import { type App, Consumer } from "../../mod.ts";
 import { UNDOCUMENTED } from "../../src/asyncapi/generator.ts";
 import { assertToken, refuseWithoutToken } from "../../src/observe/access.ts";
-import { type InspectorSnapshot, SnapshotTaker } from "../../src/observe/snapshot.ts";
+import {
+  type InspectorSnapshot,
+  SnapshotTaker,
+} from "../../src/observe/snapshot.ts";
 import type { ServerMetrics } from "../../src/observe/server_metrics.ts";
 import { metricsOf } from "../metrics/mount.ts";
 import { inspectorPage } from "./page.ts";
@@ -40,13 +43,17 @@ export interface MountInspectorOptions {
  * // open http://127.0.0.1:8080/inspector?token=…
  * ```
  */
-export function mountInspector(app: App, options: MountInspectorOptions): ServerMetrics {
+export function mountInspector(
+  app: App,
+  options: MountInspectorOptions,
+): ServerMetrics {
   if (options?.token === undefined) {
     throw new TypeError("mountInspector: a token is required ({ token })");
   }
   assertToken(options.token, "mountInspector");
   const token = options.token;
-  const path = (options.path ?? "/inspector").replace(/\/+$/, "") || "/inspector";
+  const path = (options.path ?? "/inspector").replace(/\/+$/, "") ||
+    "/inspector";
   const intervalMs = Math.max(50, options.intervalMs ?? 1000);
   const metrics = metricsOf(app);
   const sampler = new SharedSampler(metrics, intervalMs);
@@ -72,7 +79,9 @@ export function mountInspector(app: App, options: MountInspectorOptions): Server
       this.#stop?.();
     }
   }
-  Object.defineProperty(InspectorConsumer, "name", { value: "InspectorConsumer" });
+  Object.defineProperty(InspectorConsumer, "name", {
+    value: "InspectorConsumer",
+  });
 
   app.ws(`${path}/ws`, InspectorConsumer);
   app.get(path, (request) => {

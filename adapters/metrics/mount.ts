@@ -7,8 +7,14 @@
 import type { App } from "../../mod.ts";
 import { observeApp } from "../../src/app/app.ts";
 import { assertToken, refuseWithoutToken } from "../../src/observe/access.ts";
-import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../../src/observe/exposition.ts";
-import { ServerMetrics } from "../../src/observe/server_metrics.ts";
+import {
+  PROMETHEUS_CONTENT_TYPE,
+  renderPrometheus,
+} from "../../src/observe/exposition.ts";
+import {
+  ServerMetrics,
+  type ServerMetricsOptions,
+} from "../../src/observe/server_metrics.ts";
 
 const appMetrics = new WeakMap<App, ServerMetrics>();
 
@@ -16,11 +22,15 @@ const appMetrics = new WeakMap<App, ServerMetrics>();
  * The {@linkcode ServerMetrics} of `app`, made on the first call: from then on the connections
  * the app accepts report to it (connections already open are not counted). `mountMetrics` and
  * `mountInspector` share it; pass `metricsOf(app).jobs` to a `Worker` in the same process.
+ * `options` apply when this call makes them.
  */
-export function metricsOf(app: App): ServerMetrics {
+export function metricsOf(
+  app: App,
+  options: ServerMetricsOptions = {},
+): ServerMetrics {
   let metrics = appMetrics.get(app);
   if (!metrics) {
-    metrics = new ServerMetrics();
+    metrics = new ServerMetrics(options);
     appMetrics.set(app, metrics);
     observeApp(app, metrics);
   }
@@ -37,6 +47,8 @@ export interface MountMetricsOptions {
    * private network.
    */
   token?: string;
+  /** Time one client frame in this many (see `ServerMetricsOptions`); when this call makes them. */
+  timeEvery?: number;
 }
 
 /**
@@ -49,15 +61,21 @@ export interface MountMetricsOptions {
  * metrics.watchQueue(queue);
  * ```
  */
-export function mountMetrics(app: App, options: MountMetricsOptions = {}): ServerMetrics {
+export function mountMetrics(
+  app: App,
+  options: MountMetricsOptions = {},
+): ServerMetrics {
   assertToken(options.token, "mountMetrics");
-  const metrics = metricsOf(app);
+  const metrics = metricsOf(app, { timeEvery: options.timeEvery });
   app.get(options.path ?? "/metrics", async (request) => {
     const refusal = refuseWithoutToken(request, options.token);
     if (refusal) return refusal;
     await metrics.collect();
     return new Response(renderPrometheus(metrics.registry), {
-      headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
+      headers: {
+        "content-type": PROMETHEUS_CONTENT_TYPE,
+        "cache-control": "no-store",
+      },
     });
   });
   return metrics;

@@ -24,7 +24,11 @@ import {
   type Tracer,
 } from "@opentelemetry/api";
 import type { ChannelLayer, LayerMessage } from "../../src/layers/layer.ts";
-import type { JobFunction, JobQueue, JsonValue } from "../../src/jobs/contract.ts";
+import type {
+  JobFunction,
+  JobQueue,
+  JsonValue,
+} from "../../src/jobs/contract.ts";
 import { type FrameTracer, setFrameTracer } from "../../src/observe/hooks.ts";
 
 /** The instrumentation scope name of the spans. */
@@ -50,7 +54,9 @@ export function installTracing(options: TracingOptions = {}): () => void {
   const tracer = trace.getTracer(options.tracerName ?? TRACER_NAME);
   const frames: FrameTracer = {
     span(name, attributes, parent, run) {
-      const parentContext = parent ? contextOf(parent) ?? context.active() : context.active();
+      const parentContext = parent
+        ? contextOf(parent) ?? context.active()
+        : context.active();
       const kind = parent !== undefined || name.startsWith("layer ")
         ? SpanKind.CONSUMER
         : SpanKind.SERVER;
@@ -66,12 +72,19 @@ export function currentTraceparent(): string | undefined {
   const span = trace.getSpan(context.active());
   const sc = span?.spanContext();
   if (!sc || !trace.isSpanContextValid(sc)) return undefined;
-  return `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, "0")}`;
+  return `00-${sc.traceId}-${sc.spanId}-${
+    (sc.traceFlags & 0xff).toString(16).padStart(2, "0")
+  }`;
 }
 
 /** A context whose remote parent is `traceparent`, or undefined when it is not a valid one. */
-export function contextOf(traceparent: string, base: Context = ROOT_CONTEXT): Context | undefined {
-  const m = typeof traceparent === "string" ? TRACEPARENT.exec(traceparent) : null;
+export function contextOf(
+  traceparent: string,
+  base: Context = ROOT_CONTEXT,
+): Context | undefined {
+  const m = typeof traceparent === "string"
+    ? TRACEPARENT.exec(traceparent)
+    : null;
   if (!m || /^0+$/.test(m[1]) || /^0+$/.test(m[2])) return undefined;
   return trace.setSpanContext(base, {
     traceId: m[1],
@@ -115,7 +128,9 @@ export function traceQueue<Q extends JobQueue>(queue: Q): Q {
       if (key === "enqueue") {
         const enqueue: JobQueue["enqueue"] = (name, args, options) => {
           const traceparent = currentTraceparent();
-          const carried = traceparent ? [...args, { [TRACE_ARG_KEY]: traceparent }] : args;
+          const carried = traceparent
+            ? [...args, { [TRACE_ARG_KEY]: traceparent }]
+            : args;
           return target.enqueue(name, carried as JsonValue[], options);
         };
         return enqueue;
@@ -143,7 +158,8 @@ export function traceFunctions<S>(
       let parent: Context | undefined;
       if (
         last && typeof last === "object" && !Array.isArray(last) &&
-        Object.keys(last).length === 1 && typeof last[TRACE_ARG_KEY] === "string"
+        Object.keys(last).length === 1 &&
+        typeof last[TRACE_ARG_KEY] === "string"
       ) {
         args.pop();
         parent = contextOf(last[TRACE_ARG_KEY] as string);
@@ -174,15 +190,20 @@ function inSpan<T>(
   parent: Context,
   run: () => Promise<T>,
 ): Promise<T> {
-  return tracer.startActiveSpan(name, { kind, attributes }, parent, async (span: Span) => {
-    try {
-      return await run();
-    } catch (error) {
-      span.recordException(error instanceof Error ? error : String(error));
-      span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });
-      throw error;
-    } finally {
-      span.end();
-    }
-  });
+  return tracer.startActiveSpan(
+    name,
+    { kind, attributes },
+    parent,
+    async (span: Span) => {
+      try {
+        return await run();
+      } catch (error) {
+        span.recordException(error instanceof Error ? error : String(error));
+        span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });
+        throw error;
+      } finally {
+        span.end();
+      }
+    },
+  );
 }

@@ -50,7 +50,11 @@ export class JobAbortedError extends SwitchboardError {
   readonly reason: "shutdown" | "lease_lost";
   /** Creates the error. */
   constructor(jobId: string, reason: "shutdown" | "lease_lost") {
-    super(`Job '${jobId}' aborted: ${reason === "shutdown" ? "worker stopped" : "lease lost"}`);
+    super(
+      `Job '${jobId}' aborted: ${
+        reason === "shutdown" ? "worker stopped" : "lease lost"
+      }`,
+    );
     this.jobId = jobId;
     this.reason = reason;
   }
@@ -62,7 +66,9 @@ export class UnknownJobError extends SwitchboardError {
   readonly jobId: string;
   /** Creates the error; `message` replaces the default one. */
   constructor(jobId: string, message?: string) {
-    super(message ?? `No job '${jobId}' (never enqueued, or its result expired)`);
+    super(
+      message ?? `No job '${jobId}' (never enqueued, or its result expired)`,
+    );
     this.jobId = jobId;
   }
 }

@@ -23,7 +23,9 @@ export function refuseWithoutToken(
 ): Response | undefined {
   if (token === undefined) return undefined;
   const header = request.headers.get("authorization");
-  let given = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
+  let given = header?.startsWith("Bearer ")
+    ? header.slice(7).trim()
+    : undefined;
   if (given === undefined && place === "header-or-query") {
     given = new URL(request.url).searchParams.get("token") ?? undefined;
   }
@@ -38,7 +40,9 @@ export function refuseWithoutToken(
 /** String equality whose time does not depend on where the strings differ. */
 export function sameText(a: string, b: string): boolean {
   let diff = a.length ^ b.length;
-  for (let i = 0; i < b.length; i++) diff |= a.charCodeAt(i % (a.length || 1)) ^ b.charCodeAt(i);
+  for (let i = 0; i < b.length; i++) {
+    diff |= a.charCodeAt(i % (a.length || 1)) ^ b.charCodeAt(i);
+  }
   return diff === 0;
 }
 

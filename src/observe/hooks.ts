@@ -32,10 +32,19 @@ export interface ConnectionObserver {
   closed(connection: ObservedConnection, code: number): void;
   /** A client frame reached the dispatcher: `action` is its handler's, undefined when unknown. */
   received(action: string | undefined): void;
-  /** A handler of `action` ran for `seconds`, reply included. */
-  handled(action: string, seconds: number): void;
+  /**
+   * A client frame with a handler is about to be handled: its start time (`performance.now()`)
+   * when it is to be timed, or 0 to leave it untimed (reading the clock costs more than the rest
+   * of the metrics together, so an observer may time one frame in N).
+   */
+  startTiming(): number;
+  /** A handler of `action`, timed from `started` (a nonzero `startTiming()`), replied. */
+  handled(action: string, started: number): void;
   /** A frame of `action` went to a socket, `length` UTF-16 code units of text. */
-  sent(frame: { readonly action: string; readonly payload?: unknown }, length: number): void;
+  sent(
+    frame: { readonly action: string; readonly payload?: unknown },
+    length: number,
+  ): void;
   /** A droppable frame was dropped for a slow client. */
   dropped(): void;
   /** A slow client was closed. */
@@ -51,7 +60,11 @@ export interface ConnectionObserver {
 /** What a worker reports (see `ServerMetrics.jobs`). */
 export interface JobObserver {
   /** A try of the job function `name` ended with `outcome` after `seconds`. */
-  finished(name: string, outcome: "completed" | "failed" | "retried", seconds: number): void;
+  finished(
+    name: string,
+    outcome: "completed" | "failed" | "retried",
+    seconds: number,
+  ): void;
 }
 
 /** Span attributes. */

@@ -114,7 +114,10 @@ export class MetricFamily<T extends MetricType = MetricType> {
   /** Histograms: the bucket upper bounds. */
   readonly buckets: readonly number[];
   /** Children by their label values joined with U+0001; the values are kept beside each child. */
-  readonly #children = new Map<string, { values: readonly string[]; child: Child<T> }>();
+  readonly #children = new Map<
+    string,
+    { values: readonly string[]; child: Child<T> }
+  >();
   #overflow: Child<T> | undefined;
 
   /** A family called `name` (a valid Prometheus metric name) of `type`. */
@@ -158,7 +161,9 @@ export class MetricFamily<T extends MetricType = MetricType> {
       );
     }
     if (this.#children.size >= this.maxChildren) {
-      return this.#overflow ??= this.#make(this.labelNames.map(() => OVERFLOW_LABEL));
+      return this.#overflow ??= this.#make(
+        this.labelNames.map(() => OVERFLOW_LABEL),
+      );
     }
     const child = this.#make(values);
     return child;
@@ -196,17 +201,29 @@ export class MetricsRegistry {
   readonly #collectors = new Set<Collector>();
 
   /** A counter family (its name should end in `_total`). */
-  counter(name: string, help: string, options?: FamilyOptions): MetricFamily<"counter"> {
+  counter(
+    name: string,
+    help: string,
+    options?: FamilyOptions,
+  ): MetricFamily<"counter"> {
     return this.#add(new MetricFamily(name, help, "counter", options));
   }
 
   /** A gauge family. */
-  gauge(name: string, help: string, options?: FamilyOptions): MetricFamily<"gauge"> {
+  gauge(
+    name: string,
+    help: string,
+    options?: FamilyOptions,
+  ): MetricFamily<"gauge"> {
     return this.#add(new MetricFamily(name, help, "gauge", options));
   }
 
   /** A histogram family (`options.buckets`: its upper bounds). */
-  histogram(name: string, help: string, options?: FamilyOptions): MetricFamily<"histogram"> {
+  histogram(
+    name: string,
+    help: string,
+    options?: FamilyOptions,
+  ): MetricFamily<"histogram"> {
     return this.#add(new MetricFamily(name, help, "histogram", options));
   }
 
@@ -229,7 +246,9 @@ export class MetricsRegistry {
 
   #add<T extends MetricType>(family: MetricFamily<T>): MetricFamily<T> {
     if (this.#families.has(family.name)) {
-      throw new TypeError(`A metric called '${family.name}' is already registered`);
+      throw new TypeError(
+        `A metric called '${family.name}' is already registered`,
+      );
     }
     this.#families.set(family.name, family as unknown as MetricFamily);
     return family;
@@ -239,5 +258,7 @@ export class MetricsRegistry {
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
 function assertName(name: string): void {
-  if (!NAME.test(name)) throw new TypeError(`'${name}' is not a valid metric or label name`);
+  if (!NAME.test(name)) {
+    throw new TypeError(`'${name}' is not a valid metric or label name`);
+  }
 }

@@ -44,7 +44,11 @@ export interface InspectorSnapshot {
   /** When it was taken (epoch ms). */
   at: number;
   /** Open connections: total, by consumer, and the first {@linkcode SNAPSHOT_LIMIT}. */
-  connections: { total: number; byConsumer: Record<string, number>; list: ConnectionRow[] };
+  connections: {
+    total: number;
+    byConsumer: Record<string, number>;
+    list: ConnectionRow[];
+  };
   /** Local groups with their local member count, largest first. */
   groups: Array<{ group: string; members: number }>;
   /** Rates per action, busiest first. */
@@ -54,13 +58,21 @@ export interface InspectorSnapshot {
   /** The watched job queues and the job outcomes. */
   jobs: {
     queues: Array<
-      { name: string; queued?: number; delayed?: number; running?: number; error?: string }
+      {
+        name: string;
+        queued?: number;
+        delayed?: number;
+        running?: number;
+        error?: string;
+      }
     >;
     finished: Array<{ name: string; outcome: string; count: number }>;
   };
   /** The layers: health of the watched ones, and the traffic of this process's connections. */
   layer: {
-    layers: Array<{ alias: string; up: boolean; reason: string; since: number }>;
+    layers: Array<
+      { alias: string; up: boolean; reason: string; since: number }
+    >;
     published: number;
     received: number;
     resyncs: number;
@@ -83,7 +95,9 @@ export class SnapshotTaker {
     const m = this.metrics;
     await m.collect();
     const now = Date.now();
-    const seconds = this.#lastAt ? Math.max(0.001, (now - this.#lastAt) / 1000) : 0;
+    const seconds = this.#lastAt
+      ? Math.max(0.001, (now - this.#lastAt) / 1000)
+      : 0;
     this.#lastAt = now;
     const byConsumer: Record<string, number> = {};
     const list: ConnectionRow[] = [];
@@ -109,11 +123,25 @@ export class SnapshotTaker {
     const rate = (action: string) => {
       let r = rates.get(action);
       if (!r) {
-        rates.set(action, r = { action, inPerSecond: 0, outPerSecond: 0, inTotal: 0, outTotal: 0 });
+        rates.set(
+          action,
+          r = {
+            action,
+            inPerSecond: 0,
+            outPerSecond: 0,
+            inTotal: 0,
+            outTotal: 0,
+          },
+        );
       }
       return r;
     };
-    for (const [family, key] of [[m.framesReceived, "in"], [m.framesSent, "out"]] as const) {
+    for (
+      const [family, key] of [[m.framesReceived, "in"], [
+        m.framesSent,
+        "out",
+      ]] as const
+    ) {
       for (const { values, child } of family.children()) {
         const total = (child as Counter).value;
         const id = `${key}:${values[0]}`;
@@ -139,8 +167,14 @@ export class SnapshotTaker {
         .slice(0, SNAPSHOT_LIMIT),
       errors: [...m.recentErrors].reverse().slice(0, 20),
       jobs: {
-        queues: m.queues.map((q) => ({ name: q.name, ...q.depth, error: q.error })),
-        finished: m.jobsFinished.children().slice(0, SNAPSHOT_LIMIT).map(({ values, child }) => ({
+        queues: m.queues.map((q) => ({
+          name: q.name,
+          ...q.depth,
+          error: q.error,
+        })),
+        finished: m.jobsFinished.children().slice(0, SNAPSHOT_LIMIT).map((
+          { values, child },
+        ) => ({
           name: values[0],
           outcome: values[1],
           count: child.value,
@@ -149,7 +183,10 @@ export class SnapshotTaker {
       layer: {
         layers: [...m.layers].map(([alias, h]) => ({ alias, ...h })),
         published: m.layerPublished.value,
-        received: m.layerMessages.children().reduce((n, { child }) => n + child.value, 0),
+        received: m.layerMessages.children().reduce(
+          (n, { child }) => n + child.value,
+          0,
+        ),
         resyncs: m.resyncs.value,
         lagP50Ms: quantileMs(lag.bounds, lag.counts, lag.count, 0.5),
       },
@@ -173,7 +210,9 @@ function quantileMs(
   let seen = 0;
   for (let i = 0; i < counts.length; i++) {
     seen += counts[i];
-    if (seen >= q * count) return i < bounds.length ? bounds[i] * 1000 : Infinity;
+    if (seen >= q * count) {
+      return i < bounds.length ? bounds[i] * 1000 : Infinity;
+    }
   }
   return undefined;
 }

@@ -4,10 +4,22 @@
  * (playwright-core, Debian's chromium) the page shows the connections, groups, rates and errors
  * made by the test, live. The screenshot goes to tests/screenshots/inspector.png (git-ignored).
  */
-import { type InspectorSnapshot, mountInspector } from "../../adapters/inspector/mod.ts";
-import { App, assert, serveForTests, WebsocketCommunicator } from "../core/deps.ts";
+import {
+  type InspectorSnapshot,
+  mountInspector,
+} from "../../adapters/inspector/mod.ts";
+import {
+  App,
+  assert,
+  serveForTests,
+  WebsocketCommunicator,
+} from "../core/deps.ts";
 import { EchoConsumer, freshLayer, Say } from "../core/fixtures.ts";
-import { haveChromium, launchChromium, SCREENSHOTS } from "../helpers/browser.ts";
+import {
+  haveChromium,
+  launchChromium,
+  SCREENSHOTS,
+} from "../helpers/browser.ts";
 
 const TOKEN = "inspect-me";
 
@@ -61,10 +73,17 @@ Deno.test("the inspector's socket pushes snapshots that reflect the traffic", as
   await client.sendJson({ action: "nope", payload: null });
   await client.receiveJson();
   await client.receiveJson();
-  await using inspector = await WebsocketCommunicator.connect(app, `/inspector/ws?token=${TOKEN}`, {
-    url: server.url,
-  });
-  const frame = await inspector.receiveJson() as { action: string; payload: InspectorSnapshot };
+  await using inspector = await WebsocketCommunicator.connect(
+    app,
+    `/inspector/ws?token=${TOKEN}`,
+    {
+      url: server.url,
+    },
+  );
+  const frame = await inspector.receiveJson() as {
+    action: string;
+    payload: InspectorSnapshot;
+  };
   assert.equal(frame.action, "inspector.snapshot");
   const s = frame.payload;
   assert.equal(s.connections.byConsumer.EchoConsumer, 1);
@@ -80,7 +99,8 @@ Deno.test("the inspector's socket pushes snapshots that reflect the traffic", as
   await client.receiveJson();
   let next: InspectorSnapshot;
   do {
-    next = (await inspector.receiveJson() as { payload: InspectorSnapshot }).payload;
+    next =
+      (await inspector.receiveJson() as { payload: InspectorSnapshot }).payload;
   } while (next.rates.find((r) => r.action === "say")?.inTotal !== 2);
   assert.ok(next.at > s.at);
 });
@@ -114,7 +134,9 @@ Deno.test({
       await clients[0].receiveJson();
       await clients[0].receiveJson();
 
-      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      const page = await browser.newPage({
+        viewport: { width: 1400, height: 1000 },
+      });
       page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
       page.on("console", (m) => {
         if (m.type() === "error") problems.push(`console error: ${m.text()}`);
@@ -123,7 +145,9 @@ Deno.test({
       await page.waitForFunction(
         () =>
           (globalThis as unknown as {
-            document: { getElementById(id: string): { textContent: string } | null };
+            document: {
+              getElementById(id: string): { textContent: string } | null;
+            };
           })
             .document.getElementById("status")?.textContent === "live",
         undefined,
@@ -132,13 +156,17 @@ Deno.test({
       const text = (id: string) =>
         page.evaluate((id) =>
           (globalThis as unknown as {
-            document: { getElementById(id: string): { innerText: string } | null };
+            document: {
+              getElementById(id: string): { innerText: string } | null;
+            };
           }).document.getElementById(id)?.innerText ?? "", id);
       // Open connections: the 3 echo clients and the page's own socket.
       await page.waitForFunction(
         () =>
           (globalThis as unknown as {
-            document: { querySelector(s: string): { textContent: string } | null };
+            document: {
+              querySelector(s: string): { textContent: string } | null;
+            };
           })
             .document.querySelector("#card-connections b")?.textContent === "4",
         undefined,
@@ -160,7 +188,9 @@ Deno.test({
       await page.waitForFunction(
         () => {
           const rows = (globalThis as unknown as {
-            document: { querySelectorAll(s: string): Array<{ innerText: string }> };
+            document: {
+              querySelectorAll(s: string): Array<{ innerText: string }>;
+            };
           }).document.querySelectorAll("#rates tr");
           // the "say" row: action, in/s, out/s, in total (8 = 3 + 5), out total
           return [...rows].some((r) =>

@@ -14,7 +14,12 @@ import {
 } from "../../adapters/metrics/mod.ts";
 import { InMemoryJobQueue } from "../../adapters/memory/mod.ts";
 import { Worker } from "../../src/jobs/worker.ts";
-import { App, assert, serveForTests, WebsocketCommunicator } from "../core/deps.ts";
+import {
+  App,
+  assert,
+  serveForTests,
+  WebsocketCommunicator,
+} from "../core/deps.ts";
 import { EchoConsumer, freshLayer, Say, Shout } from "../core/fixtures.ts";
 
 interface Parsed {
@@ -33,34 +38,55 @@ interface Parsed {
 /** The last scrape's text (labelled histograms are read from it: the parser flattens them). */
 let lastText = "";
 
-async function scrape(base: string, headers: Record<string, string> = {}): Promise<Parsed[]> {
+async function scrape(
+  base: string,
+  headers: Record<string, string> = {},
+): Promise<Parsed[]> {
   const response = await fetch(`${base}/metrics`, { headers });
   assert.equal(response.status, 200);
-  assert.match(response.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+  assert.match(
+    response.headers.get("content-type") ?? "",
+    /^text\/plain; version=0\.0\.4/,
+  );
   lastText = await response.text();
   return parsePrometheusTextFormat(lastText) as Parsed[];
 }
 
 /** A labelled histogram's `_count` in the last scrape (`labels` as written, e.g. `action="say"`). */
 function histogramCount(name: string, labels: string): number {
-  const line = lastText.split("\n").find((l) => l.startsWith(`${name}_count{${labels}} `));
+  const line = lastText.split("\n").find((l) =>
+    l.startsWith(`${name}_count{${labels}} `)
+  );
   assert.ok(line, `no ${name}_count{${labels}}`);
   return Number(line.split(" ")[1]);
 }
 
-function sample(parsed: Parsed[], name: string, labels: Record<string, string> = {}) {
+function sample(
+  parsed: Parsed[],
+  name: string,
+  labels: Record<string, string> = {},
+) {
   const family = parsed.find((f) => f.name === name);
   assert.ok(family, `no metric ${name}`);
-  return family.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v));
+  return family.metrics.find((m) =>
+    Object.entries(labels).every(([k, v]) => m.labels?.[k] === v)
+  );
 }
 
-function value(parsed: Parsed[], name: string, labels: Record<string, string> = {}): number {
+function value(
+  parsed: Parsed[],
+  name: string,
+  labels: Record<string, string> = {},
+): number {
   return Number(sample(parsed, name, labels)?.value ?? 0);
 }
 
 Deno.test("a family past maxChildren puts new label values under one overflow child", () => {
   const registry = new MetricsRegistry();
-  const codes = registry.counter("codes_total", "Codes.", { labelNames: ["code"], maxChildren: 3 });
+  const codes = registry.counter("codes_total", "Codes.", {
+    labelNames: ["code"],
+    maxChildren: 3,
+  });
   for (let i = 0; i < 1000; i++) codes.get(String(i)).inc();
   const children = codes.children();
   assert.equal(children.length, 4); // 3 + the overflow child
@@ -71,11 +97,15 @@ Deno.test("a family past maxChildren puts new label values under one overflow ch
 
 Deno.test("histograms are written with cumulative buckets, _sum and _count; labels escaped", () => {
   const registry = new MetricsRegistry();
-  const h = registry.histogram("took_seconds", "Took\nlong \\ short.", { buckets: [0.1, 1] });
+  const h = registry.histogram("took_seconds", "Took\nlong \\ short.", {
+    buckets: [0.1, 1],
+  });
   h.get("").observe(0.05);
   h.get("").observe(0.5);
   h.get("").observe(5);
-  const c = registry.counter("odd_total", "Odd labels.", { labelNames: ["what"] });
+  const c = registry.counter("odd_total", "Odd labels.", {
+    labelNames: ["what"],
+  });
   c.get('a "b"\n\\').inc(2);
   const text = renderPrometheus(registry);
   const parsed = parsePrometheusTextFormat(text) as Parsed[];
@@ -85,19 +115,28 @@ Deno.test("histograms are written with cumulative buckets, _sum and _count; labe
   assert.deepEqual(m.buckets, { "0.1": "1", "1": "2", "+Inf": "3" });
   assert.equal(Number(m.count), 3);
   assert.equal(Number(m.sum), 5.55);
-  assert.deepEqual(parsed[1].metrics[0], { labels: { what: 'a "b"\n\\' }, value: "2" });
+  assert.deepEqual(parsed[1].metrics[0], {
+    labels: { what: 'a "b"\n\\' },
+    value: "2",
+  });
   // Labelled histograms: the parser checks every line, but keeps only unlabelled ones' buckets.
   h.get("");
-  const labelled = registry.histogram("by_seconds", "By.", { labelNames: ["a"], buckets: [1] });
+  const labelled = registry.histogram("by_seconds", "By.", {
+    labelNames: ["a"],
+    buckets: [1],
+  });
   labelled.get("x").observe(2);
   parsePrometheusTextFormat(renderPrometheus(registry));
-  assert.match(renderPrometheus(registry), /^by_seconds_bucket\{a="x",le="\+Inf"\} 1$/m);
+  assert.match(
+    renderPrometheus(registry),
+    /^by_seconds_bucket\{a="x",le="\+Inf"\} 1$/m,
+  );
 });
 
 Deno.test("/metrics reflects the traffic of real sockets, read by a Prometheus parser", async () => {
   freshLayer();
   const app = new App().ws("/echo", EchoConsumer);
-  const metrics = mountMetrics(app);
+  const metrics = mountMetrics(app, { timeEvery: 1 });
   const queue = new InMemoryJobQueue();
   metrics.watchQueue(queue);
   const laterQueue = new InMemoryJobQueue();
@@ -116,7 +155,10 @@ Deno.test("/metrics reflects the traffic of real sockets, read by a Prometheus p
   for (let i = 0; i < 3; i++) {
     await a.sendMessage(Say.create({ text: `hi ${i}` }));
     assert.equal((await a.receiveJson() as { action: string }).action, "said");
-    assert.equal((await a.receiveJson() as { action: string }).action, "complete");
+    assert.equal(
+      (await a.receiveJson() as { action: string }).action,
+      "complete",
+    );
   }
   await a.sendJson({ action: "no_such_action_1", payload: null });
   await a.receiveJson();
@@ -130,44 +172,90 @@ Deno.test("/metrics reflects the traffic of real sockets, read by a Prometheus p
   await a.sendMessage(Shout.create({ text: "all", exclude: false }));
   for (const comm of [a, b]) {
     // a gets its complete and the relay in either order; b the relay and group_complete
-    const actions = [await comm.receiveJson(), await comm.receiveJson()].map((f) =>
-      (f as { action: string }).action
-    );
+    const actions = [await comm.receiveJson(), await comm.receiveJson()].map((
+      f,
+    ) => (f as { action: string }).action);
     assert.ok(actions.includes("shouted"), actions.join());
   }
   await queue.enqueue("add", [1, 2]);
   await laterQueue.enqueue("later", [], { delay: 60_000 });
 
   let parsed = await scrape(base);
-  assert.equal(value(parsed, "switchboard_connections_open", { consumer: "EchoConsumer" }), 2);
-  assert.equal(value(parsed, "switchboard_connections_opened_total"), 2);
-  assert.equal(value(parsed, "switchboard_frames_received_total", { action: "say" }), 3);
-  assert.equal(value(parsed, "switchboard_frames_received_total", { action: "unknown" }), 2);
   assert.equal(
-    parsed.find((f) => f.name === "switchboard_frames_received_total")!.metrics.length,
+    value(parsed, "switchboard_connections_open", { consumer: "EchoConsumer" }),
+    2,
+  );
+  assert.equal(value(parsed, "switchboard_connections_opened_total"), 2);
+  assert.equal(
+    value(parsed, "switchboard_frames_received_total", { action: "say" }),
+    3,
+  );
+  assert.equal(
+    value(parsed, "switchboard_frames_received_total", { action: "unknown" }),
+    2,
+  );
+  assert.equal(
+    parsed.find((f) => f.name === "switchboard_frames_received_total")!.metrics
+      .length,
     3, // say, unknown, shout: client action names never become labels
   );
-  assert.equal(value(parsed, "switchboard_frames_sent_total", { action: "said" }), 3);
-  assert.equal(value(parsed, "switchboard_frames_sent_total", { action: "shouted" }), 2);
-  assert.ok(value(parsed, "switchboard_frames_sent_total", { action: "complete" }) >= 7);
-  assert.equal(value(parsed, "switchboard_error_frames_total", { type: "union_tag_invalid" }), 2);
-  assert.equal(value(parsed, "switchboard_error_frames_total", { type: "json_invalid" }), 1);
+  assert.equal(
+    value(parsed, "switchboard_frames_sent_total", { action: "said" }),
+    3,
+  );
+  assert.equal(
+    value(parsed, "switchboard_frames_sent_total", { action: "shouted" }),
+    2,
+  );
+  assert.ok(
+    value(parsed, "switchboard_frames_sent_total", { action: "complete" }) >= 7,
+  );
+  assert.equal(
+    value(parsed, "switchboard_error_frames_total", {
+      type: "union_tag_invalid",
+    }),
+    2,
+  );
+  assert.equal(
+    value(parsed, "switchboard_error_frames_total", { type: "json_invalid" }),
+    1,
+  );
   assert.ok(value(parsed, "switchboard_sent_bytes_total") > 100);
-  assert.equal(histogramCount("switchboard_handler_duration_seconds", 'action="say"'), 3);
+  assert.equal(
+    histogramCount("switchboard_handler_duration_seconds", 'action="say"'),
+    3,
+  );
   assert.match(
     lastText,
     /^switchboard_handler_duration_seconds_bucket\{action="say",le="\+Inf"\} 3$/m,
   );
   assert.equal(value(parsed, "switchboard_layer_published_total"), 1);
-  assert.equal(value(parsed, "switchboard_layer_received_total", { type: "switchboard.group" }), 2);
-  assert.equal(Number(sample(parsed, "switchboard_layer_lag_seconds")?.count), 2);
-  assert.equal(value(parsed, "switchboard_job_queue_depth", { state: "queued" }), 1);
   assert.equal(
-    value(parsed, "switchboard_job_queue_depth", { queue: "default", state: "queued" }),
+    value(parsed, "switchboard_layer_received_total", {
+      type: "switchboard.group",
+    }),
+    2,
+  );
+  assert.equal(
+    Number(sample(parsed, "switchboard_layer_lag_seconds")?.count),
+    2,
+  );
+  assert.equal(
+    value(parsed, "switchboard_job_queue_depth", { state: "queued" }),
     1,
   );
   assert.equal(
-    value(parsed, "switchboard_job_queue_depth", { queue: "later", state: "delayed" }),
+    value(parsed, "switchboard_job_queue_depth", {
+      queue: "default",
+      state: "queued",
+    }),
+    1,
+  );
+  assert.equal(
+    value(parsed, "switchboard_job_queue_depth", {
+      queue: "later",
+      state: "delayed",
+    }),
     1,
   );
   assert.equal(metrics.recentErrors.length, 3);
@@ -181,7 +269,10 @@ Deno.test("/metrics reflects the traffic of real sockets, read by a Prometheus p
   });
   assert.equal((await worker.runBurst()).completed, 1);
   parsed = await scrape(base);
-  assert.equal(value(parsed, "switchboard_connections_open", { consumer: "EchoConsumer" }), 1);
+  assert.equal(
+    value(parsed, "switchboard_connections_open", { consumer: "EchoConsumer" }),
+    1,
+  );
   assert.equal(
     value(parsed, "switchboard_connections_closed_total", {
       consumer: "EchoConsumer",
@@ -190,11 +281,20 @@ Deno.test("/metrics reflects the traffic of real sockets, read by a Prometheus p
     1,
   );
   assert.equal(
-    value(parsed, "switchboard_jobs_finished_total", { name: "add", outcome: "completed" }),
+    value(parsed, "switchboard_jobs_finished_total", {
+      name: "add",
+      outcome: "completed",
+    }),
     1,
   );
-  assert.equal(histogramCount("switchboard_job_duration_seconds", 'name="add"'), 1);
-  assert.equal(value(parsed, "switchboard_job_queue_depth", { state: "queued" }), 0);
+  assert.equal(
+    histogramCount("switchboard_job_duration_seconds", 'name="add"'),
+    1,
+  );
+  assert.equal(
+    value(parsed, "switchboard_job_queue_depth", { state: "queued" }),
+    0,
+  );
   await queue.close();
   await laterQueue.close();
 });

@@ -14,9 +14,17 @@ import {
   traceLayer,
   traceQueue,
 } from "../../adapters/otel/mod.ts";
-import { RedisJobQueue, RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
+import {
+  RedisJobQueue,
+  RedisPubSubChannelLayer,
+} from "../../adapters/redis/mod.ts";
 import { App, layers } from "../../mod.ts";
-import { serveForTests, skipUnless, startRedis, WebsocketCommunicator } from "../../testing/mod.ts";
+import {
+  serveForTests,
+  skipUnless,
+  startRedis,
+  WebsocketCommunicator,
+} from "../../testing/mod.ts";
 import {
   ALIAS,
   record,
@@ -46,7 +54,10 @@ Deno.test("traceparent: read back as the remote parent; malformed ones are refus
   ) {
     assert.equal(contextOf(bad), undefined, bad);
   }
-  assert.equal(context.with(ROOT_CONTEXT, () => currentTraceparent()), undefined);
+  assert.equal(
+    context.with(ROOT_CONTEXT, () => currentTraceparent()),
+    undefined,
+  );
 });
 
 Deno.test("the library without ./otel never loads @opentelemetry/api", async () => {
@@ -67,13 +78,16 @@ Deno.test("the library without ./otel never loads @opentelemetry/api", async () 
     const graph = JSON.parse(new TextDecoder().decode(out.stdout)) as {
       modules: Array<{ specifier: string }>;
     };
-    const ours = graph.modules.filter((m) => m.specifier.includes("/adapters/otel/"));
+    const ours = graph.modules.filter((m) =>
+      m.specifier.includes("/adapters/otel/")
+    );
     assert.deepEqual(ours, [], `${entry} loads the otel adapter`);
   }
 });
 
 Deno.test({
-  name: "one trace: client frame → job → worker (second process) → result pushed to the socket",
+  name:
+    "one trace: client frame → job → worker (second process) → result pushed to the socket",
   ignore: skipUnless("redis"),
   async fn() {
     await using redis = await startRedis();
@@ -85,7 +99,9 @@ Deno.test({
     const uninstall = installTracing();
     const layer = new RedisPubSubChannelLayer({ url: redis.url, prefix });
     layers.register(ALIAS, traceLayer(layer));
-    const queue = traceQueue(new RedisJobQueue({ url: redis.url, prefix: `${prefix}:jobs` }));
+    const queue = traceQueue(
+      new RedisJobQueue({ url: redis.url, prefix: `${prefix}:jobs` }),
+    );
     useQueue(queue);
     try {
       const app = new App().ws("/traced", TracedJobConsumer);
@@ -94,10 +110,19 @@ Deno.test({
         url: server.url,
       });
       await client.sendMessage(Work.create({ text: "hello" }));
-      assert.deepEqual(await client.receiveJson(), { action: "complete", payload: null });
+      assert.deepEqual(await client.receiveJson(), {
+        action: "complete",
+        payload: null,
+      });
 
       const worker = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "--config", "deno.test.json", "tests/observe/fixtures/otel_worker.ts"],
+        args: [
+          "run",
+          "-A",
+          "--config",
+          "deno.test.json",
+          "tests/observe/fixtures/otel_worker.ts",
+        ],
         cwd: ROOT,
         env: { REDIS_URL: redis.url, PREFIX: prefix },
         stdout: "piped",
@@ -106,20 +131,50 @@ Deno.test({
       const out = new TextDecoder().decode(worker.stdout);
       assert.equal(worker.code, 0, new TextDecoder().decode(worker.stderr));
       assert.match(out, /BURST \{"completed":1,"failed":0,"retried":0\}/);
-      const workerSpans = JSON.parse(out.match(/^SPANS (.*)$/m)![1]) as SpanRecord[];
+      const workerSpans = JSON.parse(
+        out.match(/^SPANS (.*)$/m)![1],
+      ) as SpanRecord[];
 
-      assert.deepEqual(await client.receiveJson(), { action: "done", payload: { text: "HELLO" } });
+      assert.deepEqual(await client.receiveJson(), {
+        action: "done",
+        payload: { text: "HELLO" },
+      });
       await eventSpanEnded.promise;
       const serverSpans = otel.exporter.getFinishedSpans().map(record);
       const frame = serverSpans.find((s) => s.name === "ws work");
       const job = workerSpans.find((s) => s.name === "job shout");
-      const event = serverSpans.find((s) => s.name === "layer switchboard.event");
-      assert.ok(frame && job && event, JSON.stringify({ serverSpans, workerSpans }));
-      assert.equal(frame.parentSpanId, undefined, "the client frame starts the trace");
-      assert.equal(job.traceId, frame.traceId, "the job continues the frame's trace");
-      assert.equal(job.parentSpanId, frame.spanId, "the job's parent is the frame's span");
-      assert.equal(event.traceId, frame.traceId, "the result event is in the same trace");
-      assert.equal(event.parentSpanId, job.spanId, "the event's parent is the job's span");
+      const event = serverSpans.find((s) =>
+        s.name === "layer switchboard.event"
+      );
+      assert.ok(
+        frame && job && event,
+        JSON.stringify({ serverSpans, workerSpans }),
+      );
+      assert.equal(
+        frame.parentSpanId,
+        undefined,
+        "the client frame starts the trace",
+      );
+      assert.equal(
+        job.traceId,
+        frame.traceId,
+        "the job continues the frame's trace",
+      );
+      assert.equal(
+        job.parentSpanId,
+        frame.spanId,
+        "the job's parent is the frame's span",
+      );
+      assert.equal(
+        event.traceId,
+        frame.traceId,
+        "the result event is in the same trace",
+      );
+      assert.equal(
+        event.parentSpanId,
+        job.spanId,
+        "the event's parent is the job's span",
+      );
     } finally {
       uninstall();
       await queue.close();

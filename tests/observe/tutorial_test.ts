@@ -13,7 +13,10 @@ Deno.test("tutorial: /metrics is open on loopback, the inspector needs the API t
   assert.equal(metrics.status, 200);
   const text = await metrics.text();
   assert.match(text, /^# TYPE switchboard_connections_open gauge$/m);
-  assert.match(text, /^switchboard_job_queue_depth\{queue="jobs",state="queued"\} \d+$/m);
+  assert.match(
+    text,
+    /^switchboard_job_queue_depth\{queue="jobs",state="queued"\} \d+$/m,
+  );
   const refused = await app.fetch(new Request("http://127.0.0.1/inspector"));
   await refused.body?.cancel();
   assert.equal(refused.status, 401);
