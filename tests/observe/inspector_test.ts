@@ -4,22 +4,10 @@
  * (playwright-core, Debian's chromium) the page shows the connections, groups, rates and errors
  * made by the test, live. The screenshot goes to tests/screenshots/inspector.png (git-ignored).
  */
-import {
-  type InspectorSnapshot,
-  mountInspector,
-} from "../../adapters/inspector/mod.ts";
-import {
-  App,
-  assert,
-  serveForTests,
-  WebsocketCommunicator,
-} from "../core/deps.ts";
+import { type InspectorSnapshot, mountInspector } from "../../adapters/inspector/mod.ts";
+import { App, assert, serveForTests, WebsocketCommunicator } from "../core/deps.ts";
 import { EchoConsumer, freshLayer, Say } from "../core/fixtures.ts";
-import {
-  haveChromium,
-  launchChromium,
-  SCREENSHOTS,
-} from "../helpers/browser.ts";
+import { haveChromium, launchChromium, SCREENSHOTS } from "../helpers/browser.ts";
 
 const TOKEN = "inspect-me";
 
@@ -99,8 +87,7 @@ Deno.test("the inspector's socket pushes snapshots that reflect the traffic", as
   await client.receiveJson();
   let next: InspectorSnapshot;
   do {
-    next =
-      (await inspector.receiveJson() as { payload: InspectorSnapshot }).payload;
+    next = (await inspector.receiveJson() as { payload: InspectorSnapshot }).payload;
   } while (next.rates.find((r) => r.action === "say")?.inTotal !== 2);
   assert.ok(next.at > s.at);
 });

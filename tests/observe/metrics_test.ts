@@ -11,15 +11,13 @@ import {
   mountMetrics,
   OVERFLOW_LABEL,
   renderPrometheus,
+  ServerMetrics,
 } from "../../adapters/metrics/mod.ts";
 import { InMemoryJobQueue } from "../../adapters/memory/mod.ts";
+import { RedisJobQueue } from "../../adapters/redis/mod.ts";
+import { skipUnless, startRedis } from "../../testing/mod.ts";
 import { Worker } from "../../src/jobs/worker.ts";
-import {
-  App,
-  assert,
-  serveForTests,
-  WebsocketCommunicator,
-} from "../core/deps.ts";
+import { App, assert, serveForTests, WebsocketCommunicator } from "../core/deps.ts";
 import { EchoConsumer, freshLayer, Say, Shout } from "../core/fixtures.ts";
 
 interface Parsed {
@@ -54,9 +52,7 @@ async function scrape(
 
 /** A labelled histogram's `_count` in the last scrape (`labels` as written, e.g. `action="say"`). */
 function histogramCount(name: string, labels: string): number {
-  const line = lastText.split("\n").find((l) =>
-    l.startsWith(`${name}_count{${labels}} `)
-  );
+  const line = lastText.split("\n").find((l) => l.startsWith(`${name}_count{${labels}} `));
   assert.ok(line, `no ${name}_count{${labels}}`);
   return Number(line.split(" ")[1]);
 }
@@ -68,9 +64,7 @@ function sample(
 ) {
   const family = parsed.find((f) => f.name === name);
   assert.ok(family, `no metric ${name}`);
-  return family.metrics.find((m) =>
-    Object.entries(labels).every(([k, v]) => m.labels?.[k] === v)
-  );
+  return family.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v));
 }
 
 function value(
@@ -316,4 +310,55 @@ Deno.test("/metrics behind a token: 401 without it, 403 with another, 200 with i
   });
   assert.ok(parsed.some((f) => f.name === "switchboard_connections_open"));
   assert.equal(metricsOf(app), metricsOf(app));
+});
+
+Deno.test({
+  name: "RedisJobQueue.depth() counts queued, delayed and running jobs (a private Redis)",
+  ignore: skipUnless("redis"),
+  async fn() {
+    await using redis = await startRedis();
+    const queue = new RedisJobQueue({ url: redis.url, prefix: "depth-test" });
+    try {
+      assert.deepEqual(await queue.depth(), { queued: 0, delayed: 0, running: 0 });
+      await queue.enqueue("a", []);
+      await queue.enqueue("b", []);
+      await queue.enqueue("c", [], { delay: 60_000 });
+      assert.deepEqual(await queue.depth(), { queued: 2, delayed: 1, running: 0 });
+      const claimed = await queue.claim("token-1", 30_000);
+      assert.ok(claimed.job);
+      assert.deepEqual(await queue.depth(), { queued: 1, delayed: 1, running: 1 });
+    } finally {
+      await queue.close();
+    }
+  },
+});
+
+Deno.test("hooks: layer health from its events, recovery outcomes and presence sizes", () => {
+  const metrics = new ServerMetrics();
+  let emit: (event: { type: string; reason: string }) => void = () => {};
+  const unwatch = metrics.watchLayer("chat", {
+    onEvent(listener) {
+      emit = listener;
+      return () => emit = () => {};
+    },
+  });
+  const text = () => parsePrometheusTextFormat(renderPrometheus(metrics.registry)) as Parsed[];
+  assert.equal(value(text(), "switchboard_layer_up", { layer: "chat" }), 1);
+  emit({ type: "disconnected", reason: "redis down" });
+  assert.equal(value(text(), "switchboard_layer_up", { layer: "chat" }), 0);
+  assert.equal(metrics.layers.get("chat")?.reason, "redis down");
+  emit({ type: "resync", reason: "back" });
+  assert.equal(value(text(), "switchboard_layer_up", { layer: "chat" }), 1);
+  unwatch();
+  assert.equal(metrics.layers.size, 0);
+  metrics.recovery("recovered");
+  metrics.recovery("recovered");
+  metrics.recovery("resync");
+  for (let i = 0; i < 50; i++) metrics.recovery(`made-up-${i}`);
+  metrics.presence(3, 41);
+  const parsed = text();
+  assert.equal(value(parsed, "switchboard_recoveries_total", { outcome: "recovered" }), 2);
+  assert.equal(value(parsed, "switchboard_recoveries_total", { outcome: OVERFLOW_LABEL }), 32);
+  assert.equal(value(parsed, "switchboard_presence_groups"), 3);
+  assert.equal(value(parsed, "switchboard_presence_members"), 41);
 });

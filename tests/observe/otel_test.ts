@@ -14,17 +14,9 @@ import {
   traceLayer,
   traceQueue,
 } from "../../adapters/otel/mod.ts";
-import {
-  RedisJobQueue,
-  RedisPubSubChannelLayer,
-} from "../../adapters/redis/mod.ts";
+import { RedisJobQueue, RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
 import { App, layers } from "../../mod.ts";
-import {
-  serveForTests,
-  skipUnless,
-  startRedis,
-  WebsocketCommunicator,
-} from "../../testing/mod.ts";
+import { serveForTests, skipUnless, startRedis, WebsocketCommunicator } from "../../testing/mod.ts";
 import {
   ALIAS,
   record,
@@ -78,16 +70,13 @@ Deno.test("the library without ./otel never loads @opentelemetry/api", async () 
     const graph = JSON.parse(new TextDecoder().decode(out.stdout)) as {
       modules: Array<{ specifier: string }>;
     };
-    const ours = graph.modules.filter((m) =>
-      m.specifier.includes("/adapters/otel/")
-    );
+    const ours = graph.modules.filter((m) => m.specifier.includes("/adapters/otel/"));
     assert.deepEqual(ours, [], `${entry} loads the otel adapter`);
   }
 });
 
 Deno.test({
-  name:
-    "one trace: client frame → job → worker (second process) → result pushed to the socket",
+  name: "one trace: client frame → job → worker (second process) → result pushed to the socket",
   ignore: skipUnless("redis"),
   async fn() {
     await using redis = await startRedis();
@@ -143,9 +132,7 @@ Deno.test({
       const serverSpans = otel.exporter.getFinishedSpans().map(record);
       const frame = serverSpans.find((s) => s.name === "ws work");
       const job = workerSpans.find((s) => s.name === "job shout");
-      const event = serverSpans.find((s) =>
-        s.name === "layer switchboard.event"
-      );
+      const event = serverSpans.find((s) => s.name === "layer switchboard.event");
       assert.ok(
         frame && job && event,
         JSON.stringify({ serverSpans, workerSpans }),
