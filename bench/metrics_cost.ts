@@ -98,9 +98,7 @@ await b.run(20_000);
 const results = { on: [] as number[], off: [] as number[] };
 for (let r = 0; r < rounds; r++) {
   for (
-    const [name, c] of r % 2
-      ? [["off", b], ["on", a]] as const
-      : [["on", a], ["off", b]] as const
+    const [name, c] of r % 2 ? [["off", b], ["on", a]] as const : [["on", a], ["off", b]] as const
   ) {
     results[name].push(await c.run(20_000));
   }
@@ -108,8 +106,7 @@ for (let r = 0; r < rounds; r++) {
 await a.close();
 await b.close();
 const best = (xs: number[]) => Math.max(...xs);
-const median = (xs: number[]) =>
-  [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 console.log(
   `RESULT ${
     JSON.stringify({

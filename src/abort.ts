@@ -43,17 +43,12 @@ export class DirectAbortController extends AbortController {
  * that unregisters it; call it when the wait ends another way. With no signal, does nothing.
  * (An array, not a Set: there is usually one wait per signal, and idle connections keep theirs.)
  */
-export function onAbort(
-  signal: AbortSignal | undefined,
-  callback: () => void,
-): () => void {
+export function onAbort(signal: AbortSignal | undefined, callback: () => void): () => void {
   if (!signal) return nothing;
   let list = callbacks.get(signal);
   if (!list) {
     callbacks.set(signal, list = []);
-    if (!direct.has(signal)) {
-      signal.addEventListener("abort", () => fire(signal), { once: true });
-    }
+    if (!direct.has(signal)) signal.addEventListener("abort", () => fire(signal), { once: true });
   }
   const own = list;
   own.push(callback);

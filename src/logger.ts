@@ -22,13 +22,7 @@ export interface Logger {
 /** A log level name; `silent` logs nothing. */
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 
-const LEVELS: Record<LogLevel, number> = {
-  debug: 10,
-  info: 20,
-  warn: 30,
-  error: 40,
-  silent: 100,
-};
+const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
 /** Creates a logger writing to the console at `level` and above (default `info`). */
 export function consoleLogger(level: LogLevel = "info"): Logger {
@@ -37,9 +31,8 @@ export function consoleLogger(level: LogLevel = "info"): Logger {
     (lvl: Exclude<LogLevel, "silent">, write: (...a: unknown[]) => void) =>
     (message: string, fields?: LogFields) => {
       if (LEVELS[lvl] < min) return;
-      if (fields && Object.keys(fields).length) {
-        write(`[switchboard] ${lvl}: ${message}`, fields);
-      } else write(`[switchboard] ${lvl}: ${message}`);
+      if (fields && Object.keys(fields).length) write(`[switchboard] ${lvl}: ${message}`, fields);
+      else write(`[switchboard] ${lvl}: ${message}`);
     };
   return {
     debug: at("debug", console.debug),
@@ -60,26 +53,17 @@ export interface MemoryLogger extends Logger {
 /** Creates a {@linkcode MemoryLogger}. */
 export function memoryLogger(): MemoryLogger {
   const lines: MemoryLogger["lines"] = [];
-  const at =
-    (level: Exclude<LogLevel, "silent">) =>
-    (message: string, fields?: LogFields) => {
-      lines.push({ level, message, fields });
-    };
-  return {
-    lines,
-    debug: at("debug"),
-    info: at("info"),
-    warn: at("warn"),
-    error: at("error"),
+  const at = (level: Exclude<LogLevel, "silent">) => (message: string, fields?: LogFields) => {
+    lines.push({ level, message, fields });
   };
+  return { lines, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }
 
 function envLevel(): LogLevel {
   try {
     // deno-lint-ignore no-explicit-any
     const g = globalThis as any;
-    const value = g.Deno?.env?.get?.("SWITCHBOARD_LOG") ??
-      g.process?.env?.SWITCHBOARD_LOG;
+    const value = g.Deno?.env?.get?.("SWITCHBOARD_LOG") ?? g.process?.env?.SWITCHBOARD_LOG;
     if (value && value in LEVELS) return value as LogLevel;
   } catch {
     // no env permission: keep the default

@@ -69,8 +69,7 @@ export function renderAsyncApiHtml(
   options: AsyncApiHtmlOptions = {},
 ): string {
   const base = baseUrl(options);
-  const title = options.title ?? document.info?.title ??
-    "AsyncAPI documentation";
+  const title = options.title ?? document.info?.title ?? "AsyncAPI documentation";
   const config = options.config ?? { show: { sidebar: true } };
   return `<!DOCTYPE html>
 <html lang="en">
@@ -99,10 +98,7 @@ export function renderAsyncApiHtml(
 }
 
 /** The page shown when the document cannot be generated: the reason, escaped. */
-export function renderAsyncApiErrorHtml(
-  reason: string,
-  title = "AsyncAPI documentation",
-): string {
+export function renderAsyncApiErrorHtml(reason: string, title = "AsyncAPI documentation"): string {
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

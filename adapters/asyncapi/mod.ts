@@ -72,12 +72,9 @@ export interface MountAsyncApiOptions extends AsyncApiOptions {
 }
 
 /** The request's `host` and ws/wss, for the document's server when none was configured. */
-function serverFromRequest(
-  request: Request,
-): { serverUrl: string; serverProtocol: string } {
+function serverFromRequest(request: Request): { serverUrl: string; serverProtocol: string } {
   const url = new URL(request.url);
-  const forwarded = request.headers.get("x-forwarded-proto")?.split(",")[0]
-    .trim().toLowerCase();
+  const forwarded = request.headers.get("x-forwarded-proto")?.split(",")[0].trim().toLowerCase();
   const secure = forwarded
     ? forwarded === "https" || forwarded === "wss"
     : url.protocol === "https:";
@@ -129,20 +126,12 @@ function assetHandler(
     } catch (error) {
       cached = undefined;
       return new Response(
-        `AsyncAPI component file ${relative} is not available: ${
-          reasonOf(error)
-        }`,
-        {
-          status: 500,
-          headers: { "content-type": "text/plain; charset=utf-8" },
-        },
+        `AsyncAPI component file ${relative} is not available: ${reasonOf(error)}`,
+        { status: 500, headers: { "content-type": "text/plain; charset=utf-8" } },
       );
     }
     return new Response(body as Uint8Array<ArrayBuffer>, {
-      headers: {
-        "content-type": contentType,
-        "cache-control": "public, max-age=3600",
-      },
+      headers: { "content-type": contentType, "cache-control": "public, max-age=3600" },
     });
   };
 }
@@ -153,10 +142,7 @@ function assetHandler(
  * given, its server is the request's host (`wss` behind HTTPS). A generation error answers 500
  * with the reason (JSON `{"error": …}` for the document, an error box for the page).
  */
-export function mountAsyncApi(
-  app: App,
-  options: MountAsyncApiOptions = {},
-): App {
+export function mountAsyncApi(app: App, options: MountAsyncApiOptions = {}): App {
   const {
     path = "/asyncapi",
     assetsBaseUrl,
@@ -166,9 +152,7 @@ export function mountAsyncApi(
   } = options;
   const generate = (request: Request): AsyncApiDocument =>
     generateAsyncApi(app, {
-      ...(generatorOptions.serverUrl === undefined
-        ? serverFromRequest(request)
-        : {}),
+      ...(generatorOptions.serverUrl === undefined ? serverFromRequest(request) : {}),
       ...generatorOptions,
     });
 
@@ -178,9 +162,7 @@ export function mountAsyncApi(
     let dir: Promise<string> | undefined;
     const locate = (): Promise<string> => {
       dir ??= (async () => {
-        if (typeof localAssets === "string") {
-          return localAssets.replace(/\/+$/, "");
-        }
+        if (typeof localAssets === "string") return localAssets.replace(/\/+$/, "");
         const found = await findPackageDir(workingDirectory());
         if (!found) {
           throw new Error(
@@ -195,11 +177,7 @@ export function mountAsyncApi(
     };
     app.get(
       `${base}/${STANDALONE_SCRIPT_PATH}`,
-      assetHandler(
-        locate,
-        STANDALONE_SCRIPT_PATH,
-        "text/javascript; charset=utf-8",
-      ),
+      assetHandler(locate, STANDALONE_SCRIPT_PATH, "text/javascript; charset=utf-8"),
     );
     app.get(
       `${base}/${STYLESHEET_PATH}`,
@@ -210,12 +188,9 @@ export function mountAsyncApi(
   app.get(path, (request) => {
     try {
       const document = generate(request);
-      return new Response(
-        renderAsyncApiHtml(document, { assetsBaseUrl: base, config }),
-        {
-          headers: { "content-type": "text/html; charset=utf-8" },
-        },
-      );
+      return new Response(renderAsyncApiHtml(document, { assetsBaseUrl: base, config }), {
+        headers: { "content-type": "text/html; charset=utf-8" },
+      });
     } catch (error) {
       return new Response(renderAsyncApiErrorHtml(reasonOf(error)), {
         status: 500,
@@ -227,9 +202,7 @@ export function mountAsyncApi(
     try {
       return json(200, generate(request));
     } catch (error) {
-      return json(500, {
-        error: `Failed to generate schema: ${reasonOf(error)}`,
-      });
+      return json(500, { error: `Failed to generate schema: ${reasonOf(error)}` });
     }
   });
   app.get(`${path}.yaml`, (request) => {
@@ -238,9 +211,7 @@ export function mountAsyncApi(
         headers: { "content-type": "application/yaml; charset=utf-8" },
       });
     } catch (error) {
-      return json(500, {
-        error: `Failed to generate schema: ${reasonOf(error)}`,
-      });
+      return json(500, { error: `Failed to generate schema: ${reasonOf(error)}` });
     }
   });
   return app;

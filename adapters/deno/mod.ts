@@ -16,7 +16,4 @@
 export { App } from "./app.ts";
 export { upgradeWithDeno } from "./websocket.ts";
 export { App as BaseApp } from "../../src/app/app.ts";
-export type {
-  RuntimeUpgradeOptions,
-  RuntimeUpgrader,
-} from "../../src/runtime/seam.ts";
+export type { RuntimeUpgradeOptions, RuntimeUpgrader } from "../../src/runtime/seam.ts";

@@ -12,10 +12,7 @@ import {
   type RuntimeUpgradeOptions,
   upgradeUnsupported,
 } from "../../src/runtime/seam.ts";
-import type {
-  ConnectionHandle,
-  ServerSocket,
-} from "../../src/runtime/socket.ts";
+import type { ConnectionHandle, ServerSocket } from "../../src/runtime/socket.ts";
 
 interface DenoLike {
   upgradeWebSocket(request: Request, options?: { idleTimeout?: number }): {
@@ -40,9 +37,7 @@ function coreClose(): ((rid: number) => void) | undefined {
   const deno = (globalThis as { Deno?: Record<string | symbol, unknown> }).Deno;
   const internal = deno?.internal;
   const core = (typeof internal === "symbol" || typeof internal === "string")
-    ? (deno?.[internal] as
-      | { core?: { close?: (rid: number) => void } }
-      | undefined)?.core
+    ? (deno?.[internal] as { core?: { close?: (rid: number) => void } } | undefined)?.core
     : undefined;
   return typeof core?.close === "function" ? core.close.bind(core) : undefined;
 }
@@ -68,12 +63,7 @@ class DenoSocket implements ServerSocket {
     this.socket.send(data);
   }
   close(code?: number, reason?: string): void {
-    this.#closeAfterFlush(
-      code,
-      reason,
-      Date.now() + FLUSH_MAX_MS,
-      FLUSH_POLL_MS,
-    );
+    this.#closeAfterFlush(code, reason, Date.now() + FLUSH_MAX_MS, FLUSH_POLL_MS);
   }
   #closeAfterFlush(
     code: number | undefined,
@@ -83,18 +73,10 @@ class DenoSocket implements ServerSocket {
   ) {
     clearTimeout(this.#flush);
     // 1 = OPEN (no global WebSocket constants on every runtime).
-    if (
-      this.socket.readyState === 1 && this.socket.bufferedAmount > 0 &&
-      Date.now() < until
-    ) {
+    if (this.socket.readyState === 1 && this.socket.bufferedAmount > 0 && Date.now() < until) {
       this.#flush = setTimeout(() => {
         try {
-          this.#closeAfterFlush(
-            code,
-            reason,
-            until,
-            Math.min(2 * wait, FLUSH_POLL_MAX_MS),
-          );
+          this.#closeAfterFlush(code, reason, until, Math.min(2 * wait, FLUSH_POLL_MAX_MS));
         } catch (error) {
           getLogger().warn("Closing the socket failed", { error });
           this.socket.close(1011);
@@ -140,16 +122,11 @@ export function upgradeWithDeno(
   socket.onopen = () => void handle.opened();
   socket.onmessage = (event) => {
     const data = event.data;
-    deliverFrame(
-      handle,
-      typeof data === "string" ? data : new Uint8Array(data as ArrayBuffer),
-    );
+    deliverFrame(handle, typeof data === "string" ? data : new Uint8Array(data as ArrayBuffer));
   };
   socket.onclose = (event) => void handle.closed(event.code, event.reason);
   socket.onerror = (event) => {
-    getLogger().debug("WebSocket error", {
-      message: (event as ErrorEvent).message,
-    });
+    getLogger().debug("WebSocket error", { message: (event as ErrorEvent).message });
   };
   return response;
 }

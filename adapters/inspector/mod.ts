@@ -12,11 +12,7 @@
  *
  * @module
  */
-export {
-  INSPECTOR_SNAPSHOT_ACTION,
-  mountInspector,
-  type MountInspectorOptions,
-} from "./mount.ts";
+export { INSPECTOR_SNAPSHOT_ACTION, mountInspector, type MountInspectorOptions } from "./mount.ts";
 export {
   type ActionRate,
   type ConnectionRow,

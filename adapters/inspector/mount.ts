@@ -9,10 +9,7 @@
 import { type App, Consumer } from "../../mod.ts";
 import { UNDOCUMENTED } from "../../src/asyncapi/generator.ts";
 import { assertToken, refuseWithoutToken } from "../../src/observe/access.ts";
-import {
-  type InspectorSnapshot,
-  SnapshotTaker,
-} from "../../src/observe/snapshot.ts";
+import { type InspectorSnapshot, SnapshotTaker } from "../../src/observe/snapshot.ts";
 import type { ServerMetrics } from "../../src/observe/server_metrics.ts";
 import { metricsOf } from "../metrics/mount.ts";
 import { inspectorPage } from "./page.ts";

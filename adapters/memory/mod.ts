@@ -3,11 +3,5 @@
  *
  * @module
  */
-export {
-  InMemoryChannelLayer,
-  type InMemoryChannelLayerOptions,
-} from "../../src/layers/memory.ts";
-export {
-  InMemoryJobQueue,
-  type InMemoryJobQueueOptions,
-} from "../../src/jobs/memory_queue.ts";
+export { InMemoryChannelLayer, type InMemoryChannelLayerOptions } from "../../src/layers/memory.ts";
+export { InMemoryJobQueue, type InMemoryJobQueueOptions } from "../../src/jobs/memory_queue.ts";

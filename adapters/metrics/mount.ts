@@ -7,14 +7,8 @@
 import type { App } from "../../mod.ts";
 import { observeApp } from "../../src/app/app.ts";
 import { assertToken, refuseWithoutToken } from "../../src/observe/access.ts";
-import {
-  PROMETHEUS_CONTENT_TYPE,
-  renderPrometheus,
-} from "../../src/observe/exposition.ts";
-import {
-  ServerMetrics,
-  type ServerMetricsOptions,
-} from "../../src/observe/server_metrics.ts";
+import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../../src/observe/exposition.ts";
+import { ServerMetrics, type ServerMetricsOptions } from "../../src/observe/server_metrics.ts";
 
 const appMetrics = new WeakMap<App, ServerMetrics>();
 

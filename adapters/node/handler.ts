@@ -15,17 +15,8 @@ import { serverError } from "../../src/app/responses.ts";
 import { getLogger } from "../../src/logger.ts";
 import { Heartbeat, heartbeatSeconds } from "../../src/runtime/heartbeat.ts";
 import { closeOrFallback, deliverFrame } from "../../src/runtime/seam.ts";
-import type {
-  ConnectionHandle,
-  ServerSocket,
-} from "../../src/runtime/socket.ts";
-import {
-  refuse,
-  requestHeaders,
-  requestUrl,
-  toRequest,
-  writeResponse,
-} from "./http.ts";
+import type { ConnectionHandle, ServerSocket } from "../../src/runtime/socket.ts";
+import { refuse, requestHeaders, requestUrl, toRequest, writeResponse } from "./http.ts";
 
 /**
  * A `ws` socket as the core sees it. A class, not an object literal with a getter: V8 keeps such
@@ -75,11 +66,7 @@ export interface NodeHandler {
    * An `upgrade` listener: routes and authenticates with `app.upgrade` before any WebSocket
    * exists, then refuses with the app's response (401, 403, 404…) or completes the handshake.
    */
-  handleUpgrade(
-    req: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-  ): Promise<void>;
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void>;
   /** Number of open WebSockets. */
   readonly socketCount: number;
   /**
@@ -107,19 +94,10 @@ function rawText(data: RawData): string {
  * WebSockets. {@linkcode serve} and {@linkcode attach} use it; call it yourself to mount the app
  * next to other `upgrade` listeners (route by path, then hand over).
  */
-export function createNodeHandler(
-  app: App,
-  options: NodeHandlerOptions = {},
-): NodeHandler {
+export function createNodeHandler(app: App, options: NodeHandlerOptions = {}): NodeHandler {
   const heartbeat = new Heartbeat<WebSocket>(
-    heartbeatSeconds(
-      app.options,
-      options.heartbeatSeconds ?? options.idleTimeout,
-    ),
-    () =>
-      getLogger().debug(
-        "WebSocket heartbeat: no answer within a period, dropping the socket",
-      ),
+    heartbeatSeconds(app.options, options.heartbeatSeconds ?? options.idleTimeout),
+    () => getLogger().debug("WebSocket heartbeat: no answer within a period, dropping the socket"),
   );
   const closeTimeout = options.closeTimeout ?? 2000;
   // One ws server per frame limit (consumers may override the app's maxFrameBytes).
@@ -131,21 +109,13 @@ export function createNodeHandler(
   function serverFor(maxPayload: number): WebSocketServer {
     let wss = servers.get(maxPayload);
     if (!wss) {
-      wss = new WebSocketServer({
-        noServer: true,
-        maxPayload,
-        clientTracking: false,
-      });
+      wss = new WebSocketServer({ noServer: true, maxPayload, clientTracking: false });
       servers.set(maxPayload, wss);
     }
     return wss;
   }
 
-  function wire(
-    ws: WebSocket,
-    accept: (socket: ServerSocket) => ConnectionHandle,
-    limit: number,
-  ) {
+  function wire(ws: WebSocket, accept: (socket: ServerSocket) => ConnectionHandle, limit: number) {
     sockets.add(ws);
     heartbeat.add(ws);
     const handle = accept(new WsSocket(ws));
@@ -170,9 +140,8 @@ export function createNodeHandler(
     ws.on("close", (code, reason) => {
       sockets.delete(ws);
       heartbeat.delete(ws);
-      if (code === 1006 && sentCode !== undefined) {
-        void handle.closed(sentCode, "");
-      } else void handle.closed(code, reason.toString("utf8"));
+      if (code === 1006 && sentCode !== undefined) void handle.closed(sentCode, "");
+      else void handle.closed(code, reason.toString("utf8"));
     });
     void handle.opened();
   }
@@ -198,16 +167,12 @@ export function createNodeHandler(
     },
 
     async handleUpgrade(req, socket, head) {
-      const onError = (error: Error) =>
-        getLogger().debug("Upgrade socket error", { error });
+      const onError = (error: Error) => getLogger().debug("Upgrade socket error", { error });
       socket.on("error", onError);
       pending.add(socket);
       try {
         if (req.headers.upgrade?.toLowerCase() !== "websocket") {
-          await refuse(
-            socket,
-            new Response("Only WebSocket upgrades are served", { status: 400 }),
-          );
+          await refuse(socket, new Response("Only WebSocket upgrades are served", { status: 400 }));
           return;
         }
         const request = new Request(requestUrl(req), {
@@ -228,8 +193,7 @@ export function createNodeHandler(
         if (socket.destroyed) decision.cancel();
         else socket.once("close", () => decision.cancel()); // a no-op once accepted
         const cls = decision.consumer.constructor as ConsumerClass;
-        const limit = cls.maxFrameBytes ?? app.options.maxFrameBytes ??
-          1024 * 1024;
+        const limit = cls.maxFrameBytes ?? app.options.maxFrameBytes ?? 1024 * 1024;
         // If the client left during authentication, ws drops the socket and never calls back:
         // the consumer is then never accepted.
         serverFor(limit).handleUpgrade(req, socket, head, (ws) => {

@@ -4,11 +4,7 @@
  *
  * @module
  */
-import {
-  type IncomingMessage,
-  type ServerResponse,
-  STATUS_CODES,
-} from "node:http";
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import { Readable } from "node:stream";
 import type { Duplex } from "node:stream";
@@ -18,12 +14,8 @@ const BODYLESS = new Set(["GET", "HEAD"]);
 
 /** The URL of a Node request (https when its socket is TLS). */
 export function requestUrl(req: IncomingMessage): string {
-  const encrypted = Boolean(
-    (req.socket as Socket & { encrypted?: boolean }).encrypted,
-  );
-  return `${encrypted ? "https" : "http"}://${req.headers.host ?? "localhost"}${
-    req.url ?? "/"
-  }`;
+  const encrypted = Boolean((req.socket as Socket & { encrypted?: boolean }).encrypted);
+  return `${encrypted ? "https" : "http"}://${req.headers.host ?? "localhost"}${req.url ?? "/"}`;
 }
 
 /** The headers of a Node request (pseudo-headers and values fetch refuses left out). */
@@ -107,28 +99,18 @@ export async function writeResponse(
 }
 
 /** Answers a refused upgrade on its raw socket with `response`, then ends the socket. */
-export async function refuse(
-  socket: Duplex,
-  response: Response,
-): Promise<void> {
+export async function refuse(socket: Duplex, response: Response): Promise<void> {
   const body = new Uint8Array(await response.arrayBuffer());
   const status = response.status;
-  const lines = [
-    `HTTP/1.1 ${status} ${response.statusText || STATUS_CODES[status] || ""}`,
-  ];
+  const lines = [`HTTP/1.1 ${status} ${response.statusText || STATUS_CODES[status] || ""}`];
   for (const [name, value] of response.headers) {
-    if (
-      name === "content-length" || name === "connection" ||
-      name === "transfer-encoding"
-    ) {
+    if (name === "content-length" || name === "connection" || name === "transfer-encoding") {
       continue;
     }
     if (name === "set-cookie") continue;
     lines.push(`${name}: ${value}`);
   }
-  for (const cookie of response.headers.getSetCookie()) {
-    lines.push(`set-cookie: ${cookie}`);
-  }
+  for (const cookie of response.headers.getSetCookie()) lines.push(`set-cookie: ${cookie}`);
   lines.push(`content-length: ${body.byteLength}`, "connection: close", "", "");
   if (!socket.writable) {
     socket.destroy();

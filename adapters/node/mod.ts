@@ -29,15 +29,5 @@
  * @module
  */
 export { toRequest, writeResponse } from "./http.ts";
-export {
-  createNodeHandler,
-  type NodeHandler,
-  type NodeHandlerOptions,
-} from "./handler.ts";
-export {
-  attach,
-  type AttachedApp,
-  type NodeServer,
-  serve,
-  type ServeOptions,
-} from "./serve.ts";
+export { createNodeHandler, type NodeHandler, type NodeHandlerOptions } from "./handler.ts";
+export { attach, type AttachedApp, type NodeServer, serve, type ServeOptions } from "./serve.ts";

@@ -5,21 +5,12 @@
  *
  * @module
  */
-import {
-  createServer,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { type App, checkAppAtStart } from "../../src/app/app.ts";
 import { getLogger } from "../../src/logger.ts";
-import {
-  createNodeHandler,
-  type NodeHandler,
-  type NodeHandlerOptions,
-} from "./handler.ts";
+import { createNodeHandler, type NodeHandler, type NodeHandlerOptions } from "./handler.ts";
 
 /** What {@linkcode attach} returns. */
 export interface AttachedApp extends NodeHandler {
@@ -121,10 +112,7 @@ export function attach(
  * process.once("SIGTERM", () => server.close());
  * ```
  */
-export function serve(
-  app: App,
-  options: ServeOptions = {},
-): Promise<NodeServer> {
+export function serve(app: App, options: ServeOptions = {}): Promise<NodeServer> {
   checkAppAtStart(app); // logged now, not at the first request
   const headersTimeout = options.headersTimeout ?? 10_000;
   const requestTimeout = options.requestTimeout ?? 30_000;
@@ -134,12 +122,7 @@ export function serve(
     // Node checks both timeouts on this interval (default 30 s, so a 10 s timeout would fire at 30 s).
     connectionsCheckingInterval: Math.max(
       10,
-      Math.min(
-        1000,
-        Math.floor(
-          Math.min(headersTimeout, requestTimeout || headersTimeout) / 4,
-        ),
-      ),
+      Math.min(1000, Math.floor(Math.min(headersTimeout, requestTimeout || headersTimeout) / 4)),
     ),
   });
   const handler = attach(server, app, { ...options, http: true });
@@ -168,17 +151,12 @@ export function serve(
     server.once("error", reject);
     server.listen(options.port ?? 0, hostname, () => {
       server.off("error", reject);
-      server.on(
-        "error",
-        (error) => getLogger().error("HTTP server error", { error }),
-      );
+      server.on("error", (error) => getLogger().error("HTTP server error", { error }));
       const { port } = server.address() as AddressInfo;
       const host = hostname.includes(":") ? `[${hostname}]` : hostname;
       if (options.signal) {
         if (options.signal.aborted) void close();
-        else {options.signal.addEventListener("abort", () => void close(), {
-            once: true,
-          });}
+        else options.signal.addEventListener("abort", () => void close(), { once: true });
       }
       options.onListen?.({ hostname, port });
       resolve({

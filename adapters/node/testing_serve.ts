@@ -12,11 +12,7 @@ export type { TestServer };
 
 /** Serves `app` with the Node adapter on 127.0.0.1 and a free port. */
 export async function serveForTests(app: App): Promise<TestServer> {
-  const server = await serve(app, {
-    hostname: "127.0.0.1",
-    port: 0,
-    closeTimeout: 1000,
-  });
+  const server = await serve(app, { hostname: "127.0.0.1", port: 0, closeTimeout: 1000 });
   const close = (options: { closeLayers?: boolean } = {}) =>
     server.close({ closeLayers: options.closeLayers ?? false });
   return {

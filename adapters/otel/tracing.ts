@@ -24,11 +24,7 @@ import {
   type Tracer,
 } from "@opentelemetry/api";
 import type { ChannelLayer, LayerMessage } from "../../src/layers/layer.ts";
-import type {
-  JobFunction,
-  JobQueue,
-  JsonValue,
-} from "../../src/jobs/contract.ts";
+import type { JobFunction, JobQueue, JsonValue } from "../../src/jobs/contract.ts";
 import { type FrameTracer, setFrameTracer } from "../../src/observe/hooks.ts";
 
 /** The instrumentation scope name of the spans. */
@@ -54,9 +50,7 @@ export function installTracing(options: TracingOptions = {}): () => void {
   const tracer = trace.getTracer(options.tracerName ?? TRACER_NAME);
   const frames: FrameTracer = {
     span(name, attributes, parent, run) {
-      const parentContext = parent
-        ? contextOf(parent) ?? context.active()
-        : context.active();
+      const parentContext = parent ? contextOf(parent) ?? context.active() : context.active();
       const kind = parent !== undefined || name.startsWith("layer ")
         ? SpanKind.CONSUMER
         : SpanKind.SERVER;
@@ -72,9 +66,7 @@ export function currentTraceparent(): string | undefined {
   const span = trace.getSpan(context.active());
   const sc = span?.spanContext();
   if (!sc || !trace.isSpanContextValid(sc)) return undefined;
-  return `00-${sc.traceId}-${sc.spanId}-${
-    (sc.traceFlags & 0xff).toString(16).padStart(2, "0")
-  }`;
+  return `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, "0")}`;
 }
 
 /** A context whose remote parent is `traceparent`, or undefined when it is not a valid one. */
@@ -82,9 +74,7 @@ export function contextOf(
   traceparent: string,
   base: Context = ROOT_CONTEXT,
 ): Context | undefined {
-  const m = typeof traceparent === "string"
-    ? TRACEPARENT.exec(traceparent)
-    : null;
+  const m = typeof traceparent === "string" ? TRACEPARENT.exec(traceparent) : null;
   if (!m || /^0+$/.test(m[1]) || /^0+$/.test(m[2])) return undefined;
   return trace.setSpanContext(base, {
     traceId: m[1],
@@ -128,9 +118,7 @@ export function traceQueue<Q extends JobQueue>(queue: Q): Q {
       if (key === "enqueue") {
         const enqueue: JobQueue["enqueue"] = (name, args, options) => {
           const traceparent = currentTraceparent();
-          const carried = traceparent
-            ? [...args, { [TRACE_ARG_KEY]: traceparent }]
-            : args;
+          const carried = traceparent ? [...args, { [TRACE_ARG_KEY]: traceparent }] : args;
           return target.enqueue(name, carried as JsonValue[], options);
         };
         return enqueue;

@@ -55,9 +55,7 @@ export class HeldGroups {
   }
 
   /** Groups (with a snapshot of their channels) for which `pick(group)` is true. */
-  snapshot(
-    pick: (group: string) => boolean = () => true,
-  ): Array<[string, string[]]> {
+  snapshot(pick: (group: string) => boolean = () => true): Array<[string, string[]]> {
     const out: Array<[string, string[]]> = [];
     for (const [group, members] of this.#groups) {
       if (pick(group)) out.push([group, [...members]]);
@@ -79,14 +77,9 @@ export class HeldGroups {
     await Promise.all(
       this.snapshot(pick).map(async ([group, channels]) => {
         for (let i = 0; i < channels.length; i += RENEW_BATCH) {
-          const batch = channels.slice(i, i + RENEW_BATCH).filter((c) =>
-            this.has(group, c)
-          );
+          const batch = channels.slice(i, i + RENEW_BATCH).filter((c) => this.has(group, c));
           if (batch.length === 0) continue;
-          await GROUP_ADD.run(client, [groupKey(group)], [
-            String(groupExpiryMs),
-            ...batch,
-          ]);
+          await GROUP_ADD.run(client, [groupKey(group)], [String(groupExpiryMs), ...batch]);
         }
       }),
     );
@@ -110,12 +103,9 @@ export class HeldGroups {
       if (closed() || !client?.isReady) return;
       await this.renew(client, pick, groupKey, groupExpiryMs);
     }).catch((error) => {
-      getLogger().warn(
-        `Redis queue layer: renewing memberships on host ${host.index} failed`,
-        {
-          error,
-        },
-      );
+      getLogger().warn(`Redis queue layer: renewing memberships on host ${host.index} failed`, {
+        error,
+      });
     }).finally(() => {
       if (host.restoring === run) host.restoring = undefined;
     });

@@ -134,18 +134,13 @@ export class RedisJobQueue implements JobQueue, JobBackend {
     this.#backoff = options.backoff;
     const queueName = options.queueName ?? "default";
     if (!/^[A-Za-z0-9_.\-]{1,64}$/.test(queueName)) {
-      throw new TypeError(
-        "queueName must be 1-64 ASCII letters, digits, '-', '_' or '.'",
-      );
+      throw new TypeError("queueName must be 1-64 ASCII letters, digits, '-', '_' or '.'");
     }
     this.#prefix = options.prefix ?? `switchboard:jobs:${queueName}`;
     if (typeof this.#prefix !== "string" || !/^\S{1,200}$/.test(this.#prefix)) {
       throw new TypeError("prefix must be 1-200 characters without whitespace");
     }
-    this.#keepResultMs = Math.max(
-      0,
-      Math.round(options.keepResultMs ?? 3_600_000),
-    );
+    this.#keepResultMs = Math.max(0, Math.round(options.keepResultMs ?? 3_600_000));
     this.#defaultMaxTries = options.defaultMaxTries ?? 3;
     if (!Number.isInteger(this.#defaultMaxTries) || this.#defaultMaxTries < 1) {
       throw new TypeError("defaultMaxTries must be a positive integer");
@@ -178,11 +173,7 @@ export class RedisJobQueue implements JobQueue, JobBackend {
       this.#command(["ZCARD", this.#delayed]),
       this.#command(["ZCARD", this.#runningKey]),
     ]);
-    return {
-      queued: Number(queued),
-      delayed: Number(delayed),
-      running: Number(running),
-    };
+    return { queued: Number(queued), delayed: Number(delayed), running: Number(running) };
   }
 
   /** The key prefix in use. */
@@ -218,9 +209,7 @@ export class RedisJobQueue implements JobQueue, JobBackend {
   async getJob(id: string): Promise<JobHandle | undefined> {
     this.#assertOpen();
     const name = await this.#command(["HGET", this.#jobKey(id), "name"]);
-    return name === null || name === undefined
-      ? undefined
-      : this.#handle(id, String(name));
+    return name === null || name === undefined ? undefined : this.#handle(id, String(name));
   }
 
   /** {@inheritDoc JobQueue.close} */
@@ -259,8 +248,7 @@ export class RedisJobQueue implements JobQueue, JobBackend {
         const next = Number(reply[1]);
         return { job: undefined, nextDueInMs: next < 0 ? undefined : next };
       }
-      const [, id, name, args, tries, maxTries, timeout, enqueuedAt, nextHead] =
-        reply;
+      const [, id, name, args, tries, maxTries, timeout, enqueuedAt, nextHead] = reply;
       this.#headHint = typeof nextHead === "string" ? nextHead : "";
       return {
         job: {
@@ -312,15 +300,11 @@ export class RedisJobQueue implements JobQueue, JobBackend {
             if (reply !== null && reply !== undefined) dirty = true;
             // The token is the id of a job that became ready: likely the head to claim.
             const id = Array.isArray(reply) ? reply[1] : undefined;
-            if (typeof id === "string" && this.#headHint === "") {
-              this.#headHint = id;
-            }
+            if (typeof id === "string" && this.#headHint === "") this.#headHint = id;
           },
           async () => {
             // RedisLink trouble: do not spin; the worker claims (and backs off) on its own.
-            if (!closed) {
-              await new Promise((r) => setTimeout(r, Math.min(timeoutMs, 500)));
-            }
+            if (!closed) await new Promise((r) => setTimeout(r, Math.min(timeoutMs, 500)));
           },
         ).finally(() => pending = undefined);
         return pending;
@@ -353,17 +337,11 @@ export class RedisJobQueue implements JobQueue, JobBackend {
       args.push(id, token);
     }
     const reply = await this.#run(RENEW, keys, args) as unknown[];
-    return reply.map((i) => leases[Number(i) - 1]).filter((l) =>
-      l !== undefined
-    );
+    return reply.map((i) => leases[Number(i) - 1]).filter((l) => l !== undefined);
   }
 
   /** {@inheritDoc JobBackend.complete} */
-  async complete(
-    id: string,
-    token: string,
-    result: JsonValue,
-  ): Promise<boolean> {
+  async complete(id: string, token: string, result: JsonValue): Promise<boolean> {
     const reply = await this.#run(
       COMPLETE,
       [this.#runningKey, this.#jobKey(id), this.#waitersKey(id)],
@@ -373,21 +351,10 @@ export class RedisJobQueue implements JobQueue, JobBackend {
   }
 
   /** {@inheritDoc JobBackend.retry} */
-  async retry(
-    id: string,
-    token: string,
-    error: string,
-    delayMs: number,
-  ): Promise<boolean> {
+  async retry(id: string, token: string, error: string, delayMs: number): Promise<boolean> {
     const reply = await this.#run(
       RETRY,
-      [
-        this.#ready,
-        this.#delayed,
-        this.#runningKey,
-        this.#wake,
-        this.#jobKey(id),
-      ],
+      [this.#ready, this.#delayed, this.#runningKey, this.#wake, this.#jobKey(id)],
       [id, token, error, String(Math.max(0, Math.round(delayMs)))],
     );
     return Number(reply) === 1;
@@ -421,13 +388,7 @@ export class RedisJobQueue implements JobQueue, JobBackend {
       const id = String(raw);
       const reply = await this.#run(
         REAP,
-        [
-          this.#ready,
-          this.#runningKey,
-          this.#wake,
-          this.#jobKey(id),
-          this.#waitersKey(id),
-        ],
+        [this.#ready, this.#runningKey, this.#wake, this.#jobKey(id), this.#waitersKey(id)],
         [id, String(this.#keepResultMs)],
       );
       n += Number(reply) === 1 ? 1 : 0;
@@ -454,9 +415,7 @@ export class RedisJobQueue implements JobQueue, JobBackend {
         return (await this.#outcome(id, false)).state;
       },
       result: <T>(options?: ResultOptions) => {
-        if (this.#closed) {
-          return Promise.reject(new ClosedError("The job queue is closed"));
-        }
+        if (this.#closed) return Promise.reject(new ClosedError("The job queue is closed"));
         return this.#waiters.wait(id, options) as Promise<T>;
       },
     };
@@ -470,39 +429,25 @@ export class RedisJobQueue implements JobQueue, JobBackend {
     const reply = await this.#run(
       STATUS,
       [this.#jobKey(id), this.#waitersKey(id)],
-      [
-        register ? this.#events : "",
-        String(Math.max(4 * this.#recheckMs, 60_000)),
-      ],
+      [register ? this.#events : "", String(Math.max(4 * this.#recheckMs, 60_000))],
     ) as unknown[];
     const state = reply[0] ? String(reply[0]) as JobStatus : "not_found";
     if (state === "not_found") return { state };
     const outcome: Outcome = { state, attempts: Number(reply[1]) };
-    if (state === "completed") {
-      outcome.result = JSON.parse(String(reply[2]) || "null");
-    }
+    if (state === "completed") outcome.result = JSON.parse(String(reply[2]) || "null");
     if (state === "failed") outcome.error = String(reply[3] || "failed");
     return outcome;
   }
 
   #command(args: string[]): Promise<unknown> {
-    return this.#withClient(
-      `Job queue ${args[0]}`,
-      (client) => client.sendCommand(args),
-    );
+    return this.#withClient(`Job queue ${args[0]}`, (client) => client.sendCommand(args));
   }
 
   #run(script: Script, keys: string[], args: string[]): Promise<unknown> {
-    return this.#withClient(
-      "Job queue script",
-      (client) => script.run(client, keys, args),
-    );
+    return this.#withClient("Job queue script", (client) => script.run(client, keys, args));
   }
 
-  async #withClient<T>(
-    what: string,
-    use: (client: RedisClientLike) => Promise<T>,
-  ): Promise<T> {
+  async #withClient<T>(what: string, use: (client: RedisClientLike) => Promise<T>): Promise<T> {
     try {
       return await use((await this.#link.get()).client);
     } catch (error) {

@@ -8,11 +8,7 @@
  * @module
  */
 import { ErrorReply } from "redis";
-import {
-  ClosedError,
-  getLogger,
-  LayerUnavailableError,
-} from "../../src/layers/kit.ts";
+import { ClosedError, getLogger, LayerUnavailableError } from "../../src/layers/kit.ts";
 import {
   JobFailedError,
   JobLostError,
@@ -76,9 +72,7 @@ export class ResultWaiters {
   #closed = false;
   #recheckWanted = false;
   #rechecking: Promise<void> | undefined;
-  #recheckSleep:
-    | { timer: ReturnType<typeof setTimeout>; wake: () => void }
-    | undefined;
+  #recheckSleep: { timer: ReturnType<typeof setTimeout>; wake: () => void } | undefined;
   #recheckTimer: ReturnType<typeof setInterval> | undefined;
 
   /** Creates the waiters; the subscription opens on the first wait. */
@@ -91,9 +85,7 @@ export class ResultWaiters {
     if (this.#closed) return;
     this.#closed = true;
     const closed = new ClosedError("The job queue is closed");
-    for (const set of this.#waiters.values()) {
-      for (const w of [...set]) w.abort(closed);
-    }
+    for (const set of this.#waiters.values()) for (const w of [...set]) w.abort(closed);
     this.#waiters.clear();
     this.#stopRecheckTimer();
     this.#recheckSleep?.wake();
@@ -111,9 +103,7 @@ export class ResultWaiters {
 
   /** Waits for the outcome of job `id` (see `JobHandle.result`). */
   wait(id: string, options: ResultOptions = {}): Promise<unknown> {
-    if (this.#closed) {
-      return Promise.reject(new ClosedError("The job queue is closed"));
-    }
+    if (this.#closed) return Promise.reject(new ClosedError("The job queue is closed"));
     return new Promise((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const set = this.#waiters.get(id) ?? new Set<Waiter>();
@@ -121,9 +111,7 @@ export class ResultWaiters {
       const remove = () => {
         clearTimeout(timer);
         set.delete(waiter);
-        if (set.size === 0 && this.#waiters.get(id) === set) {
-          this.#waiters.delete(id);
-        }
+        if (set.size === 0 && this.#waiters.get(id) === set) this.#waiters.delete(id);
         if (this.#waiters.size === 0) this.#stopRecheckTimer();
       };
       const waiter: Waiter = {
@@ -149,9 +137,8 @@ export class ResultWaiters {
       // in the hash.
       const look = (outcome: Outcome) => {
         if (!set.has(waiter)) return true;
-        if (outcome.state === "not_found") {
-          waiter.abort(new UnknownJobError(id));
-        } else if (isFinal(outcome.state)) waiter.settle(outcome);
+        if (outcome.state === "not_found") waiter.abort(new UnknownJobError(id));
+        else if (isFinal(outcome.state)) waiter.settle(outcome);
         else return false;
         return true;
       };
@@ -181,10 +168,7 @@ export class ResultWaiters {
       throw unavailable("Subscribing to job results", error);
     }
     try {
-      await conn.client.subscribe(
-        this.#o.channel,
-        (message) => this.#onEvent(message),
-      );
+      await conn.client.subscribe(this.#o.channel, (message) => this.#onEvent(message));
     } catch (error) {
       await closeLink(conn);
       throw unavailable("Subscribing to job results", error);
@@ -207,9 +191,7 @@ export class ResultWaiters {
     try {
       event = JSON.parse(message);
     } catch {
-      getLogger().warn("Job queue: bad event message", {
-        message: message.slice(0, 200),
-      });
+      getLogger().warn("Job queue: bad event message", { message: message.slice(0, 200) });
       return;
     }
     const set = this.#waiters.get(event?.id);
@@ -227,9 +209,7 @@ export class ResultWaiters {
     this.#recheckWanted = true;
     this.#recheckSleep?.wake();
     if (this.#rechecking) return;
-    this.#rechecking = this.#recheckLoop().finally(() =>
-      this.#rechecking = undefined
-    );
+    this.#rechecking = this.#recheckLoop().finally(() => this.#rechecking = undefined);
   }
 
   async #recheckLoop(): Promise<void> {
@@ -243,18 +223,12 @@ export class ResultWaiters {
         if (this.#closed) return;
         failures++;
         if (failures === 1) {
-          getLogger().warn(
-            "Job queue: cannot re-check waited jobs yet; retrying",
-            {
-              error: String((error as Error)?.message ?? error),
-            },
-          );
+          getLogger().warn("Job queue: cannot re-check waited jobs yet; retrying", {
+            error: String((error as Error)?.message ?? error),
+          });
         }
         this.#recheckWanted = true;
-        const delay = Math.min(
-          50 * 2 ** Math.min(failures, 10),
-          RECHECK_MAX_DELAY_MS,
-        );
+        const delay = Math.min(50 * 2 ** Math.min(failures, 10), RECHECK_MAX_DELAY_MS);
         await new Promise<void>((resolve) => {
           const wake = () => {
             clearTimeout(timer);
@@ -272,15 +246,9 @@ export class ResultWaiters {
     await this.#subscribed();
     // The subscription must be live on the server before looking, or an outcome published in
     // between is lost: the channel is this producer's own, so one subscriber means ours.
-    const numsub = await this.#o.command([
-      "PUBSUB",
-      "NUMSUB",
-      this.#o.channel,
-    ]) as unknown[];
+    const numsub = await this.#o.command(["PUBSUB", "NUMSUB", this.#o.channel]) as unknown[];
     if (!(Number(numsub?.[1]) >= 1)) {
-      throw new JobQueueUnavailableError(
-        "The job results subscription is not live yet",
-      );
+      throw new JobQueueUnavailableError("The job results subscription is not live yet");
     }
     await Promise.all([...this.#waiters.keys()].map(async (id) => {
       const outcome = await this.#o.look(id, true);
@@ -296,10 +264,7 @@ export class ResultWaiters {
 
   #startRecheckTimer(): void {
     if (this.#recheckTimer !== undefined) return;
-    this.#recheckTimer = setInterval(
-      () => this.recheckAll(),
-      this.#o.recheckMs,
-    );
+    this.#recheckTimer = setInterval(() => this.recheckAll(), this.#o.recheckMs);
   }
 
   #stopRecheckTimer(): void {
@@ -313,13 +278,9 @@ function isFinal(state: JobStatus): boolean {
 }
 
 function settle(id: string, outcome: Outcome): Promise<unknown> {
-  if (outcome.state === "completed") {
-    return Promise.resolve(outcome.result ?? null);
-  }
+  if (outcome.state === "completed") return Promise.resolve(outcome.result ?? null);
   if (outcome.state === "failed") {
-    return Promise.reject(
-      new JobFailedError(id, outcome.error ?? "failed", outcome.attempts ?? 0),
-    );
+    return Promise.reject(new JobFailedError(id, outcome.error ?? "failed", outcome.attempts ?? 0));
   }
   return Promise.reject(new UnknownJobError(id));
 }
@@ -333,20 +294,13 @@ const UNAVAILABLE_REPLY =
  * replied that point at a bug (they are rethrown as they are) and errors already typed.
  */
 export function unavailable(what: string, error: unknown): Error {
-  if (
-    error instanceof JobQueueUnavailableError || error instanceof ClosedError
-  ) return error;
+  if (error instanceof JobQueueUnavailableError || error instanceof ClosedError) return error;
   const message = String((error as Error)?.message ?? error);
-  if (error instanceof ErrorReply && !UNAVAILABLE_REPLY.test(message)) {
-    return error;
-  }
+  if (error instanceof ErrorReply && !UNAVAILABLE_REPLY.test(message)) return error;
   if (error instanceof LayerUnavailableError) {
     return new JobQueueUnavailableError(error.message, { cause: error });
   }
-  return new JobQueueUnavailableError(
-    `${what} failed: Redis is unavailable (${message})`,
-    {
-      cause: error,
-    },
-  );
+  return new JobQueueUnavailableError(`${what} failed: Redis is unavailable (${message})`, {
+    cause: error,
+  });
 }

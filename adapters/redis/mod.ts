@@ -16,14 +16,8 @@
  *
  * @module
  */
-export {
-  RedisPubSubChannelLayer,
-  type RedisPubSubChannelLayerOptions,
-} from "./pubsub_layer.ts";
-export {
-  RedisQueueChannelLayer,
-  type RedisQueueChannelLayerOptions,
-} from "./queue_layer.ts";
+export { RedisPubSubChannelLayer, type RedisPubSubChannelLayerOptions } from "./pubsub_layer.ts";
+export { RedisQueueChannelLayer, type RedisQueueChannelLayerOptions } from "./queue_layer.ts";
 export { RedisJobQueue, type RedisJobQueueOptions } from "./job_queue.ts";
 export { ForeignChannelError } from "./errors.ts";
 export type { DropListener, DropReason } from "../../src/layers/mailbox.ts";

@@ -99,8 +99,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
    * The one listener of every subscription: node-redis keeps listeners in a set, so
    * subscribing again (after a failed or unconfirmed UNSUBSCRIBE) never adds a second one.
    */
-  readonly #listener = (message: string, channel: string) =>
-    this.#onMessage(channel, message);
+  readonly #listener = (message: string, channel: string) => this.#onMessage(channel, message);
   /** Local group members, by group. */
   #groups = new Map<string, Set<string>>();
   /** Redis channel → what it carries. */
@@ -118,9 +117,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
       },
       mailboxes: () => {
         const expiry = options.expiry ?? 60;
-        if (!(expiry > 0)) {
-          throw new TypeError("expiry must be a positive number of seconds");
-        }
+        if (!(expiry > 0)) throw new TypeError("expiry must be a positive number of seconds");
         return { capacity: capacityLookup(options), expiryMs: expiry * 1000 };
       },
       connectShard: (shard) => this.#connectShard(shard),
@@ -128,9 +125,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
       connected: async () => {
         if (!this.#s.closed) return;
         await Promise.all(this.#s.shards.map((s) => this.#closeShard(s)));
-        throw new ClosedError(
-          "The Redis pub/sub layer was closed while connecting",
-        );
+        throw new ClosedError("The Redis pub/sub layer was closed while connecting");
       },
       closeShard: (shard) => this.#closeShard(shard),
     });
@@ -162,10 +157,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
       closed: () => layer.closed,
       commandReady: () => !shard.command || shard.command.client.isReady,
       wanted: (key) => this.#wanted(key),
-      keys: () =>
-        [...this.#routes.keys()].filter((key) =>
-          this.#shardOfKey(key) === shard
-        ),
+      keys: () => [...this.#routes.keys()].filter((key) => this.#shardOfKey(key) === shard),
       forget: (key) => this.#routes.delete(key),
       down: (reason) => layer.events.emit({ type: "disconnected", reason }),
       rejoined: async () => {
@@ -174,9 +166,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
         // Every host may have restarted together: wait (bounded) until each can publish and
         // hear again, so that what onResync handlers send reaches every host.
         await Promise.all(
-          layer.shards.map((s) =>
-            s === shard ? undefined : s.sub.back(RESYNC_WAIT_MS)
-          ),
+          layer.shards.map((s) => s === shard ? undefined : s.sub.back(RESYNC_WAIT_MS)),
         );
         layer.signalResync(
           `Redis host ${shard.index} reconnected: messages published while it was unreachable were lost`,
@@ -187,20 +177,14 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
 
   async #connectShard(shard: Shard): Promise<void> {
     const label = `pub/sub host ${shard.index}`;
-    await this.#s.openCommand(
-      shard,
-      `${label} (commands)`,
-      () => shard.sub.releaseBackWaiters(),
-    );
+    await this.#s.openCommand(shard, `${label} (commands)`, () => shard.sub.releaseBackWaiters());
     await shard.sub.open(`${label} (subscriber)`);
   }
 
   #shardOfKey(key: string): Shard | undefined {
     const route = this.#routes.get(key);
     if (!route) return undefined;
-    const name = route.kind === "group"
-      ? route.group
-      : key.slice(this.prefix.length + 1);
+    const name = route.kind === "group" ? route.group : key.slice(this.prefix.length + 1);
     return this.#shardOf(name);
   }
 
@@ -224,9 +208,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
   #wanted(key: string): boolean {
     const route = this.#routes.get(key);
     if (!route) return false;
-    if (route.kind === "group") {
-      return (this.#groups.get(route.group)?.size ?? 0) > 0;
-    }
+    if (route.kind === "group") return (this.#groups.get(route.group)?.size ?? 0) > 0;
     return true;
   }
 
@@ -235,12 +217,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     if (!route) return; // unsubscribed meanwhile
     const nl = payload.indexOf("\n");
     if (nl === -1) {
-      this.#s.mailboxes.drop(
-        redisChannel,
-        "invalid",
-        1,
-        "payload without a target line",
-      );
+      this.#s.mailboxes.drop(redisChannel, "invalid", 1, "payload without a target line");
       return;
     }
     const target = payload.slice(0, nl);
@@ -257,21 +234,11 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
       } else if (target) {
         this.#s.mailboxes.deliver(target, frozen, deadline);
       } else {
-        this.#s.mailboxes.drop(
-          redisChannel,
-          "invalid",
-          1,
-          "process-local payload without target",
-        );
+        this.#s.mailboxes.drop(redisChannel, "invalid", 1, "process-local payload without target");
       }
     };
     const fail = (error: unknown) => {
-      this.#s.mailboxes.drop(
-        target || redisChannel,
-        "invalid",
-        1,
-        String(error),
-      );
+      this.#s.mailboxes.drop(target || redisChannel, "invalid", 1, String(error));
     };
     if (!this.#s.serializer.async) {
       try {
@@ -282,20 +249,11 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
       return;
     }
     // Decrypting is asynchronous: chain it so messages keep their order.
-    const decoded = Promise.resolve().then(() =>
-      this.#s.serializer.decode(body)
-    );
-    this.#decodeChain = this.#decodeChain.then(() =>
-      decoded.then(deliver, fail)
-    );
+    const decoded = Promise.resolve().then(() => this.#s.serializer.decode(body));
+    this.#decodeChain = this.#decodeChain.then(() => decoded.then(deliver, fail));
   }
 
-  async #publish(
-    shard: Shard,
-    key: string,
-    payload: string,
-    what: string,
-  ): Promise<void> {
+  async #publish(shard: Shard, key: string, payload: string, what: string): Promise<void> {
     const client = await this.#s.command(shard, what);
     try {
       await client.sendCommand(["PUBLISH", key, payload]);
@@ -317,9 +275,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     if (!this.#routes.has(key)) {
       this.#routes.set(
         key,
-        isProcessLocal(channel)
-          ? { kind: "local" }
-          : { kind: "channel", channel },
+        isProcessLocal(channel) ? { kind: "local" } : { kind: "channel", channel },
       );
     }
     await this.#shardOf(nonLocalName(channel)).sub.reconcile(key);
@@ -352,10 +308,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
   }
 
   /** Waits for the next message on `channel` (a normal one, or one this instance created). */
-  async receive(
-    channel: string,
-    options: ReceiveOptions = {},
-  ): Promise<LayerMessage> {
+  async receive(channel: string, options: ReceiveOptions = {}): Promise<LayerMessage> {
     this.#s.assertOpen();
     assertChannelName(channel);
     if (options.signal?.aborted) throw options.signal.reason;
@@ -382,9 +335,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
       await this.#shardOf(group).sub.reconcile(key);
     } catch (error) {
       // The caller is told the join failed: do not keep a membership nobody will discard.
-      if (added && members.delete(channel) && members.size === 0) {
-        this.#groups.delete(group);
-      }
+      if (added && members.delete(channel) && members.size === 0) this.#groups.delete(group);
       throw error;
     }
   }
@@ -428,9 +379,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     this.#groups.clear();
     if (this.#s.connecting) {
       await Promise.all(
-        groups.map((g) =>
-          this.#shardOf(g).sub.reconcile(this.#groupKey(g)).catch(() => {})
-        ),
+        groups.map((g) => this.#shardOf(g).sub.reconcile(this.#groupKey(g)).catch(() => {})),
       );
     }
   }

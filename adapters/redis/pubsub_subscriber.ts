@@ -114,8 +114,7 @@ export class HostSubscriber {
    */
   back(ms: number): Promise<void> {
     const isBack = () =>
-      this.#host.closed() ||
-      (this.#host.commandReady() && !this.#down && !this.#rejoining);
+      this.#host.closed() || (this.#host.commandReady() && !this.#down && !this.#rejoining);
     if (isBack()) return Promise.resolve();
     return new Promise((resolve) => {
       let done = false;
@@ -160,9 +159,7 @@ export class HostSubscriber {
     for (const key of this.#host.keys()) {
       if (!this.subscribed.has(key) && this.#host.wanted(key)) keys.add(key);
     }
-    await Promise.all(
-      [...keys].map((key) => this.reconcile(key).catch(() => {})),
-    );
+    await Promise.all([...keys].map((key) => this.reconcile(key).catch(() => {})));
   }
 
   /** Retries unsure channels later (a paused Redis answers again without reconnecting). */
@@ -184,11 +181,7 @@ export class HostSubscriber {
     const next = previous.catch(() => {}).then(async () => {
       const wanted = this.#host.wanted(key);
       const sub = this.link?.client;
-      if (!sub) {
-        throw new LayerUnavailableError(
-          "The Redis pub/sub layer is not connected",
-        );
-      }
+      if (!sub) throw new LayerUnavailableError("The Redis pub/sub layer is not connected");
       if (wanted && !this.subscribed.has(key)) {
         try {
           await sub.subscribe(key, this.#host.listener);
@@ -201,18 +194,14 @@ export class HostSubscriber {
         }
         this.subscribed.add(key);
         this.unsure.delete(key);
-      } else if (
-        !wanted && (this.subscribed.has(key) || this.unsure.has(key))
-      ) {
+      } else if (!wanted && (this.subscribed.has(key) || this.unsure.has(key))) {
         try {
           await sub.unsubscribe(key);
         } catch (error) {
           // Not confirmed: still (possibly) subscribed. Keep knowing it, retry later.
           this.unsure.add(key);
           this.#scheduleRetry();
-          getLogger().warn(
-            `Redis pub/sub layer: UNSUBSCRIBE ${key} failed: ${error}`,
-          );
+          getLogger().warn(`Redis pub/sub layer: UNSUBSCRIBE ${key} failed: ${error}`);
           return;
         }
         this.subscribed.delete(key);

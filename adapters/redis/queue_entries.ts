@@ -105,10 +105,7 @@ export function dispatchEntry(
 }
 
 /** Deletes every key matching `pattern` on `client`, with SCAN (not KEYS) and UNLINK. */
-export async function unlinkMatching(
-  client: RedisClientLike,
-  pattern: string,
-): Promise<void> {
+export async function unlinkMatching(client: RedisClientLike, pattern: string): Promise<void> {
   let cursor = "0";
   do {
     const reply = (await client.sendCommand([

@@ -5,18 +5,9 @@
  *
  * @module
  */
-import {
-  type CapacityOptions,
-  isProcessLocal,
-  nonLocalName,
-} from "../../src/layers/kit.ts";
+import { type CapacityOptions, isProcessLocal, nonLocalName } from "../../src/layers/kit.ts";
 import type { RedisClientLike } from "./redis_client.ts";
-import {
-  DELIVER,
-  globToLuaPattern,
-  GROUP_MEMBERS,
-  GROUP_SEND,
-} from "./scripts.ts";
+import { DELIVER, globToLuaPattern, GROUP_MEMBERS, GROUP_SEND } from "./scripts.ts";
 
 /** What a group send needs from its layer; `H` is the layer's host type. */
 export interface GroupSendContext<H> {
@@ -57,11 +48,7 @@ export function luaRules(options: CapacityOptions): string[] | undefined {
 
 /** Scripts a group send may run: await before {@linkcode groupSend} so it issues at once. */
 export function groupSendReady(): Promise<unknown> {
-  return Promise.all([
-    GROUP_SEND.ready(),
-    GROUP_MEMBERS.ready(),
-    DELIVER.ready(),
-  ]);
+  return Promise.all([GROUP_SEND.ready(), GROUP_MEMBERS.ready(), DELIVER.ready()]);
 }
 
 /**
@@ -90,12 +77,8 @@ export function groupSend<H>(
       return [Number(n), Number(f)];
     });
   }
-  const members = GROUP_MEMBERS.run(client, [groupKey], [
-    String(ctx.groupExpiryMs),
-  ]);
-  return members.then((list) =>
-    deliverSteps(ctx, list as string[], header, body)
-  );
+  const members = GROUP_MEMBERS.run(client, [groupKey], [String(ctx.groupExpiryMs)]);
+  return members.then((list) => deliverSteps(ctx, list as string[], header, body));
 }
 
 async function deliverSteps<H>(
@@ -115,12 +98,7 @@ async function deliverSteps<H>(
   for (const [owner, list] of buckets) {
     const host = ctx.hostOf(owner);
     let batch = perHost.get(host);
-    if (!batch) {
-      perHost.set(
-        host,
-        batch = { keys: [], args: [String(ctx.expiryMs), header, body] },
-      );
-    }
+    if (!batch) perHost.set(host, batch = { keys: [], args: [String(ctx.expiryMs), header, body] });
     batch.keys.push(ctx.key(owner));
     batch.args.push(
       String(isProcessLocal(owner) ? ctx.inboxCapacity : ctx.capacity(owner)),
@@ -129,11 +107,7 @@ async function deliverSteps<H>(
   }
   const results = await Promise.all(
     [...perHost].map(async ([host, batch]) =>
-      (await DELIVER.run(
-        await ctx.command(host),
-        batch.keys,
-        batch.args,
-      )) as unknown[]
+      (await DELIVER.run(await ctx.command(host), batch.keys, batch.args)) as unknown[]
     ),
   );
   let full = 0;

@@ -38,12 +38,7 @@ import {
 } from "./redis_client.ts";
 import { DELIVER, GROUP_ADD, GROUP_MEMBERS } from "./scripts.ts";
 import { dispatchEntry, unlinkMatching, WriteOrder } from "./queue_entries.ts";
-import {
-  groupSend,
-  type GroupSendContext,
-  groupSendReady,
-  luaRules,
-} from "./queue_group_send.ts";
+import { groupSend, type GroupSendContext, groupSendReady, luaRules } from "./queue_group_send.ts";
 import { jsonSerializer } from "./serializer.ts";
 import { backgroundInterval, HeldGroups } from "./held_groups.ts";
 import { HostReader, type ReaderHost } from "./queue_reader.ts";
@@ -155,13 +150,9 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     this.#s = new ShardedLayer<Shard>(options, {
       label: "Redis queue layer",
       validate: () => {
-        if (!(this.expiry > 0)) {
-          throw new TypeError("expiry must be a positive number of seconds");
-        }
+        if (!(this.expiry > 0)) throw new TypeError("expiry must be a positive number of seconds");
         if (!(this.groupExpiry > 0)) {
-          throw new TypeError(
-            "groupExpiry must be a positive number of seconds",
-          );
+          throw new TypeError("groupExpiry must be a positive number of seconds");
         }
         resolveTimeouts(options.timeouts); // checked before the hosts, as it always was
       },
@@ -180,11 +171,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
         },
       }),
       connectShard: (shard) =>
-        this.#s.openCommand(
-          shard,
-          `queue host ${shard.index}`,
-          () => this.#restore(shard),
-        ),
+        this.#s.openCommand(shard, `queue host ${shard.index}`, () => this.#restore(shard)),
       // Only the command links: a reader that is starting waits for this very connect()
       // (closing the whole shard here would wait for it: a deadlock).
       abandon: (shard) => this.#s.closeCommand(shard),
@@ -192,9 +179,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
         if (this.#s.closed) return;
         this.#stopRenewal = backgroundInterval(() => {
           if (this.#held.size === 0) return;
-          for (const shard of this.#s.shards) {
-            if (!shard.restoring) this.#restore(shard);
-          }
+          for (const shard of this.#s.shards) if (!shard.restoring) this.#restore(shard);
         }, Math.max(10, Math.floor(this.#groupExpiryMs / 3)));
       },
       closeShard: (shard) => this.#closeShard(shard),
@@ -225,11 +210,9 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       command: () => shard.command?.client,
       flushGate: () => this.#flushGate,
       keys: () => this.#readKeys(shard),
-      dispatch: (key, member, age) =>
-        dispatchEntry(layer, this.#expiryMs, key, member, age),
+      dispatch: (key, member, age) => dispatchEntry(layer, this.#expiryMs, key, member, age),
       down: (reason) => layer.events.emit({ type: "disconnected", reason }),
-      recovered: (restarted) =>
-        restarted ? this.#restarted(shard) : Promise.resolve(),
+      recovered: (restarted) => restarted ? this.#restarted(shard) : Promise.resolve(),
     };
   }
 
@@ -296,9 +279,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   async #restarted(shard: Shard): Promise<void> {
     // Every host may have restarted together: wait (bounded) until each can send again and
     // has its memberships back, so that onResync handlers can send at once.
-    await Promise.all(
-      this.#s.shards.map((s) => this.#s.commandReady(s, RESYNC_WAIT_MS)),
-    );
+    await Promise.all(this.#s.shards.map((s) => this.#s.commandReady(s, RESYNC_WAIT_MS)));
     await this.#restore(shard);
     await Promise.all(this.#s.shards.map((s) => s.restoring));
     this.#s.signalResync(
@@ -364,19 +345,11 @@ export class RedisQueueChannelLayer implements ChannelLayer {
           this.#command(shard),
           DELIVER.ready(),
         ]);
-        const capacity = String(
-          local ? this.#inboxCapacity : this.#capacity(channel),
-        );
+        const capacity = String(local ? this.#inboxCapacity : this.#capacity(channel));
         const targets = local ? JSON.stringify([channel]) : "[]";
         return async () => {
           // The header orders entries of one millisecond: take it in call order, too.
-          const args = [
-            String(this.#expiryMs),
-            this.#header(),
-            body,
-            capacity,
-            targets,
-          ];
+          const args = [String(this.#expiryMs), this.#header(), body, capacity, targets];
           let full: unknown;
           try {
             full = await DELIVER.run(client, [this.#key(channel)], args);
@@ -393,25 +366,18 @@ export class RedisQueueChannelLayer implements ChannelLayer {
 
   /** A send to a channel of this instance: straight to its mailbox, as in memory. */
   #sendOwn(channel: string, message: LayerMessage): void {
-    const copy = jsonSerializer.decode(
-      jsonSerializer.encode(message) as string,
-    ) as LayerMessage;
+    const copy = jsonSerializer.decode(jsonSerializer.encode(message) as string) as LayerMessage;
     const outcome = this.#s.mailboxes.offer(
       channel,
       deepFreeze(copy),
       this.#s.mailboxes.deadline(),
     );
     if (outcome === "full") throw new ChannelFull(channel);
-    if (outcome === "closed") {
-      throw new ClosedError("The Redis queue layer is closed");
-    }
+    if (outcome === "closed") throw new ClosedError("The Redis queue layer is closed");
   }
 
   /** Waits for the next message on `channel` (a normal one, or one this instance created). */
-  async receive(
-    channel: string,
-    options: ReceiveOptions = {},
-  ): Promise<LayerMessage> {
+  async receive(channel: string, options: ReceiveOptions = {}): Promise<LayerMessage> {
     this.#s.assertOpen();
     assertChannelName(channel);
     this.#s.assertOwn(channel, "receive()");
@@ -434,10 +400,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     this.#held.add(group, channel);
     try {
       const client = await this.#command(this.#shardOf(group));
-      await GROUP_ADD.run(client, [this.#groupKey(group)], [
-        String(this.#groupExpiryMs),
-        channel,
-      ]);
+      await GROUP_ADD.run(client, [this.#groupKey(group)], [String(this.#groupExpiryMs), channel]);
     } catch (error) {
       if (fresh) this.#held.delete(group, channel);
       throw unavailable(`groupAdd ${group}`, error);
@@ -520,9 +483,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       await Promise.all(this.#s.shards.map((shard) => shard.reader.idle()));
       await Promise.all(this.#s.shards.map(async (shard) => {
         const client = await this.#command(shard);
-        for (
-          const pattern of [`${this.prefix}:q:*`, `${this.prefix}:group:*`]
-        ) {
+        for (const pattern of [`${this.prefix}:q:*`, `${this.prefix}:group:*`]) {
           await unlinkMatching(client, pattern);
         }
       }));

@@ -46,11 +46,7 @@ export interface ReaderHost {
   /** The keys to read on this host and how many entries to pop from each. */
   keys(): [string[], string[]];
   /** Hands one popped entry to local mailboxes; a promise when decoding is async. */
-  dispatch(
-    key: string,
-    member: string,
-    ageMs: number,
-  ): Promise<void> | undefined;
+  dispatch(key: string, member: string, ageMs: number): Promise<void> | undefined;
   /** The reader's connection dropped. */
   down(reason: string): void;
   /**
@@ -80,9 +76,7 @@ export class HostReader {
   #readyWaiters: Array<() => void> = [];
   #busy = false;
   #idleWaiters: Array<() => void> = [];
-  #pause:
-    | { timer: ReturnType<typeof setTimeout>; resolve: () => void }
-    | undefined;
+  #pause: { timer: ReturnType<typeof setTimeout>; resolve: () => void } | undefined;
   /** Redis time minus local time, measured at the last `READ` reply. */
   #clockOffset = 0;
 
@@ -102,10 +96,7 @@ export class HostReader {
   }
 
   #readId(conn: RedisLink): Promise<string | undefined> {
-    return conn.client.sendCommand(["CLIENT", "ID"]).then(
-      String,
-      () => undefined,
-    );
+    return conn.client.sendCommand(["CLIENT", "ID"]).then(String, () => undefined);
   }
 
   /** Opens the reader connection and starts the loop (idempotent). */
@@ -114,29 +105,25 @@ export class HostReader {
     const host = this.#host;
     this.#starting ??= (async () => {
       await host.connect();
-      const conn = await openLink(
-        host.redis,
-        `queue host ${host.index} (reader)`,
-        {
-          duplicate: true,
-          backoff: host.backoff,
-          timeouts: host.timeouts,
-          hooks: {
-            onDown: (reason) => {
-              // The old id may soon name another client (after a restart): never unblock it.
-              this.#id = Promise.resolve(undefined);
-              if (this.#down || host.closed()) return;
-              this.#down = true;
-              host.down(`Redis host ${host.index}: ${reason}`);
-            },
-            onUp: () => {
-              // A reconnect is a new client with a new id: read it before anything unblocks.
-              this.#id = this.#readId(conn);
-              for (const resolve of this.#readyWaiters.splice(0)) resolve();
-            },
+      const conn = await openLink(host.redis, `queue host ${host.index} (reader)`, {
+        duplicate: true,
+        backoff: host.backoff,
+        timeouts: host.timeouts,
+        hooks: {
+          onDown: (reason) => {
+            // The old id may soon name another client (after a restart): never unblock it.
+            this.#id = Promise.resolve(undefined);
+            if (this.#down || host.closed()) return;
+            this.#down = true;
+            host.down(`Redis host ${host.index}: ${reason}`);
+          },
+          onUp: () => {
+            // A reconnect is a new client with a new id: read it before anything unblocks.
+            this.#id = this.#readId(conn);
+            for (const resolve of this.#readyWaiters.splice(0)) resolve();
           },
         },
-      );
+      });
       if (host.closed()) {
         await closeLink(conn);
         throw new Error("The Redis queue layer is closed");
@@ -188,9 +175,7 @@ export class HostReader {
       try {
         for (let i = 0; i < 50; i++) {
           const closed = this.#host.closed();
-          if (!this.#blocking || (!closed && this.#blockingGen >= this.#gen)) {
-            return;
-          }
+          if (!this.#blocking || (!closed && this.#blockingGen >= this.#gen)) return;
           const client = this.#host.command();
           const id = await this.#id;
           if (!client?.isReady || !id) return;
@@ -211,9 +196,7 @@ export class HostReader {
   /** Resolves once the current read (if any) is over; a blocking pop is interrupted. */
   async idle(): Promise<void> {
     if (!this.#busy) return;
-    const idle = new Promise<void>((resolve) =>
-      this.#idleWaiters.push(resolve)
-    );
+    const idle = new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
     this.#gen++;
     if (this.#blocking) await this.#unblock();
     await idle;
@@ -239,11 +222,7 @@ export class HostReader {
     const client = conn.client;
     let failures = 0;
     while (!host.closed()) {
-      for (
-        let gate = host.flushGate();
-        gate && !host.closed();
-        gate = host.flushGate()
-      ) {
+      for (let gate = host.flushGate(); gate && !host.closed(); gate = host.flushGate()) {
         await gate;
       }
       // The key generation these keys belong to: a kick() during the READ below changes the keys,
@@ -264,18 +243,11 @@ export class HostReader {
           failures = 0;
           await this.#recovered(conn);
         }
-        if (
-          rows.length === 1 && !host.closed() && !host.flushGate() &&
-          this.#gen === gen
-        ) {
+        if (rows.length === 1 && !host.closed() && !host.flushGate() && this.#gen === gen) {
           this.#blockingGen = gen;
           this.#blocking = true;
           try {
-            const popped = await client.sendCommand([
-              "BZPOPMIN",
-              ...keys,
-              String(BLOCK_SECONDS),
-            ]);
+            const popped = await client.sendCommand(["BZPOPMIN", ...keys, String(BLOCK_SECONDS)]);
             rows = (popped as unknown[] | null) ?? [];
             first = 0;
           } finally {
@@ -285,11 +257,7 @@ export class HostReader {
         const redisNow = Date.now() + this.#clockOffset;
         for (let i = first; i + 2 < rows.length; i += 3) {
           const age = redisNow - Number(rows[i + 2]);
-          const dispatched = host.dispatch(
-            String(rows[i]),
-            String(rows[i + 1]),
-            age,
-          );
+          const dispatched = host.dispatch(String(rows[i]), String(rows[i + 1]), age);
           if (dispatched) await dispatched;
         }
       } catch (error) {
@@ -303,12 +271,9 @@ export class HostReader {
       if (!client.isReady) {
         await this.#waitReady(conn);
       } else {
-        getLogger().error(
-          `Redis queue layer: reader on host ${host.index} failed`,
-          {
-            error: failed,
-          },
-        );
+        getLogger().error(`Redis queue layer: reader on host ${host.index} failed`, {
+          error: failed,
+        });
         await this.#pauseFor(Math.min(50 * 2 ** failures, 2000));
       }
     }

@@ -74,26 +74,15 @@ export interface BackoffOptions {
  * come back sorted by {@linkcode hostIdentity} (not in the order given): shards are chosen by
  * host identity, so processes that list the same hosts in another order still agree.
  */
-export function resolveHosts(
-  options: { url?: string; hosts?: readonly RedisHost[] },
-): RedisHost[] {
+export function resolveHosts(options: { url?: string; hosts?: readonly RedisHost[] }): RedisHost[] {
   if (options.hosts !== undefined) {
     if (!Array.isArray(options.hosts) || options.hosts.length === 0) {
-      throw new TypeError(
-        "hosts must be a non-empty array of Redis URLs or clients",
-      );
+      throw new TypeError("hosts must be a non-empty array of Redis URLs or clients");
     }
-    if (options.url !== undefined) {
-      throw new TypeError("Pass either url or hosts, not both");
-    }
+    if (options.url !== undefined) throw new TypeError("Pass either url or hosts, not both");
     for (const h of options.hosts) {
-      if (
-        typeof h !== "string" &&
-        (typeof h !== "object" || h === null || !("sendCommand" in h))
-      ) {
-        throw new TypeError(
-          "Each host must be a redis:// URL or a node-redis client",
-        );
+      if (typeof h !== "string" && (typeof h !== "object" || h === null || !("sendCommand" in h))) {
+        throw new TypeError("Each host must be a redis:// URL or a node-redis client");
       }
     }
     return orderHosts(options.hosts);
@@ -105,9 +94,7 @@ export function resolveHosts(
 export function assertPrefix(prefix: string): void {
   if (typeof prefix !== "string" || !/^[a-zA-Z0-9\-_.]{1,64}$/.test(prefix)) {
     throw new TypeError(
-      `prefix must be 1-64 ASCII letters, digits, '-', '_' or '.'; got ${
-        JSON.stringify(prefix)
-      }`,
+      `prefix must be 1-64 ASCII letters, digits, '-', '_' or '.'; got ${JSON.stringify(prefix)}`,
     );
   }
 }
@@ -229,10 +216,7 @@ export async function openLink(
         connecting,
         new Promise((_, reject) => {
           timer = setTimeout(
-            () =>
-              reject(
-                new Error(`not ready within ${timeouts.connectTimeoutMs} ms`),
-              ),
+            () => reject(new Error(`not ready within ${timeouts.connectTimeoutMs} ms`)),
             timeouts.connectTimeoutMs,
           );
         }),
@@ -244,12 +228,9 @@ export async function openLink(
         await closeClient(client, timeouts.commandTimeoutMs);
         await settled();
       }
-      throw new LayerUnavailableError(
-        `Cannot connect to Redis (${label}): ${error}`,
-        {
-          cause: error,
-        },
-      );
+      throw new LayerUnavailableError(`Cannot connect to Redis (${label}): ${error}`, {
+        cause: error,
+      });
     }
     clearTimeout(timer);
   }
@@ -316,9 +297,7 @@ export async function closeClient(
       closing.catch(() => {});
       const ok = await Promise.race([
         closing.then(() => true),
-        new Promise<boolean>((resolve) =>
-          timer = setTimeout(() => resolve(false), timeoutMs)
-        ),
+        new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs)),
       ]);
       if (ok) return;
     } catch {
@@ -338,9 +317,7 @@ export async function closeClient(
  * Waits for every promise to settle, then throws the first rejection (unlike `Promise.all`,
  * nothing is left running when one fails: connecting to several hosts cleans up after all).
  */
-export async function allSettledOrThrow<T>(
-  promises: Promise<T>[],
-): Promise<T[]> {
+export async function allSettledOrThrow<T>(promises: Promise<T>[]): Promise<T[]> {
   const results = await Promise.allSettled(promises);
   const failed = results.find((r) => r.status === "rejected");
   if (failed) throw (failed as PromiseRejectedResult).reason;
@@ -348,15 +325,10 @@ export async function allSettledOrThrow<T>(
 }
 
 /** Wraps a command failure in {@linkcode LayerUnavailableError}. */
-export function unavailable(
-  what: string,
-  error: unknown,
-): LayerUnavailableError {
+export function unavailable(what: string, error: unknown): LayerUnavailableError {
   if (error instanceof LayerUnavailableError) return error;
   return new LayerUnavailableError(
-    `${what} failed: Redis is unavailable (${
-      (error as Error)?.message ?? error
-    })`,
+    `${what} failed: Redis is unavailable (${(error as Error)?.message ?? error})`,
     { cause: error },
   );
 }

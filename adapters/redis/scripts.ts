@@ -29,14 +29,9 @@ export class Script {
 
   /** The SHA-1 hex digest EVALSHA needs. */
   sha(): Promise<string> {
-    this.#sha ??= crypto.subtle.digest(
-      "SHA-1",
-      new TextEncoder().encode(this.source),
-    ).then(
+    this.#sha ??= crypto.subtle.digest("SHA-1", new TextEncoder().encode(this.source)).then(
       (d) =>
-        this.#known = [...new Uint8Array(d)].map((b) =>
-          b.toString(16).padStart(2, "0")
-        ).join(""),
+        this.#known = [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join(""),
     );
     return this.#sha;
   }
@@ -57,15 +52,9 @@ export class Script {
    * reply with EVAL would let commands issued after it overtake it, so that only happens when
    * the cache was emptied behind the connection's back (SCRIPT FLUSH).
    */
-  run(
-    client: RedisClientLike,
-    keys: string[],
-    args: string[],
-  ): Promise<unknown> {
+  run(client: RedisClientLike, keys: string[], args: string[]): Promise<unknown> {
     const sha = this.#known;
-    if (sha === undefined) {
-      return this.sha().then(() => this.run(client, keys, args));
-    }
+    if (sha === undefined) return this.sha().then(() => this.run(client, keys, args));
     const scripts = loadedOn(client);
     if (!scripts.has(sha)) {
       const reply = client.sendCommand([
@@ -78,25 +67,11 @@ export class Script {
       reply.then(() => scripts.add(sha), () => {});
       return reply;
     }
-    const reply = client.sendCommand([
-      "EVALSHA",
-      sha,
-      String(keys.length),
-      ...keys,
-      ...args,
-    ]);
+    const reply = client.sendCommand(["EVALSHA", sha, String(keys.length), ...keys, ...args]);
     return reply.catch((error) => {
-      if (!String((error as Error)?.message ?? error).includes("NOSCRIPT")) {
-        throw error;
-      }
+      if (!String((error as Error)?.message ?? error).includes("NOSCRIPT")) throw error;
       scripts.delete(sha);
-      return client.sendCommand([
-        "EVAL",
-        this.source,
-        String(keys.length),
-        ...keys,
-        ...args,
-      ]);
+      return client.sendCommand(["EVAL", this.source, String(keys.length), ...keys, ...args]);
     });
   }
 }

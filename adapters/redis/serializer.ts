@@ -29,16 +29,12 @@ export interface MessageSerializer {
 export const ENCRYPTED_PREFIX = "sbenc1:";
 
 /** Checks that `message` is an object with a string `type` (TypeError otherwise). */
-export function assertLayerMessage(
-  message: unknown,
-): asserts message is LayerMessage {
+export function assertLayerMessage(message: unknown): asserts message is LayerMessage {
   if (
     message === null || typeof message !== "object" || Array.isArray(message) ||
     typeof (message as { type?: unknown }).type !== "string"
   ) {
-    throw new TypeError(
-      "A layer message must be an object with a string 'type'",
-    );
+    throw new TypeError("A layer message must be an object with a string 'type'");
   }
 }
 
@@ -48,9 +44,7 @@ function toJson(message: LayerMessage): string {
     return JSON.stringify(message);
   } catch (error) {
     throw new SerializationError(
-      `Message of type '${message.type}' cannot be encoded as JSON: ${
-        (error as Error).message
-      }`,
+      `Message of type '${message.type}' cannot be encoded as JSON: ${(error as Error).message}`,
       { cause: error },
     );
   }
@@ -61,20 +55,15 @@ function fromJson(data: string): LayerMessage {
   try {
     value = JSON.parse(data);
   } catch (error) {
-    throw new SerializationError(
-      `Layer message is not valid JSON: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
-    );
+    throw new SerializationError(`Layer message is not valid JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   if (
     value === null || typeof value !== "object" || Array.isArray(value) ||
     typeof (value as { type?: unknown }).type !== "string"
   ) {
-    throw new SerializationError(
-      "Layer message is not a JSON object with a string 'type'",
-    );
+    throw new SerializationError("Layer message is not a JSON object with a string 'type'");
   }
   return value as LayerMessage;
 }
@@ -106,33 +95,21 @@ export async function deriveKey(secret: string): Promise<CryptoKey> {
   if (typeof secret !== "string" || secret.length === 0) {
     throw new TypeError("An encryption key must be a non-empty string");
   }
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    new TextEncoder().encode(secret),
-  );
-  return await crypto.subtle.importKey("raw", digest, "AES-GCM", false, [
-    "encrypt",
-    "decrypt",
-  ]);
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret));
+  return await crypto.subtle.importKey("raw", digest, "AES-GCM", false, ["encrypt", "decrypt"]);
 }
 
 /**
  * A serializer that encrypts JSON with AES-GCM. `keys[0]` encrypts; all keys are tried to
  * decrypt. Throws TypeError when `keys` is not a non-empty array of non-empty strings.
  */
-export function encryptedSerializer(
-  keys: readonly string[],
-): MessageSerializer {
+export function encryptedSerializer(keys: readonly string[]): MessageSerializer {
   if (!Array.isArray(keys) || keys.length === 0) {
-    throw new TypeError(
-      "encryptionKeys must be a non-empty array of strings (a key list)",
-    );
+    throw new TypeError("encryptionKeys must be a non-empty array of strings (a key list)");
   }
   for (const k of keys) {
     if (typeof k !== "string" || k.length === 0) {
-      throw new TypeError(
-        "encryptionKeys must be a non-empty array of non-empty strings",
-      );
+      throw new TypeError("encryptionKeys must be a non-empty array of non-empty strings");
     }
   }
   const derived = Promise.all(keys.map(deriveKey));
@@ -143,11 +120,7 @@ export function encryptedSerializer(
     const [key] = await derived;
     const iv = crypto.getRandomValues(new Uint8Array(12));
     const sealed = new Uint8Array(
-      await crypto.subtle.encrypt(
-        { name: "AES-GCM", iv },
-        key,
-        encoder.encode(json),
-      ),
+      await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, encoder.encode(json)),
     );
     const out = new Uint8Array(12 + sealed.length);
     out.set(iv);
@@ -160,9 +133,7 @@ export function encryptedSerializer(
   return {
     async: true,
     encode(message) {
-      const ordered = Promise.all([seal(message), previous]).then(([body]) =>
-        body
-      );
+      const ordered = Promise.all([seal(message), previous]).then(([body]) => body);
       previous = ordered.catch(() => {});
       return ordered;
     },
@@ -176,26 +147,17 @@ export function encryptedSerializer(
       try {
         bytes = fromBase64(data.slice(ENCRYPTED_PREFIX.length));
       } catch (error) {
-        throw new SerializationError(
-          "Encrypted layer message is not valid base64",
-          {
-            cause: error,
-          },
-        );
+        throw new SerializationError("Encrypted layer message is not valid base64", {
+          cause: error,
+        });
       }
-      if (bytes.length < 12 + 16) {
-        throw new SerializationError("Encrypted layer message too short");
-      }
+      if (bytes.length < 12 + 16) throw new SerializationError("Encrypted layer message too short");
       const iv = bytes.subarray(0, 12);
       const sealed = bytes.subarray(12);
       for (const key of await derived) {
         let clear: ArrayBuffer;
         try {
-          clear = await crypto.subtle.decrypt(
-            { name: "AES-GCM", iv },
-            key,
-            sealed,
-          );
+          clear = await crypto.subtle.decrypt({ name: "AES-GCM", iv }, key, sealed);
         } catch {
           continue; // wrong key (or tampered): try the next one
         }
@@ -209,10 +171,6 @@ export function encryptedSerializer(
 }
 
 /** The serializer for a layer's options: encrypted when `encryptionKeys` is given, else JSON. */
-export function makeSerializer(
-  encryptionKeys?: readonly string[],
-): MessageSerializer {
-  return encryptionKeys === undefined
-    ? jsonSerializer
-    : encryptedSerializer(encryptionKeys);
+export function makeSerializer(encryptionKeys?: readonly string[]): MessageSerializer {
+  return encryptionKeys === undefined ? jsonSerializer : encryptedSerializer(encryptionKeys);
 }

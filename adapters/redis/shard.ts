@@ -31,14 +31,9 @@ export function crc32(value: string | Uint8Array): number {
  * The shard index (`0 <= index < ringSize`) of `value`: `0` for one host, otherwise
  * `floor((crc32(value) & 0xFFF) / (4096 / ringSize))`. Stable across processes and languages.
  */
-export function consistentHash(
-  value: string | Uint8Array,
-  ringSize: number,
-): number {
+export function consistentHash(value: string | Uint8Array, ringSize: number): number {
   if (!Number.isInteger(ringSize) || ringSize < 1) {
-    throw new RangeError(
-      `ringSize must be a positive integer, got ${ringSize}`,
-    );
+    throw new RangeError(`ringSize must be a positive integer, got ${ringSize}`);
   }
   if (ringSize === 1) return 0;
   const bucket = crc32(value) & 0xfff;
@@ -68,9 +63,7 @@ export function hostIdentity(host: string | object): string {
   const db = options?.database ?? 0;
   if (socket?.path) return `unix:${socket.path}/${db}`;
   const scheme = socket?.tls ? "rediss" : "redis";
-  return `${scheme}://${(socket?.host ?? "localhost").toLowerCase()}:${
-    socket?.port ?? 6379
-  }/${db}`;
+  return `${scheme}://${(socket?.host ?? "localhost").toLowerCase()}:${socket?.port ?? 6379}/${db}`;
 }
 
 function urlIdentity(url: string, database?: number): string {
@@ -82,12 +75,9 @@ function urlIdentity(url: string, database?: number): string {
   }
   const scheme = parsed.protocol.replace(/:$/, "");
   const path = parsed.pathname.replace(/^\/+/, "");
-  const db = database ??
-    (path ? Number(path) : Number(parsed.searchParams.get("db") ?? 0));
+  const db = database ?? (path ? Number(path) : Number(parsed.searchParams.get("db") ?? 0));
   const hostname = parsed.hostname.toLowerCase();
-  if (scheme === "unix" || (!hostname && path)) {
-    return `unix:${parsed.pathname}/0`;
-  }
+  if (scheme === "unix" || (!hostname && path)) return `unix:${parsed.pathname}/0`;
   return `${scheme}://${hostname || "localhost"}:${parsed.port || 6379}/${
     Number.isFinite(db) ? db : 0
   }`;
@@ -98,17 +88,13 @@ function urlIdentity(url: string, database?: number): string {
  * a different order put every name on the same host. Throws a `TypeError` when two entries are
  * the same host.
  */
-export function orderHosts<T extends string | object>(
-  hosts: readonly T[],
-): T[] {
+export function orderHosts<T extends string | object>(hosts: readonly T[]): T[] {
   if (hosts.length === 1) return [...hosts];
   const keyed = hosts.map((host) => ({ host, id: hostIdentity(host) }));
   keyed.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   for (let i = 1; i < keyed.length; i++) {
     if (keyed[i].id === keyed[i - 1].id) {
-      throw new TypeError(
-        `The Redis host ${keyed[i].id} is listed twice in hosts`,
-      );
+      throw new TypeError(`The Redis host ${keyed[i].id} is listed twice in hosts`);
     }
   }
   return keyed.map((k) => k.host);

@@ -21,11 +21,7 @@ import {
   randomToken,
   RESYNC_MESSAGE_TYPE,
 } from "../../src/layers/kit.ts";
-import {
-  deepFreeze,
-  type DropListener,
-  Mailboxes,
-} from "../../src/layers/mailbox.ts";
+import { deepFreeze, type DropListener, Mailboxes } from "../../src/layers/mailbox.ts";
 import { ForeignChannelError } from "./errors.ts";
 import {
   allSettledOrThrow,
@@ -135,9 +131,7 @@ export class ShardedLayer<S extends Shard> {
     const hosts = resolveHosts(options);
     this.backoff = options.backoff;
     this.timeouts = resolveTimeouts(options.timeouts);
-    this.shards = hosts.map((host, index) =>
-      spec.shard({ index, host, commandWaiters: [] }, this)
-    );
+    this.shards = hosts.map((host, index) => spec.shard({ index, host, commandWaiters: [] }, this));
     this.serializer = makeSerializer(options.encryptionKeys);
     this.mailboxes = new Mailboxes({
       ...spec.mailboxes(),
@@ -153,9 +147,7 @@ export class ShardedLayer<S extends Shard> {
 
   /** Connects every host (idempotent); a failure on one closes what the others opened. */
   connect(): Promise<void> {
-    if (this.closed) {
-      return Promise.reject(new ClosedError(`The ${this.label} is closed`));
-    }
+    if (this.closed) return Promise.reject(new ClosedError(`The ${this.label} is closed`));
     this.#connecting ??= this.#connectAll();
     return this.#connecting;
   }
@@ -164,9 +156,7 @@ export class ShardedLayer<S extends Shard> {
     // Every attempt settles (each is bounded by the connect timeout) before cleaning up, so a
     // failure on one host leaves no link opening on another.
     try {
-      await allSettledOrThrow(
-        this.shards.map((s) => this.#spec.connectShard(s)),
-      );
+      await allSettledOrThrow(this.shards.map((s) => this.#spec.connectShard(s)));
     } catch (error) {
       await Promise.all(this.shards.map((s) => this.#spec.abandon(s)));
       this.#connecting = undefined;
@@ -205,9 +195,7 @@ export class ShardedLayer<S extends Shard> {
 
   /** Throws {@linkcode ForeignChannelError} for another instance's process-local channel. */
   assertOwn(channel: string, operation: string): void {
-    if (
-      isProcessLocal(channel) && !this.ownPrefixes.has(nonLocalName(channel))
-    ) {
+    if (isProcessLocal(channel) && !this.ownPrefixes.has(nonLocalName(channel))) {
       throw new ForeignChannelError(channel, operation);
     }
   }
@@ -237,9 +225,7 @@ export class ShardedLayer<S extends Shard> {
    * (no limit without `ms`).
    */
   commandReady(shard: S, ms?: number): Promise<void> {
-    if (!shard.command || shard.command.client.isReady || this.closed) {
-      return Promise.resolve();
-    }
+    if (!shard.command || shard.command.client.isReady || this.closed) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = ms === undefined ? undefined : setTimeout(done, ms);
       function done() {
@@ -260,9 +246,7 @@ export class ShardedLayer<S extends Shard> {
     const client = shard.command!.client;
     if (!client.isReady) {
       const failed = what === undefined ? "" : `${what} failed: `;
-      throw new LayerUnavailableError(
-        `${failed}Redis host ${shard.index} is unavailable`,
-      );
+      throw new LayerUnavailableError(`${failed}Redis host ${shard.index} is unavailable`);
     }
     return client;
   }

@@ -35,11 +35,10 @@ export interface RedisTimeouts {
 }
 
 /** The default {@linkcode RedisTimeouts}. */
-export const DEFAULT_REDIS_TIMEOUTS: Readonly<Required<RedisTimeouts>> = Object
-  .freeze({
-    connectTimeoutMs: 5000,
-    commandTimeoutMs: 5000,
-  });
+export const DEFAULT_REDIS_TIMEOUTS: Readonly<Required<RedisTimeouts>> = Object.freeze({
+  connectTimeoutMs: 5000,
+  commandTimeoutMs: 5000,
+});
 
 /**
  * A Redis command got no reply within `commandTimeoutMs` (the server is paused, overloaded or
@@ -52,12 +51,7 @@ export class RedisTimeoutError extends LayerUnavailableError {
   /** The timeout that expired, in milliseconds. */
   readonly timeoutMs: number;
   /** Creates the error for `command` on the connection `label`. */
-  constructor(
-    command: string,
-    label: string,
-    timeoutMs: number,
-    overdue = false,
-  ) {
+  constructor(command: string, label: string, timeoutMs: number, overdue = false) {
     super(
       overdue
         ? `${command} not sent: Redis (${label}) has not answered an earlier command for ${timeoutMs} ms`
@@ -69,28 +63,17 @@ export class RedisTimeoutError extends LayerUnavailableError {
 }
 
 /** Timeout options with defaults filled in; a `RangeError` for a value that is not a positive number. */
-export function resolveTimeouts(
-  timeouts: RedisTimeouts | undefined,
-): Required<RedisTimeouts> {
+export function resolveTimeouts(timeouts: RedisTimeouts | undefined): Required<RedisTimeouts> {
   const t = { ...DEFAULT_REDIS_TIMEOUTS, ...timeouts };
   for (const [key, value] of Object.entries(t)) {
     if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
-      throw new RangeError(
-        `${key} must be a positive number of milliseconds, got ${value}`,
-      );
+      throw new RangeError(`${key} must be a positive number of milliseconds, got ${value}`);
     }
   }
   return t;
 }
 
-const LIST_BLOCKING = new Set([
-  "BLPOP",
-  "BRPOP",
-  "BZPOPMIN",
-  "BZPOPMAX",
-  "BRPOPLPUSH",
-  "BLMOVE",
-]);
+const LIST_BLOCKING = new Set(["BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX", "BRPOPLPUSH", "BLMOVE"]);
 
 /** Milliseconds a blocking command may legitimately wait on the server; Infinity for "forever". */
 export function blockingMs(args: readonly string[]): number {
@@ -164,11 +147,7 @@ export class TimedClient implements RedisClientLike {
     channel: string,
     listener: (message: string, channel: string) => void,
   ): Promise<unknown> {
-    return this.#timed(
-      "SUBSCRIBE",
-      0,
-      () => this.#raw.subscribe(channel, listener),
-    );
+    return this.#timed("SUBSCRIBE", 0, () => this.#raw.subscribe(channel, listener));
   }
   unsubscribe(channel: string): Promise<unknown> {
     return this.#timed("UNSUBSCRIBE", 0, () => this.#raw.unsubscribe(channel));
@@ -214,15 +193,9 @@ export class TimedClient implements RedisClientLike {
     return this.#raw.off(event, listener);
   }
 
-  #timed(
-    command: string,
-    blockMs: number,
-    run: () => Promise<unknown>,
-  ): Promise<unknown> {
+  #timed(command: string, blockMs: number, run: () => Promise<unknown>): Promise<unknown> {
     if (this.#overdue > 0 && this.#raw.isReady) {
-      return Promise.reject(
-        new RedisTimeoutError(command, this.#label, this.#timeoutMs, true),
-      );
+      return Promise.reject(new RedisTimeoutError(command, this.#label, this.#timeoutMs, true));
     }
     let promise: Promise<unknown>;
     try {

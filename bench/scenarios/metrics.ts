@@ -69,14 +69,11 @@ export async function metrics(ctx: Ctx): Promise<Row[]> {
       cpuRatio: cpuRatio(results.on, results.off),
       target: "≥ 0.97×",
       met: ratio >= 0.97,
-      notes: `p50 ${s.p50.toFixed(2)} ms with metrics, ${
-        b.p50.toFixed(2)
-      } ms without; ${Math.round(s.perServerCpuSecond)} vs ${
-        Math.round(b.perServerCpuSecond)
-      } msg per server CPU-second`,
+      notes: `p50 ${s.p50.toFixed(2)} ms with metrics, ${b.p50.toFixed(2)} ms without; ${
+        Math.round(s.perServerCpuSecond)
+      } vs ${Math.round(b.perServerCpuSecond)} msg per server CPU-second`,
     }, {
-      scenario:
-        "echo in-process (no sockets), 50 connections, /metrics mounted",
+      scenario: "echo in-process (no sockets), 50 connections, /metrics mounted",
       metric: "frames per CPU-second",
       unit: "frames/CPU-s",
       switchboard: cost.medianOn,
@@ -86,10 +83,7 @@ export async function metrics(ctx: Ctx): Promise<Row[]> {
       cpuRatio: cost.medianRatio,
       target: "≥ 0.97× (socket row); the library's share alone",
       met: cost.medianRatio >= 0.97,
-      notes:
-        `median of the windows (best windows: ${
-          cost.ratio.toFixed(3)
-        }×); the library ` +
+      notes: `median of the windows (best windows: ${cost.ratio.toFixed(3)}×); the library ` +
         `path only (decode, ` +
         `validate, handler, serialize), so the metrics' share here is its upper bound`,
     }];

@@ -11,11 +11,7 @@
  */
 import { Connection } from "../connection/connection.ts";
 import { ConnectionBinding } from "../connection/binding.ts";
-import {
-  CONSUMER_BINDING,
-  type ConsumerClass,
-  type ParamsOf,
-} from "../consumer/consumer.ts";
+import { CONSUMER_BINDING, type ConsumerClass, type ParamsOf } from "../consumer/consumer.ts";
 import { CloseCode } from "../protocol/close_codes.ts";
 import { DefinitionError, type LayerNotFoundError } from "../errors.ts";
 import { checkHandlers } from "../consumer/handlers.ts";
@@ -26,11 +22,7 @@ import { routeParams } from "../consumer/params.ts";
 import { compilePath, type PathParams, type PathPattern } from "./route.ts";
 import { truncateForEcho } from "../protocol/truncate.ts";
 import { heartbeatSeconds } from "../runtime/heartbeat.ts";
-import {
-  type RuntimeUpgrader,
-  type UpgradeDecision,
-  upgradeUnsupported,
-} from "../runtime/seam.ts";
+import { type RuntimeUpgrader, type UpgradeDecision, upgradeUnsupported } from "../runtime/seam.ts";
 import { limitBody } from "./http_body.ts";
 import { compileOriginRule, type OriginCheck } from "./origin.ts";
 import { type AppOptions, withDefaults } from "./options.ts";
@@ -74,8 +66,7 @@ export type HttpHandler<K extends string = string> = (
  * (`Consumer<Events, "room">`); otherwise a type naming the missing ones, so that
  * `app.ws("/ws/room/:roomName", RoomConsumer)` does not compile.
  */
-export type RouteFits<P extends string, C> = string extends ParamsOf<C>
-  ? unknown
+export type RouteFits<P extends string, C> = string extends ParamsOf<C> ? unknown
   : string extends PathParams<P> ? unknown
   : [Exclude<ParamsOf<C>, PathParams<P>>] extends [never] ? unknown
   : { readonly "~routeLacksParams": Exclude<ParamsOf<C>, PathParams<P>> };
@@ -114,10 +105,7 @@ export function checkAppAtStart(app: App): void {
  * Sets who the connections `app` accepts from now on report to (`mountMetrics`,
  * `mountInspector`); `undefined` stops it. Not part of the public API (mod.ts does not export it).
  */
-export function observeApp(
-  app: App,
-  observer: ConnectionObserver | undefined,
-): void {
+export function observeApp(app: App, observer: ConnectionObserver | undefined): void {
   observeOf(app, observer);
 }
 
@@ -143,9 +131,7 @@ export class App {
     this.options = withDefaults(options);
     this.#slots = new ConnectionSlots(this.options.maxConnections);
     this.#upgrader = upgrader;
-    this.#origin = compileOriginRule(
-      this.options.allowedOrigins ?? "same-origin",
-    );
+    this.#origin = compileOriginRule(this.options.allowedOrigins ?? "same-origin");
     this.fetch = this.fetch.bind(this);
   }
 
@@ -154,14 +140,9 @@ export class App {
    * declares its parameters (`Consumer<Events, "room">`) only compiles with a route that has them.
    * Its layer alias may be registered later, until the app serves: see {@linkcode App.check}.
    */
-  ws<P extends string, C extends ConsumerClass>(
-    path: P,
-    consumer: C & RouteFits<P, C>,
-  ): this {
+  ws<P extends string, C extends ConsumerClass>(path: P, consumer: C & RouteFits<P, C>): this {
     if (typeof consumer !== "function") {
-      throw new DefinitionError(
-        `app.ws('${path}'): the second argument must be a Consumer class`,
-      );
+      throw new DefinitionError(`app.ws('${path}'): the second argument must be a Consumer class`);
     }
     checkHandlers(consumer);
     const pattern = compilePath(path);
@@ -245,19 +226,13 @@ export class App {
     if (this.#startChecked) return;
     this.#startChecked = true;
     for (const problem of this.problems()) {
-      getLogger().error(`Misconfigured app: ${problem.message}`, {
-        error: problem,
-      });
+      getLogger().error(`Misconfigured app: ${problem.message}`, { error: problem });
     }
   }
 
   /** The WebSocket routes, in mounting order. */
   get routes(): readonly WsRoute[] {
-    return this.#ws.map(({ path, params, consumer }) => ({
-      path,
-      params,
-      consumer,
-    }));
+    return this.#ws.map(({ path, params, consumer }) => ({ path, params, consumer }));
   }
 
   /** Number of open connections. */
@@ -271,12 +246,7 @@ export class App {
    */
   async upgrade(request: Request): Promise<UpgradeDecision> {
     this.#checkAtStart();
-    if (this.#closing) {
-      return {
-        accepted: false,
-        response: text(503, "Server is shutting down"),
-      };
-    }
+    if (this.#closing) return { accepted: false, response: text(503, "Server is shutting down") };
     const url = new URL(request.url);
     const refusal = this.checkOrigin(request);
     if (refusal !== undefined) {
@@ -303,10 +273,7 @@ export class App {
     if (!route || !params) {
       return {
         accepted: false,
-        response: text(
-          404,
-          `No WebSocket route for ${truncateForEcho(url.pathname)}`,
-        ),
+        response: text(404, `No WebSocket route for ${truncateForEcho(url.pathname)}`),
       };
     }
     const badTopic = standaloneTopicRefusal(route.consumer, params);
@@ -315,10 +282,7 @@ export class App {
     if (missing) {
       return {
         accepted: false,
-        response: serverError(
-          `Refused an upgrade: ${missing.message}`,
-          missing,
-        ),
+        response: serverError(`Refused an upgrade: ${missing.message}`, missing),
       };
     }
     const consumer = new route.consumer();
@@ -338,12 +302,8 @@ export class App {
         ),
       };
     }
-    if (verdict instanceof Response) {
-      return { accepted: false, response: verdict };
-    }
-    if (verdict === false) {
-      return { accepted: false, response: text(403, "Forbidden") };
-    }
+    if (verdict instanceof Response) return { accepted: false, response: verdict };
+    if (verdict === false) return { accepted: false, response: text(403, "Forbidden") };
     return {
       accepted: true,
       consumer,
@@ -353,11 +313,7 @@ export class App {
           request,
           frozenParams,
           socket,
-          connectionSettings(
-            this.options,
-            (c) => this.#slots.open.delete(c),
-            this.#observer,
-          ),
+          connectionSettings(this.options, (c) => this.#slots.open.delete(c), this.#observer),
         );
         this.#slots.open.add(connection);
         return connection;
@@ -413,20 +369,12 @@ export class App {
         continue;
       }
       try {
-        const body = await limitBody(
-          request,
-          r.maxBodyBytes ?? this.options.maxBodyBytes!,
-        );
+        const body = await limitBody(request, r.maxBodyBytes ?? this.options.maxBodyBytes!);
         if (!body.ok) return body.response;
-        return await r.handler(body.request, {
-          params: routeParams(params),
-          app: this,
-        });
+        return await r.handler(body.request, { params: routeParams(params), app: this });
       } catch (error) {
         return serverError(
-          `HTTP handler for ${request.method} ${
-            truncateForEcho(url.pathname)
-          } failed`,
+          `HTTP handler for ${request.method} ${truncateForEcho(url.pathname)} failed`,
           error,
         );
       }
@@ -446,12 +394,8 @@ export class App {
     this.#closing = true;
     try {
       const open = [...this.#slots.open];
-      for (const c of open) {
-        c.close(CloseCode.goingAway, "Server shutting down");
-      }
-      await Promise.all(
-        open.map((c) => c.closed(CloseCode.goingAway, "Server shutting down")),
-      );
+      for (const c of open) c.close(CloseCode.goingAway, "Server shutting down");
+      await Promise.all(open.map((c) => c.closed(CloseCode.goingAway, "Server shutting down")));
       if (options.closeLayers ?? true) await layers.closeAll();
     } finally {
       this.#closing = false;

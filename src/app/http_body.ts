@@ -16,10 +16,7 @@ export type LimitedBody =
 function tooLarge(max: number): Response {
   return new Response(`Request body larger than ${max} bytes`, {
     status: 413,
-    headers: {
-      "content-type": "text/plain; charset=utf-8",
-      connection: "close",
-    },
+    headers: { "content-type": "text/plain; charset=utf-8", connection: "close" },
   });
 }
 
@@ -28,10 +25,7 @@ function tooLarge(max: number): Response {
  * reading, a chunked body as soon as it passes `max` (413; the rest is not read). On success the
  * returned request carries the bytes read; `Infinity` passes the request through untouched.
  */
-export async function limitBody(
-  request: Request,
-  max: number,
-): Promise<LimitedBody> {
+export async function limitBody(request: Request, max: number): Promise<LimitedBody> {
   if (request.body === null || max === Infinity) return { ok: true, request };
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > max) {
@@ -48,9 +42,7 @@ export async function limitBody(
     } catch {
       return {
         ok: false,
-        response: new Response("Request body could not be read", {
-          status: 400,
-        }),
+        response: new Response("Request body could not be read", { status: 400 }),
       };
     }
     const { done, value } = next;

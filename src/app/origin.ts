@@ -13,10 +13,7 @@ export type OriginRule =
   | ((origin: string, request: Request) => boolean);
 
 /** A compiled {@linkcode OriginRule}: answers why an origin is refused, or `undefined`. */
-export type OriginCheck = (
-  origin: string,
-  request: Request,
-) => string | undefined;
+export type OriginCheck = (origin: string, request: Request) => string | undefined;
 
 /** Longest Origin value quoted in a refusal (it is client input). */
 const QUOTE_MAX = 200;
@@ -51,15 +48,11 @@ function rebindingSafe(hostname: string): boolean {
 function sameOrigin(origin: string, request: Request): string | undefined {
   const own = new URL(request.url);
   if (origin !== own.origin) {
-    return `Origin ${
-      quote(origin)
-    } is not this server's origin ${own.origin} (same-origin rule; ` +
+    return `Origin ${quote(origin)} is not this server's origin ${own.origin} (same-origin rule; ` +
       `scheme, host and port must all match — behind a proxy, list the public origins in allowedOrigins)`;
   }
   if (!rebindingSafe(own.hostname)) {
-    return `Origin ${
-      quote(origin)
-    } names the host '${own.hostname}', which the same-origin rule ` +
+    return `Origin ${quote(origin)} names the host '${own.hostname}', which the same-origin rule ` +
       `cannot tell from a DNS rebinding attack: list the public origins in allowedOrigins ` +
       `(e.g. ["${own.origin}"])`;
   }
@@ -74,9 +67,7 @@ export function compileOriginRule(rule: OriginRule): OriginCheck {
   if (rule === "*") return () => undefined;
   if (typeof rule === "function") {
     return (origin, request) =>
-      rule(origin, request)
-        ? undefined
-        : `Origin ${quote(origin)} refused by allowedOrigins`;
+      rule(origin, request) ? undefined : `Origin ${quote(origin)} refused by allowedOrigins`;
   }
   const entries = rule === "same-origin" ? ["same-origin"] : [...rule];
   const listed = new Set<string>();
@@ -96,9 +87,7 @@ export function compileOriginRule(rule: OriginRule): OriginCheck {
   }
   return (origin, request) => {
     const canonical = canonicalOrigin(origin);
-    if (canonical === undefined) {
-      return `Origin ${quote(origin)} is not an http(s) origin`;
-    }
+    if (canonical === undefined) return `Origin ${quote(origin)} is not an http(s) origin`;
     if (listed.has(canonical)) return undefined;
     if (withSameOrigin) {
       const refusal = sameOrigin(canonical, request);

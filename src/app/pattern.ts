@@ -42,15 +42,11 @@ export interface Pattern {
 export type PatternPiece = string | { readonly param: string };
 
 /** Builds a {@linkcode Pattern} from literal text and parameters, cut into segments at `separator`. */
-export function compilePieces(
-  pieces: readonly PatternPiece[],
-  separator: string,
-): Pattern {
+export function compilePieces(pieces: readonly PatternPiece[], separator: string): Pattern {
   const names: string[] = [];
   const segments: PatternSegment[] = [];
   let lits = [""];
-  const close = () =>
-    segments.push({ lits, first: names.length - (lits.length - 1) });
+  const close = () => segments.push({ lits, first: names.length - (lits.length - 1) });
   for (const piece of pieces) {
     if (typeof piece !== "string") {
       names.push(piece.param);
@@ -78,9 +74,7 @@ const ROUTE_PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * The returned pattern matches the path after its leading `/`.
  */
 export function compileRoutePattern(path: string): Pattern {
-  if (!path.startsWith("/")) {
-    throw new TypeError(`Route paths start with '/': got '${path}'`);
-  }
+  if (!path.startsWith("/")) throw new TypeError(`Route paths start with '/': got '${path}'`);
   const pieces: PatternPiece[] = [];
   path.slice(1).split("/").forEach((segment, i) => {
     if (i > 0) pieces.push("/");
@@ -129,11 +123,7 @@ export function globToRegExp(glob: string): RegExp {
  * long as possible), found without backtracking: each literal is placed as far right as it can
  * go, from the last one back, so the time is linear in the piece's length.
  */
-function matchSegment(
-  piece: string,
-  seg: PatternSegment,
-  out: string[],
-): boolean {
+function matchSegment(piece: string, seg: PatternSegment, out: string[]): boolean {
   const { lits, first } = seg;
   const k = lits.length - 1;
   if (k === 0) return piece === lits[0];
@@ -167,11 +157,7 @@ export function matchPattern(
 ): Record<string, string> | undefined {
   const { separator, segments, names } = pattern;
   let separators = 0;
-  for (
-    let i = input.indexOf(separator);
-    i !== -1;
-    i = input.indexOf(separator, i + 1)
-  ) {
+  for (let i = input.indexOf(separator); i !== -1; i = input.indexOf(separator, i + 1)) {
     if (++separators >= segments.length) return undefined;
   }
   if (separators !== segments.length - 1) return undefined;

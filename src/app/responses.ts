@@ -7,11 +7,7 @@
 import { getLogger } from "../logger.ts";
 
 /** A `text/plain` response. */
-export function text(
-  status: number,
-  body: string,
-  headers: Record<string, string> = {},
-): Response {
+export function text(status: number, body: string, headers: Record<string, string> = {}): Response {
   return new Response(body, {
     status,
     headers: { "content-type": "text/plain; charset=utf-8", ...headers },

@@ -18,9 +18,7 @@ export type PathParams<P extends string> = string extends P ? string
   : never;
 
 /** The `params` object of a route: `{room: string}` for `/ws/room/:room`. */
-export type RouteParams<P extends string> = Readonly<
-  Record<PathParams<P>, string>
->;
+export type RouteParams<P extends string> = Readonly<Record<PathParams<P>, string>>;
 
 /** A compiled path pattern. */
 export interface PathPattern {
@@ -42,11 +40,7 @@ export function compilePath(path: string): PathPattern {
       // The pattern starts after the path's leading '/' (a URL pathname always has one).
       const slash = pathname.indexOf("/");
       if (slash === -1) return undefined;
-      return matchPattern(
-        pattern,
-        pathname.slice(slash + 1),
-        decodeURIComponent,
-      );
+      return matchPattern(pattern, pathname.slice(slash + 1), decodeURIComponent);
     },
   };
 }

@@ -7,10 +7,7 @@
  *
  * @module
  */
-import type {
-  Connection,
-  ConnectionSettings,
-} from "../connection/connection.ts";
+import type { Connection, ConnectionSettings } from "../connection/connection.ts";
 import type { ConsumerClass } from "../consumer/consumer.ts";
 import { checkHandlers } from "../consumer/handlers.ts";
 import { DefinitionError, type LayerNotFoundError } from "../errors.ts";
@@ -29,9 +26,7 @@ export function checkTopics(
   params: readonly string[],
   consumer: ConsumerClass,
 ): void {
-  const hostLayer = consumer.layer === undefined
-    ? DEFAULT_LAYER
-    : consumer.layer;
+  const hostLayer = consumer.layer === undefined ? DEFAULT_LAYER : consumer.layer;
   for (const topic of consumer.topics) {
     checkHandlers(topic);
     topic.paramNames(); // compiles the pattern, throwing if there is none
@@ -60,9 +55,7 @@ export function checkTopics(
 export function missingLayer(
   route: { path: string; consumer: ConsumerClass },
 ): LayerNotFoundError | undefined {
-  const alias = route.consumer.layer === undefined
-    ? DEFAULT_LAYER
-    : route.consumer.layer;
+  const alias = route.consumer.layer === undefined ? DEFAULT_LAYER : route.consumer.layer;
   if (alias === null) return undefined;
   return layers.missing(
     alias,
@@ -118,9 +111,7 @@ export class ConnectionSlots {
    * decision's `accept` (the connection then counts in `open`) or a refusal, failure or `cancel`.
    * A full app answers 503 without running `decide`.
    */
-  async admit(
-    decide: () => Promise<SlotlessDecision>,
-  ): Promise<UpgradeDecision> {
+  async admit(decide: () => Promise<SlotlessDecision>): Promise<UpgradeDecision> {
     if (this.max !== undefined && this.open.size + this.#reserved >= this.max) {
       return { accepted: false, response: text(503, "Too many connections") };
     }
@@ -141,11 +132,7 @@ export class ConnectionSlots {
         accepted: true,
         consumer: decision.consumer,
         accept: (socket) => {
-          if (!held) {
-            throw new Error(
-              "accept() after cancel(): the connection slot is gone",
-            );
-          }
+          if (!held) throw new Error("accept() after cancel(): the connection slot is gone");
           const connection = decision.accept(socket);
           release();
           return connection;

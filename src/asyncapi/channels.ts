@@ -34,18 +34,11 @@ export interface ChannelSource {
  * The channels a route documents: the route itself (unless it only hosts topics), then one per
  * hosted topic; a standalone topic consumer documents its topic alone.
  */
-export function channelSources(
-  route: WsRoute,
-  camelCase: boolean,
-): ChannelSource[] {
+export function channelSources(route: WsRoute, camelCase: boolean): ChannelSource[] {
   const name = (n: string) => camelCase ? camelize(n) : n;
   const address = route.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, "{$1}");
   const consumer: ConsumerClass = route.consumer;
-  const topicSource = (
-    topic: TopicClass,
-    channelName: string,
-    hosted: boolean,
-  ): ChannelSource => {
+  const topicSource = (topic: TopicClass, channelName: string, hosted: boolean): ChannelSource => {
     const table = handlerTable(topic);
     return {
       name: name(table.channel?.name ?? channelName),
@@ -67,20 +60,12 @@ export function channelSources(
     };
   };
   if (consumer.defaultTopic) {
-    return [
-      topicSource(
-        consumer.defaultTopic,
-        snakeName(consumer.defaultTopic.name),
-        false,
-      ),
-    ];
+    return [topicSource(consumer.defaultTopic, snakeName(consumer.defaultTopic.name), false)];
   }
   const table = handlerTable(consumer);
   const hostName = table.channel?.name ?? snakeName(consumer.name, "Consumer");
   const out: ChannelSource[] = [];
-  if (
-    consumer.topics.length === 0 || table.ws.size > 0 || table.events.size > 0
-  ) {
+  if (consumer.topics.length === 0 || table.ws.size > 0 || table.events.size > 0) {
     out.push({
       name: name(hostName),
       address,

@@ -94,16 +94,12 @@ export function pointer(segment: string): string {
 }
 
 /** `[{name}]` for each tag, or `undefined` when there are none. */
-export function tagList(
-  tags: readonly string[] | undefined,
-): { name: string }[] | undefined {
+export function tagList(tags: readonly string[] | undefined): { name: string }[] | undefined {
   return tags && tags.length ? tags.map((name) => ({ name })) : undefined;
 }
 
 /** Drops `undefined` values so they never reach JSON/YAML output. */
 export function compact<T extends AsyncApiObject>(object: T): T {
-  for (const k of Object.keys(object)) {
-    if (object[k] === undefined) delete object[k];
-  }
+  for (const k of Object.keys(object)) if (object[k] === undefined) delete object[k];
   return object;
 }

@@ -46,9 +46,7 @@ export { AsyncApiError };
  * A static key a consumer class sets to stay out of the document (the inspector's own socket:
  * an operator endpoint, not part of the app's API).
  */
-export const UNDOCUMENTED: unique symbol = Symbol.for(
-  "switchboard.asyncapi.undocumented",
-);
+export const UNDOCUMENTED: unique symbol = Symbol.for("switchboard.asyncapi.undocumented");
 
 /**
  * Generates the AsyncAPI 3.0 document of an app (or of any {@linkcode AsyncApiSource}).
@@ -87,9 +85,7 @@ export function generateAsyncApi(
   const used = new Set<string>();
   for (const s of sources) {
     let name = s.name;
-    for (let i = 2; used.has(name); i++) {
-      name = `${s.name}${camelCase ? "" : "_"}${i}`;
-    }
+    for (let i = 2; used.has(name); i++) name = `${s.name}${camelCase ? "" : "_"}${i}`;
     used.add(name);
     s.name = name;
   }
@@ -100,14 +96,10 @@ export function generateAsyncApi(
     const base = operationBaseId(h, camelCase);
     let id = base;
     if (Object.hasOwn(operations, id)) {
-      id = camelCase
-        ? camelize(`${channelName}_${base}`)
-        : `${channelName}_${base}`;
+      id = camelCase ? camelize(`${channelName}_${base}`) : `${channelName}_${base}`;
     }
     for (let i = 2; Object.hasOwn(operations, id); i++) {
-      id = camelCase
-        ? `${channelName}${pascal(base)}${i}`
-        : `${channelName}_${base}_${i}`;
+      id = camelCase ? `${channelName}${pascal(base)}${i}` : `${channelName}_${base}_${i}`;
     }
     return id;
   };
@@ -115,13 +107,9 @@ export function generateAsyncApi(
   for (const s of sources) {
     const channelRef = { $ref: `#/channels/${pointer(s.name)}` };
     const keys = new Map<AnyMessageType, string>();
-    for (const type of channelMessages(s.table)) {
-      keys.set(type, builder.message(type, s.name));
-    }
+    for (const type of channelMessages(s.table)) keys.set(type, builder.message(type, s.name));
     const ref = (type: AnyMessageType) => ({
-      $ref: `#/channels/${pointer(s.name)}/messages/${
-        pointer(keys.get(type)!)
-      }`,
+      $ref: `#/channels/${pointer(s.name)}/messages/${pointer(keys.get(type)!)}`,
     });
     const messages = Object.fromEntries(
       [...new Set(keys.values())].sort().map((k) => [k, {
@@ -138,11 +126,7 @@ export function generateAsyncApi(
         )
         : undefined,
       "x-topic": s.topic
-        ? {
-          name: s.topic.name,
-          pattern: s.topic.pattern,
-          parameters: [...s.topic.parameters],
-        }
+        ? { name: s.topic.name, pattern: s.topic.pattern, parameters: [...s.topic.parameters] }
         : undefined,
       messages,
       tags: tagList(s.tags),
@@ -155,9 +139,7 @@ export function generateAsyncApi(
         description: h.description || undefined,
         tags: tagList(h.tags),
         messages: [ref(h.input)],
-        reply: h.output.length
-          ? { channel: channelRef, messages: h.output.map(ref) }
-          : undefined,
+        reply: h.output.length ? { channel: channelRef, messages: h.output.map(ref) } : undefined,
       });
     }
     for (const h of s.table.events.values()) {

@@ -9,12 +9,7 @@ import type { StandardSchemaV1 } from "../protocol/standard_schema.ts";
 import { channelMessages, type ChannelSource } from "./channels.ts";
 import { type AsyncApiObject, compact, pointer } from "./document.ts";
 import { pascal } from "./names.ts";
-import {
-  canonical,
-  type JsonSchema,
-  SCHEMA_REF_PREFIX,
-  type SchemaSide,
-} from "./schema.ts";
+import { canonical, type JsonSchema, SCHEMA_REF_PREFIX, type SchemaSide } from "./schema.ts";
 import { SchemaRegistry } from "./schema.ts";
 
 /**
@@ -38,9 +33,7 @@ export class MessageComponents {
   constructor(sources: ChannelSource[], camelCase: boolean) {
     this.camelCase = camelCase;
     this.schemas = new SchemaRegistry(camelCase);
-    for (const s of sources) {
-      for (const h of s.table.ws.values()) this.#clientSent.add(h.input);
-    }
+    for (const s of sources) for (const h of s.table.ws.values()) this.#clientSent.add(h.input);
     // Payload schemas used by several message types (on the same side) are hoisted and shared.
     const users = new Map<string, string[]>();
     const all = new Set(sources.flatMap((s) => channelMessages(s.table)));
@@ -59,9 +52,7 @@ export class MessageComponents {
   #sharedKey(type: AnyMessageType): string {
     const schema = type.schema!;
     let id = this.#schemaIds.get(schema);
-    if (id === undefined) {
-      this.#schemaIds.set(schema, id = this.#schemaIds.size);
-    }
+    if (id === undefined) this.#schemaIds.set(schema, id = this.#schemaIds.size);
     return `${this.side(type)}\0${id}`;
   }
 
@@ -81,8 +72,7 @@ export class MessageComponents {
       const shared = this.#shared.get(this.#sharedKey(type));
       payload = this.schemas.payload(type.schema, side, {
         where,
-        name: shared ??
-          `${type.title.replace(/Message$/, "") || type.title}Payload`,
+        name: shared ?? `${type.title.replace(/Message$/, "") || type.title}Payload`,
         hoist: shared !== undefined,
       }).schema;
     } else {
@@ -107,9 +97,7 @@ export class MessageComponents {
       contentType: "application/json",
       payload: { $ref: SCHEMA_REF_PREFIX + pointer(schemaKey) },
     });
-    const base = this.camelCase
-      ? camelize(decamelize(schemaKey))
-      : decamelize(schemaKey);
+    const base = this.camelCase ? camelize(decamelize(schemaKey)) : decamelize(schemaKey);
     let key = base;
     for (let i = 2;; i++) {
       const taken = this.messages.get(key);

@@ -7,10 +7,7 @@
  * @module
  */
 import { camelize } from "../protocol/case.ts";
-import type {
-  StandardJSONSchemaV1,
-  StandardSchemaV1,
-} from "../protocol/standard_schema.ts";
+import type { StandardJSONSchemaV1, StandardSchemaV1 } from "../protocol/standard_schema.ts";
 
 /** A JSON Schema object. */
 export type JsonSchema = Record<string, unknown>;
@@ -59,10 +56,7 @@ export function toJsonSchema(
   }
   let json: unknown;
   try {
-    json = convert({
-      target: "draft-07",
-      libraryOptions: { unrepresentable: "any" },
-    });
+    json = convert({ target: "draft-07", libraryOptions: { unrepresentable: "any" } });
   } catch (error) {
     throw new AsyncApiError(
       `${where}: converting the payload schema to JSON Schema failed: ${
@@ -71,20 +65,13 @@ export function toJsonSchema(
     );
   }
   if (!json || typeof json !== "object" || Array.isArray(json)) {
-    throw new AsyncApiError(
-      `${where}: the payload schema's JSON Schema is not an object`,
-    );
+    throw new AsyncApiError(`${where}: the payload schema's JSON Schema is not an object`);
   }
   const { $schema: _schema, $id: _id, ...rest } = json as JsonSchema;
   return structuredClone(rest);
 }
 
-const SUBSCHEMA_MAPS = [
-  "properties",
-  "patternProperties",
-  "definitions",
-  "$defs",
-];
+const SUBSCHEMA_MAPS = ["properties", "patternProperties", "definitions", "$defs"];
 const SUBSCHEMA_LISTS = ["anyOf", "oneOf", "allOf", "prefixItems"];
 const SUBSCHEMA_ONE = [
   "items",
@@ -139,18 +126,13 @@ export function camelizeSchema(schema: JsonSchema): void {
       s.properties = out;
     }
     if (Array.isArray(s.required)) {
-      s.required = s.required.map((r) =>
-        typeof r === "string" ? camelize(r) : r
-      );
+      s.required = s.required.map((r) => typeof r === "string" ? camelize(r) : r);
     }
   });
 }
 
 /** Rewrites every `$ref` in `schema` (in place). */
-function rewriteRefs(
-  schema: JsonSchema,
-  rewrite: (ref: string) => string,
-): void {
+function rewriteRefs(schema: JsonSchema, rewrite: (ref: string) => string): void {
   walk(schema, (s) => {
     if (typeof s.$ref === "string") s.$ref = rewrite(s.$ref);
   });
@@ -161,11 +143,7 @@ export function canonical(value: unknown): string {
   return JSON.stringify(
     value,
     (_k, v) =>
-      isObject(v)
-        ? Object.fromEntries(
-          Object.entries(v).sort(([a], [b]) => a < b ? -1 : 1),
-        )
-        : v,
+      isObject(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : 1)) : v,
   );
 }
 
@@ -240,11 +218,7 @@ export class SchemaRegistry {
    * The payload schema of a message: nested definitions hoisted and referenced; the payload itself
    * hoisted under `options.name` when asked (shared payloads) or when it refers to itself.
    */
-  payload(
-    schema: StandardSchemaV1,
-    side: SchemaSide,
-    options: PayloadOptions,
-  ): PayloadSchema {
+  payload(schema: StandardSchemaV1, side: SchemaSide, options: PayloadOptions): PayloadSchema {
     const where = options.where;
     const json = toJsonSchema(schema, side, where);
     if (this.#camelCase) camelizeSchema(json);
@@ -252,9 +226,7 @@ export class SchemaRegistry {
     for (const key of ["definitions", "$defs"]) {
       const d = json[key];
       if (isObject(d)) {
-        for (const [name, def] of Object.entries(d)) {
-          if (isObject(def)) defs[name] = def;
-        }
+        for (const [name, def] of Object.entries(d)) if (isObject(def)) defs[name] = def;
         delete json[key];
       }
     }
@@ -267,11 +239,9 @@ export class SchemaRegistry {
         if (s.$ref === "#") selfRef = true;
       });
     }
-    const rootIsRef = Object.keys(json).length === 1 &&
-      typeof json.$ref === "string";
+    const rootIsRef = Object.keys(json).length === 1 && typeof json.$ref === "string";
     // A payload titled by its author (zod: `.meta({title})`) is a named, hoisted schema.
-    const titled = typeof json.title === "string" &&
-        /^[A-Za-z_][A-Za-z0-9_.-]*$/.test(json.title)
+    const titled = typeof json.title === "string" && /^[A-Za-z_][A-Za-z0-9_.-]*$/.test(json.title)
       ? json.title
       : undefined;
     const rootName = selfRef || ((options.hoist || titled) && !rootIsRef)
@@ -297,9 +267,7 @@ export class SchemaRegistry {
         if (ref === "#") return SCHEMA_REF_PREFIX + names.get(ROOT)!;
         const m = /^#\/(?:definitions|\$defs)\/([^/]+)(.*)$/.exec(ref);
         if (!m) return ref;
-        const id = decodeURIComponent(
-          m[1].replace(/~1/g, "/").replace(/~0/g, "~"),
-        );
+        const id = decodeURIComponent(m[1].replace(/~1/g, "/").replace(/~0/g, "~"));
         const to = names.get(id);
         return to === undefined ? ref : SCHEMA_REF_PREFIX + to + m[2];
       };
@@ -330,20 +298,14 @@ export class SchemaRegistry {
       }
       for (const [id, s] of hoisted) this.register(names.get(id)!, s, side);
       return {
-        schema: rootName !== undefined
-          ? { $ref: SCHEMA_REF_PREFIX + names.get(ROOT)! }
-          : root,
+        schema: rootName !== undefined ? { $ref: SCHEMA_REF_PREFIX + names.get(ROOT)! } : root,
       };
     }
-    throw new AsyncApiError(
-      `${where}: could not name the payload's schema definitions`,
-    );
+    throw new AsyncApiError(`${where}: could not name the payload's schema definitions`);
   }
 
   /** Every schema, sorted by key. */
   toObject(): Record<string, JsonSchema> {
-    return Object.fromEntries(
-      [...this.#schemas].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0),
-    );
+    return Object.fromEntries([...this.#schemas].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0));
   }
 }

@@ -6,10 +6,7 @@
  *
  * @module
  */
-import type {
-  BroadcastOptions,
-  ConsumerBinding,
-} from "../consumer/consumer.ts";
+import type { BroadcastOptions, ConsumerBinding } from "../consumer/consumer.ts";
 import type { AnyMessage } from "../protocol/message.ts";
 
 /** What a binding needs of an accepted connection. */
@@ -31,9 +28,7 @@ export interface BoundConnection {
 }
 
 function notAccepted(what: string): Promise<never> {
-  return Promise.reject(
-    new Error(`Cannot ${what} before the connection is accepted`),
-  );
+  return Promise.reject(new Error(`Cannot ${what} before the connection is accepted`));
 }
 
 /**
@@ -54,19 +49,13 @@ export class ConnectionBinding implements ConsumerBinding {
     return this.connection ? this.connection.closing : false;
   }
   send(message: AnyMessage): Promise<void> {
-    return this.connection
-      ? this.connection.send(message)
-      : notAccepted("send");
+    return this.connection ? this.connection.send(message) : notAccepted("send");
   }
   broadcast(message: AnyMessage, options: BroadcastOptions): Promise<void> {
-    return this.connection
-      ? this.connection.broadcast(message, options)
-      : notAccepted("broadcast");
+    return this.connection ? this.connection.broadcast(message, options) : notAccepted("broadcast");
   }
   join(group: string): Promise<void> {
-    return this.connection
-      ? this.connection.join(group)
-      : notAccepted("join groups");
+    return this.connection ? this.connection.join(group) : notAccepted("join groups");
   }
   leave(group: string): Promise<void> {
     return this.connection ? this.connection.leave(group) : Promise.resolve();

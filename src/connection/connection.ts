@@ -40,12 +40,7 @@ import type { ConnectionObserver } from "../observe/hooks.ts";
 import { ConnectionBinding } from "./binding.ts";
 import { dispatchFrame, dispatchLayerMessage } from "./dispatch.ts";
 import { LayerLoop } from "./layer_loop.ts";
-import {
-  PendingBudget,
-  RateLimiter,
-  type RateLimitSettings,
-  textTooBig,
-} from "./limits.ts";
+import { PendingBudget, RateLimiter, type RateLimitSettings, textTooBig } from "./limits.ts";
 import { Outbox } from "./outbox.ts";
 import { SerialQueue, type Task } from "./serial_queue.ts";
 import { Subscriptions, type Target } from "./subscriptions.ts";
@@ -106,12 +101,7 @@ export class Connection implements ConnectionHandle {
     this.#settings = settings;
     this.#params = params;
     this.#outbox = new Outbox(socket, this.cls, settings, this);
-    this.#layer = new LayerLoop(
-      this,
-      this.#outbox,
-      settings.maxPendingFrames,
-      settings.observer,
-    );
+    this.#layer = new LayerLoop(this, this.#outbox, settings.maxPendingFrames, settings.observer);
     this.#subscriptions = new Subscriptions(
       consumer,
       this.cls,
@@ -119,13 +109,8 @@ export class Connection implements ConnectionHandle {
       this.#layer,
       settings.maxSubscriptions,
     );
-    if (settings.rateLimit) {
-      this.#rateLimit = new RateLimiter(settings.rateLimit);
-    }
-    this.#pending = new PendingBudget(
-      settings.maxPendingFrames,
-      settings.maxPendingBytes,
-    );
+    if (settings.rateLimit) this.#rateLimit = new RateLimiter(settings.rateLimit);
+    this.#pending = new PendingBudget(settings.maxPendingFrames, settings.maxPendingBytes);
     consumer[CONSUMER_BINDING] = new ConnectionBinding(request, params, this);
   }
 
@@ -193,9 +178,7 @@ export class Connection implements ConnectionHandle {
           await this.#subscriptions.subscribe(this.#defaultTopic, {});
         }
       } catch (error) {
-        if (error instanceof LayerUnavailableError) {
-          return this.#layer.unavailable(error);
-        }
+        if (error instanceof LayerUnavailableError) return this.#layer.unavailable(error);
         getLogger().error(`${this.cls.name}: connect failed`, { error });
         this.close(CloseCode.internalError, "Server error while connecting");
       }
@@ -204,9 +187,7 @@ export class Connection implements ConnectionHandle {
 
   closed(code: number, _reason?: string): Promise<void> {
     if (this.#disconnected) return this.#disconnected;
-    const observer = this.#state === "new"
-      ? undefined
-      : this.#settings.observer; // opened: told
+    const observer = this.#state === "new" ? undefined : this.#settings.observer; // opened: told
     this.#state = "closed";
     clearTimeout(this.#idleTimer);
     clearTimeout(this.#closeTimer);
@@ -274,9 +255,7 @@ export class Connection implements ConnectionHandle {
     this.#idleTimer = setTimeout(() => {
       if (this.#state !== "open") return;
       if (Date.now() - this.#lastActivity >= idle) {
-        getLogger().info(
-          `${this.cls.name}: closing a connection idle for ${idle} ms`,
-        );
+        getLogger().info(`${this.cls.name}: closing a connection idle for ${idle} ms`);
         this.close(CloseCode.goingAway, "Idle timeout");
       } else {
         this.#armIdleTimer();
@@ -287,13 +266,8 @@ export class Connection implements ConnectionHandle {
   // --- what the consumer reaches (through its binding) -----------------------------------------
 
   send(message: AnyMessage): Promise<void> {
-    if (
-      !message || typeof message !== "object" ||
-      typeof message.action !== "string"
-    ) {
-      return Promise.reject(
-        new TypeError("sendMessage() takes a message {action, payload}"),
-      );
+    if (!message || typeof message !== "object" || typeof message.action !== "string") {
+      return Promise.reject(new TypeError("sendMessage() takes a message {action, payload}"));
     }
     this.#outbox.write(message);
     return Promise.resolve();
@@ -320,9 +294,7 @@ export class Connection implements ConnectionHandle {
     if (!this.#admit()) return;
     const limit = this.cls.maxFrameBytes ?? this.#settings.maxFrameBytes;
     if (textTooBig(data, limit)) {
-      getLogger().warn(
-        `${this.cls.name}: frame over ${limit} bytes, closing with 1009`,
-      );
+      getLogger().warn(`${this.cls.name}: frame over ${limit} bytes, closing with 1009`);
       this.close(CloseCode.tooBig, `Frame larger than ${limit} bytes`);
       return;
     }
@@ -352,13 +324,9 @@ export class Connection implements ConnectionHandle {
     if (verdict === "ok") return true;
     if (verdict === "close") {
       this.#closeQueued = true;
-      getLogger().warn(
-        `${this.cls.name}: closing a client that keeps exceeding its rate limit`,
-      );
+      getLogger().warn(`${this.cls.name}: closing a client that keeps exceeding its rate limit`);
       // Behind the frames already accepted, so their replies still go out.
-      this.#frames.push(() =>
-        this.close(CloseCode.policyViolation, "Rate limit exceeded")
-      );
+      this.#frames.push(() => this.close(CloseCode.policyViolation, "Rate limit exceeded"));
       return false;
     }
     this.#enqueue(0, () => {
@@ -377,9 +345,7 @@ export class Connection implements ConnectionHandle {
   #enqueue(size: number, task: Task): void {
     const pending = this.#pending;
     if (!pending.take(size)) {
-      getLogger().debug(
-        `${this.cls.name}: refused a frame, ${pending.frames} still pending`,
-      );
+      getLogger().debug(`${this.cls.name}: refused a frame, ${pending.frames} still pending`);
       this.#outbox.write(tooManyPending(pending.maxFrames, pending.maxBytes));
       this.#outbox.complete(MESSAGE_ACTION_COMPLETE);
       return;
@@ -403,9 +369,7 @@ export class Connection implements ConnectionHandle {
       if (error instanceof LayerUnavailableError) {
         this.#outbox.write(layerUnavailable(error), envelope);
       } else {
-        getLogger().error(`${this.cls.name}: failed to process message`, {
-          error,
-        });
+        getLogger().error(`${this.cls.name}: failed to process message`, { error });
         this.#outbox.write(handlerFailed(), envelope);
       }
     }
@@ -428,21 +392,14 @@ export class Connection implements ConnectionHandle {
   }
 
   /** 4) route, topic frames: subscribe, unsubscribe, or a subscription's handler. */
-  async #routeTopic(
-    frame: Record<string, unknown>,
-    topic: string,
-    envelope: Envelope,
-  ) {
+  async #routeTopic(frame: Record<string, unknown>, topic: string, envelope: Envelope) {
     const subscriptions = this.#subscriptions;
     if (frame.action === TopicAction.subscribe) {
       return await subscriptions.subscribe(topic, envelope);
     }
     if (frame.action === TopicAction.unsubscribe) {
       await subscriptions.end(topic);
-      this.#outbox.write(
-        { action: TopicAction.unsubscribed, payload: null },
-        envelope,
-      );
+      this.#outbox.write({ action: TopicAction.unsubscribed, payload: null }, envelope);
       return;
     }
     const sub = subscriptions.require(topic, envelope);

@@ -22,20 +22,12 @@ import { validatePayload } from "../protocol/validation.ts";
 import type { Consumer } from "../consumer/consumer.ts";
 import { checkReply, type HandlerInfo } from "../consumer/handlers.ts";
 import type { LayerMessage } from "../layers/layer.ts";
-import {
-  EVENT_TYPE,
-  GROUP_TYPE,
-  RESYNC_MESSAGE_TYPE,
-  TOPIC_TYPE,
-} from "../layers/messages.ts";
-import {
-  EVENT_ACTION_COMPLETE,
-  GROUP_ACTION_COMPLETE,
-} from "../protocol/builtins.ts";
+import { EVENT_TYPE, GROUP_TYPE, RESYNC_MESSAGE_TYPE, TOPIC_TYPE } from "../layers/messages.ts";
+import { EVENT_ACTION_COMPLETE, GROUP_ACTION_COMPLETE } from "../protocol/builtins.ts";
 import { LayerUnavailableError } from "../errors.ts";
 import { getLogger } from "../logger.ts";
 import type { Outbox } from "./outbox.ts";
-import { activeTracer, type ConnectionObserver } from "../observe/hooks.ts";
+import { activeTracer, type ConnectionObserver, type FrameTracer } from "../observe/hooks.ts";
 import type { Subscriptions, Target } from "./subscriptions.ts";
 
 /**
@@ -57,9 +49,7 @@ export function dispatchFrame(
 ): Promise<void> {
   // 5) discriminate: the handler of `action`.
   const action = frame.action;
-  const handler = typeof action === "string"
-    ? target.table.ws.get(action)
-    : undefined;
+  const handler = typeof action === "string" ? target.table.ws.get(action) : undefined;
   const observer = out.observer;
   // --- observe (issue 23): counted by handler action, unknown actions under one label ---
   if (observer) observer.received(handler?.action);
@@ -72,70 +62,71 @@ export function dispatchFrame(
     return DONE;
   }
   const tracer = activeTracer();
-  if (!tracer) {
-    return runHandler(out, target, frame, envelope, handler, observer);
-  }
-  const attributes = {
-    "switchboard.consumer": target.name,
-    "switchboard.action": handler.action,
-  };
-  const run = () => runHandler(out, target, frame, envelope, handler, observer);
-  return tracer.span(`ws ${handler.action}`, attributes, undefined, run);
+  const started = observer ? observer.startTiming() : 0; // 0: this frame is not timed
+  if (!started && !tracer) return handleFrame(out, target, frame, envelope, handler);
+  return observeFrame(out, target, frame, envelope, handler, observer, started, tracer);
 }
 
-/** Steps 6)–8): validate, the handler, its reply; timed for `observer` when there is one. */
-async function runHandler(
+/** {@linkcode handleFrame} timed from `started` (when nonzero) and inside a span of `tracer`. */
+async function observeFrame(
   out: Replies,
   target: Target,
   frame: Record<string, unknown>,
   envelope: Envelope,
   handler: HandlerInfo,
   observer: ConnectionObserver | undefined,
+  started: number,
+  tracer: FrameTracer | undefined,
 ): Promise<void> {
-  const started = observer ? observer.startTiming() : 0;
   try {
-    if (out.cls.logMessages) {
-      getLogger().debug("Websocket received", {
-        consumer: target.name,
-        action: handler.action,
-      });
-    }
-    // 6) validate the payload against the handler's input type.
-    const payload = out.cls.camelCase
-      ? convertKeys(frame.payload, decamelize)
-      : frame.payload;
-    const checked = await validatePayload(
-      handler.input,
-      payload,
-      "payload" in frame,
-    );
-    if (!checked.ok) return out.write(errorFrame(checked.errors), envelope);
-    // 7) the handler (it may send, broadcast, join…).
-    let result: unknown;
-    try {
-      result = await call(target.instance, handler, {
-        action: handler.action,
-        payload: checked.value,
-      });
-    } catch (error) {
-      if (error instanceof LayerUnavailableError) {
-        getLogger().warn(`${handler.action}: channel layer unavailable`, {
-          error,
-        });
-        return out.write(layerUnavailable(error), envelope);
-      }
-      getLogger().error(`Handler error for action '${handler.action}'`, {
-        consumer: target.name,
-        error,
-      });
-      return out.write(handlerFailed(handler.action), envelope);
-    }
-    // 8) reply (the connection then sends the completion).
-    if (result !== undefined && result !== null) {
-      await writeResult(out, result, envelope, handler, target, true);
-    }
+    if (!tracer) return await handleFrame(out, target, frame, envelope, handler);
+    const attributes = {
+      "switchboard.consumer": target.name,
+      "switchboard.action": handler.action,
+    };
+    const run = () => handleFrame(out, target, frame, envelope, handler);
+    await tracer.span(`ws ${handler.action}`, attributes, undefined, run);
   } finally {
     if (started) observer!.handled(handler.action, started);
+  }
+}
+
+/** Steps 6)–8) of a client frame whose handler is found. */
+async function handleFrame(
+  out: Replies,
+  target: Target,
+  frame: Record<string, unknown>,
+  envelope: Envelope,
+  handler: HandlerInfo,
+): Promise<void> {
+  if (out.cls.logMessages) {
+    getLogger().debug("Websocket received", { consumer: target.name, action: handler.action });
+  }
+  // 6) validate the payload against the handler's input type.
+  const payload = out.cls.camelCase ? convertKeys(frame.payload, decamelize) : frame.payload;
+  const checked = await validatePayload(handler.input, payload, "payload" in frame);
+  if (!checked.ok) return out.write(errorFrame(checked.errors), envelope);
+  // 7) the handler (it may send, broadcast, join…).
+  let result: unknown;
+  try {
+    result = await call(target.instance, handler, {
+      action: handler.action,
+      payload: checked.value,
+    });
+  } catch (error) {
+    if (error instanceof LayerUnavailableError) {
+      getLogger().warn(`${handler.action}: channel layer unavailable`, { error });
+      return out.write(layerUnavailable(error), envelope);
+    }
+    getLogger().error(`Handler error for action '${handler.action}'`, {
+      consumer: target.name,
+      error,
+    });
+    return out.write(handlerFailed(handler.action), envelope);
+  }
+  // 8) reply (the connection then sends the completion).
+  if (result !== undefined && result !== null) {
+    await writeResult(out, result, envelope, handler, target, true);
   }
 }
 
@@ -158,13 +149,8 @@ export function dispatchLayerMessage(
     if (message.type === RESYNC_MESSAGE_TYPE) observer.resynced();
   }
   const tracer = activeTracer();
-  const parent = typeof message.traceparent === "string"
-    ? message.traceparent
-    : undefined;
-  if (
-    !tracer ||
-    (!parent && message.type !== EVENT_TYPE && message.type !== TOPIC_TYPE)
-  ) {
+  const parent = typeof message.traceparent === "string" ? message.traceparent : undefined;
+  if (!tracer || (!parent && message.type !== EVENT_TYPE && message.type !== TOPIC_TYPE)) {
     return routeLayerMessage(out, self, subscriptions, channelName, message);
   }
   const event = message.event as { action?: unknown } | undefined;
@@ -175,8 +161,7 @@ export function dispatchLayerMessage(
       event?.action ?? (message.message as { action?: unknown })?.action,
     ),
   };
-  const run = () =>
-    routeLayerMessage(out, self, subscriptions, channelName, message);
+  const run = () => routeLayerMessage(out, self, subscriptions, channelName, message);
   return tracer.span(`layer ${message.type}`, attributes, parent, run);
 }
 
@@ -197,12 +182,7 @@ async function routeLayerMessage(
     }
     case EVENT_TYPE:
       try {
-        await dispatchEvent(
-          out,
-          self,
-          message.event as unknown as AnyMessage,
-          undefined,
-        );
+        await dispatchEvent(out, self, message.event as unknown as AnyMessage, undefined);
       } finally {
         out.complete(EVENT_ACTION_COMPLETE);
       }
@@ -214,12 +194,7 @@ async function routeLayerMessage(
       const envelope: Envelope = { topic };
       if (typeof message.seq === "number") envelope.seq = message.seq;
       try {
-        await dispatchEvent(
-          out,
-          sub,
-          message.event as unknown as AnyMessage,
-          envelope,
-        );
+        await dispatchEvent(out, sub, message.event as unknown as AnyMessage, envelope);
       } finally {
         out.complete(EVENT_ACTION_COMPLETE, envelope);
       }
@@ -227,17 +202,13 @@ async function routeLayerMessage(
     }
     case RESYNC_MESSAGE_TYPE:
       try {
-        await (self.instance as Consumer).onResync(
-          String(message.reason ?? "layer reconnected"),
-        );
+        await (self.instance as Consumer).onResync(String(message.reason ?? "layer reconnected"));
       } catch (error) {
         getLogger().error(`${self.name}.onResync failed`, { error });
       }
       return;
     default:
-      getLogger().warn(
-        `${self.name}: ignored layer message of unknown type '${message.type}'`,
-      );
+      getLogger().warn(`${self.name}: ignored layer message of unknown type '${message.type}'`);
   }
 }
 
@@ -253,26 +224,21 @@ async function dispatchEvent(
 ): Promise<void> {
   // 5) discriminate
   const action = event?.action;
-  const handler = typeof action === "string"
-    ? target.table.events.get(action)
-    : undefined;
+  const handler = typeof action === "string" ? target.table.events.get(action) : undefined;
   if (!handler) {
     getLogger().error(
-      `${target.name}: no event handler for action '${
-        describeInput(action)
-      }' (handled: ${[...target.table.events.keys()].join(", ") || "none"})`,
+      `${target.name}: no event handler for action '${describeInput(action)}' (handled: ${
+        [...target.table.events.keys()].join(", ") || "none"
+      })`,
     );
     return;
   }
   // 6) validate
   const checked = await validatePayload(handler.input, event.payload, true);
   if (!checked.ok) {
-    getLogger().error(
-      `${target.name}: event validation failed for action '${handler.action}'`,
-      {
-        errors: checked.errors,
-      },
-    );
+    getLogger().error(`${target.name}: event validation failed for action '${handler.action}'`, {
+      errors: checked.errors,
+    });
     return;
   }
   const message = { action: handler.action, payload: checked.value };
@@ -308,23 +274,15 @@ async function writeResult(
 ): Promise<void> {
   const checked = await checkReply(handler, result);
   if (checked.ok) return out.write(checked.message, envelope);
-  getLogger().error(
-    `${target.name}.${handler.method}() ${checked.problem}; nothing was sent`,
-    {
-      consumer: target.name,
-      action: handler.action,
-      result,
-    },
-  );
+  getLogger().error(`${target.name}.${handler.method}() ${checked.problem}; nothing was sent`, {
+    consumer: target.name,
+    action: handler.action,
+    result,
+  });
   if (answersClient) out.write(invalidReply(handler.action), envelope);
 }
 
-function call(
-  instance: object,
-  handler: HandlerInfo,
-  message: AnyMessage,
-): unknown {
-  const method =
-    (instance as Record<string, (m: AnyMessage) => unknown>)[handler.method];
+function call(instance: object, handler: HandlerInfo, message: AnyMessage): unknown {
+  const method = (instance as Record<string, (m: AnyMessage) => unknown>)[handler.method];
   return method.call(instance, message);
 }

@@ -6,11 +6,7 @@
  * @module
  */
 import { DirectAbortController } from "../abort.ts";
-import type {
-  BroadcastOptions,
-  Consumer,
-  ConsumerClass,
-} from "../consumer/consumer.ts";
+import type { BroadcastOptions, Consumer, ConsumerClass } from "../consumer/consumer.ts";
 import { ClosedError, LayerUnavailableError } from "../errors.ts";
 import type { ChannelLayer, JsonValue, LayerMessage } from "../layers/layer.ts";
 import { GROUP_TYPE } from "../layers/messages.ts";
@@ -52,9 +48,7 @@ export class LayerLoop {
   readonly #abort = new DirectAbortController();
   /** Groups to join once the layer is reachable again (joins that failed while it was not). */
   readonly #pendingGroups = new Set<string>();
-  #retry:
-    | { timer?: ReturnType<typeof setTimeout>; delayMs: number }
-    | undefined;
+  #retry: { timer?: ReturnType<typeof setTimeout>; delayMs: number } | undefined;
 
   /**
    * Past `maxPending` queued layer messages the loop stops receiving until they are handled.
@@ -138,9 +132,7 @@ export class LayerLoop {
     if (!(error instanceof LayerUnavailableError)) throw error;
     const host = this.host;
     if (host.state !== "open") return;
-    getLogger().warn(`${host.cls.name}: channel layer unavailable; retrying`, {
-      error,
-    });
+    getLogger().warn(`${host.cls.name}: channel layer unavailable; retrying`, { error });
     if (!this.#retry) this.outbox.write(layerUnavailable(error));
     const retry = this.#retry ??= { delayMs: RETRY_FIRST_MS };
     if (retry.timer !== undefined) return;
@@ -151,9 +143,7 @@ export class LayerLoop {
       // Outside the frame queue: frames are not held while the layer is tried again.
       this.#attach().then(() => this.#retry = undefined, (e) => {
         if (e instanceof LayerUnavailableError) this.unavailable(e);
-        else {getLogger().error(`${host.cls.name}: joining the layer failed`, {
-            error: e,
-          });}
+        else getLogger().error(`${host.cls.name}: joining the layer failed`, { error: e });
       });
     }, retry.delayMs);
   }
@@ -188,21 +178,14 @@ export class LayerLoop {
 
   /** The layer, or a `ClosedError` naming `what` when the consumer has none. */
   requireLayer(what: string): ChannelLayer {
-    if (!this.#layer) {
-      throw new ClosedError(
-        `${what}: ${this.host.cls.name} has no channel layer`,
-      );
-    }
+    if (!this.#layer) throw new ClosedError(`${what}: ${this.host.cls.name} has no channel layer`);
     return this.#layer;
   }
 
   // --- groups ----------------------------------------------------------------------------------
 
   /** Sends `message` to the groups through the layer. */
-  async broadcast(
-    message: AnyMessage,
-    options: BroadcastOptions,
-  ): Promise<void> {
+  async broadcast(message: AnyMessage, options: BroadcastOptions): Promise<void> {
     const layer = this.requireLayer("broadcastMessage");
     const groups = options.groups === undefined
       ? this.host.consumer.groups
@@ -211,10 +194,7 @@ export class LayerLoop {
       : options.groups;
     const payload: LayerMessage = {
       type: GROUP_TYPE,
-      message: {
-        action: message.action,
-        payload: (message.payload ?? null) as JsonValue,
-      },
+      message: { action: message.action, payload: (message.payload ?? null) as JsonValue },
     };
     if (options.excludeCurrent) payload.exclude = this.#channelName;
     for (const g of groups) assertGroupName(g);
@@ -231,16 +211,12 @@ export class LayerLoop {
     const layer = this.requireLayer("joinGroup");
     if (!this.#channelName) {
       this.#pendingGroups.add(group); // joined once the layer is back
-      throw new LayerUnavailableError(
-        `joinGroup: the channel layer is unavailable`,
-      );
+      throw new LayerUnavailableError(`joinGroup: the channel layer is unavailable`);
     }
     await layer.groupAdd(group, this.#channelName);
     this.#pendingGroups.delete(group);
     if (this.host.state === "closed") { // a retried join that finished after the disconnect
-      return void await layer.groupDiscard(group, this.#channelName).catch(
-        () => {},
-      );
+      return void await layer.groupDiscard(group, this.#channelName).catch(() => {});
     }
     const consumer = this.host.consumer;
     if (!consumer.groups.includes(group)) consumer.groups.push(group);
@@ -251,9 +227,7 @@ export class LayerLoop {
     assertGroupName(group);
     const layer = this.requireLayer("leaveGroup");
     await layer.groupDiscard(group, this.#channelName);
-    this.host.consumer.groups = this.host.consumer.groups.filter((g) =>
-      g !== group
-    );
+    this.host.consumer.groups = this.host.consumer.groups.filter((g) => g !== group);
   }
 
   // --- receive loop ----------------------------------------------------------------------------
@@ -267,9 +241,7 @@ export class LayerLoop {
         message = await layer.receive(this.#channelName, { signal });
       } catch (error) {
         if (!signal.aborted && !(error instanceof ClosedError)) {
-          getLogger().error(`${host.cls.name}: layer receive failed; closing`, {
-            error,
-          });
+          getLogger().error(`${host.cls.name}: layer receive failed; closing`, { error });
           host.close(CloseCode.internalError, "Channel layer failure");
         }
         return;

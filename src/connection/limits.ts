@@ -58,13 +58,9 @@ export class RateLimiter {
   take(): "ok" | "refused" | "close" {
     if (this.#bucket.take()) return "ok";
     const now = Date.now();
-    this.#violations = this.#violations.filter((t) =>
-      now - t < VIOLATION_WINDOW_MS
-    );
+    this.#violations = this.#violations.filter((t) => now - t < VIOLATION_WINDOW_MS);
     this.#violations.push(now);
-    return this.#violations.length >= (this.settings.maxViolations ?? 20)
-      ? "close"
-      : "refused";
+    return this.#violations.length >= (this.settings.maxViolations ?? 20) ? "close" : "refused";
   }
 }
 
@@ -74,9 +70,7 @@ const encoder = new TextEncoder();
 export function textTooBig(text: string, limit: number): boolean {
   // A UTF-16 code unit encodes to at most 3 bytes: skip encoding when the frame is surely small,
   // and to at least 1: skip it (and its copy of a frame that may be 64 MiB) when surely too big.
-  if (text.length * 3 <= limit || text.length > limit) {
-    return text.length > limit;
-  }
+  if (text.length * 3 <= limit || text.length > limit) return text.length > limit;
   return encoder.encode(text).byteLength > limit;
 }
 
@@ -93,9 +87,7 @@ export class PendingBudget {
 
   /** Counts one more frame of `size` text; false (nothing counted) when over either limit. */
   take(size: number): boolean {
-    if (this.#frames >= this.maxFrames || this.#bytes + size > this.maxBytes) {
-      return false;
-    }
+    if (this.#frames >= this.maxFrames || this.#bytes + size > this.maxBytes) return false;
     this.#frames++;
     this.#bytes += size;
     return true;

@@ -80,17 +80,12 @@ export class Outbox {
   write(frame: AnyMessage, envelope?: Envelope, shared = false): void {
     const cls = this.cls;
     if (!this.owner.isOpen) {
-      getLogger().debug(
-        `${cls.name}: dropped '${frame.action}' to a closed connection`,
-      );
+      getLogger().debug(`${cls.name}: dropped '${frame.action}' to a closed connection`);
       return;
     }
     if (!this.#admit(frame)) return;
     if (cls.logMessages && !COMPLETE_ACTIONS.has(frame.action)) {
-      getLogger().debug("Websocket sent", {
-        consumer: cls.name,
-        action: frame.action,
-      });
+      getLogger().debug("Websocket sent", { consumer: cls.name, action: frame.action });
     }
     let text: string;
     try {
@@ -106,13 +101,8 @@ export class Outbox {
     } catch (error) {
       // Reported, never silently lost: logged, counted, and the client told (once per frame).
       this.unsendableFrames++;
-      getLogger().error(
-        `${cls.name}: could not serialize '${frame.action}'; not sent`,
-        { error },
-      );
-      if (frame.action !== ErrorMessage.action) {
-        this.write(handlerFailed(frame.action), envelope);
-      }
+      getLogger().error(`${cls.name}: could not serialize '${frame.action}'; not sent`, { error });
+      if (frame.action !== ErrorMessage.action) this.write(handlerFailed(frame.action), envelope);
       return;
     }
     try {
@@ -125,9 +115,7 @@ export class Outbox {
 
   /** Sends a completion frame (`complete`, `group_complete`…) when the class asks for them. */
   complete(action: string, envelope?: Envelope): void {
-    if (this.cls.sendCompletion) {
-      this.write({ action, payload: null }, envelope);
-    }
+    if (this.cls.sendCompletion) this.write({ action, payload: null }, envelope);
   }
 
   /**
@@ -138,20 +126,14 @@ export class Outbox {
     const buffered = this.socket.bufferedAmount ?? 0;
     const { maxBufferedBytes: limit, slowClientPolicy: policy } = this.settings;
     if (buffered <= limit) return true;
-    if (
-      policy === "drop" && buffered <= 4 * limit && isDroppable(frame.action)
-    ) {
+    if (policy === "drop" && buffered <= 4 * limit && isDroppable(frame.action)) {
       this.droppedFrames++;
       this.observer?.dropped();
-      getLogger().debug(
-        `${this.cls.name}: dropped '${frame.action}' for a slow client`,
-      );
+      getLogger().debug(`${this.cls.name}: dropped '${frame.action}' for a slow client`);
       return false;
     }
     if (policy === "close" || buffered > 4 * limit) {
-      getLogger().warn(
-        `${this.cls.name}: closing a slow client (${buffered} bytes queued)`,
-      );
+      getLogger().warn(`${this.cls.name}: closing a slow client (${buffered} bytes queued)`);
       this.observer?.slowClosed();
       this.owner.close(CloseCode.tryAgainLater, "Client too slow");
       return false;

@@ -7,11 +7,7 @@
  */
 import type { Consumer, ConsumerClass } from "../consumer/consumer.ts";
 import { type HandlerTable, handlerTable } from "../consumer/handlers.ts";
-import {
-  type Topic,
-  TOPIC_BINDING,
-  type TopicClass,
-} from "../consumer/topic.ts";
+import { type Topic, TOPIC_BINDING, type TopicClass } from "../consumer/topic.ts";
 import { getLogger } from "../logger.ts";
 import { TopicAction } from "../protocol/builtins.ts";
 import type { Envelope } from "../protocol/envelope.ts";
@@ -85,9 +81,7 @@ export class Subscriptions {
     getLogger().warn("Topic error", {
       consumer: this.cls.name,
       reason,
-      topic: envelope.topic === undefined
-        ? undefined
-        : truncateForEcho(envelope.topic),
+      topic: envelope.topic === undefined ? undefined : truncateForEcho(envelope.topic),
     });
     this.outbox.write(reasonFrame(reason, detail), envelope);
   }
@@ -96,10 +90,7 @@ export class Subscriptions {
   async subscribe(topic: string, envelope: Envelope): Promise<void> {
     const replyEnvelope = { ...envelope, topic };
     if (this.#map.has(topic)) {
-      this.outbox.write(
-        { action: TopicAction.subscribed, payload: null },
-        replyEnvelope,
-      );
+      this.outbox.write({ action: TopicAction.subscribed, payload: null }, replyEnvelope);
       return;
     }
     if (this.#map.size >= this.max) {
@@ -136,10 +127,7 @@ export class Subscriptions {
     try {
       allowed = Boolean(await instance.authorize(instance.params));
     } catch (error) {
-      getLogger().error(`${cls.name}.authorize failed`, {
-        error,
-        topic: truncateForEcho(topic),
-      });
+      getLogger().error(`${cls.name}.authorize failed`, { error, topic: truncateForEcho(topic) });
     }
     if (!allowed) {
       return this.#refuse(
@@ -160,24 +148,12 @@ export class Subscriptions {
         getLogger().warn(`Could not leave group ${group}`, { error })
       );
     }
-    this.#map.set(topic, {
-      cls,
-      instance,
-      table: handlerTable(cls),
-      name: cls.name,
-      group,
-    });
-    this.outbox.write(
-      { action: TopicAction.subscribed, payload: null },
-      replyEnvelope,
-    );
+    this.#map.set(topic, { cls, instance, table: handlerTable(cls), name: cls.name, group });
+    this.outbox.write({ action: TopicAction.subscribed, payload: null }, replyEnvelope);
     try {
       await instance.onSubscribe();
     } catch (error) {
-      getLogger().error(`${cls.name}.onSubscribe failed`, {
-        error,
-        topic: truncateForEcho(topic),
-      });
+      getLogger().error(`${cls.name}.onSubscribe failed`, { error, topic: truncateForEcho(topic) });
     }
   }
 
@@ -194,9 +170,8 @@ export class Subscriptions {
         topic: truncateForEcho(topic),
       });
     }
-    await this.layer.layer?.groupDiscard(sub.group, this.layer.channelName)
-      .catch((error) =>
-        getLogger().warn(`Could not leave group ${sub.group}`, { error })
-      );
+    await this.layer.layer?.groupDiscard(sub.group, this.layer.channelName).catch((error) =>
+      getLogger().warn(`Could not leave group ${sub.group}`, { error })
+    );
   }
 }

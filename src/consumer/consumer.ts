@@ -48,9 +48,7 @@ export interface ConsumerBinding {
 }
 
 /** Internal key of the {@linkcode ConsumerBinding} on an instance. */
-export const CONSUMER_BINDING: unique symbol = Symbol(
-  "switchboard.consumerBinding",
-);
+export const CONSUMER_BINDING: unique symbol = Symbol("switchboard.consumerBinding");
 
 /** Any consumer class. */
 // deno-lint-ignore no-explicit-any
@@ -70,10 +68,9 @@ export type ConsumerMixinBase<Events extends AnyMessage = any> =
 
 /** The event messages a consumer class (or instance) accepts: the type argument of `Consumer<Events>`. */
 // deno-lint-ignore no-explicit-any
-export type EventOf<C> =
-  (C extends abstract new (...args: any) => infer I ? I : C) extends
-    { readonly "~events"?: infer E } ? Exclude<E, undefined>
-    : never;
+export type EventOf<C> = (C extends abstract new (...args: any) => infer I ? I : C) extends
+  { readonly "~events"?: infer E } ? Exclude<E, undefined>
+  : never;
 
 function toList(groups: string | readonly string[]): string[] {
   return typeof groups === "string" ? [groups] : [...groups];
@@ -84,10 +81,9 @@ function toList(groups: string | readonly string[]): string[] {
  * declares none.
  */
 // deno-lint-ignore no-explicit-any
-export type ParamsOf<C> =
-  (C extends abstract new (...args: any) => infer I ? I : C) extends
-    { readonly params: infer R } ? Extract<keyof R, string>
-    : string;
+export type ParamsOf<C> = (C extends abstract new (...args: any) => infer I ? I : C) extends
+  { readonly params: infer R } ? Extract<keyof R, string>
+  : string;
 
 /**
  * The base class of every consumer. Subclass it, mark methods with `@wsHandler` / `@eventHandler`,
@@ -99,10 +95,7 @@ export type ParamsOf<C> =
  * refuses, at compile time, a route without them (`/ws/room/:roomName`). Reading a parameter the
  * route does not have throws `MissingParamError` at run time either way.
  */
-export class Consumer<
-  Events extends AnyMessage = AnyMessage,
-  Params extends string = string,
-> {
+export class Consumer<Events extends AnyMessage = AnyMessage, Params extends string = string> {
   /** The layer alias this consumer uses (default `"default"`, the in-memory layer); `null` for none. */
   static layer: string | null | undefined = undefined;
   /** Groups every connection joins on connect (and that `broadcastEvent` targets by default). */
@@ -205,10 +198,7 @@ export class Consumer<
   }
 
   /** Sends a message to every connection in the groups (through the layer, so across processes). */
-  broadcastMessage(
-    message: AnyMessage,
-    options: BroadcastOptions = {},
-  ): Promise<void> {
+  broadcastMessage(message: AnyMessage, options: BroadcastOptions = {}): Promise<void> {
     return this.#binding().broadcast(message, options);
   }
 
@@ -230,21 +220,14 @@ export class Consumer<
   /** The layer this class uses, from the process-wide registry. */
   static getLayer(): ChannelLayer {
     if (this.layer === null) {
-      throw new DefinitionError(
-        `${this.name} has no channel layer (static layer = null)`,
-      );
+      throw new DefinitionError(`${this.name} has no channel layer (static layer = null)`);
     }
     return layers.get(this.layer ?? undefined);
   }
 
   /** The groups `broadcastEvent` targets by default: `groups` + merged `extraGroups`. */
   static defaultGroups(): string[] {
-    return [
-      ...new Set([
-        ...this.groups,
-        ...mergedStatic<string>(this, "extraGroups"),
-      ]),
-    ];
+    return [...new Set([...this.groups, ...mergedStatic<string>(this, "extraGroups")])];
   }
 
   /**
@@ -268,17 +251,12 @@ export class Consumer<
     event: EventOf<C>,
     options: BroadcastEventOptions = {},
   ): Promise<void> {
-    const groups = options.groups === undefined
-      ? this.defaultGroups()
-      : toList(options.groups);
+    const groups = options.groups === undefined ? this.defaultGroups() : toList(options.groups);
     const layer = this.getLayer();
     for (const g of groups) assertGroupName(g);
     await Promise.all(
       groups.map((g) =>
-        layer.groupSend(g, {
-          type: EVENT_TYPE,
-          event: event as unknown as JsonValue,
-        })
+        layer.groupSend(g, { type: EVENT_TYPE, event: event as unknown as JsonValue })
       ),
     );
   }

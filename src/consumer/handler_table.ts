@@ -87,16 +87,10 @@ export function isUntyped(handler: HandlerInfo): boolean {
 export type HandlerHost = abstract new (...args: any[]) => unknown;
 
 /** The class's own decorator metadata, created (inheriting its parent's) when `create`. */
-export function metadataOf(
-  cls: HandlerHost,
-  create: boolean,
-): Metadata | undefined {
-  if (Object.hasOwn(cls, METADATA)) {
-    return (cls as unknown as Record<symbol, Metadata>)[METADATA];
-  }
+export function metadataOf(cls: HandlerHost, create: boolean): Metadata | undefined {
+  if (Object.hasOwn(cls, METADATA)) return (cls as unknown as Record<symbol, Metadata>)[METADATA];
   if (!create) return undefined;
-  const parent = (Object.getPrototypeOf(cls) as Record<symbol, Metadata> | null)
-    ?.[METADATA];
+  const parent = (Object.getPrototypeOf(cls) as Record<symbol, Metadata> | null)?.[METADATA];
   const meta = Object.create(parent ?? null) as Metadata;
   Object.defineProperty(cls, METADATA, { value: meta, configurable: true });
   return meta;
@@ -116,13 +110,7 @@ function describeKind(kind: "ws" | "event"): string {
   return kind === "ws" ? "message" : "event";
 }
 
-function duplicateError(
-  owner: string,
-  kind: "ws" | "event",
-  action: string,
-  a: string,
-  b: string,
-) {
+function duplicateError(owner: string, kind: "ws" | "event", action: string, a: string, b: string) {
   const [x, y] = [a, b].sort();
   return new DefinitionError(
     `${owner} has two ${
@@ -135,11 +123,7 @@ function duplicateError(
  * Records `info` in `meta` (the class's own list): a second method for the same action throws
  * {@linkcode DefinitionError}; the same method again replaces its former entry.
  */
-export function recordHandler(
-  meta: Metadata | undefined,
-  info: HandlerInfo,
-  owner: string,
-): void {
+export function recordHandler(meta: Metadata | undefined, info: HandlerInfo, owner: string): void {
   if (!meta) {
     throw new DefinitionError(
       `@${info.kind}Handler on ${info.method}(): decorator metadata is missing. Use standard (TC39) ` +
@@ -150,15 +134,7 @@ export function recordHandler(
   const clash = list.find((h) =>
     h.kind === info.kind && h.action === info.action && h.method !== info.method
   );
-  if (clash) {
-    throw duplicateError(
-      owner,
-      info.kind,
-      info.action,
-      clash.method,
-      info.method,
-    );
-  }
+  if (clash) throw duplicateError(owner, info.kind, info.action, clash.method, info.method);
   const same = list.findIndex((h) => h.method === info.method);
   if (same !== -1) list.splice(same, 1);
   list.push(info);
@@ -240,19 +216,14 @@ export function mergedStatic<T>(cls: HandlerHost, key: string): T[] {
   const seen = new Set<T>();
   for (const c of chain(cls).reverse()) {
     if (Object.hasOwn(c, key)) {
-      for (const v of (c as unknown as Record<string, T[]>)[key] ?? []) {
-        seen.add(v);
-      }
+      for (const v of (c as unknown as Record<string, T[]>)[key] ?? []) seen.add(v);
     }
   }
   return [...seen];
 }
 
 function pascalToSnake(name: string): string {
-  return name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(
-    /([A-Z])([A-Z][a-z])/g,
-    "$1_$2",
-  )
+  return name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(/([A-Z])([A-Z][a-z])/g, "$1_$2")
     .toLowerCase();
 }
 
@@ -271,9 +242,7 @@ export function handlerTable(cls: HandlerHost): HandlerTable {
         byMethod.set(h.method, h);
       }
     }
-    if (Object.hasOwn(meta, CHANNEL)) {
-      channelOptions = meta[CHANNEL] as ChannelOptions;
-    }
+    if (Object.hasOwn(meta, CHANNEL)) channelOptions = meta[CHANNEL] as ChannelOptions;
   }
   const sorted = [...byMethod.values()].sort((a, b) =>
     a.method < b.method ? -1 : a.method > b.method ? 1 : 0
@@ -283,9 +252,7 @@ export function handlerTable(cls: HandlerHost): HandlerTable {
   for (const h of sorted) {
     const map = h.kind === "ws" ? ws : events;
     const clash = map.get(h.action);
-    if (clash) {
-      throw duplicateError(cls.name, h.kind, h.action, clash.method, h.method);
-    }
+    if (clash) throw duplicateError(cls.name, h.kind, h.action, clash.method, h.method);
     map.set(h.action, h);
   }
   for (const type of mergedStatic<AnyMessageType>(cls, "passthroughEvents")) {

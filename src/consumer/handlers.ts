@@ -31,29 +31,18 @@ export {
   handlerTable,
   mergedStatic,
 } from "./handler_table.ts";
-export {
-  checkReply,
-  type HandlerResult,
-  type ReplyCheck,
-  type ReplyOf,
-} from "./replies.ts";
+export { checkReply, type HandlerResult, type ReplyCheck, type ReplyOf } from "./replies.ts";
 
 /**
  * The decorator returned by {@linkcode wsHandler} and {@linkcode eventHandler}: the method takes
  * the message of `M` and returns `R` (a {@linkcode ReplyOf} the declared output).
  */
-export type HandlerDecorator<
-  M extends AnyMessageType,
-  R extends HandlerResult = HandlerResult,
-> = <
+export type HandlerDecorator<M extends AnyMessageType, R extends HandlerResult = HandlerResult> = <
   This,
   Returned extends R,
 >(
   method: (this: This, message: MessageOf<M>) => Returned,
-  context: ClassMethodDecoratorContext<
-    This,
-    (this: This, message: MessageOf<M>) => Returned
-  >,
+  context: ClassMethodDecoratorContext<This, (this: This, message: MessageOf<M>) => Returned>,
 ) => void;
 
 function decorator<M extends AnyMessageType, R extends HandlerResult>(
@@ -121,9 +110,7 @@ export function channel(options: ChannelOptions): ChannelDecorator {
   return (value, context) => {
     recordChannel(context.metadata as Metadata, options);
     // The class's metadata is attached only once every decorator has run: check duplicates then.
-    context.addInitializer(() =>
-      checkHandlers(value as unknown as HandlerHost)
-    );
+    context.addInitializer(() => checkHandlers(value as unknown as HandlerHost));
   };
 }
 
@@ -138,18 +125,12 @@ export interface HandlerSpec {
 }
 
 /** A client-message handler for {@linkcode registerHandlers}. */
-export function onMessage(
-  input: AnyMessageType,
-  options?: HandlerOptions,
-): HandlerSpec {
+export function onMessage(input: AnyMessageType, options?: HandlerOptions): HandlerSpec {
   return { kind: "ws", input, options };
 }
 
 /** A server-event handler for {@linkcode registerHandlers}. */
-export function onEvent(
-  input: AnyMessageType,
-  options?: HandlerOptions,
-): HandlerSpec {
+export function onEvent(input: AnyMessageType, options?: HandlerOptions): HandlerSpec {
   return { kind: "event", input, options };
 }
 
@@ -169,12 +150,8 @@ export function registerHandlers<C extends HandlerHost>(
 ): C {
   const meta = metadataOf(cls, true)!;
   for (const [method, spec] of Object.entries(handlers)) {
-    if (
-      typeof (cls.prototype as Record<string, unknown>)[method] !== "function"
-    ) {
-      throw new DefinitionError(
-        `registerHandlers(${cls.name}): ${method}() is not a method`,
-      );
+    if (typeof (cls.prototype as Record<string, unknown>)[method] !== "function") {
+      throw new DefinitionError(`registerHandlers(${cls.name}): ${method}() is not a method`);
     }
     recordHandler(
       meta,

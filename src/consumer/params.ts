@@ -50,9 +50,7 @@ export class MissingParamError extends SwitchboardError {
  * that name (a mounting mistake: `/ws/room/:room` read as `roomName`).
  */
 export function requireParam(source: ParamSource, name: string): string {
-  const value = Object.hasOwn(source.params, name)
-    ? source.params[name]
-    : undefined;
+  const value = Object.hasOwn(source.params, name) ? source.params[name] : undefined;
   if (value === undefined) {
     throw new MissingParamError(
       "path",
@@ -81,11 +79,7 @@ const paramsHandler: ProxyHandler<Readonly<Record<string, string>>> = {
     if (typeof key === "symbol" || key in target || PROBES.has(key)) {
       return Reflect.get(target, key, receiver);
     }
-    throw new MissingParamError(
-      "path",
-      key,
-      ` (got ${JSON.stringify(Object.keys(target))})`,
-    );
+    throw new MissingParamError("path", key, ` (got ${JSON.stringify(Object.keys(target))})`);
   },
 };
 
@@ -112,9 +106,7 @@ function searchParams(source: QuerySource): URLSearchParams {
  */
 export function requireQuery(source: QuerySource, name: string): string {
   const value = searchParams(source).get(name);
-  if (value === null || value === "") {
-    throw new MissingParamError("query", name);
-  }
+  if (value === null || value === "") throw new MissingParamError("query", name);
   return value;
 }
 

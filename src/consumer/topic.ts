@@ -7,11 +7,7 @@
  * @module
  */
 import { Consumer, type ConsumerClass } from "./consumer.ts";
-import {
-  compileTopicPattern,
-  matchPattern,
-  type Pattern,
-} from "../app/pattern.ts";
+import { compileTopicPattern, matchPattern, type Pattern } from "../app/pattern.ts";
 import { DefinitionError, SwitchboardError } from "../errors.ts";
 import { safeGroupName } from "../layers/group_names.ts";
 import type { JsonValue } from "../layers/layer.ts";
@@ -48,9 +44,7 @@ function compile(cls: TopicClass): Pattern {
   let c = compiled.get(cls);
   if (c) return c;
   if (!cls.pattern) {
-    throw new DefinitionError(
-      `${cls.name} has no static pattern (e.g. "room:{roomName}")`,
-    );
+    throw new DefinitionError(`${cls.name} has no static pattern (e.g. "room:{roomName}")`);
   }
   c = compileTopicPattern(cls.pattern);
   compiled.set(cls, c);
@@ -99,16 +93,12 @@ export class Topic<Events extends AnyMessage = AnyMessage> {
   /** The host consumer (the connection this subscription belongs to). */
   get consumer(): Consumer {
     const binding = this[TOPIC_BINDING];
-    if (!binding) {
-      throw new SwitchboardError(`${this.constructor.name} is not subscribed`);
-    }
+    if (!binding) throw new SwitchboardError(`${this.constructor.name} is not subscribed`);
     return binding.consumer;
   }
 
   /** Decides whether the connection may subscribe. Default: yes. */
-  authorize(
-    _params: Readonly<Record<string, string>>,
-  ): boolean | Promise<boolean> {
+  authorize(_params: Readonly<Record<string, string>>): boolean | Promise<boolean> {
     return true;
   }
 
@@ -122,9 +112,7 @@ export class Topic<Events extends AnyMessage = AnyMessage> {
   sendMessage(message: AnyMessage): Promise<void> {
     const binding = this[TOPIC_BINDING];
     if (!binding) {
-      return Promise.reject(
-        new SwitchboardError(`${this.constructor.name} is not subscribed`),
-      );
+      return Promise.reject(new SwitchboardError(`${this.constructor.name} is not subscribed`));
     }
     binding.send(message, { topic: this.topic });
     return Promise.resolve();
@@ -141,9 +129,7 @@ export class Topic<Events extends AnyMessage = AnyMessage> {
     const missing = names.filter((n) => params[n] === undefined);
     if (missing.length) {
       throw new DefinitionError(
-        `${this.name}: pattern '${this.pattern}' needs parameters ${
-          JSON.stringify(missing)
-        }`,
+        `${this.name}: pattern '${this.pattern}' needs parameters ${JSON.stringify(missing)}`,
       );
     }
     return this.pattern.replace(/\{(\w+)\}/g, (_m, n: string) => params[n]);
@@ -208,10 +194,7 @@ export type TopicEventOf<T> = T extends abstract new (...args: any) => infer I
  * the topic as its only and default topic, on the topic's layer, named after it
  * (`RoomTopic` → `RoomConsumer`).
  */
-function standaloneConsumer(
-  topic: TopicClass,
-  base?: ConsumerClass,
-): ConsumerClass {
+function standaloneConsumer(topic: TopicClass, base?: ConsumerClass): ConsumerClass {
   const Base = (base ?? Consumer) as ConsumerClass;
   const name = `${topic.name.replace(/Topic$/, "")}Consumer`;
   const made = {

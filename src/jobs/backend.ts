@@ -75,12 +75,7 @@ export interface JobBackend {
   /** Marks the job completed with `result` and notifies waiters. */
   complete(id: string, token: string, result: JsonValue): Promise<boolean>;
   /** Puts the job back to run again after `delayMs`, recording `error`. */
-  retry(
-    id: string,
-    token: string,
-    error: string,
-    delayMs: number,
-  ): Promise<boolean>;
+  retry(id: string, token: string, error: string, delayMs: number): Promise<boolean>;
   /** Marks the job failed for good and notifies waiters. */
   fail(id: string, token: string, error: string): Promise<boolean>;
   /** Returns an unfinished job to the front of the queue; the try does not count. */

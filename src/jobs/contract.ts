@@ -17,12 +17,7 @@ import type { JsonValue } from "../layers/layer.ts";
 import { assertJson, describeError, JobArgsError } from "./values.ts";
 
 export { JobArgsError };
-export {
-  assertJson,
-  describeError,
-  MAX_JSON_DEPTH,
-  MAX_JSON_VALUES,
-} from "./values.ts";
+export { assertJson, describeError, MAX_JSON_DEPTH, MAX_JSON_VALUES } from "./values.ts";
 export {
   JobAbortedError,
   JobFailedError,
@@ -33,13 +28,7 @@ export {
   UnknownJobError,
   UnrecoverableJobError,
 } from "./errors.ts";
-export type {
-  ClaimedJob,
-  ClaimResult,
-  JobBackend,
-  Lease,
-  WorkSignal,
-} from "./backend.ts";
+export type { ClaimedJob, ClaimResult, JobBackend, Lease, WorkSignal } from "./backend.ts";
 
 export type { JsonValue };
 
@@ -48,13 +37,7 @@ export type { JsonValue };
  * retries), being run (`running`), finished (`completed`, `failed`; kept for the queue's
  * `keepResultMs`), or unknown / expired (`not_found`).
  */
-export type JobStatus =
-  | "queued"
-  | "delayed"
-  | "running"
-  | "completed"
-  | "failed"
-  | "not_found";
+export type JobStatus = "queued" | "delayed" | "running" | "completed" | "failed" | "not_found";
 
 /** Options of {@linkcode JobQueue.enqueue}. */
 export interface EnqueueOptions {
@@ -202,9 +185,7 @@ export function backoffDelay(
   }
   const base = Math.max(0, backoff.delayMs ?? 1000);
   const max = Math.max(0, backoff.maxDelayMs ?? 60_000);
-  const raw = backoff.type === "fixed"
-    ? base
-    : base * 2 ** Math.max(0, tryNumber - 1);
+  const raw = backoff.type === "fixed" ? base : base * 2 ** Math.max(0, tryNumber - 1);
   const capped = Math.min(raw, max);
   const jitter = Math.min(1, Math.max(0, backoff.jitter ?? 0));
   return Math.round(capped * (1 - jitter * Math.random()));
@@ -234,20 +215,14 @@ export function checkEnqueue(
   defaultMaxTries: number,
 ): CheckedEnqueue {
   if (typeof name !== "string" || name.length === 0 || name.length > 200) {
-    throw new TypeError(
-      "Job name must be a non-empty string of at most 200 characters",
-    );
+    throw new TypeError("Job name must be a non-empty string of at most 200 characters");
   }
   if (!Array.isArray(args)) throw new TypeError("Job args must be an array");
-  const { jobId, delay = 0, maxTries = defaultMaxTries, timeout } = options ??
-    {};
+  const { jobId, delay = 0, maxTries = defaultMaxTries, timeout } = options ?? {};
   if (
-    jobId !== undefined &&
-    (typeof jobId !== "string" || jobId.length === 0 || jobId.length > 256)
+    jobId !== undefined && (typeof jobId !== "string" || jobId.length === 0 || jobId.length > 256)
   ) {
-    throw new TypeError(
-      "jobId must be a non-empty string of at most 256 characters",
-    );
+    throw new TypeError("jobId must be a non-empty string of at most 256 characters");
   }
   if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) {
     throw new TypeError("delay must be a finite number of ms >= 0");
@@ -255,9 +230,7 @@ export function checkEnqueue(
   if (!Number.isInteger(maxTries) || maxTries < 1) {
     throw new TypeError("maxTries must be a positive integer");
   }
-  if (
-    timeout !== undefined && (typeof timeout !== "number" || !(timeout > 0))
-  ) {
+  if (timeout !== undefined && (typeof timeout !== "number" || !(timeout > 0))) {
     throw new TypeError("timeout must be a positive number of ms");
   }
   assertJson(args, "args");
@@ -265,10 +238,7 @@ export function checkEnqueue(
   try {
     json = JSON.stringify(args);
   } catch (error) {
-    throw new JobArgsError(
-      "args",
-      `cannot be serialized (${describeError(error)})`,
-    );
+    throw new JobArgsError("args", `cannot be serialized (${describeError(error)})`);
   }
   return { args: json, delay: Math.round(delay), maxTries, timeout };
 }

@@ -50,11 +50,7 @@ export class JobAbortedError extends SwitchboardError {
   readonly reason: "shutdown" | "lease_lost";
   /** Creates the error. */
   constructor(jobId: string, reason: "shutdown" | "lease_lost") {
-    super(
-      `Job '${jobId}' aborted: ${
-        reason === "shutdown" ? "worker stopped" : "lease lost"
-      }`,
-    );
+    super(`Job '${jobId}' aborted: ${reason === "shutdown" ? "worker stopped" : "lease lost"}`);
     this.jobId = jobId;
     this.reason = reason;
   }
@@ -66,9 +62,7 @@ export class UnknownJobError extends SwitchboardError {
   readonly jobId: string;
   /** Creates the error; `message` replaces the default one. */
   constructor(jobId: string, message?: string) {
-    super(
-      message ?? `No job '${jobId}' (never enqueued, or its result expired)`,
-    );
+    super(message ?? `No job '${jobId}' (never enqueued, or its result expired)`);
     this.jobId = jobId;
   }
 }

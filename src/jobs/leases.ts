@@ -27,23 +27,17 @@ export async function renewLeases(
   try {
     // By token, not by job id: this worker may hold a fresh try of a job whose old try lost
     // its lease, and only the old one must be aborted.
-    const lost = new Set(
-      (await backend.renew(leases, leaseMs)).map((l) => l.token),
-    );
+    const lost = new Set((await backend.renew(leases, leaseMs)).map((l) => l.token));
     if (lost.size === 0) return;
     for (const r of running.values()) {
       if (lost.has(r.job.token) && !r.abandoned) {
-        getLogger().warn(
-          `Job ${r.job.id}: lease lost; another worker may run it`,
-        );
+        getLogger().warn(`Job ${r.job.id}: lease lost; another worker may run it`);
         r.abandoned = true;
         r.controller.abort(new JobAbortedError(r.job.id, "lease_lost"));
       }
     }
   } catch (error) {
-    getLogger().warn("Job worker: cannot renew leases", {
-      error: describeError(error),
-    });
+    getLogger().warn("Job worker: cannot renew leases", { error: describeError(error) });
   }
 }
 
@@ -52,9 +46,7 @@ export async function reapLeases(backend: JobBackend): Promise<void> {
   try {
     const n = await backend.reap();
     if (n > 0) {
-      getLogger().warn(
-        `Job worker: ${n} job(s) with expired leases returned to the queue`,
-      );
+      getLogger().warn(`Job worker: ${n} job(s) with expired leases returned to the queue`);
     }
   } catch (error) {
     getLogger().debug("Job worker: reaping failed", { error });
@@ -77,13 +69,10 @@ export async function releaseAll(
     try {
       await backend.release(r.job.id, r.job.token);
     } catch (error) {
-      getLogger().warn(
-        "Job worker: cannot return a job to the queue (its lease will expire)",
-        {
-          jobId: r.job.id,
-          error,
-        },
-      );
+      getLogger().warn("Job worker: cannot return a job to the queue (its lease will expire)", {
+        jobId: r.job.id,
+        error,
+      });
     }
     running.delete(r.job.token);
   }));

@@ -146,9 +146,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
-    for (const set of this.#waiters.values()) {
-      for (const w of set) w.settle(undefined);
-    }
+    for (const set of this.#waiters.values()) for (const w of set) w.settle(undefined);
     this.#waiters.clear();
     this.#wake();
     return Promise.resolve();
@@ -158,9 +156,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
 
   /** {@inheritDoc JobBackend.claim} */
   claim(token: string, leaseMs: number): Promise<ClaimResult> {
-    if (this.#closed) {
-      return Promise.reject(new ClosedError("The job queue is closed"));
-    }
+    if (this.#closed) return Promise.reject(new ClosedError("The job queue is closed"));
     const now = Date.now();
     let nextDue: number | undefined;
     for (const id of this.#delayed) {
@@ -169,9 +165,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
         this.#delayed.delete(id);
         entry.state = "queued";
         this.#ready.push(id);
-      } else if (nextDue === undefined || entry.runAt < nextDue) {
-        nextDue = entry.runAt;
-      }
+      } else if (nextDue === undefined || entry.runAt < nextDue) nextDue = entry.runAt;
     }
     for (;;) {
       const id = this.#ready.shift();
@@ -198,9 +192,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
     }
     return Promise.resolve({
       job: undefined,
-      nextDueInMs: nextDue === undefined
-        ? undefined
-        : Math.max(0, nextDue - now),
+      nextDueInMs: nextDue === undefined ? undefined : Math.max(0, nextDue - now),
     });
   }
 
@@ -208,11 +200,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
   openWorkSignal(): Promise<WorkSignal> {
     // Level-triggered: a wake while no wait is in flight (or while a stale one is) makes the
     // next wait return at once, so a wake between a worker's claim and its wait is never lost.
-    const state: SignalState = {
-      dirty: false,
-      pending: undefined,
-      end: undefined,
-    };
+    const state: SignalState = { dirty: false, pending: undefined, end: undefined };
     const signals = this.#signals;
     signals.add(state);
     const signal: WorkSignal = {
@@ -265,12 +253,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
   }
 
   /** {@inheritDoc JobBackend.retry} */
-  retry(
-    id: string,
-    token: string,
-    error: string,
-    delayMs: number,
-  ): Promise<boolean> {
+  retry(id: string, token: string, error: string, delayMs: number): Promise<boolean> {
     const entry = this.#owned(id, token);
     if (!entry) return Promise.resolve(false);
     this.#running.delete(id);
@@ -327,8 +310,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
       id,
       name,
       status: () => Promise.resolve(this.#status(id)),
-      result: <T>(options?: ResultOptions) =>
-        this.#result(id, options) as Promise<T>,
+      result: <T>(options?: ResultOptions) => this.#result(id, options) as Promise<T>,
     };
   }
 
@@ -343,9 +325,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
     const entry = this.#get(id);
     if (!entry) return Promise.reject(new UnknownJobError(id));
     if (isFinished(entry.state)) return settle(entry);
-    if (this.#closed) {
-      return Promise.reject(new ClosedError("The job queue is closed"));
-    }
+    if (this.#closed) return Promise.reject(new ClosedError("The job queue is closed"));
     return new Promise((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const set = this.#waiters.get(id) ?? new Set();
@@ -362,9 +342,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
       if (options.timeout !== undefined) {
         timer = setTimeout(() => {
           set.delete(waiter);
-          if (set.size === 0 && this.#waiters.get(id) === set) {
-            this.#waiters.delete(id);
-          }
+          if (set.size === 0 && this.#waiters.get(id) === set) this.#waiters.delete(id);
           reject(new ResultTimeoutError(id, options.timeout!));
         }, Math.max(0, options.timeout));
       }
@@ -382,9 +360,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
 
   #owned(id: string, token: string): Entry | undefined {
     const entry = this.#jobs.get(id);
-    return entry && entry.state === "running" && entry.token === token
-      ? entry
-      : undefined;
+    return entry && entry.state === "running" && entry.token === token ? entry : undefined;
   }
 
   #requeue(entry: Entry, delayMs: number, front: boolean): void {
@@ -450,10 +426,6 @@ function isFinished(state: Entry["state"]): boolean {
 }
 
 function settle(entry: Entry): Promise<unknown> {
-  if (entry.state === "completed") {
-    return Promise.resolve(JSON.parse(entry.result ?? "null"));
-  }
-  return Promise.reject(
-    new JobFailedError(entry.id, entry.error ?? "failed", entry.tries),
-  );
+  if (entry.state === "completed") return Promise.resolve(JSON.parse(entry.result ?? "null"));
+  return Promise.reject(new JobFailedError(entry.id, entry.error ?? "failed", entry.tries));
 }

@@ -73,21 +73,14 @@ export interface TryRunner<S> {
  * Runs one try of `entry.job` and records its outcome, unless the try was given up (lost lease,
  * shutdown) meanwhile. Sets `entry.settled` / `entry.returned` as the function's promise goes.
  */
-export async function executeTry<S>(
-  entry: RunningTry,
-  worker: TryRunner<S>,
-): Promise<void> {
+export async function executeTry<S>(entry: RunningTry, worker: TryRunner<S>): Promise<void> {
   const { job, controller } = entry;
   const log = getLogger();
-  const fn = Object.hasOwn(worker.functions, job.name)
-    ? worker.functions[job.name]
-    : undefined;
+  const fn = Object.hasOwn(worker.functions, job.name) ? worker.functions[job.name] : undefined;
   if (!fn) {
     const message = `Unknown job function '${job.name}'`;
     log.error(`Job ${job.id}: ${message}`);
-    if (await worker.backend.fail(job.id, job.token, message)) {
-      worker.count("failed", entry);
-    }
+    if (await worker.backend.fail(job.id, job.token, message)) worker.count("failed", entry);
     return;
   }
   const ctx: JobContext<S> = {
@@ -122,13 +115,9 @@ export async function executeTry<S>(
       }),
       new Promise((_, reject) => {
         if (controller.signal.aborted) reject(controller.signal.reason);
-        controller.signal.addEventListener(
-          "abort",
-          () => reject(controller.signal.reason),
-          {
-            once: true,
-          },
-        );
+        controller.signal.addEventListener("abort", () => reject(controller.signal.reason), {
+          once: true,
+        });
       }),
     ]);
     ok = true;
@@ -149,32 +138,21 @@ export async function executeTry<S>(
       );
     }
     if (ok) {
-      if (await worker.backend.complete(job.id, job.token, json!)) {
-        worker.count("completed", entry);
-      } else {log.warn(
-          `Job ${job.id}: finished after its lease was lost; result dropped`,
-        );}
+      if (await worker.backend.complete(job.id, job.token, json!)) worker.count("completed", entry);
+      else log.warn(`Job ${job.id}: finished after its lease was lost; result dropped`);
       return;
     }
   }
   const message = describeError(failure);
-  const last = job.tryNumber >= job.maxTries ||
-    isInstance(failure, UnrecoverableJobError);
+  const last = job.tryNumber >= job.maxTries || isInstance(failure, UnrecoverableJobError);
   if (last) {
-    log.warn(
-      `Job ${job.id} (${job.name}) failed after ${job.tryNumber} tries: ${message}`,
-    );
-    if (await worker.backend.fail(job.id, job.token, message)) {
-      worker.count("failed", entry);
-    }
+    log.warn(`Job ${job.id} (${job.name}) failed after ${job.tryNumber} tries: ${message}`);
+    if (await worker.backend.fail(job.id, job.token, message)) worker.count("failed", entry);
   } else {
     const delay = backoffDelay(job.tryNumber, worker.backoff);
-    log.info(
-      `Job ${job.id} (${job.name}) try ${job.tryNumber} failed, retrying in ${delay} ms`,
-      {
-        error: message,
-      },
-    );
+    log.info(`Job ${job.id} (${job.name}) try ${job.tryNumber} failed, retrying in ${delay} ms`, {
+      error: message,
+    });
     if (await worker.backend.retry(job.id, job.token, message, delay)) {
       worker.count("retried", entry);
     }
@@ -182,10 +160,7 @@ export async function executeTry<S>(
 }
 
 /** `instanceof` that never throws (a Proxy's `getPrototypeOf` trap may). */
-function isInstance(
-  value: unknown,
-  type: abstract new (...args: never[]) => unknown,
-): boolean {
+function isInstance(value: unknown, type: abstract new (...args: never[]) => unknown): boolean {
   try {
     return value instanceof type;
   } catch {

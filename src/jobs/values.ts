@@ -55,35 +55,17 @@ export function assertJson(value: unknown, root: string): void {
   const stack: Frame[] = [];
   const onPath = new Set<object>();
   let count = 0;
-  const visit = (
-    v: unknown,
-    parent: Frame | undefined,
-    key: string | number,
-    depth: number,
-  ) => {
-    const frame: Frame = {
-      value: v,
-      parent,
-      key,
-      depth,
-      keys: undefined,
-      next: 0,
-      size: 0,
-    };
+  const visit = (v: unknown, parent: Frame | undefined, key: string | number, depth: number) => {
+    const frame: Frame = { value: v, parent, key, depth, keys: undefined, next: 0, size: 0 };
     if (++count > MAX_JSON_VALUES) {
       throw new JobArgsError(root, `more than ${MAX_JSON_VALUES} values`);
     }
     const problem = jsonProblem(v);
     if (problem) throw new JobArgsError(pathOf(frame), problem);
     if (v === null || typeof v !== "object") return;
-    if (onPath.has(v)) {
-      throw new JobArgsError(pathOf(frame), "circular reference");
-    }
+    if (onPath.has(v)) throw new JobArgsError(pathOf(frame), "circular reference");
     if (depth >= MAX_JSON_DEPTH) {
-      throw new JobArgsError(
-        pathOf(frame),
-        `nested deeper than ${MAX_JSON_DEPTH} levels`,
-      );
+      throw new JobArgsError(pathOf(frame), `nested deeper than ${MAX_JSON_DEPTH} levels`);
     }
     if (Array.isArray(v)) {
       frame.size = v.length;
@@ -148,12 +130,8 @@ function jsonProblem(v: unknown): string | undefined {
       ? "an object with toJSON is not JSON"
       : undefined;
   }
-  if (v instanceof Date) {
-    return "Date is not JSON (pass date.toISOString() or a number)";
-  }
-  const name = typeof proto?.constructor === "function"
-    ? String(proto.constructor.name)
-    : "";
+  if (v instanceof Date) return "Date is not JSON (pass date.toISOString() or a number)";
+  const name = typeof proto?.constructor === "function" ? String(proto.constructor.name) : "";
   return `${name ? name.slice(0, 50) : "an instance of a class"} is not JSON`;
 }
 
@@ -166,9 +144,7 @@ function pathOf(frame: Frame): string {
     if (f.parent === undefined) parts.push(String(k));
     else if (typeof k === "number") parts.push(`[${k}]`);
     else if (k.length <= 50 && IDENTIFIER.test(k)) parts.push(`.${k}`);
-    else {parts.push(
-        `[${JSON.stringify(k.length > 50 ? `${k.slice(0, 50)}…` : k)}]`,
-      );}
+    else parts.push(`[${JSON.stringify(k.length > 50 ? `${k.slice(0, 50)}…` : k)}]`);
   }
   return parts.reverse().join("");
 }
@@ -183,9 +159,7 @@ export function describeError(error: unknown, maxLength = 4096): string {
   try {
     if (error instanceof Error) {
       const message = error.message;
-      text = typeof message === "string" && message !== ""
-        ? message
-        : undefined;
+      text = typeof message === "string" && message !== "" ? message : undefined;
       if (text === undefined) {
         const name = error.name;
         text = typeof name === "string" && name !== "" ? name : "Error";
@@ -204,9 +178,7 @@ export function describeError(error: unknown, maxLength = 4096): string {
   if (text === undefined) {
     let kind = "value";
     try {
-      kind = typeof error === "object" && error !== null
-        ? "object"
-        : typeof error;
+      kind = typeof error === "object" && error !== null ? "object" : typeof error;
     } catch {
       // keep "value"
     }

@@ -9,12 +9,7 @@ import type { ClaimedJob, JobBackend, WorkSignal } from "./contract.ts";
 import { getLogger } from "../logger.ts";
 import { describeError } from "./values.ts";
 import { reapLeases, releaseAll, renewLeases } from "./leases.ts";
-import {
-  executeTry,
-  newTry,
-  type RunningTry,
-  type TryRunner,
-} from "./tries.ts";
+import { executeTry, newTry, type RunningTry, type TryRunner } from "./tries.ts";
 import {
   type BurstResult,
   type StopOptions,
@@ -23,11 +18,7 @@ import {
   workerSettings,
 } from "./worker_options.ts";
 
-export type {
-  BurstResult,
-  StopOptions,
-  WorkerOptions,
-} from "./worker_options.ts";
+export type { BurstResult, StopOptions, WorkerOptions } from "./worker_options.ts";
 
 let workerCounter = 0;
 
@@ -168,17 +159,10 @@ export class Worker<S = Record<string, unknown>> {
       () => renewLeases(this.#backend, this.#running, this.#settings.leaseMs),
       this.#settings.heartbeatMs,
     );
-    const reaper = setInterval(
-      () => reapLeases(this.#backend),
-      this.#settings.reapIntervalMs,
-    );
+    const reaper = setInterval(() => reapLeases(this.#backend), this.#settings.reapIntervalMs);
     try {
       await this.#fetchLoop(burst, stop, signal);
-      await this.#drain(
-        stop.aborted
-          ? this.#stopOptions
-          : { graceful: true, timeout: Infinity },
-      );
+      await this.#drain(stop.aborted ? this.#stopOptions : { graceful: true, timeout: Infinity });
     } finally {
       clearInterval(heartbeat);
       clearInterval(reaper);
@@ -187,11 +171,7 @@ export class Worker<S = Record<string, unknown>> {
     return { ...counts };
   }
 
-  async #fetchLoop(
-    burst: boolean,
-    stop: AbortSignal,
-    signal: WorkSignal,
-  ): Promise<void> {
+  async #fetchLoop(burst: boolean, stop: AbortSignal, signal: WorkSignal): Promise<void> {
     const log = getLogger();
     let failures = 0;
     while (!stop.aborted) {
@@ -201,39 +181,27 @@ export class Worker<S = Record<string, unknown>> {
       }
       let claimed;
       try {
-        claimed = await this.#backend.claim(
-          this.#nextToken(),
-          this.#settings.leaseMs,
-        );
+        claimed = await this.#backend.claim(this.#nextToken(), this.#settings.leaseMs);
         failures = 0;
       } catch (error) {
         failures++;
-        if (failures === 1) {
-          log.warn("Job worker: cannot fetch jobs", { error });
-        }
+        if (failures === 1) log.warn("Job worker: cannot fetch jobs", { error });
         await this.#sleep(Math.min(100 * 2 ** failures, 2000));
         continue;
       }
       if (stop.aborted) {
         // Claimed after stop was requested: hand it straight back.
-        if (claimed.job) {
-          await this.#backend.release(claimed.job.id, claimed.job.token);
-        }
+        if (claimed.job) await this.#backend.release(claimed.job.id, claimed.job.token);
         break;
       }
       if (claimed.job) {
         this.#launch(claimed.job);
         continue;
       }
-      if (
-        burst && claimed.nextDueInMs === undefined && this.#running.size === 0
-      ) break;
+      if (burst && claimed.nextDueInMs === undefined && this.#running.size === 0) break;
       const wait = Math.max(
         1,
-        Math.min(
-          claimed.nextDueInMs ?? this.#settings.maxBlockMs,
-          this.#settings.maxBlockMs,
-        ),
+        Math.min(claimed.nextDueInMs ?? this.#settings.maxBlockMs, this.#settings.maxBlockMs),
       );
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
@@ -254,9 +222,7 @@ export class Worker<S = Record<string, unknown>> {
       else {
         await Promise.race([
           all,
-          new Promise<void>((resolve) =>
-            timer = setTimeout(resolve, options.timeout)
-          ),
+          new Promise<void>((resolve) => timer = setTimeout(resolve, options.timeout)),
         ]);
         clearTimeout(timer);
       }

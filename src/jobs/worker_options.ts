@@ -5,11 +5,7 @@
  * @module
  */
 import type { JobObserver } from "../observe/hooks.ts";
-import {
-  DEFAULT_RETRY_BACKOFF,
-  type JobFunction,
-  type RetryBackoff,
-} from "./contract.ts";
+import { DEFAULT_RETRY_BACKOFF, type JobFunction, type RetryBackoff } from "./contract.ts";
 
 /** Options of a {@linkcode Worker}. `S` is the type of the shared state. */
 export interface WorkerOptions<S = Record<string, unknown>> {
@@ -91,19 +87,12 @@ export interface WorkerSettings<S> {
 }
 
 /** Checks `options` (throwing `TypeError`) and fills in the defaults. */
-export function workerSettings<S>(
-  options: WorkerOptions<S>,
-): WorkerSettings<S> {
-  if (
-    !options || typeof options.functions !== "object" ||
-    options.functions === null
-  ) {
+export function workerSettings<S>(options: WorkerOptions<S>): WorkerSettings<S> {
+  if (!options || typeof options.functions !== "object" || options.functions === null) {
     throw new TypeError("Worker needs options.functions");
   }
   for (const [name, fn] of Object.entries(options.functions)) {
-    if (typeof fn !== "function") {
-      throw new TypeError(`Job function '${name}' is not a function`);
-    }
+    if (typeof fn !== "function") throw new TypeError(`Job function '${name}' is not a function`);
   }
   const functions = { ...options.functions };
   const concurrency = positiveInt(options.concurrency ?? 10, "concurrency");
@@ -115,10 +104,7 @@ export function workerSettings<S>(
     state,
     leaseMs,
     heartbeatMs: positive(options.heartbeatMs ?? leaseMs / 3, "heartbeatMs"),
-    reapIntervalMs: positive(
-      options.reapIntervalMs ?? leaseMs / 2,
-      "reapIntervalMs",
-    ),
+    reapIntervalMs: positive(options.reapIntervalMs ?? leaseMs / 2, "reapIntervalMs"),
     jobTimeoutMs: positive(options.jobTimeoutMs ?? 300_000, "jobTimeoutMs"),
     backoff: options.retryBackoff ?? DEFAULT_RETRY_BACKOFF,
     maxBlockMs: positive(options.maxBlockMs ?? 5_000, "maxBlockMs"),

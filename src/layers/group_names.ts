@@ -45,10 +45,7 @@ const DASH = 0x2d;
  *
  * `safeGroupName(["room", "Weekly Sync!"])` → `"room.Weekly-Sync"`.
  */
-export function safeGroupName(
-  parts: ReadonlyArray<string | number>,
-  namespace?: string,
-): string {
+export function safeGroupName(parts: ReadonlyArray<string | number>, namespace?: string): string {
   const clean = (namespace === undefined ? parts : [namespace, ...parts])
     .map((p) => cleanPart(String(p)))
     .filter((p) => p.length > 0);

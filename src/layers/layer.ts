@@ -133,9 +133,7 @@ export interface CapacityOptions {
 }
 
 /** Compiles {@linkcode CapacityOptions} into a lookup `name → capacity`. */
-export function capacityLookup(
-  options: CapacityOptions,
-): (name: string) => number {
+export function capacityLookup(options: CapacityOptions): (name: string) => number {
   const fallback = options.capacity ?? 100;
   const entries = Array.isArray(options.channelCapacity)
     ? options.channelCapacity

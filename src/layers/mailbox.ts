@@ -17,9 +17,7 @@ import { getLogger } from "../logger.ts";
 export type DropReason = "full" | "expired" | "invalid";
 
 /** Called for every dropped message (for metrics and tests). */
-export type DropListener = (
-  info: { channel: string; reason: DropReason; count: number },
-) => void;
+export type DropListener = (info: { channel: string; reason: DropReason; count: number }) => void;
 
 interface Entry {
   deadline: number;
@@ -113,11 +111,9 @@ export class Mailboxes {
   drop(channel: string, reason: DropReason, count = 1, detail = ""): void {
     this.dropped[reason] += count;
     getLogger().warn(
-      `${this.#label}: dropped ${count} ${
-        reason === "full" ? "message(s) for a full" : reason
-      } ${reason === "full" ? "channel" : "message(s) on channel"} ${channel}${
-        detail ? ` (${detail})` : ""
-      }`,
+      `${this.#label}: dropped ${count} ${reason === "full" ? "message(s) for a full" : reason} ${
+        reason === "full" ? "channel" : "message(s) on channel"
+      } ${channel}${detail ? ` (${detail})` : ""}`,
     );
     try {
       this.#onDrop?.({ channel, reason, count });
@@ -142,10 +138,7 @@ export class Mailboxes {
   }
 
   #forget(channel: string, box: Mailbox): void {
-    if (
-      box.size === 0 && box.waiters.length === 0 &&
-      this.#boxes.get(channel) === box
-    ) {
+    if (box.size === 0 && box.waiters.length === 0 && this.#boxes.get(channel) === box) {
       this.#boxes.delete(channel);
     }
   }
@@ -178,12 +171,7 @@ export class Mailboxes {
    * ms). `force` ignores capacity (resync notices). Returns false when the mailbox was full or
    * the message had expired; the drop is already counted and logged.
    */
-  deliver(
-    channel: string,
-    message: LayerMessage,
-    deadline: number,
-    force = false,
-  ): boolean {
+  deliver(channel: string, message: LayerMessage, deadline: number, force = false): boolean {
     const outcome = this.offer(channel, message, deadline, force);
     if (outcome === "delivered") return true;
     if (outcome !== "closed") this.drop(channel, outcome);
@@ -226,21 +214,14 @@ export class Mailboxes {
    * is aborted with a {@linkcode ClosedError}: that receiver is gone for good (a closed
    * connection), so the channel is then {@linkcode release}d, whether a wait was pending or not.
    */
-  receive(
-    channel: string,
-    options: ReceiveOptions = {},
-  ): Promise<LayerMessage> {
-    if (this.#closed) {
-      return Promise.reject(new ClosedError(`${this.#label} is closed`));
-    }
+  receive(channel: string, options: ReceiveOptions = {}): Promise<LayerMessage> {
+    if (this.#closed) return Promise.reject(new ClosedError(`${this.#label} is closed`));
     const { signal } = options;
     if (signal?.aborted) {
       if (signal.reason instanceof ClosedError) this.release(channel);
       return Promise.reject(signal.reason);
     }
-    if (signal && this.#receivers.get(channel) !== signal) {
-      this.#watch(channel, signal);
-    }
+    if (signal && this.#receivers.get(channel) !== signal) this.#watch(channel, signal);
     this.#live.add(channel);
     const box = this.#box(channel);
     this.#dropExpired(channel, box, Date.now());
@@ -315,9 +296,7 @@ export class Mailboxes {
   broadcast(message: LayerMessage): number {
     const targets = this.channels();
     const deadline = this.deadline();
-    for (const channel of targets) {
-      this.deliver(channel, message, deadline, true);
-    }
+    for (const channel of targets) this.deliver(channel, message, deadline, true);
     return targets.size;
   }
 
@@ -335,9 +314,7 @@ export class Mailboxes {
     if (this.#closed) return;
     this.#closed = true;
     for (const box of this.#boxes.values()) {
-      for (const w of box.waiters.splice(0)) {
-        w.reject(new ClosedError(`${this.#label} closed`));
-      }
+      for (const w of box.waiters.splice(0)) w.reject(new ClosedError(`${this.#label} closed`));
     }
     this.#boxes.clear();
     this.#live.clear();

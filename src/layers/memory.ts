@@ -46,13 +46,8 @@ function attempt<T>(fn: () => T): Promise<T> {
 
 /** Copies a message through JSON (so it behaves as on any other layer) and freezes the copy. */
 function snapshot(message: LayerMessage): LayerMessage {
-  if (
-    message === null || typeof message !== "object" ||
-    typeof message.type !== "string"
-  ) {
-    throw new TypeError(
-      "A layer message must be an object with a string 'type'",
-    );
+  if (message === null || typeof message !== "object" || typeof message.type !== "string") {
+    throw new TypeError("A layer message must be an object with a string 'type'");
   }
   return deepFreeze(JSON.parse(JSON.stringify(message)));
 }
@@ -114,20 +109,13 @@ export class InMemoryChannelLayer implements ChannelLayer {
     return attempt(() => {
       this.#open();
       assertChannelName(channel);
-      const outcome = this.#mailboxes.offer(
-        channel,
-        snapshot(message),
-        this.#mailboxes.deadline(),
-      );
+      const outcome = this.#mailboxes.offer(channel, snapshot(message), this.#mailboxes.deadline());
       if (outcome === "full") throw new ChannelFull(channel);
     });
   }
 
   /** Waits for the next message on `channel`. Messages older than `expiry` are dropped, not delivered. */
-  receive(
-    channel: string,
-    options: ReceiveOptions = {},
-  ): Promise<LayerMessage> {
+  receive(channel: string, options: ReceiveOptions = {}): Promise<LayerMessage> {
     try {
       this.#open();
       assertChannelName(channel);
@@ -178,9 +166,7 @@ export class InMemoryChannelLayer implements ChannelLayer {
       }
       if (full) {
         this.#mailboxes.dropped.full += full;
-        getLogger().warn(
-          `${full} of ${members.size} channels over capacity in group ${group}`,
-        );
+        getLogger().warn(`${full} of ${members.size} channels over capacity in group ${group}`);
       }
     });
   }

@@ -23,31 +23,21 @@ function describe(kind: string): string {
 
 /** The rejected name for the error message: JSON, cut to MAX_ECHO_LENGTH characters. */
 function quote(name: unknown): string {
-  return typeof name === "string"
-    ? JSON.stringify(describeInput(name))
-    : describeInput(name);
+  return typeof name === "string" ? JSON.stringify(describeInput(name)) : describeInput(name);
 }
 
 /** Throws {@linkcode InvalidNameError} unless `name` is a valid channel name. */
 export function assertChannelName(name: unknown): asserts name is string {
-  if (
-    typeof name !== "string" || name.length >= MAX_NAME_LENGTH ||
-    !CHANNEL_RE.test(name)
-  ) {
+  if (typeof name !== "string" || name.length >= MAX_NAME_LENGTH || !CHANNEL_RE.test(name)) {
     throw new InvalidNameError(
-      `${describe("Channel")} (one '!' allowed after the process prefix); got ${
-        quote(name)
-      }`,
+      `${describe("Channel")} (one '!' allowed after the process prefix); got ${quote(name)}`,
     );
   }
 }
 
 /** Throws {@linkcode InvalidNameError} unless `name` is a valid group name. */
 export function assertGroupName(name: unknown): asserts name is string {
-  if (
-    typeof name !== "string" || name.length >= MAX_NAME_LENGTH ||
-    !GROUP_RE.test(name)
-  ) {
+  if (typeof name !== "string" || name.length >= MAX_NAME_LENGTH || !GROUP_RE.test(name)) {
     throw new InvalidNameError(`${describe("Group")}; got ${quote(name)}`);
   }
 }
@@ -68,8 +58,7 @@ export function nonLocalName(name: string): string {
 
 /** A random string of `length` ASCII letters and digits, from the platform's crypto source. */
 export function randomToken(length = 16): string {
-  const alphabet =
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
   const bytes = crypto.getRandomValues(new Uint8Array(length));
   let out = "";
   for (const b of bytes) out += alphabet[b % alphabet.length];

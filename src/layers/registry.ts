@@ -93,9 +93,7 @@ export class LayerRegistry {
 
   /** The aliases `get` would answer: the registered ones and a built-in `default` not yet made. */
   #available(): string[] {
-    return this.#builtinDefault
-      ? [DEFAULT_LAYER, ...this.aliases()]
-      : this.aliases();
+    return this.#builtinDefault ? [DEFAULT_LAYER, ...this.aliases()] : this.aliases();
   }
 
   /** Removes `alias` without closing its layer; returns the layer if it was made. */

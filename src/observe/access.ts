@@ -23,9 +23,7 @@ export function refuseWithoutToken(
 ): Response | undefined {
   if (token === undefined) return undefined;
   const header = request.headers.get("authorization");
-  let given = header?.startsWith("Bearer ")
-    ? header.slice(7).trim()
-    : undefined;
+  let given = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
   if (given === undefined && place === "header-or-query") {
     given = new URL(request.url).searchParams.get("token") ?? undefined;
   }

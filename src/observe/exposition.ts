@@ -9,8 +9,7 @@ import type { MetricFamily, MetricsRegistry } from "./registry.ts";
 import { Counter, Gauge, Histogram } from "./registry.ts";
 
 /** The `Content-Type` of the text format. */
-export const PROMETHEUS_CONTENT_TYPE =
-  "text/plain; version=0.0.4; charset=utf-8";
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 /** The registry's families in the Prometheus text format. */
 export function renderPrometheus(registry: MetricsRegistry): string {
@@ -29,13 +28,9 @@ function writeFamily(family: MetricFamily, lines: string[]): void {
       let cumulative = 0;
       for (let i = 0; i <= child.bounds.length; i++) {
         cumulative += child.counts[i];
-        const le = i < child.bounds.length
-          ? formatNumber(child.bounds[i])
-          : "+Inf";
+        const le = i < child.bounds.length ? formatNumber(child.bounds[i]) : "+Inf";
         lines.push(
-          `${name}_bucket${braces([...labels, `le="${le}"`])} ${
-            formatNumber(cumulative)
-          }`,
+          `${name}_bucket${braces([...labels, `le="${le}"`])} ${formatNumber(cumulative)}`,
         );
       }
       lines.push(`${name}_sum${braces(labels)} ${formatNumber(child.sum)}`);

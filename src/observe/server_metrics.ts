@@ -9,17 +9,8 @@
  *
  * @module
  */
-import type {
-  ConnectionObserver,
-  JobObserver,
-  ObservedConnection,
-} from "./hooks.ts";
-import {
-  type Counter,
-  type Histogram,
-  type MetricFamily,
-  MetricsRegistry,
-} from "./registry.ts";
+import type { ConnectionObserver, JobObserver, ObservedConnection } from "./hooks.ts";
+import { type Counter, type Histogram, type MetricFamily, MetricsRegistry } from "./registry.ts";
 
 /** The label value of client frames whose action no handler declares. */
 export const UNKNOWN_ACTION = "unknown";
@@ -85,8 +76,7 @@ export class ServerMetrics implements ConnectionObserver {
   /** The job queues watched, with their last reading. */
   readonly queues: QueueReading[] = [];
   /** The layers watched: alias → up (true) or disconnected (false), and the last event's reason. */
-  readonly layers: Map<string, { up: boolean; reason: string; since: number }> =
-    new Map();
+  readonly layers: Map<string, { up: boolean; reason: string; since: number }> = new Map();
   /** Pass to `new Worker(queue, { observer })`: job durations and outcomes. */
   readonly jobs: JobObserver;
 

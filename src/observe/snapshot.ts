@@ -95,9 +95,7 @@ export class SnapshotTaker {
     const m = this.metrics;
     await m.collect();
     const now = Date.now();
-    const seconds = this.#lastAt
-      ? Math.max(0.001, (now - this.#lastAt) / 1000)
-      : 0;
+    const seconds = this.#lastAt ? Math.max(0.001, (now - this.#lastAt) / 1000) : 0;
     this.#lastAt = now;
     const byConsumer: Record<string, number> = {};
     const list: ConnectionRow[] = [];

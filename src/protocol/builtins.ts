@@ -20,34 +20,21 @@ export const COMPLETE_ACTIONS: ReadonlySet<string> = new Set([
 ]);
 
 /** `{"action":"ping","payload":null}` — every tutorial consumer answers it with pong. */
-export const Ping: MessageType<"ping", null> = message("ping", {
-  title: "PingMessage",
-});
+export const Ping: MessageType<"ping", null> = message("ping", { title: "PingMessage" });
 /** `{"action":"pong","payload":null}`. */
-export const Pong: MessageType<"pong", null> = message("pong", {
-  title: "PongMessage",
-});
+export const Pong: MessageType<"pong", null> = message("pong", { title: "PongMessage" });
 /** `{"action":"complete","payload":null}`. */
-export const Complete: MessageType<"complete", null> = message(
-  MESSAGE_ACTION_COMPLETE,
-  {
-    title: "CompleteMessage",
-  },
-);
+export const Complete: MessageType<"complete", null> = message(MESSAGE_ACTION_COMPLETE, {
+  title: "CompleteMessage",
+});
 /** `{"action":"group_complete","payload":null}`. */
-export const GroupComplete: MessageType<"group_complete", null> = message(
-  GROUP_ACTION_COMPLETE,
-  {
-    title: "GroupCompleteMessage",
-  },
-);
+export const GroupComplete: MessageType<"group_complete", null> = message(GROUP_ACTION_COMPLETE, {
+  title: "GroupCompleteMessage",
+});
 /** `{"action":"event_complete","payload":null}`. */
-export const EventComplete: MessageType<"event_complete", null> = message(
-  EVENT_ACTION_COMPLETE,
-  {
-    title: "EventCompleteMessage",
-  },
-);
+export const EventComplete: MessageType<"event_complete", null> = message(EVENT_ACTION_COMPLETE, {
+  title: "EventCompleteMessage",
+});
 
 /** The topic control actions: a client sends `subscribe` / `unsubscribe` with a `topic`. */
 export const TopicAction = {

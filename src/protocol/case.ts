@@ -6,8 +6,7 @@
  */
 
 function isAsciiAlnum(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) ||
-    (c >= 0x61 && c <= 0x7a);
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
 }
 
 /**
@@ -36,10 +35,7 @@ export function camelize(key: string): string {
 
 /** `roomName` → `room_name`. Linear in the key's length (two single-pass regexes). */
 export function decamelize(key: string): string {
-  return key.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(
-    /([A-Z])([A-Z][a-z])/g,
-    "$1_$2",
-  )
+  return key.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(/([A-Z])([A-Z][a-z])/g, "$1_$2")
     .toLowerCase();
 }
 
@@ -48,10 +44,7 @@ export function decamelize(key: string): string {
  * Iterative (an explicit stack, not recursion), so any nesting depth is converted without
  * overflowing the call stack; linear in the size of the value.
  */
-export function convertKeys(
-  value: unknown,
-  convert: (key: string) => string,
-): unknown {
+export function convertKeys(value: unknown, convert: (key: string) => string): unknown {
   const copy = (v: unknown): unknown => {
     if (Array.isArray(v)) {
       const out = new Array(v.length);

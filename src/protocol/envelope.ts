@@ -48,17 +48,9 @@ export const MAX_TOPIC_LENGTH = 1000;
 export const MAX_REF_LENGTH = 200;
 
 /** The envelope keys (reserved on every frame). */
-export const ENVELOPE_FIELDS: ReadonlySet<string> = new Set([
-  "version",
-  "topic",
-  "ref",
-  "seq",
-]);
+export const ENVELOPE_FIELDS: ReadonlySet<string> = new Set(["version", "topic", "ref", "seq"]);
 
-const ENVELOPE_STRING_LIMITS = [["topic", MAX_TOPIC_LENGTH], [
-  "ref",
-  MAX_REF_LENGTH,
-]] as const;
+const ENVELOPE_STRING_LIMITS = [["topic", MAX_TOPIC_LENGTH], ["ref", MAX_REF_LENGTH]] as const;
 
 /** Checks the envelope keys of a client frame (never echoing more than a short prefix). */
 function envelopeErrors(frame: Record<string, unknown>): ErrorItem[] {
@@ -75,8 +67,7 @@ function envelopeErrors(frame: Record<string, unknown>): ErrorItem[] {
       errors.push({
         type: ErrorCode.stringTooLong,
         loc: [key],
-        msg:
-          `String should have at most ${max} characters (got ${value.length})`,
+        msg: `String should have at most ${max} characters (got ${value.length})`,
       });
     }
   }
@@ -93,8 +84,7 @@ function envelopeErrors(frame: Record<string, unknown>): ErrorItem[] {
     errors.push({
       type: ErrorCode.extraForbidden,
       loc: ["seq"],
-      msg:
-        "'seq' is set by the server on broadcasts; a client frame must not carry it",
+      msg: "'seq' is set by the server on broadcasts; a client frame must not carry it",
     });
   }
   return errors;
@@ -117,9 +107,7 @@ export function decodeFrame(
   envelope: Envelope,
   maxDepth: number = DEFAULT_MAX_JSON_DEPTH,
 ): Decoded {
-  if (jsonTooDeep(data, maxDepth)) {
-    return { ok: false, error: tooDeepFrame(maxDepth) };
-  }
+  if (jsonTooDeep(data, maxDepth)) return { ok: false, error: tooDeepFrame(maxDepth) };
   let raw: unknown;
   try {
     raw = JSON.parse(data);
@@ -145,10 +133,7 @@ export function decodeFrame(
  * Adds the envelope keys to a server frame's body, after `action` and `payload`: `version` and
  * `topic` when there is a topic, then `ref` and `seq`.
  */
-export function stampEnvelope(
-  body: Record<string, unknown>,
-  envelope: Envelope,
-): void {
+export function stampEnvelope(body: Record<string, unknown>, envelope: Envelope): void {
   if (envelope.topic !== undefined) {
     body.version = ENVELOPE_VERSION;
     body.topic = envelope.topic;

@@ -27,10 +27,7 @@ export interface ErrorItem {
 }
 
 /** The payload of an `error` frame: a list of items, or `{detail}` when a handler failed. */
-export type ErrorPayload = ErrorItem[] | {
-  detail: string;
-  [key: string]: unknown;
-};
+export type ErrorPayload = ErrorItem[] | { detail: string; [key: string]: unknown };
 
 /** Hand-written Standard Schema accepting any error payload (the core imports no schema library). */
 const anyPayload: StandardSchemaV1<ErrorPayload, ErrorPayload> = {
@@ -42,13 +39,9 @@ const anyPayload: StandardSchemaV1<ErrorPayload, ErrorPayload> = {
 };
 
 /** `{"action":"error","payload": [...] | {detail}}`. */
-export const ErrorMessage: MessageType<"error", ErrorPayload> = message(
-  "error",
-  anyPayload,
-  {
-    title: "ErrorMessage",
-  },
-);
+export const ErrorMessage: MessageType<"error", ErrorPayload> = message("error", anyPayload, {
+  title: "ErrorMessage",
+});
 
 // --- codes -----------------------------------------------------------------------------------
 
@@ -107,9 +100,7 @@ export const ErrorReason = {
 // --- builders --------------------------------------------------------------------------------
 
 /** An `error` frame with `payload`. */
-export function errorFrame(
-  payload: ErrorItem[] | { detail: string; reason?: string },
-): AnyMessage {
+export function errorFrame(payload: ErrorItem[] | { detail: string; reason?: string }): AnyMessage {
   return { action: ErrorMessage.action, payload };
 }
 
@@ -146,10 +137,7 @@ export function notAnObject(): AnyMessage {
 
 /** A binary frame. */
 export function binaryRefused(): AnyMessage {
-  return itemFrame(
-    ErrorCode.frameType,
-    "Binary frames are not supported: send JSON text frames",
-  );
+  return itemFrame(ErrorCode.frameType, "Binary frames are not supported: send JSON text frames");
 }
 
 /** The frame has no `action`. */
@@ -166,9 +154,7 @@ export function actionUnknown(action: unknown, expected: string): AnyMessage {
     ErrorCode.unionTagInvalid,
     `Input tag '${
       describeInput(action)
-    }' found using 'action' does not match any of the expected tags: ${
-      expected || "(none)"
-    }`,
+    }' found using 'action' does not match any of the expected tags: ${expected || "(none)"}`,
   );
 }
 
@@ -181,10 +167,7 @@ export function rateLimited(perSecond: number): AnyMessage {
 }
 
 /** Over the pending-frames budget. */
-export function tooManyPending(
-  maxFrames: number,
-  maxBytes: number,
-): AnyMessage {
+export function tooManyPending(maxFrames: number, maxBytes: number): AnyMessage {
   return itemFrame(
     ErrorCode.tooManyPending,
     `Too many messages waiting to be handled: the limit is ${maxFrames} ` +

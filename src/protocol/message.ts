@@ -50,16 +50,13 @@ export interface MessageType<A extends string = string, P = unknown, I = P> {
    * Builds a message of this type. The payload is validated and defaults are applied; an invalid
    * payload throws a `TypeError` naming the problems.
    */
-  create(
-    ...payload: P extends null ? [payload?: null] : [payload: I]
-  ): Message<A, P, I>;
+  create(...payload: P extends null ? [payload?: null] : [payload: I]): Message<A, P, I>;
   /** True when `value` is a message of this type (checks the action only). */
   is(value: unknown): value is Message<A, P, I>;
 }
 
 /** A message value of action `A` and payload `P`. */
-export interface Message<A extends string = string, P = unknown, I = P>
-  extends AnyMessage {
+export interface Message<A extends string = string, P = unknown, I = P> extends AnyMessage {
   /** The routing key. */
   readonly action: A;
   /** The body. */
@@ -76,8 +73,8 @@ export interface Message<A extends string = string, P = unknown, I = P>
 export type AnyMessageType = MessageType<string, any, any>;
 
 /** The static type of the messages a message type makes: `MessageOf<typeof Ping>`. */
-export type MessageOf<T extends AnyMessageType> = T extends
-  MessageType<infer A, infer P, infer I> ? Message<A, P, I>
+export type MessageOf<T extends AnyMessageType> = T extends MessageType<infer A, infer P, infer I>
+  ? Message<A, P, I>
   : never;
 
 /** The input (sender-side) payload type of a message type. */
@@ -85,9 +82,7 @@ export type PayloadInputOf<T extends AnyMessageType> = T extends
   MessageType<string, unknown, infer I> ? I : never;
 
 /** The union of messages of a list of message types. */
-export type MessagesOf<T extends readonly AnyMessageType[]> = MessageOf<
-  T[number]
->;
+export type MessagesOf<T extends readonly AnyMessageType[]> = MessageOf<T[number]>;
 
 /** `room_chat` → `RoomChatMessage`; an action that already ends in "message" keeps one. */
 function defaultTitle(action: string): string {
@@ -96,9 +91,7 @@ function defaultTitle(action: string): string {
 }
 
 function pascal(action: string): string {
-  return action.split(/[^a-zA-Z0-9]+/).filter(Boolean).map((w) =>
-    w[0].toUpperCase() + w.slice(1)
-  )
+  return action.split(/[^a-zA-Z0-9]+/).filter(Boolean).map((w) => w[0].toUpperCase() + w.slice(1))
     .join("");
 }
 
@@ -122,9 +115,7 @@ function parseSync(
   if (result.issues) {
     const details = result.issues.map((i) =>
       `${
-        (i.path ?? []).map((p) =>
-          typeof p === "object" ? String(p.key) : String(p)
-        ).join(".") ||
+        (i.path ?? []).map((p) => typeof p === "object" ? String(p.key) : String(p)).join(".") ||
         "payload"
       }: ${i.message}`
     ).join("; ");
@@ -143,11 +134,7 @@ export function message<A extends string, S extends StandardSchemaV1>(
   action: A,
   schema: S,
   options?: MessageOptions,
-): MessageType<
-  A,
-  StandardSchemaV1.InferOutput<S>,
-  StandardSchemaV1.InferInput<S>
->;
+): MessageType<A, StandardSchemaV1.InferOutput<S>, StandardSchemaV1.InferInput<S>>;
 export function message(
   action: string,
   schemaOrOptions?: StandardSchemaV1 | MessageOptions,
@@ -159,13 +146,9 @@ export function message(
   const schema = schemaOrOptions && "~standard" in schemaOrOptions
     ? schemaOrOptions as StandardSchemaV1
     : undefined;
-  const options =
-    (schema ? maybeOptions : schemaOrOptions as MessageOptions | undefined) ??
-      {};
+  const options = (schema ? maybeOptions : schemaOrOptions as MessageOptions | undefined) ?? {};
   if (schemaOrOptions && !schema && maybeOptions) {
-    throw new TypeError(
-      `message('${action}'): the second argument must be a Standard Schema`,
-    );
+    throw new TypeError(`message('${action}'): the second argument must be a Standard Schema`);
   }
   if (options.droppable) droppable.add(action);
   return {
@@ -173,12 +156,8 @@ export function message(
     schema,
     title: options.title ?? defaultTitle(action),
     description: options.description,
-    create: (payload?: unknown) => ({
-      action,
-      payload: parseSync(action, schema, payload),
-    }),
+    create: (payload?: unknown) => ({ action, payload: parseSync(action, schema, payload) }),
     is: (value: unknown): value is Message =>
-      typeof value === "object" && value !== null &&
-      (value as AnyMessage).action === action,
+      typeof value === "object" && value !== null && (value as AnyMessage).action === action,
   };
 }

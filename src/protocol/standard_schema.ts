@@ -20,9 +20,7 @@ export declare namespace StandardSchemaV1 {
     /** The vendor name of the schema library. */
     readonly vendor: string;
     /** Validates unknown input values. */
-    readonly validate: (
-      value: unknown,
-    ) => Result<Output> | Promise<Result<Output>>;
+    readonly validate: (value: unknown) => Result<Output> | Promise<Result<Output>>;
     /** Inferred types associated with the schema. */
     readonly types?: Types<Input, Output> | undefined;
   }
@@ -79,13 +77,9 @@ export interface StandardJSONSchemaV1 {
     /** Converts the schema to JSON Schema. */
     readonly jsonSchema?: {
       /** JSON Schema of the input side. */
-      readonly input: (
-        options: { readonly target: string },
-      ) => Record<string, unknown>;
+      readonly input: (options: { readonly target: string }) => Record<string, unknown>;
       /** JSON Schema of the output side. */
-      readonly output: (
-        options: { readonly target: string },
-      ) => Record<string, unknown>;
+      readonly output: (options: { readonly target: string }) => Record<string, unknown>;
     };
   };
 }

@@ -19,10 +19,7 @@ export const TRUNCATION_MARKER = "…";
  *
  * `truncateForEcho("x".repeat(1000))` → `"xxx…x…[+800]"` (200 `x` kept).
  */
-export function truncateForEcho(
-  text: string,
-  max: number = MAX_ECHO_LENGTH,
-): string {
+export function truncateForEcho(text: string, max: number = MAX_ECHO_LENGTH): string {
   if (text.length <= max) return text;
   let cut = max;
   const last = text.charCodeAt(cut - 1);
@@ -34,10 +31,7 @@ export function truncateForEcho(
  * A short description of a client-sent value for an error frame or a log line: a string as is,
  * anything else as JSON; either way cut by {@linkcode truncateForEcho}. Never throws.
  */
-export function describeInput(
-  value: unknown,
-  max: number = MAX_ECHO_LENGTH,
-): string {
+export function describeInput(value: unknown, max: number = MAX_ECHO_LENGTH): string {
   if (typeof value === "string") return truncateForEcho(value, max);
   let text: string | undefined;
   try {

@@ -15,14 +15,9 @@ import { truncateForEcho } from "./truncate.ts";
 export const MAX_ERROR_ITEMS = 20;
 
 /** The outcome of {@linkcode validatePayload}. */
-export type Validated = { ok: true; value: unknown } | {
-  ok: false;
-  errors: ErrorItem[];
-};
+export type Validated = { ok: true; value: unknown } | { ok: false; errors: ErrorItem[] };
 
-function pathKey(
-  p: PropertyKey | StandardSchemaV1.PathSegment,
-): string | number {
+function pathKey(p: PropertyKey | StandardSchemaV1.PathSegment): string | number {
   const key = typeof p === "object" ? p.key : p;
   // Keys come from the client's payload: cut like any echoed value.
   return typeof key === "number" ? key : truncateForEcho(String(key));
@@ -36,23 +31,14 @@ export async function validatePayload(
 ): Promise<Validated> {
   const base = [type.action, "payload"];
   if (!type.schema) {
-    if (payload === null || payload === undefined) {
-      return { ok: true, value: null };
-    }
+    if (payload === null || payload === undefined) return { ok: true, value: null };
     return {
       ok: false,
-      errors: [{
-        type: ErrorCode.noneRequired,
-        loc: base,
-        msg: "Input should be null",
-      }],
+      errors: [{ type: ErrorCode.noneRequired, loc: base, msg: "Input should be null" }],
     };
   }
   if (!present) {
-    return {
-      ok: false,
-      errors: [{ type: ErrorCode.missing, loc: base, msg: "Field required" }],
-    };
+    return { ok: false, errors: [{ type: ErrorCode.missing, loc: base, msg: "Field required" }] };
   }
   let result = type.schema["~standard"].validate(payload);
   if (result instanceof Promise) result = await result;

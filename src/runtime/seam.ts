@@ -68,10 +68,7 @@ export function upgradeUnsupported(): Response {
 }
 
 /** Hands one received frame to the core: text as text, anything else as bytes. */
-export function deliverFrame(
-  handle: ConnectionHandle,
-  data: string | Uint8Array,
-): void {
+export function deliverFrame(handle: ConnectionHandle, data: string | Uint8Array): void {
   if (typeof data === "string") handle.text(data);
   else handle.binary(data);
 }
@@ -88,9 +85,7 @@ export function closeOrFallback(
   try {
     close(code, reason);
   } catch (error) {
-    getLogger().debug("The runtime refused the close code or reason", {
-      error,
-    });
+    getLogger().debug("The runtime refused the close code or reason", { error });
     close(1011);
   }
 }
