@@ -11,14 +11,17 @@ import { contextOf } from "../../adapters/otel/tracing.ts";
 import {
   currentTraceparent,
   installTracing,
+  traceFunctions,
   traceLayer,
   traceQueue,
 } from "../../adapters/otel/mod.ts";
 import { RedisJobQueue, RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
-import { App, layers } from "../../mod.ts";
+import { InMemoryChannelLayer, InMemoryJobQueue } from "../../adapters/memory/mod.ts";
+import { App, layers, Worker } from "../../mod.ts";
 import { serveForTests, skipUnless, startRedis, WebsocketCommunicator } from "../../testing/mod.ts";
 import {
   ALIAS,
+  functions,
   record,
   setupOtel,
   type SpanRecord,
@@ -129,6 +132,7 @@ Deno.test({
         payload: { text: "HELLO" },
       });
       await eventSpanEnded.promise;
+      await otel.flush();
       const serverSpans = otel.exporter.getFinishedSpans().map(record);
       const frame = serverSpans.find((s) => s.name === "ws work");
       const job = workerSpans.find((s) => s.name === "job shout");
@@ -170,4 +174,41 @@ Deno.test({
       await otel.shutdown();
     }
   },
+});
+
+Deno.test("one trace in one process: in-memory layer and queue, a topic-less event back to the socket", async () => {
+  const eventSpanEnded = Promise.withResolvers<void>();
+  const otel = setupOtel((span) => {
+    if (span.name === "layer switchboard.event") eventSpanEnded.resolve();
+  });
+  const uninstall = installTracing();
+  layers.register(ALIAS, traceLayer(new InMemoryChannelLayer()));
+  const queue = traceQueue(new InMemoryJobQueue());
+  useQueue(queue);
+  try {
+    const app = new App().ws("/traced", TracedJobConsumer);
+    await using client = await WebsocketCommunicator.connect(app, "/traced");
+    await client.sendMessage(Work.create({ text: "in process" }));
+    assert.deepEqual(await client.receiveJson(), { action: "complete", payload: null });
+    const burst = await new Worker(queue, { functions: traceFunctions(functions) }).runBurst();
+    assert.equal(burst.completed, 1);
+    assert.deepEqual(await client.receiveJson(), {
+      action: "done",
+      payload: { text: "IN PROCESS" },
+    });
+    await eventSpanEnded.promise;
+    await otel.flush();
+    const spans = otel.exporter.getFinishedSpans().map(record);
+    const frame = spans.find((s) => s.name === "ws work")!;
+    const job = spans.find((s) => s.name === "job shout")!;
+    const event = spans.find((s) => s.name === "layer switchboard.event")!;
+    assert.equal(new Set([frame.traceId, job.traceId, event.traceId]).size, 1);
+    assert.equal(job.parentSpanId, frame.spanId);
+    assert.equal(event.parentSpanId, job.spanId);
+  } finally {
+    uninstall();
+    await queue.close();
+    layers.unregister(ALIAS);
+    await otel.shutdown();
+  }
 });
