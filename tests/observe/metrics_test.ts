@@ -255,8 +255,15 @@ Deno.test("/metrics reflects the traffic of real sockets, read by a Prometheus p
   assert.equal(metrics.recentErrors.length, 3);
   assert.equal(metrics.recentErrors[2].type, "json_invalid");
 
+  // Told once the connection is gone (after onDisconnect and the layer's cleanup).
+  const gone = Promise.withResolvers<void>();
+  const closed = metrics.closed.bind(metrics);
+  metrics.closed = (connection, code) => {
+    closed(connection, code);
+    gone.resolve();
+  };
   await a.disconnect(4321);
-  await EchoConsumer.nextDisconnect.promise;
+  await gone.promise;
   const worker = new Worker(queue, {
     functions: { add: (_ctx, x: number, y: number) => x + y },
     observer: metrics.jobs,
@@ -361,4 +368,30 @@ Deno.test("hooks: layer health from its events, recovery outcomes and presence s
   assert.equal(value(parsed, "switchboard_recoveries_total", { outcome: OVERFLOW_LABEL }), 32);
   assert.equal(value(parsed, "switchboard_presence_groups"), 3);
   assert.equal(value(parsed, "switchboard_presence_members"), 41);
+});
+
+Deno.test("frames are byte-identical with metrics on and off (raw socket text)", async () => {
+  freshLayer();
+  const texts: string[][] = [];
+  for (const withMetrics of [false, true]) {
+    const app = new App().ws("/echo", EchoConsumer);
+    if (withMetrics) mountMetrics(app, { timeEvery: 1 });
+    await using server = await serveForTests(app);
+    const ws = new WebSocket(`${server.url}/echo`);
+    const got: string[] = [];
+    const two = Promise.withResolvers<void>();
+    ws.onmessage = (e) => {
+      got.push(String(e.data));
+      if (got.length === 2) two.resolve();
+    };
+    await new Promise((resolve) => ws.onopen = resolve);
+    ws.send(JSON.stringify({ action: "say", payload: { text: "same" } }));
+    await two.promise;
+    const closed = new Promise((resolve) => ws.onclose = resolve);
+    ws.close();
+    await closed;
+    texts.push(got);
+  }
+  assert.deepEqual(texts[1], texts[0]);
+  assert.equal(texts[0][0], '{"action":"said","payload":{"text":"same"}}');
 });
