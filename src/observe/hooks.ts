@@ -55,6 +55,14 @@ export interface ConnectionObserver {
   layerReceived(type: string, sentAt: unknown): void;
   /** The layer told a connection to resync (`onResync` ran). */
   resynced(): void;
+  /**
+   * For the features that report on their own (a connection reaches it as
+   * `settings.observer?.recovery?.(…)`): one recovery attempt after a reconnect or resync, with
+   * its outcome (`"recovered"`, `"partial"`, `"resync"`, `"failed"`…, a small fixed set).
+   */
+  recovery?(outcome: string): void;
+  /** The presence sizes of this process: groups with presence tracked, members in them. */
+  presence?(groups: number, members: number): void;
 }
 
 /** What a worker reports (see `ServerMetrics.jobs`). */
