@@ -172,6 +172,7 @@ export {
   type JobHandle,
   JobLostError,
   type JobQueue,
+  type JobQueueDepth,
   JobQueueUnavailableError,
   type JobStatus,
   JobTimeoutError,
@@ -183,6 +184,7 @@ export {
   UnrecoverableJobError,
   type WorkSignal,
 } from "./src/jobs/contract.ts";
+export type { JobObserver } from "./src/observe/hooks.ts";
 export {
   type BurstResult,
   type StopOptions,

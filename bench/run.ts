@@ -1,5 +1,5 @@
 /**
- * `deno task bench [--quick] [--only echo,fanout,cross,engines,jobs,idle,presence]`
+ * `deno task bench [--quick] [--only echo,fanout,cross,engines,jobs,idle,presence,metrics]`
  *
  * Runs every scenario against its baseline in this one run and prints one row each: Switchboard,
  * the baseline and the ratio, with the issue #8 target. Servers and the load generator are
@@ -26,6 +26,7 @@ import { jobs } from "./scenarios/jobs.ts";
 import { idle } from "./scenarios/idle.ts";
 import { presence } from "./scenarios/presence.ts";
 import { engines } from "./scenarios/engines.ts";
+import { metrics } from "./scenarios/metrics.ts";
 
 const SCENARIOS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   echo,
@@ -35,6 +36,7 @@ const SCENARIOS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   jobs,
   idle,
   presence,
+  metrics,
 };
 
 const quick = Deno.args.includes("--quick");

@@ -23,6 +23,7 @@ const RUNTIME = new Set([
   "@types",
   "yaml",
   "undici-types",
+  "@opentelemetry", // @opentelemetry/api (no dependencies): only ./otel loads it
 ]);
 /** Packages only tests and tools use; none may be installed by a plain `deno task`. */
 const TEST_ONLY = [

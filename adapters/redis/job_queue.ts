@@ -23,6 +23,7 @@ import {
   type JobBackend,
   type JobHandle,
   type JobQueue,
+  type JobQueueDepth,
   type JobStatus,
   type JsonValue,
   type Lease,
@@ -163,6 +164,16 @@ export class RedisJobQueue implements JobQueue, JobBackend {
       look: (id, register) => this.#outcome(id, register),
       command: (args) => this.#command(args),
     });
+  }
+
+  /** How many jobs wait, are delayed and run now (three reads, not atomic together). */
+  async depth(): Promise<JobQueueDepth> {
+    const [queued, delayed, running] = await Promise.all([
+      this.#command(["LLEN", this.#ready]),
+      this.#command(["ZCARD", this.#delayed]),
+      this.#command(["ZCARD", this.#runningKey]),
+    ]);
+    return { queued: Number(queued), delayed: Number(delayed), running: Number(running) };
   }
 
   /** The key prefix in use. */

@@ -10,6 +10,7 @@
  * - jobs (`/ws/jobs`): `work` enqueues a job on a RedisJobQueue (REDIS_URL); a Worker in this
  *   process runs it and pushes `done` back to the connection with `sendEvent` (the tutorial's
  *   pattern), so one reply frame per job.
+ * `--metrics` (any mode): the app mounts `/metrics` (issue 23), so every frame is counted.
  * `GET /mem` answers `{rss, heapUsed, connections}` after a GC (run with `--v8-flags=--expose-gc`).
  *
  * @module
@@ -29,6 +30,7 @@ import {
 } from "../../mod.ts";
 import { RedisJobQueue, RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
 import { NatsChannelLayer } from "../../adapters/nats/mod.ts";
+import { mountMetrics } from "../../adapters/metrics/mod.ts";
 import { z } from "zod";
 
 const mode = Deno.args[0] ?? "echo";
@@ -133,6 +135,8 @@ const app = new App({ allowedOrigins: "*" })
       connections: app.connectionCount,
     });
   });
+
+if (Deno.args.includes("--metrics")) mountMetrics(app);
 
 const server = Deno.serve({
   hostname: "127.0.0.1",

@@ -1,11 +1,13 @@
 /** The tutorial app: every endpoint mounted on one App. */
 import { App, layers } from "../../mod.ts";
 import { mountAsyncApi } from "../../adapters/asyncapi/mod.ts";
+import { mountMetrics } from "../../adapters/metrics/mod.ts";
+import { mountInspector } from "../../adapters/inspector/mod.ts";
 import { BackgroundJobConsumer } from "./background_jobs/consumer.ts";
 import { jobQueue } from "./background_jobs/queue.ts";
 import { mountHealth } from "./health.ts";
 import { LAYER_ALIASES, setupLayers } from "./layers.ts";
-import { apiToken, extraOrigins, maxConnections, rateLimit } from "./settings.ts";
+import { apiToken, extraOrigins, maxConnections, metricsToken, rateLimit } from "./settings.ts";
 import { mountStatic } from "./static/serve.ts";
 import { mountShowcaseApi } from "./http_api.ts";
 import { RoomChatConsumer } from "./room_chat/consumer.ts";
@@ -52,6 +54,11 @@ export function createApp(): App {
     // MAX_CONNECTIONS (default 10,000): the process-wide bound on open sockets (503 beyond).
     maxConnections: maxConnections(),
   });
+  // GET /metrics (Prometheus; open on loopback, behind a token elsewhere: settings.ts) and the
+  // live inspector at /inspector?token=<API token> (docs/observability.md).
+  const metrics = mountMetrics(app, { token: metricsToken() });
+  metrics.watchQueue({ depth: () => jobQueue().depth() }, "jobs");
+  mountInspector(app, { token: apiToken().token });
   mountHealth(app, {
     layers: Object.fromEntries(LAYER_ALIASES.map((alias) => [alias, () => layers.get(alias)])),
     queue: jobQueue,

@@ -10,7 +10,7 @@
  * Settings (REDIS_URL, API_TOKEN, ALLOWED_ORIGINS, MAX_JOBS_PER_CONNECTION) are checked before
  * anything starts: see settings.ts.
  */
-import { apiToken, checkSettings, extraOrigins, SettingsError } from "./settings.ts";
+import { apiToken, checkSettings, extraOrigins, metricsToken, SettingsError } from "./settings.ts";
 
 try {
   checkSettings();
@@ -24,13 +24,16 @@ try {
 const { layers } = await import("../../mod.ts");
 const { app, localViewerDir } = await import("./app.ts");
 const { closeJobQueue, createWorker } = await import("./background_jobs/queue.ts");
-const { layerBackend } = await import("./layers.ts");
+const { LAYER_ALIASES, layerBackend } = await import("./layers.ts");
+const { metricsOf } = await import("../../adapters/metrics/mod.ts");
 
 const port = Number(Deno.env.get("PORT") ?? 8080);
 const hostname = Deno.env.get("HOST") ?? "127.0.0.1";
 const inProcessWorker = !Deno.args.includes("--no-worker");
 
-const worker = inProcessWorker ? createWorker() : undefined;
+const metrics = metricsOf(app);
+for (const alias of LAYER_ALIASES) metrics.watchLayer(alias, layers.get(alias));
+const worker = inProcessWorker ? createWorker({ observer: metrics.jobs }) : undefined;
 const working = worker?.start(); // resolves when the worker stops
 
 const server = Deno.serve({
@@ -57,6 +60,11 @@ const server = Deno.serve({
           ? ` and ${extra.join(", ")} (ALLOWED_ORIGINS)`
           : " (open the page as printed above; ALLOWED_ORIGINS adds others)"
       }. Readiness: GET /healthz`,
+    );
+    console.log(
+      `Metrics: http://${hostname}:${port}/metrics${
+        metricsToken() ? " (Authorization: Bearer <METRICS_TOKEN or the API token>)" : ""
+      }; inspector: http://${hostname}:${port}/inspector?token=<the API token>`,
     );
     if (!localViewerDir()) {
       console.log(

@@ -98,6 +98,20 @@ export function apiToken(): { token: string; generated: boolean } {
   return { token: generated, generated: true };
 }
 
+/**
+ * The bearer token of `/metrics`: `METRICS_TOKEN` when set; else none while the server listens on
+ * loopback (`HOST` unset, `127.0.0.1`, `::1` or `localhost`: only this machine can scrape), and the
+ * API token when it listens elsewhere.
+ */
+export function metricsToken(): string | undefined {
+  const configured = env("METRICS_TOKEN");
+  if (configured !== undefined) return configured;
+  const host = env("HOST") ?? "127.0.0.1";
+  const loopback = host === "localhost" || host === "::1" || host === "[::1]" ||
+    /^127\.\d+\.\d+\.\d+$/.test(host);
+  return loopback ? undefined : apiToken().token;
+}
+
 /** The origins `ALLOWED_ORIGINS` adds (each `scheme://host[:port]`), or `"*"`. */
 export function extraOrigins(): string[] | "*" {
   const value = env("ALLOWED_ORIGINS");

@@ -17,6 +17,7 @@ import { DefinitionError, type LayerNotFoundError } from "../errors.ts";
 import { checkHandlers } from "../consumer/handlers.ts";
 import { layers } from "../layers/registry.ts";
 import { getLogger } from "../logger.ts";
+import type { ConnectionObserver } from "../observe/hooks.ts";
 import { routeParams } from "../consumer/params.ts";
 import { compilePath, type PathParams, type PathPattern } from "./route.ts";
 import { truncateForEcho } from "../protocol/truncate.ts";
@@ -90,6 +91,7 @@ interface HttpRoute {
 }
 
 let checkAtStartOf: (app: App) => void;
+let observeOf: (app: App, observer: ConnectionObserver | undefined) => void;
 
 /**
  * Logs the app's configuration problems (`Misconfigured app: …`) once, as its first request
@@ -97,6 +99,14 @@ let checkAtStartOf: (app: App) => void;
  */
 export function checkAppAtStart(app: App): void {
   checkAtStartOf(app);
+}
+
+/**
+ * Sets who the connections `app` accepts from now on report to (`mountMetrics`,
+ * `mountInspector`); `undefined` stops it. Not part of the public API (mod.ts does not export it).
+ */
+export function observeApp(app: App, observer: ConnectionObserver | undefined): void {
+  observeOf(app, observer);
 }
 
 /** A Switchboard application. */
@@ -110,6 +120,7 @@ export class App {
   #startChecked = false;
   readonly #origin: OriginCheck;
   readonly #upgrader: RuntimeUpgrader | undefined;
+  #observer: ConnectionObserver | undefined;
 
   /**
    * Creates an app. `upgrader` completes the upgrades `fetch` accepts (adapters/deno's
@@ -208,6 +219,7 @@ export class App {
 
   static {
     checkAtStartOf = (app) => app.#checkAtStart();
+    observeOf = (app, observer) => app.#observer = observer;
   }
 
   #checkAtStart(): void {
@@ -301,7 +313,7 @@ export class App {
           request,
           frozenParams,
           socket,
-          connectionSettings(this.options, (c) => this.#slots.open.delete(c)),
+          connectionSettings(this.options, (c) => this.#slots.open.delete(c), this.#observer),
         );
         this.#slots.open.add(connection);
         return connection;

@@ -14,6 +14,7 @@ import { DefinitionError, type LayerNotFoundError } from "../errors.ts";
 import { DEFAULT_LAYER, layers } from "../layers/registry.ts";
 import type { UpgradeDecision } from "../runtime/seam.ts";
 import type { AppOptions } from "./options.ts";
+import type { ConnectionObserver } from "../observe/hooks.ts";
 import { truncateForEcho } from "../protocol/truncate.ts";
 import { text } from "./responses.ts";
 
@@ -151,6 +152,7 @@ export class ConnectionSlots {
 export function connectionSettings(
   o: Readonly<AppOptions>,
   onClosed: (connection: Connection) => void,
+  observer?: ConnectionObserver,
 ): ConnectionSettings {
   return {
     maxFrameBytes: o.maxFrameBytes!,
@@ -163,5 +165,6 @@ export function connectionSettings(
     maxPendingFrames: o.maxPendingFrames ?? 1000,
     maxPendingBytes: o.maxPendingBytes ?? 4 * 1024 * 1024,
     onClosed,
+    ...(observer ? { observer } : {}),
   };
 }

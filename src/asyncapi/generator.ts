@@ -43,6 +43,12 @@ export { asyncApiServer } from "./server.ts";
 export { AsyncApiError };
 
 /**
+ * A static key a consumer class sets to stay out of the document (the inspector's own socket:
+ * an operator endpoint, not part of the app's API).
+ */
+export const UNDOCUMENTED: unique symbol = Symbol.for("switchboard.asyncapi.undocumented");
+
+/**
  * Generates the AsyncAPI 3.0 document of an app (or of any {@linkcode AsyncApiSource}).
  *
  * - `info` from the options, else the app's `title` / `version` / `description`;
@@ -69,7 +75,7 @@ export function generateAsyncApi(
   options: AsyncApiOptions = {},
 ): AsyncApiDocument {
   const app = source.options ?? {};
-  const routes = source.routes;
+  const routes = source.routes.filter((r) => !(UNDOCUMENTED in r.consumer));
   const camelCase = options.camelCase ??
     (routes.length > 0 && routes.every((r) => r.consumer.camelCase === true));
   const sources = routes.flatMap((r) => channelSources(r, camelCase));

@@ -37,6 +37,7 @@ import type { LayerMessage } from "../layers/layer.ts";
 import { getLogger } from "../logger.ts";
 import type { ConnectionHandle, ServerSocket } from "../runtime/socket.ts";
 import { presenceConnected, presenceDisconnected } from "../presence/connection_presence.ts";
+import type { ConnectionObserver } from "../observe/hooks.ts";
 import { ConnectionBinding } from "./binding.ts";
 import { dispatchFrame, dispatchLayerMessage } from "./dispatch.ts";
 import { LayerLoop } from "./layer_loop.ts";
@@ -52,6 +53,8 @@ export interface ConnectionSettings {
   maxBufferedBytes: number;
   slowClientPolicy: "close" | "drop";
   rateLimit: RateLimitSettings | undefined;
+  /** Told of connections, frames and layer messages (metrics, the inspector). Default: none. */
+  observer?: ConnectionObserver;
   /** How long a close may wait for the closing handshake before the socket is dropped (0: forever). */
   closeTimeoutMs: number;
   /** Most topic subscriptions one connection may hold. */
@@ -99,7 +102,7 @@ export class Connection implements ConnectionHandle {
     this.#settings = settings;
     this.#params = params;
     this.#outbox = new Outbox(socket, this.cls, settings, this);
-    this.#layer = new LayerLoop(this, this.#outbox, settings.maxPendingFrames);
+    this.#layer = new LayerLoop(this, this.#outbox, settings.maxPendingFrames, settings.observer);
     this.#subscriptions = new Subscriptions(
       consumer,
       this.cls,
@@ -137,6 +140,11 @@ export class Connection implements ConnectionHandle {
     return this.#outbox.droppedFrames;
   }
 
+  /** Bytes the runtime has queued for the socket and not sent yet. */
+  get bufferedBytes(): number {
+    return this.#outbox.socket.bufferedAmount ?? 0;
+  }
+
   /** Frames that could not be serialized (logged, counted, and answered with an error frame). */
   get unsendableFrames(): number {
     return this.#outbox.unsendableFrames;
@@ -159,6 +167,7 @@ export class Connection implements ConnectionHandle {
     return this.#frames.push(async () => {
       if (this.#state !== "new") return;
       this.#state = "open";
+      this.#settings.observer?.opened(this);
       this.#armIdleTimer();
       try {
         const starting = this.#layer.start();
@@ -183,6 +192,7 @@ export class Connection implements ConnectionHandle {
 
   closed(code: number, _reason?: string): Promise<void> {
     if (this.#disconnected) return this.#disconnected;
+    const observer = this.#state === "new" ? undefined : this.#settings.observer; // opened: told
     this.#state = "closed";
     clearTimeout(this.#idleTimer);
     clearTimeout(this.#closeTimer);
@@ -204,6 +214,7 @@ export class Connection implements ConnectionHandle {
       if (leaving) await leaving;
       layer.stopReceiving();
       await layer.receiving;
+      observer?.closed(this, code);
       this.#settings.onClosed(this);
     })();
     return this.#disconnected;

@@ -27,13 +27,21 @@ import { EVENT_ACTION_COMPLETE, GROUP_ACTION_COMPLETE } from "../protocol/builti
 import { LayerUnavailableError } from "../errors.ts";
 import { getLogger } from "../logger.ts";
 import type { Outbox } from "./outbox.ts";
+import { activeTracer, type ConnectionObserver } from "../observe/hooks.ts";
 import type { Subscriptions, Target } from "./subscriptions.ts";
 
-/** The outbox a dispatch answers through (its `cls` gives the camelCase and logging modes). */
-export type Replies = Pick<Outbox, "write" | "complete" | "cls">;
+/**
+ * The outbox a dispatch answers through (its `cls` gives the camelCase and logging modes; its
+ * `observer`, when there is one, is told of each frame and layer message).
+ */
+export type Replies = Pick<Outbox, "write" | "complete" | "cls"> & {
+  readonly observer?: ConnectionObserver;
+};
+
+const DONE: Promise<void> = Promise.resolve();
 
 /** Validates and runs a client frame on `target`; every answer goes out through `out`. */
-export async function dispatchFrame(
+export function dispatchFrame(
   out: Replies,
   target: Target,
   frame: Record<string, unknown>,
@@ -41,37 +49,71 @@ export async function dispatchFrame(
 ): Promise<void> {
   // 5) discriminate: the handler of `action`.
   const action = frame.action;
-  if (action === undefined || action === null) return out.write(actionMissing(), envelope);
   const handler = typeof action === "string" ? target.table.ws.get(action) : undefined;
-  if (!handler) return out.write(actionUnknown(action, target.table.expected), envelope);
-  if (out.cls.logMessages) {
-    getLogger().debug("Websocket received", { consumer: target.name, action: handler.action });
+  const observer = out.observer;
+  // --- observe (issue 23): counted by handler action, unknown actions under one label ---
+  if (observer) observer.received(handler?.action);
+  if (action === undefined || action === null) {
+    out.write(actionMissing(), envelope);
+    return DONE;
   }
-  // 6) validate the payload against the handler's input type.
-  const payload = out.cls.camelCase ? convertKeys(frame.payload, decamelize) : frame.payload;
-  const checked = await validatePayload(handler.input, payload, "payload" in frame);
-  if (!checked.ok) return out.write(errorFrame(checked.errors), envelope);
-  // 7) the handler (it may send, broadcast, join…).
-  let result: unknown;
+  if (!handler) {
+    out.write(actionUnknown(action, target.table.expected), envelope);
+    return DONE;
+  }
+  const tracer = activeTracer();
+  if (!tracer) return handleFrame(out, target, frame, envelope, handler, observer);
+  const attributes = { "switchboard.consumer": target.name, "switchboard.action": handler.action };
+  const run = () => handleFrame(out, target, frame, envelope, handler, observer);
+  return tracer.span(`ws ${handler.action}`, attributes, undefined, run);
+}
+
+/**
+ * Steps 6)–8) of a client frame whose handler is found, timed for `observer` when it asks
+ * (`startTiming`). The timing wraps the body itself: an extra async frame for some frames only
+ * costs more than the clock (bench/metrics_cost.ts).
+ */
+async function handleFrame(
+  out: Replies,
+  target: Target,
+  frame: Record<string, unknown>,
+  envelope: Envelope,
+  handler: HandlerInfo,
+  observer: ConnectionObserver | undefined,
+): Promise<void> {
+  const started = observer ? observer.startTiming() : 0; // 0: this frame is not timed
   try {
-    result = await call(target.instance, handler, {
-      action: handler.action,
-      payload: checked.value,
-    });
-  } catch (error) {
-    if (error instanceof LayerUnavailableError) {
-      getLogger().warn(`${handler.action}: channel layer unavailable`, { error });
-      return out.write(layerUnavailable(error), envelope);
+    if (out.cls.logMessages) {
+      getLogger().debug("Websocket received", { consumer: target.name, action: handler.action });
     }
-    getLogger().error(`Handler error for action '${handler.action}'`, {
-      consumer: target.name,
-      error,
-    });
-    return out.write(handlerFailed(handler.action), envelope);
-  }
-  // 8) reply (the connection then sends the completion).
-  if (result !== undefined && result !== null) {
-    await writeResult(out, result, envelope, handler, target, true);
+    // 6) validate the payload against the handler's input type.
+    const payload = out.cls.camelCase ? convertKeys(frame.payload, decamelize) : frame.payload;
+    const checked = await validatePayload(handler.input, payload, "payload" in frame);
+    if (!checked.ok) return out.write(errorFrame(checked.errors), envelope);
+    // 7) the handler (it may send, broadcast, join…).
+    let result: unknown;
+    try {
+      result = await call(target.instance, handler, {
+        action: handler.action,
+        payload: checked.value,
+      });
+    } catch (error) {
+      if (error instanceof LayerUnavailableError) {
+        getLogger().warn(`${handler.action}: channel layer unavailable`, { error });
+        return out.write(layerUnavailable(error), envelope);
+      }
+      getLogger().error(`Handler error for action '${handler.action}'`, {
+        consumer: target.name,
+        error,
+      });
+      return out.write(handlerFailed(handler.action), envelope);
+    }
+    // 8) reply (the connection then sends the completion).
+    if (result !== undefined && result !== null) {
+      await writeResult(out, result, envelope, handler, target, true);
+    }
+  } finally {
+    if (started) observer!.handled(handler.action, started);
   }
 }
 
@@ -80,7 +122,38 @@ export async function dispatchFrame(
  * connection, `channelName`, sent it with `excludeCurrent`), an event goes to the consumer
  * (`self`), a topic event to its subscription, a resync to `onResync`.
  */
-export async function dispatchLayerMessage(
+export function dispatchLayerMessage(
+  out: Replies,
+  self: Target,
+  subscriptions: Pick<Subscriptions, "get">,
+  channelName: string,
+  message: LayerMessage,
+): Promise<void> {
+  // --- observe (issue 23): counts, lag, and a span continuing the sender's trace ---
+  const observer = out.observer;
+  if (observer) {
+    observer.layerReceived(message.type, message.sent_at);
+    if (message.type === RESYNC_MESSAGE_TYPE) observer.resynced();
+  }
+  const tracer = activeTracer();
+  const parent = typeof message.traceparent === "string" ? message.traceparent : undefined;
+  if (!tracer || (!parent && message.type !== EVENT_TYPE && message.type !== TOPIC_TYPE)) {
+    return routeLayerMessage(out, self, subscriptions, channelName, message);
+  }
+  const event = message.event as { action?: unknown } | undefined;
+  const attributes = {
+    "switchboard.consumer": self.name,
+    "switchboard.layer_message": message.type,
+    "switchboard.action": String(
+      event?.action ?? (message.message as { action?: unknown })?.action,
+    ),
+  };
+  const run = () => routeLayerMessage(out, self, subscriptions, channelName, message);
+  return tracer.span(`layer ${message.type}`, attributes, parent, run);
+}
+
+/** Handles a layer message by kind (see {@linkcode dispatchLayerMessage}). */
+async function routeLayerMessage(
   out: Replies,
   self: Target,
   subscriptions: Pick<Subscriptions, "get">,

@@ -15,6 +15,7 @@ import { getLogger } from "../logger.ts";
 import { CloseCode } from "../protocol/close_codes.ts";
 import { layerUnavailable } from "../protocol/error_frames.ts";
 import type { AnyMessage } from "../protocol/message.ts";
+import type { ConnectionObserver } from "../observe/hooks.ts";
 import type { Outbox } from "./outbox.ts";
 import { SerialQueue } from "./serial_queue.ts";
 
@@ -49,11 +50,15 @@ export class LayerLoop {
   readonly #pendingGroups = new Set<string>();
   #retry: { timer?: ReturnType<typeof setTimeout>; delayMs: number } | undefined;
 
-  /** Past `maxPending` queued layer messages the loop stops receiving until they are handled. */
+  /**
+   * Past `maxPending` queued layer messages the loop stops receiving until they are handled.
+   * `observer` (metrics) is told of each broadcast, whose message then carries its `sent_at`.
+   */
   constructor(
     readonly host: LayerLoopHost,
     readonly outbox: Pick<Outbox, "write">,
     readonly maxPending: number,
+    readonly observer?: ConnectionObserver,
   ) {}
 
   /** The layer (undefined until started, or for a consumer without one). */
@@ -193,6 +198,10 @@ export class LayerLoop {
     };
     if (options.excludeCurrent) payload.exclude = this.#channelName;
     for (const g of groups) assertGroupName(g);
+    if (this.observer) {
+      payload.sent_at = Date.now(); // the receivers' layer lag
+      this.observer.published(groups.length);
+    }
     await Promise.all(groups.map((g) => layer.groupSend(g, payload)));
   }
 

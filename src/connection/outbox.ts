@@ -14,6 +14,7 @@ import type { ConsumerClass } from "../consumer/consumer.ts";
 import type { ServerSocket } from "../runtime/socket.ts";
 import { getLogger } from "../logger.ts";
 import { ErrorMessage, handlerFailed } from "../protocol/error_frames.ts";
+import type { ConnectionObserver } from "../observe/hooks.ts";
 
 /** The outbox settings (from `AppOptions`). */
 export interface OutboxSettings {
@@ -21,6 +22,8 @@ export interface OutboxSettings {
   maxBufferedBytes: number;
   /** `"close"`: close a slow client; `"drop"`: drop its droppable frames up to 4× the limit. */
   slowClientPolicy: "close" | "drop";
+  /** Who is told of every frame sent (metrics; see `observe/hooks.ts`). Default: nobody. */
+  observer?: ConnectionObserver;
 }
 
 /** What the outbox needs of its connection. */
@@ -49,7 +52,12 @@ export class Outbox {
     readonly cls: ConsumerClass,
     readonly settings: OutboxSettings,
     readonly owner: OutboxOwner,
-  ) {}
+  ) {
+    this.observer = settings.observer;
+  }
+
+  /** Who is told of every frame sent (`settings.observer`). */
+  readonly observer: ConnectionObserver | undefined;
 
   /** The JSON text of a frame, with envelope keys after `action` and `payload`. */
   serialize(frame: AnyMessage, envelope?: Envelope): string {
@@ -99,6 +107,7 @@ export class Outbox {
     }
     try {
       this.socket.send(text);
+      this.observer?.sent(frame, text.length);
     } catch (error) {
       getLogger().warn(`${cls.name}: send failed`, { error });
     }
@@ -119,11 +128,13 @@ export class Outbox {
     if (buffered <= limit) return true;
     if (policy === "drop" && buffered <= 4 * limit && isDroppable(frame.action)) {
       this.droppedFrames++;
+      this.observer?.dropped();
       getLogger().debug(`${this.cls.name}: dropped '${frame.action}' for a slow client`);
       return false;
     }
     if (policy === "close" || buffered > 4 * limit) {
       getLogger().warn(`${this.cls.name}: closing a slow client (${buffered} bytes queued)`);
+      this.observer?.slowClosed();
       this.owner.close(CloseCode.tryAgainLater, "Client too slow");
       return false;
     }

@@ -81,6 +81,16 @@ export interface JobHandle {
   result<T = unknown>(options?: ResultOptions): Promise<T>;
 }
 
+/** How many jobs a queue holds in each unfinished state ({@linkcode JobQueue.depth}). */
+export interface JobQueueDepth {
+  /** Ready to run. */
+  queued: number;
+  /** Waiting for their run time (delays, retry backoff). */
+  delayed: number;
+  /** Being run (leased by a worker). */
+  running: number;
+}
+
 /** Where producers put jobs. Implemented by `InMemoryJobQueue` and `RedisJobQueue`. */
 export interface JobQueue {
   /**
@@ -94,6 +104,8 @@ export interface JobQueue {
   ): Promise<JobHandle>;
   /** The job with this id, or undefined when there is none (or its result expired). */
   getJob(id: string): Promise<JobHandle | undefined>;
+  /** How many jobs wait, are delayed and run now (metrics read it; optional for other queues). */
+  depth?(): Promise<JobQueueDepth>;
   /**
    * Releases the queue's resources (connections). Pending `result()` waits reject with
    * `ClosedError`. Stop the workers that use the queue first.

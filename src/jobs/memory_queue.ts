@@ -14,6 +14,7 @@ import {
   JobFailedError,
   type JobHandle,
   type JobQueue,
+  type JobQueueDepth,
   type JobStatus,
   type JsonValue,
   type Lease,
@@ -127,6 +128,15 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
   }
 
   /** {@inheritDoc JobQueue.getJob} */
+  /** How many jobs wait, are delayed and run now. */
+  depth(): Promise<JobQueueDepth> {
+    return Promise.resolve({
+      queued: this.#ready.length,
+      delayed: this.#delayed.size,
+      running: this.#running.size,
+    });
+  }
+
   getJob(id: string): Promise<JobHandle | undefined> {
     const entry = this.#get(id);
     return Promise.resolve(entry ? this.#handle(id, entry.name) : undefined);

@@ -36,6 +36,8 @@ export interface RunningTry {
   settled: Promise<void>;
   /** True once the job function's promise settled (or when it never started). */
   returned: boolean;
+  /** When the try started (`performance.now()`), for its duration. */
+  startedAt: number;
 }
 
 /** A fresh entry for `job`, before its function starts. */
@@ -47,6 +49,7 @@ export function newTry(job: ClaimedJob): RunningTry {
     done: Promise.resolve(),
     settled: Promise.resolve(),
     returned: true,
+    startedAt: performance.now(),
   };
 }
 
@@ -62,8 +65,8 @@ export interface TryRunner<S> {
   readonly jobTimeoutMs: number;
   /** The retry backoff. */
   readonly backoff: RetryBackoff;
-  /** Counts a recorded outcome (for `runBurst()`). */
-  count(outcome: keyof BurstResult): void;
+  /** Counts a recorded outcome of `entry` (for `runBurst()` and the worker's observer). */
+  count(outcome: keyof BurstResult, entry: RunningTry): void;
 }
 
 /**
@@ -77,7 +80,7 @@ export async function executeTry<S>(entry: RunningTry, worker: TryRunner<S>): Pr
   if (!fn) {
     const message = `Unknown job function '${job.name}'`;
     log.error(`Job ${job.id}: ${message}`);
-    if (await worker.backend.fail(job.id, job.token, message)) worker.count("failed");
+    if (await worker.backend.fail(job.id, job.token, message)) worker.count("failed", entry);
     return;
   }
   const ctx: JobContext<S> = {
@@ -135,7 +138,7 @@ export async function executeTry<S>(entry: RunningTry, worker: TryRunner<S>): Pr
       );
     }
     if (ok) {
-      if (await worker.backend.complete(job.id, job.token, json!)) worker.count("completed");
+      if (await worker.backend.complete(job.id, job.token, json!)) worker.count("completed", entry);
       else log.warn(`Job ${job.id}: finished after its lease was lost; result dropped`);
       return;
     }
@@ -144,13 +147,15 @@ export async function executeTry<S>(entry: RunningTry, worker: TryRunner<S>): Pr
   const last = job.tryNumber >= job.maxTries || isInstance(failure, UnrecoverableJobError);
   if (last) {
     log.warn(`Job ${job.id} (${job.name}) failed after ${job.tryNumber} tries: ${message}`);
-    if (await worker.backend.fail(job.id, job.token, message)) worker.count("failed");
+    if (await worker.backend.fail(job.id, job.token, message)) worker.count("failed", entry);
   } else {
     const delay = backoffDelay(job.tryNumber, worker.backoff);
     log.info(`Job ${job.id} (${job.name}) try ${job.tryNumber} failed, retrying in ${delay} ms`, {
       error: message,
     });
-    if (await worker.backend.retry(job.id, job.token, message, delay)) worker.count("retried");
+    if (await worker.backend.retry(job.id, job.token, message, delay)) {
+      worker.count("retried", entry);
+    }
   }
 }
 

@@ -66,8 +66,10 @@ export class Worker<S = Record<string, unknown>> {
       state: settings.state,
       jobTimeoutMs: settings.jobTimeoutMs,
       backoff: settings.backoff,
-      count: (outcome) => {
+      count: (outcome, entry) => {
         this.#counts[outcome]++;
+        const seconds = (performance.now() - entry.startedAt) / 1000;
+        options.observer?.finished(entry.job.name, outcome, seconds); // metrics (issue 23)
       },
     };
     this.#id = `${Date.now().toString(36)}${++workerCounter}${

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { JobObserver } from "../observe/hooks.ts";
 import { DEFAULT_RETRY_BACKOFF, type JobFunction, type RetryBackoff } from "./contract.ts";
 
 /** Options of a {@linkcode Worker}. `S` is the type of the shared state. */
@@ -38,6 +39,8 @@ export interface WorkerOptions<S = Record<string, unknown>> {
   retryBackoff?: RetryBackoff;
   /** Longest single blocking wait for work, in ms. Default 5,000. */
   maxBlockMs?: number;
+  /** Told of every finished try (`ServerMetrics.jobs` from `./metrics`). Default: nobody. */
+  observer?: JobObserver;
 }
 
 /** Options of {@linkcode Worker.stop}. */

@@ -5,6 +5,7 @@
  */
 import "../../examples/tutorial/tests/test_env.ts";
 import { app } from "../../examples/tutorial/app.ts";
+import { apiToken } from "../../examples/tutorial/settings.ts";
 import { assert, handlerTable, Ping, setLogger, WebsocketCommunicator } from "./deps.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
@@ -119,6 +120,12 @@ function frame(actions: string[]): { text: string; bad: boolean } {
   }
 }
 
+/** A route's path with its params filled (and the inspector's token: its socket is fuzzed too). */
+function routePath(route: { path: string; consumer: { name: string } }): string {
+  const path = route.path.replace(/:(\w+)/g, "fuzz");
+  return route.consumer.name === "InspectorConsumer" ? `${path}?token=${apiToken().token}` : path;
+}
+
 Deno.test({
   name: `fuzz: ${FRAMES} frames against every tutorial route (FUZZ_SEED=${SEED})`,
   sanitizeOps: false,
@@ -139,7 +146,7 @@ Deno.test({
       let sent = 0;
       let errors = 0;
       for (const route of routes) {
-        const path = route.path.replace(/:(\w+)/g, "fuzz");
+        const path = routePath(route);
         const table = handlerTable(route.consumer);
         const actions = [...table.ws.keys(), "subscribe", "unsubscribe"];
         const comm = await WebsocketCommunicator.connect(app, path, { consumer: route.consumer });
@@ -193,7 +200,7 @@ Deno.test({
 
 Deno.test("fuzz: oversized frames close with 1009 and the app keeps serving", async () => {
   for (const route of app.routes) {
-    const path = route.path.replace(/:(\w+)/g, "fuzz");
+    const path = routePath(route);
     const comm = await WebsocketCommunicator.connect(app, path, { consumer: route.consumer });
     await comm.sendText(JSON.stringify({ action: "ping", payload: "x".repeat(2 * 1024 * 1024) }));
     assert.equal((await comm.waitForClose()).code, 1009, path);

@@ -22,6 +22,9 @@ import { RedisPubSubChannelLayer } from "@switchboard/switchboard/adapters/redis
 import { NatsChannelLayer } from "@switchboard/switchboard/adapters/nats";
 import { asyncApiToYaml, mountAsyncApi } from "@switchboard/switchboard/asyncapi";
 import { main as cliMain } from "@switchboard/switchboard/cli";
+import { mountMetrics } from "@switchboard/switchboard/metrics";
+import { mountInspector } from "@switchboard/switchboard/inspector";
+import { currentTraceparent, installTracing } from "@switchboard/switchboard/otel";
 import { clientApi, createClient, RequestError } from "@switchboard/switchboard/client";
 import { checkClientApi, checkClientApis } from "@switchboard/switchboard/client/check";
 import { WebsocketCommunicator } from "@switchboard/switchboard/testing";
@@ -47,6 +50,9 @@ const USED = {
   "./client": "the typed client requests over ws",
   "./client/check": "checkClientApis agrees; a drifted api is refused",
   "./cli": "the cli module answers --help",
+  "./metrics": "mountMetrics serves /metrics in the Prometheus text format",
+  "./inspector": "mountInspector serves its page behind its token",
+  "./otel": "installTracing installs and uninstalls; no span outside one",
 };
 
 describe("every export of the installed package", () => {
@@ -54,6 +60,7 @@ describe("every export of the installed package", () => {
   let server;
   before(async () => {
     app = mountAsyncApi(createApp());
+    mountMetrics(app);
     server = await serve(app, { port: 0 });
   });
   after(() => server.close());
@@ -177,6 +184,29 @@ describe("every export of the installed package", () => {
       static api = clientApi({ send: [Ping] });
     }
     assert.throws(() => checkClientApi(Drifted), DefinitionError);
+  });
+
+  it(USED["./metrics"], async () => {
+    const res = await fetch(`${server.httpUrl}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /^# TYPE switchboard_connections_open gauge$/m);
+  });
+
+  it(USED["./inspector"], async () => {
+    const inspected = new App();
+    mountInspector(inspected, { token: "node-token" });
+    const refused = await inspected.fetch(new Request("http://127.0.0.1/inspector"));
+    await refused.body?.cancel();
+    assert.equal(refused.status, 401);
+    const page = await inspected.fetch(new Request("http://127.0.0.1/inspector?token=node-token"));
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /Switchboard inspector/);
+  });
+
+  it(USED["./otel"], () => {
+    const uninstall = installTracing();
+    assert.equal(currentTraceparent(), undefined);
+    uninstall();
   });
 
   it(USED["./cli"], async () => {

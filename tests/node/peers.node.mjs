@@ -1,5 +1,5 @@
 /**
- * redis, ws and yaml are optional peers: package.json declares them so, and the subpaths that do
+ * redis, ws, yaml and @opentelemetry/api are optional peers: package.json declares them so, and the subpaths that do
  * not need them load in a process where they cannot be found (a resolve hook hides them, as if
  * the app had not installed them), while a subpath that needs one fails naming it.
  */
@@ -14,7 +14,7 @@ const pkg = JSON.parse(
     new URL("../../node_modules/@switchboard/switchboard/package.json", import.meta.url),
   ),
 );
-const OPTIONAL = ["redis", "@nats-io/transport-node", "ws", "yaml"];
+const OPTIONAL = ["redis", "@nats-io/transport-node", "ws", "yaml", "@opentelemetry/api"];
 
 /** Imports `subpaths` in a fresh node whose resolver cannot find the optional peers. */
 function importWithoutPeers(subpaths) {
@@ -52,6 +52,8 @@ it("the subpaths that do not need them load without redis, ws and yaml", () => {
     "./client/check",
     "./adapters/memory",
     "./cli",
+    "./metrics",
+    "./inspector",
   ]);
   assert.equal(r.status, 0, r.stderr);
 });
@@ -63,6 +65,7 @@ it("a subpath that needs a missing peer fails naming it", () => {
       ["./adapters/nats", "@nats-io/transport-node"],
       ["./adapters/node", "ws"],
       ["./asyncapi", "yaml"],
+      ["./otel", "@opentelemetry/api"],
     ]
   ) {
     const r = importWithoutPeers([subpath]);

@@ -6,15 +6,20 @@
 import { InMemoryJobQueue } from "../../../adapters/memory/mod.ts";
 import { RedisJobQueue } from "../../../adapters/redis/mod.ts";
 import { NatsJobQueue } from "../../../adapters/nats/mod.ts";
-import type { JobHandle, JobQueue } from "../../../src/jobs/contract.ts";
+import type { JobHandle, JobQueue, JobQueueDepth } from "../../../src/jobs/contract.ts";
 import { Worker } from "../../../src/jobs/worker.ts";
+import type { JobObserver } from "../../../mod.ts";
 import { natsServers, redisUrl } from "../settings.ts";
 import { functions, JOB_TYPES, type JobType } from "./tasks.ts";
 
-let queue: (JobQueue & ConstructorParameters<typeof Worker>[0]) | undefined;
+type TutorialQueue = JobQueue & ConstructorParameters<typeof Worker>[0] & {
+  depth(): Promise<JobQueueDepth>;
+};
+
+let queue: TutorialQueue | undefined;
 
 /** The process's job queue (made on first use). */
-export function jobQueue(): JobQueue & ConstructorParameters<typeof Worker>[0] {
+export function jobQueue(): TutorialQueue {
   if (!queue) {
     const nats = natsServers();
     const url = redisUrl();
@@ -35,9 +40,13 @@ export async function closeJobQueue(): Promise<void> {
   await q?.close();
 }
 
-/** A worker for the tutorial's job functions (chanx: max_jobs 10, job_timeout 300). */
-export function createWorker(): Worker {
+/**
+ * A worker for the tutorial's job functions (chanx: max_jobs 10, job_timeout 300); `observer`:
+ * the app's metrics (`metricsOf(app).jobs`) when the worker runs in the app's process.
+ */
+export function createWorker(options: { observer?: JobObserver } = {}): Worker {
   return new Worker(jobQueue(), {
+    observer: options.observer,
     functions,
     concurrency: 10,
     jobTimeoutMs: 300_000,

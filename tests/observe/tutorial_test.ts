@@ -1,0 +1,39 @@
+/**
+ * The tutorial app mounts `/metrics` (open on loopback: HOST unset) and the inspector (behind the
+ * API token), and its job queue's depth is read at each scrape.
+ */
+import "../../examples/tutorial/tests/test_env.ts";
+import assert from "node:assert/strict";
+import { app } from "../../examples/tutorial/app.ts";
+import { apiToken, metricsToken } from "../../examples/tutorial/settings.ts";
+
+Deno.test("tutorial: /metrics is open on loopback, the inspector needs the API token", async () => {
+  assert.equal(metricsToken(), undefined);
+  const metrics = await app.fetch(new Request("http://127.0.0.1/metrics"));
+  assert.equal(metrics.status, 200);
+  const text = await metrics.text();
+  assert.match(text, /^# TYPE switchboard_connections_open gauge$/m);
+  assert.match(
+    text,
+    /^switchboard_job_queue_depth\{queue="jobs",state="queued"\} \d+$/m,
+  );
+  const refused = await app.fetch(new Request("http://127.0.0.1/inspector"));
+  await refused.body?.cancel();
+  assert.equal(refused.status, 401);
+  const page = await app.fetch(
+    new Request(`http://127.0.0.1/inspector?token=${apiToken().token}`),
+  );
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /Switchboard inspector/);
+});
+
+Deno.test("tutorial: a server bound elsewhere puts /metrics behind the API token", () => {
+  const before = Deno.env.get("HOST");
+  Deno.env.set("HOST", "0.0.0.0");
+  try {
+    assert.equal(metricsToken(), apiToken().token);
+  } finally {
+    if (before === undefined) Deno.env.delete("HOST");
+    else Deno.env.set("HOST", before);
+  }
+});
