@@ -14,6 +14,7 @@ import {
   type JobBackend,
   type JobHandle,
   type JobQueue,
+  type JobQueueDepth,
   JobQueueUnavailableError,
   type JobStatus,
   type JsonValue,
@@ -164,6 +165,11 @@ export class NatsJobQueue implements JobQueue, JobBackend {
     }
     store.wake();
     return this.#handle(id, name);
+  }
+
+  /** {@inheritDoc JobQueue.depth} */
+  async depth(): Promise<JobQueueDepth> {
+    return await (await this.#open()).depth();
   }
 
   /** {@inheritDoc JobQueue.getJob} */

@@ -263,6 +263,22 @@ export class JobStore {
     });
   }
 
+  /**
+   * How many jobs wait and run, read from the stream's consumer and the running marks: ready
+   * messages not yet taken count as queued, messages put back until due as delayed. So a job
+   * enqueued with a delay counts as queued until a worker first sees it and puts it back, and a
+   * message that went stale (its job changed) counts until a worker drops it.
+   */
+  depth(): Promise<{ queued: number; delayed: number; running: number }> {
+    return this.#run("reading the queue depth", async () => {
+      const jsm = await jetstreamManager(this.#nc, { timeout: this.#timeoutMs });
+      const info = await jsm.consumers.info(this.#stream, "workers");
+      let running = 0;
+      for await (const _ of await this.#kv.keys("r.>")) running++;
+      return { queued: info.num_pending, delayed: info.num_ack_pending, running };
+    });
+  }
+
   /** Publishes a ready message (stored by JetStream before this resolves). */
   async publishReady(id: string, ticket: string): Promise<void> {
     await this.#run(`queueing job ${id}`, async () => {

@@ -198,3 +198,23 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "NatsJobQueue.depth() counts ready and running jobs",
+  ignore: SKIP !== false,
+  async fn() {
+    await using nats = await startNats();
+    const queue = new NatsJobQueue({ servers: nats.url, prefix: "depthtest" });
+    try {
+      assert.deepEqual(await queue.depth(), { queued: 0, delayed: 0, running: 0 });
+      await queue.enqueue("a", []);
+      await queue.enqueue("b", []);
+      assert.deepEqual(await queue.depth(), { queued: 2, delayed: 0, running: 0 });
+      const claimed = await queue.claim("token-1", 30_000);
+      assert.ok(claimed.job);
+      assert.deepEqual(await queue.depth(), { queued: 1, delayed: 0, running: 1 });
+    } finally {
+      await queue.close();
+    }
+  },
+});
