@@ -47,8 +47,7 @@ async function connections(app: App) {
   for (let i = 0; i < CONNECTIONS; i++) {
     const decision = await app.upgrade(new Request("http://localhost/echo"));
     if (!decision.accepted) throw new Error("refused");
-    let handle!: ConnectionHandle;
-    handle = decision.accept({
+    const handle: ConnectionHandle = decision.accept({
       send() {
         replies++;
         if (sent < quota) {
