@@ -4,7 +4,7 @@
  * a case fails. Ignored, saying why, when no Bun is found (`.ci/bun.sh` installs it from npm).
  */
 import assert from "node:assert/strict";
-import { bunArgs, findBun, ROOT } from "../helpers/bun.ts";
+import { bunArgs, findBun, ROOT } from "../../scripts/bun.ts";
 
 const bun = findBun();
 
