@@ -13,14 +13,22 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The repository root. */
-export const ROOT: string = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+export const ROOT: string = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  "..",
+);
 
 /** The path of a Bun executable, or `undefined` when there is none. */
 export function findBun(): string | undefined {
   const candidates = [
     Deno.env.get("BUN"),
-    ...(Deno.env.get("PATH") ?? "").split(":").filter(Boolean).map((d) => join(d, "bun")),
-    join(Deno.env.get("HOME") ?? "/root", ".cache/switchboard/bun/node_modules/.bin/bun"),
+    ...(Deno.env.get("PATH") ?? "").split(":").filter(Boolean).map((d) =>
+      join(d, "bun")
+    ),
+    join(
+      Deno.env.get("HOME") ?? "/root",
+      ".cache/switchboard/bun/node_modules/.bin/bun",
+    ),
   ];
   for (const path of candidates) {
     if (!path) continue;
@@ -35,7 +43,12 @@ export function findBun(): string | undefined {
 
 /** `bun --tsconfig-override=bun.tsconfig.json run <module> ...args`, from the repository root. */
 export function bunArgs(module: string, ...args: string[]): string[] {
-  return [`--tsconfig-override=${join(ROOT, "bun.tsconfig.json")}`, "run", module, ...args];
+  return [
+    `--tsconfig-override=${join(ROOT, "bun.tsconfig.json")}`,
+    "run",
+    module,
+    ...args,
+  ];
 }
 
 if (import.meta.main) {
@@ -49,7 +62,10 @@ if (import.meta.main) {
     );
     Deno.exit(1);
   }
-  const child = new Deno.Command(bun, { args: bunArgs(resolve(module), ...args), cwd: ROOT })
+  const child = new Deno.Command(bun, {
+    args: bunArgs(resolve(module), ...args),
+    cwd: ROOT,
+  })
     .spawn();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => child.kill(signal));

@@ -21,7 +21,12 @@ function fail(message: string): never {
   Deno.exit(1);
 }
 
-async function run(cmd: string, args: string[], cwd: string, quiet = false): Promise<string> {
+async function run(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  quiet = false,
+): Promise<string> {
   const out = await new Deno.Command(cmd, {
     args,
     cwd,
@@ -36,7 +41,11 @@ async function run(cmd: string, args: string[], cwd: string, quiet = false): Pro
   return stdout;
 }
 
-async function copyDir(from: string, to: string, filter: (name: string) => boolean) {
+async function copyDir(
+  from: string,
+  to: string,
+  filter: (name: string) => boolean,
+) {
   await Deno.mkdir(to, { recursive: true });
   for await (const entry of Deno.readDir(from)) {
     if (entry.isFile && filter(entry.name)) {
@@ -53,7 +62,9 @@ async function readmeNodeExample(): Promise<string | undefined> {
   } catch {
     return undefined;
   }
-  const section = /^## Node\b[^\n]*\n([\s\S]*?)(?=^## |(?![\s\S]))/m.exec(readme)?.[1];
+  const section = /^## Node\b[^\n]*\n([\s\S]*?)(?=^## |(?![\s\S]))/m.exec(
+    readme,
+  )?.[1];
   return section && /```js\n([\s\S]*?)```/.exec(section)?.[1];
 }
 
@@ -64,17 +75,25 @@ const { name, peerDependencies = {} } = JSON.parse(pkg) as {
   name: string;
   peerDependencies?: Record<string, string>;
 };
-const denoJson = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json"))) as {
+const denoJson = JSON.parse(
+  await Deno.readTextFile(join(ROOT, "deno.json")),
+) as {
   imports: Record<string, string>;
 };
 const npmRange = (pkgName: string) =>
-  /^npm:(?:@[^/@]+\/)?[^/@]+@([^/]+)/.exec(denoJson.imports[pkgName] ?? "")?.[1] ?? "*";
+  /^npm:(?:@[^/@]+\/)?[^/@]+@([^/]+)/.exec(denoJson.imports[pkgName] ?? "")
+    ?.[1] ?? "*";
 
 const scratch = await Deno.makeTempDir({ prefix: "switchboard-node-" });
 let code = 1;
 try {
   // 1. the tarball a registry would serve
-  const packed = (await run("npm", ["pack", "--silent", "--pack-destination", scratch], NPM, true))
+  const packed = (await run(
+    "npm",
+    ["pack", "--silent", "--pack-destination", scratch],
+    NPM,
+    true,
+  ))
     .trim().split("\n").pop()!;
   // 2. a user project: the package, its peers, and ws as the test client
   await Deno.writeTextFile(
@@ -102,13 +121,27 @@ try {
   console.log(`test:node: installing ${packed} into ${scratch}`);
   await run(
     "npm",
-    ["install", "--no-audit", "--no-fund", "--loglevel=error", "--prefer-offline"],
+    [
+      "install",
+      "--no-audit",
+      "--no-fund",
+      "--loglevel=error",
+      "--prefer-offline",
+    ],
     scratch,
     true,
   );
   // 3. the suite and the examples it runs, at the same relative paths as in the repo
-  await copyDir(join(ROOT, "tests/node"), join(scratch, "tests/node"), (n) => n.endsWith(".mjs"));
-  await copyDir(join(ROOT, "tests/node/types"), join(scratch, "tests/node/types"), () => true);
+  await copyDir(
+    join(ROOT, "tests/node"),
+    join(scratch, "tests/node"),
+    (n) => n.endsWith(".mjs"),
+  );
+  await copyDir(
+    join(ROOT, "tests/node/types"),
+    join(scratch, "tests/node/types"),
+    () => true,
+  );
   await copyDir(
     join(ROOT, "examples/node"),
     join(scratch, "examples/node"),
@@ -116,9 +149,14 @@ try {
   );
   const example = await readmeNodeExample();
   if (example) {
-    await Deno.writeTextFile(join(scratch, "examples/node/readme_example.mjs"), example);
+    await Deno.writeTextFile(
+      join(scratch, "examples/node/readme_example.mjs"),
+      example,
+    );
   } else {
-    console.warn("test:node: README.md has no ```js block under '## Node': its test is skipped");
+    console.warn(
+      "test:node: README.md has no ```js block under '## Node': its test is skipped",
+    );
   }
   const files = only.length
     ? only.map((f) => join("tests/node", f.replace(/^.*\//, "")))

@@ -1,0 +1,103 @@
+/**
+ * The Bun rows: echo (50 connections, 4 in flight) and fan-out (1 → 1,000, 4 broadcasts in
+ * flight) with Switchboard on Bun (adapters/bun, native fan-out) against raw `Bun.serve` (echo:
+ * send back; fan-out: one `server.publish`), the same load generator. Skipped (no row) when no Bun
+ * is found (`.ci/bun.sh` installs it from npm).
+ *
+ * @module
+ */
+import { type Child, type Row, spawn } from "../lib.ts";
+import { best, cpuRatio, type Ctx, load, windows } from "./common.ts";
+import { bunArgs, findBun } from "../../scripts/bun.ts";
+
+function bun(path: string, script: string, args: string[]): Promise<Child> {
+  return spawn(path, bunArgs(`bench/servers/${script}`, ...args), {
+    label: `bun ${script}`,
+  });
+}
+
+/** Runs the Bun scenarios. */
+export async function bunRows(ctx: Ctx): Promise<Row[]> {
+  const path = findBun();
+  if (!path) {
+    ctx.log("  bun: not found, no Bun rows (source .ci/bun.sh; ensure_bun)");
+    return [];
+  }
+  const { warmup, duration, rounds } = windows(ctx);
+  const receivers = ctx.quick ? 200 : 1000;
+  const rows: Row[] = [];
+  const servers: Child[] = [];
+  try {
+    for (const mode of ["echo", "fanout"] as const) {
+      const sb = await bun(path, "switchboard_bun.ts", [mode]);
+      const raw = await bun(path, "raw_bun.mjs", [mode]);
+      servers.push(sb, raw);
+      const results: Record<string, Record<string, number>[]> = {
+        switchboard: [],
+        raw: [],
+      };
+      const order = [["switchboard", sb], ["raw", raw]] as const;
+      for (let r = 0; r < rounds; r++) {
+        for (const [name, server] of r % 2 ? [...order].reverse() : order) {
+          const base = `ws://127.0.0.1:${server.port}`;
+          const res = mode === "echo"
+            ? await load("echo", {
+              url: name === "switchboard" ? `${base}/ws/echo` : `${base}/`,
+              proto: "sb",
+              expect: name === "switchboard"
+                ? '{"action":"said"'
+                : '{"action":"say"',
+              conns: 50,
+              window: 4,
+              warmup,
+              duration,
+            }, [server])
+            : await load("fanout", {
+              "recv-urls": `${base}/ws/room`,
+              "send-url": `${base}/ws/sender`,
+              receivers,
+              window: 4,
+              warmup,
+              duration,
+            }, [server]);
+          const rate = mode === "echo" ? res.msgsPerSec : res.deliveriesPerSec;
+          ctx.log(
+            `  bun ${mode} ${name}: ${Math.round(rate)}/s, server CPU ${
+              res.serverCpu.toFixed(2)
+            } s`,
+          );
+          results[name].push(res);
+        }
+      }
+      const key = mode === "echo" ? "msgsPerSec" : "deliveriesPerSec";
+      const s = best(results.switchboard, key);
+      const b = best(results.raw, key);
+      const ratio = s[key] / b[key];
+      const target = mode === "echo" ? 0.7 : 0.8;
+      rows.push({
+        scenario: mode === "echo"
+          ? "Bun: echo, 50 connections"
+          : `Bun: fan-out, 1 → ${receivers} (memory layer, native publish)`,
+        metric: mode === "echo" ? "msg/s" : "deliveries/s",
+        unit: mode === "echo" ? "msg/s" : "deliveries/s",
+        switchboard: s[key],
+        baselineName: mode === "echo"
+          ? "raw Bun.serve echo"
+          : "raw Bun server.publish",
+        baseline: b[key],
+        ratio,
+        cpuRatio: cpuRatio(results.switchboard, results.raw),
+        target: `≥ ${target}×`,
+        met: ratio >= target,
+        notes: `p50: Switchboard ${s.p50.toFixed(1)} ms, raw ${
+          b.p50.toFixed(1)
+        } ms`,
+      });
+      await Promise.all([sb.stop(), raw.stop()]);
+      servers.length = 0;
+    }
+    return rows;
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+}
