@@ -115,9 +115,7 @@ export async function spawn(
         if (i !== -1) waiters.splice(i, 1);
         reject(
           new Error(
-            `${
-              options.label ?? cmd
-            }: no '${prefix}' line within ${timeoutMs} ms\n${
+            `${options.label ?? cmd}: no '${prefix}' line within ${timeoutMs} ms\n${
               stderrTail.join("\n")
             }`,
           ),
@@ -218,9 +216,7 @@ export interface PrivateRedis {
 }
 
 /** Starts a private redis-server; throws when `redis-server` is not installed. */
-export async function startRedis(
-  options: { persist?: boolean } = {},
-): Promise<PrivateRedis> {
+export async function startRedis(options: { persist?: boolean } = {}): Promise<PrivateRedis> {
   const port = freePort();
   const dir = await Deno.makeTempDir({ prefix: "sb-bench-redis-" });
   let proc: Deno.ChildProcess | undefined;

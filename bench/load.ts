@@ -165,9 +165,7 @@ async function connectMany(
 function latencyStats(samples: number[]) {
   samples.sort((a, b) => a - b);
   const p = (q: number) =>
-    samples.length
-      ? samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]
-      : NaN;
+    samples.length ? samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] : NaN;
   return { p50: p(0.5), p99: p(0.99), samples: samples.length };
 }
 

@@ -10,14 +10,7 @@
  *
  * @module
  */
-import {
-  type Child,
-  deno,
-  type PrivateRedis,
-  sleep,
-  startRedis,
-  writeMarkdown,
-} from "./lib.ts";
+import { type Child, deno, type PrivateRedis, sleep, startRedis, writeMarkdown } from "./lib.ts";
 import { killAll } from "./lib.ts";
 
 function opt(name: string, dflt: string): string {
@@ -32,8 +25,7 @@ const rooms = Number(opt("rooms", "200"));
 const rate = Number(opt("rate", "0.2"));
 const jobRate = Number(opt("jobs", "0.005"));
 const outFile = opt("out", new URL("./soak.md", import.meta.url).pathname);
-const log = (m: string) =>
-  console.error(`[soak ${new Date().toISOString().slice(11, 19)}] ${m}`);
+const log = (m: string) => console.error(`[soak ${new Date().toISOString().slice(11, 19)}] ${m}`);
 
 interface Mem {
   rss: number;
@@ -48,9 +40,7 @@ async function mem(server: Child): Promise<Mem> {
 
 async function memAll(servers: Child[]): Promise<Mem[]> {
   return await Promise.all(
-    servers.map((s) =>
-      mem(s).catch(() => ({ rss: NaN, heapUsed: NaN, connections: NaN }))
-    ),
+    servers.map((s) => mem(s).catch(() => ({ rss: NaN, heapUsed: NaN, connections: NaN }))),
   );
 }
 
@@ -71,9 +61,7 @@ async function main(): Promise<void> {
       );
     }
     const urls = servers.map((s) => `ws://127.0.0.1:${s.port}`).join(",");
-    log(
-      `${serverCount} servers; starting ${conns} connections for ${seconds} s`,
-    );
+    log(`${serverCount} servers; starting ${conns} connections for ${seconds} s`);
     const client = await deno("soak_client.ts", [
       "--urls",
       urls,
@@ -94,22 +82,16 @@ async function main(): Promise<void> {
     const memStart = await memAll(servers);
     log(
       `memory at start: ${
-        memStart.map((m) =>
-          `${mib(m.rss)} RSS / ${mib(m.heapUsed)} heap, ${m.connections} conns`
-        )
+        memStart.map((m) => `${mib(m.rss)} RSS / ${mib(m.heapUsed)} heap, ${m.connections} conns`)
           .join("; ")
       }`,
     );
-    const samples: { t: number; mem: Mem[] }[] = [{
-      t: Date.now() - startedAt,
-      mem: memStart,
-    }];
+    const samples: { t: number; mem: Mem[] }[] = [{ t: Date.now() - startedAt, mem: memStart }];
     const restartAt = startedAt + seconds * 500;
     let restart: { down: number; up: number } | undefined;
     const progress = (async () => {
       for (;;) {
-        const line = await client.next("PROGRESS", (seconds + 120) * 1000)
-          .catch(() => "");
+        const line = await client.next("PROGRESS", (seconds + 120) * 1000).catch(() => "");
         if (!line) return;
         const p = JSON.parse(line.slice(9));
         log(
@@ -123,9 +105,7 @@ async function main(): Promise<void> {
       const wait = Math.min(30_000, startedAt + seconds * 1000 - Date.now());
       if (!restart && Date.now() + wait >= restartAt) {
         await sleep(Math.max(0, restartAt - Date.now()));
-        log(
-          "stopping redis-server (SIGTERM, append-only file kept); restarting in 2 s",
-        );
+        log("stopping redis-server (SIGTERM, append-only file kept); restarting in 2 s");
         const down = Date.now();
         await redis.restart(2000);
         restart = { down, up: Date.now() };
@@ -142,23 +122,14 @@ async function main(): Promise<void> {
     samples.push({ t: Date.now() - startedAt, mem: memEnd });
     log(
       `memory at end: ${
-        memEnd.map((m) =>
-          `${mib(m.rss)} RSS / ${mib(m.heapUsed)} heap, ${m.connections} conns`
-        )
+        memEnd.map((m) => `${mib(m.rss)} RSS / ${mib(m.heapUsed)} heap, ${m.connections} conns`)
           .join("; ")
       }`,
     );
     const line = await client.next("RESULT", 60_000);
     await progress;
     const r = JSON.parse(line.slice(7));
-    await writeReport(r, {
-      startedAt,
-      seconds,
-      restart,
-      memStart,
-      memEnd,
-      samples,
-    });
+    await writeReport(r, { startedAt, seconds, restart, memStart, memEnd, samples });
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
     await redis?.stop();
@@ -176,40 +147,27 @@ interface RunInfo {
 
 // deno-lint-ignore no-explicit-any
 async function writeReport(r: any, run: RunInfo): Promise<void> {
-  const windowStart = run.restart
-    ? Math.floor(run.restart.down / 1000) - 2
-    : Infinity;
-  const windowEnd = run.restart
-    ? Math.ceil(run.restart.up / 1000) + 15
-    : -Infinity;
+  const windowStart = run.restart ? Math.floor(run.restart.down / 1000) - 2 : Infinity;
+  const windowEnd = run.restart ? Math.ceil(run.restart.up / 1000) + 15 : -Infinity;
   let lostAround = 0;
   let lostElsewhere = 0;
   const perSecond: string[] = [];
-  for (
-    const [s, n] of Object.entries(r.lostBySecond as Record<string, number>)
-  ) {
+  for (const [s, n] of Object.entries(r.lostBySecond as Record<string, number>)) {
     const sec = Number(s);
     if (sec >= windowStart && sec <= windowEnd) lostAround += n;
     else lostElsewhere += n;
     perSecond.push(`${sec - Math.floor(run.startedAt / 1000)} s: ${n}`);
   }
   let refusedAround = 0;
-  for (
-    const [s, n] of Object.entries(r.refusedBySecond as Record<string, number>)
-  ) {
+  for (const [s, n] of Object.entries(r.refusedBySecond as Record<string, number>)) {
     const sec = Number(s);
     if (sec >= windowStart && sec <= windowEnd) refusedAround += n;
   }
-  const pct = (
-    a: number,
-    b: number,
-  ) => (b ? `${((100 * a) / b).toFixed(3)} %` : "n/a");
+  const pct = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(3)} %` : "n/a");
   const rel = (t: number) => `${((t - run.startedAt) / 1000).toFixed(1)} s`;
   const memRow = (label: string, m: Mem[]) =>
     `| ${label} | ${
-      m.map((x) =>
-        `${mib(x.rss)} / ${mib(x.heapUsed)} (${x.connections} conns)`
-      ).join(" | ")
+      m.map((x) => `${mib(x.rss)} / ${mib(x.heapUsed)} (${x.connections} conns)`).join(" | ")
     } |`;
   const md = [
     "# Soak test (issue #11)",
@@ -228,9 +186,7 @@ async function writeReport(r: any, run: RunInfo): Promise<void> {
     `process runs it for ~20 ms and pushes the result back with sendEvent, across processes) ` +
     `and reconnects on purpose ~0.001 times/s. Redis was stopped (SIGTERM) and restarted ` +
     (run.restart
-      ? `once: down at ${rel(run.restart.down)}, back at ${
-        rel(run.restart.up)
-      }.`
+      ? `once: down at ${rel(run.restart.down)}, back at ${rel(run.restart.up)}.`
       : "— no restart happened."),
     "",
     "| | count |",
@@ -238,9 +194,7 @@ async function writeReport(r: any, run: RunInfo): Promise<void> {
     `| run time | ${run.seconds} s of activity + 11 s settling |`,
     `| messages sent | ${r.sent} |`,
     `| deliveries expected (confirmed members at send time) | ${r.expectedDeliveries} |`,
-    `| deliveries received | ${r.delivered} (${
-      pct(r.delivered, r.expectedDeliveries)
-    }) |`,
+    `| deliveries received | ${r.delivered} (${pct(r.delivered, r.expectedDeliveries)}) |`,
     `| deliveries lost | ${r.lost} (${pct(r.lost, r.expectedDeliveries)}) |`,
     `| expected recipients that left or reconnected before delivery (not lost) | ${
       r.excused ?? r.expectedDeliveries - r.delivered - r.lost
@@ -255,36 +209,28 @@ async function writeReport(r: any, run: RunInfo): Promise<void> {
     `| resync frames received (layer recovered after the outage) | ${r.resyncFrames} |`,
     `| connections open at the end | ${r.openAtEnd} of ${conns} |`,
     `| jobs submitted | ${r.jobsSent ?? 0} |`,
-    `| job results received | ${r.jobsDone ?? 0} (p50 ${
-      r.jobP50 ?? "n/a"
-    } ms, p99 ${r.jobP99 ?? "n/a"} ms round trip) |`,
-    `| jobs refused with an error frame (enqueue failed, sender told) | ${
-      r.jobsRefused ?? 0
-    } |`,
+    `| job results received | ${r.jobsDone ?? 0} (p50 ${r.jobP50 ?? "n/a"} ms, p99 ${
+      r.jobP99 ?? "n/a"
+    } ms round trip) |`,
+    `| jobs refused with an error frame (enqueue failed, sender told) | ${r.jobsRefused ?? 0} |`,
     `| jobs lost (no result within 60 s or by the end) | ${r.jobsLost ?? 0}${
       r.jobsLostBySecond && Object.keys(r.jobsLostBySecond).length
         ? ` (by second sent: ${
-          Object.entries(r.jobsLostBySecond as Record<string, number>).map((
-            [k, n],
-          ) => `${Number(k) - Math.floor(run.startedAt / 1000)} s: ${n}`).join(
-            ", ",
-          )
+          Object.entries(r.jobsLostBySecond as Record<string, number>).map(([k, n]) =>
+            `${Number(k) - Math.floor(run.startedAt / 1000)} s: ${n}`
+          ).join(", ")
         })`
         : ""
     } |`,
     `| duplicate job results (at-least-once) | ${r.jobsDuplicate ?? 0} |`,
-    `| jobs whose connection reconnected before the result (not lost) | ${
-      r.jobsExcused ?? 0
-    } |`,
+    `| jobs whose connection reconnected before the result (not lost) | ${r.jobsExcused ?? 0} |`,
     "",
     "Server memory, RSS / JS heap after GC (one column per server process):",
     "",
     `| | ${run.memStart.map((_, i) => `server ${i + 1}`).join(" | ")} |`,
     `|---|${run.memStart.map(() => "---").join("|")}|`,
     memRow("start (connected, warm)", run.memStart),
-    ...run.samples.slice(1, -1).map((s) =>
-      memRow(`${Math.round(s.t / 1000)} s`, s.mem)
-    ),
+    ...run.samples.slice(1, -1).map((s) => memRow(`${Math.round(s.t / 1000)} s`, s.mem)),
     memRow("end (before disconnect)", run.memEnd),
     "",
     perSecond.length
@@ -292,9 +238,7 @@ async function writeReport(r: any, run: RunInfo): Promise<void> {
       : "No delivery was lost.",
     "",
   ].join("\n");
-  const dir = outFile.includes("/")
-    ? outFile.slice(0, outFile.lastIndexOf("/"))
-    : ".";
+  const dir = outFile.includes("/") ? outFile.slice(0, outFile.lastIndexOf("/")) : ".";
   await Deno.mkdir(dir, { recursive: true });
   await writeMarkdown(outFile, md);
   console.log(md);

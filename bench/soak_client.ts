@@ -96,27 +96,21 @@ function roomsOf(room: string): Set<number> {
 }
 
 function send(c: Conn, frame: unknown): void {
-  if (c.open && c.ws?.readyState === WebSocket.OPEN) {
-    c.ws.send(JSON.stringify(frame));
-  }
+  if (c.open && c.ws?.readyState === WebSocket.OPEN) c.ws.send(JSON.stringify(frame));
 }
 
 function dropMembership(c: Conn, room: string): void {
   c.rooms.delete(room);
   members.get(room)?.delete(c.idx);
   // Messages still in flight to this room may or may not reach a leaving connection.
-  for (const s of outstanding.values()) {
-    if (s.waiting.delete(c.idx)) stats.excused++;
-  }
+  for (const s of outstanding.values()) if (s.waiting.delete(c.idx)) stats.excused++;
 }
 
 function forgetConnection(c: Conn): void {
   for (const room of [...c.rooms]) members.get(room)?.delete(c.idx);
   c.rooms.clear();
   c.pending.clear();
-  for (const s of outstanding.values()) {
-    if (s.waiting.delete(c.idx)) stats.excused++;
-  }
+  for (const s of outstanding.values()) if (s.waiting.delete(c.idx)) stats.excused++;
   for (const [id, [idx]] of jobs) {
     if (idx === c.idx) {
       jobs.delete(id);
@@ -126,11 +120,7 @@ function forgetConnection(c: Conn): void {
 }
 
 function onFrame(c: Conn, data: string): void {
-  const f = JSON.parse(data) as {
-    action: string;
-    payload: Record<string, unknown>;
-    ref?: string;
-  };
+  const f = JSON.parse(data) as { action: string; payload: Record<string, unknown>; ref?: string };
   switch (f.action) {
     case "said": {
       const s = outstanding.get(f.payload.id as number);
@@ -304,10 +294,7 @@ const ticker = setInterval(() => {
     const r = Math.random();
     if (r < rate * TICK / 1000) say(c);
     else if (r < (rate + churn) * TICK / 1000) {
-      if (
-        c.rooms.size + c.pending.size < 3 &&
-        (c.rooms.size === 0 || Math.random() < 0.5)
-      ) join(c);
+      if (c.rooms.size + c.pending.size < 3 && (c.rooms.size === 0 || Math.random() < 0.5)) join(c);
       else leave(c);
     } else if (r < (rate + churn + jobRate) * TICK / 1000) {
       work(c);
@@ -339,9 +326,7 @@ console.log(`IDLE ${Date.now()}`);
 // for the last results.
 const chatSettled = Date.now() + SETTLE_MS + 1000;
 const jobsDeadline = Date.now() + 30_000;
-while (
-  Date.now() < chatSettled || (jobs.size > 0 && Date.now() < jobsDeadline)
-) {
+while (Date.now() < chatSettled || (jobs.size > 0 && Date.now() < jobsDeadline)) {
   await new Promise((r) => setTimeout(r, 500));
 }
 active = false;

@@ -32,10 +32,7 @@ function timeout<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   return Promise.race([
     promise,
     new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`${what}: no answer within ${ms} ms`)),
-        ms,
-      );
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
 }
@@ -82,20 +79,12 @@ class Socket {
   }
 
   /** Waits until `predicate` holds for the frames received (bounded by `ms`). */
-  async until(
-    predicate: (frames: string[]) => boolean,
-    ms: number,
-    what: string,
-  ): Promise<void> {
+  async until(predicate: (frames: string[]) => boolean, ms: number, what: string): Promise<void> {
     const deadline = Date.now() + ms;
     while (!predicate(this.frames)) {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`${what}: not within ${ms} ms`);
-      await timeout(
-        left,
-        what,
-        new Promise<void>((r) => this.#waiters.push(r)),
-      );
+      await timeout(left, what, new Promise<void>((r) => this.#waiters.push(r)));
     }
   }
 
@@ -108,42 +97,28 @@ class Socket {
   }
 }
 
-const actions = (frames: string[]) =>
-  frames.map((f) => f.includes('"pong"') ? "pong" : f);
-const pongs = (frames: string[]) =>
-  actions(frames).filter((a) => a === "pong").length;
+const actions = (frames: string[]) => frames.map((f) => f.includes('"pong"') ? "pong" : f);
+const pongs = (frames: string[]) => actions(frames).filter((a) => a === "pong").length;
 
 const ATTACKS: Record<string, Attack> = {
-  async "long dash topic name (room:a + 200,000 '-' + a) is handled in linear time"(
-    t,
-  ) {
+  async "long dash topic name (room:a + 200,000 '-' + a) is handled in linear time"(t) {
     const attacker = await Socket.open(`${t.ws}/ws/topics`);
     const bystander = await Socket.open(`${t.ws}/ws/topics`);
     try {
       const topic = `room:a${"-".repeat(200_000)}a`;
       const start = performance.now();
-      attacker.ws.send(
-        JSON.stringify({ topic, ref: "1", action: "subscribe" }),
-      );
+      attacker.ws.send(JSON.stringify({ topic, ref: "1", action: "subscribe" }));
       // The server is single-threaded: the time to answer this one frame is time every other
       // client waited.
       try {
-        await attacker.until(
-          (f) => f.some((x) => x.includes('"ref":"1"')),
-          5000,
-          "answer",
-        );
+        await attacker.until((f) => f.some((x) => x.includes('"ref":"1"')), 5000, "answer");
       } catch {
-        return broken(
-          "no answer to the frame within 5 s (the event loop is blocked)",
-        );
+        return broken("no answer to the frame within 5 s (the event loop is blocked)");
       }
       const ms = Math.round(performance.now() - start);
       bystander.ws.send(JSON.stringify({ action: "ping" }));
       await bystander.until((f) => pongs(f) >= 1, 5000, "pong");
-      return ms < 1000
-        ? holds(`answered in ${ms} ms`)
-        : broken(`answered in ${ms} ms`);
+      return ms < 1000 ? holds(`answered in ${ms} ms`) : broken(`answered in ${ms} ms`);
     } finally {
       attacker.close();
       bystander.close();
@@ -170,29 +145,21 @@ const ATTACKS: Record<string, Attack> = {
   async "GET /static/constructor is a 404"(t) {
     const r = await fetch(`${t.http}/static/constructor`);
     const body = (await r.text()).slice(0, 80);
-    return r.status === 404
-      ? holds("404")
-      : broken(`${r.status} ${JSON.stringify(body)}`);
+    return r.status === 404 ? holds("404") : broken(`${r.status} ${JSON.stringify(body)}`);
   },
 
   async "oversize frame (32 MiB) closes with 1009 without buffering it"(t) {
     const s = await Socket.open(`${t.ws}/ws/system`);
     const before = peakRssMiB(t.pid);
     s.ws.send("x".repeat(32 * MiB));
-    const event = await timeout(15_000, "close", s.closed).catch(() =>
-      undefined
-    );
+    const event = await timeout(15_000, "close", s.closed).catch(() => undefined);
     const after = peakRssMiB(t.pid);
     s.close();
     if (!event) return broken("not closed within 15 s");
-    const grew = before !== undefined && after !== undefined
-      ? after - before
-      : undefined;
+    const grew = before !== undefined && after !== undefined ? after - before : undefined;
     const mem = grew === undefined ? "" : `, peak RSS +${Math.round(grew)} MiB`;
     if (event.code !== 1009) return broken(`closed with ${event.code}${mem}`);
-    if (grew !== undefined && grew > 24) {
-      return broken(`closed with 1009${mem}`);
-    }
+    if (grew !== undefined && grew > 24) return broken(`closed with 1009${mem}`);
     return holds(`closed with 1009${mem}`);
   },
 
@@ -203,9 +170,7 @@ const ATTACKS: Record<string, Attack> = {
       body: JSON.stringify({ message: "csrf" }),
     });
     await r.body?.cancel();
-    return r.status >= 400 && r.status < 500
-      ? holds(`${r.status}`)
-      : broken(`${r.status}`);
+    return r.status >= 400 && r.status < 500 ? holds(`${r.status}`) : broken(`${r.status}`);
   },
 
   async "64 MiB body to POST /api/announce is cut short with 413"(t) {
@@ -219,9 +184,7 @@ const ATTACKS: Record<string, Attack> = {
         controller.enqueue(chunk);
       },
     });
-    const headers: Record<string, string> = {
-      "content-type": "application/json",
-    };
+    const headers: Record<string, string> = { "content-type": "application/json" };
     if (t.token) headers.authorization = `Bearer ${t.token}`;
     const r = await timeout(
       30_000,
@@ -231,9 +194,7 @@ const ATTACKS: Record<string, Attack> = {
     await r.body?.cancel();
     const read = `${Math.round(sent / MiB)} of 64 MiB sent`;
     if (!t.token) {
-      return holds(
-        `${r.status} without a token (set API_TOKEN to test the cap); ${read}`,
-      );
+      return holds(`${r.status} without a token (set API_TOKEN to test the cap); ${read}`);
     }
     return r.status === 413 && sent < total / 2
       ? holds(`413, ${read}`)
@@ -245,75 +206,44 @@ const ATTACKS: Record<string, Attack> = {
     try {
       const n = 2000;
       const batch = 200; // paced under the app's rate limit (500 frames/s when started here)
-      const answered = (f: string[]) =>
-        f.filter((x) => /"ref":"s\d+"/.test(x)).length;
+      const answered = (f: string[]) => f.filter((x) => /"ref":"s\d+"/.test(x)).length;
       for (let i = 0; i < n; i += batch) {
         for (let j = i; j < i + batch; j++) {
-          s.ws.send(
-            JSON.stringify({
-              topic: `room:t${j}`,
-              ref: `s${j}`,
-              action: "subscribe",
-            }),
-          );
+          s.ws.send(JSON.stringify({ topic: `room:t${j}`, ref: `s${j}`, action: "subscribe" }));
         }
-        await s.until(
-          (f) => answered(f) >= i + batch,
-          10_000,
-          "subscription answers",
-        );
+        await s.until((f) => answered(f) >= i + batch, 10_000, "subscription answers");
         await new Promise((r) => setTimeout(r, 450)); // let the rate limit's bucket refill
       }
       const ok = s.frames.filter((f) => f.includes('"subscribed"')).length;
-      const errors = s.frames.filter((f) =>
-        f.includes('"error"') && !f.includes("rate_limited")
-      );
+      const errors = s.frames.filter((f) => f.includes('"error"') && !f.includes("rate_limited"));
       return errors.length > 0 && ok < n
-        ? holds(
-          `${ok} accepted, ${errors.length} refused: ${
-            errors[0].slice(0, 120)
-          }`,
-        )
+        ? holds(`${ok} accepted, ${errors.length} refused: ${errors[0].slice(0, 120)}`)
         : broken(`${ok} of ${n} accepted, none refused`);
     } finally {
       s.close();
     }
   },
 
-  async "2,000-frame burst: rate limit closes with 1008 after the admitted replies"(
-    t,
-  ) {
+  async "2,000-frame burst: rate limit closes with 1008 after the admitted replies"(t) {
     const s = await Socket.open(`${t.ws}/ws/topics`);
     const n = 2000;
     for (let i = 0; i < n; i++) s.ws.send(JSON.stringify({ action: "ping" }));
-    const event = await timeout(15_000, "close", s.closed).catch(() =>
-      undefined
-    );
+    const event = await timeout(15_000, "close", s.closed).catch(() => undefined);
     s.close();
     const limited = s.frames.filter((f) => f.includes("rate_limited")).length;
     const got = `${pongs(s.frames)} pongs, ${limited} rate_limited`;
-    if (!event) {
-      return broken(
-        `not closed within 15 s (${got}; is a rate limit configured?)`,
-      );
-    }
+    if (!event) return broken(`not closed within 15 s (${got}; is a rate limit configured?)`);
     return event.code === 1008
       ? holds(`closed 1008; ${got}`)
       : broken(`closed ${event.code}; ${got}`);
   },
 
-  async "200 connections that never finish their headers are dropped within 15 s"(
-    t,
-  ) {
+  async "200 connections that never finish their headers are dropped within 15 s"(t) {
     const { hostname, port } = new URL(t.http);
     const conns: Deno.Conn[] = [];
     for (let i = 0; i < 200; i++) {
       const c = await Deno.connect({ hostname, port: Number(port) });
-      await c.write(
-        new TextEncoder().encode(
-          `GET / HTTP/1.1\r\nHost: ${hostname}\r\nX-Slow: `,
-        ),
-      );
+      await c.write(new TextEncoder().encode(`GET / HTTP/1.1\r\nHost: ${hostname}\r\nX-Slow: `));
       conns.push(c);
     }
     const start = performance.now();
@@ -324,9 +254,7 @@ const ATTACKS: Record<string, Attack> = {
           15_000,
           "slow headers",
           (async () => {
-            while (
-              (await c.read(buf)) !== null
-            ) { /* the server's answer (408) */ }
+            while ((await c.read(buf)) !== null) { /* the server's answer (408) */ }
           })(),
         );
         return true;
@@ -344,9 +272,7 @@ const ATTACKS: Record<string, Attack> = {
     const s = Math.round((performance.now() - start) / 100) / 10;
     return dropped === conns.length
       ? holds(`all ${dropped} dropped within ${s} s`)
-      : broken(
-        `${conns.length - dropped} of ${conns.length} still held after 15 s`,
-      );
+      : broken(`${conns.length - dropped} of ${conns.length} still held after 15 s`);
   },
 };
 
@@ -358,9 +284,7 @@ function freePort(): number {
 }
 
 /** Starts the tutorial app on a free loopback port; resolves once it listens. */
-async function startApp(): Promise<
-  { target: Target; stop: () => Promise<void> }
-> {
+async function startApp(): Promise<{ target: Target; stop: () => Promise<void> }> {
   const port = freePort();
   const token = crypto.randomUUID();
   const child = new Deno.Command(Deno.execPath(), {
@@ -373,12 +297,7 @@ async function startApp(): Promise<
       "examples/tutorial/main.ts",
     ],
     cwd: ROOT.pathname,
-    env: {
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      API_TOKEN: token,
-      RATE_LIMIT_PER_SECOND: "500",
-    },
+    env: { PORT: String(port), HOST: "127.0.0.1", API_TOKEN: token, RATE_LIMIT_PER_SECOND: "500" },
     stdout: "piped",
     stderr: "null",
   }).spawn();
@@ -438,9 +357,7 @@ async function main(): Promise<number> {
     const started = await startApp();
     target = started.target;
     stop = started.stop;
-    console.log(
-      `attack: started the tutorial app on ${target.http} (pid ${target.pid})`,
-    );
+    console.log(`attack: started the tutorial app on ${target.http} (pid ${target.pid})`);
   }
   let failures = 0;
   try {
@@ -452,20 +369,14 @@ async function main(): Promise<number> {
         outcome = broken(`${(error as Error).message ?? error}`);
       }
       if (!outcome.holds) failures++;
-      console.log(
-        `${outcome.holds ? "holds " : "BROKEN"}  ${name} — ${outcome.detail}`,
-      );
+      console.log(`${outcome.holds ? "holds " : "BROKEN"}  ${name} — ${outcome.detail}`);
       // The app must still answer after each attack.
       const alive = await fetch(`${target.http}/healthz`).then(async (r) => {
         await r.body?.cancel();
         return r.status;
       }).catch(() => 0);
       if (alive !== 200) {
-        console.log(
-          `BROKEN  the app answers /healthz with ${
-            alive || "nothing"
-          } after that`,
-        );
+        console.log(`BROKEN  the app answers /healthz with ${alive || "nothing"} after that`);
         failures++;
       }
     }
@@ -473,11 +384,7 @@ async function main(): Promise<number> {
     await stop();
   }
   const total = Object.keys(ATTACKS).length;
-  console.log(
-    `attack: ${
-      total - Math.min(failures, total)
-    } of ${total} hold, ${failures} broken`,
-  );
+  console.log(`attack: ${total - Math.min(failures, total)} of ${total} hold, ${failures} broken`);
   return failures ? 1 : 0;
 }
 

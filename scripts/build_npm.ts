@@ -59,9 +59,7 @@ function fail(message: string): never {
   Deno.exit(1);
 }
 
-const denoJson = JSON.parse(
-  await Deno.readTextFile(join(ROOT, "deno.json")),
-) as DenoJson;
+const denoJson = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json"))) as DenoJson;
 const version = argValue("--version") ?? denoJson.version;
 
 // ---- 1. compile ------------------------------------------------------------------------------
@@ -75,9 +73,7 @@ for (const [key, source] of Object.entries(denoJson.exports)) {
         `deno.json exports "${key}" → ${source}, which does not exist (--skip-missing to leave it out)`,
       );
     }
-    console.warn(
-      `build:npm: WARNING: leaving out export "${key}": ${source} does not exist`,
-    );
+    console.warn(`build:npm: WARNING: leaving out export "${key}": ${source} does not exist`);
     delete denoJson.exports[key];
   }
 }
@@ -103,20 +99,14 @@ const options: ts.CompilerOptions = {
   lib: ["lib.es2022.d.ts", "lib.dom.d.ts", "lib.esnext.disposable.d.ts"],
   types: [],
 };
-const program = ts.createProgram({
-  rootNames: [...entries, ...replacementFiles],
-  options,
-});
+const program = ts.createProgram({ rootNames: [...entries, ...replacementFiles], options });
 const emitted: string[] = [];
 const result = program.emit(undefined, (fileName, text) => {
   Deno.mkdirSync(dirname(fileName), { recursive: true });
   Deno.writeTextFileSync(fileName, text);
   emitted.push(fileName);
 });
-const diagnostics = [
-  ...program.getSyntacticDiagnostics(),
-  ...result.diagnostics,
-];
+const diagnostics = [...program.getSyntacticDiagnostics(), ...result.diagnostics];
 if (diagnostics.length || result.emitSkipped) {
   console.error(ts.formatDiagnosticsWithColorAndContext(diagnostics, {
     getCanonicalFileName: (f) => f,
@@ -131,23 +121,17 @@ for (const file of emitted) {
 
 // ---- 2. rewrite specifiers --------------------------------------------------------------------
 
-const outPath = (source: string, ext: ".js" | ".d.ts") =>
-  join(ESM, source.replace(/\.ts$/, ext));
+const outPath = (source: string, ext: ".js" | ".d.ts") => join(ESM, source.replace(/\.ts$/, ext));
 
 /** The module specifiers of a JS or .d.ts file (comments and strings ignored), with positions. */
 function specifiers(text: string): ts.FileReference[] {
   const info = ts.preProcessFile(text, true, true);
-  return [
-    ...info.importedFiles,
-    ...info.typeReferenceDirectives.map((r) => ({ ...r, pos: -1 })),
-  ];
+  return [...info.importedFiles, ...info.typeReferenceDirectives.map((r) => ({ ...r, pos: -1 }))];
 }
 
 function rewriteSpecifier(file: string, spec: string): string {
   if (spec.startsWith("jsr:") || /^https?:/.test(spec)) {
-    fail(
-      `${relative(OUT, file)} imports ${spec}: map it to an npm package first`,
-    );
+    fail(`${relative(OUT, file)} imports ${spec}: map it to an npm package first`);
   }
   const npm = /^npm:\/?((?:@[^/@]+\/)?[^/@]+)(?:@[^/]*)?(\/.*)?$/.exec(spec);
   if (npm) return npm[1] + (npm[2] ?? "");
@@ -171,11 +155,7 @@ function rewriteSpecifier(file: string, spec: string): string {
 function rewrite(file: string, text: string): string {
   let out = "";
   let last = 0;
-  for (
-    const ref of specifiers(text).filter((r) => r.pos >= 0).sort((a, b) =>
-      a.pos - b.pos
-    )
-  ) {
+  for (const ref of specifiers(text).filter((r) => r.pos >= 0).sort((a, b) => a.pos - b.pos)) {
     const next = rewriteSpecifier(file, ref.fileName);
     if (next === ref.fileName) continue;
     // `pos` may point at the opening quote: locate the specifier itself.
@@ -196,14 +176,9 @@ const copied: string[] = [];
 for (let i = 0; i < emitted.length + copied.length; i++) {
   const file = i < emitted.length ? emitted[i] : copied[i - emitted.length];
   for (const ref of specifiers(await Deno.readTextFile(file))) {
-    if (!ref.fileName.startsWith(".") || !/\.m?js$/.test(ref.fileName)) {
-      continue;
-    }
+    if (!ref.fileName.startsWith(".") || !/\.m?js$/.test(ref.fileName)) continue;
     const target = resolve(dirname(file), ref.fileName);
-    if (
-      !target.startsWith(ESM + "/") || emitted.includes(target) ||
-      copied.includes(target)
-    ) {
+    if (!target.startsWith(ESM + "/") || emitted.includes(target) || copied.includes(target)) {
       continue;
     }
     const source = join(ROOT, relative(ESM, target));
@@ -217,34 +192,26 @@ for (let i = 0; i < emitted.length + copied.length; i++) {
       await Deno.copyFile(source, target);
     } catch {
       fail(
-        `${
-          relative(OUT, file)
-        } imports ${ref.fileName}, which is neither emitted nor in ${
+        `${relative(OUT, file)} imports ${ref.fileName}, which is neither emitted nor in ${
           relative(ROOT, source)
         }`,
       );
     }
     copied.push(target);
     const dts = source.replace(/\.(m?)js$/, ".d.$1ts");
-    await Deno.copyFile(dts, target.replace(/\.(m?)js$/, ".d.$1ts")).catch(
-      () => {},
-    );
+    await Deno.copyFile(dts, target.replace(/\.(m?)js$/, ".d.$1ts")).catch(() => {});
   }
 }
 
 // The replaced modules' code is not part of the package (their declarations stay: the
 // replacements re-export their types).
-for (const from of Object.keys(REPLACEMENTS)) {
-  await Deno.remove(outPath(from, ".js"));
-}
+for (const from of Object.keys(REPLACEMENTS)) await Deno.remove(outPath(from, ".js"));
 
 // ---- 3. dependencies from the bare imports of the output --------------------------------------
 
 const builtins = new Set(builtinModules);
 function packageName(spec: string): string | undefined {
-  if (
-    spec.startsWith(".") || spec.startsWith("/") || spec.startsWith("node:")
-  ) return undefined;
+  if (spec.startsWith(".") || spec.startsWith("/") || spec.startsWith("node:")) return undefined;
   const parts = spec.split("/");
   const name = spec.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
   return builtins.has(name) ? undefined : name;
@@ -253,11 +220,7 @@ function packageName(spec: string): string | undefined {
 function versionOf(name: string): string {
   const mapped = denoJson.imports[name];
   const m = mapped && /^npm:(?:@[^/@]+\/)?[^/@]+@([^/]+)/.exec(mapped);
-  if (!m) {
-    fail(
-      `the output imports "${name}", which deno.json does not map to an npm: version`,
-    );
-  }
+  if (!m) fail(`the output imports "${name}", which deno.json does not map to an npm: version`);
   return m[1];
 }
 
@@ -275,9 +238,7 @@ for await (const file of walk(ESM)) {
       (file.endsWith(".d.ts") ? typeImports : jsImports).add(name);
       node.packages.add(name);
     } else if (ref.fileName.startsWith(".")) {
-      node.files.push(
-        resolve(dirname(file), ref.fileName.replace(/\.d\.ts$/, ".js")),
-      );
+      node.files.push(resolve(dirname(file), ref.fileName.replace(/\.d\.ts$/, ".js")));
     }
   }
 }
@@ -342,10 +303,7 @@ for (const name of [...typeImports].sort()) {
 
 // ---- 4. package.json, README, LICENSE ---------------------------------------------------------
 
-const exportsMap: Record<
-  string,
-  { types: string; import: string; default: string }
-> = {};
+const exportsMap: Record<string, { types: string; import: string; default: string }> = {};
 for (const [key, source] of Object.entries(denoJson.exports)) {
   const rel = source.replace(/^\.\//, "");
   const js = `./esm/${rel.replace(/\.ts$/, ".js")}`;
@@ -388,35 +346,24 @@ const packageJson = {
   peerDependencies,
   ...(Object.keys(peerDependenciesMeta).length ? { peerDependenciesMeta } : {}),
 };
-await Deno.writeTextFile(
-  join(OUT, "package.json"),
-  JSON.stringify(packageJson, null, 2) + "\n",
-);
+await Deno.writeTextFile(join(OUT, "package.json"), JSON.stringify(packageJson, null, 2) + "\n");
 for (const name of ["README.md", "LICENSE"]) {
   try {
     await Deno.copyFile(join(ROOT, name), join(OUT, name));
   } catch {
-    fail(
-      `${name} is missing at the repository root (package.json's "files" ships it)`,
-    );
+    fail(`${name} is missing at the repository root (package.json's "files" ships it)`);
   }
 }
 
 const count = emitted.length + copied.length - Object.keys(REPLACEMENTS).length;
 console.log(
-  `build:npm: ${packageJson.name}@${version} → ${
-    relative(ROOT, OUT)
-  }/ (${count} files; ` +
+  `build:npm: ${packageJson.name}@${version} → ${relative(ROOT, OUT)}/ (${count} files; ` +
     `exports ${Object.keys(exportsMap).join(", ")}; dependencies ${
       JSON.stringify(dependencies)
-    }; peers ${
-      JSON.stringify(peerDependencies)
-    }; subpaths needing optional peers ${
+    }; peers ${JSON.stringify(peerDependencies)}; subpaths needing optional peers ${
       JSON.stringify(
         Object.fromEntries(
-          [...neededBy].filter(([n]) =>
-            peerDependenciesMeta[n] && !PEERS.has(n)
-          ),
+          [...neededBy].filter(([n]) => peerDependenciesMeta[n] && !PEERS.has(n)),
         ),
       )
     })`,

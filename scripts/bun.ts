@@ -22,9 +22,7 @@ export const ROOT: string = resolve(
 export function findBun(): string | undefined {
   const candidates = [
     Deno.env.get("BUN"),
-    ...(Deno.env.get("PATH") ?? "").split(":").filter(Boolean).map((d) =>
-      join(d, "bun")
-    ),
+    ...(Deno.env.get("PATH") ?? "").split(":").filter(Boolean).map((d) => join(d, "bun")),
     join(
       Deno.env.get("HOME") ?? "/root",
       ".cache/switchboard/bun/node_modules/.bin/bun",

@@ -24,9 +24,7 @@ function failedTests(output: string): string[] {
   const names: string[] = [];
   for (const line of plain.slice(start).split("\n")) {
     const at = line.indexOf(" => ");
-    if (at > 0) {
-      names.push(`${line.slice(0, at)} (${line.slice(at + 4).trim()})`);
-    }
+    if (at > 0) names.push(`${line.slice(0, at)} (${line.slice(at + 4).trim()})`);
   }
   return names;
 }
@@ -40,26 +38,17 @@ for (let i = 1; i <= runs; i++) {
     stdout: "piped",
     stderr: "piped",
   }).output();
-  const text = new TextDecoder().decode(out.stdout) +
-    new TextDecoder().decode(out.stderr);
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
   const failed = failedTests(text);
   if (!out.success && failed.length === 0) brokenRuns++; // failed before any test ran
   for (const name of failed) failures.set(name, (failures.get(name) ?? 0) + 1);
   const seconds = ((performance.now() - started) / 1000).toFixed(0);
-  console.log(
-    `run ${i}/${runs}: ${
-      out.success ? "ok" : `${failed.length} failed`
-    } (${seconds} s)`,
-  );
+  console.log(`run ${i}/${runs}: ${out.success ? "ok" : `${failed.length} failed`} (${seconds} s)`);
 }
 
 console.log(`\n${runs} runs; ${failures.size} test(s) failed at least once`);
 for (const [name, count] of [...failures].sort((a, b) => b[1] - a[1])) {
   console.log(`- ${count}/${runs}  ${name}`);
 }
-if (brokenRuns) {
-  console.log(
-    `${brokenRuns} run(s) failed without a failing test (setup error)`,
-  );
-}
+if (brokenRuns) console.log(`${brokenRuns} run(s) failed without a failing test (setup error)`);
 Deno.exit(failures.size || brokenRuns ? 1 : 0);

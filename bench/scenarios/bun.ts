@@ -44,9 +44,7 @@ export async function bunRows(ctx: Ctx): Promise<Row[]> {
             ? await load("echo", {
               url: name === "switchboard" ? `${base}/ws/echo` : `${base}/`,
               proto: "sb",
-              expect: name === "switchboard"
-                ? '{"action":"said"'
-                : '{"action":"say"',
+              expect: name === "switchboard" ? '{"action":"said"' : '{"action":"say"',
               conns: 50,
               window: 4,
               warmup,
@@ -81,17 +79,13 @@ export async function bunRows(ctx: Ctx): Promise<Row[]> {
         metric: mode === "echo" ? "msg/s" : "deliveries/s",
         unit: mode === "echo" ? "msg/s" : "deliveries/s",
         switchboard: s[key],
-        baselineName: mode === "echo"
-          ? "raw Bun.serve echo"
-          : "raw Bun server.publish",
+        baselineName: mode === "echo" ? "raw Bun.serve echo" : "raw Bun server.publish",
         baseline: b[key],
         ratio,
         cpuRatio: cpuRatio(results.switchboard, results.raw),
         target: `≥ ${target}×`,
         met: ratio >= target,
-        notes: `p50: Switchboard ${s.p50.toFixed(1)} ms, raw ${
-          b.p50.toFixed(1)
-        } ms`,
+        notes: `p50: Switchboard ${s.p50.toFixed(1)} ms, raw ${b.p50.toFixed(1)} ms`,
       });
       await Promise.all([sb.stop(), raw.stop()]);
       servers.length = 0;

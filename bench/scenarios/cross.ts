@@ -11,9 +11,7 @@ import { best, cpuRatio, type Ctx, load, windows } from "./common.ts";
 
 /** Runs the cross-process scenario; needs the private Redis. */
 export async function cross(ctx: Ctx): Promise<Row[]> {
-  const scenario = `cross-process broadcast, 2 × ${
-    ctx.quick ? 100 : 500
-  } receivers (Redis)`;
+  const scenario = `cross-process broadcast, 2 × ${ctx.quick ? 100 : 500} receivers (Redis)`;
   if (!ctx.redis) {
     return [skipped(scenario, "no redis-server on this machine")];
   }
@@ -44,9 +42,7 @@ export async function cross(ctx: Ctx): Promise<Row[]> {
       );
       const send = name !== "socketio"
         ? `ws://127.0.0.1:${servers[0].port}/ws/sender`
-        : `ws://127.0.0.1:${
-          servers[0].port
-        }/socket.io/?EIO=4&transport=websocket&role=send`;
+        : `ws://127.0.0.1:${servers[0].port}/socket.io/?EIO=4&transport=websocket&role=send`;
       const res = await load("fanout", {
         proto: name === "socketio" ? "sio" : "sb",
         "recv-urls": urls.join(","),
@@ -58,9 +54,7 @@ export async function cross(ctx: Ctx): Promise<Row[]> {
       }, servers);
       ctx.log(
         `  cross ${name}: ${Math.round(res.deliveriesPerSec)} deliveries/s, ` +
-          `broadcast p50 ${res.p50.toFixed(1)} ms, servers' CPU ${
-            res.serverCpu.toFixed(2)
-          } s`,
+          `broadcast p50 ${res.p50.toFixed(1)} ms, servers' CPU ${res.serverCpu.toFixed(2)} s`,
       );
       results[name].push(res);
     } finally {
@@ -87,9 +81,7 @@ export async function cross(ctx: Ctx): Promise<Row[]> {
     cpuRatio: cpuRatio(results.switchboard, results.socketio),
     target: "≥ 1.5×",
     met: ratio >= 1.5,
-    notes: `all-received p50: Switchboard ${s.p50.toFixed(1)} ms, Socket.IO ${
-      b.p50.toFixed(1)
-    } ms`,
+    notes: `all-received p50: Switchboard ${s.p50.toFixed(1)} ms, Socket.IO ${b.p50.toFixed(1)} ms`,
   }, {
     scenario,
     metric: "deliveries/s",

@@ -58,12 +58,8 @@ export async function echo(ctx: Ctx): Promise<Row[]> {
           duration,
         }, [t.server]);
         ctx.log(
-          `  echo ${name}: ${Math.round(res.msgsPerSec)} msg/s, p50 ${
-            res.p50.toFixed(2)
-          } ms, ` +
-            `server CPU ${res.serverCpu.toFixed(2)} s, client CPU ${
-              res.clientCpu.toFixed(2)
-            } s`,
+          `  echo ${name}: ${Math.round(res.msgsPerSec)} msg/s, p50 ${res.p50.toFixed(2)} ms, ` +
+            `server CPU ${res.serverCpu.toFixed(2)} s, client CPU ${res.clientCpu.toFixed(2)} s`,
         );
         results[name].push(res);
       }
@@ -72,9 +68,7 @@ export async function echo(ctx: Ctx): Promise<Row[]> {
     const b = best(results.raw, "msgsPerSec");
     const i = best(results.socketio, "msgsPerSec");
     const note = (x: Record<string, number>) =>
-      `p50 ${x.p50.toFixed(2)} ms; ${
-        Math.round(x.perServerCpuSecond)
-      } msg per server CPU-second`;
+      `p50 ${x.p50.toFixed(2)} ms; ${Math.round(x.perServerCpuSecond)} msg per server CPU-second`;
     return [
       {
         scenario: "echo, 50 connections",

@@ -35,12 +35,8 @@ export async function fanout(ctx: Ctx): Promise<Row[]> {
           duration,
         }, [server]);
         ctx.log(
-          `  fanout ${name}: ${
-            Math.round(res.deliveriesPerSec)
-          } deliveries/s, ` +
-            `broadcast p50 ${res.p50.toFixed(1)} ms, server CPU ${
-              res.serverCpu.toFixed(2)
-            } s`,
+          `  fanout ${name}: ${Math.round(res.deliveriesPerSec)} deliveries/s, ` +
+            `broadcast p50 ${res.p50.toFixed(1)} ms, server CPU ${res.serverCpu.toFixed(2)} s`,
         );
         results[name].push(res);
       }
@@ -59,9 +55,7 @@ export async function fanout(ctx: Ctx): Promise<Row[]> {
       cpuRatio: cpuRatio(results.switchboard, results.raw),
       target: "≥ 0.6×",
       met: ratio >= 0.6,
-      notes: `all-received p50: Switchboard ${s.p50.toFixed(1)} ms, raw ${
-        b.p50.toFixed(1)
-      } ms`,
+      notes: `all-received p50: Switchboard ${s.p50.toFixed(1)} ms, raw ${b.p50.toFixed(1)} ms`,
     }];
   } finally {
     await Promise.all(servers.map((s) => s.stop()));

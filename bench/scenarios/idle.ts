@@ -43,9 +43,7 @@ export async function idle(ctx: Ctx): Promise<Row[]> {
     if (!(r % 2)) raw.push(await measure("servers/raw_deno.ts", "/"));
   }
   const median = (xs: Record<string, number>[]) =>
-    [...xs].sort((a, b) =>
-      a.rssPerConn - b.rssPerConn
-    )[Math.floor(xs.length / 2)];
+    [...xs].sort((a, b) => a.rssPerConn - b.rssPerConn)[Math.floor(xs.length / 2)];
   const s = median(sb);
   const b = median(raw);
   const ratio = s.rssPerConn / b.rssPerConn;
@@ -59,9 +57,8 @@ export async function idle(ctx: Ctx): Promise<Row[]> {
     ratio,
     target: "≤ 1.5×",
     met: ratio <= 1.5,
-    notes:
-      `median of ${rounds} alternating runs each; JS heap per connection: Switchboard ${
-        (s.heapPerConn / 1024).toFixed(1)
-      } KiB, raw ${(b.heapPerConn / 1024).toFixed(1)} KiB`,
+    notes: `median of ${rounds} alternating runs each; JS heap per connection: Switchboard ${
+      (s.heapPerConn / 1024).toFixed(1)
+    } KiB, raw ${(b.heapPerConn / 1024).toFixed(1)} KiB`,
   }];
 }

@@ -65,9 +65,9 @@ export async function jobs(ctx: Ctx): Promise<Row[]> {
     await server.stop();
   }
   ctx.log(
-    `  jobs Switchboard: p50 ${lat.p50.toFixed(2)} ms, p99 ${
-      lat.p99.toFixed(2)
-    } ms, ${Math.round(thr.msgsPerSec)} jobs/s`,
+    `  jobs Switchboard: p50 ${lat.p50.toFixed(2)} ms, p99 ${lat.p99.toFixed(2)} ms, ${
+      Math.round(thr.msgsPerSec)
+    } jobs/s`,
   );
   const ratio = thr.msgsPerSec / b.jobsPerSec;
   return [

@@ -60,8 +60,7 @@ function handler(request: Request): Response {
     if (url.pathname === "/ws/room") {
       socket.addEventListener("open", () => receivers.push(socket));
     } else {
-      socket.onmessage = (e) =>
-        void publisher!.publish("rawbench:room", e.data as string);
+      socket.onmessage = (e) => void publisher!.publish("rawbench:room", e.data as string);
     }
   } else if (mode === "fanout") {
     if (url.pathname === "/ws/room") {

@@ -23,43 +23,26 @@ import {
   Worker,
   wsHandler,
 } from "../../mod.ts";
-import {
-  RedisJobQueue,
-  RedisPubSubChannelLayer,
-} from "../../adapters/redis/mod.ts";
+import { RedisJobQueue, RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
 import { z } from "zod";
 
 const url = Deno.env.get("REDIS_URL");
 if (!url) throw new Error("soak_server needs REDIS_URL");
-layers.register(
-  "default",
-  new RedisPubSubChannelLayer({ url, prefix: "sbsoak" }),
-);
+layers.register("default", new RedisPubSubChannelLayer({ url, prefix: "sbsoak" }));
 
 const Room = z.object({ room: z.string().regex(/^[a-z0-9]{1,20}$/) });
 const Join = message("join", Room);
 const Joined = message("joined", Room);
 const Leave = message("leave", Room);
 const Left = message("left", Room);
-const Chat = z.object({
-  room: z.string(),
-  id: z.number().int(),
-  text: z.string().max(200),
-});
+const Chat = z.object({ room: z.string(), id: z.number().int(), text: z.string().max(200) });
 const Say = message("say", Chat);
 const Said = message("said", Chat);
 const Resync = message("resync", z.object({ reason: z.string() }));
 const Work = message("work", z.object({ id: z.number().int() }));
-const Done = message(
-  "done",
-  z.object({ id: z.number().int(), by: z.number().int() }),
-);
+const Done = message("done", z.object({ id: z.number().int(), by: z.number().int() }));
 
-const queue = new RedisJobQueue({
-  url,
-  prefix: "sbsoak:jobs",
-  keepResultMs: 60_000,
-});
+const queue = new RedisJobQueue({ url, prefix: "sbsoak:jobs", keepResultMs: 60_000 });
 
 class ChatConsumer extends Consumer<MessageOf<typeof Done>> {
   @wsHandler(Join, { output: Joined })
@@ -76,16 +59,12 @@ class ChatConsumer extends Consumer<MessageOf<typeof Done>> {
 
   @wsHandler(Say)
   async handleSay(m: MessageOf<typeof Say>) {
-    await this.broadcastMessage(Said.create(m.payload), {
-      groups: `room.${m.payload.room}`,
-    });
+    await this.broadcastMessage(Said.create(m.payload), { groups: `room.${m.payload.room}` });
   }
 
   @wsHandler(Work)
   async handleWork(m: MessageOf<typeof Work>) {
-    await queue.enqueue("work", [m.payload.id, this.channelName], {
-      jobId: `w${m.payload.id}`,
-    });
+    await queue.enqueue("work", [m.payload.id, this.channelName], { jobId: `w${m.payload.id}` });
   }
 
   @eventHandler(Done, { output: Done })
@@ -104,10 +83,7 @@ const worker = new Worker(queue, {
   functions: {
     work: async (_ctx: JobContext, id: number, channelName: string) => {
       await new Promise((r) => setTimeout(r, 20));
-      await ChatConsumer.sendEvent(
-        Done.create({ id, by: Deno.pid }),
-        channelName,
-      );
+      await ChatConsumer.sendEvent(Done.create({ id, by: Deno.pid }), channelName);
     },
   },
 });
@@ -118,11 +94,7 @@ const app = new App({ allowedOrigins: "*" })
   .get("/mem", () => {
     (globalThis as { gc?: () => void }).gc?.();
     const m = Deno.memoryUsage();
-    return Response.json({
-      rss: m.rss,
-      heapUsed: m.heapUsed,
-      connections: app.connectionCount,
-    });
+    return Response.json({ rss: m.rss, heapUsed: m.heapUsed, connections: app.connectionCount });
   });
 
 const server = Deno.serve({

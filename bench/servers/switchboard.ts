@@ -27,10 +27,7 @@ import {
   Worker,
   wsHandler,
 } from "../../mod.ts";
-import {
-  RedisJobQueue,
-  RedisPubSubChannelLayer,
-} from "../../adapters/redis/mod.ts";
+import { RedisJobQueue, RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
 import { z } from "zod";
 
 const mode = Deno.args[0] ?? "echo";
@@ -76,14 +73,8 @@ class SenderConsumer extends Consumer {
   }
 }
 
-const Work = message(
-  "work",
-  z.object({ text: z.string(), n: z.number().int() }),
-);
-const Done = message(
-  "done",
-  z.object({ text: z.string(), n: z.number().int() }),
-);
+const Work = message("work", z.object({ text: z.string(), n: z.number().int() }));
+const Done = message("done", z.object({ text: z.string(), n: z.number().int() }));
 const queue = mode === "jobs"
   ? new RedisJobQueue({
     url: Deno.env.get("REDIS_URL"),
@@ -95,11 +86,7 @@ const queue = mode === "jobs"
 class JobConsumer extends Consumer<MessageOf<typeof Done>> {
   @wsHandler(Work)
   async handleWork(m: MessageOf<typeof Work>) {
-    await queue!.enqueue("echo", [
-      m.payload.text,
-      m.payload.n,
-      this.channelName,
-    ]);
+    await queue!.enqueue("echo", [m.payload.text, m.payload.n, this.channelName]);
   }
 
   @eventHandler(Done, { output: Done })
@@ -112,12 +99,7 @@ const worker = queue
   ? new Worker(queue, {
     concurrency: 50,
     functions: {
-      echo: async (
-        _ctx: JobContext,
-        text: string,
-        n: number,
-        channelName: string,
-      ) => {
+      echo: async (_ctx: JobContext, text: string, n: number, channelName: string) => {
         await JobConsumer.sendEvent(Done.create({ text, n }), channelName);
       },
     },

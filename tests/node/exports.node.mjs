@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { App, Consumer, DefinitionError, Ping, Pong } from "@switchboard/switchboard";
 import { InMemoryChannelLayer } from "@switchboard/switchboard/adapters/memory";
 import { App as DenoApp, BaseApp } from "@switchboard/switchboard/adapters/deno";
+import { serve as serveOnBun } from "@switchboard/switchboard/adapters/bun";
 import { serve } from "@switchboard/switchboard/adapters/node";
 import { RedisPubSubChannelLayer } from "@switchboard/switchboard/adapters/redis";
 import { asyncApiToYaml, mountAsyncApi } from "@switchboard/switchboard/asyncapi";
@@ -32,6 +33,7 @@ const USED = {
   "./adapters/node": "serve() answers over a real socket",
   "./adapters/memory": "the in-memory layer carries a message",
   "./adapters/deno": "its App is the main entry's; without Deno, fetch refuses upgrades with 501",
+  "./adapters/bun": "on Bun, serve() answers over a real socket; elsewhere it refuses",
   "./adapters/redis": "the Redis layer carries a message",
   "./asyncapi": "mountAsyncApi serves the document; asyncApiToYaml writes it",
   "./testing": "an in-process communicator talks to the app",
@@ -84,6 +86,28 @@ describe("every export of the installed package", () => {
     const upgrade = new Request("http://localhost/ws/echo", { headers: { upgrade: "websocket" } });
     const response = await new App().ws("/ws/echo", class Echo extends Consumer {}).fetch(upgrade);
     assert.equal(response.status, 501);
+  });
+
+  it(USED["./adapters/bun"], async () => {
+    if (!process.versions.bun) {
+      await assert.rejects(serveOnBun(createApp(), { port: 0 }), TypeError);
+      return;
+    }
+    const bunApp = createApp();
+    const bunServer = await serveOnBun(bunApp, { port: 0 });
+    try {
+      const health = await fetch(`${bunServer.httpUrl}/health`);
+      assert.deepEqual(await health.json(), { ok: true });
+      const comm = await WebsocketCommunicator.connect(bunApp, "/ws/system", {
+        url: bunServer.url,
+      });
+      await comm.sendMessage(Ping.create());
+      // The system consumer greets first; the ping's answer ends the frames.
+      assert.deepEqual((await comm.receiveAllMessages()).at(-1), Pong.create());
+      await comm.disconnect();
+    } finally {
+      await bunServer.close({ closeLayers: false });
+    }
   });
 
   it(USED["./adapters/memory"], async () => {

@@ -20,6 +20,12 @@ import {
 } from "@switchboard/switchboard/adapters/deno";
 import { RedisPubSubChannelLayer } from "@switchboard/switchboard/adapters/redis";
 import {
+  type BunHandler,
+  type BunServer,
+  createBunHandler,
+  serve as serveOnBun,
+} from "@switchboard/switchboard/adapters/bun";
+import {
   attach,
   createNodeHandler,
   type NodeServer,
@@ -79,6 +85,10 @@ export async function main(): Promise<void> {
     new InMemoryChannelLayer(),
     RedisPubSubChannelLayer,
   ];
+  // Bun: the handlers for a Bun.serve of your own, and serve() (rejects where there is no Bun).
+  const bunHandler: BunHandler = createBunHandler(app, { nativeFanout: false });
+  const onBun: Promise<BunServer> = serveOnBun(app, { port: 0, heartbeatSeconds: 5 });
+  void [bunHandler.websocket, bunHandler.fetch, onBun.catch(() => {})];
 
   // The typed client on Node: the `ws` class is a valid `WebSocket` option (TS2322 before).
   const options: ClientOptions = { WebSocket };
