@@ -1,8 +1,9 @@
 /**
  * The Bun rows: echo (50 connections, 4 in flight) and fan-out (1 → 1,000, 4 broadcasts in
  * flight) with Switchboard on Bun (adapters/bun, native fan-out) against raw `Bun.serve` (echo:
- * send back; fan-out: one `server.publish`), the same load generator. Skipped (no row) when no Bun
- * is found (`.ci/bun.sh` installs it from npm).
+ * send back; fan-out: one `server.publish`), the same load generator; and fan-out with native
+ * publish against Switchboard on Bun with `nativeFanout: false` (the loop over sockets). Skipped
+ * (no row) when no Bun is found (`.ci/bun.sh` installs it from npm).
  *
  * @module
  */
@@ -10,10 +11,13 @@ import { type Child, type Row, spawn } from "../lib.ts";
 import { best, cpuRatio, type Ctx, load, windows } from "./common.ts";
 import { bunArgs, findBun } from "../../scripts/bun.ts";
 
-function bun(path: string, script: string, args: string[]): Promise<Child> {
-  return spawn(path, bunArgs(`bench/servers/${script}`, ...args), {
-    label: `bun ${script}`,
-  });
+function bun(
+  path: string,
+  script: string,
+  args: string[],
+  env?: Record<string, string>,
+): Promise<Child> {
+  return spawn(path, bunArgs(`bench/servers/${script}`, ...args), { label: `bun ${script}`, env });
 }
 
 /** Runs the Bun scenarios. */
@@ -32,11 +36,17 @@ export async function bunRows(ctx: Ctx): Promise<Row[]> {
       const sb = await bun(path, "switchboard_bun.ts", [mode]);
       const raw = await bun(path, "raw_bun.mjs", [mode]);
       servers.push(sb, raw);
+      const order: Array<readonly [string, Child]> = [["switchboard", sb], ["raw", raw]];
+      if (mode === "fanout") {
+        const loop = await bun(path, "switchboard_bun.ts", [mode], { NATIVE_FANOUT: "0" });
+        servers.push(loop);
+        order.push(["loop", loop]);
+      }
       const results: Record<string, Record<string, number>[]> = {
         switchboard: [],
         raw: [],
+        loop: [],
       };
-      const order = [["switchboard", sb], ["raw", raw]] as const;
       for (let r = 0; r < rounds; r++) {
         for (const [name, server] of r % 2 ? [...order].reverse() : order) {
           const base = `ws://127.0.0.1:${server.port}`;
@@ -87,7 +97,23 @@ export async function bunRows(ctx: Ctx): Promise<Row[]> {
         met: ratio >= target,
         notes: `p50: Switchboard ${s.p50.toFixed(1)} ms, raw ${b.p50.toFixed(1)} ms`,
       });
-      await Promise.all([sb.stop(), raw.stop()]);
+      if (mode === "fanout") {
+        const l = best(results.loop, key);
+        rows.push({
+          scenario: `Bun: fan-out, 1 → ${receivers}, native publish vs the loop`,
+          metric: "deliveries/s",
+          unit: "deliveries/s",
+          switchboard: s[key],
+          baselineName: "Switchboard on Bun, nativeFanout: false",
+          baseline: l[key],
+          ratio: s[key] / l[key],
+          cpuRatio: cpuRatio(results.switchboard, results.loop),
+          target: "> 1×",
+          met: s[key] > l[key],
+          notes: `p50: native ${s.p50.toFixed(1)} ms, loop ${l.p50.toFixed(1)} ms`,
+        });
+      }
+      await Promise.all(servers.map((c) => c.stop()));
       servers.length = 0;
     }
     return rows;
