@@ -5,30 +5,11 @@
  * an in-process worker. Run it with `deno task dev:bun` (which finds Bun: scripts/bun.ts) or
  * `bun --tsconfig-override=bun.tsconfig.json run examples/tutorial/main_bun.ts`.
  *
- * The tutorial's modules read their settings with `Deno.env` and serve two files with
- * `Deno.readFile` / `Deno.statSync`: on Bun those few calls are answered from `node:process`
- * and `node:fs` (a shim of exactly them, installed only when there is no Deno). The library
- * itself never needs it.
+ * The tutorial's modules read their settings with `Deno.env` and serve files with
+ * `Deno.readFile`: ./deno_shim.ts answers those few calls from `node:process` and `node:fs`.
  */
+import "./deno_shim.ts"; // the tutorial's few Deno calls, from node:process and node:fs
 import process from "node:process";
-import { statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-
-const g = globalThis as { Deno?: unknown };
-g.Deno ??= {
-  env: {
-    get: (name: string) => process.env[name],
-    set: (name: string, value: string) => void (process.env[name] = value),
-    delete: (name: string) => void delete process.env[name],
-  },
-  args: process.argv.slice(2),
-  exit: (code?: number) => process.exit(code),
-  readFile: async (path: string | URL) => new Uint8Array(await readFile(path)),
-  statSync: (path: string | URL) => {
-    const s = statSync(path);
-    return { isFile: s.isFile(), isDirectory: s.isDirectory(), size: s.size };
-  },
-};
 
 const { apiToken, checkSettings, SettingsError } = await import("./settings.ts");
 try {

@@ -1,9 +1,10 @@
 /**
  * One black-box wire check against the tutorial app on every runtime it runs on: `deno task dev`
- * (examples/tutorial/main.ts on Deno) and `deno task dev:bun` (examples/tutorial/main_bun.ts on
- * Bun), each spawned as its own process on a free PORT with SEND_COMPLETION=1, over real
+ * (examples/tutorial/main.ts on Deno), `deno task dev:node` (examples/tutorial/main_node.ts,
+ * compiled by scripts/dev_node.ts, on Node) and `deno task dev:bun` (examples/tutorial/main_bun.ts
+ * on Bun), each spawned as its own process on a free PORT with SEND_COMPLETION=1, over real
  * sockets: `/healthz`, ping → pong, and a room's join notice and chat line — the same frames from
- * both. The Bun case is ignored, saying why, when no Bun is found.
+ * all three. The Bun case is ignored, saying why, when no Bun is found.
  */
 import assert from "node:assert/strict";
 import { spawnApp } from "@switchboard/switchboard/testing";
@@ -13,8 +14,27 @@ import { app } from "../../examples/tutorial/app.ts";
 import { bunArgs, findBun, ROOT } from "../../scripts/bun.ts";
 
 const bun = findBun();
-const runtimes: Array<{ name: string; command?: string[]; module: string; skip?: string }> = [
+/** scripts/dev_node.ts --build-only: compiles the tutorial for Node, answers the entry to run. */
+async function nodeEntry(): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--config", "deno.test.json", "-A", "scripts/dev_node.ts", "--build-only"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  return new TextDecoder().decode(out.stdout).trim();
+}
+
+const runtimes: Array<
+  { name: string; command?: string[] | (() => Promise<string[]>); module: string; skip?: string }
+> = [
   { name: "deno", module: "examples/tutorial/main.ts" },
+  {
+    name: "node",
+    module: "examples/tutorial/main_node.ts",
+    command: async () => ["node", await nodeEntry()],
+  },
   {
     name: "bun",
     module: "examples/tutorial/main_bun.ts",
@@ -35,10 +55,13 @@ for (const runtime of runtimes) {
     sanitizeResources: false, // the spawned process's pipes are read until it exits
     sanitizeOps: false,
     async fn() {
+      const command = typeof runtime.command === "function"
+        ? await runtime.command()
+        : runtime.command;
       await using server = await spawnApp(
         runtime.module,
         { SEND_COMPLETION: "1", REDIS_URL: "", SWITCHBOARD_LOG: "warn" },
-        { command: runtime.command, cwd: ROOT, ready: /Switchboard tutorial/ },
+        { command, cwd: ROOT, ready: /Switchboard tutorial/ },
       );
       const health = await fetch(`${server.httpUrl}/healthz`);
       assert.equal(health.status, 200, server.output());
