@@ -2,7 +2,7 @@
  * The Switchboard side of the Bun rows, served on Bun by adapters/bun (native group fan-out on).
  *
  * `bun --tsconfig-override=bun.tsconfig.json run bench/servers/switchboard_bun.ts <echo|fanout>`
- * prints `READY <port>`. The same consumers as bench/servers/switchboard.ts: `/ws/echo` (`say`
+ * prints `READY <port>`. The same consumers (and decorators) as bench/servers/switchboard.ts: `/ws/echo` (`say`
  * validated by zod, a typed `said` back), `/ws/room` (joins group `room`), `/ws/sender` (a `shout`
  * broadcast to the room with `broadcastMessage` on the in-memory layer).
  *
@@ -10,16 +10,7 @@
  */
 import process from "node:process";
 import { z } from "zod";
-import {
-  App,
-  Consumer,
-  message,
-  type MessageOf,
-  onMessage,
-  Ping,
-  Pong,
-  registerHandlers,
-} from "../../mod.ts";
+import { App, Consumer, message, type MessageOf, Ping, Pong, wsHandler } from "../../mod.ts";
 import { serve } from "../../adapters/bun/mod.ts";
 
 const Say = message("say", z.object({ text: z.string(), n: z.number().int() }));
@@ -33,28 +24,26 @@ const Shout = message(
 );
 
 class EchoConsumer extends Consumer {
+  @wsHandler(Say, { output: Said })
   handleSay(m: MessageOf<typeof Say>) {
     return Said.create(m.payload);
   }
 }
-registerHandlers(EchoConsumer, { handleSay: onMessage(Say, { output: Said }) });
 
 class RoomConsumer extends Consumer {
   static override groups = ["room"];
+  @wsHandler(Ping, { output: Pong })
   handlePing(_m: MessageOf<typeof Ping>) {
     return Pong.create();
   }
 }
-registerHandlers(RoomConsumer, {
-  handlePing: onMessage(Ping, { output: Pong }),
-});
 
 class SenderConsumer extends Consumer {
+  @wsHandler(Shout)
   async handleShout(m: MessageOf<typeof Shout>) {
     await this.broadcastMessage(Said.create(m.payload), { groups: "room" });
   }
 }
-registerHandlers(SenderConsumer, { handleShout: onMessage(Shout) });
 
 const app = new App({ allowedOrigins: "*" })
   .ws("/ws/echo", EchoConsumer)
