@@ -1,14 +1,20 @@
 /**
- * The runtime suite on Bun, from `deno task test`: runs tests/runtime/bun_suite.mjs (and the
- * native fan-out checks, tests/runtime/bun_fanout.mjs) with Bun and fails with their output when
- * a case fails. Ignored, saying why, when no Bun is found (`.ci/bun.sh` installs it from npm).
+ * The runtime suite on Bun, from `deno task test`: runs tests/runtime/bun_suite.mjs, the native
+ * fan-out checks (tests/runtime/bun_fanout.mjs) and the adapter's own (tests/runtime/bun_adapter.mjs)
+ * with Bun, and fails with their output when a case fails. Ignored, saying why, when no Bun is found (`.ci/bun.sh` installs it from npm).
  */
 import assert from "node:assert/strict";
 import { bunArgs, findBun, ROOT } from "../../scripts/bun.ts";
 
 const bun = findBun();
 
-for (const file of ["tests/runtime/bun_suite.mjs", "tests/runtime/bun_fanout.mjs"]) {
+const FILES = [
+  "tests/runtime/bun_suite.mjs",
+  "tests/runtime/bun_fanout.mjs",
+  "tests/runtime/bun_adapter.mjs",
+];
+
+for (const file of FILES) {
   Deno.test({
     name: `bun: ${file}${bun ? "" : " [skipped: no bun (source .ci/bun.sh; ensure_bun)]"}`,
     ignore: !bun,
