@@ -12,8 +12,9 @@
  *
  * A message goes native only when that is the same as the loop for every member, else the loop
  * takes all of it:
- * - every member is open, has no layer message queued or being handled, and its receiver waits on
- *   an empty mailbox (nothing would be overtaken);
+ * - every member is open, still a member for the layer (not flushed away), has no layer message
+ *   queued or being handled, and its receiver waits on an empty mailbox (nothing would be
+ *   overtaken);
  * - every member's buffered bytes plus the frame stay within `maxBufferedBytes` (the slow-client
  *   policy and droppable frames then never come into play: a slow member goes through the loop,
  *   which applies them);
@@ -113,14 +114,15 @@ export class BunFanout implements LocalFanout, MembershipSink {
   deliver(
     layer: object,
     name: string,
+    members: ReadonlySet<string>,
     message: LayerMessage,
     parked: (channel: string) => boolean,
-  ): { has(channel: string): boolean } | undefined {
+  ): { has(channel: string): boolean; readonly size: number } | undefined {
     if (message.type !== GROUP_TYPE) return undefined;
     const group = this.#layers.get(layer)?.get(name);
     if (!group || group.members.size === 0) return undefined;
     try {
-      const texts = this.#ready(group, message, parked);
+      const texts = this.#ready(group, members, message, parked);
       if (!texts) {
         this.stats.declined++;
         return undefined;
@@ -135,7 +137,12 @@ export class BunFanout implements LocalFanout, MembershipSink {
   }
 
   /** The texts to publish when every member can take the message natively, else undefined. */
-  #ready(group: TopicGroup, message: LayerMessage, parked: (channel: string) => boolean) {
+  #ready(
+    group: TopicGroup,
+    members: ReadonlySet<string>,
+    message: LayerMessage,
+    parked: (channel: string) => boolean,
+  ) {
     const frame = message.message as unknown as AnyMessage;
     const exclude = typeof message.exclude === "string" ? message.exclude : undefined;
     let plain: string | undefined;
@@ -147,7 +154,8 @@ export class BunFanout implements LocalFanout, MembershipSink {
     let server: BunServerLike | undefined;
     let servers: Set<BunServerLike> | undefined;
     for (const [channel, { socket, membership }] of group.members) {
-      if (socket.closing || socket.ws.readyState !== 1) return undefined;
+      // Not a member for the layer any more (its groups were flushed): the loop decides.
+      if (socket.closing || !members.has(channel)) return undefined;
       if (server === undefined) server = socket.server;
       else if (socket.server !== server) (servers ??= new Set([server])).add(socket.server);
       if (channel === exclude) {

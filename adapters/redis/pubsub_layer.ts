@@ -229,13 +229,15 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
       if (route.kind === "group") {
         // Native fan-out (Bun's publish) reaches the members it can; the others as always.
         const mailboxes = this.#s.mailboxes;
+        const members = this.#groups.get(route.group) ?? new Set<string>();
         const reached = localFanout()?.deliver(
           this,
           route.group,
+          members,
           frozen,
           (channel) => mailboxes.waiting(channel) > 0,
         );
-        for (const member of this.#groups.get(route.group) ?? []) {
+        for (const member of members) {
           if (reached?.has(member)) continue;
           this.#s.mailboxes.deliver(member, frozen, deadline);
         }

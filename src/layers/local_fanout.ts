@@ -36,17 +36,20 @@ export interface GroupMembership {
 export interface LocalFanout {
   /**
    * Delivers `message` (a deep-frozen layer message sent to `group` on `layer`) natively to the
-   * local members it can reach with the loop's result. `parked(channel)`: true when the receiver
-   * of `channel` waits on an empty mailbox. Answers the channels it reached (the layer hands the
-   * message to the other members' mailboxes as usual), or `undefined` when it reached none.
-   * Never throws.
+   * local members it can reach with the loop's result. `members`: the layer's local members of
+   * the group (a native member that is not among them is never reached: the fan-out then
+   * declines). `parked(channel)`: true when the receiver of `channel` waits on an empty mailbox.
+   * Answers the channels it reached (the layer hands the message to the other members' mailboxes
+   * as usual; none are left when `size` equals the members'), or `undefined` when it reached
+   * none. Never throws.
    */
   deliver(
     layer: object,
     group: string,
+    members: ReadonlySet<string>,
     message: LayerMessage,
     parked: (channel: string) => boolean,
-  ): { has(channel: string): boolean } | undefined;
+  ): { has(channel: string): boolean; readonly size: number } | undefined;
 }
 
 let installed: LocalFanout | undefined;

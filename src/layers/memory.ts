@@ -162,7 +162,8 @@ export class InMemoryChannelLayer implements ChannelLayer {
       if (!members) return;
       const deadline = this.#mailboxes.deadline();
       // Native fan-out (Bun's publish) reaches the members it can; the others get it as always.
-      const reached = localFanout()?.deliver(this, group, frozen, this.#parked);
+      const reached = localFanout()?.deliver(this, group, members, frozen, this.#parked);
+      if (reached && reached.size === members.size) return;
       let full = 0;
       for (const channel of members) {
         if (reached?.has(channel)) continue;

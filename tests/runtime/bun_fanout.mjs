@@ -174,6 +174,41 @@ test("the same over the Redis pub/sub layer (its reader fans out locally)", asyn
   assert.ok(native.stats.native >= 5, JSON.stringify(native.stats));
 });
 
+test("after the layer's flush(), only members that joined since are reached (native or loop)", async () => {
+  const run = async (nativeFanout) => {
+    const layer = new InMemoryChannelLayer();
+    layers.register(LAYER, layer);
+    const server = await serve(makeApp(), { nativeFanout, closeTimeout: 500 });
+    try {
+      const before = [await client(server.url + "/plain"), await client(server.url + "/plain")];
+      await layer.flush(); // forgets every group: these two are members no more
+      const after = await client(server.url + "/plain");
+      after.ws.send(
+        JSON.stringify({ action: "shout", payload: { text: "end", exclude: false, big: 0 } }),
+      );
+      await after.until(
+        (f) => f.some((x) => x.includes('"action":"complete"')),
+        "after's complete",
+      );
+      await after.until(hasEnd, "after's line");
+      // Had the flushed members been sent the line, it would be queued before this answer.
+      for (const m of before) {
+        m.ws.send(JSON.stringify({ action: "ping", payload: null }));
+        await m.until((f) => f.length > 0, "an answer");
+      }
+      return before.map((m) => m.frames.map((x) => JSON.parse(x).action));
+    } finally {
+      await server.close({ closeLayers: false });
+      layers.unregister(LAYER);
+      await layer.close();
+    }
+  };
+  const loop = await run(false);
+  const native = await run(true);
+  assert.deepEqual(native, loop);
+  assert.ok(loop.every((actions) => !actions.includes("shouted")), JSON.stringify(loop));
+});
+
 test("a member busy with a layer event is not overtaken: the loop takes the message", async () => {
   const layer = new InMemoryChannelLayer();
   layers.register(LAYER, layer);
