@@ -12,9 +12,9 @@
  *
  * A message goes native only when that is the same as the loop for every member, else the loop
  * takes all of it:
- * - every member is open, still a member for the layer (not flushed away), has no layer message
- *   queued or being handled, and its receiver waits on an empty mailbox (nothing would be
- *   overtaken);
+ * - every member is open, has no layer message queued or being handled, and its receiver waits on
+ *   an empty mailbox (nothing would be overtaken); a socket the layer no longer lists as a member
+ *   (its groups flushed, or discarded behind the connection's back) is unsubscribed first;
  * - every member's buffered bytes plus the frame stay within `maxBufferedBytes` (the slow-client
  *   policy and droppable frames then never come into play: a slow member goes through the loop,
  *   which applies them);
@@ -154,8 +154,13 @@ export class BunFanout implements LocalFanout, MembershipSink {
     let server: BunServerLike | undefined;
     let servers: Set<BunServerLike> | undefined;
     for (const [channel, { socket, membership }] of group.members) {
-      // Not a member for the layer any more (its groups were flushed): the loop decides.
-      if (socket.closing || !members.has(channel)) return undefined;
+      if (socket.closing) return undefined;
+      if (!members.has(channel)) {
+        // No longer a member for the layer (flushed, or discarded behind the connection's back):
+        // it must not be reached, now or later.
+        this.#remove(socket, group, true);
+        continue;
+      }
       if (server === undefined) server = socket.server;
       else if (socket.server !== server) (servers ??= new Set([server])).add(socket.server);
       if (channel === exclude) {
@@ -181,7 +186,8 @@ export class BunFanout implements LocalFanout, MembershipSink {
       }
       done ||= socket.mode.completion;
     }
-    return { plain, camel, done, excluded, servers: servers ?? new Set([server!]) };
+    if (server === undefined) return undefined; // every native member was pruned
+    return { plain, camel, done, excluded, servers: servers ?? new Set([server]) };
   }
 
   #publish(
