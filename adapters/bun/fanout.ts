@@ -18,6 +18,8 @@
  * - every member's buffered bytes plus the frame stay within `maxBufferedBytes` (the slow-client
  *   policy and droppable frames then never come into play: a slow member goes through the loop,
  *   which applies them);
+ * - every member's class still has the case mode and completion setting its socket subscribed
+ *   with, and does not log every frame;
  * - the excluded sender (`excludeCurrent`) is reached by publishing from its own socket, which
  *   Bun leaves out.
  *
@@ -168,6 +170,14 @@ export class BunFanout implements LocalFanout, MembershipSink {
         continue;
       }
       if (!membership.quiet || !parked(channel)) return undefined;
+      const { cls, camelCase, completion } = socket.mode;
+      // The class changed its modes since the socket subscribed (a test turning completions on).
+      if (
+        Boolean(cls.camelCase) !== camelCase || Boolean(cls.sendCompletion) !== completion ||
+        cls.logMessages
+      ) {
+        return undefined;
+      }
       let text: string;
       let bytes: number;
       if (socket.mode.camelCase) {

@@ -101,6 +101,7 @@ export function createBunHandler(app: App, options: BunHandlerOptions = {}): Bun
 
   function modeOf(cls: ConsumerClass): SocketMode {
     return {
+      cls,
       camelCase: Boolean(cls.camelCase),
       completion: Boolean(cls.sendCompletion),
       maxBufferedBytes: maxBuffered,

@@ -14,8 +14,17 @@ import { CloseCode } from "../../src/protocol/close_codes.ts";
 import { getLogger } from "../../src/logger.ts";
 import type { BunServerLike, BunWebSocket } from "./bun_types.ts";
 
-/** What a socket's consumer class asks of the fan-out (read from its static settings). */
+/**
+ * What a socket's consumer class asks of the fan-out: its static settings when it was accepted
+ * (its topics follow them; the fan-out declines if the class changes them later).
+ */
 export interface SocketMode {
+  /** The consumer class (read again at each fan-out). */
+  readonly cls: {
+    readonly camelCase?: boolean;
+    readonly sendCompletion?: boolean;
+    readonly logMessages?: boolean;
+  };
   /** camelCase wire mode. */
   readonly camelCase: boolean;
   /** Sends `group_complete` after each group message. */

@@ -209,6 +209,32 @@ test("after the layer's flush(), only members that joined since are reached (nat
   assert.ok(loop.every((actions) => !actions.includes("shouted")), JSON.stringify(loop));
 });
 
+test("a class that turns completions on after its sockets joined: the same frames as the loop", async () => {
+  const run = async (nativeFanout) => {
+    const layer = new InMemoryChannelLayer();
+    layers.register(LAYER, layer);
+    const server = await serve(makeApp(), { nativeFanout, closeTimeout: 500 });
+    try {
+      const quiet = await client(server.url + "/quiet");
+      const driver = await client(server.url + "/plain");
+      QuietRoom.sendCompletion = true; // as a test does before it waits for group_complete
+      driver.ws.send(
+        JSON.stringify({ action: "shout", payload: { text: "end", exclude: true, big: 0 } }),
+      );
+      await quiet.until((f) => f.length === 2, "the line and its completion");
+      return quiet.frames;
+    } finally {
+      QuietRoom.sendCompletion = false;
+      await server.close({ closeLayers: false });
+      layers.unregister(LAYER);
+      await layer.close();
+    }
+  };
+  const loop = await run(false);
+  assert.deepEqual(await run(true), loop);
+  assert.equal(JSON.parse(loop[1]).action, "group_complete");
+});
+
 test("a member busy with a layer event is not overtaken: the loop takes the message", async () => {
   const layer = new InMemoryChannelLayer();
   layers.register(LAYER, layer);
