@@ -22,6 +22,7 @@ import {
 } from "@switchboard/switchboard";
 import { WebsocketCommunicator } from "@switchboard/switchboard/testing";
 import { createBunHandler, serve } from "@switchboard/switchboard/adapters/bun";
+import { createClient, RequestError } from "@switchboard/switchboard/client";
 
 const Say = message("say", z.object({ text: z.string() }));
 const Said = message("said", z.object({ length: z.number() }));
@@ -146,6 +147,22 @@ test("createBunHandler in a Bun.serve of one's own, next to its own routes; HTTP
     assert.equal(sb.socketCount, 0);
   } finally {
     await server.stop(true);
+  }
+});
+
+test("the typed client on Bun's own WebSocket: request → reply, an unknown action → error", async () => {
+  const app = new App().ws("/echo", Echo);
+  const server = await serve(app, { port: 0 });
+  const client = createClient(`${server.url}/echo`, { reconnect: false }); // global WebSocket
+  try {
+    assert.equal((await client.request({ action: "ping" })).action, "pong");
+    const said = await client.request(Say.create({ text: "héllo" }));
+    assert.deepEqual({ action: said.action, payload: said.payload }, Said.create({ length: 5 }));
+    const error = await client.request({ action: "nope" }).catch((e) => e);
+    assert.ok(error instanceof RequestError, String(error));
+  } finally {
+    await client.close();
+    await server.close({ closeLayers: false });
   }
 });
 
