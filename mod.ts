@@ -102,6 +102,7 @@ export {
   type TopicEventOf,
 } from "./src/consumer/topic.ts";
 export type { ConnectionHandle, ServerSocket } from "./src/runtime/socket.ts";
+export type { GroupMembership } from "./src/layers/local_fanout.ts";
 export {
   capacityLookup,
   type CapacityOptions,

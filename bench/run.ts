@@ -27,6 +27,7 @@ import { idle } from "./scenarios/idle.ts";
 import { presence } from "./scenarios/presence.ts";
 import { engines } from "./scenarios/engines.ts";
 import { metrics } from "./scenarios/metrics.ts";
+import { bunRows } from "./scenarios/bun.ts";
 
 const SCENARIOS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   echo,
@@ -37,6 +38,7 @@ const SCENARIOS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   idle,
   presence,
   metrics,
+  bun: bunRows,
 };
 
 const quick = Deno.args.includes("--quick");

@@ -23,6 +23,7 @@ import {
   isProcessLocal,
   type LayerEvent,
   type LayerMessage,
+  localFanout,
   nonLocalName,
   type ReceiveOptions,
 } from "../../src/layers/kit.ts";
@@ -226,7 +227,18 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
       const frozen = deepFreeze(message);
       const deadline = this.#s.mailboxes.deadline();
       if (route.kind === "group") {
-        for (const member of this.#groups.get(route.group) ?? []) {
+        // Native fan-out (Bun's publish) reaches the members it can; the others as always.
+        const mailboxes = this.#s.mailboxes;
+        const members = this.#groups.get(route.group) ?? new Set<string>();
+        const reached = localFanout()?.deliver(
+          this,
+          route.group,
+          members,
+          frozen,
+          (channel) => mailboxes.waiting(channel) > 0,
+        );
+        for (const member of members) {
+          if (reached?.has(member)) continue;
           this.#s.mailboxes.deliver(member, frozen, deadline);
         }
       } else if (route.kind === "channel") {

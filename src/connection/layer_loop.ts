@@ -16,6 +16,7 @@ import { CloseCode } from "../protocol/close_codes.ts";
 import { layerUnavailable } from "../protocol/error_frames.ts";
 import type { AnyMessage } from "../protocol/message.ts";
 import type { ConnectionObserver } from "../observe/hooks.ts";
+import type { ServerSocket } from "../runtime/socket.ts";
 import type { Outbox } from "./outbox.ts";
 import { SerialQueue } from "./serial_queue.ts";
 
@@ -56,10 +57,15 @@ export class LayerLoop {
    */
   constructor(
     readonly host: LayerLoopHost,
-    readonly outbox: Pick<Outbox, "write">,
+    readonly outbox: Pick<Outbox, "write"> & { readonly socket?: ServerSocket },
     readonly maxPending: number,
     readonly observer?: ConnectionObserver,
   ) {}
+
+  /** True when no layer message is queued or being handled (native fan-out: local_fanout.ts). */
+  get quiet(): boolean {
+    return this.#pending === 0;
+  }
 
   /** The layer (undefined until started, or for a consumer without one). */
   get layer(): ChannelLayer | undefined {
@@ -220,12 +226,29 @@ export class LayerLoop {
     }
     const consumer = this.host.consumer;
     if (!consumer.groups.includes(group)) consumer.groups.push(group);
+    this.#tellSocketJoined(layer, group); // native fan-out (src/layers/local_fanout.ts)
+  }
+
+  /** Tells a socket with native group fan-out (Bun) that this connection joined `group`. */
+  #tellSocketJoined(layer: ChannelLayer, group: string): void {
+    const socket = this.outbox.socket;
+    if (!socket?.joinedGroup) return;
+    const quiet = () => this.quiet; // the membership reads the loop's state when a fan-out asks
+    socket.joinedGroup({
+      layer,
+      group,
+      channel: this.#channelName,
+      get quiet() {
+        return quiet();
+      },
+    });
   }
 
   /** Leaves `group`. */
   async leave(group: string): Promise<void> {
     assertGroupName(group);
     const layer = this.requireLayer("leaveGroup");
+    this.outbox.socket?.leftGroup?.(layer, group); // native fan-out stops before the layer's
     await layer.groupDiscard(group, this.#channelName);
     this.host.consumer.groups = this.host.consumer.groups.filter((g) => g !== group);
   }

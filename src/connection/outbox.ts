@@ -40,6 +40,33 @@ export interface OutboxOwner {
  */
 const sharedText = new WeakMap<object, { plain?: string; camel?: string }>();
 
+/** The JSON text of a frame, with envelope keys after `action` and `payload`. */
+export function frameText(frame: AnyMessage, camelCase: boolean, envelope?: Envelope): string {
+  const body: Record<string, unknown> = {
+    action: frame.action,
+    payload: camelCase
+      ? convertKeys(frame.payload ?? null, camelize)
+      : frame.payload === undefined
+      ? null
+      : frame.payload,
+  };
+  if (envelope) stampEnvelope(body, envelope);
+  return JSON.stringify(body);
+}
+
+/**
+ * The wire text of a deep-frozen group message in one camelCase mode, serialized once and shared
+ * by every member (the loop's writes and a runtime's native fan-out alike). Throws what
+ * serializing throws.
+ */
+export function sharedFrameText(frame: AnyMessage, camelCase: boolean): string {
+  let cached = sharedText.get(frame);
+  if (!cached) sharedText.set(frame, cached = {});
+  return camelCase
+    ? (cached.camel ??= frameText(frame, true))
+    : (cached.plain ??= frameText(frame, false));
+}
+
 /** Serializes and sends the frames of one connection. */
 export class Outbox {
   /** Frames dropped for this slow client (droppable types only). */
@@ -61,16 +88,7 @@ export class Outbox {
 
   /** The JSON text of a frame, with envelope keys after `action` and `payload`. */
   serialize(frame: AnyMessage, envelope?: Envelope): string {
-    const body: Record<string, unknown> = {
-      action: frame.action,
-      payload: this.cls.camelCase
-        ? convertKeys(frame.payload ?? null, camelize)
-        : frame.payload === undefined
-        ? null
-        : frame.payload,
-    };
-    if (envelope) stampEnvelope(body, envelope);
-    return JSON.stringify(body);
+    return frameText(frame, this.cls.camelCase, envelope);
   }
 
   /**
@@ -90,11 +108,7 @@ export class Outbox {
     let text: string;
     try {
       if (shared && !envelope && Object.isFrozen(frame)) {
-        let cached = sharedText.get(frame);
-        if (!cached) sharedText.set(frame, cached = {});
-        text = cls.camelCase
-          ? (cached.camel ??= this.serialize(frame))
-          : (cached.plain ??= this.serialize(frame));
+        text = sharedFrameText(frame, cls.camelCase);
       } else {
         text = this.serialize(frame, envelope);
       }

@@ -40,6 +40,7 @@
 export * from "./layer.ts";
 export * from "./names.ts";
 export * from "./mailbox.ts";
+export { type GroupMembership, type LocalFanout, localFanout } from "./local_fanout.ts";
 export * from "../errors.ts";
 export { getLogger, type Logger } from "../logger.ts";
 export { onAbort } from "../abort.ts";

@@ -16,6 +16,7 @@ import {
   type DropListener,
   getLogger,
   type LayerMessage,
+  localFanout,
   Mailboxes,
   randomToken,
   type ReceiveOptions,
@@ -160,8 +161,12 @@ export class InMemoryChannelLayer implements ChannelLayer {
       const members = this.#groups.get(group);
       if (!members) return;
       const deadline = this.#mailboxes.deadline();
+      // Native fan-out (Bun's publish) reaches the members it can; the others get it as always.
+      const reached = localFanout()?.deliver(this, group, members, frozen, this.#parked);
+      if (reached && reached.size === members.size) return;
       let full = 0;
       for (const channel of members) {
+        if (reached?.has(channel)) continue;
         if (this.#mailboxes.offer(channel, frozen, deadline) === "full") full++;
       }
       if (full) {
@@ -170,6 +175,8 @@ export class InMemoryChannelLayer implements ChannelLayer {
       }
     });
   }
+
+  readonly #parked = (channel: string) => this.#mailboxes.waiting(channel) > 0;
 
   /**
    * Channels this layer holds: live ones (made by `newChannel` or received on, until their

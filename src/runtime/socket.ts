@@ -1,9 +1,10 @@
 /**
  * The runtime-neutral socket contract between the core and a runtime adapter (Deno, Node `ws`,
- * the in-process test transport).
+ * Bun, the in-process test transport).
  *
  * @module
  */
+import type { GroupMembership } from "../layers/local_fanout.ts";
 
 /** What the core needs from a server-side socket. */
 export interface ServerSocket {
@@ -19,6 +20,13 @@ export interface ServerSocket {
    * adapter must then report `closed()` (the core also does so itself if it does not).
    */
   terminate?(): void;
+  /**
+   * Optional, for a runtime with native group fan-out (src/layers/local_fanout.ts): the
+   * connection joined a group on its layer (called after the layer's `groupAdd`).
+   */
+  joinedGroup?(membership: GroupMembership): void;
+  /** Optional: the connection is leaving a group (called before the layer's `groupDiscard`). */
+  leftGroup?(layer: object, group: string): void;
 }
 
 /** What an adapter calls on the core for one accepted connection. */

@@ -17,6 +17,7 @@ import {
 } from "@switchboard/switchboard";
 import { InMemoryChannelLayer } from "@switchboard/switchboard/adapters/memory";
 import { App as DenoApp, BaseApp } from "@switchboard/switchboard/adapters/deno";
+import { serve as serveOnBun } from "@switchboard/switchboard/adapters/bun";
 import { serve } from "@switchboard/switchboard/adapters/node";
 import { RedisPubSubChannelLayer } from "@switchboard/switchboard/adapters/redis";
 import { NatsChannelLayer } from "@switchboard/switchboard/adapters/nats";
@@ -43,6 +44,7 @@ const USED = {
   "./adapters/node": "serve() answers over a real socket",
   "./adapters/memory": "the in-memory layer carries a message",
   "./adapters/deno": "its App is the main entry's; without Deno, fetch refuses upgrades with 501",
+  "./adapters/bun": "on Bun, serve() answers over a real socket; elsewhere it refuses",
   "./adapters/redis": "the Redis layer carries a message",
   "./adapters/nats": "the NATS layer answers LayerUnavailableError for a server that is not there",
   "./asyncapi": "mountAsyncApi serves the document; asyncApiToYaml writes it",
@@ -100,6 +102,28 @@ describe("every export of the installed package", () => {
     const upgrade = new Request("http://localhost/ws/echo", { headers: { upgrade: "websocket" } });
     const response = await new App().ws("/ws/echo", class Echo extends Consumer {}).fetch(upgrade);
     assert.equal(response.status, 501);
+  });
+
+  it(USED["./adapters/bun"], async () => {
+    if (!process.versions.bun) {
+      await assert.rejects(serveOnBun(createApp(), { port: 0 }), TypeError);
+      return;
+    }
+    const bunApp = createApp();
+    const bunServer = await serveOnBun(bunApp, { port: 0 });
+    try {
+      const health = await fetch(`${bunServer.httpUrl}/health`);
+      assert.deepEqual(await health.json(), { ok: true });
+      const comm = await WebsocketCommunicator.connect(bunApp, "/ws/system", {
+        url: bunServer.url,
+      });
+      await comm.sendMessage(Ping.create());
+      // The system consumer greets first; the ping's answer ends the frames.
+      assert.deepEqual((await comm.receiveAllMessages()).at(-1), Pong.create());
+      await comm.disconnect();
+    } finally {
+      await bunServer.close({ closeLayers: false });
+    }
   });
 
   it(USED["./adapters/memory"], async () => {

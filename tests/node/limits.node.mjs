@@ -164,7 +164,11 @@ describe("maxConnections under a slow authenticate", () => {
 });
 
 describe("closing a client that stopped reading", () => {
-  it("drops it after closeTimeoutMs: onDisconnect runs (1006), the socket is released", async () => {
+  // The client pauses ws's TCP socket; on Bun, `ws` is Bun's own client, without one.
+  const skip = process.versions.bun && "Bun's `ws` client has no _socket to pause";
+  it("drops it after closeTimeoutMs: onDisconnect runs (1006), the socket is released", {
+    skip,
+  }, async () => {
     disconnects.length = 0;
     nextDisconnect = deferred();
     const app = new App({ maxBufferedBytes: 1 << 20, closeTimeoutMs: 300 }).ws("/echo", Echo);

@@ -19,7 +19,7 @@ import {
   type WebSocketConstructor,
 } from "@switchboard/switchboard/testing";
 import { InMemoryChannelLayer } from "@switchboard/switchboard/adapters/memory";
-import { rawWebSocket } from "../helpers/raw_ws.ts";
+import { type RawWebSocket, rawWebSocket } from "../helpers/raw_ws.ts";
 import { Bye, Chat, Chatted, Joined, makeApp, probe, ROOM_LAYER, Said, Say } from "./fixtures.ts";
 
 // --- what a runtime provides ---
@@ -53,6 +53,28 @@ export interface RuntimeUnderTest {
    * the app (one heartbeat policy, src/runtime/heartbeat.ts).
    */
   readonly heartbeatAppOptions?: AppOptions;
+  /**
+   * Registers one case (default `Deno.test`): a runtime whose tests do not run under Deno (Bun:
+   * tests/runtime/bun_suite.mjs) brings its own runner.
+   */
+  readonly register?: (definition: SuiteCase) => void;
+  /** A raw client that never answers pings (default: tests/helpers/raw_ws.ts, on Deno). */
+  readonly rawWebSocket?: (
+    port: number,
+    path: string,
+  ) => Promise<Pick<RawWebSocket, "status" | "closed" | "close">>;
+}
+
+/** One case of the suite, as {@linkcode RuntimeUnderTest.register} receives it. */
+export interface SuiteCase {
+  /** `<runtime>: <case>`, with the reason when it is skipped. */
+  readonly name: string;
+  /** True when the runtime lacks what the case needs. */
+  readonly ignore: boolean;
+  /** Deno's op sanitizer setting for the case. */
+  readonly sanitizeOps: boolean;
+  /** Runs the case. */
+  fn(): Promise<void>;
 }
 
 const MISSING: Record<keyof RuntimeCapabilities, string> = {
@@ -139,7 +161,8 @@ export function runtimeSuite(name: string, runtime: RuntimeUnderTest): void {
     options: { needs?: keyof RuntimeCapabilities; sanitizeOps?: boolean } = {},
   ) => {
     const lacking = options.needs && !runtime.capabilities[options.needs];
-    Deno.test({
+    const register = runtime.register ?? ((definition: SuiteCase) => Deno.test(definition));
+    register({
       name: `${name}: ${title}${lacking ? ` [skipped: ${MISSING[options.needs!]}]` : ""}`,
       ignore: Boolean(lacking),
       sanitizeOps: options.sanitizeOps ?? true,
@@ -290,7 +313,8 @@ export function runtimeSuite(name: string, runtime: RuntimeUnderTest): void {
     async (open) => {
       const s = await open(runtime.heartbeatAppOptions);
       const live = await s.connect("/echo");
-      const dead = await rawWebSocket(Number(new URL(s.server.url!).port), "/echo");
+      const raw = runtime.rawWebSocket ?? rawWebSocket;
+      const dead = await raw(Number(new URL(s.server.url!).port), "/echo");
       assert.equal(dead.status, 101);
       const { pings } = await within(dead.closed, 10_000, "the silent peer was not reaped");
       dead.close();

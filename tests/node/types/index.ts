@@ -25,6 +25,12 @@ import {
   type NatsTimeouts,
 } from "@switchboard/switchboard/adapters/nats";
 import {
+  type BunHandler,
+  type BunServer,
+  createBunHandler,
+  serve as serveOnBun,
+} from "@switchboard/switchboard/adapters/bun";
+import {
   attach,
   createNodeHandler,
   type NodeServer,
@@ -92,6 +98,10 @@ export async function main(): Promise<void> {
   });
   void natsTimeouts;
   void natsLayer;
+  // Bun: the handlers for a Bun.serve of your own, and serve() (rejects where there is no Bun).
+  const bunHandler: BunHandler = createBunHandler(app, { nativeFanout: false });
+  const onBun: Promise<BunServer> = serveOnBun(app, { port: 0, heartbeatSeconds: 5 });
+  void [bunHandler.websocket, bunHandler.fetch, onBun.catch(() => {})];
 
   // The typed client on Node: the `ws` class is a valid `WebSocket` option (TS2322 before).
   const options: ClientOptions = { WebSocket };

@@ -1,0 +1,222 @@
+/**
+ * Group fan-out with Bun's native topics: a group message is framed once and written by Bun to
+ * every subscribed socket (`server.publish`), instead of each member's receive loop writing it.
+ * It implements the core's {@linkcode LocalFanout} seam (src/layers/local_fanout.ts), which the
+ * layers ask before they fill the members' mailboxes.
+ *
+ * Each group (per layer) has three Bun topics: its frames in plain keys (`<id>:p`), in camelCase
+ * keys (`<id>:c`), and `group_complete` (`<id>:d`). A socket of a consumer class subscribes to the
+ * one of its case mode, and to the completion topic when its class sends completions; so one
+ * publish per topic gives each member the frame then its completion, in that order, exactly as
+ * its loop would write them (the same shared text: src/connection/outbox.ts `sharedFrameText`).
+ *
+ * A message goes native only when that is the same as the loop for every member, else the loop
+ * takes all of it:
+ * - every member is open, has no layer message queued or being handled, and its receiver waits on
+ *   an empty mailbox (nothing would be overtaken); a socket the layer no longer lists as a member
+ *   (its groups flushed, or discarded behind the connection's back) is unsubscribed first;
+ * - every member's buffered bytes plus the frame stay within `maxBufferedBytes` (the slow-client
+ *   policy and droppable frames then never come into play: a slow member goes through the loop,
+ *   which applies them);
+ * - every member's class still has the case mode and completion setting its socket subscribed
+ *   with, and does not log every frame;
+ * - the excluded sender (`excludeCurrent`) is reached by publishing from its own socket, which
+ *   Bun leaves out.
+ *
+ * @module
+ */
+import type { GroupMembership, LocalFanout } from "../../src/layers/local_fanout.ts";
+import type { LayerMessage } from "../../src/layers/layer.ts";
+import { GROUP_TYPE } from "../../src/layers/messages.ts";
+import { GROUP_ACTION_COMPLETE } from "../../src/protocol/builtins.ts";
+import type { AnyMessage } from "../../src/protocol/message.ts";
+import { frameText, sharedFrameText } from "../../src/connection/outbox.ts";
+import { getLogger } from "../../src/logger.ts";
+import type { BunServerLike } from "./bun_types.ts";
+import type { BunSocket, MembershipSink } from "./socket.ts";
+
+/** The text of `group_complete` (the same in both case modes: its payload is null). */
+const COMPLETE_TEXT = frameText({ action: GROUP_ACTION_COMPLETE, payload: null }, false);
+
+/** A group's local native members and its topics. */
+class TopicGroup {
+  readonly members = new Map<string, { socket: BunSocket; membership: GroupMembership }>();
+  readonly plain: string;
+  readonly camel: string;
+  readonly done: string;
+  constructor(readonly layer: object, readonly group: string, id: number) {
+    this.plain = `sb${id}:p`;
+    this.camel = `sb${id}:c`;
+    this.done = `sb${id}:d`;
+  }
+  topicsOf(socket: BunSocket): string[] {
+    const topics = [socket.mode.camelCase ? this.camel : this.plain];
+    if (socket.mode.completion) topics.push(this.done);
+    return topics;
+  }
+}
+
+const encoder = new TextEncoder();
+
+/** Counters of what went native and what the loop took (for benches and tests). */
+export interface FanoutStats {
+  /** Group messages published natively. */
+  native: number;
+  /** Group messages left to the loop although some member was native (not ready, or slow). */
+  declined: number;
+}
+
+/** The process's native fan-out over the sockets of every Bun server of the Bun adapter. */
+export class BunFanout implements LocalFanout, MembershipSink {
+  readonly #layers = new WeakMap<object, Map<string, TopicGroup>>();
+  #nextId = 0;
+  /** What went native and what did not. */
+  readonly stats: FanoutStats = { native: 0, declined: 0 };
+
+  join(socket: BunSocket, membership: GroupMembership): void {
+    if (!socket.mode.native) return;
+    let groups = this.#layers.get(membership.layer);
+    if (!groups) this.#layers.set(membership.layer, groups = new Map());
+    let group = groups.get(membership.group);
+    if (!group) {
+      groups.set(
+        membership.group,
+        group = new TopicGroup(membership.layer, membership.group, ++this.#nextId),
+      );
+    }
+    if (group.members.has(membership.channel)) return;
+    group.members.set(membership.channel, { socket, membership });
+    socket.channel = membership.channel;
+    (socket.joined ??= new Set()).add(group);
+    for (const topic of group.topicsOf(socket)) socket.ws.subscribe(topic);
+  }
+
+  leave(socket: BunSocket, layer: object, name: string): void {
+    const group = this.#layers.get(layer)?.get(name);
+    if (group && socket.joined?.has(group)) this.#remove(socket, group, true);
+  }
+
+  forget(socket: BunSocket): void {
+    if (!socket.joined) return;
+    for (const group of socket.joined) this.#remove(socket, group as TopicGroup, true);
+  }
+
+  #remove(socket: BunSocket, group: TopicGroup, unsubscribe: boolean): void {
+    socket.joined?.delete(group);
+    if (group.members.get(socket.channel)?.socket === socket) group.members.delete(socket.channel);
+    if (group.members.size === 0) this.#layers.get(group.layer)?.delete(group.group);
+    if (!unsubscribe || socket.ws.readyState > 1) return; // Bun drops a closed socket's topics
+    try {
+      for (const topic of group.topicsOf(socket)) socket.ws.unsubscribe(topic);
+    } catch (error) {
+      getLogger().debug("Unsubscribing a closing Bun socket failed", { error });
+    }
+  }
+
+  deliver(
+    layer: object,
+    name: string,
+    members: ReadonlySet<string>,
+    message: LayerMessage,
+    parked: (channel: string) => boolean,
+  ): { has(channel: string): boolean; readonly size: number } | undefined {
+    if (message.type !== GROUP_TYPE) return undefined;
+    const group = this.#layers.get(layer)?.get(name);
+    if (!group || group.members.size === 0) return undefined;
+    try {
+      const texts = this.#ready(group, members, message, parked);
+      if (!texts) {
+        this.stats.declined++;
+        return undefined;
+      }
+      this.#publish(group, texts);
+      this.stats.native++;
+      return group.members;
+    } catch (error) {
+      getLogger().debug("Native fan-out declined a group message", { error });
+      return undefined;
+    }
+  }
+
+  /** The texts to publish when every member can take the message natively, else undefined. */
+  #ready(
+    group: TopicGroup,
+    members: ReadonlySet<string>,
+    message: LayerMessage,
+    parked: (channel: string) => boolean,
+  ) {
+    const frame = message.message as unknown as AnyMessage;
+    const exclude = typeof message.exclude === "string" ? message.exclude : undefined;
+    let plain: string | undefined;
+    let camel: string | undefined;
+    let plainBytes = -1;
+    let camelBytes = -1;
+    let done = false;
+    let excluded: BunSocket | undefined;
+    let server: BunServerLike | undefined;
+    let servers: Set<BunServerLike> | undefined;
+    for (const [channel, { socket, membership }] of group.members) {
+      if (socket.closing) return undefined;
+      if (!members.has(channel)) {
+        // No longer a member for the layer (flushed, or discarded behind the connection's back):
+        // it must not be reached, now or later.
+        this.#remove(socket, group, true);
+        continue;
+      }
+      if (server === undefined) server = socket.server;
+      else if (socket.server !== server) (servers ??= new Set([server])).add(socket.server);
+      if (channel === exclude) {
+        excluded = socket;
+        continue;
+      }
+      if (!membership.quiet || !parked(channel)) return undefined;
+      const { cls, camelCase, completion } = socket.mode;
+      // The class changed its modes since the socket subscribed (a test turning completions on).
+      if (
+        Boolean(cls.camelCase) !== camelCase || Boolean(cls.sendCompletion) !== completion ||
+        cls.logMessages
+      ) {
+        return undefined;
+      }
+      let text: string;
+      let bytes: number;
+      if (socket.mode.camelCase) {
+        text = camel ??= sharedFrameText(frame, true);
+        bytes = camelBytes;
+      } else {
+        text = plain ??= sharedFrameText(frame, false);
+        bytes = plainBytes;
+      }
+      const room = socket.mode.maxBufferedBytes - socket.ws.getBufferedAmount();
+      if (text.length * 3 > room) { // maybe over: the exact UTF-8 size decides
+        if (bytes < 0) bytes = encoder.encode(text).byteLength;
+        if (socket.mode.camelCase) camelBytes = bytes;
+        else plainBytes = bytes;
+        if (bytes > room) return undefined;
+      }
+      done ||= socket.mode.completion;
+    }
+    if (server === undefined) return undefined; // every native member was pruned
+    return { plain, camel, done, excluded, servers: servers ?? new Set([server]) };
+  }
+
+  #publish(
+    group: TopicGroup,
+    texts: {
+      plain?: string;
+      camel?: string;
+      done: boolean;
+      excluded?: BunSocket;
+      servers: Set<BunServerLike>;
+    },
+  ): void {
+    const { excluded } = texts;
+    for (const server of texts.servers) {
+      // The excluded sender's own socket publishes on its server: Bun leaves it out.
+      const from = excluded?.server === server ? excluded.ws : server;
+      if (texts.plain !== undefined) from.publish(group.plain, texts.plain);
+      if (texts.camel !== undefined) from.publish(group.camel, texts.camel);
+      if (texts.done) from.publish(group.done, COMPLETE_TEXT);
+    }
+  }
+}

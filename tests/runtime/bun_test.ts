@@ -1,0 +1,35 @@
+/**
+ * The runtime suite on Bun, from `deno task test`: runs tests/runtime/bun_suite.mjs, the native
+ * fan-out checks (tests/runtime/bun_fanout.mjs) and the adapter's own (tests/runtime/bun_adapter.mjs)
+ * with Bun, and fails with their output when a case fails. Ignored, saying why, when no Bun is found (`.ci/bun.sh` installs it from npm).
+ */
+import assert from "node:assert/strict";
+import { bunArgs, findBun, ROOT } from "../../scripts/bun.ts";
+
+const bun = findBun();
+
+const FILES = [
+  "tests/runtime/bun_suite.mjs",
+  "tests/runtime/bun_fanout.mjs",
+  "tests/runtime/bun_adapter.mjs",
+];
+
+for (const file of FILES) {
+  Deno.test({
+    name: `bun: ${file}${bun ? "" : " [skipped: no bun (source .ci/bun.sh; ensure_bun)]"}`,
+    ignore: !bun,
+    async fn() {
+      const out = await new Deno.Command(bun!, {
+        args: bunArgs(file),
+        cwd: ROOT,
+        env: { SEND_COMPLETION: "1", SWITCHBOARD_LOG: "error" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      const summary = /(\d+) passed \| (\d+) failed/.exec(text);
+      assert.ok(out.success && summary && summary[2] === "0", text);
+      assert.ok(Number(summary[1]) > 0, `no case ran:\n${text}`);
+    },
+  });
+}
