@@ -20,6 +20,16 @@ import {
   randomToken,
   type ReceiveOptions,
 } from "./kit.ts";
+import {
+  checkHistoryOptions,
+  HISTORY_KEY,
+  type HistoryCapability,
+  type HistoryOptions,
+  type HistoryRead,
+  type HistoryReadOptions,
+  type StreamPosition,
+} from "./history.ts";
+import { MemoryHistories } from "./memory_history.ts";
 
 /** Options of {@linkcode InMemoryChannelLayer}. */
 export interface InMemoryChannelLayerOptions extends CapacityOptions {
@@ -60,9 +70,9 @@ function snapshot(message: LayerMessage): LayerMessage {
  * cancelled without harming the other, logs what it drops, and shares one frozen copy of a group
  * message between all members. Its mailboxes are the same as the Redis layers'.
  */
-export class InMemoryChannelLayer implements ChannelLayer {
+export class InMemoryChannelLayer implements ChannelLayer, HistoryCapability {
   /** Optional features. */
-  readonly extensions: readonly string[] = ["groups", "flush"];
+  readonly extensions: readonly string[] = ["groups", "flush", "history"];
   /** Message expiry in seconds. */
   readonly expiry: number;
   /** Seconds a membership outlives its process (never reached in memory: see the option). */
@@ -70,6 +80,7 @@ export class InMemoryChannelLayer implements ChannelLayer {
   readonly #prefix = randomToken(12);
   readonly #mailboxes: Mailboxes;
   #groups = new Map<string, Set<string>>();
+  readonly #histories = new MemoryHistories();
   #closed = false;
 
   /** Creates a layer. */
@@ -171,6 +182,37 @@ export class InMemoryChannelLayer implements ChannelLayer {
     });
   }
 
+  /** Appends `message` to `group`'s history (a ring buffer) and sends it stamped with its position. */
+  appendAndSend(
+    group: string,
+    message: LayerMessage,
+    options: HistoryOptions,
+  ): Promise<StreamPosition> {
+    return attempt(() => {
+      this.#open();
+      assertGroupName(group);
+      checkHistoryOptions(options);
+      const copy = snapshot(message);
+      const position = this.#histories.append(group, copy, options);
+      void this.groupSend(group, { ...copy, [HISTORY_KEY]: { group, ...position } });
+      return position;
+    });
+  }
+
+  /** The messages of `group`'s history after `since` (see `HistoryCapability.readSince`). */
+  readSince(
+    group: string,
+    since: StreamPosition | undefined,
+    options: HistoryReadOptions,
+  ): Promise<HistoryRead> {
+    return attempt(() => {
+      this.#open();
+      assertGroupName(group);
+      checkHistoryOptions(options);
+      return this.#histories.read(group, since, options);
+    });
+  }
+
   /**
    * Channels this layer holds: live ones (made by `newChannel` or received on, until their
    * receiver is closed) and those holding messages (for tests and introspection).
@@ -188,6 +230,7 @@ export class InMemoryChannelLayer implements ChannelLayer {
   flush(): Promise<void> {
     this.#mailboxes.clear();
     this.#groups.clear();
+    this.#histories.clear();
     return Promise.resolve();
   }
 
@@ -197,6 +240,7 @@ export class InMemoryChannelLayer implements ChannelLayer {
     this.#closed = true;
     this.#mailboxes.close();
     this.#groups.clear();
+    this.#histories.clear();
     return Promise.resolve();
   }
 }
