@@ -43,6 +43,7 @@ import { PendingBudget, RateLimiter, type RateLimitSettings, textTooBig } from "
 import { Outbox } from "./outbox.ts";
 import { SerialQueue, type Task } from "./serial_queue.ts";
 import { Subscriptions, type Target } from "./subscriptions.ts";
+import { Recovery } from "./recovery.ts";
 
 /** Settings the App passes to each connection. */
 export interface ConnectionSettings {
@@ -76,6 +77,8 @@ export class Connection implements ConnectionHandle {
   readonly #subscriptions: Subscriptions;
   readonly #rateLimit: RateLimiter | undefined;
   readonly #pending: PendingBudget;
+  /** The history streams (consumers and topics with `static history` only). */
+  readonly streams: Recovery | undefined;
   #state: "new" | "open" | "closing" | "closed" = "new";
   #disconnected: Promise<void> | undefined;
   #defaultTopic: string | undefined;
@@ -98,6 +101,16 @@ export class Connection implements ConnectionHandle {
     this.#settings = settings;
     this.#params = params;
     this.#outbox = new Outbox(socket, this.cls, settings, this);
+    this.streams = Recovery.for(this.cls, request.url, {
+      consumer,
+      layer: () => this.#layer.layer,
+      write: (frame, envelope) => this.#outbox.write(frame, envelope),
+      dispatch: (message, position) => this.#dispatchLayer(message, position),
+      schedule: (task) => this.#layer.schedule(task),
+      allStreams: (streams) =>
+        consumer.groups.every((g) => streams.has(g)) &&
+        this.#subscriptions.topics.every((t) => streams.has(this.#subscriptions.get(t)!.group)),
+    });
     this.#layer = new LayerLoop(this, this.#outbox, settings.maxPendingFrames);
     this.#subscriptions = new Subscriptions(
       consumer,
@@ -105,6 +118,7 @@ export class Connection implements ConnectionHandle {
       this.#outbox,
       this.#layer,
       settings.maxSubscriptions,
+      this.streams,
     );
     if (settings.rateLimit) this.#rateLimit = new RateLimiter(settings.rateLimit);
     this.#pending = new PendingBudget(settings.maxPendingFrames, settings.maxPendingBytes);
@@ -158,6 +172,7 @@ export class Connection implements ConnectionHandle {
     return this.#frames.push(async () => {
       if (this.#state !== "new") return;
       this.#state = "open";
+      this.streams?.opened();
       this.#armIdleTimer();
       try {
         const starting = this.#layer.start();
@@ -403,14 +418,14 @@ export class Connection implements ConnectionHandle {
    */
   layerMessage(message: LayerMessage): Promise<void> {
     if (this.#state !== "open") return Promise.resolve();
+    if (this.streams) return this.streams.accept(message); // history streams: recovery.ts
+    return this.#dispatchLayer(message);
+  }
+
+  #dispatchLayer(message: LayerMessage, position?: Envelope["position"]): Promise<void> {
     const { channelName } = this.#layer;
-    return dispatchLayerMessage(
-      this.#outbox,
-      this.#target(),
-      this.#subscriptions,
-      channelName,
-      message,
-    );
+    const subs = this.#subscriptions;
+    return dispatchLayerMessage(this.#outbox, this.#target(), subs, channelName, message, position);
   }
 
   /** The consumer as a dispatch target (made per use: idle connections hold no extra object). */

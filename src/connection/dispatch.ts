@@ -86,11 +86,12 @@ export async function dispatchLayerMessage(
   subscriptions: Pick<Subscriptions, "get">,
   channelName: string,
   message: LayerMessage,
+  position?: Envelope["position"],
 ): Promise<void> {
   switch (message.type) {
     case GROUP_TYPE: {
       if (message.exclude === channelName) return;
-      out.write(message.message as unknown as AnyMessage, undefined, true);
+      out.write(message.message as unknown as AnyMessage, position && { position }, true);
       out.complete(GROUP_ACTION_COMPLETE);
       return;
     }
@@ -107,6 +108,7 @@ export async function dispatchLayerMessage(
       if (!sub) return; // unsubscribed meanwhile
       const envelope: Envelope = { topic };
       if (typeof message.seq === "number") envelope.seq = message.seq;
+      if (position) envelope.position = position;
       try {
         await dispatchEvent(out, sub, message.event as unknown as AnyMessage, envelope);
       } finally {

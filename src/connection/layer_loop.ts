@@ -17,6 +17,8 @@ import { layerUnavailable } from "../protocol/error_frames.ts";
 import type { AnyMessage } from "../protocol/message.ts";
 import type { Outbox } from "./outbox.ts";
 import { SerialQueue } from "./serial_queue.ts";
+import type { StreamHooks } from "./recovery.ts";
+import { sendToGroup } from "../layers/history.ts";
 
 /** The first delay before joining an unreachable layer again, in ms (doubled up to the max). */
 const RETRY_FIRST_MS = 250;
@@ -35,6 +37,8 @@ export interface LayerLoopHost {
   close(code?: number, reason?: string): void;
   /** Handles one layer message (called on the loop's queue, one after another). */
   layerMessage(message: LayerMessage): Promise<void>;
+  /** The history streams of a consumer with `static history` (recovery.ts). */
+  readonly streams?: StreamHooks;
 }
 
 /** The channel, groups and receive loop of one connection. */
@@ -77,6 +81,11 @@ export class LayerLoop {
   /** Resolves when every layer message queued so far has been handled. */
   get idle(): Promise<void> {
     return this.#queue.idle;
+  }
+
+  /** Runs `task` on the layer queue, after the layer messages received so far. */
+  schedule(task: () => Promise<void>): void {
+    void this.#queue.push(task);
   }
 
   /**
@@ -193,7 +202,8 @@ export class LayerLoop {
     };
     if (options.excludeCurrent) payload.exclude = this.#channelName;
     for (const g of groups) assertGroupName(g);
-    await Promise.all(groups.map((g) => layer.groupSend(g, payload)));
+    const history = this.host.cls.history;
+    await Promise.all(groups.map((g) => sendToGroup(layer, g, payload, history)));
   }
 
   /** Joins `group`; while the layer is away, remembers it for the retry and throws. */
@@ -204,13 +214,22 @@ export class LayerLoop {
       this.#pendingGroups.add(group); // joined once the layer is back
       throw new LayerUnavailableError(`joinGroup: the channel layer is unavailable`);
     }
-    await layer.groupAdd(group, this.#channelName);
+    const { streams, cls } = this.host;
+    const stream = cls.history && streams?.open(group, undefined, cls.history);
+    try {
+      await layer.groupAdd(group, this.#channelName);
+    } catch (error) {
+      if (stream) streams!.close(group);
+      throw error;
+    }
     this.#pendingGroups.delete(group);
     if (this.host.state === "closed") { // a retried join that finished after the disconnect
+      if (stream) streams!.close(group);
       return void await layer.groupDiscard(group, this.#channelName).catch(() => {});
     }
     const consumer = this.host.consumer;
     if (!consumer.groups.includes(group)) consumer.groups.push(group);
+    if (stream) streams!.joined(group);
   }
 
   /** Leaves `group`. */
@@ -218,6 +237,7 @@ export class LayerLoop {
     assertGroupName(group);
     const layer = this.requireLayer("leaveGroup");
     await layer.groupDiscard(group, this.#channelName);
+    this.host.streams?.close(group);
     this.host.consumer.groups = this.host.consumer.groups.filter((g) => g !== group);
   }
 

@@ -81,12 +81,13 @@ export class Outbox {
     }
     let text: string;
     try {
-      if (shared && !envelope && Object.isFrozen(frame)) {
+      // `shared`: the envelope (none, or a history position) is the same for every member.
+      if (shared && Object.isFrozen(frame)) {
         let cached = sharedText.get(frame);
         if (!cached) sharedText.set(frame, cached = {});
         text = cls.camelCase
-          ? (cached.camel ??= this.serialize(frame))
-          : (cached.plain ??= this.serialize(frame));
+          ? (cached.camel ??= this.serialize(frame, envelope))
+          : (cached.plain ??= this.serialize(frame, envelope));
       } else {
         text = this.serialize(frame, envelope);
       }

@@ -5,6 +5,7 @@
  */
 import { EVENT_TYPE } from "../layers/messages.ts";
 import { layers } from "../layers/registry.ts";
+import type { HistoryOptions } from "../layers/history.ts";
 import type { ChannelLayer, JsonValue } from "../layers/layer.ts";
 import type { AnyMessage, AnyMessageType } from "../protocol/message.ts";
 import { DEFAULT_MAX_JSON_DEPTH } from "../protocol/json_depth.ts";
@@ -129,6 +130,12 @@ export class Consumer<Events extends AnyMessage = AnyMessage, Params extends str
   static topics: readonly TopicClass[] = [];
   /** The topic this consumer serves alone (set by `Topic.asConsumer()`); frames without `topic` go to it. */
   static defaultTopic: TopicClass | undefined = undefined;
+  /**
+   * Opt-in history of this consumer's groups (`{size: 1000, ttlMs: 300_000}`): its
+   * `broadcastMessage` frames are kept in a bounded per-group history, carry their `position`,
+   * and a client that reconnects gets what it missed (docs/recovery.md). Default: none.
+   */
+  static history: HistoryOptions | undefined = undefined;
 
   /** Phantom field carrying the `Events` type. Never set. */
   declare readonly "~events"?: Events;

@@ -14,6 +14,7 @@
  * @module
  */
 import type { ChannelLayer, LayerMessage } from "./layer.ts";
+import { DefinitionError } from "../errors.ts";
 
 /** Where a message sits in a group's history: its offset within an epoch. */
 export interface StreamPosition {
@@ -163,4 +164,25 @@ export function isStreamPosition(value: unknown): value is StreamPosition {
   const { offset, epoch } = value as Record<string, unknown>;
   return Number.isSafeInteger(offset) && (offset as number) >= 0 && typeof epoch === "string" &&
     epoch.length <= MAX_EPOCH_LENGTH;
+}
+
+/**
+ * Sends `message` to `group`: with `history`, appended to the group's history first
+ * ({@linkcode HistoryCapability.appendAndSend}), else a plain `groupSend`. A layer without the
+ * history capability refuses a send that asks for history with a `DefinitionError`, never
+ * silently sending it without.
+ */
+export async function sendToGroup(
+  layer: ChannelLayer,
+  group: string,
+  message: LayerMessage,
+  history: HistoryOptions | undefined,
+): Promise<void> {
+  if (!history) return await layer.groupSend(group, message);
+  if (!supportsHistory(layer)) {
+    throw new DefinitionError(
+      `history is on for group '${group}', but its channel layer has no history capability`,
+    );
+  }
+  await layer.appendAndSend(group, message, history);
 }
