@@ -268,7 +268,10 @@ export function historySuite(
         (next.position as { epoch: string }).epoch,
         (first.position as { epoch: string }).epoch,
       );
-      assert.deepEqual(s.Chat.resyncs, ["history: epoch_changed"]);
+      // The sender is a member too: told as well, before its own message.
+      assert.equal((await frame(sender)).action, "history_recovery");
+      assert.deepEqual((await frame(sender)).payload, { n: 2 });
+      assert.deepEqual(s.Chat.resyncs, ["history: epoch_changed", "history: epoch_changed"]);
     },
     !options.lose,
   );
