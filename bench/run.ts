@@ -24,6 +24,7 @@ import { fanout } from "./scenarios/fanout.ts";
 import { cross, skipped } from "./scenarios/cross.ts";
 import { jobs } from "./scenarios/jobs.ts";
 import { idle } from "./scenarios/idle.ts";
+import { history } from "./scenarios/history.ts";
 
 const SCENARIOS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   echo,
@@ -31,6 +32,7 @@ const SCENARIOS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   cross,
   jobs,
   idle,
+  history,
 };
 
 const quick = Deno.args.includes("--quick");
@@ -114,7 +116,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   await ensureNodeDeps();
   let redis: PrivateRedis | undefined;
-  if (only.some((s) => s === "cross" || s === "jobs")) {
+  if (only.some((s) => s === "cross" || s === "jobs" || s === "history")) {
     try {
       redis = await startRedis();
       log(`== private redis-server at ${redis.url}`);

@@ -167,19 +167,23 @@ export class InMemoryChannelLayer implements ChannelLayer, HistoryCapability {
     return attempt(() => {
       this.#open();
       assertGroupName(group);
-      const frozen = snapshot(message);
-      const members = this.#groups.get(group);
-      if (!members) return;
-      const deadline = this.#mailboxes.deadline();
-      let full = 0;
-      for (const channel of members) {
-        if (this.#mailboxes.offer(channel, frozen, deadline) === "full") full++;
-      }
-      if (full) {
-        this.#mailboxes.dropped.full += full;
-        getLogger().warn(`${full} of ${members.size} channels over capacity in group ${group}`);
-      }
+      this.#fanOut(group, snapshot(message));
     });
+  }
+
+  /** Offers one frozen message to every live member of `group` (full members skipped, logged). */
+  #fanOut(group: string, frozen: LayerMessage): void {
+    const members = this.#groups.get(group);
+    if (!members) return;
+    const deadline = this.#mailboxes.deadline();
+    let full = 0;
+    for (const channel of members) {
+      if (this.#mailboxes.offer(channel, frozen, deadline) === "full") full++;
+    }
+    if (full) {
+      this.#mailboxes.dropped.full += full;
+      getLogger().warn(`${full} of ${members.size} channels over capacity in group ${group}`);
+    }
   }
 
   /** Appends `message` to `group`'s history (a ring buffer) and sends it stamped with its position. */
@@ -194,7 +198,11 @@ export class InMemoryChannelLayer implements ChannelLayer, HistoryCapability {
       checkHistoryOptions(options);
       const copy = snapshot(message);
       const position = this.#histories.append(group, copy, options);
-      void this.groupSend(group, { ...copy, [HISTORY_KEY]: { group, ...position } });
+      // One more frozen object, sharing the copy's (frozen) values: no second JSON round trip.
+      this.#fanOut(
+        group,
+        Object.freeze({ ...copy, [HISTORY_KEY]: Object.freeze({ group, ...position }) }),
+      );
       return position;
     });
   }
