@@ -12,6 +12,7 @@ import {
   layers,
   message,
   type MessageOf,
+  PositionTracker,
   Topic,
   WebsocketCommunicator,
   wsHandler,
@@ -142,6 +143,27 @@ export function historySuite(
     await sender.sendMessage(Post.create({ n: 7 }));
     assert.deepEqual((await frame(back)).payload, { n: 7 });
     assert.deepEqual(s.Chat.resyncs, []);
+  });
+
+  test("the testing kit drives a recovery: PositionTracker, drop(), connect(tracker.path())", async () => {
+    await using s = await setup();
+    await using sender = await WebsocketCommunicator.connect(s.app, "/chat");
+    await frame(sender);
+    const tracker = new PositionTracker();
+    const client = await WebsocketCommunicator.connect(s.app, "/chat");
+    tracker.track(await frame(client));
+    await sender.sendMessage(Post.create({ n: 1 }));
+    tracker.track(await frame(client));
+    await client.drop();
+    await sender.sendMessage(Post.create({ n: 2 }));
+    await frame(sender);
+    await frame(sender);
+    assert.equal(tracker.groups.get(s.room)?.offset, 1);
+    await using back = await WebsocketCommunicator.connect(s.app, tracker.path("/chat"));
+    assert.deepEqual((await frame(back)).payload, { n: 2 });
+    const outcome = await frame(back);
+    assert.equal(outcome.action, "history_recovery");
+    assert.deepEqual(outcome.payload.replayed, 1);
   });
 
   test("a client that had received nothing recovers from its history_position", async () => {
