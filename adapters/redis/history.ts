@@ -57,8 +57,9 @@ end
 `;
 
 /**
- * Appends ARGV[5] to stream KEYS[1] (meta KEYS[2]) and, with KEYS[3], publishes it there as
- * `#<offset> <epoch>\n<body>`. ARGV: size, ttlMs, metaTtlMs, fresh epoch, body.
+ * Appends ARGV[5] to stream KEYS[1] (meta KEYS[2]) and, with ARGV[6], publishes it on that
+ * Redis channel as `#<offset> <epoch>\n<body>`. ARGV: size, ttlMs, metaTtlMs, fresh epoch, body,
+ * channel. A channel is no key (PUBLISH reaches every node of a cluster): it is not in KEYS.
  * Returns {offset, epoch}.
  */
 export const HISTORY_APPEND: Script = new Script(`${NOW}${EPOCH}
@@ -68,8 +69,8 @@ redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'o', offset, 'm', ARGV[5])
 redis.call('XTRIM', KEYS[1], 'MINID', '~', now - tonumber(ARGV[2]))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
-if KEYS[3] then
-  redis.call('PUBLISH', KEYS[3], '#' .. offset .. ' ' .. epoch .. '\\n' .. ARGV[5])
+if ARGV[6] then
+  redis.call('PUBLISH', ARGV[6], '#' .. offset .. ' ' .. epoch .. '\\n' .. ARGV[5])
 end
 return {offset, epoch}
 `);
@@ -141,18 +142,18 @@ export class RedisHistories {
     const body = await this.ctx.serializer.encode(message);
     const what = `appendAndSend to ${group}`;
     const client = await this.ctx.client(group, what);
-    const keys = this.keys(group);
-    if (publishTo !== undefined) keys.push(publishTo);
+    const args = [
+      String(options.size),
+      String(Math.ceil(options.ttlMs)),
+      String(Math.max(META_TTL_MS, Math.ceil(options.ttlMs))),
+      randomToken(16),
+      body,
+    ];
+    if (publishTo !== undefined) args.push(publishTo);
     await HISTORY_APPEND.ready();
     let reply;
     try {
-      reply = await HISTORY_APPEND.run(client, keys, [
-        String(options.size),
-        String(Math.ceil(options.ttlMs)),
-        String(Math.max(META_TTL_MS, Math.ceil(options.ttlMs))),
-        randomToken(16),
-        body,
-      ]) as [number, string];
+      reply = await HISTORY_APPEND.run(client, this.keys(group), args) as [number, string];
     } catch (error) {
       throw unavailable(what, error);
     }

@@ -28,7 +28,7 @@ export interface HistoryCapabilities {
    * Loses every history the way the backend can (memory: `flush()`; Redis: a restart without its
    * data), when the harness can.
    */
-  lose?: (h: LayerHarness, layer: ChannelLayer) => Promise<void>;
+  lose?: (h: LayerHarness, layer: ChannelLayer, group: string) => Promise<void>;
   /** Why the section is skipped, if it is. */
   skip?: string;
 }
@@ -215,7 +215,7 @@ export function historyConformanceSuite(
     const layer = historyLayer(await h.make());
     const g = group();
     const before = await layer.appendAndSend(g, { type: "m" }, OPTIONS);
-    await caps.lose!(h, layer);
+    await caps.lose!(h, layer, g);
     const read = await layer.readSince(g, before, OPTIONS);
     assert.equal(read.recovered, false);
     assert.equal(read.recovered === false && read.reason, "epoch_changed");

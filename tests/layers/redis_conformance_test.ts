@@ -63,14 +63,14 @@ for (const kind of ["pubsub", "queue"] as const) {
     privateServersHarness(kind, 2),
     {
       sharedState: true,
-      async lose(h, layer) {
+      async lose(h, layer, group) {
         await h.faults!.restart();
-        // Back once a command goes through again (the queue layer signals no resync without
-        // readers): the reconnect is the event, a read the probe.
+        // Back once a command to the group's host goes through again (the queue layer signals
+        // no resync without readers): the reconnect is the event, a read the probe.
         const deadline = Date.now() + 20_000;
         for (;;) {
           try {
-            return void await (layer as HistoryLayer).readSince("probe", undefined, PROBE);
+            return void await (layer as HistoryLayer).readSince(group, undefined, PROBE);
           } catch (error) {
             if (!(error instanceof LayerUnavailableError) || Date.now() > deadline) throw error;
             await new Promise((r) => setTimeout(r, 50));
