@@ -214,13 +214,12 @@ export class Recovery {
     }
     if (stamp.epoch === stream.epoch && stamp.offset <= stream.last) return; // had it
     if (stamp.epoch !== stream.epoch || stamp.offset > stream.last + 1) {
-      const outcome = await this.#fill(stream);
-      if (!outcome.recovered) {
-        await this.#lost(stream, outcome.reason);
+      const outcome = await this.#catchUp(stream);
+      if (stamp.epoch === stream.epoch && stamp.offset <= stream.last) return; // filled
+      if (!outcome.recovered) { // told: go on from this message
         stream.epoch = stamp.epoch;
         stream.last = stamp.offset - 1;
       }
-      if (stamp.epoch === stream.epoch && stamp.offset <= stream.last) return; // filled
     }
     stream.last = stamp.offset;
     await this.host.dispatch(message, this.#wire(stream, stamp.offset));
@@ -236,13 +235,14 @@ export class Recovery {
     if (request) {
       stream.epoch = request.epoch;
       stream.last = request.offset;
-      const outcome = await this.#fill(stream);
-      const payload: Record<string, unknown> = outcome.recovered
-        ? { recovered: true, replayed: outcome.replayed }
-        : { recovered: false, reason: outcome.reason };
-      payload.position = this.#position(stream);
-      this.#tell(stream, RECOVERY_ACTION, payload);
-      if (!outcome.recovered) await this.#onResync(`history: ${outcome.reason}`);
+      const outcome = await this.#catchUp(stream);
+      if (outcome.recovered) {
+        this.#tell(stream, RECOVERY_ACTION, {
+          recovered: true,
+          replayed: outcome.replayed,
+          position: this.#position(stream),
+        });
+      }
       return;
     }
     try {
@@ -255,6 +255,22 @@ export class Recovery {
       // The first message tells the client where the stream starts.
       getLogger().warn(`history of ${group}: start position unavailable`, { error });
     }
+  }
+
+  /**
+   * Fills the stream from its history. A loss is told (a `history_recovery` frame and
+   * `onResync`); after a new epoch, what the new history holds follows the notice (its start is
+   * known: offset 0). The outcome of the first read.
+   */
+  async #catchUp(stream: Stream): Promise<Outcome> {
+    const outcome = await this.#fill(stream);
+    if (outcome.recovered) return outcome;
+    await this.#lost(stream, outcome.reason);
+    if (outcome.reason === "epoch_changed") {
+      const again = await this.#fill(stream);
+      if (!again.recovered) await this.#lost(stream, again.reason);
+    }
+    return outcome;
   }
 
   /** Reads what followed the stream's position and delivers it; the outcome. */
@@ -272,8 +288,9 @@ export class Recovery {
       return { recovered: false, reason: "unavailable" };
     }
     if (!read.recovered) {
+      // A new epoch starts at 0 (#catchUp reads it next); other losses go on from the newest.
       stream.epoch = read.position.epoch;
-      stream.last = read.position.offset;
+      stream.last = read.reason === "epoch_changed" ? 0 : read.position.offset;
       return { recovered: false, reason: read.reason };
     }
     let replayed = 0;
@@ -293,18 +310,10 @@ export class Recovery {
     let lost = false;
     for (const stream of [...this.#streams.values()]) {
       if (stream.status !== "live" || stream.epoch === undefined) continue;
-      const outcome = await this.#fill(stream);
-      if (!outcome.recovered) {
-        lost = true;
-        this.#tell(stream, RECOVERY_ACTION, {
-          recovered: false,
-          reason: outcome.reason,
-          position: this.#position(stream),
-        });
-      }
+      if (!(await this.#catchUp(stream)).recovered) lost = true;
     }
-    // Every group and subscription recovered: nothing to resynchronise.
-    if (!lost && this.host.allStreams(new Set(this.#streams.keys()))) return;
+    // A loss ran onResync already; every group and subscription recovered: nothing to resync.
+    if (lost || this.host.allStreams(new Set(this.#streams.keys()))) return;
     await this.host.dispatch(message);
   }
 

@@ -182,7 +182,7 @@ export function historySuite(
     assert.equal(outcome.payload.recovered, true);
   });
 
-  test("another epoch is not recovered: history_recovery false with the reason, and onResync", async () => {
+  test("another epoch is not recovered: history_recovery false with the reason, onResync, then the new history", async () => {
     await using s = await setup();
     await using sender = await WebsocketCommunicator.connect(s.app, "/chat");
     const start = (await frame(sender)).payload.position as { epoch: string; offset: number };
@@ -198,8 +198,14 @@ export function historySuite(
         group: s.room,
         recovered: false,
         reason: "epoch_changed",
-        position: { offset: 1, epoch: start.epoch },
+        position: { offset: 0, epoch: start.epoch },
       },
+    });
+    // The stream goes on from the start of the history it did not know: all of it follows.
+    assert.deepEqual(await frame(back), {
+      action: "posted",
+      payload: { n: 1 },
+      position: { group: s.room, offset: 1, epoch: start.epoch },
     });
     assert.deepEqual(s.Chat.resyncs, ["history: epoch_changed"]);
   });

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { createClient } from "redis";
 import { type RedisClientLike, RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
-import { App, Consumer, layers } from "../../mod.ts";
+import { App, Consumer, layers, LayerUnavailableError } from "../../mod.ts";
 import { GROUP_TYPE } from "../../src/layers/messages.ts";
 import { startRedis } from "../../testing/redis_server.ts";
 import { skipReason } from "../../testing/services.ts";
@@ -17,10 +17,18 @@ import { nextEvent } from "./conformance.ts";
 
 const HISTORY = { size: 1000, ttlMs: 60_000 };
 
-Deno.test({
-  name: "redis pub/sub: a subscription back after an outage fills the gap from the history",
-  ignore: !!skipReason("redis"),
-  fn: async () => {
+for (const restart of ["none", "keepData", "empty"] as const) {
+  Deno.test({
+    name: `redis pub/sub: a subscription back after an outage fills the gap from the history (${
+      restart === "none" ? "the subscriber link dropped" : `Redis restarted, ${restart}`
+    })`,
+    ignore: !!skipReason("redis"),
+    fn: () => gapScenario(restart),
+  });
+}
+
+async function gapScenario(restart: "none" | "keepData" | "empty"): Promise<void> {
+  {
     await using redis = await startRedis();
     const proxy = await TcpProxy.start(redis.port);
     const open = (url: string) => {
@@ -74,22 +82,33 @@ Deno.test({
       proxy.refuse();
       proxy.cut();
       await down;
-      for (let n = 2; n <= 200; n++) await send(n);
+      if (restart !== "none") await redis.restart({ keepData: restart === "keepData" });
+      for (let n = 2; n <= 200; n++) await retried(() => send(n));
       const back = nextEvent(local, "resync", 20_000);
       proxy.heal();
       await back;
+      if (restart === "empty") {
+        // The history was lost with the data: told, then what the new history holds (all of it).
+        const told = await client.receiveJson() as { action: string; payload: { reason: string } };
+        assert.equal(told.action, "history_recovery");
+        assert.equal(told.payload.reason, "epoch_changed");
+      }
       for (let n = 2; n <= 200; n++) {
         const frame = await client.receiveJson() as {
           payload: unknown;
           position: { offset: number };
         };
         assert.deepEqual(frame.payload, { n });
-        assert.equal(frame.position.offset, n);
+        assert.equal(frame.position.offset, restart === "empty" ? n - 1 : n);
       }
       await send(201);
       const live = await client.receiveJson() as { payload: unknown };
       assert.deepEqual(live.payload, { n: 201 });
-      assert.deepEqual(Chat.resyncs, [], "the gap was filled: no resync for the consumer");
+      assert.deepEqual(
+        Chat.resyncs,
+        restart === "empty" ? ["history: epoch_changed"] : [],
+        "a filled gap needs no resync; a lost history is one",
+      );
       // A consumer without history keeps today's behaviour: the gap, then onResync.
       assert.deepEqual(((await plain.receiveJson()) as { payload: unknown }).payload, { n: 201 });
       assert.equal(Plain.resyncs.length, 1);
@@ -100,5 +119,18 @@ Deno.test({
       await commands.close();
       await proxy.close();
     }
-  },
-});
+  }
+}
+
+/** Runs `fn` until the sender's Redis connection is back (a restart drops it). */
+async function retried<T>(fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (!(error instanceof LayerUnavailableError) || Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
