@@ -20,11 +20,19 @@ interface Stored {
   message: LayerMessage;
 }
 
+/** How long the epoch and newest offset of an idle history are kept (as on Redis: a day). */
+const KEEP_IDLE_MS = 86_400_000;
+/** Appends between two sweeps of idle histories. */
+const SWEEP_EVERY = 1024;
+
 /** One group's history: a ring of the newest `size` messages. */
 class Ring {
   readonly epoch = randomToken(16);
   /** The newest offset (0 before the first message). */
   top = 0;
+  /** When the last message was appended, and the bounds it was appended with. */
+  lastAt = Date.now();
+  ttlMs = 0;
   #slots: (Stored | undefined)[] = [];
   #size = 0;
 
@@ -32,7 +40,15 @@ class Ring {
     if (this.#size !== options.size) this.#resize(options.size);
     const offset = ++this.top;
     this.#slots[offset % this.#size] = { offset, at: now, message };
+    this.lastAt = now;
+    this.ttlMs = options.ttlMs;
     return offset;
+  }
+
+  /** Forgets the messages (all older than `ttlMs`); the epoch and offset stay. */
+  clearMessages(): void {
+    this.#slots = [];
+    this.#size = 0;
   }
 
   /** The stored message at `offset`, if still held and not older than `ttlMs`. */
@@ -54,12 +70,27 @@ class Ring {
 /** The histories of one in-memory layer, by group. */
 export class MemoryHistories {
   #rings = new Map<string, Ring>();
+  #appends = 0;
 
   /** Appends `message` to `group`'s history; returns its position. */
   append(group: string, message: LayerMessage, options: HistoryOptions): StreamPosition {
     let ring = this.#rings.get(group);
     if (!ring) this.#rings.set(group, ring = new Ring());
-    return { offset: ring.append(message, options, Date.now()), epoch: ring.epoch };
+    const now = Date.now();
+    if (++this.#appends % SWEEP_EVERY === 0) this.#sweep(now);
+    return { offset: ring.append(message, options, now), epoch: ring.epoch };
+  }
+
+  /**
+   * Idle histories release their messages once older than their `ttlMs`, and are forgotten
+   * (a new epoch next time) after a day, so groups that come and go do not pile up.
+   */
+  #sweep(now: number): void {
+    for (const [group, ring] of this.#rings) {
+      const idle = now - ring.lastAt;
+      if (idle > Math.max(KEEP_IDLE_MS, ring.ttlMs)) this.#rings.delete(group);
+      else if (idle > ring.ttlMs) ring.clearMessages();
+    }
   }
 
   /** What followed `since` in `group`'s history (see `HistoryCapability.readSince`). */
