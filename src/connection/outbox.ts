@@ -35,7 +35,10 @@ export interface OutboxOwner {
  * Wire text of group messages, computed once per message and camelCase mode: a layer hands every
  * local member the same deep-frozen copy, so a fan-out to N sockets serializes once, not N times.
  */
-const sharedText = new WeakMap<object, { plain?: string; camel?: string }>();
+const sharedText = new WeakMap<
+  object,
+  { plain?: string; camel?: string; plainAt?: string; camelAt?: string }
+>();
 
 /** Serializes and sends the frames of one connection. */
 export class Outbox {
@@ -85,9 +88,15 @@ export class Outbox {
       if (shared && Object.isFrozen(frame)) {
         let cached = sharedText.get(frame);
         if (!cached) sharedText.set(frame, cached = {});
-        text = cls.camelCase
-          ? (cached.camel ??= this.serialize(frame, envelope))
-          : (cached.plain ??= this.serialize(frame, envelope));
+        // With or without its history position: members of classes with and without history
+        // share one group message.
+        text = envelope
+          ? cls.camelCase
+            ? (cached.camelAt ??= this.serialize(frame, envelope))
+            : (cached.plainAt ??= this.serialize(frame, envelope))
+          : cls.camelCase
+          ? (cached.camel ??= this.serialize(frame))
+          : (cached.plain ??= this.serialize(frame));
       } else {
         text = this.serialize(frame, envelope);
       }

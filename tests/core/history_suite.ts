@@ -104,7 +104,18 @@ export function historySuite(
     await using a = await WebsocketCommunicator.connect(s.app, "/chat");
     await frame(a); // history_position
     await a.sendMessage(Post.create({ n: 7 }));
+    // The history member writes the shared message first (its own send): the plain one's text
+    // must still be today's.
+    const mine = await frame(a);
+    assert.equal(mine.action, "posted");
+    assert.equal((mine.position as { offset: number }).offset, 1, "the history member's position");
     assert.deepEqual(await frame(plain), { action: "posted", payload: { n: 7 } });
+    const late = await WebsocketCommunicator.connect(s.app, "/plain");
+    await a.sendMessage(Post.create({ n: 8 }));
+    assert.equal(((await frame(a)).position as { offset: number }).offset, 2);
+    assert.deepEqual(await frame(plain), { action: "posted", payload: { n: 8 } });
+    assert.deepEqual(await frame(late), { action: "posted", payload: { n: 8 } });
+    await late.disconnect();
   });
 
   test("a reconnect with the last position replays what was missed, in order, then history_recovery", async () => {
