@@ -154,6 +154,10 @@ async function cutScenario(
     });
     await new Promise((resolve) => setTimeout(resolve, 200)); // a duplicate would land here
     assertAll(r.got, options.count);
+    console.log(
+      `${options.count} received in order, once; recovery: ${JSON.stringify(outcome)} ` +
+        `(${options.kill ? "after SIGKILL" : `after a ${options.cutMs} ms cut`})`,
+    );
     return { outcome, got: r.got.length };
   } finally {
     await r.client.close();
