@@ -116,6 +116,19 @@ export {
 } from "./src/layers/layer.ts";
 export { DEFAULT_LAYER, type LayerFactory, LayerRegistry, layers } from "./src/layers/registry.ts";
 export {
+  HISTORY_KEY,
+  type HistoryCapability,
+  type HistoryEntry,
+  type HistoryLayer,
+  type HistoryLossReason,
+  type HistoryOptions,
+  type HistoryRead,
+  type HistoryReadOptions,
+  type HistoryStamp,
+  type StreamPosition,
+  supportsHistory,
+} from "./src/layers/history.ts";
+export {
   assertChannelName,
   assertGroupName,
   isProcessLocal,

@@ -28,6 +28,7 @@ import { presence } from "./scenarios/presence.ts";
 import { engines } from "./scenarios/engines.ts";
 import { metrics } from "./scenarios/metrics.ts";
 import { bunRows } from "./scenarios/bun.ts";
+import { history } from "./scenarios/history.ts";
 
 const SCENARIOS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   echo,
@@ -39,6 +40,7 @@ const SCENARIOS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   presence,
   metrics,
   bun: bunRows,
+  history,
 };
 
 const quick = Deno.args.includes("--quick");
@@ -122,7 +124,8 @@ async function main(): Promise<void> {
   const started = performance.now();
   await ensureNodeDeps();
   let redis: PrivateRedis | undefined;
-  if (only.some((s) => s === "cross" || s === "engines" || s === "jobs" || s === "presence")) {
+  const needsRedis = ["cross", "engines", "jobs", "presence", "history"];
+  if (only.some((s) => needsRedis.includes(s))) {
     try {
       redis = await startRedis();
       log(`== private redis-server at ${redis.url}`);

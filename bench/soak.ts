@@ -1,6 +1,6 @@
 /**
  * `deno task soak [--minutes 10] [--conns 2000] [--servers 2] [--rooms 200] [--rate 0.2]
- *   [--out bench/soak.md]` — the issue #11 soak test (not run in CI).
+ *   [--history] [--out bench/soak.md]` — the issue #11 soak test (not run in CI).
  *
  * A private redis-server on a free port, several Switchboard server processes sharing it through
  * the Redis pub/sub layer, and one client process with thousands of connections chatting,
@@ -24,6 +24,8 @@ const serverCount = Number(opt("servers", "2"));
 const rooms = Number(opt("rooms", "200"));
 const rate = Number(opt("rate", "0.2"));
 const jobRate = Number(opt("jobs", "0.005"));
+/** `--history`: the chat rooms keep a history; gaps are filled from it (docs/recovery.md). */
+const history = Deno.args.includes("--history");
 const outFile = opt("out", new URL("./soak.md", import.meta.url).pathname);
 const log = (m: string) => console.error(`[soak ${new Date().toISOString().slice(11, 19)}] ${m}`);
 
@@ -56,7 +58,11 @@ async function main(): Promise<void> {
     for (let i = 0; i < serverCount; i++) {
       servers.push(
         await deno("servers/soak_server.ts", [], {
-          env: { REDIS_URL: redis.url, V8_FLAGS: "--expose-gc" },
+          env: {
+            REDIS_URL: redis.url,
+            V8_FLAGS: "--expose-gc",
+            SOAK_HISTORY: history ? "1" : "0",
+          },
         }),
       );
     }
@@ -207,6 +213,9 @@ async function writeReport(r: any, run: RunInfo): Promise<void> {
     `| planned reconnects / unplanned closes / reconnects done | ${r.plannedReconnects} / ${r.unplannedCloses} / ${r.reconnects} |`,
     `| connect failures | ${r.connectFailures} |`,
     `| resync frames received (layer recovered after the outage) | ${r.resyncFrames} |`,
+    `| history (\`--history\`) | ${history ? "on" : "off"}; gaps not recovered: ${
+      r.historyLosses ?? 0
+    } |`,
     `| connections open at the end | ${r.openAtEnd} of ${conns} |`,
     `| jobs submitted | ${r.jobsSent ?? 0} |`,
     `| job results received | ${r.jobsDone ?? 0} (p50 ${r.jobP50 ?? "n/a"} ms, p99 ${

@@ -62,6 +62,8 @@ const stats = {
   reconnects: 0,
   connectFailures: 0,
   resyncFrames: 0,
+  /** `history_recovery` frames with `recovered: false` (`--history`). */
+  historyLosses: 0,
   errorFrames: 0,
   jobsSent: 0,
   jobsDone: 0,
@@ -152,6 +154,9 @@ function onFrame(c: Conn, data: string): void {
     }
     case "resync":
       stats.resyncFrames++;
+      return;
+    case "history_recovery": // `--history`: a gap the server could not fill (docs/recovery.md)
+      if (!f.payload.recovered) stats.historyLosses++;
       return;
     case "error": {
       stats.errorFrames++;

@@ -23,6 +23,8 @@ export interface Envelope {
   readonly ref?: string;
   /** The publisher's sequence number (gap detection). */
   readonly seq?: number;
+  /** Where a broadcast sits in its history (consumers and topics with history). */
+  readonly position?: { readonly group?: string; readonly offset: number; readonly epoch: string };
 }
 
 /** One validation problem in an `error` frame. */
@@ -194,6 +196,35 @@ export interface ClientOptions {
   maxBufferedMessages?: number;
   /** Connect in the constructor (default true); otherwise call `connect()`. */
   autoConnect?: boolean;
+  /**
+   * Send the last history positions seen when reconnecting (the `recover` query parameter), so a
+   * server with history replays what was missed (default true; docs/recovery.md).
+   */
+  recover?: boolean;
+}
+
+/** Where a frame sits in its history: offset and epoch. */
+export interface StreamPosition {
+  /** The offset (one more per message). */
+  offset: number;
+  /** The history's epoch (a new one when the history was lost). */
+  epoch: string;
+}
+
+/** The outcome of a recovery, for `onRecovery`. */
+export interface RecoveryOutcome {
+  /** The consumer group (for a group stream). */
+  group?: string;
+  /** The topic (for a topic stream). */
+  topic?: string;
+  /** True when every missed message was replayed. */
+  recovered: boolean;
+  /** Why not (`epoch_changed`, `trimmed`, `too_old`, `too_many`, `position_ahead`, `unavailable`). */
+  reason?: string;
+  /** Messages replayed (when recovered). */
+  replayed?: number;
+  /** Where the stream is now. */
+  position: StreamPosition;
 }
 
 /** Options of `request()`, `subscribe()` and `unsubscribe()`. */
@@ -307,6 +338,16 @@ export declare class SwitchboardClient<Api extends ApiTypes = AnyApi> implements
   onState(handler: (state: ConnectionState, info: StateInfo) => void): () => void;
   /** Calls `handler` on each open; `reconnected` is true after the first. Resync state here. */
   onOpen(handler: (info: { reconnected: boolean }) => void): () => void;
+  /**
+   * Calls `handler` with the outcome of each history recovery (after a reconnect, and when the
+   * server could not fill a gap): `recovered: false` means messages were missed for good.
+   */
+  onRecovery(handler: (outcome: RecoveryOutcome) => void): () => void;
+  /** The last history positions seen, by group and by topic (what a reconnect sends). */
+  readonly positions: {
+    groups: Record<string, StreamPosition>;
+    topics: Record<string, StreamPosition>;
+  };
   /** Errors with nowhere else to go (listener exceptions, bad frames, failed re-subscriptions). Default: console.error. */
   onError(handler: (error: unknown) => void): () => void;
   /** Iterates frames without a topic (of `actions`, or all), until the client closes. */

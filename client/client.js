@@ -11,7 +11,7 @@
  * @module
  */
 
-/** @typedef {{ action: string, payload?: unknown, version?: number, topic?: string, ref?: string, seq?: number }} Frame */
+/** @typedef {{ action: string, payload?: unknown, version?: number, topic?: string, ref?: string, seq?: number, position?: { group?: string, offset: number, epoch: string } }} Frame */
 /** @typedef {"connecting" | "open" | "reconnecting" | "closed"} ConnectionState */
 /**
  * @typedef {object} SocketLike
@@ -445,6 +445,10 @@ export class SwitchboardClient {
   #socketClosed;
   #options;
   #reconnect;
+  /** History positions seen, by group and by topic (sent back on reconnect: docs/recovery.md). */
+  #positions = { groups: new Map(), topics: new Map() };
+  /** @type {Set<(outcome: any) => void>} */
+  #recoveryListeners = new Set();
 
   /**
    * @param {string} url
@@ -501,14 +505,83 @@ export class SwitchboardClient {
   /** @returns {SocketLike} */
   #createSocket() {
     const o = this.#options;
-    if (o.createSocket) return o.createSocket(this.url, o.protocols);
+    const url = this.#recoverUrl();
+    if (o.createSocket) return o.createSocket(url, o.protocols);
     const Ctor = o.WebSocket ?? /** @type {any} */ (globalThis).WebSocket;
-    if (!o.headers) return new Ctor(this.url, o.protocols);
+    if (!o.headers) return new Ctor(url, o.protocols);
     // Deno's WebSocket takes {protocols, headers}; `ws` takes (url, protocols, {headers}).
     if (!o.WebSocket && /** @type {any} */ (globalThis).Deno) {
-      return new Ctor(this.url, { protocols: o.protocols, headers: o.headers });
+      return new Ctor(url, { protocols: o.protocols, headers: o.headers });
     }
-    return new Ctor(this.url, o.protocols ?? [], { headers: o.headers });
+    return new Ctor(url, o.protocols ?? [], { headers: o.headers });
+  }
+
+  // ---- history positions (docs/recovery.md) ---------------------------------------------
+
+  /** The URL with the `recover` parameter when history positions were seen (else `url`). */
+  #recoverUrl() {
+    const { groups, topics } = this.#positions;
+    if (this.#options.recover === false || groups.size + topics.size === 0) return this.url;
+    const value = JSON.stringify({
+      groups: Object.fromEntries(groups),
+      topics: Object.fromEntries(topics),
+    });
+    return `${this.url}${this.url.includes("?") ? "&" : "?"}recover=${encodeURIComponent(value)}`;
+  }
+
+  /**
+   * Remembers the history position a frame carries (at most 100 streams, the least recent
+   * forgotten) and tells `onRecovery` listeners the outcome of a recovery.
+   * @param {Frame} frame
+   */
+  #track(frame) {
+    const payload = /** @type {any} */ (frame.payload);
+    const history = frame.action === "history_position" || frame.action === "history_recovery";
+    const position = /** @type {any} */ (history ? payload?.position : frame.position);
+    const group = history ? payload?.group : position?.group;
+    if (position && typeof position.offset === "number" && typeof position.epoch === "string") {
+      const map = typeof frame.topic === "string"
+        ? this.#positions.topics
+        : typeof group === "string"
+        ? this.#positions.groups
+        : undefined;
+      const key = typeof frame.topic === "string" ? frame.topic : group;
+      if (map) {
+        map.delete(key);
+        map.set(key, { offset: position.offset, epoch: position.epoch });
+        if (map.size > 100) map.delete(map.keys().next().value);
+      }
+    }
+    if (frame.action !== "history_recovery") return;
+    const outcome = { ...payload };
+    if (typeof frame.topic === "string") outcome.topic = frame.topic;
+    for (const l of [...this.#recoveryListeners]) {
+      try {
+        l(outcome);
+      } catch (error) {
+        this.#report(error);
+      }
+    }
+  }
+
+  /** The last history positions seen, by group and by topic (what a reconnect sends). */
+  get positions() {
+    return {
+      groups: Object.fromEntries(this.#positions.groups),
+      topics: Object.fromEntries(this.#positions.topics),
+    };
+  }
+
+  /**
+   * Calls `handler` with the outcome of each recovery (`{group | topic, recovered, reason?,
+   * replayed?, position}`), after a reconnect and whenever the server could not fill a gap.
+   * @param {(outcome: any) => void} handler
+   */
+  onRecovery(handler) {
+    this.#recoveryListeners.add(handler);
+    return () => {
+      this.#recoveryListeners.delete(handler);
+    };
   }
 
   #connect() {
@@ -672,6 +745,7 @@ export class SwitchboardClient {
         else p.resolve(frame);
       }
     }
+    this.#track(frame);
     const report = (/** @type {unknown} */ e) => this.#report(e);
     if (typeof frame.topic === "string") {
       const t = this.#topics.get(frame.topic);

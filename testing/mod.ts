@@ -46,6 +46,7 @@ export {
   MESSAGE_ACTION_COMPLETE,
 } from "../src/protocol/builtins.ts";
 export { skewClock, type SkewedClock } from "./clock.ts";
+export { PositionTracker, recoverPath, type RecoverPositions } from "./history.ts";
 export { type TcpDirection, type TcpLatency, TcpProxy, type TcpProxyTarget } from "./tcp_proxy.ts";
 export {
   freePort,

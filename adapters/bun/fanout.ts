@@ -28,6 +28,7 @@
 import type { GroupMembership, LocalFanout } from "../../src/layers/local_fanout.ts";
 import type { LayerMessage } from "../../src/layers/layer.ts";
 import { GROUP_TYPE } from "../../src/layers/messages.ts";
+import { HISTORY_KEY } from "../../src/layers/history.ts";
 import { GROUP_ACTION_COMPLETE } from "../../src/protocol/builtins.ts";
 import type { AnyMessage } from "../../src/protocol/message.ts";
 import { frameText, sharedFrameText } from "../../src/connection/outbox.ts";
@@ -120,7 +121,8 @@ export class BunFanout implements LocalFanout, MembershipSink {
     message: LayerMessage,
     parked: (channel: string) => boolean,
   ): { has(channel: string): boolean; readonly size: number } | undefined {
-    if (message.type !== GROUP_TYPE) return undefined;
+    // A history message carries its position, and each member's recovery dedupes by offset: the loop.
+    if (message.type !== GROUP_TYPE || HISTORY_KEY in message) return undefined;
     const group = this.#layers.get(layer)?.get(name);
     if (!group || group.members.size === 0) return undefined;
     try {

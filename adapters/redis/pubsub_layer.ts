@@ -35,6 +35,14 @@ import {
   unavailable,
 } from "./redis_client.ts";
 import { type Shard as BaseShard, ShardedLayer } from "./sharded_layer.ts";
+import type {
+  HistoryCapability,
+  HistoryOptions,
+  HistoryRead,
+  HistoryReadOptions,
+  StreamPosition,
+} from "../../src/layers/history.ts";
+import { RedisHistories, stampFromTarget } from "./history.ts";
 import { HostSubscriber, type SubscriberHost } from "./pubsub_subscriber.ts";
 
 /** Options of {@linkcode RedisPubSubChannelLayer}. */
@@ -90,12 +98,14 @@ type Route = { kind: "local" } | { kind: "channel"; channel: string } | {
  *   {@linkcode RedisPubSubChannelLayer.listen} (or `receive`) first. Every subscribed process gets
  *   a copy.
  */
-export class RedisPubSubChannelLayer implements ChannelLayer {
+export class RedisPubSubChannelLayer implements ChannelLayer, HistoryCapability {
   /** Optional features. */
-  readonly extensions: readonly string[] = ["groups", "flush"];
+  readonly extensions: readonly string[] = ["groups", "flush", "history"];
   /** The Redis channel prefix. */
   readonly prefix: string;
   readonly #s: ShardedLayer<Shard>;
+  /** Group histories on Redis Streams (history.ts). */
+  readonly #histories: RedisHistories;
   /**
    * The one listener of every subscription: node-redis keeps listeners in a set, so
    * subscribing again (after a failed or unconfirmed UNSUBSCRIBE) never adds a second one.
@@ -131,6 +141,11 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
       closeShard: (shard) => this.#closeShard(shard),
     });
     this.prefix = this.#s.prefix;
+    this.#histories = new RedisHistories({
+      prefix: this.prefix,
+      serializer: this.#s.serializer,
+      client: (group, what) => this.#s.command(this.#shardOf(group), what),
+    });
   }
 
   /** Messages dropped in this process so far, by reason. */
@@ -223,7 +238,11 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
     }
     const target = payload.slice(0, nl);
     const body = payload.slice(nl + 1);
-    const deliver = (message: LayerMessage) => {
+    const deliver = (decoded: LayerMessage) => {
+      // A group message sent with history carries its position on the target line.
+      const message = route.kind === "group" && target
+        ? stampFromTarget(decoded, route.group, target)
+        : decoded;
       const frozen = deepFreeze(message);
       const deadline = this.#s.mailboxes.deadline();
       if (route.kind === "group") {
@@ -376,6 +395,29 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
       `\n${body}`,
       `groupSend to ${group}`,
     );
+  }
+
+  /**
+   * Appends `message` to `group`'s history (a Redis Stream) and publishes it in the same script,
+   * stamped with its position: every member hears a group's messages in offset order.
+   */
+  async appendAndSend(
+    group: string,
+    message: LayerMessage,
+    options: HistoryOptions,
+  ): Promise<StreamPosition> {
+    this.#s.assertOpen();
+    return await this.#histories.append(group, message, options, this.#groupKey(group));
+  }
+
+  /** The messages of `group`'s history after `since` (see `HistoryCapability.readSince`). */
+  async readSince(
+    group: string,
+    since: StreamPosition | undefined,
+    options: HistoryReadOptions,
+  ): Promise<HistoryRead> {
+    this.#s.assertOpen();
+    return await this.#histories.read(group, since, options);
   }
 
   /** The local members of `group` (for tests and introspection). */

@@ -43,6 +43,15 @@ import { jsonSerializer } from "./serializer.ts";
 import { backgroundInterval, HeldGroups } from "./held_groups.ts";
 import { HostReader, type ReaderHost } from "./queue_reader.ts";
 import { type Shard as BaseShard, ShardedLayer } from "./sharded_layer.ts";
+import type {
+  HistoryCapability,
+  HistoryOptions,
+  HistoryRead,
+  HistoryReadOptions,
+  StreamPosition,
+} from "../../src/layers/history.ts";
+import { RedisHistories } from "./history.ts";
+import { HISTORY_KEY } from "../../src/layers/history.ts";
 
 /** Options of {@linkcode RedisQueueChannelLayer}. */
 export interface RedisQueueChannelLayerOptions extends CapacityOptions {
@@ -111,9 +120,9 @@ const RESYNC_WAIT_MS = 5_000;
  *   messages may be gone: once memberships are restored and sending works again, the layer
  *   delivers `{type: "switchboard.resync"}` into every local channel and emits `resync`.
  */
-export class RedisQueueChannelLayer implements ChannelLayer {
+export class RedisQueueChannelLayer implements ChannelLayer, HistoryCapability {
   /** Optional features. */
-  readonly extensions: readonly string[] = ["groups", "flush"];
+  readonly extensions: readonly string[] = ["groups", "flush", "history"];
   /** The Redis key prefix. */
   readonly prefix: string;
   /** Message expiry in seconds. */
@@ -127,6 +136,8 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   readonly #groupSendContext: GroupSendContext<Shard>;
   readonly #readBatch: string;
   readonly #s: ShardedLayer<Shard>;
+  /** Group histories on Redis Streams (history.ts). */
+  readonly #histories: RedisHistories;
   readonly #senderToken = randomToken(8);
   #seq = 0;
   readonly #held = new HeldGroups();
@@ -185,6 +196,11 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       closeShard: (shard) => this.#closeShard(shard),
     });
     this.prefix = this.#s.prefix;
+    this.#histories = new RedisHistories({
+      prefix: this.prefix,
+      serializer: this.#s.serializer,
+      client: (group, what) => this.#s.command(this.#shardOf(group), what),
+    });
     this.#groupSendContext = {
       prefix: this.prefix,
       expiryMs: this.#expiryMs,
@@ -419,6 +435,32 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     } catch (error) {
       throw unavailable(`groupDiscard ${group}`, error);
     }
+  }
+
+  /**
+   * Appends `message` to `group`'s history (a Redis Stream), then sends it to the group stamped
+   * with its position (two round trips: members of a group that several processes send to may
+   * get its messages out of offset order; connections put them back in order from the history).
+   */
+  async appendAndSend(
+    group: string,
+    message: LayerMessage,
+    options: HistoryOptions,
+  ): Promise<StreamPosition> {
+    this.#s.assertOpen();
+    const position = await this.#histories.append(group, message, options);
+    await this.groupSend(group, { ...message, [HISTORY_KEY]: { group, ...position } });
+    return position;
+  }
+
+  /** The messages of `group`'s history after `since` (see `HistoryCapability.readSince`). */
+  async readSince(
+    group: string,
+    since: StreamPosition | undefined,
+    options: HistoryReadOptions,
+  ): Promise<HistoryRead> {
+    this.#s.assertOpen();
+    return await this.#histories.read(group, since, options);
   }
 
   /** Sends one entry per destination (process inbox or normal channel); full ones are logged. */

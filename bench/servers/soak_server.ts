@@ -45,6 +45,10 @@ const Done = message("done", z.object({ id: z.number().int(), by: z.number().int
 const queue = new RedisJobQueue({ url, prefix: "sbsoak:jobs", keepResultMs: 60_000 });
 
 class ChatConsumer extends Consumer<MessageOf<typeof Done>> {
+  /** `SOAK_HISTORY=1` (`deno task soak --history`): the rooms keep a history (docs/recovery.md). */
+  static override history = Deno.env.get("SOAK_HISTORY") === "1"
+    ? { size: 10_000, ttlMs: 300_000 }
+    : undefined;
   @wsHandler(Join, { output: Joined })
   async handleJoin(m: MessageOf<typeof Join>) {
     await this.joinGroup(`room.${m.payload.room}`);

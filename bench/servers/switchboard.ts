@@ -6,6 +6,7 @@
  * - fanout / cross: `/ws/room` joins group `room`; a `shout` on `/ws/sender` is broadcast to it
  *   with `broadcastMessage` — in memory (fanout) or over the Redis pub/sub layer at REDIS_URL
  *   (cross, several processes).
+ * - fanout-history / cross-history: the same with `static history` on the room and the sender.
  * - idle (`/ws/idle`): an ordinary consumer on the default in-memory layer, nothing else.
  * - jobs (`/ws/jobs`): `work` enqueues a job on a RedisJobQueue (REDIS_URL); a Worker in this
  *   process runs it and pushes `done` back to the connection with `sendEvent` (the tutorial's
@@ -45,7 +46,10 @@ const Shout = message(
   z.object({ text: z.string(), n: z.number().int() }),
 );
 
-if (mode === "cross") {
+/** `fanout-history` / `cross-history`: the same, with the room's history on (docs/recovery.md). */
+const history = mode.endsWith("-history") ? { size: 1000, ttlMs: 300_000 } : undefined;
+
+if (mode.startsWith("cross")) {
   const url = Deno.env.get("REDIS_URL");
   const nats = Deno.env.get("NATS_URL"); // the engines scenario: the NATS layer instead
   if (!url && !nats) throw new Error("cross needs REDIS_URL or NATS_URL");
@@ -66,6 +70,7 @@ class EchoConsumer extends Consumer {
 
 class RoomConsumer extends Consumer {
   static override groups = ["room"];
+  static override history = history;
   @wsHandler(Ping, { output: Pong })
   handlePing(_m: MessageOf<typeof Ping>) {
     return Pong.create();
@@ -73,6 +78,7 @@ class RoomConsumer extends Consumer {
 }
 
 class SenderConsumer extends Consumer {
+  static override history = history;
   @wsHandler(Shout)
   async handleShout(m: MessageOf<typeof Shout>) {
     await this.broadcastMessage(Said.create(m.payload), { groups: "room" });

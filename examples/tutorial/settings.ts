@@ -15,6 +15,9 @@
  * - `MAX_CONNECTIONS`: sockets the process holds open at once (default 10,000); beyond it an upgrade
  *   is answered 503. Budget about `MAX_CONNECTIONS × (20 KB + 100 × 2 KB)` of memory for a full
  *   process (docs/production.md).
+ * - `CHAT_HISTORY`: `on` (default) or `off`: the room chat and the showcase chat keep a history
+ *   (1,000 messages, 5 minutes per room) so a client that reconnects gets what it missed
+ *   (docs/recovery.md); `off` gives Chanx's frames exactly (the ported Chanx tests set it).
  */
 
 /** A setting is wrong; the message says which and how to fix it. */
@@ -175,8 +178,21 @@ export function maxConnections(): number {
   return n;
 }
 
+/** The chats' history (`CHAT_HISTORY`, default on), or undefined when it is off. */
+export function chatHistory(): { size: number; ttlMs: number } | undefined {
+  const value = env("CHAT_HISTORY") ?? "on";
+  if (value === "off") return undefined;
+  if (value !== "on") {
+    throw new SettingsError(
+      `CHAT_HISTORY must be 'on' or 'off'; got ${JSON.stringify(value.slice(0, 200))}`,
+    );
+  }
+  return { size: 1000, ttlMs: 300_000 };
+}
+
 /** Checks every setting (throws {@linkcode SettingsError} on the first wrong one). */
 export function checkSettings(): void {
+  chatHistory();
   redisUrl();
   natsServers();
   extraOrigins();

@@ -45,6 +45,7 @@ import { PendingBudget, RateLimiter, type RateLimitSettings, textTooBig } from "
 import { Outbox } from "./outbox.ts";
 import { SerialQueue, type Task } from "./serial_queue.ts";
 import { Subscriptions, type Target } from "./subscriptions.ts";
+import { Recovery } from "./recovery.ts";
 
 /** Settings the App passes to each connection. */
 export interface ConnectionSettings {
@@ -80,6 +81,8 @@ export class Connection implements ConnectionHandle {
   readonly #subscriptions: Subscriptions;
   readonly #rateLimit: RateLimiter | undefined;
   readonly #pending: PendingBudget;
+  /** The history streams (consumers and topics with `static history` only). */
+  readonly streams: Recovery | undefined;
   #state: "new" | "open" | "closing" | "closed" = "new";
   #disconnected: Promise<void> | undefined;
   #defaultTopic: string | undefined;
@@ -102,6 +105,16 @@ export class Connection implements ConnectionHandle {
     this.#settings = settings;
     this.#params = params;
     this.#outbox = new Outbox(socket, this.cls, settings, this);
+    this.streams = Recovery.for(this.cls, request.url, {
+      consumer,
+      layer: () => this.#layer.layer,
+      write: (frame, envelope) => this.#outbox.write(frame, envelope),
+      dispatch: (message, position) => this.#dispatchLayer(message, position),
+      schedule: (task) => this.#layer.schedule(task),
+      allStreams: (streams) =>
+        consumer.groups.every((g) => streams.has(g)) &&
+        this.#subscriptions.topics.every((t) => streams.has(this.#subscriptions.get(t)!.group)),
+    });
     this.#layer = new LayerLoop(this, this.#outbox, settings.maxPendingFrames, settings.observer);
     this.#subscriptions = new Subscriptions(
       consumer,
@@ -109,6 +122,7 @@ export class Connection implements ConnectionHandle {
       this.#outbox,
       this.#layer,
       settings.maxSubscriptions,
+      this.streams,
     );
     if (settings.rateLimit) this.#rateLimit = new RateLimiter(settings.rateLimit);
     this.#pending = new PendingBudget(settings.maxPendingFrames, settings.maxPendingBytes);
@@ -168,6 +182,7 @@ export class Connection implements ConnectionHandle {
       if (this.#state !== "new") return;
       this.#state = "open";
       this.#settings.observer?.opened(this);
+      this.streams?.opened();
       this.#armIdleTimer();
       try {
         const starting = this.#layer.start();
@@ -426,14 +441,14 @@ export class Connection implements ConnectionHandle {
    */
   layerMessage(message: LayerMessage): Promise<void> {
     if (this.#state !== "open") return Promise.resolve();
+    if (this.streams) return this.streams.accept(message); // history streams: recovery.ts
+    return this.#dispatchLayer(message);
+  }
+
+  #dispatchLayer(message: LayerMessage, position?: Envelope["position"]): Promise<void> {
     const { channelName } = this.#layer;
-    return dispatchLayerMessage(
-      this.#outbox,
-      this.#target(),
-      this.#subscriptions,
-      channelName,
-      message,
-    );
+    const subs = this.#subscriptions;
+    return dispatchLayerMessage(this.#outbox, this.#target(), subs, channelName, message, position);
   }
 
   /** The consumer as a dispatch target (made per use: idle connections hold no extra object). */

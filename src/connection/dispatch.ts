@@ -120,7 +120,9 @@ async function handleFrame(
 /**
  * 4) Routes a layer message by kind: a group broadcast is relayed to the client (unless this
  * connection, `channelName`, sent it with `excludeCurrent`), an event goes to the consumer
- * (`self`), a topic event to its subscription, a resync to `onResync`.
+ * (`self`), a topic event to its subscription, a resync to `onResync`. `position`: where the
+ * message stands in its history stream (consumers and topics with `static history`), stamped on
+ * the frame.
  */
 export function dispatchLayerMessage(
   out: Replies,
@@ -128,6 +130,7 @@ export function dispatchLayerMessage(
   subscriptions: Pick<Subscriptions, "get">,
   channelName: string,
   message: LayerMessage,
+  position?: Envelope["position"],
 ): Promise<void> {
   // --- observe (issue 23): counts, lag, and a span continuing the sender's trace ---
   const observer = out.observer;
@@ -138,7 +141,7 @@ export function dispatchLayerMessage(
   const tracer = activeTracer();
   const parent = typeof message.traceparent === "string" ? message.traceparent : undefined;
   if (!tracer || (!parent && message.type !== EVENT_TYPE && message.type !== TOPIC_TYPE)) {
-    return routeLayerMessage(out, self, subscriptions, channelName, message);
+    return routeLayerMessage(out, self, subscriptions, channelName, message, position);
   }
   const event = message.event as { action?: unknown } | undefined;
   const attributes = {
@@ -148,7 +151,7 @@ export function dispatchLayerMessage(
       event?.action ?? (message.message as { action?: unknown })?.action,
     ),
   };
-  const run = () => routeLayerMessage(out, self, subscriptions, channelName, message);
+  const run = () => routeLayerMessage(out, self, subscriptions, channelName, message, position);
   return tracer.span(`layer ${message.type}`, attributes, parent, run);
 }
 
@@ -159,11 +162,12 @@ async function routeLayerMessage(
   subscriptions: Pick<Subscriptions, "get">,
   channelName: string,
   message: LayerMessage,
+  position?: Envelope["position"],
 ): Promise<void> {
   switch (message.type) {
     case GROUP_TYPE: {
       if (message.exclude === channelName) return;
-      out.write(message.message as unknown as AnyMessage, undefined, true);
+      out.write(message.message as unknown as AnyMessage, position && { position }, true);
       out.complete(GROUP_ACTION_COMPLETE);
       return;
     }
@@ -180,6 +184,7 @@ async function routeLayerMessage(
       if (!sub) return; // unsubscribed meanwhile
       const envelope: Envelope = { topic };
       if (typeof message.seq === "number") envelope.seq = message.seq;
+      if (position) envelope.position = position;
       try {
         await dispatchEvent(out, sub, message.event as unknown as AnyMessage, envelope);
       } finally {

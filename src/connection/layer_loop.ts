@@ -19,6 +19,8 @@ import type { ConnectionObserver } from "../observe/hooks.ts";
 import type { ServerSocket } from "../runtime/socket.ts";
 import type { Outbox } from "./outbox.ts";
 import { SerialQueue } from "./serial_queue.ts";
+import type { StreamHooks } from "./recovery.ts";
+import { sendToGroup } from "../layers/history.ts";
 
 /** The first delay before joining an unreachable layer again, in ms (doubled up to the max). */
 const RETRY_FIRST_MS = 250;
@@ -37,6 +39,8 @@ export interface LayerLoopHost {
   close(code?: number, reason?: string): void;
   /** Handles one layer message (called on the loop's queue, one after another). */
   layerMessage(message: LayerMessage): Promise<void>;
+  /** The history streams of a consumer with `static history` (recovery.ts). */
+  readonly streams?: StreamHooks;
 }
 
 /** The channel, groups and receive loop of one connection. */
@@ -88,6 +92,11 @@ export class LayerLoop {
   /** Resolves when every layer message queued so far has been handled. */
   get idle(): Promise<void> {
     return this.#queue.idle;
+  }
+
+  /** Runs `task` on the layer queue, after the layer messages received so far. */
+  schedule(task: () => Promise<void>): void {
+    void this.#queue.push(task);
   }
 
   /**
@@ -204,11 +213,12 @@ export class LayerLoop {
     };
     if (options.excludeCurrent) payload.exclude = this.#channelName;
     for (const g of groups) assertGroupName(g);
+    const history = this.host.cls.history;
     if (this.observer) {
       payload.sent_at = Date.now(); // the receivers' layer lag
       this.observer.published(groups.length);
     }
-    await Promise.all(groups.map((g) => layer.groupSend(g, payload)));
+    await Promise.all(groups.map((g) => sendToGroup(layer, g, payload, history)));
   }
 
   /** Joins `group`; while the layer is away, remembers it for the retry and throws. */
@@ -219,14 +229,25 @@ export class LayerLoop {
       this.#pendingGroups.add(group); // joined once the layer is back
       throw new LayerUnavailableError(`joinGroup: the channel layer is unavailable`);
     }
-    await layer.groupAdd(group, this.#channelName);
+    const { streams, cls } = this.host;
+    const stream = cls.history && streams?.open(group, undefined, cls.history);
+    try {
+      await layer.groupAdd(group, this.#channelName);
+    } catch (error) {
+      if (stream) streams!.close(group);
+      throw error;
+    }
     this.#pendingGroups.delete(group);
     if (this.host.state === "closed") { // a retried join that finished after the disconnect
+      if (stream) streams!.close(group);
       return void await layer.groupDiscard(group, this.#channelName).catch(() => {});
     }
     const consumer = this.host.consumer;
     if (!consumer.groups.includes(group)) consumer.groups.push(group);
-    this.#tellSocketJoined(layer, group); // native fan-out (src/layers/local_fanout.ts)
+    if (stream) streams!.joined(group);
+    // Native fan-out (src/layers/local_fanout.ts) for groups without history: a history stream's
+    // frames carry positions its recovery dedupes, so they take the loop.
+    else this.#tellSocketJoined(layer, group);
   }
 
   /** Tells a socket with native group fan-out (Bun) that this connection joined `group`. */
@@ -250,6 +271,7 @@ export class LayerLoop {
     const layer = this.requireLayer("leaveGroup");
     this.outbox.socket?.leftGroup?.(layer, group); // native fan-out stops before the layer's
     await layer.groupDiscard(group, this.#channelName);
+    this.host.streams?.close(group);
     this.host.consumer.groups = this.host.consumer.groups.filter((g) => g !== group);
   }
 

@@ -38,7 +38,10 @@ export interface OutboxOwner {
  * Wire text of group messages, computed once per message and camelCase mode: a layer hands every
  * local member the same deep-frozen copy, so a fan-out to N sockets serializes once, not N times.
  */
-const sharedText = new WeakMap<object, { plain?: string; camel?: string }>();
+const sharedText = new WeakMap<
+  object,
+  { plain?: string; camel?: string; plainAt?: string; camelAt?: string }
+>();
 
 /** The JSON text of a frame, with envelope keys after `action` and `payload`. */
 export function frameText(frame: AnyMessage, camelCase: boolean, envelope?: Envelope): string {
@@ -55,13 +58,24 @@ export function frameText(frame: AnyMessage, camelCase: boolean, envelope?: Enve
 }
 
 /**
- * The wire text of a deep-frozen group message in one camelCase mode, serialized once and shared
- * by every member (the loop's writes and a runtime's native fan-out alike). Throws what
- * serializing throws.
+ * The wire text of a deep-frozen group message in one camelCase mode (with the envelope every
+ * member gets, if any), serialized once and shared by every member (the loop's writes and a
+ * runtime's native fan-out alike). Throws what serializing throws.
  */
-export function sharedFrameText(frame: AnyMessage, camelCase: boolean): string {
+export function sharedFrameText(
+  frame: AnyMessage,
+  camelCase: boolean,
+  envelope?: Envelope,
+): string {
   let cached = sharedText.get(frame);
   if (!cached) sharedText.set(frame, cached = {});
+  // With or without its history position (the same for every member): members of classes with
+  // and without history share one group message.
+  if (envelope) {
+    return camelCase
+      ? (cached.camelAt ??= frameText(frame, true, envelope))
+      : (cached.plainAt ??= frameText(frame, false, envelope));
+  }
   return camelCase
     ? (cached.camel ??= frameText(frame, true))
     : (cached.plain ??= frameText(frame, false));
@@ -107,8 +121,9 @@ export class Outbox {
     }
     let text: string;
     try {
-      if (shared && !envelope && Object.isFrozen(frame)) {
-        text = sharedFrameText(frame, cls.camelCase);
+      // `shared`: the envelope (none, or a history position) is the same for every member.
+      if (shared && Object.isFrozen(frame)) {
+        text = sharedFrameText(frame, cls.camelCase, envelope);
       } else {
         text = this.serialize(frame, envelope);
       }

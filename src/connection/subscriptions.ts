@@ -16,6 +16,7 @@ import { truncateForEcho } from "../protocol/truncate.ts";
 import { topicSubscribed, topicUnsubscribed } from "../presence/topic_presence.ts";
 import type { LayerLoop } from "./layer_loop.ts";
 import type { Outbox } from "./outbox.ts";
+import type { StreamHooks } from "./recovery.ts";
 
 /** Where a frame's or event's handler runs: the consumer itself or one of its subscriptions. */
 export interface Target {
@@ -53,6 +54,7 @@ export class Subscriptions {
     readonly outbox: Pick<Outbox, "write">,
     readonly layer: SubscriptionLayer,
     readonly max: number,
+    readonly streams?: StreamHooks,
   ) {}
 
   /** The subscribed topics. */
@@ -143,13 +145,22 @@ export class Subscriptions {
     const group = cls.groupName(topic);
     const layer = this.layer.requireLayer("subscribe");
     const channel = this.layer.channelName;
-    await layer.groupAdd(group, channel);
+    const streams = this.streams;
+    const stream = cls.history && streams?.open(group, topic, cls.history);
+    try {
+      await layer.groupAdd(group, channel);
+    } catch (error) {
+      if (stream) streams!.close(group);
+      throw error;
+    }
     if (this.layer.closed) {
+      if (stream) streams!.close(group);
       return void await layer.groupDiscard(group, channel).catch((error) =>
         getLogger().warn(`Could not leave group ${group}`, { error })
       );
     }
     this.#map.set(topic, { cls, instance, table: handlerTable(cls), name: cls.name, group });
+    if (stream) streams!.joined(group);
     this.outbox.write({ action: TopicAction.subscribed, payload: null }, replyEnvelope);
     if (cls.presence) await topicSubscribed(instance, cls.presence, group); // opt-in presence
     try {
@@ -164,6 +175,7 @@ export class Subscriptions {
     const sub = this.#map.get(topic);
     if (!sub) return;
     this.#map.delete(topic);
+    this.streams?.close(sub.group);
     try {
       await sub.instance.onUnsubscribe();
     } catch (error) {

@@ -5,6 +5,7 @@
  */
 import { EVENT_TYPE } from "../layers/messages.ts";
 import { layers } from "../layers/registry.ts";
+import type { HistoryOptions } from "../layers/history.ts";
 import type { ChannelLayer, JsonValue } from "../layers/layer.ts";
 import type { AnyMessage, AnyMessageType } from "../protocol/message.ts";
 import { DEFAULT_MAX_JSON_DEPTH } from "../protocol/json_depth.ts";
@@ -141,6 +142,13 @@ export class Consumer<Events extends AnyMessage = AnyMessage, Params extends str
    * with `diffs: true`. See docs/presence.md.
    */
   static presence: PresenceOptions | undefined = undefined;
+
+  /**
+   * Opt-in history of this consumer's groups (`{size: 1000, ttlMs: 300_000}`): its
+   * `broadcastMessage` frames are kept in a bounded per-group history, carry their `position`,
+   * and a client that reconnects gets what it missed (docs/recovery.md). Default: none.
+   */
+  static history: HistoryOptions | undefined = undefined;
 
   /** Phantom field carrying the `Events` type. Never set. */
   declare readonly "~events"?: Events;

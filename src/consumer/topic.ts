@@ -11,6 +11,7 @@ import { compileTopicPattern, matchPattern, type Pattern } from "../app/pattern.
 import { DefinitionError, SwitchboardError } from "../errors.ts";
 import { safeGroupName } from "../layers/group_names.ts";
 import type { JsonValue } from "../layers/layer.ts";
+import { type HistoryOptions, sendToGroup } from "../layers/history.ts";
 import { DEFAULT_LAYER, layers } from "../layers/registry.ts";
 import type { AnyMessage, AnyMessageType } from "../protocol/message.ts";
 import { TOPIC_TYPE } from "../layers/messages.ts";
@@ -88,6 +89,13 @@ export class Topic<Events extends AnyMessage = AnyMessage> {
    * with `presence_diff` frames stamped with the topic when `diffs`. See docs/presence.md.
    */
   static presence: PresenceOptions | undefined = undefined;
+
+  /**
+   * Opt-in history of this topic (`{size: 1000, ttlMs: 300_000}`): every `broadcast` is kept in a
+   * bounded per-topic history, its frames carry their `position`, and a client that reconnects
+   * gets what it missed (docs/recovery.md). Default: none.
+   */
+  static history: HistoryOptions | undefined = undefined;
 
   /** Phantom field carrying the `Events` type. Never set. */
   declare readonly "~events"?: Events;
@@ -182,10 +190,10 @@ export class Topic<Events extends AnyMessage = AnyMessage> {
       event: event as unknown as JsonValue,
     };
     if (options.seq !== undefined) message.seq = options.seq;
-    await layers.get(this.layerAlias()).groupSend(this.groupName(topic), {
+    await sendToGroup(layers.get(this.layerAlias()), this.groupName(topic), {
       ...message,
       type: TOPIC_TYPE,
-    });
+    }, this.history);
   }
 
   /**

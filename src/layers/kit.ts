@@ -10,6 +10,9 @@
  * - mailboxes (`mailbox.ts`): {@linkcode Mailboxes}, the bounded per-channel queues a layer
  *   delivers into and `receive()` waits on (expiry, capacity, drop counts), and
  *   {@linkcode deepFreeze};
+ * - history (`history.ts`, optional): {@linkcode HistoryCapability}, {@linkcode StreamPosition},
+ *   {@linkcode HISTORY_KEY}, {@linkcode supportsHistory} — a layer that lists `"history"` in
+ *   its `extensions` passes tests/layers/conformance_history.ts;
  * - the errors (`ChannelFull`, `ClosedError`, `InvalidNameError`, `LayerUnavailableError`,
  *   `SerializationError`…), {@linkcode getLogger} and {@linkcode onAbort}.
  *
@@ -38,6 +41,7 @@
  * @module
  */
 export * from "./layer.ts";
+export * from "./history.ts";
 export * from "./names.ts";
 export * from "./mailbox.ts";
 export { type GroupMembership, type LocalFanout, localFanout } from "./local_fanout.ts";

@@ -21,6 +21,16 @@ import {
   randomToken,
   type ReceiveOptions,
 } from "./kit.ts";
+import {
+  checkHistoryOptions,
+  HISTORY_KEY,
+  type HistoryCapability,
+  type HistoryOptions,
+  type HistoryRead,
+  type HistoryReadOptions,
+  type StreamPosition,
+} from "./history.ts";
+import { MemoryHistories } from "./memory_history.ts";
 
 /** Options of {@linkcode InMemoryChannelLayer}. */
 export interface InMemoryChannelLayerOptions extends CapacityOptions {
@@ -61,9 +71,9 @@ function snapshot(message: LayerMessage): LayerMessage {
  * cancelled without harming the other, logs what it drops, and shares one frozen copy of a group
  * message between all members. Its mailboxes are the same as the Redis layers'.
  */
-export class InMemoryChannelLayer implements ChannelLayer {
+export class InMemoryChannelLayer implements ChannelLayer, HistoryCapability {
   /** Optional features. */
-  readonly extensions: readonly string[] = ["groups", "flush"];
+  readonly extensions: readonly string[] = ["groups", "flush", "history"];
   /** Message expiry in seconds. */
   readonly expiry: number;
   /** Seconds a membership outlives its process (never reached in memory: see the option). */
@@ -71,6 +81,7 @@ export class InMemoryChannelLayer implements ChannelLayer {
   readonly #prefix = randomToken(12);
   readonly #mailboxes: Mailboxes;
   #groups = new Map<string, Set<string>>();
+  readonly #histories = new MemoryHistories();
   #closed = false;
 
   /** Creates a layer. */
@@ -157,22 +168,61 @@ export class InMemoryChannelLayer implements ChannelLayer {
     return attempt(() => {
       this.#open();
       assertGroupName(group);
-      const frozen = snapshot(message);
-      const members = this.#groups.get(group);
-      if (!members) return;
-      const deadline = this.#mailboxes.deadline();
-      // Native fan-out (Bun's publish) reaches the members it can; the others get it as always.
-      const reached = localFanout()?.deliver(this, group, members, frozen, this.#parked);
-      if (reached && reached.size === members.size) return;
-      let full = 0;
-      for (const channel of members) {
-        if (reached?.has(channel)) continue;
-        if (this.#mailboxes.offer(channel, frozen, deadline) === "full") full++;
-      }
-      if (full) {
-        this.#mailboxes.dropped.full += full;
-        getLogger().warn(`${full} of ${members.size} channels over capacity in group ${group}`);
-      }
+      this.#fanOut(group, snapshot(message));
+    });
+  }
+
+  /** Offers one frozen message to every live member of `group` (full members skipped, logged). */
+  #fanOut(group: string, frozen: LayerMessage): void {
+    const members = this.#groups.get(group);
+    if (!members) return;
+    const deadline = this.#mailboxes.deadline();
+    // Native fan-out (Bun's publish) reaches the members it can; the others get it as always.
+    const reached = localFanout()?.deliver(this, group, members, frozen, this.#parked);
+    if (reached && reached.size === members.size) return;
+    let full = 0;
+    for (const channel of members) {
+      if (reached?.has(channel)) continue;
+      if (this.#mailboxes.offer(channel, frozen, deadline) === "full") full++;
+    }
+    if (full) {
+      this.#mailboxes.dropped.full += full;
+      getLogger().warn(`${full} of ${members.size} channels over capacity in group ${group}`);
+    }
+  }
+
+  /** Appends `message` to `group`'s history (a ring buffer) and sends it stamped with its position. */
+  appendAndSend(
+    group: string,
+    message: LayerMessage,
+    options: HistoryOptions,
+  ): Promise<StreamPosition> {
+    return attempt(() => {
+      this.#open();
+      assertGroupName(group);
+      checkHistoryOptions(options);
+      const copy = snapshot(message);
+      const position = this.#histories.append(group, copy, options);
+      // One more frozen object, sharing the copy's (frozen) values: no second JSON round trip.
+      this.#fanOut(
+        group,
+        Object.freeze({ ...copy, [HISTORY_KEY]: Object.freeze({ group, ...position }) }),
+      );
+      return position;
+    });
+  }
+
+  /** The messages of `group`'s history after `since` (see `HistoryCapability.readSince`). */
+  readSince(
+    group: string,
+    since: StreamPosition | undefined,
+    options: HistoryReadOptions,
+  ): Promise<HistoryRead> {
+    return attempt(() => {
+      this.#open();
+      assertGroupName(group);
+      checkHistoryOptions(options);
+      return this.#histories.read(group, since, options);
     });
   }
 
@@ -195,6 +245,7 @@ export class InMemoryChannelLayer implements ChannelLayer {
   flush(): Promise<void> {
     this.#mailboxes.clear();
     this.#groups.clear();
+    this.#histories.clear();
     return Promise.resolve();
   }
 
@@ -204,6 +255,7 @@ export class InMemoryChannelLayer implements ChannelLayer {
     this.#closed = true;
     this.#mailboxes.close();
     this.#groups.clear();
+    this.#histories.clear();
     return Promise.resolve();
   }
 }

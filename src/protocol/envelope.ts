@@ -30,6 +30,11 @@ export interface Envelope {
    * client only: a client frame carrying `seq` is refused (`extra_forbidden`, loc `["seq"]`).
    */
   seq?: number;
+  /**
+   * Where a broadcast sits in its history (consumers and topics with `static history`): the
+   * offset and epoch, and for a consumer group's frame, the group. Server to client only.
+   */
+  position?: { group?: string; offset: number; epoch: string };
 }
 
 /** The envelope version. */
@@ -140,4 +145,5 @@ export function stampEnvelope(body: Record<string, unknown>, envelope: Envelope)
   }
   if (envelope.ref !== undefined) body.ref = envelope.ref;
   if (envelope.seq !== undefined) body.seq = envelope.seq;
+  if (envelope.position !== undefined) body.position = envelope.position;
 }

@@ -2,6 +2,7 @@
 import type { ChannelLayer } from "../../src/layers/kit.ts";
 import { InMemoryChannelLayer } from "../../adapters/memory/mod.ts";
 import { layerConformanceSuite, type LayerTestOptions } from "./conformance.ts";
+import { historyConformanceSuite } from "./conformance_history.ts";
 
 layerConformanceSuite("memory", () => {
   const made: ChannelLayer[] = [];
@@ -46,3 +47,17 @@ Deno.test("memory layer: bad input rejects (never throws synchronously), also fo
   }
   await layer.close();
 });
+
+historyConformanceSuite("memory", () => {
+  const made: ChannelLayer[] = [];
+  return Promise.resolve({
+    make() {
+      const layer = new InMemoryChannelLayer();
+      made.push(layer);
+      return Promise.resolve(layer);
+    },
+    async dispose() {
+      await Promise.all(made.map((l) => l.close()));
+    },
+  });
+}, { sharedState: false, lose: (_h, layer) => layer.flush() });

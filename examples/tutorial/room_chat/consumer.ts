@@ -9,6 +9,7 @@ import {
   wsHandler,
 } from "../../../mod.ts";
 import { BaseConsumer } from "../base_consumer.ts";
+import { chatHistory } from "../settings.ts";
 import { RoomChatMessage, RoomNotificationMessage } from "./messages.ts";
 
 /** Dynamic room-based chat: joins `room.<name>` on connect, announces joins and leaves. */
@@ -19,6 +20,8 @@ import { RoomChatMessage, RoomNotificationMessage } from "./messages.ts";
 })
 export class RoomChatConsumer extends BaseConsumer {
   static override layer = "chat";
+  /** A history per room: a client that reconnects gets what it missed (docs/recovery.md). */
+  static override history = chatHistory();
   /** Joins, leaves and chat lines go to the room's group: typed clients receive them. */
   static override broadcasts = [RoomNotificationMessage];
   /**

@@ -19,6 +19,7 @@ import {
   wsHandler,
 } from "../../../mod.ts";
 import { BaseConsumer } from "../base_consumer.ts";
+import { chatHistory } from "../settings.ts";
 import {
   type ExtraPassthroughMessage,
   ExtraPassthroughMixin,
@@ -59,6 +60,8 @@ export class ChatConsumer
   extends ExtraWsHandlerMixin(ExtraPassthroughMixin(BaseConsumer<ChatEvents>)) {
   static override layer = "chat";
   static override groups = ["chat_room"];
+  /** A history of the room: a client that reconnects gets what it missed (docs/recovery.md). */
+  static override history = chatHistory();
   /** Forwarded to clients unchanged (the mixin adds `extra_passthrough`). */
   static override passthroughEvents: readonly AnyMessageType[] = [
     UserJoinedNotification,

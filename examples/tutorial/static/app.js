@@ -88,6 +88,15 @@ function connect(path, stateEl, list) {
   client.onOpen(({ reconnected }) => {
     if (reconnected) log(list, "Reconnected", "info");
   });
+  // Chats with history (docs/recovery.md): the client sends its last positions when it
+  // reconnects and the server replays what was missed, or says it could not.
+  client.onRecovery((outcome) => {
+    if (outcome.recovered) {
+      if (outcome.replayed) log(list, `↺ ${outcome.replayed} missed message(s) recovered`, "info");
+    } else {
+      log(list, `⚠️ Missed messages could not be recovered (${outcome.reason})`, "error");
+    }
+  });
   client.on("error", (m) => log(list, `⚠️ ${errorText(m.payload)}`, "error"));
   client.onError((e) => log(list, `⚠️ ${/** @type {Error} */ (e)?.message ?? e}`, "error"));
   return client;
