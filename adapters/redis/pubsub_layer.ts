@@ -33,6 +33,7 @@ import {
   type RedisTimeouts,
   unavailable,
 } from "./redis_client.ts";
+import type { RedisClusterOptions } from "./cluster_client.ts";
 import { type Shard as BaseShard, ShardedLayer } from "./sharded_layer.ts";
 import { HostSubscriber, type SubscriberHost } from "./pubsub_subscriber.ts";
 
@@ -42,6 +43,12 @@ export interface RedisPubSubChannelLayerOptions extends CapacityOptions {
   url?: string;
   /** Several Redis hosts (URLs or node-redis clients); names are sharded over them. */
   hosts?: RedisHost[];
+  /**
+   * A Redis Cluster instead of `url` / `hosts`: groups and channels use sharded pub/sub
+   * (`SSUBSCRIBE` / `SPUBLISH`), so a message reaches only the shard of its channel and the
+   * processes subscribed there (a process subscribes to a group only while it has local members).
+   */
+  cluster?: RedisClusterOptions;
   /** Prefix of every Redis channel name. Default `"switchboard"`. */
   prefix?: string;
   /** Seconds a message may wait in a local mailbox before it is dropped. Default 60. */

@@ -36,6 +36,7 @@ import {
   resolveTimeouts,
   unavailable,
 } from "./redis_client.ts";
+import type { RedisClusterOptions } from "./cluster_client.ts";
 import { DELIVER, GROUP_ADD, GROUP_MEMBERS } from "./scripts.ts";
 import { dispatchEntry, unlinkMatching, WriteOrder } from "./queue_entries.ts";
 import { groupSend, type GroupSendContext, groupSendReady, luaRules } from "./queue_group_send.ts";
@@ -50,6 +51,11 @@ export interface RedisQueueChannelLayerOptions extends CapacityOptions {
   url?: string;
   /** Several Redis hosts (URLs or node-redis clients); names are sharded over them. */
   hosts?: RedisHost[];
+  /**
+   * A Redis Cluster instead of `url` / `hosts`: every key carries a hash tag (a process's inboxes
+   * share one, each normal channel and group has its own), so each script touches one slot.
+   */
+  cluster?: RedisClusterOptions;
   /** Prefix of every Redis key. Default `"switchboard"`. */
   prefix?: string;
   /** Seconds a message may wait (in Redis or in the process) before it is dropped. Default 60. */
