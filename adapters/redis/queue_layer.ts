@@ -44,6 +44,9 @@ import { jsonSerializer } from "./serializer.ts";
 import { backgroundInterval, HeldGroups } from "./held_groups.ts";
 import { HostReader, type ReaderHost } from "./queue_reader.ts";
 import { type Shard as BaseShard, ShardedLayer } from "./sharded_layer.ts";
+import { clusterQueueKey, ownerTag } from "./cluster_keys.ts";
+import { ClusterClient } from "./cluster_client.ts";
+import type { RedisClientLike } from "./redis_client.ts";
 
 /** Options of {@linkcode RedisQueueChannelLayer}. */
 export interface RedisQueueChannelLayerOptions extends CapacityOptions {
@@ -143,6 +146,8 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   #flushGate: Promise<void> | undefined;
   /** One instance's writes reach Redis in call order. */
   readonly #order = new WriteOrder();
+  /** True on a Redis Cluster (hash-tagged keys, see `cluster_keys.ts`). */
+  readonly #cluster: boolean;
 
   /** Creates a layer; it connects on first use or on {@linkcode connect}. */
   constructor(options: RedisQueueChannelLayerOptions = {}) {
@@ -153,6 +158,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     this.#inboxCapacity = options.inboxCapacity ?? 10_000;
     this.#capacity = capacityLookup(options);
     this.#readBatch = String(options.readBatch ?? 128);
+    this.#cluster = options.cluster !== undefined;
     this.#s = new ShardedLayer<Shard>(options, {
       label: "Redis queue layer",
       validate: () => {
@@ -199,6 +205,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       capacity: this.#capacity,
       luaRules: luaRules(options),
       hostCount: this.#s.shards.length,
+      slotOf: this.#cluster ? ownerTag : undefined,
       hostOf: (name) => this.#shardOf(name),
       key: (owner) => this.#key(owner),
       command: (shard) => this.#command(shard),
@@ -209,6 +216,7 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     return {
       index: shard.index,
       redis: shard.host,
+      cluster: this.#cluster,
       backoff: layer.backoff,
       timeouts: layer.timeouts,
       closed: () => layer.closed,
@@ -252,10 +260,12 @@ export class RedisQueueChannelLayer implements ChannelLayer {
   }
 
   #key(channel: string): string {
+    if (this.#cluster) return clusterQueueKey(this.prefix, nonLocalName(channel));
     return `${this.prefix}:q:${nonLocalName(channel)}`;
   }
 
   #groupKey(group: string): string {
+    if (this.#cluster) return `${this.prefix}:group:{${group}}`;
     return this.#s.groupKey(group);
   }
 
@@ -489,8 +499,13 @@ export class RedisQueueChannelLayer implements ChannelLayer {
       await Promise.all(this.#s.shards.map((shard) => shard.reader.idle()));
       await Promise.all(this.#s.shards.map(async (shard) => {
         const client = await this.#command(shard);
-        for (const pattern of [`${this.prefix}:q:*`, `${this.prefix}:group:*`]) {
-          await unlinkMatching(client, pattern);
+        // SCAN works per node: on a cluster, on every master.
+        const raw = (client as { raw?: RedisClientLike }).raw;
+        const nodes = raw instanceof ClusterClient ? await raw.masters() : [client];
+        for (const node of nodes) {
+          for (const pattern of [`${this.prefix}:q:*`, `${this.prefix}:group:*`]) {
+            await unlinkMatching(node, pattern, this.#cluster);
+          }
         }
       }));
     } catch (error) {
