@@ -112,6 +112,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
   /** Redis channel → what it carries. */
   #routes = new Map<string, Route>();
   #decodeChain: Promise<void> = Promise.resolve();
+  #heard = 0;
 
   /** Creates a layer; it connects on first use or on {@linkcode connect}. */
   constructor(options: RedisPubSubChannelLayerOptions = {}) {
@@ -142,6 +143,14 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
   /** Messages dropped in this process so far, by reason. */
   get dropped(): { expired: number; full: number; invalid: number } {
     return this.#s.mailboxes.dropped;
+  }
+
+  /**
+   * Redis messages this instance's subscribers received so far, before routing (for tests and
+   * metrics: on a cluster, a process hears only the groups it has members of).
+   */
+  get heard(): number {
+    return this.#heard;
   }
 
   /** Number of Redis hosts. */
@@ -220,6 +229,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer {
   }
 
   #onMessage(redisChannel: string, payload: string): void {
+    this.#heard++;
     const route = this.#routes.get(redisChannel);
     if (!route) return; // unsubscribed meanwhile
     const nl = payload.indexOf("\n");

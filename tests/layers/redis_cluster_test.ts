@@ -1,0 +1,189 @@
+/**
+ * Redis Cluster specifics of the Redis layers and job queue, on private 3-master, 3-replica
+ * clusters: only processes with members of a group hear its traffic (sharded pub/sub), the
+ * queue layer's keys spread over the masters, and delivery resumes after a master is killed
+ * (its replica promoted) or fails over with `CLUSTER FAILOVER` without losing queued messages
+ * or jobs.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import {
+  RedisJobQueue,
+  RedisPubSubChannelLayer,
+  RedisQueueChannelLayer,
+} from "../../adapters/redis/mod.ts";
+import { Worker } from "../../src/jobs/worker.ts";
+import { clusterCli, startRedisCluster } from "../../testing/redis_cluster.ts";
+import { skipReason } from "../../testing/services.ts";
+import { receiveWithin } from "./conformance.ts";
+import { eventually, untilDelivered } from "./conformance_faults.ts";
+import { quietLogs } from "../jobs/contract.ts";
+
+const ignore = skipReason("redis") !== undefined;
+quietLogs();
+
+const fast = { backoff: { minDelayMs: 20, maxDelayMs: 200 } };
+
+Deno.test({
+  name: "cluster pub/sub: a process hears only the groups it has members of (0 for the others)",
+  ignore,
+  async fn() {
+    await using cluster = await startRedisCluster();
+    const opts = { cluster: { rootNodes: cluster.urls.slice(0, 1) }, prefix: "only", ...fast };
+    const a = new RedisPubSubChannelLayer(opts);
+    const b = new RedisPubSubChannelLayer(opts);
+    const sender = new RedisPubSubChannelLayer(opts);
+    try {
+      const [ca, cb] = [await a.newChannel(), await b.newChannel()];
+      await a.groupAdd("room-a", ca);
+      await b.groupAdd("room-b", cb);
+      await sender.connect();
+      const baseA = a.heard, baseB = b.heard;
+      for (let i = 0; i < 50; i++) {
+        await sender.groupSend("room-a", { type: "m", i });
+        await sender.groupSend("room-b", { type: "m", i });
+      }
+      for (let i = 0; i < 50; i++) {
+        assert.deepEqual(await receiveWithin(a, ca), { type: "m", i });
+        assert.deepEqual(await receiveWithin(b, cb), { type: "m", i });
+      }
+      // A last message to each group, received: every earlier one has been heard by then.
+      await sender.groupSend("room-a", { type: "end" });
+      await sender.groupSend("room-b", { type: "end" });
+      await receiveWithin(a, ca);
+      await receiveWithin(b, cb);
+      assert.equal(a.heard - baseA, 51, "A heard room-a only");
+      assert.equal(b.heard - baseB, 51, "B heard room-b only");
+      assert.equal(sender.heard, 0, "the sender, with no member, heard nothing");
+      // The shard of each group's channel has exactly one subscriber (its member's process).
+      const master = await cluster.masterOf("only:group:room-a");
+      const reply = await clusterCli(master, "PUBSUB", "SHARDNUMSUB", "only:group:room-a");
+      assert.deepEqual(reply.trim().split("\n"), ["only:group:room-a", "1"]);
+      // Leaving the group unsubscribes: nothing more is heard.
+      await a.groupDiscard("room-a", ca);
+      const before = a.heard;
+      await sender.groupSend("room-a", { type: "late" });
+      await sender.groupSend("room-b", { type: "probe" });
+      await receiveWithin(b, cb);
+      assert.equal(a.heard, before);
+    } finally {
+      await Promise.all([a.close(), b.close(), sender.close()]);
+    }
+  },
+});
+
+Deno.test({
+  name: "cluster queue layer: keys carry hash tags and spread over the masters",
+  ignore,
+  async fn() {
+    await using cluster = await startRedisCluster();
+    const opts = { cluster: { rootNodes: cluster.urls }, prefix: "spread", ...fast };
+    const layer = new RedisQueueChannelLayer(opts);
+    try {
+      for (let i = 0; i < 30; i++) await layer.send(`work-${i}`, { type: "job", i });
+      const masters = new Set<number>();
+      for (let i = 0; i < 30; i++) masters.add(await cluster.masterOf(`spread:q:{work-${i}}`));
+      assert.equal(masters.size, 3, "30 normal channels land on all 3 masters");
+      let keys = 0;
+      for (const port of masters) keys += Number(await clusterCli(port, "DBSIZE"));
+      assert.equal(keys, 30);
+      for (let i = 0; i < 30; i++) {
+        assert.deepEqual(await receiveWithin(layer, `work-${i}`), { type: "job", i });
+      }
+    } finally {
+      await layer.close();
+    }
+  },
+});
+
+for (const kind of ["pubsub", "queue"] as const) {
+  Deno.test({
+    name: `cluster ${kind} layer: a master killed, its replica promoted: delivery resumes`,
+    ignore,
+    async fn() {
+      await using cluster = await startRedisCluster();
+      const opts = { cluster: { rootNodes: cluster.urls }, prefix: "kill", ...fast };
+      const make = () =>
+        kind === "pubsub" ? new RedisPubSubChannelLayer(opts) : new RedisQueueChannelLayer(opts);
+      const receiver = make();
+      const sender = make();
+      try {
+        const channel = await receiver.newChannel();
+        await receiver.groupAdd("room", channel);
+        const events: string[] = [];
+        receiver.onEvent((e) => events.push(e.type));
+        await sender.groupSend("room", { type: "before" });
+        assert.deepEqual(await receiveWithin(receiver, channel), { type: "before" });
+        // The master of the group's key (pub/sub: its shard channel) goes away.
+        const groupKey = kind === "pubsub" ? "kill:group:room" : "kill:group:{room}";
+        const killed = await cluster.killMaster(groupKey);
+        assert.notEqual(await cluster.masterOf(groupKey), killed);
+        await untilDelivered(sender, receiver, channel, (m) => sender.groupSend("room", m));
+        await untilDelivered(sender, receiver, channel);
+        await eventually(() => sender.groupSend("room", { type: "after" }));
+        assert.deepEqual(await receiveWithin(receiver, channel), { type: "after" });
+        if (kind === "pubsub") {
+          // What was published while the shard was away is lost: the layer said so.
+          assert.ok(events.includes("disconnected"), `events: ${events}`);
+          assert.ok(events.includes("resync"), `events: ${events}`);
+        }
+      } finally {
+        await Promise.all([receiver.close(), sender.close()]);
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "cluster queue layer: CLUSTER FAILOVER under a queue loses none of its messages",
+  ignore,
+  async fn() {
+    await using cluster = await startRedisCluster();
+    const opts = { cluster: { rootNodes: cluster.urls }, prefix: "fo", ...fast };
+    const sender = new RedisQueueChannelLayer(opts);
+    const receiver = new RedisQueueChannelLayer(opts);
+    try {
+      for (let i = 0; i < 50; i++) await sender.send("work", { type: "w", i });
+      await cluster.failover("fo:q:{work}");
+      for (let i = 50; i < 60; i++) {
+        await eventually(() => sender.send("work", { type: "w", i }));
+      }
+      for (let i = 0; i < 60; i++) {
+        assert.deepEqual(await receiveWithin(receiver, "work"), { type: "w", i });
+      }
+    } finally {
+      await Promise.all([sender.close(), receiver.close()]);
+    }
+  },
+});
+
+Deno.test({
+  name: "cluster job queue: CLUSTER FAILOVER keeps queued jobs; a killed master: jobs run again",
+  ignore,
+  async fn() {
+    await using cluster = await startRedisCluster();
+    const queue = new RedisJobQueue({ cluster: { rootNodes: cluster.urls }, ...fast });
+    const ran: number[] = [];
+    let running: Promise<void> | undefined;
+    const worker = new Worker(queue, {
+      functions: { add: (_ctx: unknown, n: number) => (ran.push(n), n + 1) },
+      concurrency: 2,
+    });
+    try {
+      const jobs = [];
+      for (let i = 0; i < 20; i++) jobs.push(await queue.enqueue("add", [i]));
+      await cluster.failover("switchboard:jobs:{default}:ready");
+      running = worker.start();
+      for (const [i, job] of jobs.entries()) assert.equal(await job.result(), i + 1);
+      await cluster.killMaster("switchboard:jobs:{default}:ready");
+      const after = await eventually(() => queue.enqueue("add", [100]), 15_000);
+      assert.equal(await after.result({ timeout: 15_000 }), 101);
+      assert.equal(new Set(ran).size, 21);
+    } finally {
+      await worker.stop();
+      await running;
+      await queue.close();
+    }
+  },
+});
