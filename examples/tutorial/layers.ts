@@ -1,12 +1,12 @@
 /**
  * Channel layers of the tutorial app, by alias: in memory by default, on Redis when REDIS_URL is
  * set (the pub/sub layer for chat and notifications, the queue layer for reliable chat and
- * analytics). SWITCHBOARD_PREFIX namespaces every Redis key and channel (tests set a unique one).
+ * analytics), on a Redis Cluster when REDIS_CLUSTER_URLS is (the same layers, cluster-aware). SWITCHBOARD_PREFIX namespaces every Redis key and channel (tests set a unique one).
  */
 import { InMemoryChannelLayer } from "../../adapters/memory/mod.ts";
 import { RedisPubSubChannelLayer, RedisQueueChannelLayer } from "../../adapters/redis/mod.ts";
 import { layers } from "../../mod.ts";
-import { redisUrl } from "./settings.ts";
+import { redisTarget } from "./settings.ts";
 
 /** The aliases the tutorial consumers use. */
 export const LAYER_ALIASES = ["chat", "queue", "notifications", "analytics"] as const;
@@ -19,15 +19,19 @@ function env(name: string): string | undefined {
   }
 }
 
-/** Where the tutorial's layers live: `"redis"` when REDIS_URL is set, else `"memory"`. */
-export function layerBackend(): "redis" | "memory" {
-  return redisUrl() ? "redis" : "memory";
+/**
+ * Where the tutorial's layers live: `"redis"` when REDIS_URL is set, `"redis-cluster"` when
+ * REDIS_CLUSTER_URLS is, else `"memory"`.
+ */
+export function layerBackend(): "redis" | "redis-cluster" | "memory" {
+  const target = redisTarget();
+  return !target ? "memory" : "cluster" in target ? "redis-cluster" : "redis";
 }
 
 /** Registers every tutorial layer (idempotent unless `force`). */
 export function setupLayers(options: { force?: boolean } = {}): void {
   if (!options.force && LAYER_ALIASES.every((a) => layers.has(a))) return;
-  const url = redisUrl(); // throws a SettingsError for a URL without its scheme
+  const url = redisTarget(); // throws a SettingsError for a URL without its scheme
   if (!url) {
     layers.register("chat", () => new InMemoryChannelLayer());
     layers.register("queue", () => new InMemoryChannelLayer({ expiry: 900, capacity: 1000 }));
@@ -36,21 +40,26 @@ export function setupLayers(options: { force?: boolean } = {}): void {
     return;
   }
   const prefix = env("SWITCHBOARD_PREFIX") ?? "tutorial";
-  layers.register("chat", () => new RedisPubSubChannelLayer({ url, prefix: `${prefix}.chat` }));
+  layers.register("chat", () => new RedisPubSubChannelLayer({ ...url, prefix: `${prefix}.chat` }));
   layers.register(
     "queue",
     () =>
-      new RedisQueueChannelLayer({ url, prefix: `${prefix}.queue`, expiry: 900, capacity: 1000 }),
+      new RedisQueueChannelLayer({
+        ...url,
+        prefix: `${prefix}.queue`,
+        expiry: 900,
+        capacity: 1000,
+      }),
   );
   layers.register(
     "notifications",
-    () => new RedisPubSubChannelLayer({ url, prefix: `${prefix}.notify` }),
+    () => new RedisPubSubChannelLayer({ ...url, prefix: `${prefix}.notify` }),
   );
   layers.register(
     "analytics",
     () =>
       new RedisQueueChannelLayer({
-        url,
+        ...url,
         prefix: `${prefix}.analytics`,
         expiry: 3600,
         capacity: 5000,

@@ -1,11 +1,14 @@
-/** `deno task worker`: a standalone worker for the tutorial's jobs (needs REDIS_URL). */
+/**
+ * `deno task worker`: a standalone worker for the tutorial's jobs (needs REDIS_URL or
+ * REDIS_CLUSTER_URLS).
+ */
 import { closeJobQueue, createWorker } from "./background_jobs/queue.ts";
 import { setupLayers } from "./layers.ts";
 import { layers } from "../../mod.ts";
 
-if (!Deno.env.get("REDIS_URL")) {
+if (!Deno.env.get("REDIS_URL") && !Deno.env.get("REDIS_CLUSTER_URLS")) {
   console.error(
-    "deno task worker needs REDIS_URL (without it, `deno task dev` runs jobs in-process)",
+    "deno task worker needs REDIS_URL or REDIS_CLUSTER_URLS (without them, `deno task dev` runs jobs in-process)",
   );
   Deno.exit(2);
 }

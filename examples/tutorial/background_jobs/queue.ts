@@ -1,12 +1,13 @@
 /**
  * The tutorial's job queue and worker: in memory by default (with a worker in the app process),
- * on Redis when REDIS_URL is set (the worker may then run apart: `deno task worker`).
+ * on Redis when REDIS_URL is set, on a Redis Cluster when REDIS_CLUSTER_URLS is (the worker may
+ * then run apart: `deno task worker`).
  */
 import { InMemoryJobQueue } from "../../../adapters/memory/mod.ts";
 import { RedisJobQueue } from "../../../adapters/redis/mod.ts";
 import type { JobHandle, JobQueue } from "../../../src/jobs/contract.ts";
 import { Worker } from "../../../src/jobs/worker.ts";
-import { redisUrl } from "../settings.ts";
+import { redisTarget } from "../settings.ts";
 import { functions, JOB_TYPES, type JobType } from "./tasks.ts";
 
 let queue: (JobQueue & ConstructorParameters<typeof Worker>[0]) | undefined;
@@ -14,9 +15,12 @@ let queue: (JobQueue & ConstructorParameters<typeof Worker>[0]) | undefined;
 /** The process's job queue (made on first use). */
 export function jobQueue(): JobQueue & ConstructorParameters<typeof Worker>[0] {
   if (!queue) {
-    const url = redisUrl();
+    const target = redisTarget();
     const prefix = Deno.env.get("SWITCHBOARD_PREFIX") ?? "tutorial";
-    queue = url ? new RedisJobQueue({ url, prefix: `${prefix}:jobs` }) : new InMemoryJobQueue();
+    queue = !target ? new InMemoryJobQueue() : "cluster" in target
+      // Every key of the queue shares one hash tag: one slot per queue on the cluster.
+      ? new RedisJobQueue({ ...target, prefix: `${prefix}:{jobs}` })
+      : new RedisJobQueue({ ...target, prefix: `${prefix}:jobs` });
   }
   return queue;
 }
