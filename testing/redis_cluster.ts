@@ -289,6 +289,62 @@ export class RedisClusterServer implements AsyncDisposable {
     return replica.port;
   }
 
+  /**
+   * Moves the hash slot of `key` to another master while clients keep using it: `CLUSTER
+   * SETSLOT ... IMPORTING` / `MIGRATING`, `MIGRATE` of its keys in batches of `batch` (with a
+   * pause of `pauseMs` between batches), then `SETSLOT ... NODE` on every master. The slot
+   * stays `holdMs` in the migrating state before and after its keys move (clients meet `ASK`
+   * redirects then). Returns the new master's port.
+   */
+  async migrateSlot(
+    key: string,
+    options: { batch?: number; pauseMs?: number; holdMs?: number } = {},
+  ): Promise<number> {
+    const hold = () => new Promise((r) => setTimeout(r, options.holdMs ?? 0));
+    const slot = String(keySlot(key));
+    const lines = await this.#nodes();
+    const masters = lines.filter((l) => l.master && !l.failed && l.slots.length);
+    const from = await this.masterOf(key);
+    const source = masters.find((m) => m.port === from)!;
+    const target = masters.find((m) => m.port !== from)!;
+    await clusterCli(target.port, "CLUSTER", "SETSLOT", slot, "IMPORTING", source.id);
+    await clusterCli(source.port, "CLUSTER", "SETSLOT", slot, "MIGRATING", target.id);
+    await hold();
+    for (;;) {
+      const keys = (await clusterCli(
+        source.port,
+        "CLUSTER",
+        "GETKEYSINSLOT",
+        slot,
+        String(options.batch ?? 10),
+      )).trim().split("\n").filter(Boolean);
+      if (keys.length === 0) break;
+      const reply = await clusterCli(
+        source.port,
+        "MIGRATE",
+        "127.0.0.1",
+        String(target.port),
+        "",
+        "0",
+        "5000",
+        "KEYS",
+        ...keys,
+      );
+      if (!/OK|NOKEY/.test(reply)) throw new Error(`MIGRATE: ${reply}`);
+      if (options.pauseMs) await new Promise((r) => setTimeout(r, options.pauseMs));
+    }
+    await hold();
+    for (const m of masters) {
+      await clusterCli(m.port, "CLUSTER", "SETSLOT", slot, "NODE", target.id);
+    }
+    await until(
+      "the slot's new owner everywhere",
+      30_000,
+      async () => (await this.masterOf(key)) === target.port,
+    );
+    return target.port;
+  }
+
   /** Kills every node and removes their files. */
   async stop(): Promise<void> {
     if (this.#stopped) return;

@@ -61,6 +61,9 @@ export function parseClusterUrls(text: string): string[] {
   return text.split(/[\s,]+/).filter(Boolean);
 }
 
+/** How long a command answered `TRYAGAIN` (a slot being migrated) is retried, in ms. */
+export const TRYAGAIN_LIMIT_MS = 2_000;
+
 /** Commands without a key: sent to any node. */
 const KEYLESS = new Set(["PING", "TIME", "INFO", "CLIENT", "SCRIPT", "SCAN", "DBSIZE"]);
 
@@ -144,7 +147,25 @@ export class ClusterClient implements RedisClientLike {
     } else if (!KEYLESS.has(name)) {
       key = args[1];
     }
-    return this.cluster.sendCommand(key, false, args);
+    return this.#withTryAgain(() => this.cluster.sendCommand(key, false, args));
+  }
+
+  /**
+   * Retries a `TRYAGAIN` reply (a multi-key command or script whose slot is being migrated and
+   * whose keys are split between the two nodes for a moment): it did not run, so running it
+   * again is safe. 10 ms apart, at most {@linkcode TRYAGAIN_LIMIT_MS} in all.
+   */
+  async #withTryAgain(run: () => Promise<unknown>): Promise<unknown> {
+    const deadline = Date.now() + TRYAGAIN_LIMIT_MS;
+    for (;;) {
+      try {
+        return await run();
+      } catch (error) {
+        const text = String((error as Error)?.message ?? error);
+        if (!text.startsWith("TRYAGAIN") || Date.now() > deadline) throw error;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
   }
 
   /** Runs `args` on the master of `key`'s slot through that node's own connection. */

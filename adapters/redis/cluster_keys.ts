@@ -36,9 +36,7 @@ export function ownerTag(owner: string): string {
 /** The queue key of `owner` (a normal channel or a process-local prefix) on a cluster. */
 export function clusterQueueKey(prefix: string, owner: string): string {
   const tag = ownerTag(owner);
-  return isProcessLocal(owner)
-    ? `${prefix}:q:{${tag}}${owner}`
-    : `${prefix}:q:{${owner}}`;
+  return isProcessLocal(owner) ? `${prefix}:q:{${tag}}${owner}` : `${prefix}:q:{${owner}}`;
 }
 
 /** The owner of a queue key (`p:q:<owner>`, `p:q:{tag}<owner>` or `p:q:{<channel>}`). */

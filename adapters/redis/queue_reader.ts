@@ -295,8 +295,12 @@ export class HostReader {
         let first = 1;
         if (host.cluster) {
           this.#blockingGen = gen;
-          ({ rows, first } = await this.#readCluster(client, keys, counts, () =>
-            failures === 0 && mayBlock()));
+          ({ rows, first } = await this.#readCluster(
+            client,
+            keys,
+            counts,
+            () => failures === 0 && mayBlock(),
+          ));
           if (failures) {
             failures = 0;
             await this.#recovered(conn);

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { RedisClusterServer, startRedisCluster } from "../../testing/redis_cluster.ts";
+import { type RedisClusterServer, startRedisCluster } from "../../testing/redis_cluster.ts";
 import { skipReason } from "../../testing/services.ts";
 
 /** The cluster of one test file. */
