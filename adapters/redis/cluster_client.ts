@@ -67,15 +67,18 @@ export const TRYAGAIN_LIMIT_MS = 2_000;
 /** Commands without a key: sent to any node. */
 const KEYLESS = new Set(["PING", "TIME", "INFO", "CLIENT", "SCRIPT", "SCAN", "DBSIZE"]);
 
-/** Node-redis's cluster client, typed loosely (its generic types are not needed here). */
+/**
+ * Node-redis's cluster client (`createCluster(...)`), typed loosely: its generic types are not
+ * needed here.
+ */
 // deno-lint-ignore no-explicit-any
-type Cluster = any;
+export type NodeRedisCluster = any;
 
 /** Builds the node-redis cluster client of `options`. */
 export function makeCluster(
   options: RedisClusterOptions,
   socket: { connectTimeout: number; reconnectStrategy: (retries: number) => number },
-): Cluster {
+): NodeRedisCluster {
   const defaults = options.defaults ?? {};
   return createCluster({
     rootNodes: options.rootNodes.map((url) => ({ url })),
@@ -103,12 +106,12 @@ const EVENTS: Record<string, string[]> = {
  */
 export class ClusterClient implements RedisClientLike {
   /** The node-redis cluster client. */
-  readonly cluster: Cluster;
+  readonly cluster: NodeRedisCluster;
   /** Always true: lets code that must differ on a cluster tell. */
   readonly isCluster = true;
 
   /** Wraps a node-redis cluster client (`createCluster(...)`, connected or not). */
-  constructor(cluster: Cluster) {
+  constructor(cluster: NodeRedisCluster) {
     this.cluster = cluster;
   }
 
