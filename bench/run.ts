@@ -1,5 +1,5 @@
 /**
- * `deno task bench [--quick] [--only echo,fanout,cross,jobs,idle]`
+ * `deno task bench [--quick] [--only echo,fanout,cross,jobs,idle,interested]`
  *
  * Runs every scenario against its baseline in this one run and prints one row each: Switchboard,
  * the baseline and the ratio, with the issue #8 target. Servers and the load generator are
@@ -24,6 +24,7 @@ import { fanout } from "./scenarios/fanout.ts";
 import { cross, skipped } from "./scenarios/cross.ts";
 import { jobs } from "./scenarios/jobs.ts";
 import { idle } from "./scenarios/idle.ts";
+import { interested } from "./scenarios/interested.ts";
 
 const SCENARIOS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   echo,
@@ -31,6 +32,7 @@ const SCENARIOS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   cross,
   jobs,
   idle,
+  interested,
 };
 
 const quick = Deno.args.includes("--quick");
@@ -114,7 +116,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   await ensureNodeDeps();
   let redis: PrivateRedis | undefined;
-  if (only.some((s) => s === "cross" || s === "jobs")) {
+  if (only.some((s) => s === "cross" || s === "jobs" || s === "interested")) {
     try {
       redis = await startRedis();
       log(`== private redis-server at ${redis.url}`);
