@@ -118,7 +118,8 @@ const RESYNC_WAIT_MS = 5_000;
  *   a membership ends with `groupDiscard`, or `groupExpiry` after its process is gone.
  * - When a reader reconnects to a Redis server that restarted (its `run_id` changed), queued
  *   messages may be gone: once memberships are restored and sending works again, the layer
- *   delivers `{type: "switchboard.resync"}` into every local channel and emits `resync`.
+ *   delivers `{type: "switchboard.resync"}` into every local channel and emits `resync`. On a
+ *   Redis Cluster, any read failure counts (it may have been a failover).
  */
 export class RedisQueueChannelLayer implements ChannelLayer {
   /** Optional features. */
@@ -299,7 +300,9 @@ export class RedisQueueChannelLayer implements ChannelLayer {
     await this.#restore(shard);
     await Promise.all(this.#s.shards.map((s) => s.restoring));
     this.#s.signalResync(
-      `Redis host ${shard.index} restarted: messages queued there before may have been lost`,
+      this.#cluster
+        ? "Redis Cluster: reads failed (a node down or failed over): messages queued there before may have been lost"
+        : `Redis host ${shard.index} restarted: messages queued there before may have been lost`,
     );
   }
 

@@ -352,7 +352,9 @@ export class HostReader {
   async #recovered(conn: RedisLink): Promise<void> {
     this.#down = false;
     const runId = await this.#serverRunId(conn);
-    const restarted = !!runId && !!this.#runId && runId !== this.#runId;
+    // A cluster has no one run_id to compare, and a read that failed there may have been a
+    // failover (a promoted replica lacks what was not replicated yet): treated as a restart.
+    const restarted = this.#host.cluster || (!!runId && !!this.#runId && runId !== this.#runId);
     if (runId) this.#runId = runId;
     await this.#host.recovered(restarted);
   }
