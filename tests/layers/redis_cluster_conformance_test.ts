@@ -17,6 +17,7 @@ layerConformanceSuite("redis pub/sub, cluster", clusterHarness("pubsub", cluster
   expiry: true,
   groupExpiry: false,
   sharedState: true,
+  foreignKeys: true,
   skip,
 });
 
@@ -27,6 +28,7 @@ layerConformanceSuite("redis queue, cluster", clusterHarness("queue", cluster), 
   groupExpiry: true,
   sharedState: true,
   storesUntilRead: true,
+  foreignKeys: true,
   skip,
 });
 

@@ -8,7 +8,8 @@
 import type { ChannelLayer } from "../../src/layers/kit.ts";
 import { randomToken } from "../../src/layers/kit.ts";
 import { RedisPubSubChannelLayer, RedisQueueChannelLayer } from "../../adapters/redis/mod.ts";
-import type { LayerHarness, LayerTestOptions } from "./conformance.ts";
+import type { ForeignKeys, LayerHarness, LayerTestOptions } from "./conformance.ts";
+import { createCluster } from "redis";
 import type { ClusterOfFile } from "../helpers/cluster_file.ts";
 import type { RedisKind } from "./redis_harness.ts";
 
@@ -35,6 +36,47 @@ export function makeClusterLayer(
     : new RedisQueueChannelLayer({ ...common, groupExpiry: options.groupExpiry });
 }
 
+/**
+ * Plants keys that others own next to a layer's (as `plantForeignKeys` of redis_harness.ts does
+ * on standalone servers), through a cluster client: each lands on the master of its slot.
+ */
+async function plantOnCluster(rootNodes: string[], prefix: string): Promise<ForeignKeys> {
+  const names = [
+    `${prefix}:jobs:default:ready`,
+    `${prefix}:jobs:{default}:job:1`,
+    `${prefix}:qx`,
+    `${prefix}:q`,
+    `${prefix}:groups`,
+    `${prefix}:other:thing`,
+  ];
+  const client = createCluster({ rootNodes: rootNodes.map((url) => ({ url })) });
+  client.on("error", () => {});
+  await client.connect();
+  try {
+    await client.sendCommand(names[0], false, ["ZADD", names[0], "1", "job-1"]);
+    await client.sendCommand(names[1], false, ["HSET", names[1], "state", "queued"]);
+    for (const name of names.slice(2)) await client.sendCommand(name, false, ["SET", name, "x"]);
+  } catch (error) {
+    await client.close();
+    throw error;
+  }
+  return {
+    planted: names.length,
+    async count() {
+      let n = 0;
+      for (const name of names) n += Number(await client.sendCommand(name, true, ["EXISTS", name]));
+      return n;
+    },
+    async remove() {
+      try {
+        for (const name of names) await client.sendCommand(name, false, ["DEL", name]);
+      } finally {
+        await client.close();
+      }
+    },
+  };
+}
+
 /** A harness on the file's cluster, with a key prefix of its own. */
 export function clusterHarness(
   kind: RedisKind,
@@ -50,6 +92,7 @@ export function clusterHarness(
         await layer.connect();
         return layer;
       },
+      plantForeignKeys: () => plantOnCluster(cluster.urls(), prefix),
       listen: (layer: ChannelLayer, channel: string) =>
         layer instanceof RedisPubSubChannelLayer ? layer.listen(channel) : Promise.resolve(),
       async dispose() {
