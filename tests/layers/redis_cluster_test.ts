@@ -20,7 +20,7 @@ import { receiveWithin } from "./conformance.ts";
 import { eventually, untilDelivered } from "./conformance_faults.ts";
 import { quietLogs } from "../jobs/contract.ts";
 import { clusterQueueKey } from "../../adapters/redis/cluster_keys.ts";
-import { nonLocalName } from "../../src/layers/kit.ts";
+import { LayerUnavailableError, nonLocalName } from "../../src/layers/kit.ts";
 
 const ignore = skipReason("redis") !== undefined;
 quietLogs();
@@ -275,4 +275,28 @@ Deno.test({
       await Promise.all([sender.close(), receiver.close(), queue.close()]);
     }
   },
+});
+
+Deno.test("cluster: unreachable seed nodes fail with LayerUnavailableError, bounded", async () => {
+  const rootNodes = ["redis://127.0.0.1:1"];
+  const timeouts = { connectTimeoutMs: 300, commandTimeoutMs: 300 };
+  for (
+    const layer of [
+      new RedisPubSubChannelLayer({ cluster: { rootNodes }, timeouts, ...fast }),
+      new RedisQueueChannelLayer({ cluster: { rootNodes }, timeouts, ...fast }),
+    ]
+  ) {
+    const started = performance.now();
+    await assert.rejects(() => layer.groupSend("g", { type: "x" }), LayerUnavailableError);
+    assert.ok(performance.now() - started < 3000);
+    await layer.close();
+  }
+  const queue = new RedisJobQueue({ cluster: { rootNodes }, ...fast });
+  await assert.rejects(() => queue.enqueue("x", []), LayerUnavailableError);
+  await queue.close();
+  assert.throws(
+    () => new RedisPubSubChannelLayer({ cluster: { rootNodes }, url: "redis://h" }),
+    /one of url, hosts or cluster/,
+  );
+  assert.throws(() => new RedisQueueChannelLayer({ cluster: { rootNodes: [] } }), /rootNodes/);
 });
