@@ -177,6 +177,13 @@ export class ClusterClient implements RedisClientLike {
     return node.sendCommand(args);
   }
 
+  /** `host:port` of the master that serves `key`'s slot (as this client knows the slot map). */
+  async nodeOf(key: string): Promise<string> {
+    const node = await this.cluster.getNodeClientForKey(key, false);
+    const socket = node?.options?.socket ?? {};
+    return `${socket.host}:${socket.port}`;
+  }
+
   /** The node clients of every master (for SCAN, which works per node). */
   masters(): Promise<RedisClientLike[]> {
     // deno-lint-ignore no-explicit-any

@@ -92,6 +92,8 @@ export class HostReader {
   #clockOffset = 0;
   /** On a cluster: a key of the slot the pop blocks on (`CLIENT UNBLOCK` goes to its node). */
   #blockKey = "";
+  /** On a cluster: the node (`host:port`) whose client id {@linkcode id} is. */
+  #idNode = "";
 
   /** A reader for `host`; it starts on {@linkcode ensure}. */
   constructor(host: ReaderHost) {
@@ -135,6 +137,7 @@ export class HostReader {
     const [blockKeys] = groups[0];
     const raw = (client as { raw?: ClusterClient }).raw!;
     this.#blockKey = blockKeys[0];
+    this.#idNode = await raw.nodeOf(this.#blockKey).catch(() => "");
     this.#id = raw.onNodeOf(this.#blockKey, ["CLIENT", "ID"]).then(String, () => undefined);
     if (!(await this.#id) || !mayBlock()) return { rows, first: 1 };
     const seconds = groups.length > 1 ? String(CLUSTER_POLL_SECONDS) : String(BLOCK_SECONDS);
@@ -231,9 +234,15 @@ export class HostReader {
           if (!client?.isReady || !id) return;
           const unblock = ["CLIENT", "UNBLOCK", id];
           const raw = (client as { raw?: ClusterClient }).raw;
-          const done = this.#host.cluster && raw
-            ? await raw.onNodeOf(this.#blockKey, unblock)
-            : await client.sendCommand(unblock);
+          let done: unknown;
+          if (this.#host.cluster && raw) {
+            // Ids are per node: never unblock on a node the slot moved to (another client there
+            // may have this id); the pop then returns at its timeout or with a MOVED.
+            if ((await raw.nodeOf(this.#blockKey).catch(() => "")) !== this.#idNode) return;
+            done = await raw.onNodeOf(this.#blockKey, unblock);
+          } else {
+            done = await client.sendCommand(unblock);
+          }
           if (Number(done) === 1) return;
           // The BZPOPMIN has not reached Redis yet: try again shortly.
           await new Promise((r) => setTimeout(r, 2));
