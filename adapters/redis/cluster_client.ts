@@ -190,17 +190,66 @@ export class ClusterClient implements RedisClientLike {
     return Promise.all(this.cluster.masters.map((m: any) => this.cluster.nodeClient(m)));
   }
 
-  /** `SSUBSCRIBE`: the sharded channel's shard sends its messages to `listener`. */
-  subscribe(
+  /**
+   * `SSUBSCRIBE`: the sharded channel's shard sends its messages to `listener`.
+   *
+   * When the channel's slot moves to another master, Redis ends the subscription and node-redis
+   * subscribes again on the new owner; what was published in between is lost. The client then
+   * reports it as its link events: `reconnecting`, and `ready` once subscribed again, so the
+   * layers treat it as the reconnect it is (the pub/sub layer signals a resync, the job queue
+   * looks at the jobs it waits for).
+   */
+  async subscribe(
     channel: string,
     listener: (message: string, channel: string) => void,
   ): Promise<unknown> {
-    return this.cluster.sSubscribe(channel, listener);
+    const reply = await this.cluster.sSubscribe(channel, listener);
+    this.#subscribed.set(channel, listener);
+    this.#watchMoves();
+    return reply;
   }
 
   /** `SUNSUBSCRIBE`. */
   unsubscribe(channel: string): Promise<unknown> {
+    this.#subscribed.delete(channel);
     return this.cluster.sUnsubscribe(channel);
+  }
+
+  readonly #subscribed = new Map<string, (message: string, channel: string) => void>();
+  readonly #watched = new WeakSet<object>();
+  // deno-lint-ignore no-explicit-any
+  readonly #linkListeners = {
+    reconnecting: new Set<(...a: any[]) => void>(),
+    ready: new Set<(...a: any[]) => void>(),
+  };
+
+  /** Listens for moved shard channels on every master's sharded pub/sub connection. */
+  #watchMoves(): void {
+    // deno-lint-ignore no-explicit-any
+    for (const master of this.cluster.masters as any[]) {
+      const client = master?.pubSub?.client;
+      if (!client || this.#watched.has(client)) continue;
+      this.#watched.add(client);
+      client.on("sharded-channel-moved", (channel: string) => this.#moved(channel));
+    }
+  }
+
+  async #moved(channel: string): Promise<void> {
+    for (const l of this.#linkListeners.reconnecting) l();
+    const listener = this.#subscribed.get(channel);
+    if (listener) {
+      // node-redis subscribes again on the new owner; so does this (idempotent: one listener set).
+      for (let i = 0; i < 50 && this.isOpen; i++) {
+        try {
+          await this.cluster.sSubscribe(channel, listener);
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      this.#watchMoves();
+    }
+    for (const l of this.#linkListeners.ready) l();
   }
 
   /** Closes every node connection after pending replies. */
@@ -217,6 +266,7 @@ export class ClusterClient implements RedisClientLike {
   // deno-lint-ignore no-explicit-any
   on(event: string, listener: (...args: any[]) => void): unknown {
     for (const e of EVENTS[event] ?? [event]) this.cluster.on(e, listener);
+    if (event === "reconnecting" || event === "ready") this.#linkListeners[event].add(listener);
     return this;
   }
 
@@ -224,6 +274,7 @@ export class ClusterClient implements RedisClientLike {
   // deno-lint-ignore no-explicit-any
   off(event: string, listener: (...args: any[]) => void): unknown {
     for (const e of EVENTS[event] ?? [event]) this.cluster.off(e, listener);
+    if (event === "reconnecting" || event === "ready") this.#linkListeners[event].delete(listener);
     return this;
   }
 }

@@ -8,7 +8,7 @@
  * @module
  */
 import { type Child, deno, type Row } from "../lib.ts";
-import type { Ctx } from "./common.ts";
+import { best, type Ctx, load, windows } from "./common.ts";
 import { skipped } from "./cross.ts";
 import { RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
 import { startRedisCluster } from "../../testing/redis_cluster.ts";
@@ -86,6 +86,45 @@ async function runOnce(
   }
 }
 
+/**
+ * The cross-process broadcast of bench/scenarios/cross.ts (2 Switchboard servers, receivers on
+ * both, one room) with the layer on `env`'s engine; best of `rounds`.
+ */
+async function crossOn(
+  ctx: Ctx,
+  env: Record<string, string>,
+  label: string,
+): Promise<Record<string, number>> {
+  const { warmup, duration } = windows(ctx);
+  const perServer = ctx.quick ? 100 : 500;
+  const results: Record<string, number>[] = [];
+  for (let r = 0; r < 1; r++) {
+    const servers: Child[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        servers.push(await deno("servers/switchboard.ts", ["cross"], { env }));
+      }
+      const res = await load("fanout", {
+        proto: "sb",
+        "recv-urls": servers.map((s) => `ws://127.0.0.1:${s.port}/ws/room`).join(","),
+        "send-url": `ws://127.0.0.1:${servers[0].port}/ws/sender`,
+        receivers: perServer * 2,
+        window: 4,
+        warmup,
+        duration,
+      }, servers);
+      ctx.log(
+        `  cross ${label}: ${Math.round(res.deliveriesPerSec)} deliveries/s, ` +
+          `broadcast p50 ${res.p50.toFixed(1)} ms, servers' CPU ${res.serverCpu.toFixed(2)} s`,
+      );
+      results.push(res);
+    } finally {
+      await Promise.all(servers.map((s) => s.stop()));
+    }
+  }
+  return best(results, "deliveriesPerSec");
+}
+
 /** Runs the scenario on a private cluster (started here) and the runner's private Redis. */
 export async function interested(ctx: Ctx): Promise<Row[]> {
   const scenario = `group broadcast, ${SERVERS} processes, ${GROUPS} groups spread over them`;
@@ -97,6 +136,23 @@ export async function interested(ctx: Ctx): Promise<Row[]> {
     standalone: { REDIS_URL: ctx.redis.url },
   };
   const rows: Row[] = [];
+  const onCluster = await crossOn(ctx, targets.cluster, "Redis Cluster");
+  const onOne = await crossOn(ctx, targets.standalone, "one Redis");
+  rows.push({
+    scenario: `cross-process broadcast, 2 × ${ctx.quick ? 100 : 500} receivers (Redis Cluster)`,
+    metric: "deliveries/s",
+    unit: "deliveries/s",
+    switchboard: onCluster.deliveriesPerSec,
+    baselineName: "Switchboard on one Redis",
+    baseline: onOne.deliveriesPerSec,
+    ratio: onCluster.deliveriesPerSec / onOne.deliveriesPerSec,
+    cpuRatio: onCluster.perServerCpuSecond / onOne.perServerCpuSecond,
+    target: "-",
+    met: true,
+    notes: `all-received p50: cluster ${onCluster.p50.toFixed(1)} ms, one Redis ${
+      onOne.p50.toFixed(1)
+    } ms`,
+  });
   for (const [name, target] of Object.entries(targets)) {
     const runs: Record<"interested" | "everyone", Result[]> = {
       interested: [],

@@ -44,10 +44,13 @@ const Shout = message(
 
 if (mode === "cross") {
   const url = Deno.env.get("REDIS_URL");
-  if (!url) throw new Error("cross needs REDIS_URL");
+  const rootNodes = Deno.env.get("REDIS_CLUSTER_URLS")?.split(",");
+  if (!url && !rootNodes) throw new Error("cross needs REDIS_URL or REDIS_CLUSTER_URLS");
   layers.register(
     "default",
-    new RedisPubSubChannelLayer({ url, prefix: "sbbench" }),
+    new RedisPubSubChannelLayer(
+      rootNodes ? { cluster: { rootNodes }, prefix: "sbbench" } : { url, prefix: "sbbench" },
+    ),
   );
 }
 

@@ -209,6 +209,9 @@ Deno.test({
     const worker = new Worker(queue, {
       functions: { twice: (_ctx: unknown, n: number) => 2 * n },
       concurrency: 4,
+      // A try whose COMPLETE failed (TRYAGAIN for longer than its retries while the queue's
+      // slot moved) stays running until its lease ends: then it runs again (at least once).
+      leaseMs: 2000,
     });
     let running: Promise<void> | undefined;
     try {
@@ -267,7 +270,7 @@ Deno.test({
       const expected = Array.from({ length: sent }, (_, i) => i);
       assert.deepEqual(got[0], expected, "direct messages, in order, none lost");
       assert.deepEqual(got[1], expected, "normal-channel messages, in order, none lost");
-      const results = await Promise.all(jobs.map((j) => j.result({ timeout: 20_000 })));
+      const results = await Promise.all(jobs.map((j) => j.result({ timeout: 30_000 })));
       assert.deepEqual(results, jobs.map((_, i) => 2 * i), "every job ran");
     } finally {
       await worker.stop();
