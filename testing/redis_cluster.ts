@@ -23,8 +23,8 @@ export interface ClusterNode {
   readonly port: number;
   /** `redis://127.0.0.1:<port>`. */
   readonly url: string;
-  /** The child process, until it is killed. */
-  process: Deno.ChildProcess | undefined;
+  /** True while its process runs (false once killed or stopped). */
+  readonly running: boolean;
 }
 
 /** Runs `redis-cli -p <port> <args>` and returns its standard output (throws on failure). */
@@ -123,6 +123,7 @@ export class RedisClusterServer implements AsyncDisposable {
   /** The six nodes (masters first, as `--cluster create` assigned them). */
   readonly nodes: ClusterNode[];
   readonly #dir: string;
+  readonly #procs = new Map<number, Deno.ChildProcess>();
   #stopped = false;
 
   private constructor(nodes: ClusterNode[], dir: string) {
@@ -143,12 +144,18 @@ export class RedisClusterServer implements AsyncDisposable {
       throw new ServiceUnavailableError("redis", `redis-server is not runnable: ${error}`);
     }
     const dir = await Deno.makeTempDir({ prefix: "redis-cluster-" });
-    const nodes = clusterPorts(6).map((port) => ({
-      port,
-      url: `redis://127.0.0.1:${port}`,
-      process: undefined as Deno.ChildProcess | undefined,
-    }));
-    const cluster = new RedisClusterServer(nodes, dir);
+    const cluster = new RedisClusterServer([], dir);
+    const nodes = cluster.nodes;
+    for (const port of clusterPorts(6)) {
+      const procs = cluster.#procs;
+      nodes.push({
+        port,
+        url: `redis://127.0.0.1:${port}`,
+        get running() {
+          return procs.has(port);
+        },
+      });
+    }
     try {
       for (const node of nodes) cluster.#spawn(node);
       await Promise.all(
@@ -180,35 +187,50 @@ export class RedisClusterServer implements AsyncDisposable {
   #spawn(node: ClusterNode): void {
     const nodeDir = `${this.#dir}/${node.port}`;
     Deno.mkdirSync(nodeDir, { recursive: true });
-    node.process = new Deno.Command("redis-server", {
-      args: [
-        "--port",
-        String(node.port),
-        "--bind",
-        "127.0.0.1",
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        `${nodeDir}/nodes.conf`,
-        "--cluster-node-timeout",
-        "1000",
-        "--dir",
-        nodeDir,
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--loglevel",
-        "warning",
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    this.#procs.set(
+      node.port,
+      new Deno.Command("redis-server", {
+        args: [
+          "--port",
+          String(node.port),
+          "--bind",
+          "127.0.0.1",
+          "--cluster-enabled",
+          "yes",
+          "--cluster-config-file",
+          `${nodeDir}/nodes.conf`,
+          "--cluster-node-timeout",
+          "1000",
+          "--dir",
+          nodeDir,
+          "--save",
+          "",
+          "--appendonly",
+          "no",
+          "--loglevel",
+          "warning",
+        ],
+        stdout: "null",
+        stderr: "null",
+      }).spawn(),
+    );
+  }
+
+  async #kill(port: number): Promise<void> {
+    const child = this.#procs.get(port);
+    if (!child) return;
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+    await child.status;
+    this.#procs.delete(port);
   }
 
   /** The nodes that are running. */
   get live(): ClusterNode[] {
-    return this.nodes.filter((n) => n.process);
+    return this.nodes.filter((n) => this.#procs.has(n.port));
   }
 
   async #nodes(): Promise<NodeLine[]> {
@@ -257,9 +279,7 @@ export class RedisClusterServer implements AsyncDisposable {
   async killMaster(key?: string): Promise<number> {
     const port = await this.masterOf(key);
     const node = this.nodes.find((n) => n.port === port)!;
-    node.process?.kill("SIGKILL");
-    await node.process?.status;
-    node.process = undefined;
+    await this.#kill(node.port);
     await until(
       "a new master for the slot",
       30_000,
@@ -350,14 +370,7 @@ export class RedisClusterServer implements AsyncDisposable {
     if (this.#stopped) return;
     this.#stopped = true;
     await Promise.all(this.nodes.map(async (n) => {
-      if (!n.process) return;
-      try {
-        n.process.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-      await n.process.status;
-      n.process = undefined;
+      await this.#kill(n.port);
     }));
     await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
   }
