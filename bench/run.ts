@@ -1,5 +1,5 @@
 /**
- * `deno task bench [--quick] [--only echo,fanout,cross,engines,jobs,idle,presence,metrics]`
+ * `deno task bench [--quick] [--only echo,fanout,cross,engines,jobs,idle,presence,metrics,bun,history,interested]`
  *
  * Runs every scenario against its baseline in this one run and prints one row each: Switchboard,
  * the baseline and the ratio, with the issue #8 target. Servers and the load generator are
@@ -29,6 +29,7 @@ import { engines } from "./scenarios/engines.ts";
 import { metrics } from "./scenarios/metrics.ts";
 import { bunRows } from "./scenarios/bun.ts";
 import { history } from "./scenarios/history.ts";
+import { interested } from "./scenarios/interested.ts";
 
 const SCENARIOS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   echo,
@@ -41,6 +42,7 @@ const SCENARIOS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   metrics,
   bun: bunRows,
   history,
+  interested,
 };
 
 const quick = Deno.args.includes("--quick");
@@ -124,7 +126,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   await ensureNodeDeps();
   let redis: PrivateRedis | undefined;
-  const needsRedis = ["cross", "engines", "jobs", "presence", "history"];
+  const needsRedis = ["cross", "engines", "jobs", "presence", "history", "interested"];
   if (only.some((s) => needsRedis.includes(s))) {
     try {
       redis = await startRedis();

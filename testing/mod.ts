@@ -62,6 +62,13 @@ export {
 export { redisCommand, RedisServer, startRedis } from "./redis_server.ts";
 export { NatsServer, startNats } from "./nats_server.ts";
 export {
+  clusterCli,
+  type ClusterNode,
+  keySlot,
+  RedisClusterServer,
+  startRedisCluster,
+} from "./redis_cluster.ts";
+export {
   type AppExitStatus,
   spawnApp,
   type SpawnAppOptions,

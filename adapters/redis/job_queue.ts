@@ -40,6 +40,7 @@ import {
   type RedisHost,
   type RedisLink,
 } from "./redis_client.ts";
+import { assertClusterOptions, type RedisClusterOptions } from "./cluster_client.ts";
 import type { Script } from "./scripts.ts";
 import { type Outcome, ResultWaiters, unavailable } from "./job_results.ts";
 import {
@@ -65,6 +66,12 @@ export interface RedisJobQueueOptions {
    * with `disableOfflineQueue: true` so commands fail fast while Redis is away.
    */
   client?: RedisClientLike;
+  /**
+   * A Redis Cluster instead of `url` / `client`. Every key of the queue then carries one hash
+   * tag (the default prefix is `switchboard:jobs:{<queueName>}`; a `prefix` given must contain
+   * a `{tag}`), so each script touches one slot; results travel over sharded pub/sub.
+   */
+  cluster?: RedisClusterOptions;
   /** The queue's name. Default `"default"`. */
   queueName?: string;
   /**
@@ -127,18 +134,26 @@ export class RedisJobQueue implements JobQueue, JobBackend {
 
   /** Creates the queue; connections open on first use. */
   constructor(options: RedisJobQueueOptions = {}) {
-    if (options.url !== undefined && options.client !== undefined) {
-      throw new TypeError("Pass either url or client, not both");
-    }
-    this.#host = options.client ?? options.url ?? "redis://127.0.0.1:6379";
+    const given = [options.url, options.client, options.cluster].filter((o) => o !== undefined);
+    if (given.length > 1) throw new TypeError("Pass one of url, client or cluster");
+    if (options.cluster !== undefined) assertClusterOptions(options.cluster);
+    this.#host = options.cluster !== undefined
+      ? { cluster: options.cluster }
+      : options.client ?? options.url ?? "redis://127.0.0.1:6379";
     this.#backoff = options.backoff;
     const queueName = options.queueName ?? "default";
     if (!/^[A-Za-z0-9_.\-]{1,64}$/.test(queueName)) {
       throw new TypeError("queueName must be 1-64 ASCII letters, digits, '-', '_' or '.'");
     }
-    this.#prefix = options.prefix ?? `switchboard:jobs:${queueName}`;
+    this.#prefix = options.prefix ??
+      (options.cluster ? `switchboard:jobs:{${queueName}}` : `switchboard:jobs:${queueName}`);
     if (typeof this.#prefix !== "string" || !/^\S{1,200}$/.test(this.#prefix)) {
       throw new TypeError("prefix must be 1-200 characters without whitespace");
+    }
+    if (options.cluster && !/\{[^}]+\}/.test(this.#prefix)) {
+      throw new TypeError(
+        "On Redis Cluster the prefix needs a hash tag ({tag}) so every key of the queue shares a slot",
+      );
     }
     this.#keepResultMs = Math.max(0, Math.round(options.keepResultMs ?? 3_600_000));
     this.#defaultMaxTries = options.defaultMaxTries ?? 3;

@@ -7,6 +7,9 @@
  *
  * {@linkcode RedisJobQueue} is the background job queue on Redis (run its jobs with `Worker`).
  *
+ * All three run on a Redis Cluster too (`{ cluster: { rootNodes: [...] } }`, see
+ * {@linkcode RedisClusterOptions}): sharded pub/sub, hash-tagged keys (docs/scaling.md).
+ *
  * ```ts ignore
  * import { layers } from "@switchboard/switchboard";
  * import { RedisPubSubChannelLayer } from "@switchboard/switchboard/adapters/redis";
@@ -20,6 +23,13 @@ export { RedisPubSubChannelLayer, type RedisPubSubChannelLayerOptions } from "./
 export { RedisQueueChannelLayer, type RedisQueueChannelLayerOptions } from "./queue_layer.ts";
 export { RedisJobQueue, type RedisJobQueueOptions } from "./job_queue.ts";
 export { ForeignChannelError } from "./errors.ts";
+export {
+  ClusterClient,
+  type ClusterHost,
+  type NodeRedisCluster,
+  parseClusterUrls,
+  type RedisClusterOptions,
+} from "./cluster_client.ts";
 export type { DropListener, DropReason } from "../../src/layers/mailbox.ts";
 export {
   type BackoffOptions,

@@ -34,6 +34,7 @@ import {
   type RedisTimeouts,
   unavailable,
 } from "./redis_client.ts";
+import type { RedisClusterOptions } from "./cluster_client.ts";
 import { type Shard as BaseShard, ShardedLayer } from "./sharded_layer.ts";
 import type {
   HistoryCapability,
@@ -51,6 +52,12 @@ export interface RedisPubSubChannelLayerOptions extends CapacityOptions {
   url?: string;
   /** Several Redis hosts (URLs or node-redis clients); names are sharded over them. */
   hosts?: RedisHost[];
+  /**
+   * A Redis Cluster instead of `url` / `hosts`: groups and channels use sharded pub/sub
+   * (`SSUBSCRIBE` / `SPUBLISH`), so a message reaches only the shard of its channel and the
+   * processes subscribed there (a process subscribes to a group only while it has local members).
+   */
+  cluster?: RedisClusterOptions;
   /** Prefix of every Redis channel name. Default `"switchboard"`. */
   prefix?: string;
   /** Seconds a message may wait in a local mailbox before it is dropped. Default 60. */
@@ -116,6 +123,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer, HistoryCapability 
   /** Redis channel → what it carries. */
   #routes = new Map<string, Route>();
   #decodeChain: Promise<void> = Promise.resolve();
+  #heard = 0;
 
   /** Creates a layer; it connects on first use or on {@linkcode connect}. */
   constructor(options: RedisPubSubChannelLayerOptions = {}) {
@@ -151,6 +159,14 @@ export class RedisPubSubChannelLayer implements ChannelLayer, HistoryCapability 
   /** Messages dropped in this process so far, by reason. */
   get dropped(): { expired: number; full: number; invalid: number } {
     return this.#s.mailboxes.dropped;
+  }
+
+  /**
+   * Redis messages this instance's subscribers received so far, before routing (for tests and
+   * metrics: on a cluster, a process hears only the groups it has members of).
+   */
+  get heard(): number {
+    return this.#heard;
   }
 
   /** Number of Redis hosts. */
@@ -229,6 +245,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer, HistoryCapability 
   }
 
   #onMessage(redisChannel: string, payload: string): void {
+    this.#heard++;
     const route = this.#routes.get(redisChannel);
     if (!route) return; // unsubscribed meanwhile
     const nl = payload.indexOf("\n");

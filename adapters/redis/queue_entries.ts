@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { ownerOfKey } from "./cluster_keys.ts";
 import { isProcessLocal, type LayerMessage } from "../../src/layers/kit.ts";
 import { deepFreeze, type Mailboxes } from "../../src/layers/mailbox.ts";
 import type { RedisClientLike } from "./redis_client.ts";
@@ -67,7 +68,7 @@ export function dispatchEntry(
   ageMs: number,
 ): Promise<void> | undefined {
   const mailboxes = ctx.mailboxes;
-  const owner = key.slice(ctx.prefix.length + 3);
+  const owner = ownerOfKey(ctx.prefix, key);
   const nl = member.indexOf("\n", HEADER_LENGTH);
   let targets: string[];
   try {
@@ -104,8 +105,15 @@ export function dispatchEntry(
   }
 }
 
-/** Deletes every key matching `pattern` on `client`, with SCAN (not KEYS) and UNLINK. */
-export async function unlinkMatching(client: RedisClientLike, pattern: string): Promise<void> {
+/**
+ * Deletes every key matching `pattern` on `client`, with SCAN (not KEYS) and UNLINK; `oneByOne`
+ * on a cluster node (keys of several slots cannot share one UNLINK).
+ */
+export async function unlinkMatching(
+  client: RedisClientLike,
+  pattern: string,
+  oneByOne = false,
+): Promise<void> {
   let cursor = "0";
   do {
     const reply = (await client.sendCommand([
@@ -117,6 +125,7 @@ export async function unlinkMatching(client: RedisClientLike, pattern: string): 
       "1000",
     ])) as [string, string[]];
     cursor = String(reply[0]);
-    if (reply[1].length) await client.sendCommand(["UNLINK", ...reply[1]]);
+    if (oneByOne) await Promise.all(reply[1].map((key) => client.sendCommand(["UNLINK", key])));
+    else if (reply[1].length) await client.sendCommand(["UNLINK", ...reply[1]]);
   } while (cursor !== "0");
 }

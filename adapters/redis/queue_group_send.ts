@@ -25,6 +25,11 @@ export interface GroupSendContext<H> {
   readonly luaRules: string[] | undefined;
   /** Number of hosts. */
   readonly hostCount: number;
+  /**
+   * On a Redis Cluster: the hash tag of an owner's key. Destinations are then batched per tag
+   * (one DELIVER per slot) and the one-script path is not used.
+   */
+  readonly slotOf?: (owner: string) => string;
   /** The host of a name. */
   hostOf(name: string): H;
   /** The queue key of a channel or process inbox. */
@@ -62,7 +67,7 @@ export function groupSend<H>(
   header: string,
   body: string,
 ): Promise<[number, number]> {
-  if (ctx.hostCount === 1 && ctx.luaRules) {
+  if (ctx.hostCount === 1 && ctx.luaRules && !ctx.slotOf) {
     return GROUP_SEND.run(client, [groupKey], [
       String(ctx.expiryMs),
       String(ctx.groupExpiryMs),
@@ -94,11 +99,14 @@ async function deliverSteps<H>(
     if (!list) buckets.set(owner, list = []);
     if (isProcessLocal(channel)) list.push(channel);
   }
-  const perHost = new Map<H, { keys: string[]; args: string[] }>();
+  const perHost = new Map<H | string, { host: H; keys: string[]; args: string[] }>();
   for (const [owner, list] of buckets) {
     const host = ctx.hostOf(owner);
-    let batch = perHost.get(host);
-    if (!batch) perHost.set(host, batch = { keys: [], args: [String(ctx.expiryMs), header, body] });
+    const batchKey = ctx.slotOf ? ctx.slotOf(owner) : host;
+    let batch = perHost.get(batchKey);
+    if (!batch) {
+      perHost.set(batchKey, batch = { host, keys: [], args: [String(ctx.expiryMs), header, body] });
+    }
     batch.keys.push(ctx.key(owner));
     batch.args.push(
       String(isProcessLocal(owner) ? ctx.inboxCapacity : ctx.capacity(owner)),
@@ -106,8 +114,8 @@ async function deliverSteps<H>(
     );
   }
   const results = await Promise.all(
-    [...perHost].map(async ([host, batch]) =>
-      (await DELIVER.run(await ctx.command(host), batch.keys, batch.args)) as unknown[]
+    [...perHost.values()].map(async (batch) =>
+      (await DELIVER.run(await ctx.command(batch.host), batch.keys, batch.args)) as unknown[]
     ),
   );
   let full = 0;

@@ -36,6 +36,7 @@ import {
   resolveTimeouts,
   unavailable,
 } from "./redis_client.ts";
+import type { RedisClusterOptions } from "./cluster_client.ts";
 import { DELIVER, GROUP_ADD, GROUP_MEMBERS } from "./scripts.ts";
 import { dispatchEntry, unlinkMatching, WriteOrder } from "./queue_entries.ts";
 import { groupSend, type GroupSendContext, groupSendReady, luaRules } from "./queue_group_send.ts";
@@ -52,6 +53,9 @@ import type {
 } from "../../src/layers/history.ts";
 import { RedisHistories } from "./history.ts";
 import { HISTORY_KEY } from "../../src/layers/history.ts";
+import { clusterQueueKey, ownerTag } from "./cluster_keys.ts";
+import { ClusterClient } from "./cluster_client.ts";
+import type { RedisClientLike } from "./redis_client.ts";
 
 /** Options of {@linkcode RedisQueueChannelLayer}. */
 export interface RedisQueueChannelLayerOptions extends CapacityOptions {
@@ -59,6 +63,11 @@ export interface RedisQueueChannelLayerOptions extends CapacityOptions {
   url?: string;
   /** Several Redis hosts (URLs or node-redis clients); names are sharded over them. */
   hosts?: RedisHost[];
+  /**
+   * A Redis Cluster instead of `url` / `hosts`: every key carries a hash tag (a process's inboxes
+   * share one, each normal channel and group has its own), so each script touches one slot.
+   */
+  cluster?: RedisClusterOptions;
   /** Prefix of every Redis key. Default `"switchboard"`. */
   prefix?: string;
   /** Seconds a message may wait (in Redis or in the process) before it is dropped. Default 60. */
@@ -118,7 +127,8 @@ const RESYNC_WAIT_MS = 5_000;
  *   a membership ends with `groupDiscard`, or `groupExpiry` after its process is gone.
  * - When a reader reconnects to a Redis server that restarted (its `run_id` changed), queued
  *   messages may be gone: once memberships are restored and sending works again, the layer
- *   delivers `{type: "switchboard.resync"}` into every local channel and emits `resync`.
+ *   delivers `{type: "switchboard.resync"}` into every local channel and emits `resync`. On a
+ *   Redis Cluster, any read failure counts (it may have been a failover).
  */
 export class RedisQueueChannelLayer implements ChannelLayer, HistoryCapability {
   /** Optional features. */
@@ -148,6 +158,8 @@ export class RedisQueueChannelLayer implements ChannelLayer, HistoryCapability {
   #flushGate: Promise<void> | undefined;
   /** One instance's writes reach Redis in call order. */
   readonly #order = new WriteOrder();
+  /** True on a Redis Cluster (hash-tagged keys, see `cluster_keys.ts`). */
+  readonly #cluster: boolean;
 
   /** Creates a layer; it connects on first use or on {@linkcode connect}. */
   constructor(options: RedisQueueChannelLayerOptions = {}) {
@@ -158,6 +170,7 @@ export class RedisQueueChannelLayer implements ChannelLayer, HistoryCapability {
     this.#inboxCapacity = options.inboxCapacity ?? 10_000;
     this.#capacity = capacityLookup(options);
     this.#readBatch = String(options.readBatch ?? 128);
+    this.#cluster = options.cluster !== undefined;
     this.#s = new ShardedLayer<Shard>(options, {
       label: "Redis queue layer",
       validate: () => {
@@ -209,6 +222,7 @@ export class RedisQueueChannelLayer implements ChannelLayer, HistoryCapability {
       capacity: this.#capacity,
       luaRules: luaRules(options),
       hostCount: this.#s.shards.length,
+      slotOf: this.#cluster ? ownerTag : undefined,
       hostOf: (name) => this.#shardOf(name),
       key: (owner) => this.#key(owner),
       command: (shard) => this.#command(shard),
@@ -219,6 +233,7 @@ export class RedisQueueChannelLayer implements ChannelLayer, HistoryCapability {
     return {
       index: shard.index,
       redis: shard.host,
+      cluster: this.#cluster,
       backoff: layer.backoff,
       timeouts: layer.timeouts,
       closed: () => layer.closed,
@@ -262,10 +277,12 @@ export class RedisQueueChannelLayer implements ChannelLayer, HistoryCapability {
   }
 
   #key(channel: string): string {
+    if (this.#cluster) return clusterQueueKey(this.prefix, nonLocalName(channel));
     return `${this.prefix}:q:${nonLocalName(channel)}`;
   }
 
   #groupKey(group: string): string {
+    if (this.#cluster) return `${this.prefix}:group:{${group}}`;
     return this.#s.groupKey(group);
   }
 
@@ -299,7 +316,9 @@ export class RedisQueueChannelLayer implements ChannelLayer, HistoryCapability {
     await this.#restore(shard);
     await Promise.all(this.#s.shards.map((s) => s.restoring));
     this.#s.signalResync(
-      `Redis host ${shard.index} restarted: messages queued there before may have been lost`,
+      this.#cluster
+        ? "Redis Cluster: reads failed (a node down or failed over): messages queued there before may have been lost"
+        : `Redis host ${shard.index} restarted: messages queued there before may have been lost`,
     );
   }
 
@@ -525,8 +544,13 @@ export class RedisQueueChannelLayer implements ChannelLayer, HistoryCapability {
       await Promise.all(this.#s.shards.map((shard) => shard.reader.idle()));
       await Promise.all(this.#s.shards.map(async (shard) => {
         const client = await this.#command(shard);
-        for (const pattern of [`${this.prefix}:q:*`, `${this.prefix}:group:*`]) {
-          await unlinkMatching(client, pattern);
+        // SCAN works per node: on a cluster, on every master.
+        const raw = (client as { raw?: RedisClientLike }).raw;
+        const nodes = raw instanceof ClusterClient ? await raw.masters() : [client];
+        for (const node of nodes) {
+          for (const pattern of [`${this.prefix}:q:*`, `${this.prefix}:group:*`]) {
+            await unlinkMatching(node, pattern, this.#cluster);
+          }
         }
       }));
     } catch (error) {

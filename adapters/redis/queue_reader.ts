@@ -21,9 +21,18 @@ import {
   type RedisTimeouts,
 } from "./redis_client.ts";
 import { READ } from "./scripts.ts";
+import { bySlot } from "./cluster_keys.ts";
+import type { ClusterClient } from "./cluster_client.ts";
 
 /** Seconds a `BZPOPMIN` of the reader blocks before it re-reads its keys. */
 export const BLOCK_SECONDS = 2;
+
+/**
+ * On a Redis Cluster, seconds a `BZPOPMIN` blocks while the reader also reads keys of other
+ * slots (normal channels a receiver waits on): one pop cannot block on several slots, so those
+ * are polled at this pace.
+ */
+export const CLUSTER_POLL_SECONDS = 0.05;
 
 /** What a reader needs from its layer. */
 export interface ReaderHost {
@@ -31,6 +40,8 @@ export interface ReaderHost {
   readonly index: number;
   /** Where the host is. */
   readonly redis: RedisHost;
+  /** True on a Redis Cluster: keys are read per slot, ids are per node. */
+  readonly cluster?: boolean;
   /** Reconnect backoff. */
   readonly backoff?: BackoffOptions;
   /** Connect and command timeouts (a blocking pop gets its block time on top). */
@@ -79,6 +90,10 @@ export class HostReader {
   #pause: { timer: ReturnType<typeof setTimeout>; resolve: () => void } | undefined;
   /** Redis time minus local time, measured at the last `READ` reply. */
   #clockOffset = 0;
+  /** On a cluster: a key of the slot the pop blocks on (`CLIENT UNBLOCK` goes to its node). */
+  #blockKey = "";
+  /** On a cluster: the node (`host:port`) whose client id {@linkcode id} is. */
+  #idNode = "";
 
   /** A reader for `host`; it starts on {@linkcode ensure}. */
   constructor(host: ReaderHost) {
@@ -96,7 +111,43 @@ export class HostReader {
   }
 
   #readId(conn: RedisLink): Promise<string | undefined> {
+    // On a cluster the id is per node: read before each blocking pop (#readCluster).
+    if (this.#host.cluster) return Promise.resolve(undefined);
     return conn.client.sendCommand(["CLIENT", "ID"]).then(String, () => undefined);
+  }
+
+  /**
+   * The cluster read: `READ` per slot; when nothing came, the id of the reader's connection to
+   * the node of the first slot (the process inboxes), then a blocking pop there: 2 s when it is
+   * the only slot, {@linkcode CLUSTER_POLL_SECONDS} when others are polled.
+   */
+  async #readCluster(
+    client: RedisClientLike,
+    keys: string[],
+    counts: string[],
+    mayBlock: () => boolean,
+  ): Promise<{ rows: unknown[]; first: number }> {
+    const groups = bySlot(keys, counts);
+    const replies = await Promise.all(groups.map(([k, c]) => READ.run(client, k, c)));
+    const first = replies[0] as unknown[];
+    this.#clockOffset = Number(first[0]) - Date.now();
+    const rows: unknown[] = [first[0]];
+    for (const r of replies) rows.push(...(r as unknown[]).slice(1));
+    if (rows.length > 1 || !mayBlock()) return { rows, first: 1 };
+    const [blockKeys] = groups[0];
+    const raw = (client as { raw?: ClusterClient }).raw!;
+    this.#blockKey = blockKeys[0];
+    this.#idNode = await raw.nodeOf(this.#blockKey).catch(() => "");
+    this.#id = raw.onNodeOf(this.#blockKey, ["CLIENT", "ID"]).then(String, () => undefined);
+    if (!(await this.#id) || !mayBlock()) return { rows, first: 1 };
+    const seconds = groups.length > 1 ? String(CLUSTER_POLL_SECONDS) : String(BLOCK_SECONDS);
+    this.#blocking = true;
+    try {
+      const popped = await client.sendCommand(["BZPOPMIN", ...blockKeys, seconds]);
+      return { rows: (popped as unknown[] | null) ?? [], first: 0 };
+    } finally {
+      this.#blocking = false;
+    }
   }
 
   /** Opens the reader connection and starts the loop (idempotent). */
@@ -143,6 +194,8 @@ export class HostReader {
   }
 
   async #serverRunId(conn: RedisLink): Promise<string | undefined> {
+    // A cluster has one run_id per node (INFO goes to any of them): no restart detection there.
+    if (this.#host.cluster) return undefined;
     try {
       const info = String(await conn.client.sendCommand(["INFO", "server"]));
       return /run_id:([0-9a-f]+)/.exec(info)?.[1];
@@ -179,7 +232,17 @@ export class HostReader {
           const client = this.#host.command();
           const id = await this.#id;
           if (!client?.isReady || !id) return;
-          const done = await client.sendCommand(["CLIENT", "UNBLOCK", id]);
+          const unblock = ["CLIENT", "UNBLOCK", id];
+          const raw = (client as { raw?: ClusterClient }).raw;
+          let done: unknown;
+          if (this.#host.cluster && raw) {
+            // Ids are per node: never unblock on a node the slot moved to (another client there
+            // may have this id); the pop then returns at its timeout or with a MOVED.
+            if ((await raw.nodeOf(this.#blockKey).catch(() => "")) !== this.#idNode) return;
+            done = await raw.onNodeOf(this.#blockKey, unblock);
+          } else {
+            done = await client.sendCommand(unblock);
+          }
           if (Number(done) === 1) return;
           // The BZPOPMIN has not reached Redis yet: try again shortly.
           await new Promise((r) => setTimeout(r, 2));
@@ -236,14 +299,30 @@ export class HostReader {
       let failed: unknown;
       this.#busy = true;
       try {
-        let rows = (await READ.run(client, keys, counts)) as unknown[];
-        this.#clockOffset = Number(rows[0]) - Date.now();
+        const mayBlock = () => !host.closed() && !host.flushGate() && this.#gen === gen;
+        let rows: unknown[];
         let first = 1;
-        if (failures) {
+        if (host.cluster) {
+          this.#blockingGen = gen;
+          ({ rows, first } = await this.#readCluster(
+            client,
+            keys,
+            counts,
+            () => failures === 0 && mayBlock(),
+          ));
+          if (failures) {
+            failures = 0;
+            await this.#recovered(conn);
+          }
+        } else {
+          rows = (await READ.run(client, keys, counts)) as unknown[];
+          this.#clockOffset = Number(rows[0]) - Date.now();
+        }
+        if (!host.cluster && failures) {
           failures = 0;
           await this.#recovered(conn);
         }
-        if (rows.length === 1 && !host.closed() && !host.flushGate() && this.#gen === gen) {
+        if (!host.cluster && rows.length === 1 && mayBlock()) {
           this.#blockingGen = gen;
           this.#blocking = true;
           try {
@@ -282,7 +361,9 @@ export class HostReader {
   async #recovered(conn: RedisLink): Promise<void> {
     this.#down = false;
     const runId = await this.#serverRunId(conn);
-    const restarted = !!runId && !!this.#runId && runId !== this.#runId;
+    // A cluster has no one run_id to compare, and a read that failed there may have been a
+    // failover (a promoted replica lacks what was not replicated yet): treated as a restart.
+    const restarted = this.#host.cluster || (!!runId && !!this.#runId && runId !== this.#runId);
     if (runId) this.#runId = runId;
     await this.#host.recovered(restarted);
   }

@@ -13,6 +13,14 @@ import { createClient } from "redis";
 import { getLogger, LayerUnavailableError } from "../../src/layers/kit.ts";
 import { orderHosts } from "./shard.ts";
 import {
+  assertClusterOptions,
+  ClusterClient,
+  type ClusterHost,
+  isClusterHost,
+  makeCluster,
+  type RedisClusterOptions,
+} from "./cluster_client.ts";
+import {
   DEFAULT_REDIS_TIMEOUTS,
   type RedisTimeouts,
   resolveTimeouts,
@@ -58,8 +66,11 @@ export interface RedisClientLike {
   off(event: string, listener: (...args: any[]) => void): unknown;
 }
 
-/** Where a layer finds Redis: URLs (the layer owns the connections) or clients. */
-export type RedisHost = string | RedisClientLike;
+/**
+ * Where a layer finds Redis: URLs (the layer owns the connections), clients, or a Redis Cluster
+ * (`{ cluster: { rootNodes } }`, the layer owns its cluster clients).
+ */
+export type RedisHost = string | RedisClientLike | ClusterHost;
 
 /** Reconnect backoff of connections the layer opens from URLs. */
 export interface BackoffOptions {
@@ -74,7 +85,16 @@ export interface BackoffOptions {
  * come back sorted by {@linkcode hostIdentity} (not in the order given): shards are chosen by
  * host identity, so processes that list the same hosts in another order still agree.
  */
-export function resolveHosts(options: { url?: string; hosts?: readonly RedisHost[] }): RedisHost[] {
+export function resolveHosts(
+  options: { url?: string; hosts?: readonly RedisHost[]; cluster?: RedisClusterOptions },
+): RedisHost[] {
+  if (options.cluster !== undefined) {
+    if (options.url !== undefined || options.hosts !== undefined) {
+      throw new TypeError("Pass one of url, hosts or cluster");
+    }
+    assertClusterOptions(options.cluster);
+    return [{ cluster: options.cluster }];
+  }
   if (options.hosts !== undefined) {
     if (!Array.isArray(options.hosts) || options.hosts.length === 0) {
       throw new TypeError("hosts must be a non-empty array of Redis URLs or clients");
@@ -145,20 +165,26 @@ export async function openLink(
   let client: RedisClientLike;
   let owned: boolean;
   let retryUntil = 0;
+  const reconnectStrategy = (retries: number) => {
+    const delay = Math.min(min * 2 ** Math.min(retries, 16), max) +
+      Math.floor(Math.random() * min);
+    retryUntil = Date.now() + delay;
+    return delay;
+  };
   if (typeof host === "string") {
     client = createClient({
       url: host,
       disableOfflineQueue: true,
       socket: {
         connectTimeout: timeouts.connectTimeoutMs,
-        reconnectStrategy: (retries: number) => {
-          const delay = Math.min(min * 2 ** Math.min(retries, 16), max) +
-            Math.floor(Math.random() * min);
-          retryUntil = Date.now() + delay;
-          return delay;
-        },
+        reconnectStrategy,
       },
     }) as unknown as RedisClientLike;
+    owned = true;
+  } else if (isClusterHost(host)) {
+    client = new ClusterClient(
+      makeCluster(host.cluster, { connectTimeout: timeouts.connectTimeoutMs, reconnectStrategy }),
+    );
     owned = true;
   } else if (options.duplicate) {
     client = host.duplicate();

@@ -21,6 +21,7 @@ export class Script {
   readonly source: string;
   #sha: Promise<string> | undefined;
   #known: string | undefined;
+  #clusterSource: string | undefined;
 
   /** Wraps a Lua source. */
   constructor(source: string) {
@@ -55,6 +56,22 @@ export class Script {
   run(client: RedisClientLike, keys: string[], args: string[]): Promise<unknown> {
     const sha = this.#known;
     if (sha === undefined) return this.sha().then(() => this.run(client, keys, args));
+    if ((client as { isCluster?: boolean }).isCluster) {
+      // Each node (and a replica promoted after a failover) has its own script cache: EVAL
+      // always, so that no NOSCRIPT retry lets a later command overtake this one. Pub/sub on a
+      // cluster is sharded: a script publishes with SPUBLISH (to a channel of its keys' slot).
+      this.#clusterSource ??= this.source.replaceAll(
+        "redis.call('PUBLISH',",
+        "redis.call('SPUBLISH',",
+      );
+      return client.sendCommand([
+        "EVAL",
+        this.#clusterSource,
+        String(keys.length),
+        ...keys,
+        ...args,
+      ]);
+    }
     const scripts = loadedOn(client);
     if (!scripts.has(sha)) {
       const reply = client.sendCommand([

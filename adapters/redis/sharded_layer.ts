@@ -36,6 +36,7 @@ import {
   resolveHosts,
   resolveTimeouts,
 } from "./redis_client.ts";
+import type { RedisClusterOptions } from "./cluster_client.ts";
 import { makeSerializer, type MessageSerializer } from "./serializer.ts";
 import { consistentHash } from "./shard.ts";
 
@@ -57,6 +58,8 @@ export interface ShardedLayerOptions {
   url?: string;
   /** Several Redis hosts. */
   hosts?: RedisHost[];
+  /** One Redis Cluster. */
+  cluster?: RedisClusterOptions;
   /** Prefix of every Redis name. Default `"switchboard"`. */
   prefix?: string;
   /** AES-GCM key strings. */

@@ -127,6 +127,14 @@ export class TimedClient implements RedisClientLike {
   get isReady(): boolean {
     return this.#raw.isReady;
   }
+  /** True when the wrapped client talks to a Redis Cluster. */
+  get isCluster(): boolean {
+    return (this.#raw as { isCluster?: boolean }).isCluster === true;
+  }
+  /** The wrapped client. */
+  get raw(): RedisClientLike {
+    return this.#raw;
+  }
   get isOpen(): boolean {
     return this.#raw.isOpen;
   }

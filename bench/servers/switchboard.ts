@@ -52,12 +52,15 @@ const history = mode.endsWith("-history") ? { size: 1000, ttlMs: 300_000 } : und
 if (mode.startsWith("cross")) {
   const url = Deno.env.get("REDIS_URL");
   const nats = Deno.env.get("NATS_URL"); // the engines scenario: the NATS layer instead
-  if (!url && !nats) throw new Error("cross needs REDIS_URL or NATS_URL");
+  const rootNodes = Deno.env.get("REDIS_CLUSTER_URLS")?.split(",");
+  if (!url && !nats && !rootNodes) {
+    throw new Error("cross needs REDIS_URL, REDIS_CLUSTER_URLS or NATS_URL");
+  }
   layers.register(
     "default",
-    nats
-      ? new NatsChannelLayer({ servers: nats, prefix: "sbbench" })
-      : new RedisPubSubChannelLayer({ url, prefix: "sbbench" }),
+    nats ? new NatsChannelLayer({ servers: nats, prefix: "sbbench" }) : new RedisPubSubChannelLayer(
+      rootNodes ? { cluster: { rootNodes }, prefix: "sbbench" } : { url, prefix: "sbbench" },
+    ),
   );
 }
 

@@ -1,14 +1,15 @@
 /**
  * Channel layers of the tutorial app, by alias: in memory by default, on Redis when REDIS_URL is
  * set (the pub/sub layer for chat and notifications, the queue layer for reliable chat and
- * analytics), on NATS when NATS_URL is set (it wins over REDIS_URL; see nats_layers.ts; the jobs follow).
+ * analytics), on a Redis Cluster when REDIS_CLUSTER_URLS is (the same layers, cluster-aware), on
+ * NATS when NATS_URL is set (it wins over REDIS_URL; see nats_layers.ts; the jobs follow).
  * SWITCHBOARD_PREFIX namespaces every Redis key and channel, and every NATS subject (tests set a
  * unique one).
  */
 import { InMemoryChannelLayer } from "../../adapters/memory/mod.ts";
 import { RedisPubSubChannelLayer, RedisQueueChannelLayer } from "../../adapters/redis/mod.ts";
 import { layers } from "../../mod.ts";
-import { natsServers, redisUrl } from "./settings.ts";
+import { natsServers, redisTarget } from "./settings.ts";
 import { setupNatsLayers } from "./nats_layers.ts";
 
 /** The aliases the tutorial consumers use. */
@@ -24,10 +25,12 @@ function env(name: string): string | undefined {
 
 /**
  * Where the tutorial's layers live: `"nats"` when NATS_URL is set, else `"redis"` when REDIS_URL
- * is set, else `"memory"`.
+ * is set, `"redis-cluster"` when REDIS_CLUSTER_URLS is, else `"memory"`.
  */
-export function layerBackend(): "nats" | "redis" | "memory" {
-  return natsServers() ? "nats" : redisUrl() ? "redis" : "memory";
+export function layerBackend(): "nats" | "redis" | "redis-cluster" | "memory" {
+  if (natsServers()) return "nats";
+  const target = redisTarget();
+  return !target ? "memory" : "cluster" in target ? "redis-cluster" : "redis";
 }
 
 /** Registers every tutorial layer (idempotent unless `force`). */
@@ -35,7 +38,7 @@ export function setupLayers(options: { force?: boolean } = {}): void {
   if (!options.force && LAYER_ALIASES.every((a) => layers.has(a))) return;
   const nats = natsServers(); // throws a SettingsError for a URL without its scheme
   if (nats) return setupNatsLayers(nats, env("SWITCHBOARD_PREFIX") ?? "tutorial");
-  const url = redisUrl(); // throws a SettingsError for a URL without its scheme
+  const url = redisTarget(); // throws a SettingsError for a URL without its scheme
   if (!url) {
     layers.register("chat", () => new InMemoryChannelLayer());
     layers.register("queue", () => new InMemoryChannelLayer({ expiry: 900, capacity: 1000 }));
@@ -44,21 +47,26 @@ export function setupLayers(options: { force?: boolean } = {}): void {
     return;
   }
   const prefix = env("SWITCHBOARD_PREFIX") ?? "tutorial";
-  layers.register("chat", () => new RedisPubSubChannelLayer({ url, prefix: `${prefix}.chat` }));
+  layers.register("chat", () => new RedisPubSubChannelLayer({ ...url, prefix: `${prefix}.chat` }));
   layers.register(
     "queue",
     () =>
-      new RedisQueueChannelLayer({ url, prefix: `${prefix}.queue`, expiry: 900, capacity: 1000 }),
+      new RedisQueueChannelLayer({
+        ...url,
+        prefix: `${prefix}.queue`,
+        expiry: 900,
+        capacity: 1000,
+      }),
   );
   layers.register(
     "notifications",
-    () => new RedisPubSubChannelLayer({ url, prefix: `${prefix}.notify` }),
+    () => new RedisPubSubChannelLayer({ ...url, prefix: `${prefix}.notify` }),
   );
   layers.register(
     "analytics",
     () =>
       new RedisQueueChannelLayer({
-        url,
+        ...url,
         prefix: `${prefix}.analytics`,
         expiry: 3600,
         capacity: 5000,

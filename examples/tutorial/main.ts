@@ -3,8 +3,8 @@
  * `/asyncapi` — on PORT (default 8080).
  *
  * Without REDIS_URL: in-memory layers and jobs, with a worker in this process.
- * With REDIS_URL: Redis layers and jobs; a worker in this process unless `--no-worker`, which
- * leaves jobs to `deno task worker`.
+ * With REDIS_URL (or REDIS_CLUSTER_URLS, a Redis Cluster's seed nodes): Redis layers and jobs; a
+ * worker in this process unless `--no-worker`, which leaves jobs to `deno task worker`.
  * With NATS_URL: NATS layers and jobs (JetStream), whatever REDIS_URL says.
  * Ctrl+C shuts down cleanly: sockets closed, the worker drained, connections released.
  * Settings (REDIS_URL, API_TOKEN, ALLOWED_ORIGINS, MAX_JOBS_PER_CONNECTION) are checked before

@@ -5,6 +5,9 @@
  * - `REDIS_URL`: `redis://[user:pass@]host:port[/db]` (or `rediss://`); unset: in-memory layers.
  * - `NATS_URL`: `nats://host:port` (or `tls://`; several comma-separated): the channel layers run
  *   on NATS, and so do the jobs (JetStream), whatever REDIS_URL says.
+ * - `REDIS_CLUSTER_URLS`: comma-separated seed nodes of a Redis Cluster
+ *   (`redis://10.0.0.1:7000,redis://10.0.0.2:7000`): cluster layers and jobs (sharded pub/sub,
+ *   hash-tagged keys). Not together with `REDIS_URL`.
  * - `API_TOKEN`: the bearer token of the HTTP API (`POST /api/…`); unset: one is generated and
  *   printed at startup.
  * - `ALLOWED_ORIGINS`: comma-separated extra browser origins allowed to open WebSockets, on top of
@@ -86,6 +89,51 @@ export function natsServers(): string[] | undefined {
     }
   }
   return servers;
+}
+
+/**
+ * `REDIS_CLUSTER_URLS` when set: the seed nodes, each checked like `REDIS_URL`; throws when
+ * `REDIS_URL` is set too.
+ */
+export function redisClusterUrls(): string[] | undefined {
+  const value = env("REDIS_CLUSTER_URLS");
+  if (value === undefined) return undefined;
+  if (env("REDIS_URL") !== undefined) {
+    throw new SettingsError(
+      "Set REDIS_URL (one Redis) or REDIS_CLUSTER_URLS (a Redis Cluster's seed nodes), not both",
+    );
+  }
+  const urls = value.split(/[\s,]+/).filter(Boolean);
+  for (const text of urls) {
+    let url: URL | undefined;
+    try {
+      url = new URL(text);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== "redis:" && url.protocol !== "rediss:") || !url.hostname) {
+      throw new SettingsError(
+        `REDIS_CLUSTER_URLS: ${JSON.stringify(text.slice(0, 200))} is not a Redis URL: list ` +
+          `seed nodes with their scheme, e.g. REDIS_CLUSTER_URLS=redis://127.0.0.1:7000,redis://127.0.0.1:7001`,
+      );
+    }
+  }
+  if (urls.length === 0) throw new SettingsError("REDIS_CLUSTER_URLS lists no seed node");
+  return urls;
+}
+
+/**
+ * Where the tutorial's Redis is, as layer / job queue options: `{ url }` (REDIS_URL),
+ * `{ cluster: { rootNodes } }` (REDIS_CLUSTER_URLS), or undefined (in memory).
+ */
+export function redisTarget():
+  | { url: string }
+  | { cluster: { rootNodes: string[] } }
+  | undefined {
+  const rootNodes = redisClusterUrls();
+  if (rootNodes) return { cluster: { rootNodes } };
+  const url = redisUrl();
+  return url ? { url } : undefined;
 }
 
 let generated: string | undefined;
@@ -195,6 +243,7 @@ export function checkSettings(): void {
   chatHistory();
   redisUrl();
   natsServers();
+  redisClusterUrls();
   extraOrigins();
   maxJobsPerConnection();
   rateLimit();

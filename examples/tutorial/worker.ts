@@ -1,12 +1,16 @@
-/** `deno task worker`: a standalone worker for the tutorial's jobs (needs REDIS_URL or NATS_URL). */
+/**
+ * `deno task worker`: a standalone worker for the tutorial's jobs (needs REDIS_URL,
+ * REDIS_CLUSTER_URLS or NATS_URL).
+ */
 import { closeJobQueue, createWorker } from "./background_jobs/queue.ts";
 import { setupLayers } from "./layers.ts";
 import { layers } from "../../mod.ts";
 
-if (!Deno.env.get("REDIS_URL") && !Deno.env.get("NATS_URL")) {
+if (
+  !Deno.env.get("REDIS_URL") && !Deno.env.get("REDIS_CLUSTER_URLS") && !Deno.env.get("NATS_URL")
+) {
   console.error(
-    "deno task worker needs REDIS_URL or NATS_URL (without them, `deno task dev` runs jobs " +
-      "in-process)",
+    "deno task worker needs REDIS_URL, REDIS_CLUSTER_URLS or NATS_URL (without them, `deno task dev` runs jobs in-process)",
   );
   Deno.exit(2);
 }

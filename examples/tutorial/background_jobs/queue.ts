@@ -1,7 +1,7 @@
 /**
  * The tutorial's job queue and worker: in memory by default (with a worker in the app process),
- * on NATS JetStream when NATS_URL is set, else on Redis when REDIS_URL is set (the worker may then
- * run apart: `deno task worker`).
+ * on NATS JetStream when NATS_URL is set, else on Redis when REDIS_URL is set, on a Redis Cluster
+ * when REDIS_CLUSTER_URLS is (the worker may then run apart: `deno task worker`).
  */
 import { InMemoryJobQueue } from "../../../adapters/memory/mod.ts";
 import { RedisJobQueue } from "../../../adapters/redis/mod.ts";
@@ -9,7 +9,7 @@ import { NatsJobQueue } from "../../../adapters/nats/mod.ts";
 import type { JobHandle, JobQueue, JobQueueDepth } from "../../../src/jobs/contract.ts";
 import { Worker } from "../../../src/jobs/worker.ts";
 import type { JobObserver } from "../../../mod.ts";
-import { natsServers, redisUrl } from "../settings.ts";
+import { natsServers, redisTarget } from "../settings.ts";
 import { functions, JOB_TYPES, type JobType } from "./tasks.ts";
 
 type TutorialQueue = JobQueue & ConstructorParameters<typeof Worker>[0] & {
@@ -22,13 +22,16 @@ let queue: TutorialQueue | undefined;
 export function jobQueue(): TutorialQueue {
   if (!queue) {
     const nats = natsServers();
-    const url = redisUrl();
+    const target = redisTarget();
     const prefix = Deno.env.get("SWITCHBOARD_PREFIX") ?? "tutorial";
     queue = nats
       ? new NatsJobQueue({ servers: nats, prefix })
-      : url
-      ? new RedisJobQueue({ url, prefix: `${prefix}:jobs` })
-      : new InMemoryJobQueue();
+      : !target
+      ? new InMemoryJobQueue()
+      : "cluster" in target
+      // Every key of the queue shares one hash tag: one slot per queue on the cluster.
+      ? new RedisJobQueue({ ...target, prefix: `${prefix}:{jobs}` })
+      : new RedisJobQueue({ ...target, prefix: `${prefix}:jobs` });
   }
   return queue;
 }
