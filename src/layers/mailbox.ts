@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { clock } from "../clock.ts";
 import { onAbort } from "../abort.ts";
 import { ClosedError } from "../errors.ts";
 import type { LayerMessage, ReceiveOptions } from "./layer.ts";
@@ -86,7 +87,7 @@ export class Mailboxes {
   #live = new Set<string>();
   /** The signal each channel's receiver passes, watched for a release (see `receive`). */
   #receivers = new Map<string, AbortSignal>();
-  #nextSweep = Date.now() + SWEEP_INTERVAL_MS;
+  #nextSweep = clock.now() + SWEEP_INTERVAL_MS;
   #closed = false;
 
   /**
@@ -189,7 +190,7 @@ export class Mailboxes {
     force = false,
   ): "delivered" | "full" | "expired" | "closed" {
     if (this.#closed) return "closed";
-    const now = Date.now();
+    const now = clock.now();
     if (now >= this.#nextSweep) this.#sweep(now);
     if (deadline <= now) return "expired";
     const box = this.#box(channel);
@@ -205,7 +206,7 @@ export class Mailboxes {
   }
 
   /** A deadline `expiryMs` from `from` (epoch ms, default now). */
-  deadline(from: number = Date.now()): number {
+  deadline(from: number = clock.now()): number {
     return from + this.#expiryMs;
   }
 
@@ -224,7 +225,7 @@ export class Mailboxes {
     if (signal && this.#receivers.get(channel) !== signal) this.#watch(channel, signal);
     this.#live.add(channel);
     const box = this.#box(channel);
-    this.#dropExpired(channel, box, Date.now());
+    this.#dropExpired(channel, box, clock.now());
     const entry = box.shift();
     if (entry) {
       this.#forget(channel, box);
