@@ -69,6 +69,8 @@ export function deepFreeze<T>(value: T): T {
 }
 
 const SWEEP_INTERVAL_MS = 5_000;
+/** At most this many released channel names are remembered (oldest forgotten first). */
+const RELEASED_LIMIT = 100_000;
 
 /** The mailboxes of one layer instance. */
 export class Mailboxes {
@@ -87,6 +89,13 @@ export class Mailboxes {
   #live = new Set<string>();
   /** The signal each channel's receiver passes, watched for a release (see `receive`). */
   #receivers = new Map<string, AbortSignal>();
+  /**
+   * Channels released for good, with when to forget them (epoch ms): a message that reaches one
+   * later (a group send racing the member's last discard) is dropped instead of parking a new
+   * mailbox nobody will read. Kept for one expiry period (a message older than that is dropped
+   * anyway) and at most {@linkcode RELEASED_LIMIT} names.
+   */
+  #released = new Map<string, number>();
   #nextSweep = clock.now() + SWEEP_INTERVAL_MS;
   #closed = false;
 
@@ -146,6 +155,10 @@ export class Mailboxes {
 
   #sweep(now: number): void {
     this.#nextSweep = now + SWEEP_INTERVAL_MS;
+    for (const [channel, until] of this.#released) {
+      if (until > now) break; // insertion order is expiry order
+      this.#released.delete(channel);
+    }
     for (const [channel, box] of this.#boxes) {
       this.#dropExpired(channel, box, now);
       this.#forget(channel, box);
@@ -154,6 +167,7 @@ export class Mailboxes {
 
   /** Marks a channel as in use (made by `newChannel` or being received on): it gets resyncs. */
   markLive(channel: string): void {
+    this.#released.delete(channel);
     this.#live.add(channel);
   }
 
@@ -189,7 +203,7 @@ export class Mailboxes {
     deadline: number,
     force = false,
   ): "delivered" | "full" | "expired" | "closed" {
-    if (this.#closed) return "closed";
+    if (this.#closed || this.#released.has(channel)) return "closed";
     const now = clock.now();
     if (now >= this.#nextSweep) this.#sweep(now);
     if (deadline <= now) return "expired";
@@ -223,6 +237,7 @@ export class Mailboxes {
       return Promise.reject(signal.reason);
     }
     if (signal && this.#receivers.get(channel) !== signal) this.#watch(channel, signal);
+    this.#released.delete(channel);
     this.#live.add(channel);
     const box = this.#box(channel);
     this.#dropExpired(channel, box, clock.now());
@@ -237,6 +252,7 @@ export class Mailboxes {
         if (i !== -1) box.waiters.splice(i, 1);
         if (box.waiters.length === 0) this.#live.delete(channel);
         this.#forget(channel, box);
+        if (signal!.reason instanceof ClosedError) this.release(channel);
         reject(signal!.reason);
       };
       const unlisten = onAbort(signal, aborted);
@@ -281,6 +297,11 @@ export class Mailboxes {
     this.#live.delete(channel);
     this.#receivers.delete(channel);
     if (box) this.#boxes.delete(channel);
+    this.#released.delete(channel);
+    this.#released.set(channel, clock.now() + this.#expiryMs);
+    if (this.#released.size > RELEASED_LIMIT) {
+      this.#released.delete(this.#released.keys().next().value!);
+    }
   }
 
   /** Live channels (made by `newChannel` or received on, and not released): for tests and metrics. */
@@ -320,5 +341,6 @@ export class Mailboxes {
     this.#boxes.clear();
     this.#live.clear();
     this.#receivers.clear();
+    this.#released.clear();
   }
 }

@@ -246,3 +246,20 @@ Deno.test("a receive signal aborted with ClosedError releases the channel; any o
   assert.equal(layer.channelCount, 1);
   await layer.close();
 });
+
+Deno.test("a group message that reaches a released channel is dropped, not parked in a new mailbox", async () => {
+  const layer = new InMemoryChannelLayerForTests();
+  const channel = await layer.newChannel("late");
+  await layer.groupAdd("g", channel);
+  const closing = new AbortController();
+  const waiting = layer.receive(channel, { signal: closing.signal });
+  closing.abort(new ClosedError("connection closed"));
+  await assert.rejects(waiting, ClosedError);
+  assert.equal(layer.channelCount, 0);
+  // The member's discard has not run yet: a goodbye from another member reaches it.
+  await layer.groupSend("g", { type: "goodbye" });
+  await layer.send(channel, { type: "direct" });
+  assert.equal(layer.channelCount, 0, "a released channel got a mailbox back");
+  await layer.groupDiscard("g", channel);
+  await layer.close();
+});
