@@ -24,8 +24,19 @@ export function layerBackend(): "redis" | "memory" {
   return redisUrl() ? "redis" : "memory";
 }
 
-/** Registers every tutorial layer (idempotent unless `force`). */
-export function setupLayers(options: { force?: boolean } = {}): void {
+let givenPrefix: string | undefined;
+
+/** The namespace of the tutorial's Redis keys: `setupLayers`' `prefix`, SWITCHBOARD_PREFIX, `tutorial`. */
+export function redisPrefix(): string {
+  return givenPrefix ?? env("SWITCHBOARD_PREFIX") ?? "tutorial";
+}
+
+/**
+ * Registers every tutorial layer (idempotent unless `force`); `prefix` namespaces the Redis ones
+ * and the job queue (default: SWITCHBOARD_PREFIX, else `tutorial`).
+ */
+export function setupLayers(options: { force?: boolean; prefix?: string } = {}): void {
+  if (options.prefix !== undefined) givenPrefix = options.prefix;
   if (!options.force && LAYER_ALIASES.every((a) => layers.has(a))) return;
   const url = redisUrl(); // throws a SettingsError for a URL without its scheme
   if (!url) {
@@ -35,7 +46,7 @@ export function setupLayers(options: { force?: boolean } = {}): void {
     layers.register("analytics", () => new InMemoryChannelLayer({ expiry: 3600, capacity: 5000 }));
     return;
   }
-  const prefix = env("SWITCHBOARD_PREFIX") ?? "tutorial";
+  const prefix = redisPrefix();
   layers.register("chat", () => new RedisPubSubChannelLayer({ url, prefix: `${prefix}.chat` }));
   layers.register(
     "queue",

@@ -250,8 +250,10 @@ export function privateServersHarness(
           await Promise.all(proxies.map((p) => p.close()));
           for (const server of servers.servers) {
             let open = await server.connectedClients();
-            // A proxy's upstream side closes a moment after the layer closed its side.
-            for (let i = 0; open > 0 && proxies.length && i < 50; i++) {
+            // The server counts a connection until it has read its end, a moment after the
+            // layer closed it (longer under load; and a proxy's upstream side closes after the
+            // layer's side): poll for up to 2 s.
+            for (let i = 0; open > 0 && i < 100; i++) {
               await new Promise((r) => setTimeout(r, 20));
               open = await server.connectedClients();
             }

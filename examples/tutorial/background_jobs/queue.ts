@@ -6,6 +6,7 @@ import { InMemoryJobQueue } from "../../../adapters/memory/mod.ts";
 import { RedisJobQueue } from "../../../adapters/redis/mod.ts";
 import type { JobHandle, JobQueue } from "../../../src/jobs/contract.ts";
 import { Worker } from "../../../src/jobs/worker.ts";
+import { redisPrefix } from "../layers.ts";
 import { redisUrl } from "../settings.ts";
 import { functions, JOB_TYPES, type JobType } from "./tasks.ts";
 
@@ -15,7 +16,7 @@ let queue: (JobQueue & ConstructorParameters<typeof Worker>[0]) | undefined;
 export function jobQueue(): JobQueue & ConstructorParameters<typeof Worker>[0] {
   if (!queue) {
     const url = redisUrl();
-    const prefix = Deno.env.get("SWITCHBOARD_PREFIX") ?? "tutorial";
+    const prefix = redisPrefix();
     queue = url ? new RedisJobQueue({ url, prefix: `${prefix}:jobs` }) : new InMemoryJobQueue();
   }
   return queue;
