@@ -236,17 +236,27 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Registers the conformance tests of one layer. */
+/**
+ * Which cases a file registers: all of them (default), only the fault and reconnect cases, or
+ * only the others — so that a slow layer's suite can be split over two files that
+ * `deno test --parallel` runs side by side.
+ */
+export type SuitePart = "all" | "faults" | "core";
+
+/** Registers the conformance tests of one layer (or one `part` of them). */
 export function layerConformanceSuite(
   name: string,
   setup: () => Promise<LayerHarness>,
   caps: LayerCapabilities,
+  part: SuitePart = "all",
 ): void {
+  let registering: "faults" | "core" = "faults";
   const test = (
     title: string,
     fn: (h: LayerHarness) => Promise<void>,
     applies = true,
   ) => {
+    if (part !== "all" && part !== registering) return;
     Deno.test({
       name: `${name}: ${title}`,
       ignore: !!caps.skip || !applies,
@@ -267,6 +277,7 @@ export function layerConformanceSuite(
 
   faultCases(test, caps);
   reconnectCases(test, caps);
+  registering = "core";
 
   // ------------------------------------------------------------------ names (§6.1)
 

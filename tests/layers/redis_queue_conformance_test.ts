@@ -1,6 +1,8 @@
 /**
- * The conformance suite on the Redis queue layer on the shared `REDIS_URL` server (a fresh key prefix per test). One file per layer and harness, so that
- * `deno test --parallel` runs them side by side.
+ * The conformance suite on the Redis queue layer, on the shared `REDIS_URL` server (a fresh key
+ * prefix per test).
+ * One file per layer and harness (and part), so that `deno test --parallel` runs them side by
+ * side.
  */
 import { layerConformanceSuite } from "./conformance.ts";
 import { redisSkipReason, sharedServerHarness } from "./redis_harness.ts";
