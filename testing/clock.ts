@@ -129,11 +129,13 @@ export class FakeClock implements Clock, Disposable {
 
   /**
    * Moves the time `ms` forward, firing every timer due on the way (including timers those set)
-   * at its due time, in order; resolves once the promise chains they started have run.
+   * at its due time, in order; resolves once the promise chains they started have run. Pending
+   * promise chains run first, so a timer set by work started just before the call counts.
    */
   async advance(ms: number): Promise<void> {
     if (!(ms >= 0) || !Number.isFinite(ms)) throw new TypeError("ms must be a finite number ≥ 0");
     const target = this.#now + ms;
+    await settle(); // what was started just before (a worker's first claim) sets its timers first
     for (;;) {
       const timer = this.#next();
       if (!timer || timer.due > target) break;
@@ -155,6 +157,7 @@ export class FakeClock implements Clock, Disposable {
    */
   async runAll(limit = 10_000): Promise<number> {
     let fired = 0;
+    await settle();
     for (;;) {
       const timer = this.#next();
       if (!timer || ![...this.#timers.values()].some((t) => t.every === undefined)) break;

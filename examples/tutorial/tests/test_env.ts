@@ -6,8 +6,12 @@
  * The namespace is this file's, not the process's: under `deno test --parallel` every test file
  * runs in the same process (one environment), so it is not taken from or written to
  * SWITCHBOARD_PREFIX (unless the run set one); the tutorial's layers are registered with it here,
- * before the app module registers them.
+ * before the app module registers them. (A static import: layers.ts and what it imports read the
+ * environment only when called. A dynamic one would make this module async, and the app module,
+ * which does not import this one, could then be evaluated first.)
  */
+import { setupLayers } from "../layers.ts";
+
 if (!Deno.env.get("SEND_COMPLETION")) Deno.env.set("SEND_COMPLETION", "1");
 // Job delays are real but scaled: 2 s of "translation" become 10 ms.
 if (!Deno.env.get("JOB_DELAY_SCALE")) Deno.env.set("JOB_DELAY_SCALE", "0.005");
@@ -16,6 +20,4 @@ if (!Deno.env.get("JOB_DELAY_SCALE")) Deno.env.set("JOB_DELAY_SCALE", "0.005");
 export const TEST_PREFIX: string = Deno.env.get("SWITCHBOARD_PREFIX") ??
   `test-${crypto.randomUUID().slice(0, 8)}`;
 
-// Imported after the variables above are set (a static import would be evaluated before them).
-const { setupLayers } = await import("../layers.ts");
 setupLayers({ prefix: TEST_PREFIX });
