@@ -131,7 +131,11 @@ export function faultCases(test: TestFn, caps: LayerCapabilities): void {
   test(
     "a backend that is never reachable: calls fail with LayerUnavailableError, bounded",
     async (h) => {
-      const layer = h.faults!.makeUnreachable(FAST);
+      // Nothing listens there (connections are refused at once): a shorter connect timeout
+      // than FAST's bounds each call sooner, which is what is checked.
+      const layer = h.faults!.makeUnreachable({
+        timeouts: { connectTimeoutMs: 300, commandTimeoutMs: 300 },
+      });
       try {
         await unavailableWithin(() => layer.newChannel(), "newChannel");
         await unavailableWithin(() => layer.send("c", { type: "x" }), "send");

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import type { ChannelLayer } from "../../src/layers/kit.ts";
 import { randomToken } from "../../src/layers/kit.ts";
+import { LayerUnavailableError } from "../../src/errors.ts";
 import {
   type RedisClientLike,
   type RedisHost,
@@ -102,6 +103,21 @@ export function makeRedisLayer(
     : new RedisQueueChannelLayer({ ...common, groupExpiry: options.groupExpiry });
 }
 
+/**
+ * Connects a layer a test sets up. The suite's short connect timeouts (1 s) bound the calls under
+ * test; a machine under heavy load can miss them while a test is only setting up (seen once in a
+ * parallel run at a load of 11 on 2 cores), so setup tries up to three times.
+ */
+async function connectForSetup(layer: { connect(): Promise<void> }): Promise<void> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await layer.connect();
+    } catch (error) {
+      if (!(error instanceof LayerUnavailableError) || attempt === 3) throw error;
+    }
+  }
+}
+
 function listen(layer: ChannelLayer, channel: string): Promise<void> {
   return layer instanceof RedisPubSubChannelLayer ? layer.listen(channel) : Promise.resolve();
 }
@@ -115,7 +131,7 @@ export function sharedServerHarness(kind: RedisKind): () => Promise<LayerHarness
       async make(options?: LayerTestOptions) {
         const layer = makeRedisLayer(kind, { url: REDIS_URL!, prefix }, options);
         made.push(layer);
-        await layer.connect();
+        await connectForSetup(layer);
         return layer;
       },
       listen,
@@ -182,7 +198,7 @@ export function privateServersHarness(
         );
         const layer = makeRedisLayer(kind, { hosts, prefix: "sb" }, options);
         made.push(layer);
-        await layer.connect();
+        await connectForSetup(layer);
         return { layer, proxies: mine };
       },
       async makeSplit(options?: LayerTestOptions) {
@@ -220,7 +236,7 @@ export function privateServersHarness(
         await Promise.all(hosts.map((c) => c.connect()));
         const layer = makeRedisLayer(kind, { hosts, prefix: "sb" }, options);
         made.push(layer);
-        await layer.connect();
+        await connectForSetup(layer);
         return { layer, listener, commands };
       },
       async killConnections(type) {
@@ -234,7 +250,7 @@ export function privateServersHarness(
         const hosts = options?.reverseHosts ? [...servers.urls].reverse() : servers.urls;
         const layer = makeRedisLayer(kind, { hosts, prefix: "sb" }, options);
         made.push(layer);
-        await layer.connect();
+        await connectForSetup(layer);
         return layer;
       },
       listen,
