@@ -373,9 +373,12 @@ Deno.test({
       await c.connect();
       await c.close();
     }
+    // The layer waits 1.5 s before it reconnects: time for the test to take the old id first
+    // (with 400 ms a loaded machine let the layer take it: "id … was taken before us", once
+    // under --parallel at a load of 9).
     const layer = new RedisQueueChannelLayer({
       url: server.url,
-      backoff: { minDelayMs: 400, maxDelayMs: 400 },
+      backoff: { minDelayMs: 1500, maxDelayMs: 1500 },
     });
     const others: Raw[] = [];
     try {
