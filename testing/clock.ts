@@ -123,8 +123,10 @@ export class FakeClock implements Clock, Disposable {
 
   /** {@inheritDoc Clock.clearTimeout} */
   clearTimeout(handle: TimerHandle | undefined): void {
-    const id = (handle as unknown as { fakeTimer?: number } | undefined)?.fakeTimer;
-    if (typeof id === "number") this.#timers.delete(id);
+    const fake = handle as unknown as { fakeTimer?: number; clock?: FakeClock } | undefined;
+    if (fake?.clock === this && typeof fake.fakeTimer === "number") {
+      this.#timers.delete(fake.fakeTimer);
+    }
   }
 
   /**
@@ -194,7 +196,7 @@ export class FakeClock implements Clock, Disposable {
   #add(fn: () => void, ms: number, every: number | undefined): TimerHandle {
     const id = this.#nextId++;
     this.#timers.set(id, { id, due: this.#now + delay(ms), every, fn });
-    return { fakeTimer: id } as unknown as TimerHandle;
+    return { fakeTimer: id, clock: this } as unknown as TimerHandle;
   }
 
   /** The timer due first (the one set first among those due at the same time). */

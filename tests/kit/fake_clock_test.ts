@@ -96,6 +96,13 @@ Deno.test("FakeClock: sleep rejects with the signal's reason; restore puts the p
     await assert.rejects(slept, /stop/);
     assert.equal(inner.pending, 0, "the aborted sleep cleared its timer");
   }
+  const [a, b] = [new FakeClock(), new FakeClock()];
+  const first = a.setTimeout(() => {}, 10); // timer 1 of a
+  b.setTimeout(() => {}, 10); // timer 1 of b
+  b.clearTimeout(first); // another clock's handle, with the same number inside: ignored
+  assert.deepEqual([a.pending, b.pending], [1, 1]);
+  a.clearTimeout(first);
+  assert.equal(a.pending, 0);
   assert.equal(getClock(), outer, "nested clocks restore in order");
   outer.restore();
   outer.restore(); // idempotent
