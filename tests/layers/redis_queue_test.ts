@@ -17,7 +17,7 @@ import {
   RedisQueueChannelLayer,
 } from "../../adapters/redis/mod.ts";
 import { BLOCK_SECONDS } from "../../adapters/redis/queue_reader.ts";
-import { RedisServer } from "../helpers/redis_servers.ts";
+import { RedisServer, settledClients } from "../helpers/redis_servers.ts";
 import { nextEvent, receiveNothing, receiveWithin } from "./conformance.ts";
 import { REDIS_URL, redisSkipReason } from "./redis_harness.ts";
 
@@ -240,7 +240,7 @@ Deno.test({
       assert.deepEqual(await layer.groupMembers("kept"), [channel]);
     } finally {
       await layer.close();
-      assert.equal(await server.connectedClients(), 0, "close() left connections open");
+      assert.equal(await settledClients(server, 0), 0, "close() left connections open");
       await server.stop();
     }
   },
