@@ -45,7 +45,15 @@ export {
   GROUP_ACTION_COMPLETE,
   MESSAGE_ACTION_COMPLETE,
 } from "../src/protocol/builtins.ts";
-export { skewClock, type SkewedClock } from "./clock.ts";
+export {
+  type Clock,
+  FakeClock,
+  fakeClock,
+  type FakeClockOptions,
+  skewClock,
+  type SkewedClock,
+  type TimerHandle,
+} from "./clock.ts";
 export { PositionTracker, recoverPath, type RecoverPositions } from "./history.ts";
 export { type TcpDirection, type TcpLatency, TcpProxy, type TcpProxyTarget } from "./tcp_proxy.ts";
 export {

@@ -118,6 +118,28 @@ export function tcpExchange(
   });
 }
 
+/**
+ * Waits (at most 1 s) until every thread of process `pid` is stopped, from /proc (Linux; elsewhere
+ * it returns at once). `kill(SIGSTOP)` returns before a multi-threaded server has stopped: a
+ * request sent right after could still be answered (nats-server did, 2 times in 30).
+ */
+function waitUntilStopped(pid: number): void {
+  const deadline = performance.now() + 1000;
+  while (performance.now() < deadline) {
+    try {
+      let running = false;
+      for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+        const stat = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/stat`);
+        const state = stat[stat.lastIndexOf(")") + 2]; // the field after "(name)"
+        if (state !== "T" && state !== "t") running = true;
+      }
+      if (!running) return;
+    } catch {
+      return; // no /proc (or the process is gone)
+    }
+  }
+}
+
 /** Options of {@linkcode LocalService.restart}. */
 export interface RestartOptions {
   /**
@@ -338,6 +360,7 @@ export abstract class LocalService implements AsyncDisposable {
     const child = this.#child;
     if (!child) throw new Error(`${this.kind} server is not running`);
     child.kill("SIGSTOP");
+    waitUntilStopped(child.pid);
     this.#paused = true;
     if (ms === undefined) return;
     clearTimeout(this.#resumeTimer);

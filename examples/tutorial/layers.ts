@@ -33,11 +33,22 @@ export function layerBackend(): "nats" | "redis" | "redis-cluster" | "memory" {
   return !target ? "memory" : "cluster" in target ? "redis-cluster" : "redis";
 }
 
-/** Registers every tutorial layer (idempotent unless `force`). */
-export function setupLayers(options: { force?: boolean } = {}): void {
+let givenPrefix: string | undefined;
+
+/** The namespace of the tutorial's Redis keys: `setupLayers`' `prefix`, SWITCHBOARD_PREFIX, `tutorial`. */
+export function redisPrefix(): string {
+  return givenPrefix ?? env("SWITCHBOARD_PREFIX") ?? "tutorial";
+}
+
+/**
+ * Registers every tutorial layer (idempotent unless `force`); `prefix` namespaces the Redis ones
+ * and the job queue (default: SWITCHBOARD_PREFIX, else `tutorial`).
+ */
+export function setupLayers(options: { force?: boolean; prefix?: string } = {}): void {
+  if (options.prefix !== undefined) givenPrefix = options.prefix;
   if (!options.force && LAYER_ALIASES.every((a) => layers.has(a))) return;
   const nats = natsServers(); // throws a SettingsError for a URL without its scheme
-  if (nats) return setupNatsLayers(nats, env("SWITCHBOARD_PREFIX") ?? "tutorial");
+  if (nats) return setupNatsLayers(nats, redisPrefix());
   const url = redisTarget(); // throws a SettingsError for a URL without its scheme
   if (!url) {
     layers.register("chat", () => new InMemoryChannelLayer());
@@ -46,7 +57,7 @@ export function setupLayers(options: { force?: boolean } = {}): void {
     layers.register("analytics", () => new InMemoryChannelLayer({ expiry: 3600, capacity: 5000 }));
     return;
   }
-  const prefix = env("SWITCHBOARD_PREFIX") ?? "tutorial";
+  const prefix = redisPrefix();
   layers.register("chat", () => new RedisPubSubChannelLayer({ ...url, prefix: `${prefix}.chat` }));
   layers.register(
     "queue",

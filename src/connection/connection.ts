@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { clock } from "../clock.ts";
 import { MESSAGE_ACTION_COMPLETE, TopicAction } from "../protocol/builtins.ts";
 import { CloseCode } from "../protocol/close_codes.ts";
 import { decodeFrame, type Envelope } from "../protocol/envelope.ts";
@@ -86,7 +87,7 @@ export class Connection implements ConnectionHandle {
   #state: "new" | "open" | "closing" | "closed" = "new";
   #disconnected: Promise<void> | undefined;
   #defaultTopic: string | undefined;
-  #lastActivity = Date.now();
+  #lastActivity = clock.now();
   #closeQueued = false;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -209,8 +210,8 @@ export class Connection implements ConnectionHandle {
     if (this.#disconnected) return this.#disconnected;
     const observer = this.#state === "new" ? undefined : this.#settings.observer; // opened: told
     this.#state = "closed";
-    clearTimeout(this.#idleTimer);
-    clearTimeout(this.#closeTimer);
+    clock.clearTimeout(this.#idleTimer);
+    clock.clearTimeout(this.#closeTimer);
     this.#layer.cancelRetry();
     this.#disconnected = (async () => {
       try {
@@ -256,7 +257,7 @@ export class Connection implements ConnectionHandle {
   #armCloseTimer(): void {
     const grace = this.#settings.closeTimeoutMs;
     if (!grace || this.#disconnected) return;
-    this.#closeTimer = setTimeout(() => {
+    this.#closeTimer = clock.setTimeout(() => {
       if (this.#disconnected) return;
       getLogger().warn(
         `${this.cls.name}: the client did not complete the close within ${grace} ms; dropping it`,
@@ -273,10 +274,10 @@ export class Connection implements ConnectionHandle {
   #armIdleTimer(): void {
     const idle = this.#settings.idleTimeoutMs;
     if (!idle) return;
-    const left = this.#lastActivity + idle - Date.now();
-    this.#idleTimer = setTimeout(() => {
+    const left = this.#lastActivity + idle - clock.now();
+    this.#idleTimer = clock.setTimeout(() => {
       if (this.#state !== "open") return;
-      if (Date.now() - this.#lastActivity >= idle) {
+      if (clock.now() - this.#lastActivity >= idle) {
         getLogger().info(`${this.cls.name}: closing a connection idle for ${idle} ms`);
         this.close(CloseCode.goingAway, "Idle timeout");
       } else {
@@ -346,7 +347,7 @@ export class Connection implements ConnectionHandle {
   /** 1) limits: the rate limit; false when the frame must not be handled. */
   #admit(): boolean {
     if (this.#closeQueued) return false;
-    this.#lastActivity = Date.now();
+    this.#lastActivity = clock.now();
     const verdict = this.#rateLimit?.take() ?? "ok";
     if (verdict === "ok") return true;
     if (verdict === "close") {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { clock } from "../clock.ts";
 import { DirectAbortController } from "../abort.ts";
 import type { BroadcastOptions, Consumer, ConsumerClass } from "../consumer/consumer.ts";
 import { ClosedError, LayerUnavailableError } from "../errors.ts";
@@ -151,7 +152,7 @@ export class LayerLoop {
     if (!this.#retry) this.outbox.write(layerUnavailable(error));
     const retry = this.#retry ??= { delayMs: RETRY_FIRST_MS };
     if (retry.timer !== undefined) return;
-    retry.timer = setTimeout(() => {
+    retry.timer = clock.setTimeout(() => {
       retry.timer = undefined;
       retry.delayMs = Math.min(retry.delayMs * 2, RETRY_MAX_MS);
       if (host.state !== "open") return;
@@ -165,7 +166,7 @@ export class LayerLoop {
 
   /** Stops retrying (the connection closed). */
   cancelRetry(): void {
-    clearTimeout(this.#retry?.timer);
+    clock.clearTimeout(this.#retry?.timer);
   }
 
   /** Ends the receive loop (at its next receive); {@linkcode LayerLoop.receiving} then settles. */

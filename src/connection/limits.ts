@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { clock } from "../clock.ts";
 
 /** The rate limit settings (`AppOptions.rateLimit`). */
 export interface RateLimitSettings {
@@ -22,12 +23,12 @@ const VIOLATION_WINDOW_MS = 10_000;
 /** A token bucket: `burst` tokens, refilled at `perSecond`. */
 class TokenBucket {
   #tokens: number;
-  #last = Date.now();
+  #last = clock.now();
   constructor(readonly perSecond: number, readonly burst: number) {
     this.#tokens = burst;
   }
   take(): boolean {
-    const now = Date.now();
+    const now = clock.now();
     this.#tokens = Math.min(
       this.burst,
       this.#tokens + ((now - this.#last) / 1000) * this.perSecond,
@@ -57,7 +58,7 @@ export class RateLimiter {
   /** Takes a token for one incoming frame. */
   take(): "ok" | "refused" | "close" {
     if (this.#bucket.take()) return "ok";
-    const now = Date.now();
+    const now = clock.now();
     this.#violations = this.#violations.filter((t) => now - t < VIOLATION_WINDOW_MS);
     this.#violations.push(now);
     return this.#violations.length >= (this.settings.maxViolations ?? 20) ? "close" : "refused";

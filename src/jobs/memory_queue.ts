@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { clock } from "../clock.ts";
 import { ClosedError } from "../errors.ts";
 import {
   checkEnqueue,
@@ -105,7 +106,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
         return Promise.resolve(this.#handle(id, existing.name));
       }
       if (existing) this.#forget(id);
-      const now = Date.now();
+      const now = clock.now();
       const entry: Entry = {
         id,
         name,
@@ -157,7 +158,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
   /** {@inheritDoc JobBackend.claim} */
   claim(token: string, leaseMs: number): Promise<ClaimResult> {
     if (this.#closed) return Promise.reject(new ClosedError("The job queue is closed"));
-    const now = Date.now();
+    const now = clock.now();
     let nextDue: number | undefined;
     for (const id of this.#delayed) {
       const entry = this.#jobs.get(id)!;
@@ -211,9 +212,9 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
         }
         if (state.pending) return state.pending;
         state.pending = new Promise<void>((resolve) => {
-          const timer = setTimeout(done, timeoutMs);
+          const timer = clock.setTimeout(done, timeoutMs);
           function done() {
-            clearTimeout(timer);
+            clock.clearTimeout(timer);
             state.pending = undefined;
             state.end = undefined;
             resolve();
@@ -233,7 +234,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
 
   /** {@inheritDoc JobBackend.renew} */
   renew(leases: readonly Lease[], leaseMs: number): Promise<Lease[]> {
-    const now = Date.now();
+    const now = clock.now();
     const lost: Lease[] = [];
     for (const { id, token } of leases) {
       const entry = this.#owned(id, token);
@@ -285,7 +286,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
 
   /** {@inheritDoc JobBackend.reap} */
   reap(): Promise<number> {
-    const now = Date.now();
+    const now = clock.now();
     let n = 0;
     for (const id of [...this.#running]) {
       const entry = this.#jobs.get(id)!;
@@ -317,7 +318,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
   #status(id: string): JobStatus {
     const entry = this.#get(id);
     if (!entry) return "not_found";
-    if (entry.state === "delayed" && entry.runAt <= Date.now()) return "queued";
+    if (entry.state === "delayed" && entry.runAt <= clock.now()) return "queued";
     return entry.state;
   }
 
@@ -332,7 +333,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
       this.#waiters.set(id, set);
       const waiter: Waiter = {
         settle: (finished) => {
-          clearTimeout(timer);
+          clock.clearTimeout(timer);
           set.delete(waiter);
           if (finished) settle(finished).then(resolve, reject);
           else reject(new ClosedError("The job queue is closed"));
@@ -340,7 +341,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
       };
       set.add(waiter);
       if (options.timeout !== undefined) {
-        timer = setTimeout(() => {
+        timer = clock.setTimeout(() => {
           set.delete(waiter);
           if (set.size === 0 && this.#waiters.get(id) === set) this.#waiters.delete(id);
           reject(new ResultTimeoutError(id, options.timeout!));
@@ -351,7 +352,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
 
   #get(id: string): Entry | undefined {
     const entry = this.#jobs.get(id);
-    if (entry?.expiresAt !== undefined && entry.expiresAt <= Date.now()) {
+    if (entry?.expiresAt !== undefined && entry.expiresAt <= clock.now()) {
       this.#forget(id);
       return undefined;
     }
@@ -364,7 +365,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
   }
 
   #requeue(entry: Entry, delayMs: number, front: boolean): void {
-    const now = Date.now();
+    const now = clock.now();
     entry.runAt = now + delayMs;
     if (delayMs > 0) {
       entry.state = "delayed";
@@ -381,7 +382,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
     this.#running.delete(entry.id);
     entry.state = state;
     entry.token = undefined;
-    entry.expiresAt = Date.now() + this.#keepResultMs;
+    entry.expiresAt = clock.now() + this.#keepResultMs;
     const waiters = this.#waiters.get(entry.id);
     this.#waiters.delete(entry.id);
     if (this.#keepResultMs > 0) this.#finished.push(entry.id);
@@ -395,7 +396,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
 
   /** Drops finished jobs whose result expired (they finish in expiry order). */
   #sweep(): void {
-    const now = Date.now();
+    const now = clock.now();
     while (this.#finished.length) {
       const id = this.#finished[0];
       const entry = this.#jobs.get(id);

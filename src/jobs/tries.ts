@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { clock } from "../clock.ts";
 import {
   backoffDelay,
   type ClaimedJob,
@@ -107,7 +108,7 @@ export async function executeTry<S>(entry: RunningTry, worker: TryRunner<S>): Pr
     value = await Promise.race([
       call,
       new Promise((_, reject) => {
-        timer = setTimeout(() => {
+        timer = clock.setTimeout(() => {
           const error = new JobTimeoutError(job.id, timeoutMs);
           controller.abort(error);
           reject(error);
@@ -124,7 +125,7 @@ export async function executeTry<S>(entry: RunningTry, worker: TryRunner<S>): Pr
   } catch (error) {
     failure = error;
   } finally {
-    clearTimeout(timer);
+    clock.clearTimeout(timer);
   }
   if (entry.abandoned || isInstance(failure, JobAbortedError)) return;
   if (ok) {

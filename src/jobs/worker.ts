@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { clock } from "../clock.ts";
 import type { ClaimedJob, JobBackend, WorkSignal } from "./contract.ts";
 import { getLogger } from "../logger.ts";
 import { describeError } from "./values.ts";
@@ -155,17 +156,20 @@ export class Worker<S = Record<string, unknown>> {
     const counts: BurstResult = { completed: 0, failed: 0, retried: 0 };
     this.#counts = counts;
     const signal = await this.#backend.openWorkSignal();
-    const heartbeat = setInterval(
+    const heartbeat = clock.setInterval(
       () => renewLeases(this.#backend, this.#running, this.#settings.leaseMs),
       this.#settings.heartbeatMs,
     );
-    const reaper = setInterval(() => reapLeases(this.#backend), this.#settings.reapIntervalMs);
+    const reaper = clock.setInterval(
+      () => reapLeases(this.#backend),
+      this.#settings.reapIntervalMs,
+    );
     try {
       await this.#fetchLoop(burst, stop, signal);
       await this.#drain(stop.aborted ? this.#stopOptions : { graceful: true, timeout: Infinity });
     } finally {
-      clearInterval(heartbeat);
-      clearInterval(reaper);
+      clock.clearTimeout(heartbeat);
+      clock.clearTimeout(reaper);
       await signal.close().catch(() => {});
     }
     return { ...counts };
@@ -206,10 +210,10 @@ export class Worker<S = Record<string, unknown>> {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         signal.wait(wait).catch(() => {}),
-        new Promise<void>((resolve) => timer = setTimeout(resolve, wait + 5)),
+        new Promise<void>((resolve) => timer = clock.setTimeout(resolve, wait + 5)),
         this.#changedOnce(),
       ]);
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
     }
   }
 
@@ -222,9 +226,9 @@ export class Worker<S = Record<string, unknown>> {
       else {
         await Promise.race([
           all,
-          new Promise<void>((resolve) => timer = setTimeout(resolve, options.timeout)),
+          new Promise<void>((resolve) => timer = clock.setTimeout(resolve, options.timeout)),
         ]);
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
       }
     }
     await releaseAll(this.#backend, this.#running);
@@ -282,9 +286,9 @@ export class Worker<S = Record<string, unknown>> {
   async #sleep(ms: number): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
-      new Promise<void>((resolve) => timer = setTimeout(resolve, ms)),
+      new Promise<void>((resolve) => timer = clock.setTimeout(resolve, ms)),
       this.#changedOnce(),
     ]);
-    clearTimeout(timer);
+    clock.clearTimeout(timer);
   }
 }

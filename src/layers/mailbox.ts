@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { clock } from "../clock.ts";
 import { onAbort } from "../abort.ts";
 import { ClosedError } from "../errors.ts";
 import type { LayerMessage, ReceiveOptions } from "./layer.ts";
@@ -95,7 +96,7 @@ export class Mailboxes {
    * anyway) and at most {@linkcode RELEASED_LIMIT} names.
    */
   #released = new Map<string, number>();
-  #nextSweep = Date.now() + SWEEP_INTERVAL_MS;
+  #nextSweep = clock.now() + SWEEP_INTERVAL_MS;
   #closed = false;
 
   /**
@@ -203,7 +204,7 @@ export class Mailboxes {
     force = false,
   ): "delivered" | "full" | "expired" | "closed" {
     if (this.#closed || this.#released.has(channel)) return "closed";
-    const now = Date.now();
+    const now = clock.now();
     if (now >= this.#nextSweep) this.#sweep(now);
     if (deadline <= now) return "expired";
     const box = this.#box(channel);
@@ -219,7 +220,7 @@ export class Mailboxes {
   }
 
   /** A deadline `expiryMs` from `from` (epoch ms, default now). */
-  deadline(from: number = Date.now()): number {
+  deadline(from: number = clock.now()): number {
     return from + this.#expiryMs;
   }
 
@@ -239,7 +240,7 @@ export class Mailboxes {
     this.#released.delete(channel);
     this.#live.add(channel);
     const box = this.#box(channel);
-    this.#dropExpired(channel, box, Date.now());
+    this.#dropExpired(channel, box, clock.now());
     const entry = box.shift();
     if (entry) {
       this.#forget(channel, box);
@@ -297,7 +298,7 @@ export class Mailboxes {
     this.#receivers.delete(channel);
     if (box) this.#boxes.delete(channel);
     this.#released.delete(channel);
-    this.#released.set(channel, Date.now() + this.#expiryMs);
+    this.#released.set(channel, clock.now() + this.#expiryMs);
     if (this.#released.size > RELEASED_LIMIT) {
       this.#released.delete(this.#released.keys().next().value!);
     }

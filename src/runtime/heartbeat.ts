@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { clock } from "../clock.ts";
 
 /** The default heartbeat period, in seconds. */
 export const DEFAULT_HEARTBEAT_SECONDS = 30;
@@ -69,12 +70,12 @@ export class Heartbeat<P extends HeartbeatPeer> {
 
   /** Stops the interval (peers added later start it again). */
   stop(): void {
-    clearInterval(this.#timer);
+    clock.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 
   #start(): ReturnType<typeof setInterval> {
-    const timer = setInterval(() => this.#tick(), this.#periodMs);
+    const timer = clock.setInterval(() => this.#tick(), this.#periodMs);
     (timer as { unref?: () => void }).unref?.();
     return timer;
   }

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { spawnApp } from "../../testing/spawn_app.ts";
 import { codeBlocks, namedBlock, ROOT } from "./markdown.ts";
 
 const README = await Deno.readTextFile(join(ROOT, "README.md"));
@@ -79,33 +80,6 @@ function promises() {
  * The port from Deno.serve's "Listening on http://0.0.0.0:PORT/" line (on stderr); the rest of
  * stderr is passed on. Fails if the server exits first, or prints nothing like it within 60 s.
  */
-async function listeningPort(stderr: ReadableStream<Uint8Array>): Promise<string> {
-  const reader = stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the server did not listen: ${seen}`)), 60_000);
-  });
-  try {
-    while (true) {
-      const { value, done } = await Promise.race([reader.read(), timeout]);
-      if (done) throw new Error(`the server exited before listening: ${seen}`);
-      seen += value;
-      const port = /Listening on https?:\/\/[^:\s]+:(\d+)/.exec(seen)?.[1];
-      if (port) {
-        void (async () => {
-          for (let r = await reader.read(); !r.done; r = await reader.read()) {
-            await Deno.stderr.write(new TextEncoder().encode(r.value));
-          }
-        })().catch(() => {});
-        return port;
-      }
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 class Client {
   readonly #frames: unknown[] = [];
   readonly #waiters: Array<() => void> = [];
@@ -139,16 +113,18 @@ class Client {
 Deno.test("README: the quick start server, run as printed, answers as the README says", async () => {
   const { send, path, receive, bad, error } = promises();
   const dir = await scratch();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: command("run", "main.ts"),
+  // The kit's spawnApp: PORT is a free port, ready once Deno.serve says it listens on it.
+  const child = await spawnApp("", { NO_COLOR: "1" }, {
+    command: [Deno.execPath(), ...command("run", "main.ts")],
     cwd: dir,
-    env: { PORT: "0", NO_COLOR: "1" },
-    stdout: "inherit",
-    stderr: "piped",
-  }).spawn();
+    ready: /Listening on https?:\/\//,
+    startTimeoutMs: 60_000,
+  }).catch(async (error) => {
+    await Deno.remove(dir, { recursive: true });
+    throw error;
+  });
   try {
-    const port = await listeningPort(child.stderr);
-    const url = `ws://127.0.0.1:${port}${path}`;
+    const url = `${child.url}${path}`;
     const alice = await Client.open(url);
     const bob = await Client.open(url);
     try {
@@ -164,8 +140,7 @@ Deno.test("README: the quick start server, run as printed, answers as the README
       await bob.close();
     }
   } finally {
-    child.kill("SIGTERM");
-    await child.status;
+    await child.kill("SIGTERM");
     await Deno.remove(dir, { recursive: true });
   }
 });

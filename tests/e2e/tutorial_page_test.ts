@@ -1,6 +1,6 @@
 /**
- * The tutorial as a user meets it: `deno task dev` started as a real process (PORT picks a free
- * port; the test waits for its "listening" line), and the page at `/` in headless Chromium
+ * The tutorial as a user meets it: `deno task dev` started as a real process with the kit's
+ * `spawnApp` (PORT picks a free port; the test waits for its "listening" line), and the page at `/` in headless Chromium
  * (Debian's `chromium` driven by `playwright-core`): system echo, two pages chatting in one room,
  * a translate job, a server error rendered, and a server restart the page survives. Screenshots
  * go to tests/screenshots/ (git-ignored).
@@ -10,71 +10,29 @@
  */
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
+import { freePort, spawnApp, type SpawnedApp } from "@switchboard/switchboard/testing";
 import { haveChromium, launchChromium, SCREENSHOTS } from "../helpers/browser.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const WAIT = 30_000; // upper bound for anything that must happen; never a sleep
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
-/** `deno task dev` — the README quick start — as a child process. */
-class DevServer {
-  readonly output: string[] = [];
-  #child: Deno.ChildProcess;
-  #drained: Promise<void>[];
-  readonly listening: Promise<string>;
-
-  constructor(port: number, prefix: string, env: Record<string, string> = {}) {
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["task", "dev"],
-      cwd: ROOT.pathname,
-      env: { PORT: String(port), SWITCHBOARD_PREFIX: prefix, ...env },
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    let announce: (line: string) => void;
-    let fail: (e: Error) => void;
-    this.listening = new Promise((resolve, reject) => {
-      announce = resolve;
-      fail = reject;
-    });
-    const drain = async (stream: ReadableStream<Uint8Array>) => {
-      let rest = "";
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-        rest += chunk;
-        const lines = rest.split("\n");
-        rest = lines.pop()!;
-        for (const line of lines) {
-          this.output.push(line);
-          if (/Switchboard tutorial on http:\/\//.test(line)) announce(line);
-        }
-      }
-      if (rest) this.output.push(rest);
-    };
-    this.#drained = [drain(this.#child.stdout), drain(this.#child.stderr)];
-    this.#child.status.then((s) =>
-      fail(
-        new Error(`deno task dev exited (${s.code}) before listening:\n${this.output.join("\n")}`),
-      )
-    );
-  }
-
-  /** SIGTERM (deno task forwards it): the app closes its sockets with 1001 and exits. */
-  async stop(): Promise<Deno.CommandStatus> {
-    try {
-      this.#child.kill("SIGTERM");
-    } catch {
-      // already exited
-    }
-    const status = await this.#child.status;
-    await Promise.all(this.#drained);
-    return status;
-  }
+/**
+ * `deno task dev` — the README quick start — as a child process, started with the kit's
+ * `spawnApp` (ready once it prints its "listening" line). Stop it with `kill("SIGTERM")`: `deno
+ * task` forwards it, the app closes its sockets with 1001 and exits 0.
+ */
+function devServer(
+  port: number,
+  prefix: string,
+  env: Record<string, string> = {},
+): Promise<SpawnedApp> {
+  return spawnApp("", { SWITCHBOARD_PREFIX: prefix, ...env }, {
+    port,
+    cwd: ROOT.pathname,
+    command: [Deno.execPath(), "task", "dev"],
+    ready: /Switchboard tutorial on http:\/\//,
+    startTimeoutMs: WAIT,
+  });
 }
 
 async function screenshot(page: Page, name: string): Promise<void> {
@@ -121,11 +79,10 @@ Deno.test({
     const port = freePort();
     const prefix = `e2e-${crypto.randomUUID().slice(0, 8)}`;
     const origin = `http://127.0.0.1:${port}`;
-    let server = new DevServer(port, prefix);
+    let server = await devServer(port, prefix);
     let browser: Browser | undefined;
     const problems: string[] = [];
     try {
-      await server.listening;
       browser = await launchChromium();
       const a = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       const b = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
@@ -220,15 +177,14 @@ Deno.test({
       });
 
       await t.step("the page survives a server restart", async () => {
-        const status = await server.stop();
-        assert.equal(status.code, 0, server.output.join("\n"));
+        const status = await server.kill("SIGTERM");
+        assert.equal(status.code, 0, server.output());
         await state(a, "system-state", /^(reconnecting|connecting)$/);
         await logged(a, "system-log", "Connection lost — reconnecting…");
         // Typed while the server is down: queued by the client, sent after the reconnect.
         await submit(a, "system-form", { message: "sent while the server was down" });
         await screenshot(a, "tutorial-page-down.png");
-        server = new DevServer(port, prefix);
-        await server.listening;
+        server = await devServer(port, prefix);
         await state(a, "system-state", "open");
         await logged(a, "system-log", "Reconnected");
         await logged(a, "system-log", "🔧 System Echo: sent while the server was down");
@@ -242,7 +198,7 @@ Deno.test({
       assert.deepEqual(problems, []);
     } finally {
       await browser?.close();
-      await server.stop();
+      await server.kill("SIGTERM");
     }
   },
 });
@@ -257,10 +213,9 @@ Deno.test({
     const port = freePort();
     const prefix = `e2e-${crypto.randomUUID().slice(0, 8)}`;
     const named = `http://app.test:${port}`;
-    let server = new DevServer(port, prefix);
+    let server = await devServer(port, prefix);
     const browser = await launchChromium([`--host-resolver-rules=MAP app.test 127.0.0.1`]);
     try {
-      await server.listening;
       const page = await browser.newPage();
       await page.goto(named);
       const banner = page.getByTestId("origin-refused");
@@ -269,23 +224,16 @@ Deno.test({
       assert.match(text, /refuses WebSockets from this page's origin \(http:\/\/app\.test:\d+\)/);
       assert.match(text, new RegExp(`ALLOWED_ORIGINS=${named.replaceAll(".", "\\.")}`));
       await state(page, "system-state", "refused");
-      await server.stop();
-      assert.ok(
-        server.output.some((l) => l.includes(`restart with ALLOWED_ORIGINS=${named}`)),
-        server.output.join("\n"),
-      );
-      server = new DevServer(port, prefix, { ALLOWED_ORIGINS: named });
-      await server.listening;
+      await server.kill("SIGTERM");
+      assert.ok(server.output().includes(`restart with ALLOWED_ORIGINS=${named}`), server.output());
+      server = await devServer(port, prefix, { ALLOWED_ORIGINS: named });
       await page.reload();
       await state(page, "system-state", "open");
       assert.equal(await page.getByTestId("origin-refused").count(), 0);
-      assert.ok(
-        server.output.some((l) => l.includes(`and ${named} (ALLOWED_ORIGINS)`)),
-        server.output.join("\n"),
-      );
+      assert.ok(server.output().includes(`and ${named} (ALLOWED_ORIGINS)`), server.output());
     } finally {
       await browser.close();
-      await server.stop();
+      await server.kill("SIGTERM");
     }
   },
 });

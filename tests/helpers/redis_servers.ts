@@ -64,3 +64,21 @@ export class RedisServers implements AsyncDisposable {
     return this.stop();
   }
 }
+
+/**
+ * The number of clients connected to `server` once it settled on `expected` (or its last count
+ * after `ms`): a server counts a connection until it has read its end, a moment after the client
+ * closed it — longer on a loaded machine (an immediate check failed so, tests/FLAKES.md).
+ */
+export async function settledClients(
+  server: RedisServer,
+  expected: number,
+  ms = 2000,
+): Promise<number> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    const count = await server.connectedClients();
+    if (count === expected || performance.now() > deadline) return count;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -14,6 +14,8 @@ import {
   UnrecoverableJobError,
 } from "../../src/jobs/contract.ts";
 import { Worker } from "../../src/jobs/worker.ts";
+import { clock as libraryClock } from "../../src/clock.ts";
+import { fakeClock } from "../../testing/clock.ts";
 import { memoryLogger, setLogger } from "../../src/logger.ts";
 import { hardeningContract } from "./contract_hardening.ts";
 
@@ -31,6 +33,11 @@ export interface JobHarness {
   skip: string | false;
   /** A new queue with its own keys. */
   makeQueue(options?: QueueTestOptions): Promise<JobQueue & JobBackend>;
+  /**
+   * The queue keeps time on the library's clock only (not on a server's): the tests whose
+   * subject is time move a fake clock instead of waiting.
+   */
+  fakeClock?: boolean;
 }
 
 /** Failure bound for waits that should be quick. Never what makes a test pass. */
@@ -354,6 +361,7 @@ export function jobQueueContract(h: JobHarness): void {
   });
 
   test("results expire after keepResultMs", async (q, use) => {
+    using clock = h.fakeClock ? fakeClock() : undefined;
     let ranAt = 0;
     const job = await q.enqueue("quick", [1]);
     await use(
@@ -361,6 +369,14 @@ export function jobQueueContract(h: JobHarness): void {
     ).runBurst();
     assert.equal(await job.status(), "completed");
     assert.equal(await job.result(), 2);
+    if (clock) {
+      await clock.advance(399);
+      assert.equal(await job.status(), "completed", "kept 399 ms");
+      await clock.advance(1);
+      assert.equal(await job.status(), "not_found", "gone at 400 ms");
+      assert.equal(await q.getJob(job.id), undefined);
+      return;
+    }
     while ((await job.status()) !== "not_found") {
       assert.ok(Date.now() - ranAt < BOUND_MS, "the result expired within the bound");
       await sleep(25);
@@ -399,6 +415,7 @@ export function jobQueueContract(h: JobHarness): void {
   });
 
   test("heartbeats keep the lease of a job that runs longer than leaseMs", async (q, use) => {
+    using clock = h.fakeClock ? fakeClock() : undefined;
     const tries: number[] = [];
     const job = await q.enqueue("long", []);
     const options = {
@@ -407,7 +424,7 @@ export function jobQueueContract(h: JobHarness): void {
       functions: {
         long: async (ctx: { tryNumber: number }) => {
           tries.push(ctx.tryNumber);
-          await sleep(1000);
+          await (clock ? libraryClock.sleep(1000) : sleep(1000));
           return "done";
         },
       },
@@ -417,6 +434,7 @@ export function jobQueueContract(h: JobHarness): void {
     const b = use(new Worker(q, options));
     const runningA = a.start();
     const runningB = b.start();
+    await clock?.advance(1000); // on a fake clock: 20 reaps and 10 renewals, in order
     assert.equal(await within(job.result(), BOUND_MS, "result"), "done");
     assert.deepEqual(tries, [1]);
     await a.stop();

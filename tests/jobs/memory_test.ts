@@ -10,4 +10,5 @@ jobQueueContract({
   name: "InMemoryJobQueue",
   skip: false,
   makeQueue: (options = {}) => Promise.resolve(new InMemoryJobQueue(options)),
+  fakeClock: true,
 });

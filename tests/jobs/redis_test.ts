@@ -10,7 +10,8 @@ import { createClient } from "redis";
 import { RedisJobQueue } from "../../adapters/redis/job_queue.ts";
 import type { RedisClientLike } from "../../adapters/redis/redis_client.ts";
 import { Worker } from "../../src/jobs/worker.ts";
-import { BOUND_MS, deferred, jobQueueContract, quietLogs, within } from "./contract.ts";
+import { spawnApp } from "../../testing/spawn_app.ts";
+import { BOUND_MS, jobQueueContract, quietLogs, within } from "./contract.ts";
 
 const REDIS_URL = Deno.env.get("REDIS_URL") || undefined;
 const SKIP = REDIS_URL
@@ -174,40 +175,21 @@ Deno.test({
     const REAP_MS = 250;
     const queue = new RedisJobQueue({ url: REDIS_URL, prefix });
     const job = await queue.enqueue("slowDouble", [21], { maxTries: 3 });
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-all",
-        new URL("./fixtures/crash_worker.ts", import.meta.url).pathname,
-        prefix,
-        String(LEASE_MS),
-      ],
-      env: { REDIS_URL: REDIS_URL! },
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
+    // A worker process (the kit's spawnApp: ready once it says it started the job).
+    const child = await spawnApp(
+      new URL("./fixtures/crash_worker.ts", import.meta.url),
+      { REDIS_URL: REDIS_URL! },
+      { args: [prefix, String(LEASE_MS)], ready: /STARTED \S+ try=\d+/, startTimeoutMs: 30_000 },
+    );
     let second: Worker | undefined;
     let running: Promise<void> | undefined;
     try {
-      // Wait until the child says it started the job.
-      const started = deferred<string>();
-      const reader = (async () => {
-        const decoder = new TextDecoder();
-        let text = "";
-        for await (const chunk of child.stdout) {
-          text += decoder.decode(chunk);
-          const m = text.match(/STARTED (\S+) try=(\d+)/);
-          if (m) started.resolve(`${m[1]} ${m[2]}`);
-        }
-      })();
       assert.equal(
-        await within(started.promise, 30_000, "the child worker starts the job"),
+        /STARTED (\S+) try=(\d+)/.exec(child.output())?.slice(1).join(" "),
         `${job.id} 1`,
       );
       assert.equal(await job.status(), "running");
-      child.kill("SIGKILL");
-      const status = await child.status;
-      await reader;
+      const status = await child.kill(); // SIGKILL
       assert.equal(status.signal, "SIGKILL");
       const killedAt = performance.now();
       // The job is still leased by the dead worker.
@@ -235,12 +217,7 @@ Deno.test({
       assert.ok(elapsed < bound, `recovered in ${elapsed.toFixed(0)} ms (bound ${bound} ms)`);
       console.log(`SIGKILL recovery: job completed ${elapsed.toFixed(0)} ms after the kill`);
     } finally {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already dead
-      }
-      await child.status;
+      await child.kill();
       await second?.stop();
       await running;
       await queue.close();

@@ -20,7 +20,7 @@ import {
   type LayerMessage,
   RESYNC_MESSAGE_TYPE,
 } from "../../src/layers/kit.ts";
-import { skewClock } from "../../testing/clock.ts";
+import { type FakeClock, fakeClock, skewClock } from "../../testing/clock.ts";
 
 /** Options a test may ask a layer for. */
 export interface LayerTestOptions {
@@ -138,6 +138,11 @@ export interface LayerCapabilities {
    * `max_payload` is the default 1 MB, framing included).
    */
   megabyteMessages?: boolean;
+  /**
+   * The layer keeps time on the library's clock only (no server's TTLs): the tests whose subject
+   * is time move a fake clock instead of waiting.
+   */
+  fakeClock?: boolean;
 }
 
 const NAME_CASES = ["¯\\_(ツ)_/¯", "chat".repeat(25), "=+135!", "", "a b", "a!b!c", "!abc"];
@@ -241,17 +246,38 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Registers the conformance tests of one layer. */
+/** A fake clock for a test whose subject is time, when the layer keeps time on the library's. */
+function timeFor(caps: LayerCapabilities): FakeClock | undefined {
+  return caps.fakeClock ? fakeClock() : undefined;
+}
+
+/** Lets `ms` pass: on the fake clock if there is one (in no time), else really. */
+async function pass(time: FakeClock | undefined, ms: number): Promise<void> {
+  if (time) await time.advance(ms);
+  else await sleep(ms);
+}
+
+/**
+ * Which cases a file registers: all of them (default), only the fault and reconnect cases, or
+ * only the others — so that a slow layer's suite can be split over two files that
+ * `deno test --parallel` runs side by side.
+ */
+export type SuitePart = "all" | "faults" | "core";
+
+/** Registers the conformance tests of one layer (or one `part` of them). */
 export function layerConformanceSuite(
   name: string,
   setup: () => Promise<LayerHarness>,
   caps: LayerCapabilities,
+  part: SuitePart = "all",
 ): void {
+  let registering: "faults" | "core" = "faults";
   const test = (
     title: string,
     fn: (h: LayerHarness) => Promise<void>,
     applies = true,
   ) => {
+    if (part !== "all" && part !== registering) return;
     Deno.test({
       name: `${name}: ${title}`,
       ignore: !!caps.skip || !applies,
@@ -272,6 +298,7 @@ export function layerConformanceSuite(
 
   faultCases(test, caps);
   reconnectCases(test, caps);
+  registering = "core";
 
   // ------------------------------------------------------------------ names (§6.1)
 
@@ -578,10 +605,11 @@ export function layerConformanceSuite(
   // ------------------------------------------------------------------ expiry (§6.4)
 
   test("an expired message is not delivered; a later one is", async (h) => {
+    using time = timeFor(caps);
     const layer = await h.make({ expiry: 0.3 });
     const channel = await layer.newChannel();
     await layer.send(channel, { type: "old" });
-    await sleep(450); // the passage of time is what is tested
+    await pass(time, 450); // the passage of time is what is tested
     await layer.send(channel, { type: "new" });
     assert.deepEqual(await receiveWithin(layer, channel), { type: "new" });
     await receiveNothing(layer, channel, 50);
@@ -590,6 +618,7 @@ export function layerConformanceSuite(
   test(
     "expiry applies to group sends; a direct message expires while group ones arrive",
     async (h) => {
+      using time = timeFor(caps);
       const layer = await h.make({ expiry: 0.3 });
       const c1 = await layer.newChannel();
       const c2 = await layer.newChannel();
@@ -597,7 +626,7 @@ export function layerConformanceSuite(
       await layer.groupAdd("exp", c2);
       await layer.send(c1, { type: "direct" });
       await layer.groupSend("exp", { type: "first" });
-      await sleep(450);
+      await pass(time, 450);
       await layer.groupSend("exp", { type: "second" });
       assert.deepEqual(await receiveWithin(layer, c1), { type: "second" });
       assert.deepEqual(await receiveWithin(layer, c2), { type: "second" });
@@ -607,11 +636,12 @@ export function layerConformanceSuite(
   );
 
   test("messages younger than expiry all arrive, in order", async (h) => {
+    using time = timeFor(caps);
     const layer = await h.make({ expiry: 0.6 });
     const channel = await layer.newChannel();
     for (const text of ["First", "Second", "Third"]) {
       await layer.send(channel, { type: "m", text });
-      await sleep(100);
+      await pass(time, 100);
     }
     for (const text of ["First", "Second", "Third"]) {
       assert.equal((await receiveWithin(layer, channel)).text, text);
@@ -619,13 +649,14 @@ export function layerConformanceSuite(
   }, caps.expiry);
 
   test("a live member keeps receiving after several groupExpiry periods", async (h) => {
+    using time = timeFor(caps);
     const groupExpiry = 0.5;
     const a = await h.make({ groupExpiry });
     const b = caps.sharedState ? await h.make({ groupExpiry }) : a;
     const channel = await a.newChannel();
     await a.groupAdd("long-lived", channel);
     // Four expiry periods pass without a new groupAdd: the waiting is what is tested.
-    await sleep(groupExpiry * 4000);
+    await pass(time, groupExpiry * 4000);
     await b.groupSend("long-lived", { type: "still.here" });
     assert.deepEqual(await receiveWithin(a, channel), { type: "still.here" });
   });

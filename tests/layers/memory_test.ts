@@ -23,6 +23,7 @@ layerConformanceSuite("memory", () => {
   expiry: true,
   groupExpiry: false,
   sharedState: false,
+  fakeClock: true,
 });
 
 Deno.test("memory layer: bad input rejects (never throws synchronously), also for an empty group", async () => {

@@ -14,7 +14,7 @@ import {
   SerializationError,
 } from "../../src/layers/kit.ts";
 import { ForeignChannelError, RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
-import { rawCommand, RedisServer } from "../helpers/redis_servers.ts";
+import { rawCommand, RedisServer, settledClients } from "../helpers/redis_servers.ts";
 import { TcpProxy } from "../../testing/tcp_proxy.ts";
 import { receiveNothing, receiveWithin } from "./conformance.ts";
 import { REDIS_URL, redisSkipReason } from "./redis_harness.ts";
@@ -87,7 +87,7 @@ Deno.test({
     } finally {
       await web.close();
       await worker.close();
-      assert.equal(await server.connectedClients(), 0, "close() left connections open");
+      assert.equal(await settledClients(server, 0), 0, "close() left connections open");
       await server.stop();
     }
   },
@@ -133,7 +133,7 @@ Deno.test({
     } finally {
       await layer.close(); // while Redis is down: must not hang
       await server.start();
-      assert.equal(await server.connectedClients(), 0);
+      assert.equal(await settledClients(server, 0), 0);
       await server.stop();
     }
   },
@@ -245,10 +245,10 @@ Deno.test({
       const channel = await layer.newChannel();
       await layer.send(channel, { type: "via.user.client" });
       assert.deepEqual(await receiveWithin(layer, channel), { type: "via.user.client" });
-      assert.equal(await server.connectedClients(), 2); // the user's client + the subscriber
+      assert.equal(await settledClients(server, 2), 2); // the user's client + the subscriber
       await layer.close();
       assert.equal(client.isOpen, true);
-      assert.equal(await server.connectedClients(), 1);
+      assert.equal(await settledClients(server, 1), 1);
     } finally {
       await layer.close();
       await client.close();

@@ -17,7 +17,7 @@ import {
   RedisQueueChannelLayer,
 } from "../../adapters/redis/mod.ts";
 import { BLOCK_SECONDS } from "../../adapters/redis/queue_reader.ts";
-import { RedisServer } from "../helpers/redis_servers.ts";
+import { RedisServer, settledClients } from "../helpers/redis_servers.ts";
 import { nextEvent, receiveNothing, receiveWithin } from "./conformance.ts";
 import { REDIS_URL, redisSkipReason } from "./redis_harness.ts";
 
@@ -106,12 +106,14 @@ Deno.test({
   ...opts,
   fn: () =>
     withLayers(async (make) => {
-      const sender = make({ expiry: 0.4 });
-      const receiver = make({ expiry: 0.4 });
+      // Timers never fire early, so "first" is past its expiry whatever the load; a stall only
+      // makes "second" older, and it has 750 ms of margin (150 ms failed at a load of 14).
+      const sender = make({ expiry: 1 });
+      const receiver = make({ expiry: 1 });
       await sender.send("plain", { type: "first" });
-      await new Promise((r) => setTimeout(r, 250)); // time passing is what is tested
+      await new Promise((r) => setTimeout(r, 800)); // time passing is what is tested
       await sender.send("plain", { type: "second" }); // refreshes the key's TTL
-      await new Promise((r) => setTimeout(r, 250)); // "first" is now 500 ms old
+      await new Promise((r) => setTimeout(r, 250)); // "first" is now over 1 s old
       assert.deepEqual(await receiveWithin(receiver, "plain"), { type: "second" });
       assert.equal(receiver.dropped.expired, 1);
     }),
@@ -238,7 +240,7 @@ Deno.test({
       assert.deepEqual(await layer.groupMembers("kept"), [channel]);
     } finally {
       await layer.close();
-      assert.equal(await server.connectedClients(), 0, "close() left connections open");
+      assert.equal(await settledClients(server, 0), 0, "close() left connections open");
       await server.stop();
     }
   },
@@ -373,9 +375,12 @@ Deno.test({
       await c.connect();
       await c.close();
     }
+    // The layer waits 1.5 s before it reconnects: time for the test to take the old id first
+    // (with 400 ms a loaded machine let the layer take it: "id … was taken before us", once
+    // under --parallel at a load of 9).
     const layer = new RedisQueueChannelLayer({
       url: server.url,
-      backoff: { minDelayMs: 400, maxDelayMs: 400 },
+      backoff: { minDelayMs: 1500, maxDelayMs: 1500 },
     });
     const others: Raw[] = [];
     try {

@@ -9,6 +9,7 @@ import { NatsJobQueue } from "../../../adapters/nats/mod.ts";
 import type { JobHandle, JobQueue, JobQueueDepth } from "../../../src/jobs/contract.ts";
 import { Worker } from "../../../src/jobs/worker.ts";
 import type { JobObserver } from "../../../mod.ts";
+import { redisPrefix } from "../layers.ts";
 import { natsServers, redisTarget } from "../settings.ts";
 import { functions, JOB_TYPES, type JobType } from "./tasks.ts";
 
@@ -23,7 +24,7 @@ export function jobQueue(): TutorialQueue {
   if (!queue) {
     const nats = natsServers();
     const target = redisTarget();
-    const prefix = Deno.env.get("SWITCHBOARD_PREFIX") ?? "tutorial";
+    const prefix = redisPrefix();
     queue = nats
       ? new NatsJobQueue({ servers: nats, prefix })
       : !target

@@ -1,10 +1,10 @@
 /**
  * Tutorial part 4 against Redis: `external_sender.ts` runs as a real separate process (what
  * `deno task send` does) and its events reach communicators connected to this process's app.
- * Needs REDIS_URL; both processes use this test run's SWITCHBOARD_PREFIX (set by test_env.ts,
- * unique per run), so parallel runs never see each other's events.
+ * Needs REDIS_URL; both processes use this test file's namespace (TEST_PREFIX of test_env.ts,
+ * unique per file and run), so test files and runs side by side never see each other's events.
  */
-import "./test_env.ts";
+import { TEST_PREFIX } from "./test_env.ts";
 import assert from "node:assert/strict";
 import type { WebsocketCommunicator } from "../../../testing/mod.ts";
 import { EVENT_ACTION_COMPLETE } from "../../../testing/mod.ts";
@@ -34,7 +34,7 @@ async function runSender(
     cwd: ROOT.pathname,
     env: {
       REDIS_URL: REDIS_URL!,
-      SWITCHBOARD_PREFIX: Deno.env.get("SWITCHBOARD_PREFIX")!,
+      SWITCHBOARD_PREFIX: TEST_PREFIX,
       SENDER_DELAY_SCALE: "0",
       NO_COLOR: "1",
     },

@@ -1,0 +1,22 @@
+/**
+ * The fault and reconnect cases of the conformance suite on the Redis pub/sub layer, on three
+ * private servers started per test (restart, pause, proxies).
+ * One file per layer and harness (and part), so that `deno test --parallel` runs them side by
+ * side.
+ */
+import { layerConformanceSuite } from "./conformance.ts";
+import { privateServersHarness, redisSkipReason } from "./redis_harness.ts";
+
+const skip = redisSkipReason() || undefined;
+
+layerConformanceSuite("redis pub/sub, 3 hosts", privateServersHarness("pubsub", 3), {
+  senderCapacity: false,
+  localCapacity: "drops",
+  expiry: true,
+  groupExpiry: false,
+  sharedState: true,
+  foreignKeys: true,
+  faults: true,
+  restartable: true,
+  skip,
+}, "faults");
