@@ -14,7 +14,6 @@
  *
  * @module
  */
-import { clock } from "../clock.ts";
 import { MESSAGE_ACTION_COMPLETE, TopicAction } from "../protocol/builtins.ts";
 import { CloseCode } from "../protocol/close_codes.ts";
 import { decodeFrame, type Envelope } from "../protocol/envelope.ts";
@@ -47,6 +46,7 @@ import { Outbox } from "./outbox.ts";
 import { SerialQueue, type Task } from "./serial_queue.ts";
 import { Subscriptions, type Target } from "./subscriptions.ts";
 import { Recovery } from "./recovery.ts";
+import { ConnectionTimers } from "./timers.ts";
 
 /** Settings the App passes to each connection. */
 export interface ConnectionSettings {
@@ -87,10 +87,8 @@ export class Connection implements ConnectionHandle {
   #state: "new" | "open" | "closing" | "closed" = "new";
   #disconnected: Promise<void> | undefined;
   #defaultTopic: string | undefined;
-  #lastActivity = clock.now();
   #closeQueued = false;
-  #idleTimer: ReturnType<typeof setTimeout> | undefined;
-  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #timers: ConnectionTimers;
 
   constructor(
     consumer: Consumer,
@@ -106,6 +104,24 @@ export class Connection implements ConnectionHandle {
     this.#settings = settings;
     this.#params = params;
     this.#outbox = new Outbox(socket, this.cls, settings, this);
+    const state = () => this.#state;
+    const gone = () => this.#disconnected !== undefined;
+    this.#timers = new ConnectionTimers(
+      {
+        name: this.cls.name,
+        get state() {
+          return state();
+        },
+        get disconnected() {
+          return gone();
+        },
+        close: (code, reason) => this.close(code, reason),
+        terminate: () => this.#socket.terminate?.(),
+        closed: (code, reason) => void this.closed(code, reason),
+      },
+      settings.idleTimeoutMs,
+      settings.closeTimeoutMs,
+    );
     this.streams = Recovery.for(this.cls, request.url, {
       consumer,
       layer: () => this.#layer.layer,
@@ -184,7 +200,7 @@ export class Connection implements ConnectionHandle {
       this.#state = "open";
       this.#settings.observer?.opened(this);
       this.streams?.opened();
-      this.#armIdleTimer();
+      this.#timers.armIdle();
       try {
         const starting = this.#layer.start();
         if (starting) await starting;
@@ -210,8 +226,7 @@ export class Connection implements ConnectionHandle {
     if (this.#disconnected) return this.#disconnected;
     const observer = this.#state === "new" ? undefined : this.#settings.observer; // opened: told
     this.#state = "closed";
-    clock.clearTimeout(this.#idleTimer);
-    clock.clearTimeout(this.#closeTimer);
+    this.#timers.clear();
     this.#layer.cancelRetry();
     this.#disconnected = (async () => {
       try {
@@ -246,44 +261,7 @@ export class Connection implements ConnectionHandle {
       void this.closed(code, reason);
       return;
     }
-    this.#armCloseTimer();
-  }
-
-  /**
-   * A close ends in a released socket within `closeTimeoutMs`: a peer that stopped reading never
-   * answers the closing handshake (its close frame waits behind everything queued for it), so the
-   * socket is then dropped and `onDisconnect` runs with 1006.
-   */
-  #armCloseTimer(): void {
-    const grace = this.#settings.closeTimeoutMs;
-    if (!grace || this.#disconnected) return;
-    this.#closeTimer = clock.setTimeout(() => {
-      if (this.#disconnected) return;
-      getLogger().warn(
-        `${this.cls.name}: the client did not complete the close within ${grace} ms; dropping it`,
-      );
-      try {
-        this.#socket.terminate?.();
-      } catch (error) {
-        getLogger().warn("Dropping the socket failed", { error });
-      }
-      void this.closed(CloseCode.abnormal, "Close timed out");
-    }, grace);
-  }
-
-  #armIdleTimer(): void {
-    const idle = this.#settings.idleTimeoutMs;
-    if (!idle) return;
-    const left = this.#lastActivity + idle - clock.now();
-    this.#idleTimer = clock.setTimeout(() => {
-      if (this.#state !== "open") return;
-      if (clock.now() - this.#lastActivity >= idle) {
-        getLogger().info(`${this.cls.name}: closing a connection idle for ${idle} ms`);
-        this.close(CloseCode.goingAway, "Idle timeout");
-      } else {
-        this.#armIdleTimer();
-      }
-    }, Math.max(0, left));
+    this.#timers.armClose();
   }
 
   // --- what the consumer reaches (through its binding) -----------------------------------------
@@ -347,7 +325,7 @@ export class Connection implements ConnectionHandle {
   /** 1) limits: the rate limit; false when the frame must not be handled. */
   #admit(): boolean {
     if (this.#closeQueued) return false;
-    this.#lastActivity = clock.now();
+    this.#timers.touch();
     const verdict = this.#rateLimit?.take() ?? "ok";
     if (verdict === "ok") return true;
     if (verdict === "close") {
