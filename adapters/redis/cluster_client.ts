@@ -217,10 +217,9 @@ export class ClusterClient implements RedisClientLike {
 
   readonly #subscribed = new Map<string, (message: string, channel: string) => void>();
   readonly #watched = new WeakSet<object>();
-  // deno-lint-ignore no-explicit-any
   readonly #linkListeners = {
-    reconnecting: new Set<(...a: any[]) => void>(),
-    ready: new Set<(...a: any[]) => void>(),
+    reconnecting: new Set<(...a: unknown[]) => void>(),
+    ready: new Set<(...a: unknown[]) => void>(),
   };
 
   /** Listens for moved shard channels on every master's sharded pub/sub connection. */
