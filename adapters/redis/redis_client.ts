@@ -155,10 +155,6 @@ export async function openLink(
           const delay = Math.min(min * 2 ** Math.min(retries, 16), max) +
             Math.floor(Math.random() * min);
           retryUntil = Date.now() + delay;
-          // node-redis starts its (uncancellable) wait right after this returns, in the same
-          // synchronous run but after its error listeners (ours logs): measure from after that,
-          // so that settled() outlasts it (a few ms short, the test's op sanitizer saw it).
-          queueMicrotask(() => retryUntil = Date.now() + delay);
           return delay;
         },
       },
