@@ -131,6 +131,7 @@ export class Connection implements ConnectionHandle {
       allStreams: (streams) =>
         consumer.groups.every((g) => streams.has(g)) &&
         this.#subscriptions.topics.every((t) => streams.has(this.#subscriptions.get(t)!.group)),
+      observe: (outcome) => settings.observer?.recovery?.(outcome),
     });
     this.#layer = new LayerLoop(this, this.#outbox, settings.maxPendingFrames, settings.observer);
     this.#subscriptions = new Subscriptions(

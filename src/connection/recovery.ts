@@ -106,6 +106,8 @@ export interface RecoveryHost {
   schedule(task: () => Promise<void>): void;
   /** True when every group and subscription of the connection is a history stream. */
   allStreams(streams: ReadonlySet<string>): boolean;
+  /** Told of each recovery a client asked for: `"recovered"`, or the loss reason (metrics). */
+  observe?(outcome: string): void;
 }
 
 /** What the groups and subscriptions tell the streams (a {@linkcode Recovery}). */
@@ -237,6 +239,7 @@ export class Recovery {
       stream.last = request.offset;
       const outcome = await this.#catchUp(stream);
       if (outcome.recovered) {
+        this.host.observe?.("recovered");
         this.#tell(stream, RECOVERY_ACTION, {
           recovered: true,
           replayed: outcome.replayed,
@@ -319,6 +322,7 @@ export class Recovery {
 
   /** A gap that cannot be filled: the client is told, and `onResync` runs. */
   async #lost(stream: Stream, reason: HistoryLossReason): Promise<void> {
+    this.host.observe?.(reason);
     this.#tell(stream, RECOVERY_ACTION, {
       recovered: false,
       reason,

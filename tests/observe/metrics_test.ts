@@ -17,8 +17,16 @@ import { InMemoryJobQueue } from "../../adapters/memory/mod.ts";
 import { RedisJobQueue } from "../../adapters/redis/mod.ts";
 import { skipUnless, startRedis } from "../../testing/mod.ts";
 import { Worker } from "../../src/jobs/worker.ts";
-import { App, assert, serveForTests, WebsocketCommunicator } from "../core/deps.ts";
-import { EchoConsumer, freshLayer, Say, Shout } from "../core/fixtures.ts";
+import {
+  App,
+  assert,
+  Consumer,
+  type MessageOf,
+  serveForTests,
+  WebsocketCommunicator,
+  wsHandler,
+} from "../core/deps.ts";
+import { ALIAS, EchoConsumer, freshLayer, Say, Shout } from "../core/fixtures.ts";
 
 interface Parsed {
   name: string;
@@ -394,4 +402,46 @@ Deno.test("frames are byte-identical with metrics on and off (raw socket text)",
   }
   assert.deepEqual(texts[1], texts[0]);
   assert.equal(texts[0][0], '{"action":"said","payload":{"text":"same"}}');
+});
+
+Deno.test("recovery outcomes of history streams are counted by outcome", async () => {
+  const layer = freshLayer();
+  const group = `hist-${crypto.randomUUID().slice(0, 8)}`;
+  class Chat extends Consumer {
+    static override layer = ALIAS;
+    static override groups = [group];
+    static override history = { size: 2, ttlMs: 60_000 };
+    @wsHandler(Say)
+    async handleSay(m: MessageOf<typeof Say>) {
+      await this.broadcastMessage(Say.create(m.payload));
+    }
+  }
+  const app = new App().ws("/chat", Chat);
+  mountMetrics(app);
+  await using server = await serveForTests(app);
+  const frame = async (c: WebsocketCommunicator) =>
+    await c.receiveJson({ timeout: 5000 }) as { payload: { position: { epoch: string } } };
+  const sender = await WebsocketCommunicator.connect(app, "/chat");
+  const { epoch } = (await frame(sender)).payload.position; // history_position
+  const path = (offset: number) =>
+    `/chat?recover=${
+      encodeURIComponent(JSON.stringify({ groups: { [group]: { offset, epoch } } }))
+    }`;
+  await sender.sendMessage(Say.create({ text: "one" }));
+  await frame(sender);
+  const back = await WebsocketCommunicator.connect(app, path(0)); // replays "one": recovered
+  await frame(back);
+  assert.equal((await frame(back) as unknown as { action: string }).action, "history_recovery");
+  for (const text of ["two", "three", "four"]) {
+    await sender.sendMessage(Say.create({ text }));
+    await frame(sender);
+  }
+  const late = await WebsocketCommunicator.connect(app, path(0)); // "one" trimmed (size 2)
+  assert.equal((await frame(late) as unknown as { action: string }).action, "history_recovery");
+  const parsed = await scrape(server.url.replace("ws:", "http:"));
+  assert.equal(value(parsed, "switchboard_recoveries_total", { outcome: "recovered" }), 1);
+  assert.equal(value(parsed, "switchboard_recoveries_total", { outcome: "trimmed" }), 1);
+  for (const c of [sender, back, late]) await c.disconnect();
+  await app.close();
+  await layer.close();
 });
