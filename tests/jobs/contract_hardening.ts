@@ -153,7 +153,9 @@ export function hardeningContract(test: Register): void {
     const worker = use(
       new Worker(backend, {
         concurrency: 2,
-        leaseMs: 300,
+        // Long enough that the fresh try's renews (every 50 ms) keep its lease on a loaded
+        // machine (300 ms lost it once on a cluster, at load 14); try 1's lease expires anyway.
+        leaseMs: 1000,
         heartbeatMs: 50,
         reapIntervalMs: 50,
         functions: {
