@@ -11,6 +11,7 @@
  */
 import type { ConnectionObserver, JobObserver, ObservedConnection } from "./hooks.ts";
 import { type Counter, type Histogram, type MetricFamily, MetricsRegistry } from "./registry.ts";
+import { presenceSizes } from "../presence/connection_presence.ts";
 
 /** The label value of client frames whose action no handler declares. */
 export const UNKNOWN_ACTION = "unknown";
@@ -382,6 +383,8 @@ export class ServerMetrics implements ConnectionObserver {
    * `collectTimeoutMs`; a failed read keeps the last values and is reported in `queues`).
    */
   async collect(): Promise<void> {
+    const sizes = presenceSizes();
+    this.presence(sizes.groups, sizes.members);
     await Promise.all(this.#sources.map(async ({ reading, source }) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       try {

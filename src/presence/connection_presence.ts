@@ -52,6 +52,22 @@ export interface PresenceSink {
 
 const states = new WeakMap<object, ConnectionPresence>();
 
+/** This process's tracked entries: connections tracked per group (for metrics). */
+const trackedPerGroup = new Map<string, number>();
+let trackedTotal = 0;
+
+function counted(group: string, by: 1 | -1): void {
+  const n = (trackedPerGroup.get(group) ?? 0) + by;
+  if (n > 0) trackedPerGroup.set(group, n);
+  else trackedPerGroup.delete(group);
+  trackedTotal += by;
+}
+
+/** The presence sizes of this process: groups with a tracked connection, tracked connections. */
+export function presenceSizes(): { groups: number; members: number } {
+  return { groups: trackedPerGroup.size, members: trackedTotal };
+}
+
 /** A connection's presence. */
 export class ConnectionPresence {
   /** This connection's ref (unique across processes). */
@@ -91,6 +107,7 @@ export class ConnectionPresence {
       if (before !== undefined && before !== key) {
         await this.backend.untrack(group, before, this.ref);
       }
+      if (before === undefined) counted(group, 1);
       this.#tracked.set(group, key);
       // Watching first: the connection sees its own join. A watch that failed does not keep
       // the entry from being tracked (a backend holds it through an outage).
@@ -107,6 +124,7 @@ export class ConnectionPresence {
       const key = this.#tracked.get(group);
       if (key === undefined) continue;
       this.#tracked.delete(group);
+      counted(group, -1);
       if (this.options?.diffs) await this.unwatch(group);
       await this.backend.untrack(group, key, this.ref);
     }
@@ -211,6 +229,7 @@ export class ConnectionPresence {
     await Promise.all(watched.map((g) => this.unwatch(g).catch(logFailure)));
     const tracked = [...this.#tracked];
     this.#tracked.clear();
+    for (const [group] of tracked) counted(group, -1);
     await Promise.all(
       tracked.map(([group, key]) => this.backend.untrack(group, key, this.ref).catch(logFailure)),
     );

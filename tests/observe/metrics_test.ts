@@ -445,3 +445,32 @@ Deno.test("recovery outcomes of history streams are counted by outcome", async (
   await app.close();
   await layer.close();
 });
+
+Deno.test("presence sizes of this process are read at each scrape", async () => {
+  const layer = freshLayer();
+  const group = `seen-${crypto.randomUUID().slice(0, 8)}`;
+  class Hall extends Consumer {
+    static override layer = ALIAS;
+    static override groups = [group];
+    static override presence = {};
+  }
+  const app = new App().ws("/hall", Hall);
+  mountMetrics(app);
+  await using server = await serveForTests(app);
+  const base = server.url.replace("ws:", "http:");
+  const a = await WebsocketCommunicator.connect(app, "/hall");
+  const b = await WebsocketCommunicator.connect(app, "/hall");
+  await a.sendMessage({ action: "ping", payload: null }); // postAuthentication (tracking) ran
+  await a.receiveJson({ timeout: 5000 });
+  await b.sendMessage({ action: "ping", payload: null });
+  await b.receiveJson({ timeout: 5000 });
+  let parsed = await scrape(base);
+  assert.equal(value(parsed, "switchboard_presence_members"), 2);
+  assert.equal(value(parsed, "switchboard_presence_groups"), 1);
+  await b.disconnect();
+  parsed = await scrape(base);
+  assert.equal(value(parsed, "switchboard_presence_members"), 1);
+  await a.disconnect();
+  await app.close();
+  await layer.close();
+});
