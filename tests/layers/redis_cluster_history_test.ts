@@ -11,7 +11,8 @@ import assert from "node:assert/strict";
 import { historyConformanceSuite } from "./conformance_history.ts";
 import { clusterPerFile } from "../helpers/cluster_file.ts";
 import { clusterHarness, makeClusterLayer } from "./redis_cluster_harness.ts";
-import { clusterCli, type RedisClusterServer } from "../../testing/redis_cluster.ts";
+import { clusterCli } from "../../testing/redis_cluster.ts";
+import { flushMasters, masterPorts as masters } from "../helpers/cluster_flush.ts";
 import { type HistoryStamp, historyStamp } from "../../src/layers/history.ts";
 import { randomToken, RESYNC_MESSAGE_TYPE } from "../../src/layers/kit.ts";
 import { eventually } from "./conformance_faults.ts";
@@ -21,22 +22,6 @@ import { quietLogs } from "../jobs/contract.ts";
 quietLogs();
 const cluster = clusterPerFile("Redis Cluster history");
 const skip = cluster.skip || undefined;
-
-/** The ports of the masters (by `ROLE`). */
-async function masters(server: RedisClusterServer): Promise<number[]> {
-  const roles = await Promise.all(
-    server.live.map(async (n) => [n.port, (await clusterCli(n.port, "ROLE")).split("\n")[0]]),
-  );
-  return roles.filter(([, role]) => role === "master").map(([port]) => port as number);
-}
-
-/** `FLUSHALL` on every master: every history of the cluster is gone. */
-async function flushMasters(server: RedisClusterServer): Promise<void> {
-  for (const port of await masters(server)) {
-    const reply = await clusterCli(port, "FLUSHALL");
-    assert.equal(reply.trim(), "OK", `FLUSHALL on ${port}`);
-  }
-}
 
 /** Resolves once every replica of the master at `port` has everything the master wrote. */
 async function replicated(port: number): Promise<void> {
