@@ -14,7 +14,7 @@ import { randomToken } from "../../src/layers/kit.ts";
 import type { ChannelLayer } from "./deps.ts";
 import { historySuite } from "./history_suite.ts";
 import { clusterPerFile } from "../helpers/cluster_file.ts";
-import { flushMasters } from "../helpers/cluster_flush.ts";
+import { flushMasters } from "../helpers/cluster_nodes.ts";
 
 const cluster = clusterPerFile("history on engines");
 

@@ -11,8 +11,7 @@ import assert from "node:assert/strict";
 import { historyConformanceSuite } from "./conformance_history.ts";
 import { clusterPerFile } from "../helpers/cluster_file.ts";
 import { clusterHarness, makeClusterLayer } from "./redis_cluster_harness.ts";
-import { clusterCli } from "../../testing/redis_cluster.ts";
-import { flushMasters, masterPorts as masters } from "../helpers/cluster_flush.ts";
+import { flushMasters, masterPorts as masters, replicated } from "../helpers/cluster_nodes.ts";
 import { type HistoryStamp, historyStamp } from "../../src/layers/history.ts";
 import { randomToken, RESYNC_MESSAGE_TYPE } from "../../src/layers/kit.ts";
 import { eventually } from "./conformance_faults.ts";
@@ -22,19 +21,6 @@ import { quietLogs } from "../jobs/contract.ts";
 quietLogs();
 const cluster = clusterPerFile("Redis Cluster history");
 const skip = cluster.skip || undefined;
-
-/** Resolves once every replica of the master at `port` has everything the master wrote. */
-async function replicated(port: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const info = await clusterCli(port, "INFO", "replication");
-    const top = Number(/master_repl_offset:(\d+)/.exec(info)?.[1]);
-    const offsets = [...info.matchAll(/slave\d+:[^\n]*offset=(\d+)/g)].map((m) => Number(m[1]));
-    if (offsets.length > 0 && offsets.every((o) => o >= top)) return;
-    if (Date.now() > deadline) throw new Error(`replicas of ${port} behind: ${info}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 for (const kind of ["pubsub", "queue"] as const) {
   historyConformanceSuite(
