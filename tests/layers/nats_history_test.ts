@@ -5,10 +5,11 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { LayerUnavailableError } from "../../src/layers/kit.ts";
 import type { HistoryLayer } from "../../src/layers/history.ts";
 import { historyConformanceSuite } from "./conformance_history.ts";
-import { privateNatsHarness } from "./nats_harness.ts";
+import { makeNatsLayer, privateNatsHarness, startTestNats } from "./nats_harness.ts";
 import { skipReason } from "../../testing/services.ts";
 
 const PROBE = { size: 1, ttlMs: 1000 };
@@ -29,4 +30,40 @@ historyConformanceSuite("nats", privateNatsHarness(), {
     }
   },
   skip: skipReason("nats"),
+});
+
+Deno.test({
+  name: "nats: history: a restart with its store keeps the history and its epoch",
+  ignore: skipReason("nats") !== undefined,
+  async fn() {
+    const nats = await startTestNats();
+    const layer = makeNatsLayer({ servers: nats.server.url }, "keep");
+    try {
+      const options = { size: 100, ttlMs: 60_000 };
+      let last;
+      for (let n = 1; n <= 5; n++) {
+        last = await layer.appendAndSend("room", { type: "m", n }, options);
+      }
+      await nats.server.restart({ keepData: true });
+      const deadline = Date.now() + 20_000;
+      let read;
+      for (;;) {
+        try {
+          read = await layer.readSince("room", { offset: 2, epoch: last!.epoch }, options);
+          break;
+        } catch (error) {
+          if (!(error instanceof LayerUnavailableError) || Date.now() > deadline) throw error;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      assert.ok(read.recovered, JSON.stringify(read));
+      assert.deepEqual(read.messages.map((m) => m.message.n), [3, 4, 5]);
+      assert.deepEqual(read.position, last);
+      const next = await layer.appendAndSend("room", { type: "m", n: 6 }, options);
+      assert.deepEqual(next, { offset: 6, epoch: last!.epoch });
+    } finally {
+      await layer.close();
+      await nats.stop();
+    }
+  },
 });
