@@ -8,7 +8,8 @@
  *   publishes offset `n + 1` with `Nats-Expected-Last-Subject-Sequence: s`; a concurrent append
  *   that got there first makes JetStream refuse it (wrong last sequence), and it tries again. So
  *   the offsets of a group grow by one per message across processes. One process appends to a
- *   group one message at a time (fewer conflicts, and its live publishes go out in offset order).
+ *   group one message at a time (fewer conflicts, and its live publishes go out in offset order),
+ *   and remembers the last message it appended: the next append expects it without reading it.
  * - Epoch: the `Sb-Epoch` of the subject's last message. A subject without messages (the stream
  *   was deleted, a server restarted without its store, a day without appends) gets a new epoch:
  *   a read then stores a marker (offset 0, empty data) so that the epoch it answered with is the
@@ -52,6 +53,8 @@ import { subjectToken } from "./subjects.ts";
 
 /** The shortest time a stream keeps a message (and so a group's epoch after its last append). */
 const MIN_AGE_MS = 86_400_000;
+/** Most groups whose last message this process remembers (the oldest are forgotten). */
+const MAX_REMEMBERED = 10_000;
 /** Most attempts of one append that lost the race to other appenders. */
 const MAX_ATTEMPTS = 200;
 const OFFSET = "Sb-Offset";
@@ -92,7 +95,7 @@ function isNoMessage(error: unknown): boolean {
 }
 
 function isStreamMissing(error: unknown): boolean {
-  return /stream not found|10059|no responders|503/i.test(text(error));
+  return /stream not found|10059|no responders|503|jetstream is not enabled/i.test(text(error));
 }
 
 function unavailable(what: string, error: unknown): Error {
@@ -109,6 +112,12 @@ export class NatsHistories {
   readonly #stream: string;
   /** Limits the stream is known to have (undefined: look again). */
   #known?: { perSubject: number; maxAgeMs: number };
+  /**
+   * The last message this process appended per subject: the next append expects it without
+   * reading it first (one round trip); JetStream refuses it when another process appended since,
+   * and the append reads the subject then.
+   */
+  readonly #lastOf = new Map<string, Last>();
   /** Appends in flight, per group (one at a time per group in this process). */
   readonly #chains = new Map<string, Promise<unknown>>();
 
@@ -188,19 +197,19 @@ export class NatsHistories {
     offset: number,
     epoch: string,
     data: Uint8Array,
-  ): Promise<boolean> {
+  ): Promise<number | undefined> {
     const h = headers();
     h.set(OFFSET, String(offset));
     h.set(EPOCH, epoch);
     const js = jetstream(nc, { timeout: this.#ctx.timeoutMs });
     try {
-      await js.publish(subject, data, {
+      const ack = await js.publish(subject, data, {
         headers: h,
         expect: { lastSubjectSequence: after?.seq ?? 0 },
       });
-      return true;
+      return ack.seq;
     } catch (error) {
-      if (isConflict(error)) return false;
+      if (isConflict(error)) return undefined;
       if (isStreamMissing(error)) this.#known = undefined;
       throw error;
     }
@@ -221,6 +230,7 @@ export class NatsHistories {
       } catch (error) {
         if (!isStreamMissing(error)) throw error;
         this.#known = undefined;
+        this.#lastOf.clear();
         await this.#ensure(jsm, options); // the stream was gone: made again, new epochs
         return await step(nc, jsm);
       }
@@ -252,10 +262,17 @@ export class NatsHistories {
     const subject = this.subject(group);
     const what = `appendAndSend to ${group}`;
     return await this.#withStream(what, options, async (nc, jsm) => {
+      let last = this.#lastOf.get(subject);
+      this.#lastOf.delete(subject);
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        const last = await this.#last(jsm, subject);
+        if (attempt > 0 || !last) last = await this.#last(jsm, subject);
         const position = { offset: (last?.offset ?? 0) + 1, epoch: last?.epoch ?? randomToken(16) };
-        if (await this.#put(nc, subject, last, position.offset, position.epoch, data)) {
+        const seq = await this.#put(nc, subject, last, position.offset, position.epoch, data);
+        if (seq !== undefined) {
+          this.#lastOf.set(subject, { seq, ...position });
+          if (this.#lastOf.size > MAX_REMEMBERED) {
+            this.#lastOf.delete(this.#lastOf.keys().next().value!);
+          }
           return position;
         }
       }
@@ -279,7 +296,9 @@ export class NatsHistories {
         const epoch = randomToken(16);
         const made = await this.#put(nc, subject, undefined, 0, epoch, new Uint8Array());
         last = await this.#last(jsm, subject);
-        if (made && !last) throw new Error("the marker of a new epoch was not stored");
+        if (made !== undefined && !last) {
+          throw new Error("the marker of a new epoch was not stored");
+        }
       }
       if (!last) throw new Error(`${MAX_ATTEMPTS} appends raced a read`);
       const position = { offset: last.offset, epoch: last.epoch };
