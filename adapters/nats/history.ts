@@ -42,12 +42,7 @@ import type {
   HistoryReadOptions,
   StreamPosition,
 } from "../../src/layers/history.ts";
-import {
-  assertGroupName,
-  type LayerMessage,
-  LayerUnavailableError,
-  randomToken,
-} from "../../src/layers/kit.ts";
+import { assertGroupName, LayerUnavailableError, randomToken } from "../../src/layers/kit.ts";
 import type { MessageSerializer } from "../redis/serializer.ts";
 import { subjectToken } from "./subjects.ts";
 
@@ -239,12 +234,12 @@ export class NatsHistories {
     }
   }
 
-  /** Appends `message` to `group`'s history; resolves with its position. */
-  append(group: string, message: LayerMessage, options: HistoryOptions): Promise<StreamPosition> {
+  /** Appends `body` (a serialized message) to `group`'s history; resolves with its position. */
+  append(group: string, body: string, options: HistoryOptions): Promise<StreamPosition> {
     assertGroupName(group);
     checkHistoryOptions(options);
     const previous = this.#chains.get(group) ?? Promise.resolve();
-    const run = previous.catch(() => {}).then(() => this.#append(group, message, options));
+    const run = previous.catch(() => {}).then(() => this.#append(group, body, options));
     this.#chains.set(group, run);
     const forget = () => {
       if (this.#chains.get(group) === run) this.#chains.delete(group);
@@ -253,12 +248,8 @@ export class NatsHistories {
     return run;
   }
 
-  async #append(
-    group: string,
-    message: LayerMessage,
-    options: HistoryOptions,
-  ): Promise<StreamPosition> {
-    const data = encoder.encode(await this.#ctx.serializer.encode(message));
+  async #append(group: string, body: string, options: HistoryOptions): Promise<StreamPosition> {
+    const data = encoder.encode(body);
     const subject = this.subject(group);
     const what = `appendAndSend to ${group}`;
     return await this.#withStream(what, options, async (nc, jsm) => {

@@ -337,6 +337,10 @@ export class NatsChannelLayer implements ChannelLayer, HistoryCapability {
     // Encoding resolves in call order, and nothing is awaited between it and the publish:
     // concurrent sends keep their order.
     const body = await this.#serializer.encode(message);
+    await this.#publishBody(subject, target, body, what);
+  }
+
+  async #publishBody(subject: string, target: string, body: string, what: string) {
     this.#assertOpen();
     const data = encoder.encode(framePayload(target, body));
     const max = this.#pub.maxPayload;
@@ -469,14 +473,18 @@ export class NatsChannelLayer implements ChannelLayer, HistoryCapability {
     options: HistoryOptions,
   ): Promise<StreamPosition> {
     this.#assertOpen();
-    const position = await this.#histories.append(group, message, options);
+    assertGroupName(group);
+    const what = `appendAndSend to ${group}`;
+    await this.connect();
+    const body = await this.#serializer.encode(message);
+    // Too large for the live copy (its target line is at most 35 bytes): refused before
+    // anything is appended.
+    const size = encoder.encode(body).length + 36;
+    const max = this.#pub.maxPayload;
+    if (size > max) throw new MessageTooLargeError(what, size, max);
+    const position = await this.#histories.append(group, body, options);
     const target = `#${position.offset} ${position.epoch}`;
-    await this.#publish(
-      groupSubject(this.prefix, group),
-      target,
-      message,
-      `appendAndSend to ${group}`,
-    );
+    await this.#publishBody(groupSubject(this.prefix, group), target, body, what);
     return position;
   }
 

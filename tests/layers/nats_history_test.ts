@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { LayerUnavailableError } from "../../src/layers/kit.ts";
 import type { HistoryLayer } from "../../src/layers/history.ts";
 import { historyConformanceSuite } from "./conformance_history.ts";
+import { MessageTooLargeError } from "../../adapters/nats/mod.ts";
 import { makeNatsLayer, privateNatsHarness, startTestNats } from "./nats_harness.ts";
 import { skipReason } from "../../testing/services.ts";
 
@@ -61,6 +62,27 @@ Deno.test({
       assert.deepEqual(read.position, last);
       const next = await layer.appendAndSend("room", { type: "m", n: 6 }, options);
       assert.deepEqual(next, { offset: 6, epoch: last!.epoch });
+    } finally {
+      await layer.close();
+      await nats.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "nats: history: a message too large for the server is refused before it is appended",
+  ignore: skipReason("nats") !== undefined,
+  async fn() {
+    const nats = await startTestNats(); // max_payload 8 MB
+    const layer = makeNatsLayer({ servers: nats.server.url }, "large");
+    try {
+      const options = { size: 10, ttlMs: 60_000 };
+      await assert.rejects(
+        layer.appendAndSend("room", { type: "m", text: "x".repeat(9 * 1024 * 1024) }, options),
+        MessageTooLargeError,
+      );
+      const read = await layer.readSince("room", undefined, options);
+      assert.equal(read.position.offset, 0, "nothing was appended");
     } finally {
       await layer.close();
       await nats.stop();
