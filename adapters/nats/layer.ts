@@ -34,7 +34,7 @@ import type {
   StreamPosition,
 } from "../../src/layers/history.ts";
 import { NatsHistories } from "./history.ts";
-import { stampFromTarget } from "../redis/history.ts";
+import { stampFromTarget } from "../redis/history_target.ts";
 import {
   type LinkHooks,
   type LinkSource,

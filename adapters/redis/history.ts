@@ -31,12 +31,13 @@ import type {
   HistoryReadOptions,
   StreamPosition,
 } from "../../src/layers/history.ts";
-import { HISTORY_KEY } from "../../src/layers/history.ts";
 import { assertGroupName, type LayerMessage, randomToken } from "../../src/layers/kit.ts";
 import { unavailable } from "./redis_client.ts";
 import type { RedisClientLike } from "./redis_client.ts";
 import { Script } from "./scripts.ts";
 import type { MessageSerializer } from "./serializer.ts";
+
+export { stampFromTarget } from "./history_target.ts";
 
 /** The shortest time the epoch and newest offset of a group are kept after its last append. */
 const META_TTL_MS = 86_400_000;
@@ -206,20 +207,4 @@ export class RedisHistories {
     }
     return { recovered: true, messages, position };
   }
-}
-
-/**
- * The message a pub/sub payload's target line `#<offset> <epoch>` belongs to, stamped with its
- * position in `group` (undefined when the line is no position).
- */
-export function stampFromTarget(
-  message: LayerMessage,
-  group: string,
-  target: string,
-): LayerMessage {
-  if (!target.startsWith("#")) return message;
-  const space = target.indexOf(" ");
-  const offset = Number(target.slice(1, space));
-  if (space < 0 || !Number.isSafeInteger(offset)) return message;
-  return { ...message, [HISTORY_KEY]: { group, offset, epoch: target.slice(space + 1) } };
 }
