@@ -25,6 +25,16 @@ import {
 import { deepFreeze, type DropListener, Mailboxes } from "../../src/layers/mailbox.ts";
 import { makeSerializer, type MessageSerializer } from "../redis/serializer.ts";
 import { ForeignChannelError, MessageTooLargeError } from "./errors.ts";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type {
+  HistoryCapability,
+  HistoryOptions,
+  HistoryRead,
+  HistoryReadOptions,
+  StreamPosition,
+} from "../../src/layers/history.ts";
+import { NatsHistories } from "./history.ts";
+import { stampFromTarget } from "../redis/history_target.ts";
 import {
   type LinkHooks,
   type LinkSource,
@@ -108,15 +118,17 @@ const decoder = new TextDecoder();
  * - A message larger than the server's `max_payload` (1 MB by default) is refused with
  *   {@linkcode MessageTooLargeError}.
  */
-export class NatsChannelLayer implements ChannelLayer {
-  /** Optional features. */
-  readonly extensions: readonly string[] = ["groups", "flush"];
+export class NatsChannelLayer implements ChannelLayer, HistoryCapability {
+  /** Optional features (`history`: on JetStream, see history.ts; the server must run `-js`). */
+  readonly extensions: readonly string[] = ["groups", "flush", "history"];
   /** The subject prefix. */
   readonly prefix: string;
   readonly #token = randomToken(12);
   readonly #mailboxes: Mailboxes;
   readonly #events = new LayerEvents(LABEL);
   readonly #serializer: MessageSerializer;
+  /** Group histories on JetStream (history.ts). */
+  readonly #histories: NatsHistories;
   /** The connection publishes go on. */
   readonly #pub: NatsLink;
   /** The connection subscriptions live on (the same link unless `subscriber` was given). */
@@ -169,6 +181,16 @@ export class NatsChannelLayer implements ChannelLayer {
       this.#pub = this.#sub = link(source, "layer", resyncHooks);
     }
     this.#serializer = makeSerializer(options.encryptionKeys);
+    this.#histories = new NatsHistories({
+      prefix: this.prefix,
+      serializer: this.#serializer,
+      timeoutMs: timeouts.commandTimeoutMs,
+      connection: async (what) => {
+        await this.connect();
+        this.#assertOpen();
+        return this.#pub.assertUp(what) as NatsConnection;
+      },
+    });
     this.#mailboxes = new Mailboxes({
       capacity: capacityLookup(options),
       expiryMs: expiry * 1000,
@@ -275,7 +297,11 @@ export class NatsChannelLayer implements ChannelLayer {
       return;
     }
     const { target, body } = parts;
-    const deliver = (message: LayerMessage) => {
+    const deliver = (decoded: LayerMessage) => {
+      // A group message sent with history carries its position on the target line.
+      const message = route.kind === "group" && target
+        ? stampFromTarget(decoded, route.group, target)
+        : decoded;
       const frozen = deepFreeze(message);
       const deadline = this.#mailboxes.deadline();
       if (route.kind === "group") {
@@ -311,6 +337,10 @@ export class NatsChannelLayer implements ChannelLayer {
     // Encoding resolves in call order, and nothing is awaited between it and the publish:
     // concurrent sends keep their order.
     const body = await this.#serializer.encode(message);
+    await this.#publishBody(subject, target, body, what);
+  }
+
+  async #publishBody(subject: string, target: string, body: string, what: string) {
     this.#assertOpen();
     const data = encoder.encode(framePayload(target, body));
     const max = this.#pub.maxPayload;
@@ -431,6 +461,41 @@ export class NatsChannelLayer implements ChannelLayer {
     assertGroupName(group);
     await this.connect();
     await this.#publish(groupSubject(this.prefix, group), "", message, `groupSend to ${group}`);
+  }
+
+  /**
+   * Appends `message` to `group`'s history (a JetStream subject), then publishes it on the
+   * group's subject stamped with its position (`#<offset> <epoch>` on the target line).
+   */
+  async appendAndSend(
+    group: string,
+    message: LayerMessage,
+    options: HistoryOptions,
+  ): Promise<StreamPosition> {
+    this.#assertOpen();
+    assertGroupName(group);
+    const what = `appendAndSend to ${group}`;
+    await this.connect();
+    const body = await this.#serializer.encode(message);
+    // Too large for the live copy (its target line is at most 35 bytes): refused before
+    // anything is appended.
+    const size = encoder.encode(body).length + 36;
+    const max = this.#pub.maxPayload;
+    if (size > max) throw new MessageTooLargeError(what, size, max);
+    const position = await this.#histories.append(group, body, options);
+    const target = `#${position.offset} ${position.epoch}`;
+    await this.#publishBody(groupSubject(this.prefix, group), target, body, what);
+    return position;
+  }
+
+  /** The messages of `group`'s history after `since` (see `HistoryCapability.readSince`). */
+  async readSince(
+    group: string,
+    since: StreamPosition | undefined,
+    options: HistoryReadOptions,
+  ): Promise<HistoryRead> {
+    this.#assertOpen();
+    return await this.#histories.read(group, since, options);
   }
 
   /** The local members of `group` (for tests and introspection). */

@@ -1,13 +1,15 @@
 /**
  * Group histories on Redis Streams, for both Redis layers (src/layers/history.ts).
  *
- * Keys per group `g` (prefix `p`), on the group's host, with one hash tag so that a Redis Cluster
- * keeps them on one slot:
- * - `p:history:{g}`: the stream; each entry `o` (offset) and `m` (the serialized message), its
+ * Keys per group `g` (prefix `p`), on the group's host, with one hash tag `{t}` so that a Redis
+ * Cluster keeps them on one slot (`t` is `g`; on a cluster the pub/sub layer makes it the group's
+ * shard channel `p:group:g`, so that the script can `SPUBLISH` there: a script's keys and shard
+ * channels must share one slot):
+ * - `p:history:{t}`: the stream; each entry `o` (offset) and `m` (the serialized message), its
  *   id set by Redis (`*`: the Redis clock). Trimmed to `size` entries (`MAXLEN`) and by age
  *   (`MINID ~` now − `ttlMs`; reads check the age exactly); it expires `ttlMs` after the last
  *   append.
- * - `p:history-meta:{g}`: a hash with the epoch `e` and the newest offset `o`. It outlives the
+ * - `p:history-meta:{t}`: a hash with the epoch `e` and the newest offset `o`. It outlives the
  *   stream (a day after the last append, or `ttlMs` if longer), so a receiver that had every
  *   message still recovers after a quiet spell. When it is gone (expired, FLUSHALL, a Redis
  *   restarted without its data) the next append or read makes a new epoch: every older position
@@ -29,12 +31,13 @@ import type {
   HistoryReadOptions,
   StreamPosition,
 } from "../../src/layers/history.ts";
-import { HISTORY_KEY } from "../../src/layers/history.ts";
 import { assertGroupName, type LayerMessage, randomToken } from "../../src/layers/kit.ts";
 import { unavailable } from "./redis_client.ts";
 import type { RedisClientLike } from "./redis_client.ts";
 import { Script } from "./scripts.ts";
 import type { MessageSerializer } from "./serializer.ts";
+
+export { stampFromTarget } from "./history_target.ts";
 
 /** The shortest time the epoch and newest offset of a group are kept after its last append. */
 const META_TTL_MS = 86_400_000;
@@ -59,7 +62,8 @@ end
 /**
  * Appends ARGV[5] to stream KEYS[1] (meta KEYS[2]) and, with ARGV[6], publishes it on that
  * Redis channel as `#<offset> <epoch>\n<body>`. ARGV: size, ttlMs, metaTtlMs, fresh epoch, body,
- * channel. A channel is no key (PUBLISH reaches every node of a cluster): it is not in KEYS.
+ * channel. A channel is no key: it is not in KEYS. On a cluster the script runs with SPUBLISH
+ * (`Script.run`), and the channel must be in the keys' slot (`RedisHistoryContext.tagOf`).
  * Returns {offset, epoch}.
  */
 export const HISTORY_APPEND: Script = new Script(`${NOW}${EPOCH}
@@ -116,6 +120,12 @@ export interface RedisHistoryContext {
   readonly serializer: MessageSerializer;
   /** The ready command client of `group`'s host (throws `LayerUnavailableError`). */
   client(group: string, what: string): Promise<RedisClientLike>;
+  /**
+   * The hash tag of `group`'s keys (default: the group). On a Redis Cluster, the pub/sub layer
+   * passes the group's shard channel: its slot is then the keys' slot, as a script that
+   * publishes there must have.
+   */
+  tagOf?(group: string): string;
 }
 
 /** The histories of one Redis layer. */
@@ -124,7 +134,8 @@ export class RedisHistories {
 
   /** The stream and meta keys of `group`. */
   keys(group: string): [string, string] {
-    return [`${this.ctx.prefix}:history:{${group}}`, `${this.ctx.prefix}:history-meta:{${group}}`];
+    const tag = this.ctx.tagOf?.(group) ?? group;
+    return [`${this.ctx.prefix}:history:{${tag}}`, `${this.ctx.prefix}:history-meta:{${tag}}`];
   }
 
   /**
@@ -196,20 +207,4 @@ export class RedisHistories {
     }
     return { recovered: true, messages, position };
   }
-}
-
-/**
- * The message a pub/sub payload's target line `#<offset> <epoch>` belongs to, stamped with its
- * position in `group` (undefined when the line is no position).
- */
-export function stampFromTarget(
-  message: LayerMessage,
-  group: string,
-  target: string,
-): LayerMessage {
-  if (!target.startsWith("#")) return message;
-  const space = target.indexOf(" ");
-  const offset = Number(target.slice(1, space));
-  if (space < 0 || !Number.isSafeInteger(offset)) return message;
-  return { ...message, [HISTORY_KEY]: { group, offset, epoch: target.slice(space + 1) } };
 }

@@ -153,6 +153,8 @@ export class RedisPubSubChannelLayer implements ChannelLayer, HistoryCapability 
       prefix: this.prefix,
       serializer: this.#s.serializer,
       client: (group, what) => this.#s.command(this.#shardOf(group), what),
+      // On a cluster the append script SPUBLISHes to the group's shard channel: same slot.
+      tagOf: options.cluster !== undefined ? (group) => this.#groupKey(group) : undefined,
     });
   }
 

@@ -39,6 +39,12 @@ export const MAX_RECOVER_LENGTH = 8192;
 export const MAX_RECOVER_STREAMS = 100;
 /** The most messages one replay (or gap fill) of one stream sends. */
 export const MAX_REPLAY = 10_000;
+/**
+ * How long a gap fill keeps retrying a history read that found the layer unavailable (a Redis
+ * Cluster failover in progress: the subscription is back before the promoted replica serves the
+ * slot), in ms, before it reports `unavailable`.
+ */
+export const FILL_RETRY_MS = 5_000;
 /** The action of the frame that tells the outcome of a recovery (and of a gap that stays). */
 export const RECOVERY_ACTION = "history_recovery";
 /** The action of the frame that tells where a stream starts (a join without a position). */
@@ -279,16 +285,28 @@ export class Recovery {
   /** Reads what followed the stream's position and delivers it; the outcome. */
   async #fill(stream: Stream): Promise<Outcome> {
     let read;
-    try {
-      read = await this.#layer().readSince(
-        stream.group,
-        stream.epoch === undefined ? undefined : { offset: stream.last, epoch: stream.epoch },
-        { ...stream.history, limit: Math.min(stream.history.size, MAX_REPLAY) },
-      );
-    } catch (error) {
-      // Unreachable (or closing): the position stays, so a later gap or resync reads again.
-      getLogger().warn(`history of ${stream.group}: read failed`, { error });
-      return { recovered: false, reason: "unavailable" };
+    const deadline = Date.now() + FILL_RETRY_MS;
+    for (let wait = 50;; wait = Math.min(wait * 2, 500)) {
+      try {
+        read = await this.#layer().readSince(
+          stream.group,
+          stream.epoch === undefined ? undefined : { offset: stream.last, epoch: stream.epoch },
+          { ...stream.history, limit: Math.min(stream.history.size, MAX_REPLAY) },
+        );
+        break;
+      } catch (error) {
+        // Unavailable for a moment (a failover): read again, bounded; closed: stop at once.
+        if (
+          error instanceof LayerUnavailableError && Date.now() + wait < deadline &&
+          this.#streams.has(stream.group)
+        ) {
+          await new Promise((r) => AbortSignal.timeout(wait).addEventListener("abort", r));
+          continue;
+        }
+        // Unreachable (or closing): the position stays, so a later gap or resync reads again.
+        getLogger().warn(`history of ${stream.group}: read failed`, { error });
+        return { recovered: false, reason: "unavailable" };
+      }
     }
     if (!read.recovered) {
       // A new epoch starts at 0 (#catchUp reads it next); other losses go on from the newest.

@@ -1,0 +1,25 @@
+/**
+ * The target line `#<offset> <epoch>` of a message sent with history over pub/sub (the Redis
+ * pub/sub layer and the NATS layer): {@linkcode stampFromTarget} turns it back into the
+ * message's stamp. No Redis client here, so the NATS adapter can use it without one.
+ *
+ * @module
+ */
+import { HISTORY_KEY } from "../../src/layers/history.ts";
+import type { LayerMessage } from "../../src/layers/kit.ts";
+
+/**
+ * The message a pub/sub payload's target line `#<offset> <epoch>` belongs to, stamped with its
+ * position in `group` (undefined when the line is no position).
+ */
+export function stampFromTarget(
+  message: LayerMessage,
+  group: string,
+  target: string,
+): LayerMessage {
+  if (!target.startsWith("#")) return message;
+  const space = target.indexOf(" ");
+  const offset = Number(target.slice(1, space));
+  if (space < 0 || !Number.isSafeInteger(offset)) return message;
+  return { ...message, [HISTORY_KEY]: { group, offset, epoch: target.slice(space + 1) } };
+}
