@@ -14,6 +14,13 @@ import {
 } from "@switchboard/switchboard";
 import { InMemoryChannelLayer } from "@switchboard/switchboard/adapters/memory";
 import {
+  metricsOf,
+  mountMetrics,
+  type MountMetricsOptions,
+} from "@switchboard/switchboard/metrics";
+import { mountInspector } from "@switchboard/switchboard/inspector";
+import { currentTraceparent, installTracing } from "@switchboard/switchboard/otel";
+import {
   BaseApp,
   type RuntimeUpgrader,
   upgradeWithDeno,
@@ -102,6 +109,16 @@ export async function main(): Promise<void> {
   const bunHandler: BunHandler = createBunHandler(app, { nativeFanout: false });
   const onBun: Promise<BunServer> = serveOnBun(app, { port: 0, heartbeatSeconds: 5 });
   void [bunHandler.websocket, bunHandler.fetch, onBun.catch(() => {})];
+
+  // Metrics, the inspector and tracing: each a subpath of its own (./otel needs @opentelemetry/api).
+  const metricsOptions: MountMetricsOptions = { token: "t0ken-for-tests" };
+  const metrics = mountMetrics(app, metricsOptions);
+  const same: boolean = metricsOf(app) === metrics;
+  mountInspector(app, { token: "t0ken-for-tests" });
+  const stopTracing: () => void = installTracing();
+  const parent: string | undefined = currentTraceparent();
+  stopTracing();
+  void [same, parent];
 
   // The typed client on Node: the `ws` class is a valid `WebSocket` option (TS2322 before).
   const options: ClientOptions = { WebSocket };
