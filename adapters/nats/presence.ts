@@ -22,7 +22,7 @@
  * @module
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstream, StorageType } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import {
   checkEntry,
@@ -91,6 +91,8 @@ export class NatsPresence implements PresenceBackend {
   readonly #held = new Map<string, Map<string, { key: string; meta: string }>>();
   readonly #listeners = new Map<string, { set: Set<PresenceListener>; stop: () => void }>();
   readonly #stops: Array<() => void> = [];
+  /** The tail of each key's queue of changes (see #change). */
+  readonly #queues = new Map<string, Promise<void>>();
   #closed = false;
   #beating: Promise<void> | undefined;
 
@@ -147,6 +149,20 @@ export class NatsPresence implements PresenceBackend {
     return await this.#kv;
   }
 
+  /**
+   * The keys of the bucket under `filter` (a KV key pattern) from the stream's subject counts
+   * (one bounded request; deleted keys come too, as markers, and are skipped on read).
+   */
+  async #keys(filter: string): Promise<string[]> {
+    const nc = await this.#link.open() as unknown as NatsConnection;
+    const jsm = await jetstreamManager(nc, { timeout: this.#timeoutMs });
+    const base = `$KV.SB_${this.#prefix}_presence.`;
+    const info = await jsm.streams.info(`KV_SB_${this.#prefix}_presence`, {
+      subjects_filter: base + filter,
+    });
+    return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(base.length));
+  }
+
   async #run<T>(what: string, fn: (kv: KV) => Promise<T>): Promise<T> {
     if (this.#closed) throw new PresenceUnavailableError("The NATS presence backend is closed");
     try {
@@ -160,14 +176,35 @@ export class NatsPresence implements PresenceBackend {
     }
   }
 
-  /** Changes one key's entry with compare-and-set; returns the value before and after. */
-  async #change(
+  /**
+   * Changes one key's entry with compare-and-set; returns the value before and after. The
+   * changes of one key made by this process run one after another, in call order (an untrack
+   * issued right after its track must not overtake it).
+   */
+  #change(
     kv: KV,
     group: string,
     key: string,
     edit: (value: KeyValue) => boolean,
   ): Promise<{ before: KeyValue; after: KeyValue } | undefined> {
     const name = this.#entryKey(group, key);
+    const previous = this.#queues.get(name) ?? Promise.resolve();
+    const run = previous.catch(() => {}).then(() => this.#cas(kv, name, group, key, edit));
+    const tail = run.then(() => {}, () => {});
+    this.#queues.set(name, tail);
+    void tail.then(() => {
+      if (this.#queues.get(name) === tail) this.#queues.delete(name);
+    });
+    return run;
+  }
+
+  async #cas(
+    kv: KV,
+    name: string,
+    group: string,
+    key: string,
+    edit: (value: KeyValue) => boolean,
+  ): Promise<{ before: KeyValue; after: KeyValue } | undefined> {
     for (let i = 0; i < CAS_TRIES; i++) {
       const got = await kv.get(name);
       const live = got && got.operation === "PUT";
@@ -282,7 +319,7 @@ export class NatsPresence implements PresenceBackend {
       await kv.put("clock", "1");
       const now = (await kv.get("clock"))!.created.getTime();
       const dead = new Map<string, number>();
-      for await (const name of await kv.keys("p.*")) {
+      for (const name of await this.#keys("p.*")) {
         const got = await kv.get(name);
         if (!got || got.operation !== "PUT") continue;
         if (now - got.created.getTime() > (this.ttlMs * 2) / 3) {
@@ -291,9 +328,7 @@ export class NatsPresence implements PresenceBackend {
       }
       if (dead.size === 0) return 0;
       let removed = 0;
-      const names: string[] = [];
-      for await (const name of await kv.keys("e.>")) names.push(name);
-      for (const name of names) {
+      for (const name of await this.#keys("e.>")) {
         const [, g, k] = name.split(".");
         const group = untoken(g), key = untoken(k);
         let left: string | undefined;
@@ -328,22 +363,23 @@ export class NatsPresence implements PresenceBackend {
       return Promise.reject(error);
     }
     return this.#run("list", async (kv) => {
-      const names: string[] = [];
-      let truncated = false;
-      for await (const name of await kv.keys(`e.${token(group)}.*`)) {
-        if (names.length === max) truncated = true;
-        else names.push(name);
-      }
+      const names = await this.#keys(`e.${token(group)}.*`);
       const entries: PresenceEntries = {};
-      const values = await Promise.all(names.map((n) => kv.get(n)));
-      names.forEach((name, i) => {
-        const got = values[i];
-        if (!got || got.operation !== "PUT") return;
-        entries[untoken(name.split(".")[2])] = Object.values(got.json<KeyValue>()).map((c) =>
-          JSON.parse(c.m)
-        );
-      });
-      return { entries, truncated };
+      let count = 0;
+      for (let i = 0; i < names.length; i += 100) {
+        const batch = names.slice(i, i + 100);
+        const values = await Promise.all(batch.map((n) => kv.get(n)));
+        for (let j = 0; j < batch.length; j++) {
+          const got = values[j];
+          if (!got || got.operation !== "PUT") continue;
+          if (count === max) return { entries, truncated: true };
+          entries[untoken(batch[j].split(".")[2])] = Object.values(got.json<KeyValue>()).map((
+            c,
+          ) => JSON.parse(c.m));
+          count++;
+        }
+      }
+      return { entries, truncated: false };
     });
   }
 

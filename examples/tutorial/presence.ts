@@ -14,7 +14,7 @@ import { redisPrefix } from "./layers.ts";
 export async function setupPresence(): Promise<"nats" | "redis" | "redis-cluster" | "memory"> {
   const servers = natsServers();
   if (servers) {
-    const { NatsPresence } = await import("../../adapters/nats/presence.ts");
+    const { NatsPresence } = await import("../../adapters/nats/mod.ts");
     presenceBackends.register("default", new NatsPresence({ servers, prefix: redisPrefix() }));
     return "nats";
   }
