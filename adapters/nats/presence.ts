@@ -93,6 +93,8 @@ export class NatsPresence implements PresenceBackend {
   readonly #stops: Array<() => void> = [];
   /** The tail of each key's queue of changes (see #change). */
   readonly #queues = new Map<string, Promise<void>>();
+  /** NATS came back: the next heartbeat tracks everything held again. */
+  #lost = false;
   #closed = false;
   #beating: Promise<void> | undefined;
 
@@ -114,6 +116,10 @@ export class NatsPresence implements PresenceBackend {
       hooks: {
         down: () => {},
         up: () => {
+          // A restarted server may have lost the bucket (it is in memory): make it again and
+          // track what this process holds once more.
+          this.#kv = undefined;
+          this.#lost = true;
           for (const group of this.#listeners.keys()) {
             this.#emit(group, { group, joins: {}, leaves: {}, resync: true });
           }
@@ -168,6 +174,10 @@ export class NatsPresence implements PresenceBackend {
     try {
       return await fn(await this.#bucket());
     } catch (error) {
+      if (/not found|10059|no responders/i.test(String((error as Error)?.message ?? error))) {
+        this.#kv = undefined; // the bucket is gone: made again on the next call
+        this.#lost = true;
+      }
       if (error instanceof PresenceUnavailableError) throw error;
       throw new PresenceUnavailableError(
         `Presence ${what} failed: NATS is unavailable (${(error as Error)?.message ?? error})`,
@@ -301,7 +311,8 @@ export class NatsPresence implements PresenceBackend {
       const name = `p.${this.processId}`;
       const got = await kv.get(name);
       await kv.put(name, "1");
-      if (got && got.operation === "PUT") return;
+      if (got && got.operation === "PUT" && !this.#lost) return;
+      this.#lost = false;
       for (const [group, refs] of [...this.#held]) {
         for (const [ref, h] of [...refs]) await this.#track(kv, group, h.key, ref, h.meta);
       }

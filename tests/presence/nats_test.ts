@@ -7,6 +7,7 @@ import {
   App,
   assert,
   type PresenceDiff,
+  PresenceUnavailableError,
   skipUnless,
   spawnApp,
   startNats,
@@ -154,6 +155,37 @@ Deno.test({
       for (const w of watchers) await w.stop();
       await local.close();
       await client.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "NatsPresence: an outage rejects with PresenceUnavailableError; held entries come back",
+  ignore: skipUnless("nats"),
+  ...sanitize,
+  fn: async () => {
+    await using nats = await startNats();
+    const p = new NatsPresence({
+      servers: nats.url,
+      ttlMs: 1500,
+      timeouts: { commandTimeoutMs: 500, connectTimeoutMs: 500 },
+    });
+    try {
+      await p.track("room", "alice", "t1", {});
+      await nats.stop();
+      const started = Date.now();
+      await assert.rejects(p.stats("room"), PresenceUnavailableError);
+      assert.ok(Date.now() - started < 2000, "bounded");
+      await nats.start(); // a new server: the in-memory bucket is gone
+      let stats = { keys: 0, connections: 0 };
+      for (let i = 0; i < 100 && stats.keys < 1; i++) {
+        await p.heartbeat().catch(() => {});
+        stats = await p.stats("room").catch(() => stats);
+        if (stats.keys < 1) await new Promise((r) => setTimeout(r, 100)); // reconnect backoff
+      }
+      assert.deepEqual(stats, { keys: 1, connections: 1 }, "held entries tracked again");
+    } finally {
+      await p.close();
     }
   },
 });
