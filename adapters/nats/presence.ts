@@ -40,6 +40,7 @@ import {
 import { getLogger } from "../../src/logger.ts";
 import { backgroundInterval } from "../redis/held_groups.ts";
 import { NatsLink, type NatsTimeouts, resolveNatsTimeouts } from "./link.ts";
+import { dec, enc, type KeyValue, parseDiff, token, untoken } from "./presence_codec.ts";
 
 /** Options of {@linkcode NatsPresence}. */
 export interface NatsPresenceOptions {
@@ -54,25 +55,6 @@ export interface NatsPresenceOptions {
   ttlMs?: number;
   /** Bounded waits on NATS (connect and command timeouts, 5 s each by default). */
   timeouts?: NatsTimeouts;
-}
-
-/** One key's connections: ref → meta JSON and owning process. */
-type KeyValue = Record<string, { m: string; p: string }>;
-
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-
-/** base64url of `text` (a KV key token: letters, digits, `-`, `_`). */
-function token(text: string): string {
-  let bin = "";
-  for (const b of enc.encode(text)) bin += String.fromCharCode(b);
-  return btoa(bin).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "") || "_";
-}
-
-function untoken(tok: string): string {
-  const b64 = tok.replaceAll("-", "+").replaceAll("_", "/");
-  const bin = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
-  return dec.decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
 }
 
 /** Most compare-and-set attempts of one change. */
@@ -429,23 +411,8 @@ export class NatsPresence implements PresenceBackend {
   }
 
   #deliver(group: string, text: string): void {
-    let diff: PresenceDiff;
-    try {
-      const raw = JSON.parse(text) as {
-        j?: Record<string, string[]>;
-        l?: Record<string, string[]>;
-      };
-      const parse = (o: Record<string, string[]> | undefined): PresenceEntries => {
-        const out: PresenceEntries = {};
-        for (const [k, metas] of Object.entries(o ?? {})) out[k] = metas.map((m) => JSON.parse(m));
-        return out;
-      };
-      diff = { group, joins: parse(raw.j), leaves: parse(raw.l) };
-    } catch (error) {
-      getLogger().warn("Presence: an unreadable diff was ignored", { error });
-      return;
-    }
-    this.#emit(group, diff);
+    const diff = parseDiff(group, text);
+    if (diff) this.#emit(group, diff);
   }
 
   #emit(group: string, diff: PresenceDiff): void {
