@@ -5,7 +5,8 @@
  * serializer as the Redis layers); every connection it opens is released on `close()`.
  *
  * {@linkcode NatsJobQueue} is the background job queue on JetStream (a KV bucket for the jobs, a
- * work-queue stream for the ready ones; run its jobs with `Worker`).
+ * work-queue stream for the ready ones; run its jobs with `Worker`). {@linkcode NatsPresence} is
+ * the presence backend on a JetStream KV bucket (docs/presence.md).
  *
  * ```ts ignore
  * import { layers } from "@switchboard/switchboard";
@@ -18,6 +19,7 @@
  */
 export { NatsChannelLayer, type NatsChannelLayerOptions } from "./layer.ts";
 export { NatsJobQueue, type NatsJobQueueOptions } from "./job_queue.ts";
+export { NatsPresence, type NatsPresenceOptions } from "./presence.ts";
 export { ForeignChannelError, MessageTooLargeError } from "./errors.ts";
 export {
   DEFAULT_NATS_TIMEOUTS,

@@ -6,6 +6,11 @@
  * entries every `ttlMs / 12`, publishing their leaves, so the entries of a process that died
  * (SIGKILL) are gone within `ttlMs`.
  *
+ * On a Redis Cluster (`cluster: { rootNodes }`) every script touches keys of one hash slot (the
+ * group's hash tag; the sweep index is one per slot), diffs travel over sharded pub/sub
+ * (SPUBLISH / SSUBSCRIBE on a shard channel of the group's slot), and one process at a time sweeps
+ * the listed slots (`presence_sweep.ts`).
+ *
  * While Redis is away every call rejects with `PresenceUnavailableError` within the command
  * timeout; what this process tracks stays held and is tracked again once Redis is back (the
  * first heartbeat after the reconnect), and watchers get a `resync` diff (diffs published
@@ -44,7 +49,15 @@ import {
   type RedisLink,
   type RedisTimeouts,
 } from "./redis_client.ts";
-import { DUE, HEARTBEAT, SWEEP, TRACK, UNTRACK } from "./presence_scripts.ts";
+import { HEARTBEAT, TRACK, UNTRACK } from "./presence_scripts.ts";
+import {
+  assertClusterOptions,
+  isClusterClient,
+  isClusterHost,
+  type RedisClusterOptions,
+} from "./cluster_client.ts";
+import { PresenceKeys } from "./presence_keys.ts";
+import { listSlots, sweepCluster, sweepStandalone } from "./presence_sweep.ts";
 
 /** Options of {@linkcode RedisPresence}. */
 export interface RedisPresenceOptions {
@@ -52,6 +65,11 @@ export interface RedisPresenceOptions {
   url?: string;
   /** A node-redis client to use instead of a URL (never closed; duplicated for pub/sub). */
   client?: RedisHost;
+  /**
+   * A Redis Cluster instead of `url` / `client` (Redis 7: sharded pub/sub); the backend owns its
+   * two cluster clients.
+   */
+  cluster?: RedisClusterOptions;
   /** Key and channel prefix (default `"switchboard"`). */
   prefix?: string;
   /**
@@ -65,10 +83,6 @@ export interface RedisPresenceOptions {
 
 /** How many members one heartbeat script refreshes. */
 const HEARTBEAT_BATCH = 500;
-/** Most expired members one sweep script removes. */
-const SWEEP_BATCH = 500;
-/** Most groups one sweep round looks at. */
-const SWEEP_GROUPS = 100;
 
 interface Held {
   key: string;
@@ -79,7 +93,7 @@ interface Held {
 export class RedisPresence implements PresenceBackend {
   /** The eviction bound, in ms. */
   readonly ttlMs: number;
-  readonly #prefix: string;
+  readonly #keys: PresenceKeys;
   readonly #host: RedisHost;
   readonly #timeouts: RedisTimeouts | undefined;
   readonly #commands: LazyLink;
@@ -97,13 +111,25 @@ export class RedisPresence implements PresenceBackend {
 
   /** Creates the backend; it connects on first use. */
   constructor(options: RedisPresenceOptions = {}) {
-    this.#prefix = options.prefix ?? "switchboard";
-    assertPrefix(this.#prefix);
+    const prefix = options.prefix ?? "switchboard";
+    assertPrefix(prefix);
     this.ttlMs = options.ttlMs ?? 30_000;
     if (!Number.isFinite(this.ttlMs) || this.ttlMs < 300) {
       throw new RangeError(`ttlMs must be a number >= 300, got ${options.ttlMs}`);
     }
-    this.#host = options.client ?? options.url ?? "redis://127.0.0.1:6379";
+    if (options.cluster !== undefined) {
+      if (options.url !== undefined || options.client !== undefined) {
+        throw new TypeError("Pass one of url, client or cluster");
+      }
+      assertClusterOptions(options.cluster);
+      this.#host = { cluster: options.cluster };
+    } else {
+      this.#host = options.client ?? options.url ?? "redis://127.0.0.1:6379";
+    }
+    this.#keys = new PresenceKeys(
+      prefix,
+      isClusterHost(this.#host) || isClusterClient(this.#host),
+    );
     this.#timeouts = options.timeouts;
     this.#commands = new LazyLink(() =>
       openLink(this.#host, "presence", {
@@ -129,16 +155,13 @@ export class RedisPresence implements PresenceBackend {
   }
 
   #z(group: string): string {
-    return `${this.#prefix}:presence:{${group}}:z`;
+    return this.#keys.z(group);
   }
   #h(group: string): string {
-    return `${this.#prefix}:presence:{${group}}:h`;
-  }
-  get #index(): string {
-    return `${this.#prefix}:presence:index`;
+    return this.#keys.h(group);
   }
   #channel(group: string): string {
-    return `${this.#prefix}:presence:diff:${group}`;
+    return this.#keys.channel(group);
   }
   /** Expiry ahead of now, in ms: two refresh periods. */
   get #expiry(): string {
@@ -158,15 +181,14 @@ export class RedisPresence implements PresenceBackend {
     }
   }
 
-  #trackScript(link: RedisLink, group: string, ref: string, held: Held): Promise<unknown> {
-    return TRACK.run(link.client, [this.#z(group), this.#h(group), this.#index], [
-      ref,
-      held.key,
-      held.meta,
-      this.#expiry,
-      this.#channel(group),
-      group,
-    ]);
+  async #trackScript(link: RedisLink, group: string, ref: string, held: Held): Promise<void> {
+    const reply = await TRACK.run(link.client, [
+      this.#z(group),
+      this.#h(group),
+      this.#keys.index(group),
+    ], [ref, held.key, held.meta, this.#expiry, this.#channel(group), group]);
+    // A group new to its slot's index: list the slot for the sweeps (cluster).
+    if (this.#keys.cluster && Number(reply) & 2) await listSlots(link.client, this.#keys, [group]);
   }
 
   /** Tracks `ref`; held locally first, so a failure (typed) is tracked again once Redis is back. */
@@ -193,7 +215,7 @@ export class RedisPresence implements PresenceBackend {
       return this.#run(
         "untrack",
         (link) =>
-          UNTRACK.run(link.client, [this.#z(group), this.#h(group), this.#index], [
+          UNTRACK.run(link.client, [this.#z(group), this.#h(group), this.#keys.index(group)], [
             ref,
             key,
             this.#channel(group),
@@ -214,6 +236,7 @@ export class RedisPresence implements PresenceBackend {
   async #beat(): Promise<void> {
     if (this.#closed || this.#held.size === 0) return;
     await this.#run("heartbeat", async (link) => {
+      if (this.#keys.cluster) await listSlots(link.client, this.#keys, this.#held.keys());
       for (const [group, refs] of [...this.#held]) {
         const members = [...refs].map(([ref, h]) => `${ref}|${h.key}`);
         for (let i = 0; i < members.length; i += HEARTBEAT_BATCH) {
@@ -235,20 +258,13 @@ export class RedisPresence implements PresenceBackend {
   /** Removes expired entries of due groups (any process's), publishing their leaves. */
   async sweep(): Promise<number> {
     if (this.#closed) return 0;
-    return await this.#run("sweep", async (link) => {
-      const due = await DUE.run(link.client, [this.#index], [String(SWEEP_GROUPS)]) as string[];
-      let removed = 0;
-      for (const group of due) {
-        removed += Number(
-          await SWEEP.run(link.client, [this.#z(group), this.#h(group), this.#index], [
-            String(SWEEP_BATCH),
-            this.#channel(group),
-            group,
-          ]),
-        );
-      }
-      return removed;
-    });
+    return await this.#run(
+      "sweep",
+      (link) =>
+        this.#keys.cluster
+          ? sweepCluster(link.client, this.#keys, this.ttlMs / 12)
+          : sweepStandalone(link.client, this.#keys),
+    );
   }
 
   /** At most `limit` keys of `group` (HSCAN: eventually consistent, bounded). */

@@ -10,7 +10,9 @@
  * pub/sub channel `<prefix>:presence:diff:<g>` as `{"g": group, "j"?: {key: [meta JSON]},
  * "l"?: {key: [meta JSON]}}`.
  *
- * The index key is not in the group's hash slot: these scripts are for a standalone Redis.
+ * On a Redis Cluster the index is one per hash slot and the channel a shard channel of the
+ * group's slot (`presence_keys.ts`): every script touches keys of one slot, and `Script.run`
+ * publishes with SPUBLISH there.
  *
  * @module
  */
@@ -38,7 +40,10 @@ local function remove(h, ref, key)
 end
 `;
 
-/** KEYS z, h, index; ARGV ref, key, meta, expiry after now (ms), channel, group. 1 = a join. */
+/**
+ * KEYS z, h, index; ARGV ref, key, meta, expiry after now (ms), channel, group. Returns 1 for a
+ * join, plus 2 when the group was not in the index (on a cluster: list the index's slot).
+ */
 export const TRACK: Script = new Script(`${NOW}
 local exp = now + tonumber(ARGV[4])
 redis.call('ZADD', KEYS[1], exp, ARGV[1] .. '|' .. ARGV[2])
@@ -48,12 +53,14 @@ if raw then metas = cjson.decode(raw) end
 metas[ARGV[1]] = ARGV[3]
 redis.call('HSET', KEYS[2], ARGV[2], cjson.encode(metas))
 local due = redis.call('ZSCORE', KEYS[3], ARGV[6])
+local fresh = 0
+if not due then fresh = 2 end
 if not due or tonumber(due) > exp then redis.call('ZADD', KEYS[3], exp, ARGV[6]) end
-if raw then return 0 end
+if raw then return fresh end
 local j = {}
 j[ARGV[2]] = { ARGV[3] }
 redis.call('PUBLISH', ARGV[5], cjson.encode({ g = ARGV[6], j = j }))
-return 1
+return fresh + 1
 `);
 
 /** KEYS z, h, index; ARGV ref, key, channel, group. 1 = a leave. */

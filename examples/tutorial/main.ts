@@ -26,6 +26,9 @@ const { app, localViewerDir } = await import("./app.ts");
 const { closeJobQueue, createWorker } = await import("./background_jobs/queue.ts");
 const { LAYER_ALIASES, layerBackend } = await import("./layers.ts");
 const { metricsOf } = await import("../../adapters/metrics/mod.ts");
+const { setupPresence } = await import("./presence.ts");
+const { presenceBackends } = await import("../../mod.ts");
+const presence = await setupPresence(); // the room chat's "who is online", beside the layers
 
 const port = Number(Deno.env.get("PORT") ?? 8080);
 const hostname = Deno.env.get("HOST") ?? "127.0.0.1";
@@ -41,7 +44,7 @@ const server = Deno.serve({
   hostname,
   onListen: ({ hostname, port }) => {
     console.log(
-      `Switchboard tutorial on http://${hostname}:${port}/ (layers: ${layerBackend()}, worker: ${
+      `Switchboard tutorial on http://${hostname}:${port}/ (layers: ${layerBackend()}, presence: ${presence}, worker: ${
         inProcessWorker ? "in-process" : "separate (deno task worker)"
       })`,
     );
@@ -84,6 +87,7 @@ async function stop(): Promise<void> {
   await working;
   await closeJobQueue();
   await layers.closeAll();
+  await presenceBackends.closeAll();
   await server.shutdown();
   console.log("Stopped.");
   Deno.exit(0);

@@ -1,0 +1,191 @@
+/**
+ * Presence on a private nats-server (JetStream KV): three tabs are one key, diffs cross two
+ * backends, a backend whose process stopped without untracking is swept within the TTL, and a
+ * second (spawned, SIGKILLed) process's entries too.
+ */
+import {
+  App,
+  assert,
+  type PresenceDiff,
+  PresenceUnavailableError,
+  skipUnless,
+  spawnApp,
+  startNats,
+  WebsocketCommunicator,
+} from "./deps.ts";
+import { NatsPresence } from "../../adapters/nats/mod.ts";
+
+const sanitize = { sanitizeOps: true, sanitizeResources: true };
+const APP = import.meta.resolve("../fixtures/presence_app.ts");
+
+/** Collects a group's diffs; `until` resolves with the first one `pick` accepts. */
+async function watch(backend: NatsPresence, group: string) {
+  const diffs: PresenceDiff[] = [];
+  const waiters: Array<[(d: PresenceDiff) => boolean, (d: PresenceDiff) => void]> = [];
+  const stop = await backend.subscribe(group, (d) => {
+    diffs.push(d);
+    for (const w of [...waiters]) {
+      if (w[0](d)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w[1](d);
+      }
+    }
+  });
+  return {
+    diffs,
+    stop,
+    until(pick: (d: PresenceDiff) => boolean): Promise<PresenceDiff> {
+      const found = diffs.find(pick);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve) => waiters.push([pick, resolve]));
+    },
+  };
+}
+
+Deno.test({
+  name: "NatsPresence: three tabs, diffs across two backends, list, stats, untrack",
+  ignore: skipUnless("nats"),
+  ...sanitize,
+  fn: async () => {
+    await using nats = await startNats();
+    const opts = { servers: nats.url, ttlMs: 3000, prefix: "n1" };
+    const a = new NatsPresence(opts);
+    const b = new NatsPresence(opts);
+    try {
+      const w = await watch(b, "room.a");
+      await a.track("room.a", "alice", "t1", { tab: 1 });
+      await a.track("room.a", "alice", "t2", { tab: 2 });
+      await a.track("room.a", "alice", "t3", { tab: 3 });
+      const joined = await w.until((d) => "alice" in d.joins);
+      assert.deepEqual(joined, { group: "room.a", joins: { alice: [{ tab: 1 }] }, leaves: {} });
+      assert.deepEqual(await b.stats("room.a"), { keys: 1, connections: 3 });
+      const list = await b.list("room.a");
+      assert.deepEqual(list.entries.alice.map((m) => m.tab).sort(), [1, 2, 3], "3 metas");
+      await a.untrack("room.a", "alice", "t1");
+      await a.untrack("room.a", "alice", "t2");
+      await a.track("room.a", "bob", "b1", { x: [] }); // a marker after the two closes
+      await a.untrack("room.a", "alice", "t3");
+      const left = await w.until((d) => "alice" in d.leaves);
+      assert.deepEqual(left.leaves, { alice: [{ tab: 3 }] });
+      assert.deepEqual(
+        w.diffs.map((d) => [Object.keys(d.joins), Object.keys(d.leaves)]),
+        [[["alice"], []], [["bob"], []], [[], ["alice"]]],
+        "closing two of three tabs published no leave",
+      );
+      assert.deepEqual((await a.list("room.a")).entries, { bob: [{ x: [] }] });
+      for (let i = 0; i < 30; i++) await a.track("room.b", `u${i}`, `r${i}`, {});
+      const page = await b.list("room.b", 10);
+      assert.equal(Object.keys(page.entries).length, 10);
+      assert.equal(page.truncated, true);
+      assert.deepEqual(await b.stats("room.b"), { keys: 30, connections: 30 });
+      await w.stop();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    const check = new NatsPresence(opts);
+    try {
+      assert.deepEqual(await check.stats("room.a"), { keys: 0, connections: 0 }, "close untracks");
+      assert.deepEqual(await check.stats("room.b"), { keys: 0, connections: 0 });
+    } finally {
+      await check.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "NatsPresence: a second process's diffs arrive; its SIGKILL is swept within the TTL",
+  ignore: skipUnless("nats"),
+  ...sanitize,
+  fn: async () => {
+    const TTL = 2000;
+    await using nats = await startNats();
+    const local = new NatsPresence({ servers: nats.url, ttlMs: TTL, prefix: "n2" });
+    const rooms = ["a", "b", "c"];
+    const sockets: WebsocketCommunicator[] = [];
+    const client = new App();
+    const watchers = await Promise.all(rooms.map((r) => watch(local, `room.${r}`)));
+    try {
+      await using other = await spawnApp(APP, {
+        NATS_URL: nats.url,
+        PRESENCE_TTL_MS: String(TTL),
+        PRESENCE_PREFIX: "n2",
+      });
+      const connect = (room: string, user: string, tab: string) =>
+        WebsocketCommunicator.connect(client, `/ws/room/${room}?user=${user}&tab=${tab}`, {
+          url: other.url,
+        });
+      const tabs = [
+        await connect("a", "carol", "1"),
+        await connect("a", "carol", "2"),
+        await connect("a", "carol", "3"),
+      ];
+      const joined = await watchers[0].until((d) => "carol" in d.joins);
+      assert.equal(joined.joins.carol.length, 1);
+      await tabs[0].disconnect();
+      await tabs[1].disconnect();
+      let stats = await local.stats("room.a");
+      for (let i = 0; i < 50 && stats.connections !== 1; i++) {
+        await new Promise((r) => setTimeout(r, 20)); // the untracks of the two closes land
+        stats = await local.stats("room.a");
+      }
+      assert.deepEqual(stats, { keys: 1, connections: 1 });
+      await tabs[2].disconnect();
+      await watchers[0].until((d) => "carol" in d.leaves);
+      assert.equal(watchers[0].diffs.filter((d) => "carol" in d.leaves).length, 1);
+
+      for (const room of rooms) {
+        sockets.push(await connect(room, "doomed", "1"), await connect(room, "doomed", "2"));
+      }
+      await Promise.all(watchers.map((w) => w.until((d) => "doomed" in d.joins)));
+      const killed = performance.now();
+      await other.kill();
+      await Promise.all(watchers.map((w) => w.until((d) => "doomed" in d.leaves)));
+      const evicted = performance.now() - killed;
+      console.log(
+        `NATS: SIGKILLed process's entries in ${rooms.length} groups evicted after ` +
+          `${evicted.toFixed(0)} ms (TTL ${TTL} ms)`,
+      );
+      assert.ok(evicted <= TTL, `evicted after ${evicted} ms`);
+      for (const room of rooms) {
+        assert.deepEqual(await local.stats(`room.${room}`), { keys: 0, connections: 0 });
+      }
+    } finally {
+      for (const s of sockets) await s.disconnect().catch(() => {});
+      for (const w of watchers) await w.stop();
+      await local.close();
+      await client.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "NatsPresence: an outage rejects with PresenceUnavailableError; held entries come back",
+  ignore: skipUnless("nats"),
+  ...sanitize,
+  fn: async () => {
+    await using nats = await startNats();
+    const p = new NatsPresence({
+      servers: nats.url,
+      ttlMs: 1500,
+      timeouts: { commandTimeoutMs: 500, connectTimeoutMs: 500 },
+    });
+    try {
+      await p.track("room", "alice", "t1", {});
+      await nats.stop();
+      const started = Date.now();
+      await assert.rejects(p.stats("room"), PresenceUnavailableError);
+      assert.ok(Date.now() - started < 2000, "bounded");
+      await nats.start(); // a new server: the in-memory bucket is gone
+      let stats = { keys: 0, connections: 0 };
+      for (let i = 0; i < 100 && stats.keys < 1; i++) {
+        await p.heartbeat().catch(() => {});
+        stats = await p.stats("room").catch(() => stats);
+        if (stats.keys < 1) await new Promise((r) => setTimeout(r, 100)); // reconnect backoff
+      }
+      assert.deepEqual(stats, { keys: 1, connections: 1 }, "held entries tracked again");
+    } finally {
+      await p.close();
+    }
+  },
+});
