@@ -179,7 +179,10 @@ export function privateServersHarness(
         for (const s of servers.servers) s.resume();
       },
       makeUnreachable(options?: LayerTestOptions) {
-        const hosts = Array.from({ length: count }, () => `redis://127.0.0.1:${freePort()}`);
+        // Distinct ports: a port freed at once can be handed out twice in a row.
+        const ports = new Set<number>();
+        while (ports.size < count) ports.add(freePort());
+        const hosts = [...ports].map((port) => `redis://127.0.0.1:${port}`);
         const layer = makeRedisLayer(kind, { hosts, prefix: "sb" }, options);
         made.push(layer);
         return layer;
