@@ -19,6 +19,7 @@ import {
   type HistoryLayer,
   type HistoryLossReason,
   type HistoryOptions,
+  type HistoryRead,
   historyStamp,
   isStreamPosition,
   type StreamPosition,
@@ -125,6 +126,11 @@ interface Stream {
   last: number;
   /** The client's position to recover from, until the start. */
   request: StreamPosition | undefined;
+  /**
+   * Without a request: the newest position, read before the group is joined (so a message
+   * appended between the join and the start is delivered, not skipped), until the start.
+   */
+  initial?: Promise<HistoryRead | { error: unknown }>;
 }
 
 type Outcome = { recovered: true; replayed: number } | {
@@ -184,6 +190,9 @@ export class Recovery {
       epoch: undefined,
       last: 0,
       request,
+      initial: request ? undefined : Promise.resolve().then(
+        () => this.#layer().readSince(group, undefined, history),
+      ).catch((error) => ({ error })),
     });
     return true;
   }
@@ -243,6 +252,16 @@ export class Recovery {
           position: this.#position(stream),
         });
       }
+      return;
+    }
+    const initial = await stream.initial;
+    stream.initial = undefined;
+    if (initial && !("error" in initial)) {
+      // The position from before the join: what was appended since is delivered now.
+      stream.epoch = initial.position.epoch;
+      stream.last = initial.position.offset;
+      this.#tell(stream, POSITION_ACTION, { position: this.#position(stream) });
+      await this.#catchUp(stream);
       return;
     }
     try {
@@ -308,12 +327,14 @@ export class Recovery {
   /** The layer came back after an outage: every live stream is filled from its history. */
   async #resync(message: LayerMessage): Promise<void> {
     let lost = false;
+    let unknown = false; // a stream whose start could not be read: no position to fill from
     for (const stream of [...this.#streams.values()]) {
-      if (stream.status !== "live" || stream.epoch === undefined) continue;
-      if (!(await this.#catchUp(stream)).recovered) lost = true;
+      if (stream.status !== "live") continue;
+      if (stream.epoch === undefined) unknown = true;
+      else if (!(await this.#catchUp(stream)).recovered) lost = true;
     }
     // A loss ran onResync already; every group and subscription recovered: nothing to resync.
-    if (lost || this.host.allStreams(new Set(this.#streams.keys()))) return;
+    if (lost || (!unknown && this.host.allStreams(new Set(this.#streams.keys())))) return;
     await this.host.dispatch(message);
   }
 
