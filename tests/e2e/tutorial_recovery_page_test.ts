@@ -104,6 +104,7 @@ Deno.test({
       REDIS_URL: redis.url,
       SWITCHBOARD_PREFIX: `e2e-${crypto.randomUUID().slice(0, 8)}`,
       ALLOWED_ORIGINS: viaProxy,
+      CHAT_HISTORY: "on", // the default, said explicitly: the tutorial's own tests turn it off
     });
     let browser: Browser | undefined;
     const problems: string[] = [];
