@@ -14,14 +14,7 @@
  *
  * @module
  */
-import {
-  type Child,
-  deno,
-  type PrivateRedis,
-  sleep,
-  startRedis,
-  writeMarkdown,
-} from "./lib.ts";
+import { type Child, deno, type PrivateRedis, sleep, startRedis, writeMarkdown } from "./lib.ts";
 import { killAll } from "./lib.ts";
 
 function opt(name: string, dflt: string): string {
@@ -45,8 +38,7 @@ if (redisMode !== "aof" && redisMode !== "empty") {
 /** With `--history`: the share of connections on the chat without history (`/ws/plain`). */
 const plainShare = opt("plain", "0.25");
 const outFile = opt("out", new URL("./soak.md", import.meta.url).pathname);
-const log = (m: string) =>
-  console.error(`[soak ${new Date().toISOString().slice(11, 19)}] ${m}`);
+const log = (m: string) => console.error(`[soak ${new Date().toISOString().slice(11, 19)}] ${m}`);
 
 interface Mem {
   rss: number;
@@ -63,9 +55,7 @@ async function mem(server: Child): Promise<Mem> {
 
 async function memAll(servers: Child[]): Promise<Mem[]> {
   return await Promise.all(
-    servers.map((s) =>
-      mem(s).catch(() => ({ rss: NaN, heapUsed: NaN, connections: NaN }))
-    ),
+    servers.map((s) => mem(s).catch(() => ({ rss: NaN, heapUsed: NaN, connections: NaN }))),
   );
 }
 
@@ -88,9 +78,7 @@ async function main(): Promise<void> {
   const servers: Child[] = [];
   try {
     redis = await startRedis(
-      redisMode === "aof"
-        ? { persist: true, appendfsync: "always", crash: true }
-        : {},
+      redisMode === "aof" ? { persist: true, appendfsync: "always", crash: true } : {},
     );
     log(`private redis-server at ${redis.url}`);
     for (let i = 0; i < serverCount; i++) {
@@ -130,9 +118,7 @@ async function main(): Promise<void> {
     const memStart = await memAll(servers);
     log(
       `memory at start: ${
-        memStart.map((m) =>
-          `${mib(m.rss)} RSS / ${mib(m.heapUsed)} heap, ${m.connections} conns`
-        )
+        memStart.map((m) => `${mib(m.rss)} RSS / ${mib(m.heapUsed)} heap, ${m.connections} conns`)
           .join("; ")
       }`,
     );
@@ -162,9 +148,7 @@ async function main(): Promise<void> {
         await sleep(Math.max(0, restartAt - Date.now()));
         log(
           `killing redis-server (SIGKILL; ${
-            redisMode === "aof"
-              ? "append-only file, fsync always"
-              : "no persistence"
+            redisMode === "aof" ? "append-only file, fsync always" : "no persistence"
           }); restarting in 2 s`,
         );
         const down = Date.now();
@@ -183,9 +167,7 @@ async function main(): Promise<void> {
     samples.push({ t: Date.now() - startedAt, mem: memEnd });
     log(
       `memory at end: ${
-        memEnd.map((m) =>
-          `${mib(m.rss)} RSS / ${mib(m.heapUsed)} heap, ${m.connections} conns`
-        )
+        memEnd.map((m) => `${mib(m.rss)} RSS / ${mib(m.heapUsed)} heap, ${m.connections} conns`)
           .join("; ")
       }`,
     );
@@ -230,11 +212,8 @@ function historyRows(r: any, run: RunInfo): string[] {
     a: number,
     b: number,
   ) => (b ? `${((100 * a) / b).toFixed(3)} %` : "n/a");
-  const reasons =
-    Object.entries(r.notices as Record<string, number>).map(([k, n]) =>
-      `${n} ${k}`
-    )
-      .join(", ") || "none";
+  const reasons = Object.entries(r.notices as Record<string, number>).map(([k, n]) => `${n} ${k}`)
+    .join(", ") || "none";
   const silent = Object.entries(r.silentBySecond as Record<string, number>).map(
     ([k, n]) => `${Number(k) - Math.floor(run.startedAt / 1000)} s: ${n}`,
   ).join(", ");
@@ -246,15 +225,13 @@ function historyRows(r: any, run: RunInfo): string[] {
     `| connections | ${h.connections} | ${p.connections} |`,
     `| messages sent | ${h.sent} | ${p.sent} |`,
     `| deliveries expected | ${h.expected} | ${p.expected} |`,
-    `| delivered | ${h.delivered} (${
-      pct(h.delivered, h.expected)
-    }) | ${p.delivered} (${pct(p.delivered, p.expected)}) |`,
+    `| delivered | ${h.delivered} (${pct(h.delivered, h.expected)}) | ${p.delivered} (${
+      pct(p.delivered, p.expected)
+    }) |`,
     `| — of which recovered by replay (history read back by the servers) | ${replayed} | — |`,
     `| recipient left or reconnected first (not lost) | ${h.excused} | ${p.excused} |`,
     `| lost but told (\`history_recovery\` \`recovered: false\` for the room) | ${h.lostTold} | — |`,
-    `| lost silently | **${h.lostSilent}**${
-      silent ? ` (${silent})` : ""
-    } | ${p.lostSilent} |`,
+    `| lost silently | **${h.lostSilent}**${silent ? ` (${silent})` : ""} | ${p.lostSilent} |`,
     `| \`recovered: false\` notices (by reason) | ${reasons} | — |`,
     "",
     '"Recovered by replay" counts the history entries the server processes read back after a ' +
@@ -267,12 +244,8 @@ function historyRows(r: any, run: RunInfo): string[] {
 
 // deno-lint-ignore no-explicit-any
 async function writeReport(r: any, run: RunInfo): Promise<void> {
-  const windowStart = run.restart
-    ? Math.floor(run.restart.down / 1000) - 2
-    : Infinity;
-  const windowEnd = run.restart
-    ? Math.ceil(run.restart.up / 1000) + 15
-    : -Infinity;
+  const windowStart = run.restart ? Math.floor(run.restart.down / 1000) - 2 : Infinity;
+  const windowEnd = run.restart ? Math.ceil(run.restart.up / 1000) + 15 : -Infinity;
   let lostAround = 0;
   let lostElsewhere = 0;
   const perSecond: string[] = [];
@@ -298,20 +271,14 @@ async function writeReport(r: any, run: RunInfo): Promise<void> {
   const rel = (t: number) => `${((t - run.startedAt) / 1000).toFixed(1)} s`;
   const memRow = (label: string, m: Mem[]) =>
     `| ${label} | ${
-      m.map((x) =>
-        `${mib(x.rss)} / ${mib(x.heapUsed)} (${x.connections} conns)`
-      ).join(" | ")
+      m.map((x) => `${mib(x.rss)} / ${mib(x.heapUsed)} (${x.connections} conns)`).join(" | ")
     } |`;
   const md = [
-    "# Soak test (issue #11)",
+    "# Soak test (issues #11 and #19)",
     "",
     `Generated by \`deno task soak --minutes ${minutes} --conns ${conns} --servers ${serverCount} ` +
-    `--rooms ${rooms} --rate ${rate} --jobs ${jobRate}${
-      history ? " --history" : ""
-    } ` +
-    `--redis ${redisMode}\` on ${
-      new Date(run.startedAt).toISOString().slice(0, 19)
-    }Z ` +
+    `--rooms ${rooms} --rate ${rate} --jobs ${jobRate}${history ? " --history" : ""} ` +
+    `--redis ${redisMode}\` on ${new Date(run.startedAt).toISOString().slice(0, 19)}Z ` +
     `(Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores).`,
     "",
     `Setup: ${serverCount} Switchboard server processes on one private redis-server (Redis pub/sub ` +
@@ -334,9 +301,7 @@ async function writeReport(r: any, run: RunInfo): Promise<void> {
     `process runs it for ~20 ms and pushes the result back with sendEvent, across processes) ` +
     `and reconnects on purpose ~0.001 times/s. Redis was killed (SIGKILL, a crash) and restarted ` +
     (run.restart
-      ? `once: down at ${rel(run.restart.down)}, back at ${
-        rel(run.restart.up)
-      }.`
+      ? `once: down at ${rel(run.restart.down)}, back at ${rel(run.restart.up)}.`
       : "— no restart happened."),
     "",
     "| | count |",
@@ -344,9 +309,7 @@ async function writeReport(r: any, run: RunInfo): Promise<void> {
     `| run time | ${run.seconds} s of activity + 11 s settling |`,
     `| messages sent | ${r.sent} |`,
     `| deliveries expected (confirmed members at send time) | ${r.expectedDeliveries} |`,
-    `| deliveries received | ${r.delivered} (${
-      pct(r.delivered, r.expectedDeliveries)
-    }) |`,
+    `| deliveries received | ${r.delivered} (${pct(r.delivered, r.expectedDeliveries)}) |`,
     `| deliveries lost | ${r.lost} (${pct(r.lost, r.expectedDeliveries)}) |`,
     `| expected recipients that left or reconnected before delivery (not lost) | ${
       r.excused ?? r.expectedDeliveries - r.delivered - r.lost
@@ -359,17 +322,15 @@ async function writeReport(r: any, run: RunInfo): Promise<void> {
     `| planned reconnects / unplanned closes / reconnects done | ${r.plannedReconnects} / ${r.unplannedCloses} / ${r.reconnects} |`,
     `| connect failures | ${r.connectFailures} |`,
     `| resync frames received (layer recovered after the outage) | ${r.resyncFrames} |`,
-    `| history (\`--history\`) | ${
-      history ? "on" : "off"
-    }; gaps not recovered: ${r.historyLosses ?? 0} |`,
+    `| history (\`--history\`) | ${history ? "on" : "off"}; gaps not recovered: ${
+      r.historyLosses ?? 0
+    } |`,
     `| connections open at the end | ${r.openAtEnd} of ${conns} |`,
     `| jobs submitted | ${r.jobsSent ?? 0} |`,
-    `| job results received | ${r.jobsDone ?? 0} (p50 ${
-      r.jobP50 ?? "n/a"
-    } ms, p99 ${r.jobP99 ?? "n/a"} ms round trip) |`,
-    `| jobs refused with an error frame (enqueue failed, sender told) | ${
-      r.jobsRefused ?? 0
-    } |`,
+    `| job results received | ${r.jobsDone ?? 0} (p50 ${r.jobP50 ?? "n/a"} ms, p99 ${
+      r.jobP99 ?? "n/a"
+    } ms round trip) |`,
+    `| jobs refused with an error frame (enqueue failed, sender told) | ${r.jobsRefused ?? 0} |`,
     `| jobs lost (no result within 60 s or by the end) | ${r.jobsLost ?? 0}${
       r.jobsLostBySecond && Object.keys(r.jobsLostBySecond).length
         ? ` (by second sent: ${
@@ -382,9 +343,7 @@ async function writeReport(r: any, run: RunInfo): Promise<void> {
         : ""
     } |`,
     `| duplicate job results (at-least-once) | ${r.jobsDuplicate ?? 0} |`,
-    `| jobs whose connection reconnected before the result (not lost) | ${
-      r.jobsExcused ?? 0
-    } |`,
+    `| jobs whose connection reconnected before the result (not lost) | ${r.jobsExcused ?? 0} |`,
     "",
     ...historyRows(r, run),
     "Server memory, RSS / JS heap after GC (one column per server process):",
@@ -392,9 +351,7 @@ async function writeReport(r: any, run: RunInfo): Promise<void> {
     `| | ${run.memStart.map((_, i) => `server ${i + 1}`).join(" | ")} |`,
     `|---|${run.memStart.map(() => "---").join("|")}|`,
     memRow("start (connected, warm)", run.memStart),
-    ...run.samples.slice(1, -1).map((s) =>
-      memRow(`${Math.round(s.t / 1000)} s`, s.mem)
-    ),
+    ...run.samples.slice(1, -1).map((s) => memRow(`${Math.round(s.t / 1000)} s`, s.mem)),
     memRow("end (before disconnect)", run.memEnd),
     "",
     perSecond.length
@@ -402,9 +359,7 @@ async function writeReport(r: any, run: RunInfo): Promise<void> {
       : "No delivery was lost.",
     "",
   ].join("\n");
-  const dir = outFile.includes("/")
-    ? outFile.slice(0, outFile.lastIndexOf("/"))
-    : ".";
+  const dir = outFile.includes("/") ? outFile.slice(0, outFile.lastIndexOf("/")) : ".";
   await Deno.mkdir(dir, { recursive: true });
   await writeMarkdown(outFile, md);
   console.log(md);

@@ -7,7 +7,8 @@
  * Then the history is lost while A is cut off again (FLUSHALL on the private Redis): A shows
  * "Missed messages could not be recovered (epoch_changed)", and what was said after the flush.
  *
- * The recovered state's screenshot is docs/recovery.png (written again by each run).
+ * The recovered state's screenshot is docs/recovery.png (written again with UPDATE_SCREENSHOTS=1;
+ * otherwise to tests/screenshots/).
  * Needs /usr/bin/chromium (CHROMIUM_PATH to override); skipped without it (fails under CI).
  */
 import assert from "node:assert/strict";
@@ -19,10 +20,13 @@ import {
   startRedis,
   TcpProxy,
 } from "@switchboard/switchboard/testing";
-import { haveChromium, launchChromium } from "../helpers/browser.ts";
+import { haveChromium, launchChromium, SCREENSHOTS } from "../helpers/browser.ts";
 
 const ROOT = new URL("../../", import.meta.url);
-const SHOT = new URL("docs/recovery.png", ROOT);
+/** docs/recovery.png with UPDATE_SCREENSHOTS=1; else tests/screenshots/ (git-ignored). */
+const SHOT = Deno.env.get("UPDATE_SCREENSHOTS")
+  ? new URL("docs/recovery.png", ROOT)
+  : new URL("tutorial-recovered.png", SCREENSHOTS);
 const WAIT = 30_000; // upper bound for anything that must happen; never a sleep
 const ROOM = "recovery room";
 
@@ -166,6 +170,7 @@ Deno.test({
           await submit(b, "room-form", { message: "after the recovery" });
           await logged(a, "💬 after the recovery");
           await a.getByTestId("room-log").scrollIntoViewIfNeeded();
+          await Deno.mkdir(new URL(".", SHOT), { recursive: true });
           await a.screenshot({ path: SHOT.pathname, fullPage: true });
         },
       );
