@@ -115,9 +115,7 @@ export async function spawn(
         if (i !== -1) waiters.splice(i, 1);
         reject(
           new Error(
-            `${
-              options.label ?? cmd
-            }: no '${prefix}' line within ${timeoutMs} ms\n${
+            `${options.label ?? cmd}: no '${prefix}' line within ${timeoutMs} ms\n${
               stderrTail.join("\n")
             }`,
           ),

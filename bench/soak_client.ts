@@ -249,9 +249,7 @@ function onFrame(c: Conn, data: string): void {
 }
 
 function join(c: Conn): void {
-  const room = `${c.kind === "history" ? "r" : "p"}${
-    Math.floor(Math.random() * roomCount)
-  }`;
+  const room = `${c.kind === "history" ? "r" : "p"}${Math.floor(Math.random() * roomCount)}`;
   if (c.rooms.has(room) || c.pending.has(room)) return;
   c.pending.add(room);
   send(c, { action: "join", payload: { room }, ref: `j:${room}` });
@@ -348,9 +346,7 @@ function settle(force: boolean): void {
         const c = conns[idx];
         const k = byKind[c.kind];
         k.lost++;
-        const told = c.notices.get(s.room)?.some((t) =>
-          t >= s.at && t <= s.at + SETTLE_MS + 5000
-        );
+        const told = c.notices.get(s.room)?.some((t) => t >= s.at && t <= s.at + SETTLE_MS + 5000);
         if (told) k.lostTold++;
         else {
           k.lostSilent++;
@@ -358,9 +354,7 @@ function settle(force: boolean): void {
             bump(silentBySecond, s.at, 1);
             if (silentLogged++ < 20) {
               console.error(
-                `SILENT conn=${idx} room=${s.room} sent=${s.at} joined=${
-                  c.joinedAt.get(s.room)
-                } (${
+                `SILENT conn=${idx} room=${s.room} sent=${s.at} joined=${c.joinedAt.get(s.room)} (${
                   s.at - (c.joinedAt.get(s.room) ?? 0)
                 } ms before the send) notices=${
                   c.notices.get(s.room)?.join(",") ?? "none"
@@ -376,9 +370,7 @@ function settle(force: boolean): void {
 
 // Connect in batches.
 for (let i = 0; i < connCount; i++) {
-  const kind: Kind = history && (i % 100) >= plainShare * 100
-    ? "history"
-    : "plain";
+  const kind: Kind = history && (i % 100) >= plainShare * 100 ? "history" : "plain";
   byKind[kind].connections++;
   conns.push({
     idx: i,

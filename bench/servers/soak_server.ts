@@ -24,10 +24,7 @@ import {
   Worker,
   wsHandler,
 } from "../../mod.ts";
-import {
-  RedisJobQueue,
-  RedisPubSubChannelLayer,
-} from "../../adapters/redis/mod.ts";
+import { RedisJobQueue, RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
 import { z } from "zod";
 
 const url = Deno.env.get("REDIS_URL");
