@@ -211,12 +211,21 @@ export interface PrivateRedis {
   readonly port: number;
   /** Stops it (SHUTDOWN NOSAVE via SIGTERM). */
   stop(): Promise<void>;
-  /** Kills and starts it again on the same port (data is lost: no persistence). */
+  /**
+   * Stops and starts it again on the same port (SIGTERM with `persist`, SIGKILL without or with
+   * `crash`); without persistence the data is lost.
+   */
   restart(downMs?: number): Promise<void>;
 }
 
 /** Starts a private redis-server; throws when `redis-server` is not installed. */
-export async function startRedis(options: { persist?: boolean } = {}): Promise<PrivateRedis> {
+export async function startRedis(options: {
+  persist?: boolean;
+  /** With `persist`: the append-only file's fsync policy (default `everysec`, Redis' own). */
+  appendfsync?: "always" | "everysec";
+  /** Restart as a crash (SIGKILL) even with `persist` (default: SIGTERM with, SIGKILL without). */
+  crash?: boolean;
+} = {}): Promise<PrivateRedis> {
   const port = freePort();
   const dir = await Deno.makeTempDir({ prefix: "sb-bench-redis-" });
   let proc: Deno.ChildProcess | undefined;
@@ -231,6 +240,8 @@ export async function startRedis(options: { persist?: boolean } = {}): Promise<P
         "",
         "--appendonly",
         options.persist ? "yes" : "no",
+        "--appendfsync",
+        options.appendfsync ?? "everysec",
         "--dir",
         dir,
       ],
@@ -261,7 +272,7 @@ export async function startRedis(options: { persist?: boolean } = {}): Promise<P
     try {
       // With persistence, a graceful stop (SIGTERM: Redis flushes its append-only file) is a
       // restart as operators do it; without, nothing survives either way.
-      p.kill(options.persist ? "SIGTERM" : "SIGKILL");
+      p.kill(options.persist && !options.crash ? "SIGTERM" : "SIGKILL");
     } catch { /* gone */ }
     await p.status;
     children.delete(p);

@@ -1,10 +1,14 @@
 /**
  * `deno task soak [--minutes 10] [--conns 2000] [--servers 2] [--rooms 200] [--rate 0.2]
- *   [--history] [--out bench/soak.md]` — the issue #11 soak test (not run in CI).
+ *   [--history] [--redis aof|empty] [--out bench/soak.md]` — the issue #11 soak test (not run in
+ *   CI).
  *
  * A private redis-server on a free port, several Switchboard server processes sharing it through
  * the Redis pub/sub layer, and one client process with thousands of connections chatting,
- * joining and leaving rooms and reconnecting. Redis is killed and restarted once, halfway. The
+ * joining and leaving rooms and reconnecting. Redis is killed (SIGKILL: a crash) and restarted once,
+ * halfway: `--redis aof` (default) with the append-only file and `appendfsync always`, so the data
+ * survives the crash; `--redis empty` without persistence, so it comes back empty (with
+ * `--history`: a new epoch, `recovered: false` notices). The
  * report gives messages sent and received, losses (around the restart and elsewhere), refusals,
  * reconnects and server memory at start and end.
  *
@@ -26,6 +30,13 @@ const rate = Number(opt("rate", "0.2"));
 const jobRate = Number(opt("jobs", "0.005"));
 /** `--history`: the chat rooms keep a history; gaps are filled from it (docs/recovery.md). */
 const history = Deno.args.includes("--history");
+/** How Redis restarts: `aof` (append-only file, fsync always, crash) or `empty` (no persistence). */
+const redisMode = opt("redis", "aof");
+if (redisMode !== "aof" && redisMode !== "empty") {
+  throw new Error("--redis aof|empty");
+}
+/** With `--history`: the share of connections on the chat without history (`/ws/plain`). */
+const plainShare = opt("plain", "0.25");
 const outFile = opt("out", new URL("./soak.md", import.meta.url).pathname);
 const log = (m: string) => console.error(`[soak ${new Date().toISOString().slice(11, 19)}] ${m}`);
 
@@ -33,6 +44,8 @@ interface Mem {
   rss: number;
   heapUsed: number;
   connections: number;
+  /** History entries read back after a position (gap fills, replays) since the server started. */
+  replayed?: number;
 }
 
 async function mem(server: Child): Promise<Mem> {
@@ -46,6 +59,17 @@ async function memAll(servers: Child[]): Promise<Mem[]> {
   );
 }
 
+/** The machine's load averages (1, 5, 15 min), from /proc/loadavg. */
+function loadavg(): string {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(
+      " ",
+    );
+  } catch {
+    return "n/a";
+  }
+}
+
 const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
 async function main(): Promise<void> {
@@ -53,7 +77,9 @@ async function main(): Promise<void> {
   let redis: PrivateRedis | undefined;
   const servers: Child[] = [];
   try {
-    redis = await startRedis({ persist: true });
+    redis = await startRedis(
+      redisMode === "aof" ? { persist: true, appendfsync: "always", crash: true } : {},
+    );
     log(`private redis-server at ${redis.url}`);
     for (let i = 0; i < serverCount; i++) {
       servers.push(
@@ -67,7 +93,9 @@ async function main(): Promise<void> {
       );
     }
     const urls = servers.map((s) => `ws://127.0.0.1:${s.port}`).join(",");
-    log(`${serverCount} servers; starting ${conns} connections for ${seconds} s`);
+    log(
+      `${serverCount} servers; starting ${conns} connections for ${seconds} s`,
+    );
     const client = await deno("soak_client.ts", [
       "--urls",
       urls,
@@ -81,9 +109,11 @@ async function main(): Promise<void> {
       String(rate),
       "--jobs",
       String(jobRate),
+      ...(history ? ["--history", "--plain", plainShare] : []),
     ], { ready: false });
     const active = await client.next("ACTIVE", 120_000);
     const startedAt = Number(active.split(" ")[1]);
+    const loadStart = loadavg();
     await sleep(Math.min(10_000, seconds * 100));
     const memStart = await memAll(servers);
     log(
@@ -92,17 +122,22 @@ async function main(): Promise<void> {
           .join("; ")
       }`,
     );
-    const samples: { t: number; mem: Mem[] }[] = [{ t: Date.now() - startedAt, mem: memStart }];
+    const samples: { t: number; mem: Mem[] }[] = [{
+      t: Date.now() - startedAt,
+      mem: memStart,
+    }];
     const restartAt = startedAt + seconds * 500;
     let restart: { down: number; up: number } | undefined;
     const progress = (async () => {
       for (;;) {
-        const line = await client.next("PROGRESS", (seconds + 120) * 1000).catch(() => "");
+        const line = await client.next("PROGRESS", (seconds + 120) * 1000)
+          .catch(() => "");
         if (!line) return;
         const p = JSON.parse(line.slice(9));
         log(
           `t=${p.t}s open=${p.open} sent=${p.sent} delivered=${p.delivered} lost=${p.lost} refused=${p.refused} ` +
-            `reconnects=${p.reconnects} resync=${p.resyncFrames} jobs=${p.jobsSent}/${p.jobsDone}`,
+            `reconnects=${p.reconnects} resync=${p.resyncFrames} notices=${p.historyLosses} ` +
+            `jobs=${p.jobsSent}/${p.jobsDone}`,
         );
       }
     })();
@@ -111,7 +146,11 @@ async function main(): Promise<void> {
       const wait = Math.min(30_000, startedAt + seconds * 1000 - Date.now());
       if (!restart && Date.now() + wait >= restartAt) {
         await sleep(Math.max(0, restartAt - Date.now()));
-        log("stopping redis-server (SIGTERM, append-only file kept); restarting in 2 s");
+        log(
+          `killing redis-server (SIGKILL; ${
+            redisMode === "aof" ? "append-only file, fsync always" : "no persistence"
+          }); restarting in 2 s`,
+        );
         const down = Date.now();
         await redis.restart(2000);
         restart = { down, up: Date.now() };
@@ -135,7 +174,16 @@ async function main(): Promise<void> {
     const line = await client.next("RESULT", 60_000);
     await progress;
     const r = JSON.parse(line.slice(7));
-    await writeReport(r, { startedAt, seconds, restart, memStart, memEnd, samples });
+    await writeReport(r, {
+      startedAt,
+      seconds,
+      restart,
+      memStart,
+      memEnd,
+      samples,
+      loadStart,
+      loadEnd: loadavg(),
+    });
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
     await redis?.stop();
@@ -149,6 +197,49 @@ interface RunInfo {
   memStart: Mem[];
   memEnd: Mem[];
   samples: { t: number; mem: Mem[] }[];
+  loadStart: string;
+  loadEnd: string;
+}
+
+/** Chat deliveries per kind of consumer (with `--history`): the four outcomes, apart. */
+// deno-lint-ignore no-explicit-any
+function historyRows(r: any, run: RunInfo): string[] {
+  if (!history) return [];
+  const h = r.byKind.history;
+  const p = r.byKind.plain;
+  const replayed = run.memEnd.reduce((a, m) => a + (m.replayed ?? 0), 0);
+  const pct = (
+    a: number,
+    b: number,
+  ) => (b ? `${((100 * a) / b).toFixed(3)} %` : "n/a");
+  const reasons = Object.entries(r.notices as Record<string, number>).map(([k, n]) => `${n} ${k}`)
+    .join(", ") || "none";
+  const silent = Object.entries(r.silentBySecond as Record<string, number>).map(
+    ([k, n]) => `${Number(k) - Math.floor(run.startedAt / 1000)} s: ${n}`,
+  ).join(", ");
+  return [
+    "Chat deliveries by kind of consumer (rooms of one kind only hold connections of that kind):",
+    "",
+    "| | with history (`/ws/chat`) | without history (`/ws/plain`) |",
+    "|---|---:|---:|",
+    `| connections | ${h.connections} | ${p.connections} |`,
+    `| messages sent | ${h.sent} | ${p.sent} |`,
+    `| deliveries expected | ${h.expected} | ${p.expected} |`,
+    `| delivered | ${h.delivered} (${pct(h.delivered, h.expected)}) | ${p.delivered} (${
+      pct(p.delivered, p.expected)
+    }) |`,
+    `| — of which recovered by replay (history read back by the servers) | ${replayed} | — |`,
+    `| recipient left or reconnected first (not lost) | ${h.excused} | ${p.excused} |`,
+    `| lost but told (\`history_recovery\` \`recovered: false\` for the room) | ${h.lostTold} | — |`,
+    `| lost silently | **${h.lostSilent}**${silent ? ` (${silent})` : ""} | ${p.lostSilent} |`,
+    `| \`recovered: false\` notices (by reason) | ${reasons} | — |`,
+    "",
+    '"Recovered by replay" counts the history entries the server processes read back after a ' +
+    "position (gap fills after the outage: `readSince` wrapped in bench/servers/soak_server.ts); " +
+    'they are part of "delivered". Silent losses of consumers without history are today\'s ' +
+    "pub/sub behaviour (announced only by `resync`).",
+    "",
+  ];
 }
 
 // deno-lint-ignore no-explicit-any
@@ -158,39 +249,57 @@ async function writeReport(r: any, run: RunInfo): Promise<void> {
   let lostAround = 0;
   let lostElsewhere = 0;
   const perSecond: string[] = [];
-  for (const [s, n] of Object.entries(r.lostBySecond as Record<string, number>)) {
+  for (
+    const [s, n] of Object.entries(r.lostBySecond as Record<string, number>)
+  ) {
     const sec = Number(s);
     if (sec >= windowStart && sec <= windowEnd) lostAround += n;
     else lostElsewhere += n;
     perSecond.push(`${sec - Math.floor(run.startedAt / 1000)} s: ${n}`);
   }
   let refusedAround = 0;
-  for (const [s, n] of Object.entries(r.refusedBySecond as Record<string, number>)) {
+  for (
+    const [s, n] of Object.entries(r.refusedBySecond as Record<string, number>)
+  ) {
     const sec = Number(s);
     if (sec >= windowStart && sec <= windowEnd) refusedAround += n;
   }
-  const pct = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(3)} %` : "n/a");
+  const pct = (
+    a: number,
+    b: number,
+  ) => (b ? `${((100 * a) / b).toFixed(3)} %` : "n/a");
   const rel = (t: number) => `${((t - run.startedAt) / 1000).toFixed(1)} s`;
   const memRow = (label: string, m: Mem[]) =>
     `| ${label} | ${
       m.map((x) => `${mib(x.rss)} / ${mib(x.heapUsed)} (${x.connections} conns)`).join(" | ")
     } |`;
   const md = [
-    "# Soak test (issue #11)",
+    "# Soak test (issues #11 and #19)",
     "",
     `Generated by \`deno task soak --minutes ${minutes} --conns ${conns} --servers ${serverCount} ` +
-    `--rooms ${rooms} --rate ${rate} --jobs ${jobRate}\` on ${
-      new Date(run.startedAt).toISOString().slice(0, 19)
-    }Z ` +
+    `--rooms ${rooms} --rate ${rate} --jobs ${jobRate}${history ? " --history" : ""} ` +
+    `--redis ${redisMode}\` on ${new Date(run.startedAt).toISOString().slice(0, 19)}Z ` +
     `(Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores).`,
     "",
     `Setup: ${serverCount} Switchboard server processes on one private redis-server (Redis pub/sub ` +
-    `layer; append-only file on), one client process with ${conns} connections over ${rooms} ` +
-    `rooms. Every connection ` +
+    `layer; ${
+      redisMode === "aof"
+        ? "append-only file on, `appendfsync always`"
+        : "no persistence: no append-only file, no snapshots"
+    }), one client process with ${conns} connections over ${rooms} ` +
+    `rooms${
+      history
+        ? ` (history on: ${
+          100 - Number(plainShare) * 100
+        } % of the connections on the chat with history, \`{ size: 10000, ttlMs: 300000 }\`, ` +
+          `in rooms of their own; the others on the same chat without history)`
+        : ""
+    }. Machine load average (1/5/15 min) ${run.loadStart} at the start, ${run.loadEnd} at the end. ` +
+    `Every connection ` +
     `sends ~${rate} chat messages/s into one of its rooms, joins or leaves a room ~0.02 times/s ` +
     `(1–3 rooms each), submits ~${jobRate} jobs/s (RedisJobQueue; a Worker in each server ` +
     `process runs it for ~20 ms and pushes the result back with sendEvent, across processes) ` +
-    `and reconnects on purpose ~0.001 times/s. Redis was stopped (SIGTERM) and restarted ` +
+    `and reconnects on purpose ~0.001 times/s. Redis was killed (SIGKILL, a crash) and restarted ` +
     (run.restart
       ? `once: down at ${rel(run.restart.down)}, back at ${rel(run.restart.up)}.`
       : "— no restart happened."),
@@ -225,15 +334,18 @@ async function writeReport(r: any, run: RunInfo): Promise<void> {
     `| jobs lost (no result within 60 s or by the end) | ${r.jobsLost ?? 0}${
       r.jobsLostBySecond && Object.keys(r.jobsLostBySecond).length
         ? ` (by second sent: ${
-          Object.entries(r.jobsLostBySecond as Record<string, number>).map(([k, n]) =>
-            `${Number(k) - Math.floor(run.startedAt / 1000)} s: ${n}`
-          ).join(", ")
+          Object.entries(r.jobsLostBySecond as Record<string, number>).map((
+            [k, n],
+          ) => `${Number(k) - Math.floor(run.startedAt / 1000)} s: ${n}`).join(
+            ", ",
+          )
         })`
         : ""
     } |`,
     `| duplicate job results (at-least-once) | ${r.jobsDuplicate ?? 0} |`,
     `| jobs whose connection reconnected before the result (not lost) | ${r.jobsExcused ?? 0} |`,
     "",
+    ...historyRows(r, run),
     "Server memory, RSS / JS heap after GC (one column per server process):",
     "",
     `| | ${run.memStart.map((_, i) => `server ${i + 1}`).join(" | ")} |`,

@@ -28,20 +28,33 @@ const rate = Number(opt("rate", "0.2")); // messages per connection per second
 const churn = Number(opt("churn", "0.02")); // joins/leaves per connection per second
 const reconnectRate = Number(opt("reconnect", "0.001")); // planned reconnects per conn per second
 const jobRate = Number(opt("jobs", "0")); // jobs per connection per second (0: no jobs)
+/** `--history`: `/ws/chat` keeps a history (the server runs with SOAK_HISTORY=1). */
+const history = Deno.args.includes("--history");
+/** With `--history`: the share of connections on `/ws/plain` (no history), counted apart. */
+const plainShare = history ? Number(opt("plain", "0.25")) : 1;
 const JOB_SETTLE_MS = 60_000;
 const SETTLE_MS = 10_000;
 
+type Kind = "history" | "plain";
+
 interface Conn {
   idx: number;
+  /** `history`: on `/ws/chat` with `--history` (rooms `rN`); `plain`: no history (rooms `pN`). */
+  kind: Kind;
+  /** `history_recovery` frames with `recovered: false` of this socket: room → times. */
+  notices: Map<string, number[]>;
   ws: WebSocket | undefined;
   open: boolean;
   planned: boolean;
   rooms: Set<string>;
   pending: Set<string>;
+  /** When each confirmed room's `joined` came (for the diagnostics of a silent loss). */
+  joinedAt: Map<string, number>;
 }
 
 interface Sent {
   at: number;
+  room: string;
   waiting: Set<number>;
 }
 
@@ -73,6 +86,26 @@ const stats = {
   /** Jobs whose connection closed (planned reconnect) before the result came. */
   jobsExcused: 0,
 };
+/** Per kind of consumer: deliveries expected, received, lost (told by a notice or silently). */
+const newKindStats = () => ({
+  connections: 0,
+  sent: 0,
+  expected: 0,
+  delivered: 0,
+  excused: 0,
+  refusedDeliveries: 0,
+  lost: 0,
+  /** Lost, but the socket got `history_recovery` `recovered: false` for the room meanwhile. */
+  lostTold: 0,
+  /** Lost without any notice (must be 0 for history consumers). */
+  lostSilent: 0,
+});
+const byKind = { history: newKindStats(), plain: newKindStats() };
+/** `history_recovery` `recovered: false` frames by reason; `recovered: true` frames. */
+const notices: Record<string, number> = {};
+let recoveredNotices = 0;
+const silentBySecond = new Map<number, number>();
+let silentLogged = 0;
 /** Jobs waiting for their result: id → [connection, sent at]. */
 const jobs = new Map<number, [number, number]>();
 const jobsFinished = new Set<number>();
@@ -98,21 +131,33 @@ function roomsOf(room: string): Set<number> {
 }
 
 function send(c: Conn, frame: unknown): void {
-  if (c.open && c.ws?.readyState === WebSocket.OPEN) c.ws.send(JSON.stringify(frame));
+  if (c.open && c.ws?.readyState === WebSocket.OPEN) {
+    c.ws.send(JSON.stringify(frame));
+  }
 }
 
 function dropMembership(c: Conn, room: string): void {
   c.rooms.delete(room);
   members.get(room)?.delete(c.idx);
   // Messages still in flight to this room may or may not reach a leaving connection.
-  for (const s of outstanding.values()) if (s.waiting.delete(c.idx)) stats.excused++;
+  for (const s of outstanding.values()) {
+    if (s.waiting.delete(c.idx)) {
+      stats.excused++;
+      byKind[c.kind].excused++;
+    }
+  }
 }
 
 function forgetConnection(c: Conn): void {
   for (const room of [...c.rooms]) members.get(room)?.delete(c.idx);
   c.rooms.clear();
   c.pending.clear();
-  for (const s of outstanding.values()) if (s.waiting.delete(c.idx)) stats.excused++;
+  for (const s of outstanding.values()) {
+    if (s.waiting.delete(c.idx)) {
+      stats.excused++;
+      byKind[c.kind].excused++;
+    }
+  }
   for (const [id, [idx]] of jobs) {
     if (idx === c.idx) {
       jobs.delete(id);
@@ -122,18 +167,25 @@ function forgetConnection(c: Conn): void {
 }
 
 function onFrame(c: Conn, data: string): void {
-  const f = JSON.parse(data) as { action: string; payload: Record<string, unknown>; ref?: string };
+  const f = JSON.parse(data) as {
+    action: string;
+    payload: Record<string, unknown>;
+    ref?: string;
+  };
   switch (f.action) {
     case "said": {
       const s = outstanding.get(f.payload.id as number);
-      if (s?.waiting.delete(c.idx)) stats.delivered++;
-      else stats.unexpected++;
+      if (s?.waiting.delete(c.idx)) {
+        stats.delivered++;
+        byKind[c.kind].delivered++;
+      } else stats.unexpected++;
       return;
     }
     case "joined": {
       const room = f.payload.room as string;
       if (!c.pending.delete(room)) return;
       c.rooms.add(room);
+      c.joinedAt.set(room, Date.now());
       roomsOf(room).add(c.idx);
       stats.joins++;
       return;
@@ -155,9 +207,21 @@ function onFrame(c: Conn, data: string): void {
     case "resync":
       stats.resyncFrames++;
       return;
-    case "history_recovery": // `--history`: a gap the server could not fill (docs/recovery.md)
-      if (!f.payload.recovered) stats.historyLosses++;
+    case "history_recovery": { // `--history`: a gap the server could not fill (docs/recovery.md)
+      if (f.payload.recovered) {
+        recoveredNotices++;
+        return;
+      }
+      stats.historyLosses++;
+      const reason = String(f.payload.reason);
+      notices[reason] = (notices[reason] ?? 0) + 1;
+      const room = String(f.payload.group ?? "").replace(/^room\./, "");
+      let times = c.notices.get(room);
+      if (!times) c.notices.set(room, times = []);
+      times.push(Date.now());
+      if (times.length > 20) times.shift();
       return;
+    }
     case "error": {
       stats.errorFrames++;
       const ref = f.ref ?? "";
@@ -168,6 +232,9 @@ function onFrame(c: Conn, data: string): void {
           outstanding.delete(id);
           stats.refused++;
           stats.expectedDeliveries -= s.waiting.size;
+          const k = byKind[conns[c.idx].kind];
+          k.expected -= s.waiting.size;
+          k.refusedDeliveries += s.waiting.size;
           bump(refusedBySecond, s.at, 1);
         }
       } else if (ref.startsWith("w:")) {
@@ -182,7 +249,7 @@ function onFrame(c: Conn, data: string): void {
 }
 
 function join(c: Conn): void {
-  const room = `r${Math.floor(Math.random() * roomCount)}`;
+  const room = `${c.kind === "history" ? "r" : "p"}${Math.floor(Math.random() * roomCount)}`;
   if (c.rooms.has(room) || c.pending.has(room)) return;
   c.pending.add(room);
   send(c, { action: "join", payload: { room }, ref: `j:${room}` });
@@ -200,9 +267,11 @@ function say(c: Conn): void {
   if (!room) return;
   const id = nextId++;
   const waiting = new Set(members.get(room) ?? []);
-  outstanding.set(id, { at: Date.now(), waiting });
+  outstanding.set(id, { at: Date.now(), room, waiting });
   stats.sent++;
   stats.expectedDeliveries += waiting.size;
+  byKind[c.kind].sent++;
+  byKind[c.kind].expected += waiting.size;
   send(c, {
     action: "say",
     payload: { room: room, id, text: "soak message ".repeat(3) },
@@ -220,8 +289,10 @@ function work(c: Conn): void {
 
 function open(c: Conn): Promise<void> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(`${urls[c.idx % urls.length]}/ws/chat`);
+    const path = c.kind === "history" ? "chat" : history ? "plain" : "chat";
+    const ws = new WebSocket(`${urls[c.idx % urls.length]}/ws/${path}`);
     c.ws = ws;
+    c.notices = new Map();
     c.planned = false;
     let opened = false;
     ws.onopen = () => {
@@ -271,14 +342,41 @@ function settle(force: boolean): void {
     if (s.waiting.size) {
       stats.lost += s.waiting.size;
       bump(lostBySecond, s.at, s.waiting.size);
+      for (const idx of s.waiting) {
+        const c = conns[idx];
+        const k = byKind[c.kind];
+        k.lost++;
+        const told = c.notices.get(s.room)?.some((t) => t >= s.at && t <= s.at + SETTLE_MS + 5000);
+        if (told) k.lostTold++;
+        else {
+          k.lostSilent++;
+          if (c.kind === "history") {
+            bump(silentBySecond, s.at, 1);
+            if (silentLogged++ < 20) {
+              console.error(
+                `SILENT conn=${idx} room=${s.room} sent=${s.at} joined=${c.joinedAt.get(s.room)} (${
+                  s.at - (c.joinedAt.get(s.room) ?? 0)
+                } ms before the send) notices=${
+                  c.notices.get(s.room)?.join(",") ?? "none"
+                } server=${urls[idx % urls.length]}`,
+              );
+            }
+          }
+        }
+      }
     }
   }
 }
 
 // Connect in batches.
 for (let i = 0; i < connCount; i++) {
+  const kind: Kind = history && (i % 100) >= plainShare * 100 ? "history" : "plain";
+  byKind[kind].connections++;
   conns.push({
     idx: i,
+    kind,
+    notices: new Map(),
+    joinedAt: new Map(),
     ws: undefined,
     open: false,
     planned: false,
@@ -299,7 +397,10 @@ const ticker = setInterval(() => {
     const r = Math.random();
     if (r < rate * TICK / 1000) say(c);
     else if (r < (rate + churn) * TICK / 1000) {
-      if (c.rooms.size + c.pending.size < 3 && (c.rooms.size === 0 || Math.random() < 0.5)) join(c);
+      if (
+        c.rooms.size + c.pending.size < 3 &&
+        (c.rooms.size === 0 || Math.random() < 0.5)
+      ) join(c);
       else leave(c);
     } else if (r < (rate + churn + jobRate) * TICK / 1000) {
       work(c);
@@ -331,7 +432,9 @@ console.log(`IDLE ${Date.now()}`);
 // for the last results.
 const chatSettled = Date.now() + SETTLE_MS + 1000;
 const jobsDeadline = Date.now() + 30_000;
-while (Date.now() < chatSettled || (jobs.size > 0 && Date.now() < jobsDeadline)) {
+while (
+  Date.now() < chatSettled || (jobs.size > 0 && Date.now() < jobsDeadline)
+) {
   await new Promise((r) => setTimeout(r, 500));
 }
 active = false;
@@ -354,6 +457,10 @@ console.log(
       jobP50: pct(jobLatencies, 0.5),
       jobP99: pct(jobLatencies, 0.99),
       refusedBySecond: Object.fromEntries(refusedBySecond),
+      byKind,
+      notices,
+      recoveredNotices,
+      silentBySecond: Object.fromEntries(silentBySecond),
     })
   }`,
 );

@@ -6,6 +6,7 @@
  * - `say` {room, id, text}: broadcast `said` to the room (every process);
  * - `work` {id}: enqueues a job on the shared RedisJobQueue; a Worker in some server process runs
  *   it (about 20 ms) and pushes `done` {id, by} back with `sendEvent` over the pub/sub layer;
+ * - `/ws/plain`: the same chat without history (for `--history` runs: counted apart);
  * - layer outages reach the client as `resync` (from `onResync`); failures as error frames that
  *   carry the request's `ref`.
  * `GET /mem` answers `{rss, heapUsed, connections}` after a GC.
@@ -28,21 +29,47 @@ import { z } from "zod";
 
 const url = Deno.env.get("REDIS_URL");
 if (!url) throw new Error("soak_server needs REDIS_URL");
-layers.register("default", new RedisPubSubChannelLayer({ url, prefix: "sbsoak" }));
+const layer = new RedisPubSubChannelLayer({ url, prefix: "sbsoak" });
+/**
+ * Messages read back from the history after a position (gap fills and replays): counted by
+ * wrapping the layer's `readSince`, reported by `GET /mem` as `replayed` (the soak's "recovered by
+ * replay"). Bench instrumentation only.
+ */
+let replayed = 0;
+const readSince = layer.readSince.bind(layer);
+layer.readSince = async (group, since, options) => {
+  const read = await readSince(group, since, options);
+  if (since && read.recovered) {
+    replayed += read.messages.filter((e) => e.offset > since.offset).length;
+  }
+  return read;
+};
+layers.register("default", layer);
 
 const Room = z.object({ room: z.string().regex(/^[a-z0-9]{1,20}$/) });
 const Join = message("join", Room);
 const Joined = message("joined", Room);
 const Leave = message("leave", Room);
 const Left = message("left", Room);
-const Chat = z.object({ room: z.string(), id: z.number().int(), text: z.string().max(200) });
+const Chat = z.object({
+  room: z.string(),
+  id: z.number().int(),
+  text: z.string().max(200),
+});
 const Say = message("say", Chat);
 const Said = message("said", Chat);
 const Resync = message("resync", z.object({ reason: z.string() }));
 const Work = message("work", z.object({ id: z.number().int() }));
-const Done = message("done", z.object({ id: z.number().int(), by: z.number().int() }));
+const Done = message(
+  "done",
+  z.object({ id: z.number().int(), by: z.number().int() }),
+);
 
-const queue = new RedisJobQueue({ url, prefix: "sbsoak:jobs", keepResultMs: 60_000 });
+const queue = new RedisJobQueue({
+  url,
+  prefix: "sbsoak:jobs",
+  keepResultMs: 60_000,
+});
 
 class ChatConsumer extends Consumer<MessageOf<typeof Done>> {
   /** `SOAK_HISTORY=1` (`deno task soak --history`): the rooms keep a history (docs/recovery.md). */
@@ -63,12 +90,16 @@ class ChatConsumer extends Consumer<MessageOf<typeof Done>> {
 
   @wsHandler(Say)
   async handleSay(m: MessageOf<typeof Say>) {
-    await this.broadcastMessage(Said.create(m.payload), { groups: `room.${m.payload.room}` });
+    await this.broadcastMessage(Said.create(m.payload), {
+      groups: `room.${m.payload.room}`,
+    });
   }
 
   @wsHandler(Work)
   async handleWork(m: MessageOf<typeof Work>) {
-    await queue.enqueue("work", [m.payload.id, this.channelName], { jobId: `w${m.payload.id}` });
+    await queue.enqueue("work", [m.payload.id, this.channelName], {
+      jobId: `w${m.payload.id}`,
+    });
   }
 
   @eventHandler(Done, { output: Done })
@@ -81,13 +112,21 @@ class ChatConsumer extends Consumer<MessageOf<typeof Done>> {
   }
 }
 
+/** The same chat without history (`/ws/plain`): today's behaviour, counted apart by the soak. */
+class PlainChatConsumer extends ChatConsumer {
+  static override history = undefined;
+}
+
 const worker = new Worker(queue, {
   concurrency: 20,
   leaseMs: 10_000,
   functions: {
     work: async (_ctx: JobContext, id: number, channelName: string) => {
       await new Promise((r) => setTimeout(r, 20));
-      await ChatConsumer.sendEvent(Done.create({ id, by: Deno.pid }), channelName);
+      await ChatConsumer.sendEvent(
+        Done.create({ id, by: Deno.pid }),
+        channelName,
+      );
     },
   },
 });
@@ -95,10 +134,16 @@ const working = worker.start();
 
 const app = new App({ allowedOrigins: "*" })
   .ws("/ws/chat", ChatConsumer)
-  .get("/mem", () => {
+  .ws("/ws/plain", PlainChatConsumer)
+  .get("/mem", (): Response => {
     (globalThis as { gc?: () => void }).gc?.();
     const m = Deno.memoryUsage();
-    return Response.json({ rss: m.rss, heapUsed: m.heapUsed, connections: app.connectionCount });
+    return Response.json({
+      rss: m.rss,
+      heapUsed: m.heapUsed,
+      connections: app.connectionCount,
+      replayed,
+    });
   });
 
 const server = Deno.serve({

@@ -8,8 +8,9 @@
  * Per stream it keeps the epoch and the last offset delivered. A stream opens before its group
  * is joined (live messages are dropped until it starts: the history read that follows the join
  * holds them), and starts on the layer queue once joined: from the client's position when it
- * sent one (replay, then a `history_recovery` frame), else from the newest position (a
- * `history_position` frame). The wire is in docs/recovery.md.
+ * sent one (replay, then a `history_recovery` frame), else from the newest position read
+ * before the join (a `history_position` frame, then what followed). A start that could not be
+ * read is told as `unavailable` at the first message or resync. The wire is in docs/recovery.md.
  *
  * @module
  */
@@ -19,6 +20,7 @@ import {
   type HistoryLayer,
   type HistoryLossReason,
   type HistoryOptions,
+  type HistoryRead,
   historyStamp,
   isStreamPosition,
   type StreamPosition,
@@ -133,6 +135,11 @@ interface Stream {
   last: number;
   /** The client's position to recover from, until the start. */
   request: StreamPosition | undefined;
+  /**
+   * Without a request: the newest position, read before the group is joined (so a message
+   * appended between the join and the start is delivered, not skipped), until the start.
+   */
+  initial?: Promise<HistoryRead | { error: unknown }>;
 }
 
 type Outcome = { recovered: true; replayed: number } | {
@@ -192,6 +199,9 @@ export class Recovery {
       epoch: undefined,
       last: 0,
       request,
+      initial: request ? undefined : Promise.resolve().then(
+        () => this.#layer().readSince(group, undefined, history),
+      ).catch((error) => ({ error })),
     });
     return true;
   }
@@ -216,9 +226,11 @@ export class Recovery {
     if (!stamp || !stream) return await this.host.dispatch(message);
     if (stream.status === "waiting") return; // read back by the start
     if (stream.epoch === undefined) {
+      // The start could not be read (the layer was away): what came between the join and this
+      // message is unknown, so the client is told, never left with a silent gap.
       stream.epoch = stamp.epoch;
       stream.last = stamp.offset - 1;
-      this.#tell(stream, POSITION_ACTION, { position: this.#position(stream) });
+      await this.#lost(stream, "unavailable");
     }
     if (stamp.epoch === stream.epoch && stamp.offset <= stream.last) return; // had it
     if (stamp.epoch !== stream.epoch || stamp.offset > stream.last + 1) {
@@ -252,6 +264,16 @@ export class Recovery {
           position: this.#position(stream),
         });
       }
+      return;
+    }
+    const initial = await stream.initial;
+    stream.initial = undefined;
+    if (initial && !("error" in initial)) {
+      // The position from before the join: what was appended since is delivered now.
+      stream.epoch = initial.position.epoch;
+      stream.last = initial.position.offset;
+      this.#tell(stream, POSITION_ACTION, { position: this.#position(stream) });
+      await this.#catchUp(stream);
       return;
     }
     try {
@@ -329,13 +351,34 @@ export class Recovery {
   /** The layer came back after an outage: every live stream is filled from its history. */
   async #resync(message: LayerMessage): Promise<void> {
     let lost = false;
+    let unknown = false; // a stream whose start could not be read: no position to fill from
     for (const stream of [...this.#streams.values()]) {
-      if (stream.status !== "live" || stream.epoch === undefined) continue;
-      if (!(await this.#catchUp(stream)).recovered) lost = true;
+      if (stream.status !== "live") continue;
+      if (stream.epoch === undefined) {
+        if (await this.#locate(stream)) lost = true;
+        else unknown = true;
+      } else if (!(await this.#catchUp(stream)).recovered) lost = true;
     }
     // A loss ran onResync already; every group and subscription recovered: nothing to resync.
-    if (lost || this.host.allStreams(new Set(this.#streams.keys()))) return;
+    if (lost || (!unknown && this.host.allStreams(new Set(this.#streams.keys())))) return;
     await this.host.dispatch(message);
+  }
+
+  /**
+   * A stream whose start could not be read learns where the history is now; what came before is
+   * unknown, so the loss is told (`unavailable`). False when the layer is still away.
+   */
+  async #locate(stream: Stream): Promise<boolean> {
+    try {
+      const read = await this.#layer().readSince(stream.group, undefined, stream.history);
+      stream.epoch = read.position.epoch;
+      stream.last = read.position.offset;
+    } catch (error) {
+      if (!(error instanceof LayerUnavailableError)) throw error;
+      return false;
+    }
+    await this.#lost(stream, "unavailable");
+    return true;
   }
 
   /** A gap that cannot be filled: the client is told, and `onResync` runs. */
