@@ -57,3 +57,24 @@ export function onAbort(signal: AbortSignal | undefined, callback: () => void): 
     if (i !== -1) own.splice(i, 1);
   };
 }
+
+/**
+ * Calls `fn` every `ms` without keeping the process alive (Deno and Node), until the returned stop
+ * function is called. Built on `AbortSignal.timeout` rather than `setInterval`: an unref'd timer
+ * that test sanitizers do not count, so a long-lived layer shared by many tests leaks no interval
+ * into the test that happened to start it.
+ */
+export function backgroundInterval(fn: () => void, ms: number): () => void {
+  let stopped = false;
+  const arm = () => {
+    AbortSignal.timeout(ms).addEventListener("abort", () => {
+      if (stopped) return;
+      fn();
+      if (!stopped) arm();
+    }, { once: true });
+  };
+  arm();
+  return () => {
+    stopped = true;
+  };
+}

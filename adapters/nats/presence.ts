@@ -38,7 +38,7 @@ import {
   PresenceUnavailableError,
 } from "../../src/presence/backend.ts";
 import { getLogger } from "../../src/logger.ts";
-import { backgroundInterval } from "../redis/held_groups.ts";
+import { backgroundInterval } from "../../src/layers/kit.ts";
 import { NatsLink, type NatsTimeouts, resolveNatsTimeouts } from "./link.ts";
 import { dec, enc, type KeyValue, parseDiff, token, untoken } from "./presence_codec.ts";
 

@@ -119,24 +119,3 @@ export class HeldGroups {
     this.#count = 0;
   }
 }
-
-/**
- * Calls `fn` every `ms` without keeping the process alive (Deno and Node), until the returned stop
- * function is called. Built on `AbortSignal.timeout` rather than `setInterval`: an unref'd timer
- * that test sanitizers do not count, so a long-lived layer shared by many tests leaks no interval
- * into the test that happened to start it.
- */
-export function backgroundInterval(fn: () => void, ms: number): () => void {
-  let stopped = false;
-  const arm = () => {
-    AbortSignal.timeout(ms).addEventListener("abort", () => {
-      if (stopped) return;
-      fn();
-      if (!stopped) arm();
-    }, { once: true });
-  };
-  arm();
-  return () => {
-    stopped = true;
-  };
-}

@@ -39,7 +39,7 @@ import {
   PresenceUnavailableError,
 } from "../../src/presence/backend.ts";
 import { getLogger } from "../../src/logger.ts";
-import { backgroundInterval } from "./held_groups.ts";
+import { backgroundInterval } from "../../src/layers/kit.ts";
 import {
   assertPrefix,
   closeLink,

@@ -9,7 +9,7 @@
  */
 import { LayerUnavailableError } from "../../src/layers/kit.ts";
 import type { RedisClientLike } from "./redis_client.ts";
-import { backgroundInterval } from "./held_groups.ts";
+import { backgroundInterval } from "../../src/layers/kit.ts";
 
 /**
  * How long the layers (and the job queue) wait for Redis. Both bounds exist so that a Redis that

@@ -47,4 +47,4 @@ export * from "./mailbox.ts";
 export { type GroupMembership, type LocalFanout, localFanout } from "./local_fanout.ts";
 export * from "../errors.ts";
 export { getLogger, type Logger } from "../logger.ts";
-export { onAbort } from "../abort.ts";
+export { backgroundInterval, onAbort } from "../abort.ts";

@@ -469,12 +469,13 @@ export function jobQueueContract(h: JobHarness): void {
 
   test("graceful stop lets running jobs finish and fetches nothing new", async (q, use) => {
     const started = deferred();
+    const finish = deferred();
     const worker = use(
       new Worker(q, {
         functions: {
           work: async (_c, v: string) => {
             started.resolve();
-            await sleep(200);
+            await finish.promise; // still running while the worker stops
             return v;
           },
         },
@@ -485,6 +486,7 @@ export function jobQueueContract(h: JobHarness): void {
     await within(started.promise, BOUND_MS, "job start");
     const stopping = worker.stop({ timeout: BOUND_MS });
     const b = await q.enqueue("work", ["b"]);
+    finish.resolve();
     await stopping;
     await running;
     assert.equal(await a.status(), "completed");
