@@ -60,7 +60,8 @@ for (const runtime of runtimes) {
         : runtime.command;
       await using server = await spawnApp(
         runtime.module,
-        { SEND_COMPLETION: "1", REDIS_URL: "", SWITCHBOARD_LOG: "warn" },
+        // The wire as Chanx sends it: the chat's history (on by default) is off here.
+        { SEND_COMPLETION: "1", REDIS_URL: "", SWITCHBOARD_LOG: "warn", CHAT_HISTORY: "off" },
         { command, cwd: ROOT, ready: /Switchboard tutorial/ },
       );
       const health = await fetch(`${server.httpUrl}/healthz`);

@@ -35,3 +35,9 @@ export async function replicated(port: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** True when the master at `port` has a connected replica (one that a failover can promote). */
+export async function hasReplica(port: number): Promise<boolean> {
+  const info = await clusterCli(port, "INFO", "replication");
+  return Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0) > 0;
+}

@@ -11,7 +11,12 @@ import assert from "node:assert/strict";
 import { historyConformanceSuite } from "./conformance_history.ts";
 import { clusterPerFile } from "../helpers/cluster_file.ts";
 import { clusterHarness, makeClusterLayer } from "./redis_cluster_harness.ts";
-import { flushMasters, masterPorts as masters, replicated } from "../helpers/cluster_nodes.ts";
+import {
+  flushMasters,
+  hasReplica,
+  masterPorts as masters,
+  replicated,
+} from "../helpers/cluster_nodes.ts";
 import { type HistoryStamp, historyStamp } from "../../src/layers/history.ts";
 import { randomToken, RESYNC_MESSAGE_TYPE } from "../../src/layers/kit.ts";
 import { eventually } from "./conformance_faults.ts";
@@ -74,7 +79,17 @@ for (const kind of ["pubsub", "queue"] as const) {
       const fast = { backoff: { minDelayMs: 20, maxDelayMs: 200 } };
       const receiver = makeClusterLayer(kind, cluster.urls(), prefix, fast as never);
       const sender = makeClusterLayer(kind, cluster.urls(), prefix, fast as never);
-      const group = "room";
+      // The master of the group's history keys (the slot of its shard channel on pub/sub) must
+      // have a replica: an earlier test of this file may have killed the one of a master.
+      const keyOf = (group: string) =>
+        kind === "pubsub"
+          ? `${prefix}:history:{${prefix}:group:${group}}`
+          : `${prefix}:history:{${group}}`;
+      let group = "room";
+      for (let i = 0; !(await hasReplica(await server.masterOf(keyOf(group)))); i++) {
+        if (i === 100) throw new Error("no master with a replica left in the cluster");
+        group = `room${i}`;
+      }
       try {
         const channel = await receiver.newChannel();
         await receiver.groupAdd(group, channel);
@@ -87,10 +102,7 @@ for (const kind of ["pubsub", "queue"] as const) {
         for (let n = 1; n <= 20; n++) await sender.appendAndSend(group, { type: "m", n }, OPTIONS);
         for (let n = 1; n <= 20; n++) assert.equal((await take()).n, n);
         const epoch = seen[0].epoch;
-        // The master of the group's history keys (the slot of its shard channel on pub/sub).
-        const key = kind === "pubsub"
-          ? `${prefix}:history:{${prefix}:group:${group}}`
-          : `${prefix}:history:{${group}}`;
+        const key = keyOf(group);
         const master = await server.masterOf(key);
         await replicated(master);
         // Sent after the last message the receiver took, replicated, then the master dies.
