@@ -503,14 +503,23 @@ export class NatsChannelLayer implements ChannelLayer, HistoryCapability {
     return [...(this.#groups.get(group) ?? [])];
   }
 
-  /** Forgets local messages and group memberships (unsubscribing groups). Receivers keep waiting. */
-  flush(): Promise<void> {
-    if (this.#closed) return Promise.reject(new ClosedError(`The ${LABEL} is closed`));
+  /**
+   * Forgets local messages and group memberships (unsubscribing groups). Receivers keep waiting.
+   * Messages published before the call that are still on their way to this process are
+   * forgotten too: the subscriber connection is drained first (one bounded round trip).
+   */
+  async flush(): Promise<void> {
+    if (this.#closed) throw new ClosedError(`The ${LABEL} is closed`);
+    if (this.#connecting && this.#sub.up) {
+      // The server writes a PONG after the messages it already routed to this connection.
+      await (async () => await this.#sub.confirm("flush"))().catch(() => {});
+      await this.#decodeChain.catch(() => {});
+    }
+    if (this.#closed) throw new ClosedError(`The ${LABEL} is closed`);
     this.#mailboxes.clear();
     const groups = [...this.#groups.keys()];
     this.#groups.clear();
     for (const group of groups) this.#releaseLater(groupSubject(this.prefix, group));
-    return Promise.resolve();
   }
 
   /** Unsubscribes, closes the connection the layer opened, rejects waiting receivers. */

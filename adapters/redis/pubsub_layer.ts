@@ -444,9 +444,17 @@ export class RedisPubSubChannelLayer implements ChannelLayer, HistoryCapability 
     return [...(this.#groups.get(group) ?? [])];
   }
 
-  /** Forgets local messages and group memberships (unsubscribing groups). Receivers keep waiting. */
+  /**
+   * Forgets local messages and group memberships (unsubscribing groups). Receivers keep waiting.
+   * Messages published before the call that are still on their way to this process are
+   * forgotten too: each host's subscriber is drained first.
+   */
   async flush(): Promise<void> {
     this.#s.assertOpen();
+    if (this.#s.connecting) {
+      await Promise.all(this.#s.shards.map((s) => s.sub.heardAll()));
+      await this.#decodeChain.catch(() => {});
+    }
     this.#s.mailboxes.clear();
     const groups = [...this.#groups.keys()];
     this.#groups.clear();

@@ -103,6 +103,20 @@ export class HostSubscriber {
     return !this.subscribed.has(key) || this.#ops.has(key);
   }
 
+  /**
+   * Resolves once every message Redis had written to this subscriber before the call has been
+   * heard: a PING on the subscriber connection is answered after them. Bounded by the command
+   * timeout; a link that is down or does not answer resolves too (nothing more can arrive).
+   */
+  async heardAll(): Promise<void> {
+    if (this.#down || !this.link) return;
+    try {
+      await this.link.client.sendCommand(["PING"]);
+    } catch {
+      // Down or paused: what it had not delivered is not delivered before this returns.
+    }
+  }
+
   /** Tells the waits of {@linkcode back} to look again. */
   releaseBackWaiters(): void {
     for (const check of this.#backWaiters.splice(0)) check();
