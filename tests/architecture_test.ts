@@ -61,9 +61,9 @@ function relative(url: URL): string {
   return url.pathname.slice(ROOT.pathname.length);
 }
 
-async function sources(): Promise<SourceFile[]> {
+async function sources(dir: URL = SRC): Promise<SourceFile[]> {
   const files: SourceFile[] = [];
-  for await (const url of walk(SRC)) {
+  for await (const url of walk(dir)) {
     const text = await Deno.readTextFile(url);
     const imports: Import[] = [];
     for (const m of text.matchAll(IMPORT_RE)) {
@@ -125,6 +125,13 @@ function graphOf(files: SourceFile[], keep: (from: string, i: Import) => boolean
 
 const files = await sources();
 
+/**
+ * Imports from one adapter folder into another that are allowed, as `from -> to` folder names:
+ * the inspector page reads the metrics registry. Anything else two adapters share belongs in the
+ * core (`src/`), as the serializer and the history stamp do.
+ */
+const ADAPTER_EDGES: ReadonlySet<string> = new Set(["inspector -> metrics"]);
+
 Deno.test("architecture: the parser sees the imports (a sanity check of this test)", () => {
   assert.ok(files.length > 20, `only ${files.length} files under src/`);
   const connection = files.find((f) => f.path === "src/connection/connection.ts");
@@ -166,4 +173,18 @@ Deno.test(`architecture: no src/ file over ${MAX_LINES} lines`, () => {
     "size",
     files.filter((f) => lines(f.text) > MAX_LINES).map((f) => `${f.path} (${lines(f.text)} lines)`),
   );
+});
+
+Deno.test("architecture: an adapter imports no other adapter (but ADAPTER_EDGES)", async () => {
+  const adapters = await sources(new URL("adapters/", ROOT));
+  const folder = (path: string) => path.split("/")[1];
+  const edges = new Set<string>();
+  for (const f of adapters) {
+    for (const i of f.imports) {
+      if (!i.to.startsWith("adapters/") || folder(i.to) === folder(f.path)) continue;
+      edges.add(`${folder(f.path)} -> ${folder(i.to)}`);
+    }
+  }
+  assert.ok(adapters.length > 30, `only ${adapters.length} files under adapters/`);
+  assert.deepEqual([...edges].filter((e) => !ADAPTER_EDGES.has(e)).sort(), []);
 });

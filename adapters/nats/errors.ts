@@ -5,7 +5,7 @@
  * @module
  */
 import { SwitchboardError } from "../../src/layers/kit.ts";
-export { ForeignChannelError } from "../redis/errors.ts";
+export { ForeignChannelError } from "../../src/layers/kit.ts";
 
 /**
  * A message is larger than the NATS server accepts (its `max_payload`, 1 MB by default). Raise

@@ -43,7 +43,7 @@ import type {
   StreamPosition,
 } from "../../src/layers/history.ts";
 import { assertGroupName, LayerUnavailableError, randomToken } from "../../src/layers/kit.ts";
-import type { MessageSerializer } from "../redis/serializer.ts";
+import type { MessageSerializer } from "../../src/layers/kit.ts";
 import { subjectToken } from "./subjects.ts";
 
 /** The shortest time a stream keeps a message (and so a group's epoch after its last append). */

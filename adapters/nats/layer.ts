@@ -23,7 +23,7 @@ import {
   RESYNC_MESSAGE_TYPE,
 } from "../../src/layers/kit.ts";
 import { deepFreeze, type DropListener, Mailboxes } from "../../src/layers/mailbox.ts";
-import { makeSerializer, type MessageSerializer } from "../redis/serializer.ts";
+import { makeSerializer, type MessageSerializer } from "../../src/layers/kit.ts";
 import { ForeignChannelError, MessageTooLargeError } from "./errors.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type {
@@ -34,7 +34,7 @@ import type {
   StreamPosition,
 } from "../../src/layers/history.ts";
 import { NatsHistories } from "./history.ts";
-import { stampFromTarget } from "../redis/history_target.ts";
+import { stampFromTarget } from "../../src/layers/kit.ts";
 import {
   type LinkHooks,
   type LinkSource,

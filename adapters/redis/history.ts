@@ -35,9 +35,9 @@ import { assertGroupName, type LayerMessage, randomToken } from "../../src/layer
 import { unavailable } from "./redis_client.ts";
 import type { RedisClientLike } from "./redis_client.ts";
 import { Script } from "./scripts.ts";
-import type { MessageSerializer } from "./serializer.ts";
+import type { MessageSerializer } from "../../src/layers/kit.ts";
 
-export { stampFromTarget } from "./history_target.ts";
+export { stampFromTarget } from "../../src/layers/kit.ts";
 
 /** The shortest time the epoch and newest offset of a group are kept after its last append. */
 const META_TTL_MS = 86_400_000;

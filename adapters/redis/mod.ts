@@ -22,7 +22,7 @@
 export { RedisPubSubChannelLayer, type RedisPubSubChannelLayerOptions } from "./pubsub_layer.ts";
 export { RedisQueueChannelLayer, type RedisQueueChannelLayerOptions } from "./queue_layer.ts";
 export { RedisJobQueue, type RedisJobQueueOptions } from "./job_queue.ts";
-export { ForeignChannelError } from "./errors.ts";
+export { ForeignChannelError } from "../../src/layers/kit.ts";
 export {
   ClusterClient,
   type ClusterHost,
@@ -46,6 +46,6 @@ export {
   jsonSerializer,
   makeSerializer,
   type MessageSerializer,
-} from "./serializer.ts";
+} from "../../src/layers/kit.ts";
 export { consistentHash, crc32, hostIdentity } from "./shard.ts";
 export { RedisPresence, type RedisPresenceOptions } from "./presence.ts";

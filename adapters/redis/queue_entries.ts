@@ -12,7 +12,7 @@ import { isProcessLocal, type LayerMessage } from "../../src/layers/kit.ts";
 import { deepFreeze, type Mailboxes } from "../../src/layers/mailbox.ts";
 import type { RedisClientLike } from "./redis_client.ts";
 import { HEADER_LENGTH } from "./scripts.ts";
-import type { MessageSerializer } from "./serializer.ts";
+import type { MessageSerializer } from "../../src/layers/kit.ts";
 
 /** Issues writes in call order while letting their preparation overlap. */
 export class WriteOrder {

@@ -40,7 +40,7 @@ import type { RedisClusterOptions } from "./cluster_client.ts";
 import { DELIVER, GROUP_ADD, GROUP_MEMBERS } from "./scripts.ts";
 import { dispatchEntry, unlinkMatching, WriteOrder } from "./queue_entries.ts";
 import { groupSend, type GroupSendContext, groupSendReady, luaRules } from "./queue_group_send.ts";
-import { jsonSerializer } from "./serializer.ts";
+import { jsonSerializer } from "../../src/layers/kit.ts";
 import { backgroundInterval } from "../../src/layers/kit.ts";
 import { HeldGroups } from "./held_groups.ts";
 import { HostReader, type ReaderHost } from "./queue_reader.ts";

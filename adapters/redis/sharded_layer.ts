@@ -22,7 +22,7 @@ import {
   RESYNC_MESSAGE_TYPE,
 } from "../../src/layers/kit.ts";
 import { deepFreeze, type DropListener, Mailboxes } from "../../src/layers/mailbox.ts";
-import { ForeignChannelError } from "./errors.ts";
+import { ForeignChannelError } from "../../src/layers/kit.ts";
 import {
   allSettledOrThrow,
   assertPrefix,
@@ -37,7 +37,7 @@ import {
   resolveTimeouts,
 } from "./redis_client.ts";
 import type { RedisClusterOptions } from "./cluster_client.ts";
-import { makeSerializer, type MessageSerializer } from "./serializer.ts";
+import { makeSerializer, type MessageSerializer } from "../../src/layers/kit.ts";
 import { consistentHash } from "./shard.ts";
 
 /** What every layer keeps per host: the host and its command link. */

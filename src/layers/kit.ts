@@ -46,5 +46,7 @@ export * from "./names.ts";
 export * from "./mailbox.ts";
 export { type GroupMembership, type LocalFanout, localFanout } from "./local_fanout.ts";
 export * from "../errors.ts";
+export * from "./serializer.ts";
+export { stampFromTarget } from "./history_target.ts";
 export { getLogger, type Logger } from "../logger.ts";
 export { backgroundInterval, onAbort } from "../abort.ts";

@@ -1,12 +1,12 @@
 /**
  * The target line `#<offset> <epoch>` of a message sent with history over pub/sub (the Redis
  * pub/sub layer and the NATS layer): {@linkcode stampFromTarget} turns it back into the
- * message's stamp. No Redis client here, so the NATS adapter can use it without one.
+ * message's stamp. Runtime-neutral, shared by both adapters.
  *
  * @module
  */
-import { HISTORY_KEY } from "../../src/layers/history.ts";
-import type { LayerMessage } from "../../src/layers/kit.ts";
+import { HISTORY_KEY } from "./history.ts";
+import type { LayerMessage } from "./layer.ts";
 
 /**
  * The message a pub/sub payload's target line `#<offset> <epoch>` belongs to, stamped with its

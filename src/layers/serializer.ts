@@ -1,5 +1,5 @@
 /**
- * How the Redis layers turn a {@linkcode LayerMessage} into a Redis string and back.
+ * How the layers that cross a process (Redis, NATS) turn a {@linkcode LayerMessage} into a Redis string and back.
  *
  * By default a message is plain JSON, so processes written in other languages can read it. With
  * `encryptionKeys` each message is encrypted with AES-256-GCM (Web Crypto): the key is SHA-256 of
@@ -10,7 +10,8 @@
  *
  * @module
  */
-import { type LayerMessage, SerializationError } from "../../src/layers/kit.ts";
+import type { LayerMessage } from "./layer.ts";
+import { SerializationError } from "../errors.ts";
 
 /** Turns layer messages into strings and back. */
 export interface MessageSerializer {
