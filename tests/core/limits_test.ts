@@ -22,7 +22,7 @@ import {
   wsHandler,
 } from "./deps.ts";
 import { ALIAS, EchoConsumer, freshLayer } from "./fixtures.ts";
-import { rawWebSocket } from "../helpers/raw_ws.ts";
+import { clientFrame, rawWebSocket } from "../helpers/raw_ws.ts";
 
 /** Resolves with `promise`, or rejects after `ms` (a guard against a hang, not a sleep). */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -298,25 +298,24 @@ Deno.test("rate limit under a 2,000-frame burst: every admitted reply arrives, t
   const app = new App({ rateLimit: { perSecond: 100, burst: 100, maxViolations: 20 } })
     .ws("/echo", CountingEcho);
   await using server = await serveForTests(app);
-  const ws = await open(`${server.url}/echo`);
-  assert.ok(ws !== "refused");
-  const seen: string[] = [];
-  ws.onmessage = (e) => {
-    const f = JSON.parse(e.data);
-    if (f.action !== "complete") seen.push(kinds([f])[0]);
-  };
-  const closed = new Promise<CloseEvent>((resolve) => (ws.onclose = resolve));
-  const ping = JSON.stringify(Ping.create());
-  for (let i = 0; i < 2000; i++) ws.send(ping);
-  const close = await closed;
-  assert.deepEqual({ code: close.code, reason: close.reason }, {
+  // A raw client: the whole burst in one TCP write, and its answer to the close after it. Deno's
+  // own client lets its close answer overtake the frames it still has queued, and Deno's server
+  // then drops the connection with those frames unread (a reset that loses the close frame):
+  // 0 or 1006 in ~10 % of runs, with or without Switchboard (see docs/production.md).
+  const ws = await rawWebSocket(server.port, "/echo", { answerClose: true });
+  const ping = clientFrame(0x1, new TextEncoder().encode(JSON.stringify(Ping.create())));
+  await ws.sendRaw(...Array(2000).fill(ping));
+  const close = await ws.closed;
+  assert.deepEqual({ code: close.closeCode, reason: close.closeReason }, {
     code: 1008,
     reason: "Rate limit exceeded",
   });
+  const seen = ws.texts.map((t) => JSON.parse(t)).filter((f) => f.action !== "complete");
+  const actions = kinds(seen);
   // Every frame the server handled was answered: nothing admitted is lost in the close.
   assert.ok(CountingEcho.pings >= 100, `${CountingEcho.pings} handled`);
-  assert.equal(seen.filter((a) => a === "pong").length, CountingEcho.pings);
-  assert.equal(seen.filter((a) => a === "rate_limited").length, 19);
+  assert.equal(actions.filter((a) => a === "pong").length, CountingEcho.pings);
+  assert.equal(actions.filter((a) => a === "rate_limited").length, 19);
 });
 
 // ---- item 4: Deno's own frame size limit ---------------------------------------------------

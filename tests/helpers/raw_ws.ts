@@ -1,6 +1,7 @@
 /**
  * A deliberately minimal WebSocket client over raw TCP, for what a well-behaved client cannot do:
- * stay silent to pings, send invalid UTF-8, stop reading.
+ * stay silent to pings, send invalid UTF-8, stop reading, write a whole burst of frames in one
+ * TCP write and keep frame order around the close.
  */
 
 /** A raw client connection. */
@@ -10,20 +11,36 @@ export interface RawWebSocket {
   /** Sends one masked frame. */
   send(opcode: number, payload: Uint8Array): Promise<void>;
   /** Resolves when the server closes the TCP connection; with the close code if a close frame came. */
-  readonly closed: Promise<{ closeCode: number | undefined; pings: number }>;
+  readonly closed: Promise<{ closeCode: number | undefined; closeReason: string; pings: number }>;
   /** Writes bytes as they are (a hand-made frame header, a partial payload). */
   sendRaw(...parts: Uint8Array[]): Promise<void>;
   /** Closes the TCP connection. */
   close(): void;
   /** Starts reading, for a client opened with `read: false` (a reader that stalled, then woke). */
   resume(): void;
+  /** The text frames received so far, in order. */
+  readonly texts: string[];
 }
 
-/** Opens a raw WebSocket to `ws://127.0.0.1:port/path`. Does not answer pings (unless `pong`). */
+/** One masked client frame (mask key 0) of `payload`, ready for {@linkcode RawWebSocket.sendRaw}. */
+export function clientFrame(opcode: number, payload: Uint8Array): Uint8Array<ArrayBuffer> {
+  const len = payload.length;
+  const header = len < 126
+    ? [0x80 | opcode, 0x80 | len]
+    : [0x80 | opcode, 0x80 | 126, len >> 8, len & 255];
+  if (len >= 65536) throw new RangeError("clientFrame: payloads up to 64 KiB");
+  return concat(new Uint8Array(header), new Uint8Array(4), payload);
+}
+
+/**
+ * Opens a raw WebSocket to `ws://127.0.0.1:port/path`. Does not answer pings (unless `pong`), nor
+ * the server's close frame (unless `answerClose`: then it echoes the code, after every frame it
+ * wrote before, as a well-behaved client does).
+ */
 export async function rawWebSocket(
   port: number,
   path: string,
-  options: { pong?: boolean; read?: boolean } = {},
+  options: { pong?: boolean; read?: boolean; answerClose?: boolean } = {},
 ): Promise<RawWebSocket> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
@@ -47,6 +64,8 @@ export async function rawWebSocket(
     ? new Uint8Array(0)
     : buffer.slice(headerEnd + 4);
   let open = true;
+  const texts: string[] = [];
+  const utf8 = new TextDecoder();
   const { promise: resumed, resolve: resume } = Promise.withResolvers<void>();
   const send = async (opcode: number, payload: Uint8Array) => {
     const mask = crypto.getRandomValues(new Uint8Array(4));
@@ -72,6 +91,7 @@ export async function rawWebSocket(
   };
   const closed = (async () => {
     let closeCode: number | undefined;
+    let closeReason = "";
     let pings = 0;
     if (options.read === false) {
       await resumed; // does not read until resume(); or the test closes the socket itself
@@ -98,8 +118,12 @@ export async function rawWebSocket(
           if (opcode === 0x9) {
             pings++;
             if (options.pong) await send(0xa, payload);
+          } else if (opcode === 0x1) {
+            texts.push(utf8.decode(payload));
           } else if (opcode === 0x8 && payload.length >= 2) {
             closeCode = (payload[0] << 8) | payload[1];
+            closeReason = utf8.decode(payload.subarray(2));
+            if (options.answerClose) await send(0x8, payload.slice(0, 2));
           }
         }
         const n = await conn.read(chunk);
@@ -117,10 +141,11 @@ export async function rawWebSocket(
         // already closed
       }
     }
-    return { closeCode, pings };
+    return { closeCode, closeReason, pings };
   })();
   return {
     status,
+    texts,
     send,
     closed,
     resume: () => resume(),
