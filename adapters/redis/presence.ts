@@ -57,7 +57,7 @@ import {
   type RedisClusterOptions,
 } from "./cluster_client.ts";
 import { PresenceKeys } from "./presence_keys.ts";
-import { listSlots, sweepCluster, sweepStandalone } from "./presence_sweep.ts";
+import { SlotListing, sweepCluster, sweepStandalone } from "./presence_sweep.ts";
 
 /** Options of {@linkcode RedisPresence}. */
 export interface RedisPresenceOptions {
@@ -94,6 +94,8 @@ export class RedisPresence implements PresenceBackend {
   /** The eviction bound, in ms. */
   readonly ttlMs: number;
   readonly #keys: PresenceKeys;
+  /** The slot leases this process renewed (cluster). */
+  readonly #listing: SlotListing;
   readonly #host: RedisHost;
   readonly #timeouts: RedisTimeouts | undefined;
   readonly #commands: LazyLink;
@@ -130,6 +132,7 @@ export class RedisPresence implements PresenceBackend {
       prefix,
       isClusterHost(this.#host) || isClusterClient(this.#host),
     );
+    this.#listing = new SlotListing(this.#keys);
     this.#timeouts = options.timeouts;
     this.#commands = new LazyLink(() =>
       openLink(this.#host, "presence", {
@@ -182,13 +185,16 @@ export class RedisPresence implements PresenceBackend {
   }
 
   async #trackScript(link: RedisLink, group: string, ref: string, held: Held): Promise<void> {
+    // Cluster: the slot is listed for the sweeps before the script puts the group in its index,
+    // so a process killed right after the script still leaves a listed slot (presence_sweep.ts).
+    if (this.#keys.cluster) await this.#listing.list(link.client, [group]);
     const reply = await TRACK.run(link.client, [
       this.#z(group),
       this.#h(group),
       this.#keys.index(group),
     ], [ref, held.key, held.meta, this.#expiry, this.#channel(group), group]);
-    // A group new to its slot's index: list the slot for the sweeps (cluster).
-    if (this.#keys.cluster && Number(reply) & 2) await listSlots(link.client, this.#keys, [group]);
+    // A group new to its slot's index after a slow script: renew the lease if it is half gone.
+    if (this.#keys.cluster && Number(reply) & 2) await this.#listing.list(link.client, [group]);
   }
 
   /** Tracks `ref`; held locally first, so a failure (typed) is tracked again once Redis is back. */
@@ -236,7 +242,7 @@ export class RedisPresence implements PresenceBackend {
   async #beat(): Promise<void> {
     if (this.#closed || this.#held.size === 0) return;
     await this.#run("heartbeat", async (link) => {
-      if (this.#keys.cluster) await listSlots(link.client, this.#keys, this.#held.keys());
+      if (this.#keys.cluster) await this.#listing.list(link.client, this.#held.keys(), true);
       for (const [group, refs] of [...this.#held]) {
         const members = [...refs].map(([ref, h]) => `${ref}|${h.key}`);
         for (let i = 0; i < members.length; i += HEARTBEAT_BATCH) {
