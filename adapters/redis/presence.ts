@@ -108,8 +108,11 @@ export class RedisPresence implements PresenceBackend {
   readonly #subscribing = new Set<string>();
   readonly #onText = new Map<string, (text: string) => void>();
   readonly #stops: Array<() => void> = [];
+  /** The tail of each connection's queue of track / untrack calls (see #inOrder). */
+  readonly #order = new Map<string, Promise<void>>();
   #closed = false;
   #beating: Promise<void> | undefined;
+  #sweeping: Promise<number> | undefined;
 
   /** Creates the backend; it connects on first use. */
   constructor(options: RedisPresenceOptions = {}) {
@@ -205,7 +208,11 @@ export class RedisPresence implements PresenceBackend {
       let refs = this.#held.get(group);
       if (!refs) this.#held.set(group, refs = new Map());
       refs.set(ref, held);
-      return this.#run("track", (link) => this.#trackScript(link, group, ref, held)).then(() => {});
+      return this.#inOrder(
+        group,
+        ref,
+        () => this.#run("track", (link) => this.#trackScript(link, group, ref, held)),
+      );
     } catch (error) {
       return Promise.reject(error);
     }
@@ -218,19 +225,37 @@ export class RedisPresence implements PresenceBackend {
       const refs = this.#held.get(group);
       refs?.delete(ref);
       if (refs?.size === 0) this.#held.delete(group);
-      return this.#run(
-        "untrack",
-        (link) =>
-          UNTRACK.run(link.client, [this.#z(group), this.#h(group), this.#keys.index(group)], [
-            ref,
-            key,
-            this.#channel(group),
-            group,
-          ]),
-      ).then(() => {});
+      return this.#inOrder(group, ref, () =>
+        this.#run(
+          "untrack",
+          (link) =>
+            UNTRACK.run(link.client, [this.#z(group), this.#h(group), this.#keys.index(group)], [
+              ref,
+              key,
+              this.#channel(group),
+              group,
+            ]),
+        ));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * Runs the track / untrack calls of one connection one after another, in call order: a track
+   * may wait for its slot's listing (cluster) and must not be overtaken by its own untrack. A
+   * call with none before it is sent at once (calls reach Redis in the order they were made).
+   */
+  #inOrder(group: string, ref: string, call: () => Promise<unknown>): Promise<void> {
+    const id = `${group}\n${ref}`;
+    const previous = this.#order.get(id);
+    const run = (previous ? previous.then(call) : call()).then(() => {});
+    const tail = run.catch(() => {});
+    this.#order.set(id, tail);
+    void tail.then(() => {
+      if (this.#order.get(id) === tail) this.#order.delete(id);
+    });
+    return run;
   }
 
   /** Refreshes every entry this process holds; tracks again those that are gone (swept, flushed). */
@@ -262,15 +287,17 @@ export class RedisPresence implements PresenceBackend {
   }
 
   /** Removes expired entries of due groups (any process's), publishing their leaves. */
-  async sweep(): Promise<number> {
-    if (this.#closed) return 0;
-    return await this.#run(
+  sweep(): Promise<number> {
+    if (this.#closed) return Promise.resolve(0);
+    const sweeping = this.#run(
       "sweep",
       (link) =>
         this.#keys.cluster
           ? sweepCluster(link.client, this.#keys, this.ttlMs / 12)
           : sweepStandalone(link.client, this.#keys),
     );
+    this.#sweeping = sweeping;
+    return sweeping;
   }
 
   /** At most `limit` keys of `group` (HSCAN: eventually consistent, bounded). */
@@ -418,7 +445,7 @@ export class RedisPresence implements PresenceBackend {
   async close(): Promise<void> {
     if (this.#closed) return;
     for (const stop of this.#stops) stop();
-    await this.#beating?.catch(() => {});
+    await Promise.all([this.#beating?.catch(() => {}), this.#sweeping?.catch(() => {})]);
     const held = [...this.#held].flatMap(([g, refs]) => [...refs].map(([r, h]) => [g, h.key, r]));
     if (held.length) {
       await Promise.all(held.map(([g, k, r]) => this.untrack(g, k, r).catch(() => {})));
