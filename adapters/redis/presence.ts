@@ -38,6 +38,7 @@ import {
   type PresenceStats,
   PresenceUnavailableError,
 } from "../../src/presence/backend.ts";
+import { KeyedOrder } from "../../src/presence/keyed_order.ts";
 import { getLogger } from "../../src/logger.ts";
 import { backgroundInterval } from "../../src/layers/kit.ts";
 import {
@@ -108,8 +109,8 @@ export class RedisPresence implements PresenceBackend {
   readonly #subscribing = new Set<string>();
   readonly #onText = new Map<string, (text: string) => void>();
   readonly #stops: Array<() => void> = [];
-  /** The tail of each connection's queue of track / untrack calls (see #inOrder). */
-  readonly #order = new Map<string, Promise<void>>();
+  /** Each connection's track / untrack calls, in call order (see #inOrder). */
+  readonly #order = new KeyedOrder();
   #closed = false;
   #beating: Promise<void> | undefined;
   #sweeping: Promise<number> | undefined;
@@ -242,20 +243,11 @@ export class RedisPresence implements PresenceBackend {
   }
 
   /**
-   * Runs the track / untrack calls of one connection one after another, in call order: a track
-   * may wait for its slot's listing (cluster) and must not be overtaken by its own untrack. A
-   * call with none before it is sent at once (calls reach Redis in the order they were made).
+   * Runs the track / untrack calls of one connection in call order: a track may wait for its
+   * slot's listing (cluster) and must not be overtaken by its own untrack.
    */
   #inOrder(group: string, ref: string, call: () => Promise<unknown>): Promise<void> {
-    const id = `${group}\n${ref}`;
-    const previous = this.#order.get(id);
-    const run = (previous ? previous.then(call) : call()).then(() => {});
-    const tail = run.catch(() => {});
-    this.#order.set(id, tail);
-    void tail.then(() => {
-      if (this.#order.get(id) === tail) this.#order.delete(id);
-    });
-    return run;
+    return this.#order.run(`${group}\n${ref}`, call).then(() => {});
   }
 
   /** Refreshes every entry this process holds; tracks again those that are gone (swept, flushed). */
