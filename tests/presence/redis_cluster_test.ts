@@ -312,6 +312,27 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "RedisPresence (cluster): an untrack made while its track waits for the listing is last",
+  ignore: cluster.skip !== false,
+  ...sanitize,
+  fn: async () => {
+    // The first track in a slot lists the slot before its script (a round trip): an untrack of
+    // the same connection made meanwhile must not reach Redis first (the entry would stay).
+    const p = new RedisPresence({ cluster: { rootNodes: cluster.urls() }, prefix: "c4" });
+    try {
+      for (const group of ["room.a", "room.b", "room.c"]) {
+        const track = p.track(group, "quick", "q1", {});
+        const untrack = p.untrack(group, "quick", "q1");
+        await Promise.all([track, untrack]);
+        assert.deepEqual(await p.stats(group), { keys: 0, connections: 0 }, group);
+      }
+    } finally {
+      await p.close();
+    }
+  },
+});
+
 Deno.test("RedisPresence: cluster options are checked", () => {
   assert.throws(() => new RedisPresence({ cluster: { rootNodes: [] } }), /rootNodes/);
   assert.throws(
