@@ -22,7 +22,7 @@
  * @module
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
+import { jetstream, type JetStreamClient, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import {
   checkEntry,
@@ -38,9 +38,18 @@ import {
   PresenceUnavailableError,
 } from "../../src/presence/backend.ts";
 import { getLogger } from "../../src/logger.ts";
+import { KeyedOrder } from "../../src/presence/keyed_order.ts";
+import { changeEntry } from "./presence_entries.ts";
 import { backgroundInterval } from "../../src/layers/kit.ts";
 import { NatsLink, type NatsTimeouts, resolveNatsTimeouts } from "./link.ts";
 import { dec, enc, type KeyValue, parseDiff, token, untoken } from "./presence_codec.ts";
+import {
+  type CountedEntry,
+  type CountWatch,
+  PresenceCounts,
+  readCounted,
+  watchCounted,
+} from "./presence_counts.ts";
 
 /** Options of {@linkcode NatsPresence}. */
 export interface NatsPresenceOptions {
@@ -57,9 +66,6 @@ export interface NatsPresenceOptions {
   timeouts?: NatsTimeouts;
 }
 
-/** Most compare-and-set attempts of one change. */
-const CAS_TRIES = 20;
-
 /** Presence on NATS (a JetStream KV bucket, process heartbeats, diffs on core subjects). */
 export class NatsPresence implements PresenceBackend {
   /** The eviction bound, in ms. */
@@ -70,11 +76,14 @@ export class NatsPresence implements PresenceBackend {
   readonly #link: NatsLink;
   readonly #timeoutMs: number;
   #kv: Promise<KV> | undefined;
+  #js: JetStreamClient | undefined;
+  /** Per-group counts kept from the bucket's changes (O(1) stats). */
+  readonly #counts: PresenceCounts;
   readonly #held = new Map<string, Map<string, { key: string; meta: string }>>();
   readonly #listeners = new Map<string, { set: Set<PresenceListener>; stop: () => void }>();
   readonly #stops: Array<() => void> = [];
-  /** The tail of each key's queue of changes (see #change). */
-  readonly #queues = new Map<string, Promise<void>>();
+  /** Each key's changes, in call order (see #change). */
+  readonly #queues = new KeyedOrder();
   /** NATS came back: the next heartbeat tracks everything held again. */
   #lost = false;
   #closed = false;
@@ -92,6 +101,10 @@ export class NatsPresence implements PresenceBackend {
     }
     const timeouts = resolveNatsTimeouts(options.timeouts);
     this.#timeoutMs = timeouts.commandTimeoutMs;
+    this.#counts = new PresenceCounts({
+      read: (group) => this.#readCounts(group),
+      watch: (group, from) => this.#watchCounts(group, from),
+    }, this.#timeoutMs);
     const servers = [options.servers ?? "nats://127.0.0.1:4222"].flat();
     this.#link = new NatsLink({ servers }, "presence", {
       timeouts,
@@ -102,6 +115,7 @@ export class NatsPresence implements PresenceBackend {
           // track what this process holds once more.
           this.#kv = undefined;
           this.#lost = true;
+          this.#counts.clear();
           for (const group of this.#listeners.keys()) {
             this.#emit(group, { group, joins: {}, leaves: {}, resync: true });
           }
@@ -124,7 +138,8 @@ export class NatsPresence implements PresenceBackend {
 
   async #bucket(): Promise<KV> {
     const nc = await this.#link.open() as unknown as NatsConnection;
-    this.#kv ??= new Kvm(jetstream(nc, { timeout: this.#timeoutMs })).create(
+    if (!this.#kv) this.#js = jetstream(nc, { timeout: this.#timeoutMs });
+    this.#kv ??= new Kvm(this.#js!).create(
       `SB_${this.#prefix}_presence`,
       { history: 1, storage: StorageType.Memory },
     ).then(async (kv) => {
@@ -142,13 +157,36 @@ export class NatsPresence implements PresenceBackend {
    * (one bounded request; deleted keys come too, as markers, and are skipped on read).
    */
   async #keys(filter: string): Promise<string[]> {
+    return (await this.#listing(filter)).names;
+  }
+
+  /** {@linkcode #keys} and the stream's last sequence when they were listed. */
+  async #listing(filter: string): Promise<{ names: string[]; last: number }> {
     const nc = await this.#link.open() as unknown as NatsConnection;
     const jsm = await jetstreamManager(nc, { timeout: this.#timeoutMs });
-    const base = `$KV.SB_${this.#prefix}_presence.`;
     const info = await jsm.streams.info(`KV_SB_${this.#prefix}_presence`, {
-      subjects_filter: base + filter,
+      subjects_filter: this.#subjectBase + filter,
     });
-    return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(base.length));
+    const names = Object.keys(info.state.subjects ?? {}).map((subject) =>
+      subject.slice(this.#subjectBase.length)
+    );
+    return { names, last: info.state.last_seq };
+  }
+
+  get #subjectBase(): string {
+    return `$KV.SB_${this.#prefix}_presence.`;
+  }
+
+  /** Every entry of `group` with its revision (the first read of its counts). */
+  async #readCounts(group: string): Promise<{ last: number; entries: CountedEntry[] }> {
+    const kv = await this.#bucket();
+    const { names, last } = await this.#listing(`e.${token(group)}.*`);
+    return { last, entries: await readCounted(kv, names) };
+  }
+
+  /** The changes of `group`'s entries from stream sequence `from` on. */
+  async #watchCounts(group: string, from: number): Promise<CountWatch> {
+    return watchCounted(await this.#bucket(), `e.${token(group)}.*`, from);
   }
 
   async #run<T>(what: string, fn: (kv: KV) => Promise<T>): Promise<T> {
@@ -159,6 +197,7 @@ export class NatsPresence implements PresenceBackend {
       if (/not found|10059|no responders/i.test(String((error as Error)?.message ?? error))) {
         this.#kv = undefined; // the bucket is gone: made again on the next call
         this.#lost = true;
+        this.#counts.clear();
       }
       if (error instanceof PresenceUnavailableError) throw error;
       throw new PresenceUnavailableError(
@@ -169,9 +208,9 @@ export class NatsPresence implements PresenceBackend {
   }
 
   /**
-   * Changes one key's entry with compare-and-set; returns the value before and after. The
-   * changes of one key made by this process run one after another, in call order (an untrack
-   * issued right after its track must not overtake it).
+   * Changes one key's entry with compare-and-set (`presence_entries.ts`); returns the value
+   * before and after. The changes of one key made by this process run one after another, in
+   * call order (an untrack issued right after its track must not overtake it).
    */
   #change(
     kv: KV,
@@ -180,46 +219,15 @@ export class NatsPresence implements PresenceBackend {
     edit: (value: KeyValue) => boolean,
   ): Promise<{ before: KeyValue; after: KeyValue } | undefined> {
     const name = this.#entryKey(group, key);
-    const previous = this.#queues.get(name) ?? Promise.resolve();
-    const run = previous.catch(() => {}).then(() => this.#cas(kv, name, group, key, edit));
-    const tail = run.then(() => {}, () => {});
-    this.#queues.set(name, tail);
-    void tail.then(() => {
-      if (this.#queues.get(name) === tail) this.#queues.delete(name);
-    });
-    return run;
-  }
-
-  async #cas(
-    kv: KV,
-    name: string,
-    group: string,
-    key: string,
-    edit: (value: KeyValue) => boolean,
-  ): Promise<{ before: KeyValue; after: KeyValue } | undefined> {
-    for (let i = 0; i < CAS_TRIES; i++) {
-      const got = await kv.get(name);
-      const live = got && got.operation === "PUT";
-      const before: KeyValue = live ? got.json<KeyValue>() : {};
-      const after: KeyValue = { ...before };
-      if (!edit(after)) return undefined;
-      try {
-        if (Object.keys(after).length === 0) {
-          if (!live) return undefined;
-          await kv.delete(name, { previousSeq: got.revision });
-        } else if (!got) {
-          await kv.create(name, JSON.stringify(after));
-        } else {
-          await kv.update(name, JSON.stringify(after), got.revision);
-        }
-        return { before, after };
-      } catch (error) {
-        if (!/wrong last sequence|10071|key exists/i.test(String((error as Error)?.message))) {
-          throw error;
-        }
-      }
-    }
-    throw new PresenceUnavailableError(`Presence: ${group}/${key} kept changing; gave up`);
+    return this.#queues.run(name, () =>
+      changeEntry({
+        kv,
+        js: this.#js!,
+        name,
+        subject: this.#subjectBase + name,
+        wrote: (revision) => this.#counts.wrote(group, revision),
+        label: `${group}/${key}`,
+      }, edit));
   }
 
   #publish(group: string, key: string, kind: "j" | "l", meta: string): void {
@@ -376,11 +384,13 @@ export class NatsPresence implements PresenceBackend {
     });
   }
 
-  /** Keys and connections of `group` (on NATS this reads the group's entries: O(keys)). */
-  async stats(group: string): Promise<PresenceStats> {
-    const { entries } = await this.list(group, 10_000);
-    const keys = Object.keys(entries);
-    return { keys: keys.length, connections: keys.reduce((n, k) => n + entries[k].length, 0) };
+  /**
+   * Keys and connections of `group`: O(1), from counts kept by a watch of the group's entries
+   * (the first call reads them once; see `presence_counts.ts`). Reflects this process's own
+   * changes at once, other processes' within a watch message.
+   */
+  stats(group: string): Promise<PresenceStats> {
+    return this.#run("stats", () => this.#counts.stats(group));
   }
 
   /** Listens to `group`'s diffs from every process (one core subscription per group). */
@@ -436,6 +446,7 @@ export class NatsPresence implements PresenceBackend {
       await this.#kv.then((kv) => kv.delete(`p.${this.processId}`)).catch(() => {});
     }
     this.#closed = true;
+    this.#counts.clear();
     for (const { stop } of this.#listeners.values()) stop();
     this.#listeners.clear();
     await this.#link.close();

@@ -38,6 +38,7 @@ import {
   type PresenceStats,
   PresenceUnavailableError,
 } from "../../src/presence/backend.ts";
+import { KeyedOrder } from "../../src/presence/keyed_order.ts";
 import { getLogger } from "../../src/logger.ts";
 import { backgroundInterval } from "../../src/layers/kit.ts";
 import {
@@ -57,7 +58,7 @@ import {
   type RedisClusterOptions,
 } from "./cluster_client.ts";
 import { PresenceKeys } from "./presence_keys.ts";
-import { listSlots, sweepCluster, sweepStandalone } from "./presence_sweep.ts";
+import { SlotListing, sweepCluster, sweepStandalone } from "./presence_sweep.ts";
 
 /** Options of {@linkcode RedisPresence}. */
 export interface RedisPresenceOptions {
@@ -94,6 +95,8 @@ export class RedisPresence implements PresenceBackend {
   /** The eviction bound, in ms. */
   readonly ttlMs: number;
   readonly #keys: PresenceKeys;
+  /** The slot leases this process renewed (cluster). */
+  readonly #listing: SlotListing;
   readonly #host: RedisHost;
   readonly #timeouts: RedisTimeouts | undefined;
   readonly #commands: LazyLink;
@@ -106,8 +109,11 @@ export class RedisPresence implements PresenceBackend {
   readonly #subscribing = new Set<string>();
   readonly #onText = new Map<string, (text: string) => void>();
   readonly #stops: Array<() => void> = [];
+  /** Each connection's track / untrack calls, in call order (see #inOrder). */
+  readonly #order = new KeyedOrder();
   #closed = false;
   #beating: Promise<void> | undefined;
+  #sweeping: Promise<number> | undefined;
 
   /** Creates the backend; it connects on first use. */
   constructor(options: RedisPresenceOptions = {}) {
@@ -130,6 +136,7 @@ export class RedisPresence implements PresenceBackend {
       prefix,
       isClusterHost(this.#host) || isClusterClient(this.#host),
     );
+    this.#listing = new SlotListing(this.#keys);
     this.#timeouts = options.timeouts;
     this.#commands = new LazyLink(() =>
       openLink(this.#host, "presence", {
@@ -182,13 +189,16 @@ export class RedisPresence implements PresenceBackend {
   }
 
   async #trackScript(link: RedisLink, group: string, ref: string, held: Held): Promise<void> {
+    // Cluster: the slot is listed for the sweeps before the script puts the group in its index,
+    // so a process killed right after the script still leaves a listed slot (presence_sweep.ts).
+    if (this.#keys.cluster) await this.#listing.list(link.client, [group]);
     const reply = await TRACK.run(link.client, [
       this.#z(group),
       this.#h(group),
       this.#keys.index(group),
     ], [ref, held.key, held.meta, this.#expiry, this.#channel(group), group]);
-    // A group new to its slot's index: list the slot for the sweeps (cluster).
-    if (this.#keys.cluster && Number(reply) & 2) await listSlots(link.client, this.#keys, [group]);
+    // A group new to its slot's index after a slow script: renew the lease if it is half gone.
+    if (this.#keys.cluster && Number(reply) & 2) await this.#listing.list(link.client, [group]);
   }
 
   /** Tracks `ref`; held locally first, so a failure (typed) is tracked again once Redis is back. */
@@ -199,7 +209,11 @@ export class RedisPresence implements PresenceBackend {
       let refs = this.#held.get(group);
       if (!refs) this.#held.set(group, refs = new Map());
       refs.set(ref, held);
-      return this.#run("track", (link) => this.#trackScript(link, group, ref, held)).then(() => {});
+      return this.#inOrder(
+        group,
+        ref,
+        () => this.#run("track", (link) => this.#trackScript(link, group, ref, held)),
+      );
     } catch (error) {
       return Promise.reject(error);
     }
@@ -212,19 +226,28 @@ export class RedisPresence implements PresenceBackend {
       const refs = this.#held.get(group);
       refs?.delete(ref);
       if (refs?.size === 0) this.#held.delete(group);
-      return this.#run(
-        "untrack",
-        (link) =>
-          UNTRACK.run(link.client, [this.#z(group), this.#h(group), this.#keys.index(group)], [
-            ref,
-            key,
-            this.#channel(group),
-            group,
-          ]),
-      ).then(() => {});
+      return this.#inOrder(group, ref, () =>
+        this.#run(
+          "untrack",
+          (link) =>
+            UNTRACK.run(link.client, [this.#z(group), this.#h(group), this.#keys.index(group)], [
+              ref,
+              key,
+              this.#channel(group),
+              group,
+            ]),
+        ));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * Runs the track / untrack calls of one connection in call order: a track may wait for its
+   * slot's listing (cluster) and must not be overtaken by its own untrack.
+   */
+  #inOrder(group: string, ref: string, call: () => Promise<unknown>): Promise<void> {
+    return this.#order.run(`${group}\n${ref}`, call).then(() => {});
   }
 
   /** Refreshes every entry this process holds; tracks again those that are gone (swept, flushed). */
@@ -236,7 +259,7 @@ export class RedisPresence implements PresenceBackend {
   async #beat(): Promise<void> {
     if (this.#closed || this.#held.size === 0) return;
     await this.#run("heartbeat", async (link) => {
-      if (this.#keys.cluster) await listSlots(link.client, this.#keys, this.#held.keys());
+      if (this.#keys.cluster) await this.#listing.list(link.client, this.#held.keys(), true);
       for (const [group, refs] of [...this.#held]) {
         const members = [...refs].map(([ref, h]) => `${ref}|${h.key}`);
         for (let i = 0; i < members.length; i += HEARTBEAT_BATCH) {
@@ -256,15 +279,17 @@ export class RedisPresence implements PresenceBackend {
   }
 
   /** Removes expired entries of due groups (any process's), publishing their leaves. */
-  async sweep(): Promise<number> {
-    if (this.#closed) return 0;
-    return await this.#run(
+  sweep(): Promise<number> {
+    if (this.#closed) return Promise.resolve(0);
+    const sweeping = this.#run(
       "sweep",
       (link) =>
         this.#keys.cluster
           ? sweepCluster(link.client, this.#keys, this.ttlMs / 12)
           : sweepStandalone(link.client, this.#keys),
     );
+    this.#sweeping = sweeping;
+    return sweeping;
   }
 
   /** At most `limit` keys of `group` (HSCAN: eventually consistent, bounded). */
@@ -412,7 +437,7 @@ export class RedisPresence implements PresenceBackend {
   async close(): Promise<void> {
     if (this.#closed) return;
     for (const stop of this.#stops) stop();
-    await this.#beating?.catch(() => {});
+    await Promise.all([this.#beating?.catch(() => {}), this.#sweeping?.catch(() => {})]);
     const held = [...this.#held].flatMap(([g, refs]) => [...refs].map(([r, h]) => [g, h.key, r]));
     if (held.length) {
       await Promise.all(held.map(([g, k, r]) => this.untrack(g, k, r).catch(() => {})));

@@ -8,8 +8,10 @@
  * - Cluster: one sweep index per hash slot, `<p>:presence:index:{<tag>}` where `<tag>` is a
  *   short string that hashes to the group's slot ({@linkcode slotTag}), so every script touches
  *   keys of one slot; diffs on the shard channel `<p>:presence:diff:{g}` (same slot, SPUBLISH).
- *   The set `<p>:presence:slots` lists the slots whose index may hold groups (what a sweep
- *   visits), and `<p>:presence:sweeping` is a short lock so one process sweeps per period.
+ *   The sorted set `<p>:presence:slot-leases` lists the slots whose index may hold groups
+ *   (what a sweep visits), each scored with the Redis time it was last listed at (a lease, see
+ *   `presence_sweep.ts`), and `<p>:presence:sweeping` is a short lock (it expires: `SET NX PX`)
+ *   so one process sweeps per period.
  *
  * @module
  */
@@ -96,9 +98,12 @@ export class PresenceKeys {
       ? `${this.#prefix}:presence:diff:{${group}}`
       : `${this.#prefix}:presence:diff:${group}`;
   }
-  /** The set of slots whose index may hold groups (cluster). */
+  /**
+   * The sorted set of slots whose index may hold groups, scored by when each was last listed
+   * (cluster). Not `:slots`: that name held a plain set before the leases.
+   */
   get slots(): string {
-    return `${this.#prefix}:presence:slots`;
+    return `${this.#prefix}:presence:slot-leases`;
   }
   /** The sweep lock (cluster). */
   get sweeping(): string {

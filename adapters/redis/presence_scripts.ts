@@ -126,3 +126,24 @@ end
 if n > 0 then redis.call('PUBLISH', ARGV[2], cjson.encode({ g = ARGV[3], l = leaves })) end
 return #expired
 `);
+
+/**
+ * KEYS slot leases (cluster); ARGV slots… Lists each slot, scored with the Redis time of this
+ * listing (its lease starts now).
+ */
+export const LIST_SLOTS: Script = new Script(`${NOW}
+for i = 1, #ARGV do redis.call('ZADD', KEYS[1], now, ARGV[i]) end
+return #ARGV
+`);
+
+/**
+ * KEYS slot leases (cluster); ARGV slot, lease (ms). Unlists the slot only when it was last
+ * listed more than a lease ago (by this node's clock, the one that scored it). 1 = unlisted.
+ */
+export const UNLIST_SLOT: Script = new Script(`${NOW}
+local listed = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not listed then return 0 end
+if tonumber(listed) > now - tonumber(ARGV[2]) then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1
+`);

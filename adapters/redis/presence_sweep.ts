@@ -1,19 +1,26 @@
 /**
  * The eviction sweep of the Redis presence backend: on a standalone Redis one index of groups;
- * on a Redis Cluster one index per hash slot, the slots listed in a set, and a short lock so
- * that one process sweeps each period (the work of a round does not grow with the number of
- * processes).
+ * on a Redis Cluster one index per hash slot, the slots listed in a sorted set of leases, and a
+ * short lock so that one process sweeps each period (the work of a round does not grow with the
+ * number of processes).
  *
- * A slot leaves the set when a sweep finds its index empty: the sweep removes it first and then
- * looks at the index again, putting it back if a group appeared meanwhile; a track that finds
- * its slot's index empty adds the slot after its script. Whatever the order of the two, a slot
- * whose index holds a group stays listed. Heartbeats list the slots of held groups again.
+ * **Listing before writing.** A track lists its group's slot *before* its script puts the group
+ * in the slot's index, never after: a process killed between the script (whose join is already
+ * published) and a listing after it would leave a group no sweep visits, its entries never
+ * evicted (tests/FLAKES.md item 18). A listing is a lease: the slot is scored with the Redis time
+ * of the listing, and a sweep unlists a slot only when its index is empty *and* its last listing
+ * is older than {@linkcode SLOT_LEASE_MS}. A process renews the lease of a slot it tracks in once
+ * its own listing is older than half the lease ({@linkcode SlotListing}), and lists again after a
+ * script that took longer than that. So when a track's script runs, the slot is listed and
+ * cannot be unlisted before the script's group is in the index; once it is, every unlisting
+ * finds the index non-empty (it looks before and after removing the slot, and lists it back).
+ * Heartbeats list the slots of held groups again (a lost set is rebuilt within `ttlMs / 3`).
  *
  * @module
  */
 import type { RedisClientLike } from "./redis_client.ts";
-import type { PresenceKeys } from "./presence_keys.ts";
-import { DUE, SWEEP } from "./presence_scripts.ts";
+import { keySlotOf, type PresenceKeys } from "./presence_keys.ts";
+import { DUE, LIST_SLOTS, SWEEP, UNLIST_SLOT } from "./presence_scripts.ts";
 
 /** Most expired members one sweep script removes. */
 export const SWEEP_BATCH = 500;
@@ -21,6 +28,11 @@ export const SWEEP_BATCH = 500;
 export const SWEEP_GROUPS = 100;
 /** Slots one cluster sweep works on at once. */
 const PARALLEL_SLOTS = 32;
+/**
+ * How long a slot stays listed after its last listing even with an empty index, in ms (a track
+ * between its listing and its script must not find its slot unlisted).
+ */
+export const SLOT_LEASE_MS = 60_000;
 
 /** Sweeps the groups `index` says are due; returns the members removed. */
 async function sweepIndex(
@@ -52,7 +64,7 @@ export async function sweepStandalone(
 
 /**
  * One sweep of a Redis Cluster: takes the lock for `periodMs` (another process holds it: 0), then
- * sweeps every listed slot's index, unlisting the empty ones.
+ * {@linkcode sweepSlots}.
  */
 export async function sweepCluster(
   client: RedisClientLike,
@@ -68,14 +80,27 @@ export async function sweepCluster(
     String(Math.max(1, Math.floor(periodMs * 0.9))),
   ]);
   if (lock === null) return 0;
-  const slots = (await client.sendCommand(["SMEMBERS", keys.slots]) as string[]).map(Number);
+  return await sweepSlots(client, keys);
+}
+
+/**
+ * Sweeps every listed slot's index (without the lock), unlisting the slots whose index is empty
+ * and whose lease ran out (`leaseMs`); returns the members removed.
+ */
+export async function sweepSlots(
+  client: RedisClientLike,
+  keys: PresenceKeys,
+  leaseMs: number = SLOT_LEASE_MS,
+): Promise<number> {
+  const slots = (await client.sendCommand(["ZRANGE", keys.slots, "0", "-1"]) as string[])
+    .map(Number);
   let removed = 0;
   for (let i = 0; i < slots.length; i += PARALLEL_SLOTS) {
     const results = await Promise.all(
       slots.slice(i, i + PARALLEL_SLOTS).map(async (slot) => {
         const index = keys.slotIndex(slot);
         const swept = await sweepIndex(client, keys, index);
-        if (swept.due === 0) await unlistIfEmpty(client, keys, slot, index);
+        if (swept.due === 0) await unlistIfEmpty(client, keys, slot, index, leaseMs);
         return swept.removed;
       }),
     );
@@ -84,27 +109,59 @@ export async function sweepCluster(
   return removed;
 }
 
-/** Unlists `slot`, then lists it again if its index is not empty (a track raced the check). */
+/**
+ * Unlists `slot` when its index is empty and its lease ran out, then lists it again if its index
+ * is not empty any more (a track's script raced the check).
+ */
 async function unlistIfEmpty(
   client: RedisClientLike,
   keys: PresenceKeys,
   slot: number,
   index: string,
+  leaseMs: number,
 ): Promise<void> {
   if (Number(await client.sendCommand(["ZCARD", index])) > 0) return;
-  await client.sendCommand(["SREM", keys.slots, String(slot)]);
+  const unlisted = await UNLIST_SLOT.run(client, [keys.slots], [String(slot), String(leaseMs)]);
+  if (Number(unlisted) !== 1) return;
   if (Number(await client.sendCommand(["ZCARD", index])) > 0) {
-    await client.sendCommand(["SADD", keys.slots, String(slot)]);
+    await LIST_SLOTS.run(client, [keys.slots], [String(slot)]);
   }
 }
 
-/** Lists the slots of `groups` (cluster): one SADD. */
-export async function listSlots(
-  client: RedisClientLike,
-  keys: PresenceKeys,
-  groups: Iterable<string>,
-): Promise<void> {
-  const slots = new Set<string>();
-  for (const g of groups) slots.add(String(keys.slot(g)));
-  if (slots.size) await client.sendCommand(["SADD", keys.slots, ...slots]);
+/**
+ * The slot leases one process renewed (cluster): slot → `performance.now()` when its listing
+ * was sent. At most one entry per hash slot (16384).
+ */
+export class SlotListing {
+  readonly #keys: PresenceKeys;
+  readonly #leaseMs: number;
+  readonly #sent = new Map<number, number>();
+
+  /** Listings of `keys`'s slots, renewed after half of `leaseMs`. */
+  constructor(keys: PresenceKeys, leaseMs: number = SLOT_LEASE_MS) {
+    this.#keys = keys;
+    this.#leaseMs = leaseMs;
+  }
+
+  /**
+   * Lists the slots of `groups` (one script) unless this process listed each less than half a
+   * lease ago; `renew` lists them all regardless (heartbeats).
+   */
+  async list(client: RedisClientLike, groups: Iterable<string>, renew = false): Promise<void> {
+    const now = performance.now();
+    const slots = new Set<number>();
+    for (const g of groups) {
+      const slot = keySlotOf(this.#keys.z(g));
+      const sent = this.#sent.get(slot);
+      if (renew || sent === undefined || now - sent >= this.#leaseMs / 2) slots.add(slot);
+    }
+    if (slots.size === 0) return;
+    for (const slot of slots) this.#sent.set(slot, now);
+    try {
+      await LIST_SLOTS.run(client, [this.#keys.slots], [...slots].map(String));
+    } catch (error) {
+      for (const slot of slots) if (this.#sent.get(slot) === now) this.#sent.delete(slot);
+      throw error;
+    }
+  }
 }

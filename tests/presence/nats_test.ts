@@ -93,6 +93,94 @@ Deno.test({
   },
 });
 
+/** `group`'s counts as its entries say (the truth the O(1) counts must match). */
+async function listed(backend: NatsPresence, group: string) {
+  const { entries } = await backend.list(group, 10_000);
+  const keys = Object.keys(entries);
+  return { keys: keys.length, connections: keys.reduce((n, k) => n + entries[k].length, 0) };
+}
+
+/** `backend.stats(group)` once it equals `want` (other processes' changes come by a watch). */
+async function statsBecome(
+  backend: NatsPresence,
+  group: string,
+  want: { keys: number; connections: number },
+) {
+  let stats = await backend.stats(group);
+  for (let i = 0; i < 250 && JSON.stringify(stats) !== JSON.stringify(want); i++) {
+    await new Promise((r) => setTimeout(r, 20)); // the other backend's watch message lands
+    stats = await backend.stats(group);
+  }
+  assert.deepEqual(stats, want);
+}
+
+Deno.test({
+  name: "NatsPresence: O(1) stats stay right through joins, leaves, three tabs and an eviction",
+  ignore: skipUnless("nats"),
+  ...sanitize,
+  fn: async () => {
+    await using nats = await startNats();
+    const opts = { servers: nats.url, ttlMs: 1500, prefix: "n3" };
+    const a = new NatsPresence(opts);
+    const b = new NatsPresence(opts);
+    const gone = new NatsPresence(opts); // stops heartbeating without untracking
+    const g = "room.count";
+    try {
+      await a.track(g, "early", "e1", {}); // before any counts exist: in the first read
+      assert.deepEqual(await b.stats(g), { keys: 1, connections: 1 }, "the first read");
+      const steps: Array<[string, () => Promise<void>, { keys: number; connections: number }]> = [
+        ["three tabs", async () => {
+          for (const t of ["t1", "t2", "t3"]) await a.track(g, "alice", t, { t });
+        }, { keys: 2, connections: 4 }],
+        ["two more keys", async () => {
+          await a.track(g, "bob", "b1", {});
+          await b.track(g, "carol", "c1", {});
+        }, { keys: 4, connections: 6 }],
+        ["a tab closed: no leave", () => a.untrack(g, "alice", "t1"), { keys: 4, connections: 5 }],
+        ["a meta changed", () => a.track(g, "alice", "t2", { t: "again" }), {
+          keys: 4,
+          connections: 5,
+        }],
+        ["the last two tabs", async () => {
+          await a.untrack(g, "alice", "t2");
+          await a.untrack(g, "alice", "t3");
+        }, { keys: 3, connections: 3 }],
+        ["leaves", async () => {
+          await a.untrack(g, "early", "e1");
+          await b.untrack(g, "carol", "c1");
+        }, { keys: 1, connections: 1 }],
+        ["an untrack of nothing", () => a.untrack(g, "nobody", "x"), { keys: 1, connections: 1 }],
+        ["a process's entries", async () => {
+          await gone.track(g, "dora", "d1", {});
+          await gone.track(g, "dora", "d2", {});
+          await gone.track(g, "bob", "b2", {});
+        }, { keys: 2, connections: 4 }],
+      ];
+      for (const [what, step, want] of steps) {
+        await step();
+        assert.deepEqual(await listed(a, g), want, `${what}: the entries`);
+        // a wrote most of it: its own changes count at once; b's come by its watch.
+        assert.deepEqual(await a.stats(g), want, `${what}: a.stats`);
+        await statsBecome(b, g, want);
+      }
+      // `gone` stops (no untrack, no heartbeat): a's and b's sweeps evict its three connections.
+      (gone as unknown as { heartbeat(): Promise<void> }).heartbeat = () => Promise.resolve();
+      const evicting = performance.now();
+      const want = { keys: 1, connections: 1 };
+      await statsBecome(a, g, want);
+      await statsBecome(b, g, want);
+      assert.deepEqual(await listed(b, g), want);
+      console.log(
+        `NATS counts: eviction counted after ${(performance.now() - evicting).toFixed(0)} ms`,
+      );
+    } finally {
+      await gone.close();
+      await a.close();
+      await b.close();
+    }
+  },
+});
+
 Deno.test({
   name: "NatsPresence: a second process's diffs arrive; its SIGKILL is swept within the TTL",
   ignore: skipUnless("nats"),
@@ -138,6 +226,10 @@ Deno.test({
         sockets.push(await connect(room, "doomed", "1"), await connect(room, "doomed", "2"));
       }
       await Promise.all(watchers.map((w) => w.until((d) => "doomed" in d.joins)));
+      // The counts see the other process's two tabs (then its eviction, below).
+      for (const room of rooms) {
+        await statsBecome(local, `room.${room}`, { keys: 1, connections: 2 });
+      }
       const killed = performance.now();
       await other.kill();
       await Promise.all(watchers.map((w) => w.until((d) => "doomed" in d.leaves)));
