@@ -142,9 +142,14 @@ export class Recovery {
     return true;
   }
 
-  /** The stream's group is joined: it starts on the layer queue. */
-  joined(group: string): void {
+  /**
+   * The stream's group is joined: it starts on the layer queue. Resolves once the position read
+   * before the join has its answer (or failed): the join is acknowledged after that, so a
+   * message sent once the client knows it joined always follows that position.
+   */
+  async joined(group: string): Promise<void> {
     this.host.schedule(() => this.#start(group));
+    await this.#streams.get(group)?.initial;
   }
 
   /** The stream ended (left, unsubscribed, or its join failed). */

@@ -4,7 +4,8 @@
  * history, in order, instead of only a resync. The subscriber link goes through a TCP proxy
  * (the layer's own `duplicate()` seam); the sender is another layer instance ("process").
  * Also a connection that joins while Redis is down: it starts from the position this process
- * knew, so it gets what followed its join, not a `recovered: false`.
+ * knew, so it gets what followed its join, not a `recovered: false`; and one whose start read is
+ * slow: a message sent once its join is acknowledged is not taken for one it had.
  */
 import assert from "node:assert/strict";
 import { createClient } from "redis";
@@ -274,3 +275,70 @@ async function joinWhileDown(restart: "keepData" | "empty"): Promise<void> {
     await commandLink.close();
   }
 }
+
+Deno.test({
+  name:
+    "redis pub/sub: a message sent once a history join is acknowledged arrives, however slow the start read",
+  ignore: !!skipReason("redis"),
+  async fn() {
+    await using redis = await startRedis();
+    const commandLink = await TcpProxy.start(redis.port);
+    const commands = open(commandLink.url("redis"));
+    commands.duplicate = () => open(redis.url); // the subscriber is not slowed
+    await commands.connect();
+    const local = new RedisPubSubChannelLayer({ hosts: [commands] });
+    const remote = new RedisPubSubChannelLayer({ url: redis.url });
+    layers.register("slow-start", local);
+    class Chat extends Consumer {
+      static override layer = "slow-start";
+      static override groups = ["slow-room"];
+      static override history = HISTORY;
+    }
+    class Joiner extends Consumer {
+      static override layer = "slow-start";
+      static override history = HISTORY;
+      @wsHandler(Join, { output: Joined })
+      async handleJoin(_m: MessageOf<typeof Join>) {
+        await this.joinGroup("slow-room");
+        return Joined.create({});
+      }
+    }
+    const app = new App().ws("/chat", Chat).ws("/join", Joiner);
+    const send = (n: number) =>
+      remote.appendAndSend("slow-room", {
+        type: GROUP_TYPE,
+        message: { action: "posted", payload: { n } },
+      }, HISTORY);
+    try {
+      // Another connection holds the group: the join needs no Redis round trip of its own.
+      await using member = await WebsocketCommunicator.connect(app, "/chat");
+      assert.equal((await member.receiveJson() as { action: string }).action, "history_position");
+      await send(1);
+      await using joiner = await WebsocketCommunicator.connect(app, "/join");
+      commandLink.latency({ toUpstream: 300 }); // the start read reaches Redis late
+      await joiner.sendJson(Join.create({}));
+      const frames: { action: string; payload: Record<string, unknown> }[] = [];
+      while (!frames.some((f) => f.action === "joined")) {
+        frames.push(await joiner.receiveJson() as (typeof frames)[number]);
+      }
+      await send(2); // once the client knows it joined
+      await send(3);
+      commandLink.latency(0);
+      while (frames.filter((f) => f.action === "posted").length < 2) {
+        frames.push(await joiner.receiveJson() as (typeof frames)[number]);
+      }
+      assert.deepEqual(
+        frames.filter((f) => f.action === "posted").map((f) => f.payload),
+        [{ n: 2 }, { n: 3 }],
+        "what was sent after the join, in order",
+      );
+      assert.deepEqual(frames.filter((f) => f.action === "history_recovery"), []);
+    } finally {
+      layers.unregister("slow-start");
+      await local.close();
+      await remote.close();
+      await commands.close();
+      await commandLink.close();
+    }
+  },
+});
