@@ -39,6 +39,15 @@ for (const restart of ["none", "keepData", "empty"] as const) {
   });
 }
 
+/** Sends `{n}` to `room` through its history, from `layer` (another process's). */
+function poster(layer: RedisPubSubChannelLayer, room: string) {
+  return (n: number) =>
+    layer.appendAndSend(room, {
+      type: GROUP_TYPE,
+      message: { action: "posted", payload: { n } },
+    }, HISTORY);
+}
+
 /** A node-redis client as the layers open them, reconnecting fast. */
 function open(url: string): RedisClientLike {
   const client = createClient({
@@ -78,11 +87,7 @@ async function gapScenario(restart: "none" | "keepData" | "empty"): Promise<void
       }
     }
     const app = new App().ws("/chat", Chat).ws("/plain", Plain);
-    const send = (n: number) =>
-      remote.appendAndSend("gap-room", {
-        type: GROUP_TYPE,
-        message: { action: "posted", payload: { n } },
-      }, HISTORY);
+    const send = poster(remote, "gap-room");
     try {
       await using client = await WebsocketCommunicator.connect(app, "/chat");
       await using plain = await WebsocketCommunicator.connect(app, "/plain");
@@ -194,11 +199,7 @@ async function joinWhileDown(restart: "keepData" | "empty"): Promise<void> {
     }
   }
   const app = new App().ws("/chat", Chat);
-  const send = (n: number) =>
-    remote.appendAndSend("join-room", {
-      type: GROUP_TYPE,
-      message: { action: "posted", payload: { n } },
-    }, HISTORY);
+  const send = poster(remote, "join-room");
   type Frame = { action: string; payload: Record<string, unknown>; position?: { offset: number } };
   /** Frames until `action` (included); the history frames of the stream are all kept. */
   const until = async (comm: WebsocketCommunicator, action: string, into: Frame[]) => {
@@ -304,11 +305,7 @@ Deno.test({
       }
     }
     const app = new App().ws("/chat", Chat).ws("/join", Joiner);
-    const send = (n: number) =>
-      remote.appendAndSend("slow-room", {
-        type: GROUP_TYPE,
-        message: { action: "posted", payload: { n } },
-      }, HISTORY);
+    const send = poster(remote, "slow-room");
     try {
       // Another connection holds the group: the join needs no Redis round trip of its own.
       await using member = await WebsocketCommunicator.connect(app, "/chat");
