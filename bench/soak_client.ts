@@ -43,6 +43,8 @@ interface Conn {
   kind: Kind;
   /** `history_recovery` frames with `recovered: false` of this socket: room → times. */
   notices: Map<string, number[]>;
+  /** The reasons of those frames, in the same order (for the diagnostics of a told loss). */
+  reasons: Map<string, string[]>;
   ws: WebSocket | undefined;
   open: boolean;
   planned: boolean;
@@ -106,6 +108,7 @@ const notices: Record<string, number> = {};
 let recoveredNotices = 0;
 const silentBySecond = new Map<number, number>();
 let silentLogged = 0;
+let toldLogged = 0;
 /** Jobs waiting for their result: id → [connection, sent at]. */
 const jobs = new Map<number, [number, number]>();
 const jobsFinished = new Set<number>();
@@ -218,8 +221,11 @@ function onFrame(c: Conn, data: string): void {
       const room = String(f.payload.group ?? "").replace(/^room\./, "");
       let times = c.notices.get(room);
       if (!times) c.notices.set(room, times = []);
+      let reasons = c.reasons.get(room);
+      if (!reasons) c.reasons.set(room, reasons = []);
       times.push(Date.now());
-      if (times.length > 20) times.shift();
+      reasons.push(reason);
+      if (times.length > 20) times.shift(), reasons.shift();
       return;
     }
     case "error": {
@@ -293,6 +299,7 @@ function open(c: Conn): Promise<void> {
     const ws = new WebSocket(`${urls[c.idx % urls.length]}/ws/${path}`);
     c.ws = ws;
     c.notices = new Map();
+    c.reasons = new Map();
     c.planned = false;
     let opened = false;
     ws.onopen = () => {
@@ -347,8 +354,22 @@ function settle(force: boolean): void {
         const k = byKind[c.kind];
         k.lost++;
         const told = c.notices.get(s.room)?.some((t) => t >= s.at && t <= s.at + SETTLE_MS + 5000);
-        if (told) k.lostTold++;
-        else {
+        if (told) {
+          k.lostTold++;
+          if (c.kind === "history" && toldLogged++ < 30) {
+            const iso = (t: number) => new Date(t).toISOString().slice(11, 23);
+            const times = c.notices.get(s.room) ?? [];
+            const reasons = c.reasons.get(s.room) ?? [];
+            const joined = c.joinedAt.get(s.room);
+            console.error(
+              `TOLD conn=${idx} room=${s.room} sent=${iso(s.at)} joined=${
+                joined === undefined ? "?" : iso(joined)
+              } notices=${times.map((t, i) => `${iso(t)}:${reasons[i]}`).join(",")} server=${
+                urls[idx % urls.length]
+              }`,
+            );
+          }
+        } else {
           k.lostSilent++;
           if (c.kind === "history") {
             bump(silentBySecond, s.at, 1);
@@ -376,6 +397,7 @@ for (let i = 0; i < connCount; i++) {
     idx: i,
     kind,
     notices: new Map(),
+    reasons: new Map(),
     joinedAt: new Map(),
     ws: undefined,
     open: false,

@@ -16,7 +16,7 @@
  * @module
  */
 import type { StreamPosition } from "../src/layers/history.ts";
-import { RECOVER_PARAM } from "../src/connection/recovery.ts";
+import { RECOVER_PARAM } from "../src/connection/recover_param.ts";
 
 /** The positions a reconnect recovers from: by consumer group, and by topic. */
 export interface RecoverPositions {

@@ -244,6 +244,7 @@ export class Connection implements ConnectionHandle {
       // mailbox for the released channel until it expires.
       const leaving = layer.leaveGroups();
       if (leaving) await leaving;
+      this.streams?.dispose(); // its groups' known positions (recovery.ts)
       layer.stopReceiving();
       await layer.receiving;
       observer?.closed(this, code);

@@ -245,7 +245,7 @@ export class LayerLoop {
     }
     const consumer = this.host.consumer;
     if (!consumer.groups.includes(group)) consumer.groups.push(group);
-    if (stream) streams!.joined(group);
+    if (stream) await streams!.joined(group);
     // Native fan-out (src/layers/local_fanout.ts) for groups without history: a history stream's
     // frames carry positions its recovery dedupes, so they take the loop.
     else this.#tellSocketJoined(layer, group);

@@ -9,8 +9,11 @@
  * is joined (live messages are dropped until it starts: the history read that follows the join
  * holds them), and starts on the layer queue once joined: from the client's position when it
  * sent one (replay, then a `history_recovery` frame), else from the newest position read
- * before the join (a `history_position` frame, then what followed). A start that could not be
- * read is told as `unavailable` at the first message or resync. The wire is in docs/recovery.md.
+ * before the join (a `history_position` frame, then what followed). When that read fails (the
+ * layer was away), the start is the newest position this process knew of the group when the
+ * stream opened (known_positions.ts: another local stream's); only without one is the client
+ * told `unavailable` (a position read after the join could skip what was appended meanwhile).
+ * The wire is in docs/recovery.md.
  *
  * @module
  */
@@ -20,10 +23,7 @@ import {
   type HistoryLayer,
   type HistoryLossReason,
   type HistoryOptions,
-  type HistoryRead,
   historyStamp,
-  isStreamPosition,
-  type StreamPosition,
   supportsHistory,
 } from "../layers/history.ts";
 import type { ChannelLayer, LayerMessage } from "../layers/layer.ts";
@@ -32,13 +32,15 @@ import { getLogger } from "../logger.ts";
 import type { Envelope } from "../protocol/envelope.ts";
 import { reasonFrame } from "../protocol/error_frames.ts";
 import type { AnyMessage } from "../protocol/message.ts";
+import { type Outcome, type Stream, streamPosition, wirePosition } from "./history_stream.ts";
+import { knownPositions } from "./known_positions.ts";
+import {
+  INVALID_RECOVER,
+  parseRecoverParam,
+  RECOVER_PARAM,
+  type RecoverRequest,
+} from "./recover_param.ts";
 
-/** The query parameter a reconnecting client puts its last positions in. */
-export const RECOVER_PARAM = "recover";
-/** The longest `recover` parameter accepted (characters). */
-export const MAX_RECOVER_LENGTH = 8192;
-/** The most streams one `recover` parameter may name. */
-export const MAX_RECOVER_STREAMS = 100;
 /** The most messages one replay (or gap fill) of one stream sends. */
 export const MAX_REPLAY = 10_000;
 /**
@@ -51,50 +53,6 @@ export const FILL_RETRY_MS = 5_000;
 export const RECOVERY_ACTION = "history_recovery";
 /** The action of the frame that tells where a stream starts (a join without a position). */
 export const POSITION_ACTION = "history_position";
-/** The error reason of a `recover` parameter that cannot be read. */
-export const INVALID_RECOVER = "invalid_recover";
-
-/** The positions a client sent: by consumer group, and by topic. */
-export interface RecoverRequest {
-  groups: Map<string, StreamPosition>;
-  topics: Map<string, StreamPosition>;
-}
-
-/**
- * Reads the `recover` query parameter: `{"groups": {name: {offset, epoch}}, "topics": {...}}`.
- * Undefined without one; a string (the problem) when it is malformed or over the bounds.
- */
-export function parseRecoverParam(url: string): RecoverRequest | undefined | string {
-  let raw: string | null;
-  try {
-    raw = new URL(url).searchParams.get(RECOVER_PARAM);
-  } catch {
-    return undefined;
-  }
-  if (raw === null) return undefined;
-  if (raw.length > MAX_RECOVER_LENGTH) return `longer than ${MAX_RECOVER_LENGTH} characters`;
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    return "not JSON";
-  }
-  if (!value || typeof value !== "object" || Array.isArray(value)) return "not an object";
-  const request: RecoverRequest = { groups: new Map(), topics: new Map() };
-  let count = 0;
-  for (const [key, into] of [["groups", request.groups], ["topics", request.topics]] as const) {
-    const part = (value as Record<string, unknown>)[key];
-    if (part === undefined) continue;
-    if (!part || typeof part !== "object" || Array.isArray(part)) return `'${key}' not an object`;
-    for (const [name, position] of Object.entries(part)) {
-      if (++count > MAX_RECOVER_STREAMS) return `more than ${MAX_RECOVER_STREAMS} streams`;
-      if (!isStreamPosition(position)) return `'${key}' holds a position that is not valid`;
-      into.set(name, { offset: position.offset, epoch: position.epoch });
-    }
-  }
-  return request;
-}
-
 /** True when a consumer class or one of its topics keeps a history. */
 export function usesHistory(cls: ConsumerClass): boolean {
   return cls.history !== undefined || cls.topics.some((t) => t.history !== undefined);
@@ -120,32 +78,6 @@ export interface RecoveryHost {
 
 /** What the groups and subscriptions tell the streams (a {@linkcode Recovery}). */
 export type StreamHooks = Pick<Recovery, "open" | "joined" | "close">;
-
-/** Where a stream is. */
-interface Stream {
-  readonly group: string;
-  /** The topic of a topic stream (frames carry it); undefined for a consumer group. */
-  readonly topic: string | undefined;
-  readonly history: HistoryOptions;
-  /** `waiting`: not started (messages dropped); `live`: sequenced. */
-  status: "waiting" | "live";
-  /** Undefined until known (a start whose read failed: the next message sets it). */
-  epoch: string | undefined;
-  /** The last offset delivered (or the start). */
-  last: number;
-  /** The client's position to recover from, until the start. */
-  request: StreamPosition | undefined;
-  /**
-   * Without a request: the newest position, read before the group is joined (so a message
-   * appended between the join and the start is delivered, not skipped), until the start.
-   */
-  initial?: Promise<HistoryRead | { error: unknown }>;
-}
-
-type Outcome = { recovered: true; replayed: number } | {
-  recovered: false;
-  reason: HistoryLossReason;
-};
 
 /** The history streams of one connection. */
 export class Recovery {
@@ -191,6 +123,8 @@ export class Recovery {
       : this.#request?.topics.get(topic);
     if (topic === undefined) this.#request?.groups.delete(group);
     else this.#request?.topics.delete(topic);
+    const layer = this.host.layer();
+    const held = layer && knownPositions(layer).hold(group);
     this.#streams.set(group, {
       group,
       topic,
@@ -202,18 +136,31 @@ export class Recovery {
       initial: request ? undefined : Promise.resolve().then(
         () => this.#layer().readSince(group, undefined, history),
       ).catch((error) => ({ error })),
+      fallback: request ? undefined : held?.position,
+      held,
     });
     return true;
   }
 
-  /** The stream's group is joined: it starts on the layer queue. */
-  joined(group: string): void {
+  /**
+   * The stream's group is joined: it starts on the layer queue. Resolves once the position read
+   * before the join has its answer (or failed): the join is acknowledged after that, so a
+   * message sent once the client knows it joined always follows that position.
+   */
+  async joined(group: string): Promise<void> {
     this.host.schedule(() => this.#start(group));
+    await this.#streams.get(group)?.initial;
   }
 
   /** The stream ended (left, unsubscribed, or its join failed). */
   close(group: string): void {
+    this.#streams.get(group)?.held?.release();
     this.#streams.delete(group);
+  }
+
+  /** The connection is gone: its streams no longer hold their groups' known positions. */
+  dispose(): void {
+    for (const stream of this.#streams.values()) stream.held?.release();
   }
 
   /** Handles one layer message (on the layer queue): history streams are sequenced here. */
@@ -242,7 +189,8 @@ export class Recovery {
       }
     }
     stream.last = stamp.offset;
-    await this.host.dispatch(message, this.#wire(stream, stamp.offset));
+    stream.held?.note(stamp.offset, stamp.epoch);
+    await this.host.dispatch(message, wirePosition(stream, stamp.offset));
   }
 
   /** Starts a stream: replays from the client's position, or starts at the newest. */
@@ -261,41 +209,51 @@ export class Recovery {
         this.#tell(stream, RECOVERY_ACTION, {
           recovered: true,
           replayed: outcome.replayed,
-          position: this.#position(stream),
+          position: streamPosition(stream),
         });
       }
       return;
     }
     const initial = await stream.initial;
-    stream.initial = undefined;
+    const fallback = stream.fallback;
+    stream.initial = stream.fallback = undefined;
     if (initial && !("error" in initial)) {
       // The position from before the join: what was appended since is delivered now.
       stream.epoch = initial.position.epoch;
       stream.last = initial.position.offset;
-      this.#tell(stream, POSITION_ACTION, { position: this.#position(stream) });
+      stream.held?.note(stream.last, stream.epoch);
+      this.#tell(stream, POSITION_ACTION, { position: streamPosition(stream) });
       await this.#catchUp(stream);
       return;
     }
-    try {
-      const read = await this.#layer().readSince(group, undefined, stream.history);
-      stream.epoch = read.position.epoch;
-      stream.last = read.position.offset;
-      this.#tell(stream, POSITION_ACTION, { position: this.#position(stream) });
-    } catch (error) {
-      if (!(error instanceof LayerUnavailableError)) throw error;
-      // The first message tells the client where the stream starts.
-      getLogger().warn(`history of ${group}: start position unavailable`, { error });
+    if (fallback) {
+      // The layer was away at the join. The newest position this process knew when the stream
+      // opened (another local stream's) is older than the join: nothing the connection should
+      // get is skipped. What followed it is read now, or at the first gap or resync.
+      stream.epoch = fallback.epoch;
+      stream.last = fallback.offset;
+      this.#tell(stream, POSITION_ACTION, { position: streamPosition(stream) });
+      await this.#catchUp(stream, true);
+      return;
+    }
+    // No safe start: a position read now, after the join, could skip a message appended
+    // meanwhile, so the client is told `unavailable` with it (at the first message or resync
+    // when the layer is still away).
+    if (!(await this.#locate(stream))) {
+      getLogger().warn(`history of ${group}: start position unavailable`);
     }
   }
 
   /**
    * Fills the stream from its history. A loss is told (a `history_recovery` frame and
    * `onResync`); after a new epoch, what the new history holds follows the notice (its start is
-   * known: offset 0). The outcome of the first read.
+   * known: offset 0). The outcome of the first read. `once`: a single read, not retried.
    */
-  async #catchUp(stream: Stream): Promise<Outcome> {
-    const outcome = await this.#fill(stream);
+  async #catchUp(stream: Stream, once = false): Promise<Outcome> {
+    const outcome = await this.#fill(stream, once);
     if (outcome.recovered) return outcome;
+    // `once`: a layer still away keeps the position, untold, for the next gap or resync.
+    if (once && outcome.reason === "unavailable") return outcome;
     await this.#lost(stream, outcome.reason);
     if (outcome.reason === "epoch_changed") {
       const again = await this.#fill(stream);
@@ -305,7 +263,7 @@ export class Recovery {
   }
 
   /** Reads what followed the stream's position and delivers it; the outcome. */
-  async #fill(stream: Stream): Promise<Outcome> {
+  async #fill(stream: Stream, once = false): Promise<Outcome> {
     let read;
     const deadline = Date.now() + FILL_RETRY_MS;
     for (let wait = 50;; wait = Math.min(wait * 2, 500)) {
@@ -319,7 +277,7 @@ export class Recovery {
       } catch (error) {
         // Unavailable for a moment (a failover): read again, bounded; closed: stop at once.
         if (
-          error instanceof LayerUnavailableError && Date.now() + wait < deadline &&
+          error instanceof LayerUnavailableError && !once && Date.now() + wait < deadline &&
           this.#streams.has(stream.group)
         ) {
           await new Promise((r) => AbortSignal.timeout(wait).addEventListener("abort", r));
@@ -334,6 +292,7 @@ export class Recovery {
       // A new epoch starts at 0 (#catchUp reads it next); other losses go on from the newest.
       stream.epoch = read.position.epoch;
       stream.last = read.reason === "epoch_changed" ? 0 : read.position.offset;
+      stream.held?.note(stream.last, stream.epoch);
       return { recovered: false, reason: read.reason };
     }
     let replayed = 0;
@@ -342,9 +301,10 @@ export class Recovery {
       if (!this.#streams.has(stream.group)) break; // closed meanwhile
       stream.last = entry.offset;
       replayed++;
-      await this.host.dispatch(entry.message, this.#wire(stream, entry.offset));
+      await this.host.dispatch(entry.message, wirePosition(stream, entry.offset));
     }
     stream.epoch = read.position.epoch;
+    stream.held?.note(stream.last, stream.epoch);
     return { recovered: true, replayed };
   }
 
@@ -373,6 +333,7 @@ export class Recovery {
       const read = await this.#layer().readSince(stream.group, undefined, stream.history);
       stream.epoch = read.position.epoch;
       stream.last = read.position.offset;
+      stream.held?.note(stream.last, stream.epoch);
     } catch (error) {
       if (!(error instanceof LayerUnavailableError)) throw error;
       return false;
@@ -387,7 +348,7 @@ export class Recovery {
     this.#tell(stream, RECOVERY_ACTION, {
       recovered: false,
       reason,
-      position: this.#position(stream),
+      position: streamPosition(stream),
     });
     await this.#onResync(`history: ${reason}`);
   }
@@ -406,17 +367,6 @@ export class Recovery {
       throw new LayerUnavailableError("the channel layer has no history capability");
     }
     return layer;
-  }
-
-  #position(stream: Stream): StreamPosition {
-    return { offset: stream.last, epoch: stream.epoch ?? "" };
-  }
-
-  /** The `position` envelope of a frame of `stream` at `offset`. */
-  #wire(stream: Stream, offset: number): Envelope["position"] {
-    return stream.topic === undefined
-      ? { group: stream.group, offset, epoch: stream.epoch! }
-      : { offset, epoch: stream.epoch! };
   }
 
   /** Sends a stream's frame: a topic's carries the topic, a group's names its group. */

@@ -160,7 +160,7 @@ export class Subscriptions {
       );
     }
     this.#map.set(topic, { cls, instance, table: handlerTable(cls), name: cls.name, group });
-    if (stream) streams!.joined(group);
+    if (stream) await streams!.joined(group);
     this.outbox.write({ action: TopicAction.subscribed, payload: null }, replyEnvelope);
     if (cls.presence) await topicSubscribed(instance, cls.presence, group); // opt-in presence
     try {

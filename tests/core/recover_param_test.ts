@@ -4,7 +4,7 @@ import {
   MAX_RECOVER_LENGTH,
   MAX_RECOVER_STREAMS,
   parseRecoverParam,
-} from "../../src/connection/recovery.ts";
+} from "../../src/connection/recover_param.ts";
 
 const url = (value: unknown) =>
   `http://x/ws?recover=${
