@@ -1,5 +1,5 @@
 /**
- * `deno task bench [--quick] [--only echo,fanout,cross,engines,jobs,idle,presence,metrics,bun,history,interested]`
+ * `deno task bench [--quick] [--only echo,fanout,cross,engines,jobs,idle,presence,metrics,bun,node,history,interested]`
  *
  * Runs every scenario against its baseline in this one run and prints one row each: Switchboard,
  * the baseline and the ratio, with the issue #8 target. Servers and the load generator are
@@ -30,6 +30,7 @@ import { metrics } from "./scenarios/metrics.ts";
 import { bunRows } from "./scenarios/bun.ts";
 import { history } from "./scenarios/history.ts";
 import { interested } from "./scenarios/interested.ts";
+import { nodeRows } from "./scenarios/node.ts";
 
 const SCENARIOS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   echo,
@@ -41,6 +42,7 @@ const SCENARIOS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   presence,
   metrics,
   bun: bunRows,
+  node: nodeRows,
   history,
   interested,
 };
