@@ -43,7 +43,7 @@ import { dispatchFrame, dispatchLayerMessage } from "./dispatch.ts";
 import { LayerLoop } from "./layer_loop.ts";
 import { PendingBudget, RateLimiter, type RateLimitSettings, textTooBig } from "./limits.ts";
 import { Outbox } from "./outbox.ts";
-import { SerialQueue, type Task } from "./serial_queue.ts";
+import { DONE, SerialQueue, type Task } from "./serial_queue.ts";
 import { Subscriptions, type Target } from "./subscriptions.ts";
 import { Recovery } from "./recovery.ts";
 import { ConnectionTimers } from "./timers.ts";
@@ -420,7 +420,7 @@ export class Connection implements ConnectionHandle {
    * then 5)–8) in dispatch.ts.
    */
   layerMessage(message: LayerMessage): Promise<void> {
-    if (this.#state !== "open") return Promise.resolve();
+    if (this.#state !== "open") return DONE;
     if (this.streams) return this.streams.accept(message); // history streams: recovery.ts
     return this.#dispatchLayer(message);
   }

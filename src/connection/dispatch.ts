@@ -29,6 +29,7 @@ import { getLogger } from "../logger.ts";
 import type { Outbox } from "./outbox.ts";
 import { activeTracer, type ConnectionObserver } from "../observe/hooks.ts";
 import type { Subscriptions, Target } from "./subscriptions.ts";
+import { DONE } from "./serial_queue.ts";
 
 /**
  * The outbox a dispatch answers through (its `cls` gives the camelCase and logging modes; its
@@ -37,8 +38,6 @@ import type { Subscriptions, Target } from "./subscriptions.ts";
 export type Replies = Pick<Outbox, "write" | "complete" | "cls"> & {
   readonly observer?: ConnectionObserver;
 };
-
-const DONE: Promise<void> = Promise.resolve();
 
 /** Validates and runs a client frame on `target`; every answer goes out through `out`. */
 export function dispatchFrame(
@@ -141,6 +140,8 @@ export function dispatchLayerMessage(
   const tracer = activeTracer();
   const parent = typeof message.traceparent === "string" ? message.traceparent : undefined;
   if (!tracer || (!parent && message.type !== EVENT_TYPE && message.type !== TOPIC_TYPE)) {
+    // A group relay is synchronous: no async frame, DONE (the loop then stays idle).
+    if (message.type === GROUP_TYPE) return relayGroup(out, channelName, message, position);
     return routeLayerMessage(out, self, subscriptions, channelName, message, position);
   }
   const event = message.event as { action?: unknown } | undefined;
@@ -155,6 +156,22 @@ export function dispatchLayerMessage(
   return tracer.span(`layer ${message.type}`, attributes, parent, run);
 }
 
+/**
+ * A group broadcast to the client, then its `group_complete`, unless this connection
+ * (`channelName`) sent it with `excludeCurrent`. Synchronous: answers {@linkcode DONE}.
+ */
+function relayGroup(
+  out: Replies,
+  channelName: string,
+  message: LayerMessage,
+  position: Envelope["position"] | undefined,
+): Promise<void> {
+  if (message.exclude === channelName) return DONE;
+  out.write(message.message as unknown as AnyMessage, position && { position }, true);
+  out.complete(GROUP_ACTION_COMPLETE);
+  return DONE;
+}
+
 /** Handles a layer message by kind (see {@linkcode dispatchLayerMessage}). */
 async function routeLayerMessage(
   out: Replies,
@@ -165,12 +182,8 @@ async function routeLayerMessage(
   position?: Envelope["position"],
 ): Promise<void> {
   switch (message.type) {
-    case GROUP_TYPE: {
-      if (message.exclude === channelName) return;
-      out.write(message.message as unknown as AnyMessage, position && { position }, true);
-      out.complete(GROUP_ACTION_COMPLETE);
-      return;
-    }
+    case GROUP_TYPE:
+      return relayGroup(out, channelName, message, position);
     case EVENT_TYPE:
       try {
         await dispatchEvent(out, self, message.event as unknown as AnyMessage, undefined);

@@ -19,7 +19,7 @@ import type { AnyMessage } from "../protocol/message.ts";
 import type { ConnectionObserver } from "../observe/hooks.ts";
 import type { ServerSocket } from "../runtime/socket.ts";
 import type { Outbox } from "./outbox.ts";
-import { SerialQueue } from "./serial_queue.ts";
+import { DONE, SerialQueue } from "./serial_queue.ts";
 import type { StreamHooks } from "./recovery.ts";
 import { sendToGroup } from "../layers/history.ts";
 
@@ -38,7 +38,10 @@ export interface LayerLoopHost {
   readonly state: "new" | "open" | "closing" | "closed";
   /** Closes the connection. */
   close(code?: number, reason?: string): void;
-  /** Handles one layer message (called on the loop's queue, one after another). */
+  /**
+   * Handles one layer message (called on the loop's queue, one after another); answers
+   * {@linkcode DONE} when it finished synchronously.
+   */
   layerMessage(message: LayerMessage): Promise<void>;
   /** The history streams of a consumer with `static history` (recovery.ts). */
   readonly streams?: StreamHooks;
@@ -294,15 +297,29 @@ export class LayerLoop {
       }
       // Backpressure: past maxPendingFrames queued layer messages, stop receiving until they are
       // handled, so the layer's own per-channel capacity bounds the backlog, not this queue.
+      // Handled at once when nothing is queued before it (a group relay is synchronous: no
+      // promise, no microtask hop), else after the earlier messages and tasks.
       this.#pending++;
-      const handled = this.#queue.push(async () => {
-        try {
-          await host.layerMessage(message);
-        } finally {
-          this.#pending--;
-        }
-      });
+      const handled = this.#queue.run(() => this.#handle(message));
       if (this.#pending >= this.maxPending) await handled;
     }
+  }
+
+  /** Hands one layer message to the connection; {@linkcode DONE} when that finished at once. */
+  #handle(message: LayerMessage): Promise<void> {
+    let result: Promise<void>;
+    try {
+      result = this.host.layerMessage(message);
+    } catch (error) {
+      this.#pending--;
+      throw error;
+    }
+    if (result === DONE) {
+      this.#pending--;
+      return DONE;
+    }
+    return result.finally(() => {
+      this.#pending--;
+    });
   }
 }
