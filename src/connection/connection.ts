@@ -46,7 +46,7 @@ import { Outbox } from "./outbox.ts";
 import { DONE, SerialQueue, type Task } from "./serial_queue.ts";
 import { Subscriptions, type Target } from "./subscriptions.ts";
 import { Recovery } from "./recovery.ts";
-import { ConnectionTimers } from "./timers.ts";
+import { ConnectionTimers, type TimedConnection } from "./timers.ts";
 
 /** Settings the App passes to each connection. */
 export interface ConnectionSettings {
@@ -69,7 +69,7 @@ export interface ConnectionSettings {
 }
 
 /** The connection of one accepted upgrade. Created by the App. */
-export class Connection implements ConnectionHandle {
+export class Connection implements ConnectionHandle, TimedConnection {
   readonly consumer: Consumer;
   readonly cls: ConsumerClass;
   readonly table: HandlerTable;
@@ -104,24 +104,8 @@ export class Connection implements ConnectionHandle {
     this.#settings = settings;
     this.#params = params;
     this.#outbox = new Outbox(socket, this.cls, settings, this);
-    const state = () => this.#state;
-    const gone = () => this.#disconnected !== undefined;
-    this.#timers = new ConnectionTimers(
-      {
-        name: this.cls.name,
-        get state() {
-          return state();
-        },
-        get disconnected() {
-          return gone();
-        },
-        close: (code, reason) => this.close(code, reason),
-        terminate: () => this.#socket.terminate?.(),
-        closed: (code, reason) => void this.closed(code, reason),
-      },
-      settings.idleTimeoutMs,
-      settings.closeTimeoutMs,
-    );
+    // The connection is its timers' host (an object literal with getters would be a dictionary).
+    this.#timers = new ConnectionTimers(this, settings.idleTimeoutMs, settings.closeTimeoutMs);
     this.streams = Recovery.for(this.cls, request.url, {
       consumer,
       layer: () => this.#layer.layer,
@@ -150,6 +134,21 @@ export class Connection implements ConnectionHandle {
   /** This connection's layer channel name ("" until connected or without a layer). */
   get channelName(): string {
     return this.#layer.channelName;
+  }
+
+  /** The consumer class's name (the timers' log lines). */
+  get name(): string {
+    return this.cls.name;
+  }
+
+  /** True once the disconnect has begun. */
+  get disconnected(): boolean {
+    return this.#disconnected !== undefined;
+  }
+
+  /** Drops the socket without a closing handshake (the close timeout). */
+  terminate(): void {
+    this.#socket.terminate?.();
   }
 
   /** True once the connection is closing or closed. */

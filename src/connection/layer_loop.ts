@@ -55,8 +55,11 @@ export class LayerLoop {
   readonly #queue = new SerialQueue();
   #pending = 0;
   readonly #abort = new DirectAbortController();
-  /** Groups to join once the layer is reachable again (joins that failed while it was not). */
-  readonly #pendingGroups = new Set<string>();
+  /**
+   * Groups to join (the class's, then those whose join failed while the layer was away); made
+   * only when there are some.
+   */
+  #pendingGroups: Set<string> | undefined;
   #retry: { timer?: ReturnType<typeof setTimeout>; delayMs: number } | undefined;
 
   /**
@@ -114,7 +117,7 @@ export class LayerLoop {
     this.#layer = cls.getLayer();
     const initial = [...new Set([...cls.defaultGroups(), ...consumer.groups])];
     consumer.groups = [];
-    for (const g of initial) this.#pendingGroups.add(g);
+    for (const g of initial) (this.#pendingGroups ??= new Set()).add(g);
     return this.#attach().catch((error) => this.unavailable(error));
   }
 
@@ -127,7 +130,7 @@ export class LayerLoop {
       this.#channelName = name;
       this.#receiving = this.#receive(layer);
     }
-    for (const g of [...this.#pendingGroups]) {
+    for (const g of [...this.#pendingGroups ?? []]) {
       if (this.host.state === "open") await this.join(g);
     }
   }
@@ -230,7 +233,7 @@ export class LayerLoop {
     assertGroupName(group);
     const layer = this.requireLayer("joinGroup");
     if (!this.#channelName) {
-      this.#pendingGroups.add(group); // joined once the layer is back
+      (this.#pendingGroups ??= new Set()).add(group); // joined once the layer is back
       throw new LayerUnavailableError(`joinGroup: the channel layer is unavailable`);
     }
     const { streams, cls } = this.host;
@@ -241,7 +244,9 @@ export class LayerLoop {
       if (stream) streams!.close(group);
       throw error;
     }
-    this.#pendingGroups.delete(group);
+    if (this.#pendingGroups?.delete(group) && this.#pendingGroups.size === 0) {
+      this.#pendingGroups = undefined; // an idle connection keeps no empty Set
+    }
     if (this.host.state === "closed") { // a retried join that finished after the disconnect
       if (stream) streams!.close(group);
       return void await layer.groupDiscard(group, this.#channelName).catch(() => {});

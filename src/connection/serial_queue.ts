@@ -51,7 +51,9 @@ export class SerialQueue {
   #chain(work: Promise<void>): Promise<void> {
     this.#idle = false;
     const settled = () => {
-      if (this.#tail === run) this.#idle = true;
+      if (this.#tail !== run) return;
+      this.#idle = true;
+      this.#tail = DONE; // an idle connection keeps no promise of its own
     };
     const run: Promise<void> = work.then(settled, (error) => {
       logFailure(error);

@@ -248,7 +248,10 @@ export class Mailboxes {
     if (entry) return Promise.resolve(entry.message);
     // No abort listener per wait: the channel's watcher (`#watch`) ends the waits of its signal.
     const promise = new Promise<LayerMessage>((resolve, reject) => {
-      box.waiters.push({ resolve, reject, signal });
+      const waiter: Waiter = { resolve, reject, signal };
+      // `[waiter]` when alone (the usual case): an array grown by a push reserves room for 17.
+      if (box.waiters.length) box.waiters.push(waiter);
+      else box.waiters = [waiter];
     });
     this.#onDemand?.(channel);
     return promise;
