@@ -289,10 +289,11 @@ export class LayerLoop {
   async #receive(layer: ChannelLayer): Promise<void> {
     const signal = this.#abort.signal;
     const host = this.host;
+    const options = { signal }; // one object for every wait
     while (!signal.aborted) {
       let message: LayerMessage;
       try {
-        message = await layer.receive(this.#channelName, { signal });
+        message = await layer.receive(this.#channelName, options);
       } catch (error) {
         if (!signal.aborted && !(error instanceof ClosedError)) {
           getLogger().error(`${host.cls.name}: layer receive failed; closing`, { error });

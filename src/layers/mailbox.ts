@@ -36,6 +36,10 @@ class Mailbox {
   queue: Entry[] = [];
   head = 0;
   waiters: Waiter[] = [];
+  /** True while the channel is in `#live` (so a receive need not look it up). */
+  live = false;
+  /** The signal last seen watched for this channel (so a receive need not look it up). */
+  watched: AbortSignal | undefined;
   get size(): number {
     return this.queue.length - this.head;
   }
@@ -205,11 +209,14 @@ export class Mailboxes {
     deadline: number,
     force = false,
   ): "delivered" | "full" | "expired" | "closed" {
-    if (this.#closed || this.#released.has(channel)) return "closed";
+    if (this.#closed) return "closed";
     const now = clock.now();
     if (now >= this.#nextSweep) this.#sweep(now);
+    let box = this.#boxes.get(channel);
+    // A released channel has no box (release deletes it; no box is made for it again).
+    if (!box && this.#released.has(channel)) return "closed";
     if (deadline <= now) return "expired";
-    const box = this.#box(channel);
+    if (!box) this.#boxes.set(channel, box = new Mailbox());
     const waiter = box.waiters.shift();
     if (waiter) {
       // The box stays (its receiver is about to wait again); the sweep forgets it if not.
@@ -239,10 +246,16 @@ export class Mailboxes {
       if (signal.reason instanceof ClosedError) this.release(channel);
       return Promise.reject(signal.reason);
     }
-    if (signal && this.#receivers.get(channel) !== signal) this.#watch(channel, signal);
-    this.#released.delete(channel);
-    this.#live.add(channel);
     const box = this.#box(channel);
+    if (signal && box.watched !== signal) {
+      if (this.#receivers.get(channel) !== signal) this.#watch(channel, signal);
+      box.watched = signal;
+    }
+    if (!box.live) {
+      this.#released.delete(channel);
+      this.#live.add(channel);
+      box.live = true;
+    }
     this.#dropExpired(channel, box, clock.now());
     const entry = box.shift();
     if (entry) return Promise.resolve(entry.message);
@@ -270,7 +283,10 @@ export class Mailboxes {
       const ended = box?.waiters.filter((w) => w.signal === signal) ?? [];
       if (box && ended.length) {
         box.waiters = box.waiters.filter((w) => w.signal !== signal);
-        if (box.waiters.length === 0) this.#live.delete(channel);
+        if (box.waiters.length === 0) {
+          this.#live.delete(channel);
+          box.live = false;
+        }
         this.#forget(channel, box);
       }
       const current = this.#receivers.get(channel) === signal;
