@@ -356,45 +356,74 @@ export class Connection implements ConnectionHandle, TimedConnection {
       this.#outbox.complete(MESSAGE_ACTION_COMPLETE);
       return;
     }
-    void this.#frames.push(async () => {
+    // At once when no frame is queued before it; a frame handled synchronously takes no hop.
+    void this.#frames.run(() => {
+      let done: Promise<void> | void;
       try {
-        await task();
-      } finally {
+        done = task();
+      } catch (error) {
         pending.release(size);
+        throw error;
       }
+      if (done === undefined || done === DONE) {
+        pending.release(size);
+        return DONE;
+      }
+      return done.finally(() => pending.release(size));
     });
   }
 
-  /** Handles one queued frame and 9) sends its completion, whatever happened. */
-  async #handleFrame(data: string): Promise<void> {
-    if (this.#state !== "open") return;
+  /**
+   * Handles one queued frame and 9) sends its completion, whatever happened. {@linkcode DONE}
+   * when it was all synchronous.
+   */
+  #handleFrame(data: string): Promise<void> {
+    if (this.#state !== "open") return DONE;
     const envelope: Envelope = {};
+    let routed: Promise<void>;
     try {
-      await this.#route(data, envelope);
+      routed = this.#route(data, envelope);
     } catch (error) {
-      if (error instanceof LayerUnavailableError) {
-        this.#outbox.write(layerUnavailable(error), envelope);
-      } else {
-        getLogger().error(`${this.cls.name}: failed to process message`, { error });
-        this.#outbox.write(handlerFailed(), envelope);
-      }
+      this.#frameFailed(error, envelope);
+      routed = DONE;
     }
-    this.#outbox.complete(MESSAGE_ACTION_COMPLETE, envelope);
+    if (routed === DONE) {
+      this.#outbox.complete(MESSAGE_ACTION_COMPLETE, envelope);
+      return DONE;
+    }
+    return routed.then(
+      () => this.#outbox.complete(MESSAGE_ACTION_COMPLETE, envelope),
+      (error) => {
+        this.#frameFailed(error, envelope);
+        this.#outbox.complete(MESSAGE_ACTION_COMPLETE, envelope);
+      },
+    );
+  }
+
+  /** A frame whose handling threw: the client gets `layer_unavailable` or `handler_failed`. */
+  #frameFailed(error: unknown, envelope: Envelope): void {
+    if (error instanceof LayerUnavailableError) {
+      this.#outbox.write(layerUnavailable(error), envelope);
+    } else {
+      getLogger().error(`${this.cls.name}: failed to process message`, { error });
+      this.#outbox.write(handlerFailed(), envelope);
+    }
   }
 
   /** Parses and routes one frame; fills `envelope` with the topic/ref its replies must carry. */
-  async #route(data: string, envelope: Envelope): Promise<void> {
+  #route(data: string, envelope: Envelope): Promise<void> {
     // 2) decode (a JSON object) and 3) envelope (version, topic, ref).
     const decoded = decodeFrame(data, envelope, this.cls.maxJsonDepth);
-    if (!decoded.ok) return this.#outbox.write(decoded.error, envelope);
+    if (!decoded.ok) {
+      this.#outbox.write(decoded.error, envelope);
+      return DONE;
+    }
     const frame = decoded.frame;
     // 4) route: a topic frame (its own `topic`, or the standalone topic) or the consumer's.
     const topic = (frame.topic as string | undefined) ?? this.#defaultTopic;
-    if (topic === undefined) {
-      return await dispatchFrame(this.#outbox, this.#target(), frame, envelope);
-    }
+    if (topic === undefined) return dispatchFrame(this.#outbox, this.#target(), frame, envelope);
     envelope.topic = topic;
-    await this.#routeTopic(frame, topic, envelope);
+    return this.#routeTopic(frame, topic, envelope);
   }
 
   /** 4) route, topic frames: subscribe, unsubscribe, or a subscription's handler. */

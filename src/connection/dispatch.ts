@@ -18,9 +18,9 @@ import {
 } from "../protocol/error_frames.ts";
 import type { AnyMessage } from "../protocol/message.ts";
 import { describeInput } from "../protocol/truncate.ts";
-import { validatePayload } from "../protocol/validation.ts";
+import { type Validated, validatePayload } from "../protocol/validation.ts";
 import type { Consumer } from "../consumer/consumer.ts";
-import { checkReply, type HandlerInfo } from "../consumer/handlers.ts";
+import { checkReply, type HandlerInfo, type ReplyCheck } from "../consumer/handlers.ts";
 import type { LayerMessage } from "../layers/layer.ts";
 import { EVENT_TYPE, GROUP_TYPE, RESYNC_MESSAGE_TYPE, TOPIC_TYPE } from "../layers/messages.ts";
 import { EVENT_ACTION_COMPLETE, GROUP_ACTION_COMPLETE } from "../protocol/builtins.ts";
@@ -70,9 +70,10 @@ export function dispatchFrame(
 /**
  * Steps 6)–8) of a client frame whose handler is found, timed for `observer` when it asks
  * (`startTiming`). The timing wraps the body itself: an extra async frame for some frames only
- * costs more than the clock (bench/metrics_cost.ts).
+ * costs more than the clock (bench/metrics_cost.ts). Synchronous ({@linkcode DONE}) unless the
+ * schema or the handler is asynchronous: no microtask hop per step.
  */
-async function handleFrame(
+function handleFrame(
   out: Replies,
   target: Target,
   frame: Record<string, unknown>,
@@ -81,39 +82,103 @@ async function handleFrame(
   observer: ConnectionObserver | undefined,
 ): Promise<void> {
   const started = observer ? observer.startTiming() : 0; // 0: this frame is not timed
+  if (!started) return validateFrame(out, target, frame, envelope, handler);
+  const handled = () => observer!.handled(handler.action, started);
+  let done: Promise<void>;
   try {
-    if (out.cls.logMessages) {
-      getLogger().debug("Websocket received", { consumer: target.name, action: handler.action });
-    }
-    // 6) validate the payload against the handler's input type.
-    const payload = out.cls.camelCase ? convertKeys(frame.payload, decamelize) : frame.payload;
-    const checked = await validatePayload(handler.input, payload, "payload" in frame);
-    if (!checked.ok) return out.write(errorFrame(checked.errors), envelope);
-    // 7) the handler (it may send, broadcast, join…).
-    let result: unknown;
-    try {
-      result = await call(target.instance, handler, {
-        action: handler.action,
-        payload: checked.value,
-      });
-    } catch (error) {
-      if (error instanceof LayerUnavailableError) {
-        getLogger().warn(`${handler.action}: channel layer unavailable`, { error });
-        return out.write(layerUnavailable(error), envelope);
-      }
-      getLogger().error(`Handler error for action '${handler.action}'`, {
-        consumer: target.name,
-        error,
-      });
-      return out.write(handlerFailed(handler.action), envelope);
-    }
-    // 8) reply (the connection then sends the completion).
-    if (result !== undefined && result !== null) {
-      await writeResult(out, result, envelope, handler, target, true);
-    }
-  } finally {
-    if (started) observer!.handled(handler.action, started);
+    done = validateFrame(out, target, frame, envelope, handler);
+  } catch (error) {
+    handled();
+    throw error;
   }
+  if (done === DONE) {
+    handled();
+    return DONE;
+  }
+  return done.finally(handled);
+}
+
+/** 6) validates the payload against the handler's input type, then 7)–8). */
+function validateFrame(
+  out: Replies,
+  target: Target,
+  frame: Record<string, unknown>,
+  envelope: Envelope,
+  handler: HandlerInfo,
+): Promise<void> {
+  if (out.cls.logMessages) {
+    getLogger().debug("Websocket received", { consumer: target.name, action: handler.action });
+  }
+  const payload = out.cls.camelCase ? convertKeys(frame.payload, decamelize) : frame.payload;
+  const checked = validatePayload(handler.input, payload, "payload" in frame);
+  if (checked instanceof Promise) {
+    return checked.then((c) => runHandler(out, target, envelope, handler, c));
+  }
+  return runHandler(out, target, envelope, handler, checked);
+}
+
+/** 7) the handler (it may send, broadcast, join…), then 8) its reply. */
+function runHandler(
+  out: Replies,
+  target: Target,
+  envelope: Envelope,
+  handler: HandlerInfo,
+  checked: Validated,
+): Promise<void> {
+  if (!checked.ok) {
+    out.write(errorFrame(checked.errors), envelope);
+    return DONE;
+  }
+  let result: unknown;
+  try {
+    result = call(target.instance, handler, { action: handler.action, payload: checked.value });
+  } catch (error) {
+    handlerFailure(out, target, envelope, handler, error);
+    return DONE;
+  }
+  if (isThenable(result)) {
+    return Promise.resolve(result).then(
+      (value) => replyTo(out, value, envelope, handler, target),
+      (error) => handlerFailure(out, target, envelope, handler, error),
+    );
+  }
+  return replyTo(out, result, envelope, handler, target);
+}
+
+/** A handler that threw: logged, and the client told (`layer_unavailable` or `handler_failed`). */
+function handlerFailure(
+  out: Replies,
+  target: Target,
+  envelope: Envelope,
+  handler: HandlerInfo,
+  error: unknown,
+): void {
+  if (error instanceof LayerUnavailableError) {
+    getLogger().warn(`${handler.action}: channel layer unavailable`, { error });
+    return out.write(layerUnavailable(error), envelope);
+  }
+  getLogger().error(`Handler error for action '${handler.action}'`, {
+    consumer: target.name,
+    error,
+  });
+  out.write(handlerFailed(handler.action), envelope);
+}
+
+/** 8) reply (the connection then sends the completion). */
+function replyTo(
+  out: Replies,
+  result: unknown,
+  envelope: Envelope,
+  handler: HandlerInfo,
+  target: Target,
+): Promise<void> {
+  if (result === undefined || result === null) return DONE;
+  return writeResult(out, result, envelope, handler, target, true);
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === "object" && value !== null &&
+    typeof (value as { then?: unknown }).then === "function";
 }
 
 /**
@@ -269,7 +334,7 @@ async function dispatchEvent(
  * Sends a handler's return value once {@linkcode checkReply} accepts it. A refused reply is
  * logged and not sent; the client of a message handler gets an `invalid_reply` error frame.
  */
-async function writeResult(
+function writeResult(
   out: Replies,
   result: unknown,
   envelope: Envelope,
@@ -277,7 +342,24 @@ async function writeResult(
   target: Target,
   answersClient: boolean,
 ): Promise<void> {
-  const checked = await checkReply(handler, result);
+  const checked = checkReply(handler, result);
+  if (checked instanceof Promise) {
+    return checked.then((c) => sendReply(out, c, result, envelope, handler, target, answersClient));
+  }
+  sendReply(out, checked, result, envelope, handler, target, answersClient);
+  return DONE;
+}
+
+/** Sends a checked reply, or logs why it was refused (and tells the client of a message handler). */
+function sendReply(
+  out: Replies,
+  checked: ReplyCheck,
+  result: unknown,
+  envelope: Envelope,
+  handler: HandlerInfo,
+  target: Target,
+  answersClient: boolean,
+): void {
   if (checked.ok) return out.write(checked.message, envelope);
   getLogger().error(`${target.name}.${handler.method}() ${checked.problem}; nothing was sent`, {
     consumer: target.name,
