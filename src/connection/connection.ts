@@ -17,13 +17,7 @@
 import { MESSAGE_ACTION_COMPLETE, TopicAction } from "../protocol/builtins.ts";
 import { CloseCode } from "../protocol/close_codes.ts";
 import { decodeFrame, type Envelope } from "../protocol/envelope.ts";
-import {
-  binaryRefused,
-  handlerFailed,
-  layerUnavailable,
-  rateLimited,
-  tooManyPending,
-} from "../protocol/error_frames.ts";
+import { binaryRefused, rateLimited, tooManyPending } from "../protocol/error_frames.ts";
 import type { AnyMessage } from "../protocol/message.ts";
 import {
   type BroadcastOptions,
@@ -39,11 +33,11 @@ import type { ConnectionHandle, ServerSocket } from "../runtime/socket.ts";
 import { presenceConnected, presenceDisconnected } from "../presence/connection_presence.ts";
 import type { ConnectionObserver } from "../observe/hooks.ts";
 import { ConnectionBinding } from "./binding.ts";
-import { dispatchFrame, dispatchLayerMessage } from "./dispatch.ts";
+import { dispatchFrame, dispatchLayerMessage, frameFailed } from "./dispatch.ts";
 import { LayerLoop } from "./layer_loop.ts";
 import { PendingBudget, RateLimiter, type RateLimitSettings, textTooBig } from "./limits.ts";
 import { Outbox } from "./outbox.ts";
-import { DONE, SerialQueue, type Task } from "./serial_queue.ts";
+import { DONE, SerialQueue, type Task, withFinally } from "./serial_queue.ts";
 import { Subscriptions, type Target } from "./subscriptions.ts";
 import { Recovery } from "./recovery.ts";
 import { ConnectionTimers, type TimedConnection } from "./timers.ts";
@@ -357,20 +351,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
       return;
     }
     // At once when no frame is queued before it; a frame handled synchronously takes no hop.
-    void this.#frames.run(() => {
-      let done: Promise<void> | void;
-      try {
-        done = task();
-      } catch (error) {
-        pending.release(size);
-        throw error;
-      }
-      if (done === undefined || done === DONE) {
-        pending.release(size);
-        return DONE;
-      }
-      return done.finally(() => pending.release(size));
-    });
+    void this.#frames.run(() => withFinally(task, () => pending.release(size)));
   }
 
   /**
@@ -384,7 +365,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
     try {
       routed = this.#route(data, envelope);
     } catch (error) {
-      this.#frameFailed(error, envelope);
+      frameFailed(this.#outbox, error, envelope);
       routed = DONE;
     }
     if (routed === DONE) {
@@ -394,20 +375,10 @@ export class Connection implements ConnectionHandle, TimedConnection {
     return routed.then(
       () => this.#outbox.complete(MESSAGE_ACTION_COMPLETE, envelope),
       (error) => {
-        this.#frameFailed(error, envelope);
+        frameFailed(this.#outbox, error, envelope);
         this.#outbox.complete(MESSAGE_ACTION_COMPLETE, envelope);
       },
     );
-  }
-
-  /** A frame whose handling threw: the client gets `layer_unavailable` or `handler_failed`. */
-  #frameFailed(error: unknown, envelope: Envelope): void {
-    if (error instanceof LayerUnavailableError) {
-      this.#outbox.write(layerUnavailable(error), envelope);
-    } else {
-      getLogger().error(`${this.cls.name}: failed to process message`, { error });
-      this.#outbox.write(handlerFailed(), envelope);
-    }
   }
 
   /** Parses and routes one frame; fills `envelope` with the topic/ref its replies must carry. */

@@ -29,7 +29,7 @@ import { getLogger } from "../logger.ts";
 import type { Outbox } from "./outbox.ts";
 import { activeTracer, type ConnectionObserver } from "../observe/hooks.ts";
 import type { Subscriptions, Target } from "./subscriptions.ts";
-import { DONE } from "./serial_queue.ts";
+import { DONE, withFinally } from "./serial_queue.ts";
 
 /**
  * The outbox a dispatch answers through (its `cls` gives the camelCase and logging modes; its
@@ -83,19 +83,10 @@ function handleFrame(
 ): Promise<void> {
   const started = observer ? observer.startTiming() : 0; // 0: this frame is not timed
   if (!started) return validateFrame(out, target, frame, envelope, handler);
-  const handled = () => observer!.handled(handler.action, started);
-  let done: Promise<void>;
-  try {
-    done = validateFrame(out, target, frame, envelope, handler);
-  } catch (error) {
-    handled();
-    throw error;
-  }
-  if (done === DONE) {
-    handled();
-    return DONE;
-  }
-  return done.finally(handled);
+  return withFinally(
+    () => validateFrame(out, target, frame, envelope, handler),
+    () => observer!.handled(handler.action, started),
+  );
 }
 
 /** 6) validates the payload against the handler's input type, then 7)–8). */
@@ -143,6 +134,13 @@ function runHandler(
     );
   }
   return replyTo(out, result, envelope, handler, target);
+}
+
+/** A frame whose handling threw: the client gets `layer_unavailable` or `handler_failed`. */
+export function frameFailed(out: Replies, error: unknown, envelope: Envelope): void {
+  if (error instanceof LayerUnavailableError) return out.write(layerUnavailable(error), envelope);
+  getLogger().error(`${out.cls.name}: failed to process message`, { error });
+  out.write(handlerFailed(), envelope);
 }
 
 /** A handler that threw: logged, and the client told (`layer_unavailable` or `handler_failed`). */

@@ -19,7 +19,7 @@ import type { AnyMessage } from "../protocol/message.ts";
 import type { ConnectionObserver } from "../observe/hooks.ts";
 import type { ServerSocket } from "../runtime/socket.ts";
 import type { Outbox } from "./outbox.ts";
-import { DONE, SerialQueue } from "./serial_queue.ts";
+import { SerialQueue, withFinally } from "./serial_queue.ts";
 import type { StreamHooks } from "./recovery.ts";
 import { sendToGroup } from "../layers/history.ts";
 
@@ -40,7 +40,7 @@ export interface LayerLoopHost {
   close(code?: number, reason?: string): void;
   /**
    * Handles one layer message (called on the loop's queue, one after another); answers
-   * {@linkcode DONE} when it finished synchronously.
+   * `DONE` (serial_queue.ts) when it finished synchronously.
    */
   layerMessage(message: LayerMessage): Promise<void>;
   /** The history streams of a consumer with `static history` (recovery.ts). */
@@ -311,21 +311,8 @@ export class LayerLoop {
     }
   }
 
-  /** Hands one layer message to the connection; {@linkcode DONE} when that finished at once. */
+  /** Hands one layer message to the connection; `DONE` when that finished at once. */
   #handle(message: LayerMessage): Promise<void> {
-    let result: Promise<void>;
-    try {
-      result = this.host.layerMessage(message);
-    } catch (error) {
-      this.#pending--;
-      throw error;
-    }
-    if (result === DONE) {
-      this.#pending--;
-      return DONE;
-    }
-    return result.finally(() => {
-      this.#pending--;
-    });
+    return withFinally(() => this.host.layerMessage(message), () => this.#pending--);
   }
 }

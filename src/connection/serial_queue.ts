@@ -12,6 +12,26 @@ import { getLogger } from "../logger.ts";
  */
 export const DONE: Promise<void> = Promise.resolve();
 
+/**
+ * Runs `work`, then `after` once it is done: at once when it answered {@linkcode DONE} (or
+ * nothing), else when its promise settles; answers DONE or that promise. A throw from `work`
+ * runs `after`, then propagates.
+ */
+export function withFinally(work: () => Promise<void> | void, after: () => void): Promise<void> {
+  let done: Promise<void> | void;
+  try {
+    done = work();
+  } catch (error) {
+    after();
+    throw error;
+  }
+  if (done === undefined || done === DONE) {
+    after();
+    return DONE;
+  }
+  return done.finally(after);
+}
+
 /** One queued piece of work. */
 export type Task = () => Promise<void> | void;
 
