@@ -55,8 +55,8 @@ export async function idle(ctx: Ctx): Promise<Row[]> {
     baselineName: "raw Deno sockets",
     baseline: b.rssPerConn,
     ratio,
-    target: "≤ 1.5×",
-    met: ratio <= 1.5,
+    target: "≤ 1.3×",
+    met: ratio <= 1.3,
     notes: `median of ${rounds} alternating runs each; JS heap per connection: Switchboard ${
       (s.heapPerConn / 1024).toFixed(1)
     } KiB, raw ${(b.heapPerConn / 1024).toFixed(1)} KiB`,
