@@ -4,8 +4,8 @@
  * Runs every scenario against its baseline in this one run and prints one row each: Switchboard,
  * the baseline and the ratio, with its target (issue #8's, or issue #20's where it set one).
  * Servers and the load generator are separate processes; a private redis-server on a free port
- * serves the Redis scenarios. A full run writes bench/results.md; `--quick` (CI smoke, < 30 s) writes bench/out/results-quick.md and
- * never fails on slowness — only on errors.
+ * serves the Redis scenarios. A full run writes bench/results.md; `--quick` (CI smoke, < 30 s)
+ * writes bench/out/results-quick.md and never fails on slowness — only on errors.
  *
  * @module
  */
