@@ -50,8 +50,17 @@ export async function nodeRows(ctx: Ctx): Promise<Row[]> {
       servers.push(sb);
       const raw = await node(scripts.raw, [mode]);
       servers.push(raw);
-      const order = [["switchboard", sb], ["raw", raw]] as const;
-      const results: Record<string, Record<string, number>[]> = { switchboard: [], raw: [] };
+      const order: Array<readonly [string, Child]> = [["switchboard", sb], ["raw", raw]];
+      if (mode === "echo") {
+        const text = await node(scripts.raw, ["echo-text"]);
+        servers.push(text);
+        order.push(["rawText", text]);
+      }
+      const results: Record<string, Record<string, number>[]> = {
+        switchboard: [],
+        raw: [],
+        rawText: [],
+      };
       for (let r = 0; r < rounds; r++) {
         for (const [name, server] of r % 2 ? [...order].reverse() : order) {
           const base = `ws://127.0.0.1:${server.port}`;
@@ -103,6 +112,23 @@ export async function nodeRows(ctx: Ctx): Promise<Row[]> {
         met: target ? ratio >= target : false,
         notes: `p50: Switchboard ${s.p50.toFixed(2)} ms, raw ${b.p50.toFixed(2)} ms`,
       });
+      if (mode === "echo") {
+        const t = best(results.rawText, key);
+        rows.push({
+          scenario: "Node: echo, 50 connections",
+          metric: "msg/s",
+          unit: "msg/s",
+          switchboard: s[key],
+          baselineName: "raw `ws` echo, text frames as strings (as raw Deno)",
+          baseline: t[key],
+          ratio: s[key] / t[key],
+          cpuRatio: cpuRatio(results.switchboard, results.rawText),
+          target: "-",
+          met: false,
+          notes: `the raw server decodes each text frame to a string and sends the string back, ` +
+            `as raw Deno's echo does; the row above passes ws's Buffer through undecoded`,
+        });
+      }
       await Promise.all(servers.map((c) => c.stop()));
       servers.length = 0;
     }

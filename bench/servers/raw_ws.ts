@@ -3,7 +3,9 @@
  * adapters/node uses, from the same node_modules. Compiled with bench/servers/switchboard_node.ts
  * (bench/scenarios/node.ts); `node .bench-node/bench/servers/raw_ws.js <echo|fanout>` prints
  * `READY <port>`.
- * - echo: every text frame is sent back as is.
+ * - echo: every frame is sent back as is (the Buffer `ws` hands over: never decoded).
+ * - echo-text: a text frame is decoded to a string and sent back as a string (encoded again), as
+ *   raw Deno does (Deno hands text frames to JavaScript as strings) and as Switchboard must.
  * - fanout: sockets on `/ws/room` are receivers; a frame from `/ws/sender` is sent to each of them
  *   in a plain loop.
  *
@@ -25,6 +27,8 @@ wss.on("connection", (socket, req) => {
   socket.on("error", () => {});
   if (mode === "echo") {
     socket.on("message", (data, isBinary) => socket.send(data, { binary: isBinary }));
+  } else if (mode === "echo-text") {
+    socket.on("message", (data, isBinary) => socket.send(isBinary ? data : String(data)));
   } else if (req.url === "/ws/room") {
     receivers.add(socket);
     socket.on("close", () => receivers.delete(socket));
