@@ -8,7 +8,7 @@
  * @module
  */
 import { type Child, node, ROOT, type Row } from "../lib.ts";
-import { best, cpuRatio, type Ctx, load, windows } from "./common.ts";
+import { alternate, best, cpuRatio, type Ctx, fanoutLoad, load, windows } from "./common.ts";
 
 const OUT = ".bench-node";
 
@@ -56,40 +56,26 @@ export async function nodeRows(ctx: Ctx): Promise<Row[]> {
         servers.push(text);
         order.push(["rawText", text]);
       }
-      const results: Record<string, Record<string, number>[]> = {
-        switchboard: [],
-        raw: [],
-        rawText: [],
-      };
-      for (let r = 0; r < rounds; r++) {
-        for (const [name, server] of r % 2 ? [...order].reverse() : order) {
-          const base = `ws://127.0.0.1:${server.port}`;
-          const res = mode === "echo"
-            ? await load("echo", {
-              url: name === "switchboard" ? `${base}/ws/echo` : `${base}/`,
-              proto: "sb",
-              expect: name === "switchboard" ? '{"action":"said"' : '{"action":"say"',
-              conns: 50,
-              window: 4,
-              warmup,
-              duration,
-            }, [server])
-            : await load("fanout", {
-              "recv-urls": `${base}/ws/room`,
-              "send-url": `${base}/ws/sender`,
-              receivers,
-              window: 4,
-              warmup,
-              duration,
-            }, [server]);
-          const rate = mode === "echo" ? res.msgsPerSec : res.deliveriesPerSec;
-          ctx.log(
-            `  node ${mode} ${name}: ${Math.round(rate)}/s, p50 ${res.p50.toFixed(2)} ms, ` +
-              `server CPU ${res.serverCpu.toFixed(2)} s`,
-          );
-          results[name].push(res);
-        }
-      }
+      const results = await alternate(rounds, order, async (name, server) => {
+        const base = `ws://127.0.0.1:${server.port}`;
+        const res = mode === "echo"
+          ? await load("echo", {
+            url: name === "switchboard" ? `${base}/ws/echo` : `${base}/`,
+            proto: "sb",
+            expect: name === "switchboard" ? '{"action":"said"' : '{"action":"say"',
+            conns: 50,
+            window: 4,
+            warmup,
+            duration,
+          }, [server])
+          : await fanoutLoad(ctx, server, receivers);
+        const rate = mode === "echo" ? res.msgsPerSec : res.deliveriesPerSec;
+        ctx.log(
+          `  node ${mode} ${name}: ${Math.round(rate)}/s, p50 ${res.p50.toFixed(2)} ms, ` +
+            `server CPU ${res.serverCpu.toFixed(2)} s`,
+        );
+        return res;
+      });
       const key = mode === "echo" ? "msgsPerSec" : "deliveriesPerSec";
       const s = best(results.switchboard, key);
       const b = best(results.raw, key);

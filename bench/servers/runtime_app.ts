@@ -9,17 +9,21 @@
 import { z } from "zod";
 import { App, Consumer, message, type MessageOf, Ping, Pong, wsHandler } from "../../mod.ts";
 
-const Say = message("say", z.object({ text: z.string(), n: z.number().int() }));
-const Said = message(
+/** The echo's input. */
+export const Say = message("say", z.object({ text: z.string(), n: z.number().int() }));
+/** The echo's reply, and the broadcast's message. */
+export const Said = message(
   "said",
   z.object({ text: z.string(), n: z.number().int() }),
 );
-const Shout = message(
+/** What the sender sends to be broadcast. */
+export const Shout = message(
   "shout",
   z.object({ text: z.string(), n: z.number().int() }),
 );
 
-class EchoConsumer extends Consumer {
+/** `say` validated by zod, a typed `said` back (bench/servers/switchboard.ts serves it too). */
+export class EchoConsumer extends Consumer {
   @wsHandler(Say, { output: Said })
   handleSay(m: MessageOf<typeof Say>) {
     return Said.create(m.payload);
