@@ -1,11 +1,11 @@
 /**
- * `deno task bench [--quick] [--only echo,fanout,cross,engines,jobs,idle,presence,metrics,bun,history,interested]`
+ * `deno task bench [--quick] [--only echo,fanout,cross,engines,jobs,idle,presence,metrics,bun,node,history,interested]`
  *
  * Runs every scenario against its baseline in this one run and prints one row each: Switchboard,
- * the baseline and the ratio, with the issue #8 target. Servers and the load generator are
- * separate processes; a private redis-server on a free port serves the Redis scenarios. A full run
- * writes bench/results.md; `--quick` (CI smoke, < 30 s) writes bench/out/results-quick.md and
- * never fails on slowness — only on errors.
+ * the baseline and the ratio, with its target (issue #8's, or issue #20's where it set one).
+ * Servers and the load generator are separate processes; a private redis-server on a free port
+ * serves the Redis scenarios. A full run writes bench/results.md; `--quick` (CI smoke, < 30 s)
+ * writes bench/out/results-quick.md and never fails on slowness — only on errors.
  *
  * @module
  */
@@ -30,6 +30,7 @@ import { metrics } from "./scenarios/metrics.ts";
 import { bunRows } from "./scenarios/bun.ts";
 import { history } from "./scenarios/history.ts";
 import { interested } from "./scenarios/interested.ts";
+import { nodeRows } from "./scenarios/node.ts";
 
 const SCENARIOS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   echo,
@@ -41,6 +42,7 @@ const SCENARIOS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   presence,
   metrics,
   bun: bunRows,
+  node: nodeRows,
   history,
   interested,
 };

@@ -47,11 +47,11 @@ export function onAbort(signal: AbortSignal | undefined, callback: () => void): 
   if (!signal) return nothing;
   let list = callbacks.get(signal);
   if (!list) {
-    callbacks.set(signal, list = []);
+    // `[callback]`, not `[]` then push: an array grown by a push reserves room for 17.
+    callbacks.set(signal, list = [callback]);
     if (!direct.has(signal)) signal.addEventListener("abort", () => fire(signal), { once: true });
-  }
+  } else list.push(callback);
   const own = list;
-  own.push(callback);
   return () => {
     const i = own.indexOf(callback);
     if (i !== -1) own.splice(i, 1);

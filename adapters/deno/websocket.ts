@@ -42,6 +42,8 @@ function coreClose(): ((rid: number) => void) | undefined {
   return typeof core?.close === "function" ? core.close.bind(core) : undefined;
 }
 
+const EVENTS = ["open", "message", "close", "error"] as const;
+
 /** A close polls Deno's send queue from every 5 ms, backing off to 100 ms, for at most 5 s. */
 const FLUSH_POLL_MS = 5;
 const FLUSH_POLL_MAX_MS = 100;
@@ -56,9 +58,32 @@ const FLUSH_MAX_MS = 5000;
  * lose replies it was admitted. The wait is bounded (5 s, and the core's close grace period,
  * which ends in `terminate()`).
  */
-class DenoSocket implements ServerSocket {
+class DenoSocket implements ServerSocket, EventListenerObject {
   #flush: ReturnType<typeof setTimeout> | undefined;
+  /** The connection its events go to (set once accepted). */
+  handle: ConnectionHandle | undefined;
   constructor(readonly socket: WebSocket) {}
+  /**
+   * The socket's four events, wired to the connection handle (the steps of src/runtime/seam.ts).
+   * One listener object for all four: `onopen = …` closures would cost each connection four
+   * closures and Deno's wrapper of each.
+   */
+  handleEvent(event: Event): void {
+    const handle = this.handle!;
+    switch (event.type) {
+      case "message": {
+        const data = (event as MessageEvent).data;
+        deliverFrame(handle, typeof data === "string" ? data : new Uint8Array(data as ArrayBuffer));
+        return;
+      }
+      case "open":
+        return void handle.opened();
+      case "close":
+        return void handle.closed((event as CloseEvent).code, (event as CloseEvent).reason);
+      case "error":
+        getLogger().debug("WebSocket error", { message: (event as ErrorEvent).message });
+    }
+  }
   send(data: string): void {
     this.socket.send(data);
   }
@@ -117,16 +142,9 @@ export function upgradeWithDeno(
   const { socket, response } = deno.upgradeWebSocket(request, {
     idleTimeout: options.heartbeatSeconds,
   });
-  const handle = accept(new DenoSocket(socket));
+  const wrapper = new DenoSocket(socket);
+  wrapper.handle = accept(wrapper);
   socket.binaryType = "arraybuffer";
-  socket.onopen = () => void handle.opened();
-  socket.onmessage = (event) => {
-    const data = event.data;
-    deliverFrame(handle, typeof data === "string" ? data : new Uint8Array(data as ArrayBuffer));
-  };
-  socket.onclose = (event) => void handle.closed(event.code, event.reason);
-  socket.onerror = (event) => {
-    getLogger().debug("WebSocket error", { message: (event as ErrorEvent).message });
-  };
+  for (const type of EVENTS) socket.addEventListener(type, wrapper);
   return response;
 }

@@ -393,14 +393,23 @@ export class NatsChannelLayer implements ChannelLayer, HistoryCapability {
     );
   }
 
-  /** Waits for the next message on `channel` (a normal one, or one this instance created). */
-  async receive(channel: string, options: ReceiveOptions = {}): Promise<LayerMessage> {
-    this.#assertOpen();
-    assertChannelName(channel);
-    if (options.signal?.aborted) throw options.signal.reason;
-    if (!this.#subs.has(channelSubject(this.prefix, channel))) await this.listen(channel);
-    else this.#assertOwn(channel, "receive()");
-    return await this.#mailboxes.receive(channel, options);
+  /**
+   * Waits for the next message on `channel` (a normal one, or one this instance created). Not an
+   * async function: a channel already subscribed to waits on its mailbox with no extra hop.
+   */
+  receive(channel: string, options: ReceiveOptions = {}): Promise<LayerMessage> {
+    try {
+      this.#assertOpen();
+      assertChannelName(channel);
+      if (options.signal?.aborted) throw options.signal.reason;
+      if (!this.#subs.has(channelSubject(this.prefix, channel))) {
+        return this.listen(channel).then(() => this.#mailboxes.receive(channel, options));
+      }
+      this.#assertOwn(channel, "receive()");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#mailboxes.receive(channel, options);
   }
 
   /** Adds `channel` to `group` in this process and subscribes to the group's subject. */

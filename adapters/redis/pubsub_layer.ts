@@ -357,15 +357,24 @@ export class RedisPubSubChannelLayer implements ChannelLayer, HistoryCapability 
     );
   }
 
-  /** Waits for the next message on `channel` (a normal one, or one this instance created). */
-  async receive(channel: string, options: ReceiveOptions = {}): Promise<LayerMessage> {
-    this.#s.assertOpen();
-    assertChannelName(channel);
-    if (options.signal?.aborted) throw options.signal.reason;
-    const key = this.#channelKey(channel);
-    const shard = this.#shardOf(nonLocalName(channel));
-    if (shard.sub.needs(key)) await this.listen(channel);
-    return await this.#s.mailboxes.receive(channel, options);
+  /**
+   * Waits for the next message on `channel` (a normal one, or one this instance created). Not an
+   * async function: a channel already subscribed to waits on its mailbox with no extra hop.
+   */
+  receive(channel: string, options: ReceiveOptions = {}): Promise<LayerMessage> {
+    try {
+      this.#s.assertOpen();
+      assertChannelName(channel);
+      if (options.signal?.aborted) throw options.signal.reason;
+      const key = this.#channelKey(channel);
+      const shard = this.#shardOf(nonLocalName(channel));
+      if (shard.sub.needs(key)) {
+        return this.listen(channel).then(() => this.#s.mailboxes.receive(channel, options));
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#s.mailboxes.receive(channel, options);
   }
 
   /** Adds `channel` to `group` in this process and subscribes to the group. */

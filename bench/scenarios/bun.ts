@@ -9,7 +9,7 @@
  * @module
  */
 import { type Child, node, type Row, spawn } from "../lib.ts";
-import { best, cpuRatio, type Ctx, load, windows } from "./common.ts";
+import { alternate, best, cpuRatio, type Ctx, load, windows } from "./common.ts";
 import { bunArgs, findBun } from "../../scripts/bun.ts";
 
 function bun(
@@ -49,49 +49,39 @@ export async function bunRows(ctx: Ctx): Promise<Row[]> {
         servers.push(loop);
         order.push(["loop", loop]);
       }
-      const results: Record<string, Record<string, number>[]> = {
-        switchboard: [],
-        raw: [],
-        loop: [],
-        socketio: [],
-      };
-      for (let r = 0; r < rounds; r++) {
-        for (const [name, server] of r % 2 ? [...order].reverse() : order) {
-          const base = `ws://127.0.0.1:${server.port}`;
-          const sioUrl = `${base}/socket.io/?EIO=4&transport=websocket`;
-          const sioRun = name === "socketio";
-          const res = mode === "echo"
-            ? await load("echo", {
-              url: sioRun ? sioUrl : name === "switchboard" ? `${base}/ws/echo` : `${base}/`,
-              proto: sioRun ? "sio" : "sb",
-              expect: sioRun
-                ? '42["said"'
-                : name === "switchboard"
-                ? '{"action":"said"'
-                : '{"action":"say"',
-              conns: 50,
-              window: 4,
-              warmup,
-              duration,
-            }, [server])
-            : await load("fanout", {
-              ...(sioRun ? { proto: "sio" } : {}),
-              "recv-urls": sioRun ? `${sioUrl}&role=recv` : `${base}/ws/room`,
-              "send-url": sioRun ? `${sioUrl}&role=send` : `${base}/ws/sender`,
-              receivers,
-              window: 4,
-              warmup,
-              duration,
-            }, [server]);
-          const rate = mode === "echo" ? res.msgsPerSec : res.deliveriesPerSec;
-          ctx.log(
-            `  bun ${mode} ${name}: ${Math.round(rate)}/s, server CPU ${
-              res.serverCpu.toFixed(2)
-            } s`,
-          );
-          results[name].push(res);
-        }
-      }
+      const results = await alternate(rounds, order, async (name, server) => {
+        const base = `ws://127.0.0.1:${server.port}`;
+        const sioUrl = `${base}/socket.io/?EIO=4&transport=websocket`;
+        const sioRun = name === "socketio";
+        const res = mode === "echo"
+          ? await load("echo", {
+            url: sioRun ? sioUrl : name === "switchboard" ? `${base}/ws/echo` : `${base}/`,
+            proto: sioRun ? "sio" : "sb",
+            expect: sioRun
+              ? '42["said"'
+              : name === "switchboard"
+              ? '{"action":"said"'
+              : '{"action":"say"',
+            conns: 50,
+            window: 4,
+            warmup,
+            duration,
+          }, [server])
+          : await load("fanout", {
+            ...(sioRun ? { proto: "sio" } : {}),
+            "recv-urls": sioRun ? `${sioUrl}&role=recv` : `${base}/ws/room`,
+            "send-url": sioRun ? `${sioUrl}&role=send` : `${base}/ws/sender`,
+            receivers,
+            window: 4,
+            warmup,
+            duration,
+          }, [server]);
+        const rate = mode === "echo" ? res.msgsPerSec : res.deliveriesPerSec;
+        ctx.log(
+          `  bun ${mode} ${name}: ${Math.round(rate)}/s, server CPU ${res.serverCpu.toFixed(2)} s`,
+        );
+        return res;
+      });
       const key = mode === "echo" ? "msgsPerSec" : "deliveriesPerSec";
       const s = best(results.switchboard, key);
       const b = best(results.raw, key);

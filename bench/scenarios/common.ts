@@ -44,6 +44,46 @@ export async function load(
   return result;
 }
 
+/**
+ * Measures every named server `rounds` times, the order reversed every other round (drift on a
+ * shared machine then hits them alike); answers the results by name.
+ */
+export async function alternate(
+  rounds: number,
+  servers: ReadonlyArray<readonly [string, Child]>,
+  measure: (name: string, server: Child) => Promise<Record<string, number>>,
+): Promise<Record<string, Record<string, number>[]>> {
+  const results: Record<string, Record<string, number>[]> = {};
+  for (const [name] of servers) results[name] = [];
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, server] of r % 2 ? [...servers].reverse() : servers) {
+      results[name].push(await measure(name, server));
+    }
+  }
+  return results;
+}
+
+/**
+ * The fan-out load against `server`: one sender on `/ws/sender`, `receivers` on `/ws/room`, the
+ * next broadcast when every receiver has the previous one (4 in flight).
+ */
+export function fanoutLoad(
+  ctx: Ctx,
+  server: Child,
+  receivers: number,
+): Promise<Record<string, number>> {
+  const { warmup, duration } = windows(ctx);
+  const base = `ws://127.0.0.1:${server.port}`;
+  return load("fanout", {
+    "recv-urls": `${base}/ws/room`,
+    "send-url": `${base}/ws/sender`,
+    receivers,
+    window: 4,
+    warmup,
+    duration,
+  }, [server]);
+}
+
 /** Best Switchboard ÷ best baseline on the server-CPU-normalized throughput. */
 export function cpuRatio(s: Record<string, number>[], b: Record<string, number>[]): number {
   return best(s, "perServerCpuSecond").perServerCpuSecond /

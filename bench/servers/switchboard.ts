@@ -33,18 +33,9 @@ import { RedisJobQueue, RedisPubSubChannelLayer } from "../../adapters/redis/mod
 import { NatsChannelLayer } from "../../adapters/nats/mod.ts";
 import { mountMetrics } from "../../adapters/metrics/mod.ts";
 import { z } from "zod";
+import { EchoConsumer, Said, Shout } from "./runtime_app.ts";
 
 const mode = Deno.args[0] ?? "echo";
-
-const Say = message("say", z.object({ text: z.string(), n: z.number().int() }));
-const Said = message(
-  "said",
-  z.object({ text: z.string(), n: z.number().int() }),
-);
-const Shout = message(
-  "shout",
-  z.object({ text: z.string(), n: z.number().int() }),
-);
 
 /** `fanout-history` / `cross-history`: the same, with the room's history on (docs/recovery.md). */
 const history = mode.endsWith("-history") ? { size: 1000, ttlMs: 300_000 } : undefined;
@@ -62,13 +53,6 @@ if (mode.startsWith("cross")) {
       rootNodes ? { cluster: { rootNodes }, prefix: "sbbench" } : { url, prefix: "sbbench" },
     ),
   );
-}
-
-class EchoConsumer extends Consumer {
-  @wsHandler(Say, { output: Said })
-  handleSay(m: MessageOf<typeof Say>) {
-    return Said.create(m.payload);
-  }
 }
 
 class RoomConsumer extends Consumer {

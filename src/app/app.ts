@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { Connection } from "../connection/connection.ts";
+import { Connection, type ConnectionSettings } from "../connection/connection.ts";
 import { ConnectionBinding } from "../connection/binding.ts";
 import { CONSUMER_BINDING, type ConsumerClass, type ParamsOf } from "../consumer/consumer.ts";
 import { CloseCode } from "../protocol/close_codes.ts";
@@ -121,6 +121,7 @@ export class App {
   readonly #origin: OriginCheck;
   readonly #upgrader: RuntimeUpgrader | undefined;
   #observer: ConnectionObserver | undefined;
+  #settings: ConnectionSettings | undefined;
 
   /**
    * Creates an app. `upgrader` completes the upgrades `fetch` accepts (adapters/deno's
@@ -313,12 +314,26 @@ export class App {
           request,
           frozenParams,
           socket,
-          connectionSettings(this.options, (c) => this.#slots.open.delete(c), this.#observer),
+          this.#connectionSettings(),
         );
         this.#slots.open.add(connection);
         return connection;
       },
     };
+  }
+
+  /**
+   * The settings every connection shares (one object, not one per connection), made again when
+   * the observer changes (metrics mounted after the first connection).
+   */
+  #connectionSettings(): ConnectionSettings {
+    const cached = this.#settings;
+    if (cached && cached.observer === this.#observer) return cached;
+    return this.#settings = connectionSettings(
+      this.options,
+      (c) => this.#slots.open.delete(c),
+      this.#observer,
+    );
   }
 
   /**

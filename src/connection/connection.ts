@@ -17,13 +17,7 @@
 import { MESSAGE_ACTION_COMPLETE, TopicAction } from "../protocol/builtins.ts";
 import { CloseCode } from "../protocol/close_codes.ts";
 import { decodeFrame, type Envelope } from "../protocol/envelope.ts";
-import {
-  binaryRefused,
-  handlerFailed,
-  layerUnavailable,
-  rateLimited,
-  tooManyPending,
-} from "../protocol/error_frames.ts";
+import { binaryRefused, rateLimited, tooManyPending } from "../protocol/error_frames.ts";
 import type { AnyMessage } from "../protocol/message.ts";
 import {
   type BroadcastOptions,
@@ -39,14 +33,14 @@ import type { ConnectionHandle, ServerSocket } from "../runtime/socket.ts";
 import { presenceConnected, presenceDisconnected } from "../presence/connection_presence.ts";
 import type { ConnectionObserver } from "../observe/hooks.ts";
 import { ConnectionBinding } from "./binding.ts";
-import { dispatchFrame, dispatchLayerMessage } from "./dispatch.ts";
+import { dispatchFrame, dispatchLayerMessage, frameFailed } from "./dispatch.ts";
 import { LayerLoop } from "./layer_loop.ts";
 import { PendingBudget, RateLimiter, type RateLimitSettings, textTooBig } from "./limits.ts";
 import { Outbox } from "./outbox.ts";
-import { SerialQueue, type Task } from "./serial_queue.ts";
+import { DONE, SerialQueue, type Task, withFinally } from "./serial_queue.ts";
 import { Subscriptions, type Target } from "./subscriptions.ts";
 import { Recovery } from "./recovery.ts";
-import { ConnectionTimers } from "./timers.ts";
+import { ConnectionTimers, type TimedConnection } from "./timers.ts";
 
 /** Settings the App passes to each connection. */
 export interface ConnectionSettings {
@@ -69,7 +63,7 @@ export interface ConnectionSettings {
 }
 
 /** The connection of one accepted upgrade. Created by the App. */
-export class Connection implements ConnectionHandle {
+export class Connection implements ConnectionHandle, TimedConnection {
   readonly consumer: Consumer;
   readonly cls: ConsumerClass;
   readonly table: HandlerTable;
@@ -104,24 +98,8 @@ export class Connection implements ConnectionHandle {
     this.#settings = settings;
     this.#params = params;
     this.#outbox = new Outbox(socket, this.cls, settings, this);
-    const state = () => this.#state;
-    const gone = () => this.#disconnected !== undefined;
-    this.#timers = new ConnectionTimers(
-      {
-        name: this.cls.name,
-        get state() {
-          return state();
-        },
-        get disconnected() {
-          return gone();
-        },
-        close: (code, reason) => this.close(code, reason),
-        terminate: () => this.#socket.terminate?.(),
-        closed: (code, reason) => void this.closed(code, reason),
-      },
-      settings.idleTimeoutMs,
-      settings.closeTimeoutMs,
-    );
+    // The connection is its timers' host (an object literal with getters would be a dictionary).
+    this.#timers = new ConnectionTimers(this, settings.idleTimeoutMs, settings.closeTimeoutMs);
     this.streams = Recovery.for(this.cls, request.url, {
       consumer,
       layer: () => this.#layer.layer,
@@ -150,6 +128,21 @@ export class Connection implements ConnectionHandle {
   /** This connection's layer channel name ("" until connected or without a layer). */
   get channelName(): string {
     return this.#layer.channelName;
+  }
+
+  /** The consumer class's name (the timers' log lines). */
+  get name(): string {
+    return this.cls.name;
+  }
+
+  /** True once the disconnect has begun. */
+  get disconnected(): boolean {
+    return this.#disconnected !== undefined;
+  }
+
+  /** Drops the socket without a closing handshake (the close timeout). */
+  terminate(): void {
+    this.#socket.terminate?.();
   }
 
   /** True once the connection is closing or closed. */
@@ -358,45 +351,51 @@ export class Connection implements ConnectionHandle {
       this.#outbox.complete(MESSAGE_ACTION_COMPLETE);
       return;
     }
-    void this.#frames.push(async () => {
-      try {
-        await task();
-      } finally {
-        pending.release(size);
-      }
-    });
+    // At once when no frame is queued before it; a frame handled synchronously takes no hop.
+    void this.#frames.run(() => withFinally(task, () => pending.release(size)));
   }
 
-  /** Handles one queued frame and 9) sends its completion, whatever happened. */
-  async #handleFrame(data: string): Promise<void> {
-    if (this.#state !== "open") return;
+  /**
+   * Handles one queued frame and 9) sends its completion, whatever happened. {@linkcode DONE}
+   * when it was all synchronous.
+   */
+  #handleFrame(data: string): Promise<void> {
+    if (this.#state !== "open") return DONE;
     const envelope: Envelope = {};
+    let routed: Promise<void>;
     try {
-      await this.#route(data, envelope);
+      routed = this.#route(data, envelope);
     } catch (error) {
-      if (error instanceof LayerUnavailableError) {
-        this.#outbox.write(layerUnavailable(error), envelope);
-      } else {
-        getLogger().error(`${this.cls.name}: failed to process message`, { error });
-        this.#outbox.write(handlerFailed(), envelope);
-      }
+      frameFailed(this.#outbox, error, envelope);
+      routed = DONE;
     }
-    this.#outbox.complete(MESSAGE_ACTION_COMPLETE, envelope);
+    if (routed === DONE) {
+      this.#outbox.complete(MESSAGE_ACTION_COMPLETE, envelope);
+      return DONE;
+    }
+    return routed.then(
+      () => this.#outbox.complete(MESSAGE_ACTION_COMPLETE, envelope),
+      (error) => {
+        frameFailed(this.#outbox, error, envelope);
+        this.#outbox.complete(MESSAGE_ACTION_COMPLETE, envelope);
+      },
+    );
   }
 
   /** Parses and routes one frame; fills `envelope` with the topic/ref its replies must carry. */
-  async #route(data: string, envelope: Envelope): Promise<void> {
+  #route(data: string, envelope: Envelope): Promise<void> {
     // 2) decode (a JSON object) and 3) envelope (version, topic, ref).
     const decoded = decodeFrame(data, envelope, this.cls.maxJsonDepth);
-    if (!decoded.ok) return this.#outbox.write(decoded.error, envelope);
+    if (!decoded.ok) {
+      this.#outbox.write(decoded.error, envelope);
+      return DONE;
+    }
     const frame = decoded.frame;
     // 4) route: a topic frame (its own `topic`, or the standalone topic) or the consumer's.
     const topic = (frame.topic as string | undefined) ?? this.#defaultTopic;
-    if (topic === undefined) {
-      return await dispatchFrame(this.#outbox, this.#target(), frame, envelope);
-    }
+    if (topic === undefined) return dispatchFrame(this.#outbox, this.#target(), frame, envelope);
     envelope.topic = topic;
-    await this.#routeTopic(frame, topic, envelope);
+    return this.#routeTopic(frame, topic, envelope);
   }
 
   /** 4) route, topic frames: subscribe, unsubscribe, or a subscription's handler. */
@@ -421,7 +420,7 @@ export class Connection implements ConnectionHandle {
    * then 5)–8) in dispatch.ts.
    */
   layerMessage(message: LayerMessage): Promise<void> {
-    if (this.#state !== "open") return Promise.resolve();
+    if (this.#state !== "open") return DONE;
     if (this.streams) return this.streams.accept(message); // history streams: recovery.ts
     return this.#dispatchLayer(message);
   }

@@ -18,9 +18,9 @@ import {
 } from "../protocol/error_frames.ts";
 import type { AnyMessage } from "../protocol/message.ts";
 import { describeInput } from "../protocol/truncate.ts";
-import { validatePayload } from "../protocol/validation.ts";
+import { type Validated, validatePayload } from "../protocol/validation.ts";
 import type { Consumer } from "../consumer/consumer.ts";
-import { checkReply, type HandlerInfo } from "../consumer/handlers.ts";
+import { checkReply, type HandlerInfo, type ReplyCheck } from "../consumer/handlers.ts";
 import type { LayerMessage } from "../layers/layer.ts";
 import { EVENT_TYPE, GROUP_TYPE, RESYNC_MESSAGE_TYPE, TOPIC_TYPE } from "../layers/messages.ts";
 import { EVENT_ACTION_COMPLETE, GROUP_ACTION_COMPLETE } from "../protocol/builtins.ts";
@@ -29,6 +29,7 @@ import { getLogger } from "../logger.ts";
 import type { Outbox } from "./outbox.ts";
 import { activeTracer, type ConnectionObserver } from "../observe/hooks.ts";
 import type { Subscriptions, Target } from "./subscriptions.ts";
+import { DONE, withFinally } from "./serial_queue.ts";
 
 /**
  * The outbox a dispatch answers through (its `cls` gives the camelCase and logging modes; its
@@ -37,8 +38,6 @@ import type { Subscriptions, Target } from "./subscriptions.ts";
 export type Replies = Pick<Outbox, "write" | "complete" | "cls"> & {
   readonly observer?: ConnectionObserver;
 };
-
-const DONE: Promise<void> = Promise.resolve();
 
 /** Validates and runs a client frame on `target`; every answer goes out through `out`. */
 export function dispatchFrame(
@@ -71,9 +70,10 @@ export function dispatchFrame(
 /**
  * Steps 6)–8) of a client frame whose handler is found, timed for `observer` when it asks
  * (`startTiming`). The timing wraps the body itself: an extra async frame for some frames only
- * costs more than the clock (bench/metrics_cost.ts).
+ * costs more than the clock (bench/metrics_cost.ts). Synchronous ({@linkcode DONE}) unless the
+ * schema or the handler is asynchronous: no microtask hop per step.
  */
-async function handleFrame(
+function handleFrame(
   out: Replies,
   target: Target,
   frame: Record<string, unknown>,
@@ -82,39 +82,101 @@ async function handleFrame(
   observer: ConnectionObserver | undefined,
 ): Promise<void> {
   const started = observer ? observer.startTiming() : 0; // 0: this frame is not timed
-  try {
-    if (out.cls.logMessages) {
-      getLogger().debug("Websocket received", { consumer: target.name, action: handler.action });
-    }
-    // 6) validate the payload against the handler's input type.
-    const payload = out.cls.camelCase ? convertKeys(frame.payload, decamelize) : frame.payload;
-    const checked = await validatePayload(handler.input, payload, "payload" in frame);
-    if (!checked.ok) return out.write(errorFrame(checked.errors), envelope);
-    // 7) the handler (it may send, broadcast, join…).
-    let result: unknown;
-    try {
-      result = await call(target.instance, handler, {
-        action: handler.action,
-        payload: checked.value,
-      });
-    } catch (error) {
-      if (error instanceof LayerUnavailableError) {
-        getLogger().warn(`${handler.action}: channel layer unavailable`, { error });
-        return out.write(layerUnavailable(error), envelope);
-      }
-      getLogger().error(`Handler error for action '${handler.action}'`, {
-        consumer: target.name,
-        error,
-      });
-      return out.write(handlerFailed(handler.action), envelope);
-    }
-    // 8) reply (the connection then sends the completion).
-    if (result !== undefined && result !== null) {
-      await writeResult(out, result, envelope, handler, target, true);
-    }
-  } finally {
-    if (started) observer!.handled(handler.action, started);
+  if (!started) return validateFrame(out, target, frame, envelope, handler);
+  return withFinally(
+    () => validateFrame(out, target, frame, envelope, handler),
+    () => observer!.handled(handler.action, started),
+  );
+}
+
+/** 6) validates the payload against the handler's input type, then 7)–8). */
+function validateFrame(
+  out: Replies,
+  target: Target,
+  frame: Record<string, unknown>,
+  envelope: Envelope,
+  handler: HandlerInfo,
+): Promise<void> {
+  if (out.cls.logMessages) {
+    getLogger().debug("Websocket received", { consumer: target.name, action: handler.action });
   }
+  const payload = out.cls.camelCase ? convertKeys(frame.payload, decamelize) : frame.payload;
+  const checked = validatePayload(handler.input, payload, "payload" in frame);
+  if (checked instanceof Promise) {
+    return checked.then((c) => runHandler(out, target, envelope, handler, c));
+  }
+  return runHandler(out, target, envelope, handler, checked);
+}
+
+/** 7) the handler (it may send, broadcast, join…), then 8) its reply. */
+function runHandler(
+  out: Replies,
+  target: Target,
+  envelope: Envelope,
+  handler: HandlerInfo,
+  checked: Validated,
+): Promise<void> {
+  if (!checked.ok) {
+    out.write(errorFrame(checked.errors), envelope);
+    return DONE;
+  }
+  let result: unknown;
+  try {
+    result = call(target.instance, handler, { action: handler.action, payload: checked.value });
+  } catch (error) {
+    handlerFailure(out, target, envelope, handler, error);
+    return DONE;
+  }
+  if (isThenable(result)) {
+    return Promise.resolve(result).then(
+      (value) => replyTo(out, value, envelope, handler, target),
+      (error) => handlerFailure(out, target, envelope, handler, error),
+    );
+  }
+  return replyTo(out, result, envelope, handler, target);
+}
+
+/** A frame whose handling threw: the client gets `layer_unavailable` or `handler_failed`. */
+export function frameFailed(out: Replies, error: unknown, envelope: Envelope): void {
+  if (error instanceof LayerUnavailableError) return out.write(layerUnavailable(error), envelope);
+  getLogger().error(`${out.cls.name}: failed to process message`, { error });
+  out.write(handlerFailed(), envelope);
+}
+
+/** A handler that threw: logged, and the client told (`layer_unavailable` or `handler_failed`). */
+function handlerFailure(
+  out: Replies,
+  target: Target,
+  envelope: Envelope,
+  handler: HandlerInfo,
+  error: unknown,
+): void {
+  if (error instanceof LayerUnavailableError) {
+    getLogger().warn(`${handler.action}: channel layer unavailable`, { error });
+    return out.write(layerUnavailable(error), envelope);
+  }
+  getLogger().error(`Handler error for action '${handler.action}'`, {
+    consumer: target.name,
+    error,
+  });
+  out.write(handlerFailed(handler.action), envelope);
+}
+
+/** 8) reply (the connection then sends the completion). */
+function replyTo(
+  out: Replies,
+  result: unknown,
+  envelope: Envelope,
+  handler: HandlerInfo,
+  target: Target,
+): Promise<void> {
+  if (result === undefined || result === null) return DONE;
+  return writeResult(out, result, envelope, handler, target, true);
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === "object" && value !== null &&
+    typeof (value as { then?: unknown }).then === "function";
 }
 
 /**
@@ -141,6 +203,8 @@ export function dispatchLayerMessage(
   const tracer = activeTracer();
   const parent = typeof message.traceparent === "string" ? message.traceparent : undefined;
   if (!tracer || (!parent && message.type !== EVENT_TYPE && message.type !== TOPIC_TYPE)) {
+    // A group relay is synchronous: no async frame, DONE (the loop then stays idle).
+    if (message.type === GROUP_TYPE) return relayGroup(out, channelName, message, position);
     return routeLayerMessage(out, self, subscriptions, channelName, message, position);
   }
   const event = message.event as { action?: unknown } | undefined;
@@ -155,6 +219,22 @@ export function dispatchLayerMessage(
   return tracer.span(`layer ${message.type}`, attributes, parent, run);
 }
 
+/**
+ * A group broadcast to the client, then its `group_complete`, unless this connection
+ * (`channelName`) sent it with `excludeCurrent`. Synchronous: answers {@linkcode DONE}.
+ */
+function relayGroup(
+  out: Replies,
+  channelName: string,
+  message: LayerMessage,
+  position: Envelope["position"] | undefined,
+): Promise<void> {
+  if (message.exclude === channelName) return DONE;
+  out.write(message.message as unknown as AnyMessage, position && { position }, true);
+  out.complete(GROUP_ACTION_COMPLETE);
+  return DONE;
+}
+
 /** Handles a layer message by kind (see {@linkcode dispatchLayerMessage}). */
 async function routeLayerMessage(
   out: Replies,
@@ -165,12 +245,8 @@ async function routeLayerMessage(
   position?: Envelope["position"],
 ): Promise<void> {
   switch (message.type) {
-    case GROUP_TYPE: {
-      if (message.exclude === channelName) return;
-      out.write(message.message as unknown as AnyMessage, position && { position }, true);
-      out.complete(GROUP_ACTION_COMPLETE);
-      return;
-    }
+    case GROUP_TYPE:
+      return relayGroup(out, channelName, message, position);
     case EVENT_TYPE:
       try {
         await dispatchEvent(out, self, message.event as unknown as AnyMessage, undefined);
@@ -256,7 +332,7 @@ async function dispatchEvent(
  * Sends a handler's return value once {@linkcode checkReply} accepts it. A refused reply is
  * logged and not sent; the client of a message handler gets an `invalid_reply` error frame.
  */
-async function writeResult(
+function writeResult(
   out: Replies,
   result: unknown,
   envelope: Envelope,
@@ -264,7 +340,24 @@ async function writeResult(
   target: Target,
   answersClient: boolean,
 ): Promise<void> {
-  const checked = await checkReply(handler, result);
+  const checked = checkReply(handler, result);
+  if (checked instanceof Promise) {
+    return checked.then((c) => sendReply(out, c, result, envelope, handler, target, answersClient));
+  }
+  sendReply(out, checked, result, envelope, handler, target, answersClient);
+  return DONE;
+}
+
+/** Sends a checked reply, or logs why it was refused (and tells the client of a message handler). */
+function sendReply(
+  out: Replies,
+  checked: ReplyCheck,
+  result: unknown,
+  envelope: Envelope,
+  handler: HandlerInfo,
+  target: Target,
+  answersClient: boolean,
+): void {
   if (checked.ok) return out.write(checked.message, envelope);
   getLogger().error(`${target.name}.${handler.method}() ${checked.problem}; nothing was sent`, {
     consumer: target.name,

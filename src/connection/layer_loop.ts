@@ -19,7 +19,7 @@ import type { AnyMessage } from "../protocol/message.ts";
 import type { ConnectionObserver } from "../observe/hooks.ts";
 import type { ServerSocket } from "../runtime/socket.ts";
 import type { Outbox } from "./outbox.ts";
-import { SerialQueue } from "./serial_queue.ts";
+import { SerialQueue, withFinally } from "./serial_queue.ts";
 import type { StreamHooks } from "./recovery.ts";
 import { sendToGroup } from "../layers/history.ts";
 
@@ -38,7 +38,10 @@ export interface LayerLoopHost {
   readonly state: "new" | "open" | "closing" | "closed";
   /** Closes the connection. */
   close(code?: number, reason?: string): void;
-  /** Handles one layer message (called on the loop's queue, one after another). */
+  /**
+   * Handles one layer message (called on the loop's queue, one after another); answers
+   * `DONE` (serial_queue.ts) when it finished synchronously.
+   */
   layerMessage(message: LayerMessage): Promise<void>;
   /** The history streams of a consumer with `static history` (recovery.ts). */
   readonly streams?: StreamHooks;
@@ -52,8 +55,11 @@ export class LayerLoop {
   readonly #queue = new SerialQueue();
   #pending = 0;
   readonly #abort = new DirectAbortController();
-  /** Groups to join once the layer is reachable again (joins that failed while it was not). */
-  readonly #pendingGroups = new Set<string>();
+  /**
+   * Groups to join (the class's, then those whose join failed while the layer was away); made
+   * only when there are some.
+   */
+  #pendingGroups: Set<string> | undefined;
   #retry: { timer?: ReturnType<typeof setTimeout>; delayMs: number } | undefined;
 
   /**
@@ -111,7 +117,7 @@ export class LayerLoop {
     this.#layer = cls.getLayer();
     const initial = [...new Set([...cls.defaultGroups(), ...consumer.groups])];
     consumer.groups = [];
-    for (const g of initial) this.#pendingGroups.add(g);
+    for (const g of initial) (this.#pendingGroups ??= new Set()).add(g);
     return this.#attach().catch((error) => this.unavailable(error));
   }
 
@@ -124,7 +130,7 @@ export class LayerLoop {
       this.#channelName = name;
       this.#receiving = this.#receive(layer);
     }
-    for (const g of [...this.#pendingGroups]) {
+    for (const g of [...this.#pendingGroups ?? []]) {
       if (this.host.state === "open") await this.join(g);
     }
   }
@@ -227,7 +233,7 @@ export class LayerLoop {
     assertGroupName(group);
     const layer = this.requireLayer("joinGroup");
     if (!this.#channelName) {
-      this.#pendingGroups.add(group); // joined once the layer is back
+      (this.#pendingGroups ??= new Set()).add(group); // joined once the layer is back
       throw new LayerUnavailableError(`joinGroup: the channel layer is unavailable`);
     }
     const { streams, cls } = this.host;
@@ -238,7 +244,9 @@ export class LayerLoop {
       if (stream) streams!.close(group);
       throw error;
     }
-    this.#pendingGroups.delete(group);
+    if (this.#pendingGroups?.delete(group) && this.#pendingGroups.size === 0) {
+      this.#pendingGroups = undefined; // an idle connection keeps no empty Set
+    }
     if (this.host.state === "closed") { // a retried join that finished after the disconnect
       if (stream) streams!.close(group);
       return void await layer.groupDiscard(group, this.#channelName).catch(() => {});
@@ -281,10 +289,11 @@ export class LayerLoop {
   async #receive(layer: ChannelLayer): Promise<void> {
     const signal = this.#abort.signal;
     const host = this.host;
+    const options = { signal }; // one object for every wait
     while (!signal.aborted) {
       let message: LayerMessage;
       try {
-        message = await layer.receive(this.#channelName, { signal });
+        message = await layer.receive(this.#channelName, options);
       } catch (error) {
         if (!signal.aborted && !(error instanceof ClosedError)) {
           getLogger().error(`${host.cls.name}: layer receive failed; closing`, { error });
@@ -294,15 +303,16 @@ export class LayerLoop {
       }
       // Backpressure: past maxPendingFrames queued layer messages, stop receiving until they are
       // handled, so the layer's own per-channel capacity bounds the backlog, not this queue.
+      // Handled at once when nothing is queued before it (a group relay is synchronous: no
+      // promise, no microtask hop), else after the earlier messages and tasks.
       this.#pending++;
-      const handled = this.#queue.push(async () => {
-        try {
-          await host.layerMessage(message);
-        } finally {
-          this.#pending--;
-        }
-      });
+      const handled = this.#queue.run(() => this.#handle(message));
       if (this.#pending >= this.maxPending) await handled;
     }
+  }
+
+  /** Hands one layer message to the connection; `DONE` when that finished at once. */
+  #handle(message: LayerMessage): Promise<void> {
+    return withFinally(() => this.host.layerMessage(message), () => this.#pending--);
   }
 }

@@ -44,9 +44,16 @@ export type SubscriptionLayer = Pick<
   "channelName" | "layer" | "requireLayer" | "closed"
 >;
 
+const NONE: ReadonlyMap<string, Subscription> = new Map();
+
 /** The subscriptions of one connection, at most `max`. */
 export class Subscriptions {
-  readonly #map = new Map<string, Subscription>();
+  /** Made at the first subscription: a Map reserves its table when made, idle or not. */
+  #subs: Map<string, Subscription> | undefined;
+
+  get #map(): ReadonlyMap<string, Subscription> {
+    return this.#subs ?? NONE;
+  }
 
   constructor(
     readonly consumer: Consumer,
@@ -159,7 +166,13 @@ export class Subscriptions {
         getLogger().warn(`Could not leave group ${group}`, { error })
       );
     }
-    this.#map.set(topic, { cls, instance, table: handlerTable(cls), name: cls.name, group });
+    (this.#subs ??= new Map()).set(topic, {
+      cls,
+      instance,
+      table: handlerTable(cls),
+      name: cls.name,
+      group,
+    });
     if (stream) await streams!.joined(group);
     this.outbox.write({ action: TopicAction.subscribed, payload: null }, replyEnvelope);
     if (cls.presence) await topicSubscribed(instance, cls.presence, group); // opt-in presence
@@ -174,7 +187,7 @@ export class Subscriptions {
   async end(topic: string): Promise<void> {
     const sub = this.#map.get(topic);
     if (!sub) return;
-    this.#map.delete(topic);
+    this.#subs!.delete(topic);
     this.streams?.close(sub.group);
     try {
       await sub.instance.onUnsubscribe();

@@ -5,7 +5,7 @@
  * @module
  */
 import type { AnyMessage, AnyMessageType, Message, MessageOf } from "../protocol/message.ts";
-import { validatePayload } from "../protocol/validation.ts";
+import { type Validated, validatePayload } from "../protocol/validation.ts";
 import { type HandlerInfo, isUntyped } from "./handler_table.ts";
 
 /** What a handler may return: a reply message, nothing, or a promise of either. */
@@ -44,8 +44,12 @@ function describeValue(value: unknown): string {
  * (`{action, payload}`), of one of the declared `output` types when there are any (`error`
  * messages always pass), and — for handlers TypeScript did not check ({@linkcode registerHandlers})
  * — with a payload its output schema accepts (the validated payload is what gets sent).
+ * Synchronous unless that schema validates asynchronously.
  */
-export async function checkReply(handler: HandlerInfo, result: unknown): Promise<ReplyCheck> {
+export function checkReply(
+  handler: HandlerInfo,
+  result: unknown,
+): ReplyCheck | Promise<ReplyCheck> {
   if (
     typeof result !== "object" || result === null ||
     typeof (result as AnyMessage).action !== "string"
@@ -64,7 +68,12 @@ export async function checkReply(handler: HandlerInfo, result: unknown): Promise
     };
   }
   if (!isUntyped(handler)) return { ok: true, message: reply };
-  const checked = await validatePayload(type, reply.payload, true);
+  const checked = validatePayload(type, reply.payload, true);
+  if (checked instanceof Promise) return checked.then((c) => checkedReply(reply, c));
+  return checkedReply(reply, checked);
+}
+
+function checkedReply(reply: AnyMessage, checked: Validated): ReplyCheck {
   if (!checked.ok) {
     return {
       ok: false,

@@ -28,12 +28,18 @@ interface Entry {
 interface Waiter {
   resolve(message: LayerMessage): void;
   reject(reason: unknown): void;
+  /** The receiver's signal: its channel's watcher (`#watch`) ends the wait when it aborts. */
+  signal: AbortSignal | undefined;
 }
 
 class Mailbox {
   queue: Entry[] = [];
   head = 0;
   waiters: Waiter[] = [];
+  /** True while the channel is in `#live` (so a receive need not look it up). */
+  live = false;
+  /** The signal last seen watched for this channel (so a receive need not look it up). */
+  watched: AbortSignal | undefined;
   get size(): number {
     return this.queue.length - this.head;
   }
@@ -203,13 +209,17 @@ export class Mailboxes {
     deadline: number,
     force = false,
   ): "delivered" | "full" | "expired" | "closed" {
-    if (this.#closed || this.#released.has(channel)) return "closed";
+    if (this.#closed) return "closed";
     const now = clock.now();
     if (now >= this.#nextSweep) this.#sweep(now);
+    let box = this.#boxes.get(channel);
+    // A released channel has no box (release deletes it; no box is made for it again).
+    if (!box && this.#released.has(channel)) return "closed";
     if (deadline <= now) return "expired";
-    const box = this.#box(channel);
+    if (!box) this.#boxes.set(channel, box = new Mailbox());
     const waiter = box.waiters.shift();
     if (waiter) {
+      // The box stays (its receiver is about to wait again); the sweep forgets it if not.
       waiter.resolve(message);
       return "delivered";
     }
@@ -236,38 +246,25 @@ export class Mailboxes {
       if (signal.reason instanceof ClosedError) this.release(channel);
       return Promise.reject(signal.reason);
     }
-    if (signal && this.#receivers.get(channel) !== signal) this.#watch(channel, signal);
-    this.#released.delete(channel);
-    this.#live.add(channel);
     const box = this.#box(channel);
+    if (signal && box.watched !== signal) {
+      if (this.#receivers.get(channel) !== signal) this.#watch(channel, signal);
+      box.watched = signal;
+    }
+    if (!box.live) {
+      this.#released.delete(channel);
+      this.#live.add(channel);
+      box.live = true;
+    }
     this.#dropExpired(channel, box, clock.now());
     const entry = box.shift();
-    if (entry) {
-      this.#forget(channel, box);
-      return Promise.resolve(entry.message);
-    }
+    if (entry) return Promise.resolve(entry.message);
+    // No abort listener per wait: the channel's watcher (`#watch`) ends the waits of its signal.
     const promise = new Promise<LayerMessage>((resolve, reject) => {
-      const aborted = () => {
-        const i = box.waiters.indexOf(waiter);
-        if (i !== -1) box.waiters.splice(i, 1);
-        if (box.waiters.length === 0) this.#live.delete(channel);
-        this.#forget(channel, box);
-        if (signal!.reason instanceof ClosedError) this.release(channel);
-        reject(signal!.reason);
-      };
-      const unlisten = onAbort(signal, aborted);
-      const waiter: Waiter = {
-        resolve: (m) => {
-          unlisten();
-          this.#forget(channel, box);
-          resolve(m);
-        },
-        reject: (e) => {
-          unlisten();
-          reject(e);
-        },
-      };
-      box.waiters.push(waiter);
+      const waiter: Waiter = { resolve, reject, signal };
+      // `[waiter]` when alone (the usual case): an array grown by a push reserves room for 17.
+      if (box.waiters.length) box.waiters.push(waiter);
+      else box.waiters = [waiter];
     });
     this.#onDemand?.(channel);
     return promise;
@@ -275,15 +272,27 @@ export class Mailboxes {
 
   /**
    * A receiver's signal, watched once per channel (a receive loop passes the same signal to every
-   * wait): aborted with a {@linkcode ClosedError}, it releases the channel even when no wait was
-   * pending (the loop was handling a message when its connection closed).
+   * wait): aborted, it ends the channel's waits on that signal (they reject with its reason) and,
+   * aborted with a {@linkcode ClosedError}, releases the channel even when no wait was pending
+   * (the loop was handling a message when its connection closed).
    */
   #watch(channel: string, signal: AbortSignal): void {
     this.#receivers.set(channel, signal);
     onAbort(signal, () => {
-      if (this.#receivers.get(channel) !== signal) return;
-      this.#receivers.delete(channel);
-      if (signal.reason instanceof ClosedError) this.release(channel);
+      const box = this.#boxes.get(channel);
+      const ended = box?.waiters.filter((w) => w.signal === signal) ?? [];
+      if (box && ended.length) {
+        box.waiters = box.waiters.filter((w) => w.signal !== signal);
+        if (box.waiters.length === 0) {
+          this.#live.delete(channel);
+          box.live = false;
+        }
+        this.#forget(channel, box);
+      }
+      const current = this.#receivers.get(channel) === signal;
+      if (current) this.#receivers.delete(channel);
+      if ((current || ended.length) && signal.reason instanceof ClosedError) this.release(channel);
+      for (const w of ended) w.reject(signal.reason);
     });
   }
 

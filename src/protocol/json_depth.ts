@@ -19,6 +19,7 @@ export const DEFAULT_MAX_JSON_DEPTH = 64;
  * parsed: on text that is not JSON the answer is only a bound, and `JSON.parse` then reports it.
  */
 export function jsonTooDeep(text: string, max: number): boolean {
+  if (text.length <= max) return false; // each level takes a character: no scan needed
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {

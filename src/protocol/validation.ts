@@ -23,12 +23,16 @@ function pathKey(p: PropertyKey | StandardSchemaV1.PathSegment): string | number
   return typeof key === "number" ? key : truncateForEcho(String(key));
 }
 
-/** Validates `payload` against a message type; `present` tells whether the frame had a payload key. */
-export async function validatePayload(
+/**
+ * Validates `payload` against a message type; `present` tells whether the frame had a payload key.
+ * Synchronous when the schema is (zod's are): a promise only for an asynchronous schema, so the
+ * frame path takes no extra hop.
+ */
+export function validatePayload(
   type: AnyMessageType,
   payload: unknown,
   present: boolean,
-): Promise<Validated> {
+): Validated | Promise<Validated> {
   const base = [type.action, "payload"];
   if (!type.schema) {
     if (payload === null || payload === undefined) return { ok: true, value: null };
@@ -40,8 +44,12 @@ export async function validatePayload(
   if (!present) {
     return { ok: false, errors: [{ type: ErrorCode.missing, loc: base, msg: "Field required" }] };
   }
-  let result = type.schema["~standard"].validate(payload);
-  if (result instanceof Promise) result = await result;
+  const result = type.schema["~standard"].validate(payload);
+  if (result instanceof Promise) return result.then((r) => outcome(base, r));
+  return outcome(base, result);
+}
+
+function outcome(base: string[], result: StandardSchemaV1.Result<unknown>): Validated {
   if (!result.issues) return { ok: true, value: result.value };
   const issues = result.issues;
   const errors: ErrorItem[] = issues.slice(0, MAX_ERROR_ITEMS).map((issue) => ({

@@ -59,7 +59,7 @@ export class Heartbeat<P extends HeartbeatPeer> {
 
   /** `peer` showed a sign of life (a frame, a pong or a ping). */
   seen(peer: P): void {
-    if (this.#alive.has(peer)) this.#alive.set(peer, true);
+    if (this.#alive.get(peer) === false) this.#alive.set(peer, true); // one lookup per frame
   }
 
   /** Stops watching `peer` (it closed). */

@@ -1,0 +1,42 @@
+/**
+ * Baseline of the Node rows: a plain `ws` server on `node:http`, no library — the `ws` package
+ * adapters/node uses, from the same node_modules. Compiled with bench/servers/switchboard_node.ts
+ * (bench/scenarios/node.ts); `node .bench-node/bench/servers/raw_ws.js <echo|fanout>` prints
+ * `READY <port>`.
+ * - echo: every frame is sent back as is (the Buffer `ws` hands over: never decoded).
+ * - echo-text: a text frame is decoded to a string and sent back as a string (encoded again), as
+ *   raw Deno does (Deno hands text frames to JavaScript as strings) and as Switchboard must.
+ * - fanout: sockets on `/ws/room` are receivers; a frame from `/ws/sender` is sent to each of them
+ *   in a plain loop.
+ *
+ * @module
+ */
+import process from "node:process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { type WebSocket, WebSocketServer } from "ws";
+
+const mode = process.argv[2] ?? "echo";
+const receivers = new Set<WebSocket>();
+const http = createServer((_req, res) => {
+  res.statusCode = 404;
+  res.end();
+});
+const wss = new WebSocketServer({ server: http, clientTracking: false });
+wss.on("connection", (socket, req) => {
+  socket.on("error", () => {});
+  if (mode === "echo") {
+    socket.on("message", (data, isBinary) => socket.send(data, { binary: isBinary }));
+  } else if (mode === "echo-text") {
+    socket.on("message", (data, isBinary) => socket.send(isBinary ? data : String(data)));
+  } else if (req.url === "/ws/room") {
+    receivers.add(socket);
+    socket.on("close", () => receivers.delete(socket));
+  } else {
+    socket.on("message", (data, isBinary) => {
+      for (const r of receivers) r.send(data, { binary: isBinary });
+    });
+  }
+});
+http.listen(0, "127.0.0.1", () => console.log(`READY ${(http.address() as AddressInfo).port}`));
+process.once("SIGTERM", () => process.exit(0));

@@ -1,0 +1,54 @@
+/**
+ * The app of the Bun and Node rows (bench/servers/switchboard_bun.ts, switchboard_node.ts): the
+ * same consumers as bench/servers/switchboard.ts — `/ws/echo` (`say` validated by zod, a typed
+ * `said` back), `/ws/room` (joins group `room`), `/ws/sender` (a `shout` broadcast to the room with
+ * `broadcastMessage` on the in-memory layer).
+ *
+ * @module
+ */
+import { z } from "zod";
+import { App, Consumer, message, type MessageOf, Ping, Pong, wsHandler } from "../../mod.ts";
+
+/** The echo's input. */
+export const Say = message("say", z.object({ text: z.string(), n: z.number().int() }));
+/** The echo's reply, and the broadcast's message. */
+export const Said = message(
+  "said",
+  z.object({ text: z.string(), n: z.number().int() }),
+);
+/** What the sender sends to be broadcast. */
+export const Shout = message(
+  "shout",
+  z.object({ text: z.string(), n: z.number().int() }),
+);
+
+/** `say` validated by zod, a typed `said` back (bench/servers/switchboard.ts serves it too). */
+export class EchoConsumer extends Consumer {
+  @wsHandler(Say, { output: Said })
+  handleSay(m: MessageOf<typeof Say>) {
+    return Said.create(m.payload);
+  }
+}
+
+class RoomConsumer extends Consumer {
+  static override groups = ["room"];
+  @wsHandler(Ping, { output: Pong })
+  handlePing(_m: MessageOf<typeof Ping>) {
+    return Pong.create();
+  }
+}
+
+class SenderConsumer extends Consumer {
+  @wsHandler(Shout)
+  async handleShout(m: MessageOf<typeof Shout>) {
+    await this.broadcastMessage(Said.create(m.payload), { groups: "room" });
+  }
+}
+
+/** A new app with the three routes. */
+export function runtimeApp(): App {
+  return new App({ allowedOrigins: "*" })
+    .ws("/ws/echo", EchoConsumer)
+    .ws("/ws/room", RoomConsumer)
+    .ws("/ws/sender", SenderConsumer);
+}
