@@ -201,6 +201,10 @@ export class RedisClusterServer implements AsyncDisposable {
           `${nodeDir}/nodes.conf`,
           "--cluster-node-timeout",
           "1000",
+          // A master waits this long (default 5 s) for more replicas before a diskless full sync:
+          // each replica here syncs alone, so waiting only delays the cluster's first `ok`.
+          "--repl-diskless-sync-delay",
+          "0",
           "--dir",
           nodeDir,
           "--save",

@@ -169,6 +169,9 @@ export async function openLink(
     const delay = Math.min(min * 2 ** Math.min(retries, 16), max) +
       Math.floor(Math.random() * min);
     retryUntil = Date.now() + delay;
+    // node-redis starts its timer after this returns (and after its 'error' listeners ran):
+    // measured again once that synchronous part is over, the end is not before the timer's.
+    queueMicrotask(() => retryUntil = Date.now() + delay);
     return delay;
   };
   if (typeof host === "string") {
@@ -228,8 +231,12 @@ export async function openLink(
     // The error listener stays: an unhandled 'error' event would kill the process.
   };
   const settled = async () => {
-    const wait = retryUntil - Date.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait + 5));
+    if (retryUntil === 0) return; // no reconnect delay was ever scheduled
+    // Wait with a timer due after node-redis's: timers fire in deadline order, and on a busy
+    // event loop a timer whose time has passed is still pending until the loop reaches it, so
+    // this waits even when `retryUntil` is behind us.
+    const wait = Math.max(0, retryUntil - Date.now());
+    await new Promise((r) => setTimeout(r, wait + 5));
   };
   if (owned || !client.isOpen) {
     let timer: ReturnType<typeof setTimeout> | undefined;

@@ -13,7 +13,13 @@ import { RedisJobQueue } from "../../adapters/redis/job_queue.ts";
 import * as scripts from "../../adapters/redis/job_scripts.ts";
 import type { RedisClientLike } from "../../adapters/redis/redis_client.ts";
 import type { Script } from "../../adapters/redis/scripts.ts";
-import { JobLostError, JobQueueUnavailableError, LayerUnavailableError } from "../../mod.ts";
+import {
+  JobLostError,
+  JobQueueUnavailableError,
+  LayerUnavailableError,
+  memoryLogger,
+  setLogger,
+} from "../../mod.ts";
 import { Worker } from "../../src/jobs/worker.ts";
 import { hasRedisServer, RedisServer } from "../helpers/redis_servers.ts";
 import { TcpRelay } from "../helpers/tcp_relay.ts";
@@ -155,6 +161,45 @@ Deno.test({
       await assert.rejects(job.result({ timeout: BOUND_MS }), typed);
     } finally {
       await queue.close();
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "RedisJobQueue: close() outlasts node-redis's reconnect timer when its 'error' listeners are slow (sanitizers)",
+  ignore: SKIP !== false,
+  async fn() {
+    const server = await new RedisServer().start();
+    const backoff = { minDelayMs: 100, maxDelayMs: 100 }; // each wait between tries: 100-199 ms
+    const queue = new RedisJobQueue({ url: server.url, prefix: "slow", backoff });
+    // A loaded machine, made repeatable: node-redis asks for the delay, runs its 'error'
+    // listeners (the queue logs there), and only then starts its timer; here each warning
+    // takes 60 ms. close() must outlast that timer, or the op sanitizer reports it.
+    const previous = setLogger({
+      ...memoryLogger(),
+      warn() {
+        const end = Date.now() + 60;
+        while (Date.now() < end) { /* a slow, synchronous log */ }
+      },
+    });
+    try {
+      await queue.enqueue("x", []); // the command connection is open
+      await server.stop();
+      await until(async () => {
+        try {
+          await queue.getJob("x");
+          return false;
+        } catch (e) {
+          assert.ok(e instanceof JobQueueUnavailableError, String(e));
+          return true;
+        }
+      }, "the queue sees Redis gone");
+      await sleep(5); // a refused try was answered: node-redis waits on its timer now
+    } finally {
+      await queue.close();
+      setLogger(previous);
       await server.stop();
     }
   },

@@ -264,20 +264,35 @@ async function pass(time: FakeClock | undefined, ms: number): Promise<void> {
  */
 export type SuitePart = "all" | "faults" | "core";
 
-/** Registers the conformance tests of one layer (or one `part` of them). */
+/**
+ * One share of a part: every `count`-th case of it, from the `index`-th (0-based), so that a part
+ * still too slow for one file is dealt over `count` files round-robin (slow and quick cases
+ * alike).
+ */
+export interface SuiteSlice {
+  /** This file's share, 0 to `count - 1`. */
+  index: number;
+  /** Number of files the part is dealt over. */
+  count: number;
+}
+
+/** Registers the conformance tests of one layer (or one `part` of them, or a slice of that). */
 export function layerConformanceSuite(
   name: string,
   setup: () => Promise<LayerHarness>,
   caps: LayerCapabilities,
   part: SuitePart = "all",
+  slice: SuiteSlice = { index: 0, count: 1 },
 ): void {
   let registering: "faults" | "core" = "faults";
+  let dealt = 0;
   const test = (
     title: string,
     fn: (h: LayerHarness) => Promise<void>,
     applies = true,
   ) => {
     if (part !== "all" && part !== registering) return;
+    if (dealt++ % slice.count !== slice.index) return;
     Deno.test({
       name: `${name}: ${title}`,
       ignore: !!caps.skip || !applies,

@@ -1,22 +1,10 @@
 /**
  * The fault and reconnect cases of the conformance suite on the Redis pub/sub layer, on three
- * private servers started per test (restart, pause, proxies).
- * One file per layer and harness (and part), so that `deno test --parallel` runs them side by
- * side.
+ * private servers started per test (restart, pause, proxies). The other cases are in
+ * redis_pubsub_sharded_conformance_test.ts and redis_pubsub_sharded_conformance2_test.ts.
+ *
+ * @module
  */
-import { layerConformanceSuite } from "./conformance.ts";
-import { privateServersHarness, redisSkipReason } from "./redis_harness.ts";
+import { shardedSuite } from "./redis_sharded_suites.ts";
 
-const skip = redisSkipReason() || undefined;
-
-layerConformanceSuite("redis pub/sub, 3 hosts", privateServersHarness("pubsub", 3), {
-  senderCapacity: false,
-  localCapacity: "drops",
-  expiry: true,
-  groupExpiry: false,
-  sharedState: true,
-  foreignKeys: true,
-  faults: true,
-  restartable: true,
-  skip,
-}, "faults");
+shardedSuite("pubsub", "faults");

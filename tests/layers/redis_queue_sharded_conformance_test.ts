@@ -1,24 +1,11 @@
 /**
- * The conformance suite on the Redis queue layer, on three private servers started per test
- * (sharding, and a check that `close()` left no connection): every case but the fault and
- * reconnect ones, which are in redis_queue_sharded_faults_test.ts.
- * One file per layer and harness (and part), so that `deno test --parallel` runs them side by
- * side.
+ * The conformance suite on the Redis queue layer, on three private servers started per test: the
+ * first half of the cases that are not fault or reconnect ones (dealt round-robin; the other half
+ * is in redis_queue_sharded_conformance2_test.ts, the fault cases in
+ * redis_queue_sharded_faults_test.ts), so that `deno test --parallel` runs them side by side.
+ *
+ * @module
  */
-import { layerConformanceSuite } from "./conformance.ts";
-import { privateServersHarness, redisSkipReason } from "./redis_harness.ts";
+import { shardedSuite } from "./redis_sharded_suites.ts";
 
-const skip = redisSkipReason() || undefined;
-
-layerConformanceSuite("redis queue, 3 hosts", privateServersHarness("queue", 3), {
-  senderCapacity: true,
-  localCapacity: "throws",
-  expiry: true,
-  groupExpiry: true,
-  sharedState: true,
-  storesUntilRead: true,
-  foreignKeys: true,
-  faults: true,
-  restartable: true,
-  skip,
-}, "core");
+shardedSuite("queue", "core", { index: 0, count: 2 });
