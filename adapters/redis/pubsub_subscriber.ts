@@ -69,6 +69,10 @@ export class HostSubscriber {
   #backWaiters: Array<() => void> = [];
   /** The retry timer of `unsure` channels. */
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Counts the reconnects: the rejoin of an older one gives way to a newer one. */
+  #cycle = 0;
+  /** Wakes the pauses between two tries of the rejoin PING (at close). */
+  readonly #pauses = new Set<() => void>();
 
   /** A subscriber for `host`; it connects on {@linkcode open}. */
   constructor(host: SubscriberHost) {
@@ -92,7 +96,7 @@ export class HostSubscriber {
           if (!this.#down || host.closed()) return;
           this.#down = false;
           this.#rejoining = true;
-          this.#afterReconnect();
+          this.#afterReconnect(++this.#cycle);
         },
       },
     });
@@ -147,24 +151,70 @@ export class HostSubscriber {
     });
   }
 
-  async #afterReconnect(): Promise<void> {
+  /** True while the reconnect `cycle` is the latest and the link is up (the layer open). */
+  #current(cycle: number): boolean {
+    return cycle === this.#cycle && !this.#down && !this.#host.closed();
+  }
+
+  async #afterReconnect(cycle: number): Promise<void> {
     // node-redis re-subscribes on reconnect; a PING on the same connection is answered after the
     // SUBSCRIBE replies, so once it returns the subscriptions are in place again.
-    try {
-      await this.link?.client.sendCommand(["PING"]);
-    } catch {
-      // If it dropped again, the next ready comes back here (other hosts' resyncs wait, bounded,
-      // while it is down); if it timed out, they do not wait for it.
-      this.#rejoining = false;
-      this.releaseBackWaiters();
-      return;
+    const answered = await this.#rejoinPing(cycle);
+    if (answered) {
+      // node-redis re-subscribed what it holds listeners for; bring the rest in line: channels
+      // whose SUBSCRIBE failed while Redis was away, and ones whose UNSUBSCRIBE did not complete.
+      await this.restore();
     }
-    // node-redis re-subscribed what it holds listeners for; bring the rest in line: channels
-    // whose SUBSCRIBE failed while Redis was away, and ones whose UNSUBSCRIBE did not complete.
-    await this.restore();
+    // A newer reconnect (or a drop) meanwhile: its own rejoin signals, once it is back.
+    if (!this.#current(cycle)) return;
     this.#rejoining = false;
     this.releaseBackWaiters();
     await this.#host.rejoined();
+  }
+
+  /**
+   * PINGs the subscriber link until Redis answers: true once it did, false when the link dropped
+   * again (the next ready starts a new rejoin), a newer reconnect began or the layer closed.
+   * Never gives up while the link is up: a Redis that restarted from its append-only file or
+   * snapshot accepts connections and SUBSCRIBEs while it loads its data set but answers PING
+   * with `-LOADING` (for seconds with a large data set), and a paused one does not answer (the
+   * command timeout): giving up there would skip the resync, and what was published during the
+   * outage would be lost untold.
+   */
+  async #rejoinPing(cycle: number): Promise<boolean> {
+    let delayMs = 50;
+    let told = false;
+    while (this.#current(cycle)) {
+      try {
+        await this.link?.client.sendCommand(["PING"]);
+        return this.#current(cycle);
+      } catch (error) {
+        if (!this.#current(cycle)) return false;
+        if (!told) {
+          told = true;
+          getLogger().warn(
+            `Redis pub/sub layer: host ${this.#host.index} reconnected but does not answer yet ` +
+              `(${(error as Error)?.message ?? error}); the resync waits until it does`,
+          );
+        }
+      }
+      await this.#pause(delayMs);
+      delayMs = Math.min(delayMs * 2, 1000);
+    }
+    return false;
+  }
+
+  /** Waits `ms`, or less when the subscriber closes. */
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#pauses.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#pauses.add(wake);
+    });
   }
 
   /** Reconciles every channel of the host that is unsure or wanted but not subscribed. */
@@ -235,6 +285,7 @@ export class HostSubscriber {
   /** Waits for pending operations, unsubscribes by name and closes the link. */
   async close(): Promise<void> {
     this.releaseBackWaiters();
+    for (const wake of [...this.#pauses]) wake();
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     await Promise.all([...this.#ops.values()].map((p) => p.catch(() => {})));

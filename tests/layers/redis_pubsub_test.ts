@@ -1,6 +1,7 @@
 /**
  * Redis pub/sub layer tests beyond the conformance suite: outages (server restart, killed
- * connection), loud publish failures, foreign channels, encryption, user-supplied clients. (The
+ * connection, a Redis still loading its data or too slow to answer when the subscriber is back),
+ * loud publish failures, foreign channels, encryption, user-supplied clients. (The
  * subscriber and command connections coming back in either order is a conformance case now:
  * `conformance_reconnect.ts`, run by both Redis layers.)
  */
@@ -16,8 +17,10 @@ import {
 import { ForeignChannelError, RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
 import { rawCommand, RedisServer, settledClients } from "../helpers/redis_servers.ts";
 import { TcpProxy } from "../../testing/tcp_proxy.ts";
-import { receiveNothing, receiveWithin } from "./conformance.ts";
+import { receiveNothing, receiveSkippingResync, receiveWithin } from "./conformance.ts";
 import { REDIS_URL, redisSkipReason } from "./redis_harness.ts";
+import { setLogger } from "../../src/logger.ts";
+import { within } from "./conformance_faults.ts";
 
 const ignore = !!redisSkipReason();
 const opts = { sanitizeOps: true, sanitizeResources: true, ignore };
@@ -111,6 +114,100 @@ Deno.test({
       assert.deepEqual(await receiveWithin(layer, channel), { type: "after" });
     } finally {
       await layer.close();
+      await server.stop();
+    }
+  },
+});
+
+/**
+ * Replaces the logger with a quiet one until `restore()`; `seen` resolves at the first warning
+ * that matches `pattern`.
+ */
+function watchWarnings(pattern: RegExp): { seen: Promise<void>; restore(): void } {
+  let resolve!: () => void;
+  const seen = new Promise<void>((r) => resolve = r);
+  const quiet = () => {};
+  const previous = setLogger({
+    debug: quiet,
+    info: quiet,
+    error: quiet,
+    warn: (message) => pattern.test(message) && resolve(),
+  });
+  return { seen, restore: () => setLogger(previous) };
+}
+
+Deno.test({
+  name:
+    "pub/sub: the subscriber is back while Redis still loads its data (-LOADING): the resync comes once it answers",
+  ...opts,
+  fn: async () => {
+    // 1,500 keys loaded at 1 ms each, with events processed every KiB: after the restart Redis
+    // accepts connections and SUBSCRIBEs for ~1.5 s but answers PING with -LOADING, like a
+    // crashed Redis reading a large append-only file (soak run e2: no resync reached a client).
+    const server = await new RedisServer({
+      args: ["--key-load-delay", "1000", "--loading-process-events-interval-bytes", "1024"],
+    }).start();
+    const layer = new RedisPubSubChannelLayer({ url: server.url, backoff });
+    const loading = watchWarnings(/host 0 reconnected but does not answer yet \(LOADING/);
+    try {
+      const fill = `EVAL "for i=1,1500 do redis.call('SET','k'..i,string.rep('x',100)) end" 0`;
+      assert.equal(await server.command(fill, 5000), "$-1");
+      const member = await layer.newChannel();
+      const direct = await layer.newChannel();
+      await layer.groupAdd("room", member);
+      const disconnected = nextEvent(layer, "disconnected", 15_000);
+      const resync = nextEvent(layer, "resync", 15_000);
+      await server.restart({ keepData: true }); // resolves once Redis answers PING again
+      await disconnected;
+      assert.match((await resync).reason, /host 0 reconnected/);
+      for (const channel of [member, direct]) {
+        assert.equal((await receiveWithin(layer, channel)).type, RESYNC_MESSAGE_TYPE);
+      }
+      await within(loading.seen, 0, "the subscriber reconnected while Redis was loading");
+      assert.equal(await server.command("DBSIZE"), ":1500");
+      await layer.groupSend("room", { type: "after" });
+      assert.deepEqual(await receiveWithin(layer, member), { type: "after" });
+    } finally {
+      loading.restore();
+      await layer.close();
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "pub/sub: the subscriber's first PING after a reconnect times out (a slow Redis): the resync still comes",
+  ...opts,
+  fn: async () => {
+    const server = await new RedisServer().start();
+    const proxy = await TcpProxy.start(server.port);
+    const layer = new RedisPubSubChannelLayer({
+      url: proxy.url("redis"),
+      backoff,
+      timeouts: { commandTimeoutMs: 300 },
+    });
+    const slow = watchWarnings(/host 0 reconnected but does not answer yet \(PING got no reply/);
+    try {
+      const channel = await layer.newChannel();
+      await layer.groupAdd("g", channel);
+      const resync = nextEvent(layer, "resync", 10_000);
+      resync.catch(() => {}); // awaited below
+      // Every reply takes 500 ms: the links reconnect (no timeout on the handshake), but the
+      // PING that confirms the restored subscriptions gets no reply within 300 ms.
+      proxy.latency({ toClient: 500 });
+      proxy.dropAll();
+      await within(Promise.race([slow.seen, resync]), 8_000, "a resync, or the PING timing out");
+      proxy.heal();
+      assert.match((await resync).reason, /host 0 reconnected/);
+      await within(slow.seen, 0, "the PING after the reconnect timed out");
+      assert.equal((await receiveWithin(layer, channel)).type, RESYNC_MESSAGE_TYPE);
+      await layer.groupSend("g", { type: "after" });
+      assert.deepEqual(await receiveSkippingResync(layer, channel), { type: "after" });
+    } finally {
+      slow.restore();
+      await layer.close();
+      await proxy.close();
       await server.stop();
     }
   },
