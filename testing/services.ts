@@ -179,6 +179,10 @@ export abstract class LocalService implements AsyncDisposable {
   #started = false;
   #child: Deno.ChildProcess | undefined;
   #stderr: Promise<string> | undefined;
+  /** How the running process ended, when nothing here stopped it (see {@linkcode exitReport}). */
+  #exit: Deno.CommandStatus | undefined;
+  /** Set while {@linkcode terminate} stops the process (an exit then is not "by itself"). */
+  #stopping = false;
   #dir: string | undefined;
   #paused = false;
   #resumeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -205,7 +209,21 @@ export abstract class LocalService implements AsyncDisposable {
 
   /** True while the process runs (paused included). */
   get running(): boolean {
-    return this.#child !== undefined;
+    return this.#child !== undefined && this.#exit === undefined;
+  }
+
+  /**
+   * Undefined while the server runs or after this object stopped it; otherwise how its process
+   * ended by itself (or was killed from outside), with the end of what it wrote to stderr: for a
+   * test whose server went away under it.
+   */
+  async exitReport(): Promise<string | undefined> {
+    const exit = this.#exit;
+    if (!exit) return undefined;
+    const err = (await (this.#stderr ?? Promise.resolve(""))).trim();
+    return `the ${this.kind} server on port ${this.#port} exited by itself (code ${exit.code}${
+      exit.signal ? `, signal ${exit.signal}` : ""
+    })${err ? `: ${err}` : ""}`;
   }
 
   /** True while paused with SIGSTOP. */
@@ -240,8 +258,13 @@ export abstract class LocalService implements AsyncDisposable {
   protected async terminate(): Promise<void> {
     const child = this.#child;
     if (!child) return;
-    child.kill("SIGTERM");
-    await child.status;
+    this.#stopping = true;
+    try {
+      child.kill("SIGTERM");
+      await child.status;
+    } finally {
+      this.#stopping = false;
+    }
   }
 
   /** Deletes every key, stream or bucket, keeping connections open. */
@@ -253,7 +276,8 @@ export abstract class LocalService implements AsyncDisposable {
    * free port — unless the port was given, or the server already ran (restarts keep the port).
    */
   async start(): Promise<this> {
-    if (this.#child) return this;
+    if (this.#child && this.#exit === undefined) return this;
+    if (this.#child) await this.#kill(); // it exited by itself: start anew
     const reason = this.options.bin ? undefined : skipReason(this.kind);
     if (reason) throw new ServiceUnavailableError(this.kind, reason);
     let lastError = "";
@@ -277,9 +301,13 @@ export abstract class LocalService implements AsyncDisposable {
     const child = new Deno.Command(bin, { args, stdin: "null", stdout: "null", stderr: "piped" })
       .spawn();
     this.#child = child;
+    this.#exit = undefined;
     this.#stderr = tail(child.stderr);
     let exited: Deno.CommandStatus | undefined;
-    child.status.then((s) => exited = s);
+    child.status.then((s) => {
+      exited = s;
+      if (this.#child === child && !this.#stopping) this.#exit = s;
+    });
     const deadline = Date.now() + (this.options.startTimeoutMs ?? 10_000);
     while (true) {
       if (exited) break;

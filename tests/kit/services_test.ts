@@ -145,3 +145,34 @@ Deno.test("skipReason / skipUnless name a missing binary", () => {
   }
   assert.equal(skipReason("redis"), undefined, "redis-server is installed here");
 });
+
+Deno.test({
+  name:
+    "a server killed from outside is reported (exitReport, running false) and start() starts anew",
+  ignore: skipUnless("redis"),
+  ...sanitize,
+  fn: async () => {
+    await using redis = await startRedis();
+    assert.equal(await redis.exitReport(), undefined);
+    Deno.kill(redis.pid!, "SIGKILL");
+    const report = await waitFor(() => redis.exitReport());
+    assert.match(report, /exited by itself \(code \d+, signal SIGKILL\)/);
+    assert.equal(redis.running, false);
+    await redis.start();
+    assert.equal(redis.running, true);
+    assert.equal(await redis.exitReport(), undefined);
+    assert.equal(await redis.command("PING"), "+PONG");
+    await redis.stop();
+    assert.equal(await redis.exitReport(), undefined, "a stop is not an exit by itself");
+  },
+});
+
+/** The first defined value of `read`, polled every 10 ms for at most 5 s. */
+async function waitFor<T>(read: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < 500; i++) {
+    const value = await read();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error("nothing within 5 s");
+}

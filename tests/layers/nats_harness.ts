@@ -179,6 +179,8 @@ export function privateNatsHarness(): () => Promise<LayerHarness> {
           await Promise.all(made.map((l) => l.close()));
           await Promise.all(given.map((c) => c.close().catch(() => {})));
           await Promise.all(proxies.map((p) => p.close()));
+          const gone = await server.exitReport();
+          if (gone) throw new Error(`The test's NATS server went away under it: ${gone}`);
           if (server.running && !server.paused) {
             let left = await openConnections(monitor);
             // A proxy's upstream side closes a moment after the layer closed its side.
