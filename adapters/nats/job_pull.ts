@@ -32,8 +32,12 @@ export interface ReadyMessage {
   nak(delayMs: number): void;
 }
 
-/** A pull not answered within this many ms is taken as parked by the server (see above). */
-export const PARK_MS = 250;
+/**
+ * A pull not answered within this many ms is taken as parked by the server (see above). A
+ * healthy answer takes 1-2 ms; the margin is for a loaded server: a pull given up while its
+ * message is on the way would leave that message in a dead inbox until the ack wait.
+ */
+export const PARK_MS = 500;
 
 const decoder = new TextDecoder();
 
