@@ -194,7 +194,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
     this.#closed = true;
     this.#results.close();
     await Promise.all([...this.#signals].map((close) => close()));
-    await this.#store?.catch(() => {});
+    (await this.#store?.catch(() => undefined))?.close();
     await this.#link.close();
   }
 

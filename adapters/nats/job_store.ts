@@ -7,7 +7,7 @@
  *   the job becomes running), so the reaper lists running jobs without reading every job;
  * - a work-queue stream `SB_<prefix>_<queue>_READY` (subject `<prefix>.jobs.<queue>.ready`) with
  *   one durable pull consumer carries `{id, ticket}` each time a job becomes ready or delayed; a
- *   claim takes the next message (no wait), and the entry's `ticket` tells a current message from
+ *   claim takes the next message (no wait; `job_pull.ts`), and the entry's `ticket` tells a current message from
  *   a stale one. A delayed job's message is put back with JetStream's NAK delay until due;
  * - core subjects `<prefix>.jobs.<queue>.wake` (work may be ready) and `….done.<id>` (a job
  *   finished: `result()` waiters re-read the entry).
@@ -23,8 +23,8 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import { createInbox } from "@nats-io/transport-node";
 import { JobQueueUnavailableError } from "../../src/jobs/contract.ts";
+import { type ReadyMessage, ReadyPuller } from "./job_pull.ts";
 
 /** A job's entry. */
 export interface JobEntry {
@@ -60,21 +60,8 @@ export interface JobEntry {
   expiresAt?: number;
 }
 
-/** A message taken from the ready stream. */
-export interface ReadyMessage {
-  /** The job id and ticket it carries (undefined when it is not one of ours). */
-  body: { id: string; ticket: string } | undefined;
-  /** How many times it was delivered (1 the first time). */
-  delivered: number;
-  /** Acknowledges it (removes it from the stream). */
-  ack(): void;
-  /** Puts it back, delivered again after `delayMs`. */
-  nak(delayMs: number): void;
-}
-
 const QUEUE_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** The base64url form of a job id (a KV key token). */
 export function keyOf(id: string): string {
@@ -116,6 +103,7 @@ export class JobStore {
   readonly #name: string;
   readonly #stream: string;
   readonly #timeoutMs: number;
+  readonly #puller: ReadyPuller;
   /** A call found the stream, consumer or bucket gone: the next call makes them again. */
   #lost = false;
 
@@ -125,6 +113,7 @@ export class JobStore {
     this.base = base;
     this.#stream = `${name}_READY`;
     this.#timeoutMs = ms;
+    this.#puller = new ReadyPuller(nc, this.#stream, "workers", ms);
   }
 
   /** Throws a TypeError unless `queue` is a valid queue name. */
@@ -287,56 +276,17 @@ export class JobStore {
     });
   }
 
-  /** Takes the next ready message without waiting; undefined when there is none. */
+  /**
+   * Takes the next ready message without waiting; undefined when there is none now (see
+   * `job_pull.ts`: a pull the server parks answers "none" after a short while).
+   */
   takeReady(): Promise<ReadyMessage | undefined> {
-    return this.#run("claiming a job", () => this.#pull());
+    return this.#run("claiming a job", () => this.#puller.take());
   }
 
-  #pull(): Promise<ReadyMessage | undefined> {
-    const inbox = createInbox();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        sub.unsubscribe();
-        reject(
-          new JobQueueUnavailableError(`NATS did not answer a claim within ${this.#timeoutMs} ms`),
-        );
-      }, this.#timeoutMs);
-      const sub = this.#nc.subscribe(inbox, {
-        max: 1,
-        callback: (error, msg) => {
-          clearTimeout(timer);
-          if (error) return reject(unavailableJobs("claiming a job", error));
-          const code = msg.headers?.code ?? 0;
-          if (code === 503) return reject(new Error(`no responders (${code}): consumer not found`));
-          if (code >= 400 || !msg.reply) return resolve(undefined); // 404 No Messages, 408, 409
-          let body: ReadyMessage["body"];
-          try {
-            const parsed = JSON.parse(decoder.decode(msg.data));
-            if (typeof parsed?.id === "string" && typeof parsed?.ticket === "string") body = parsed;
-          } catch {
-            body = undefined;
-          }
-          const reply = msg.reply;
-          const tokens = reply.split(".");
-          const delivered = Number(tokens.length >= 11 ? tokens[6] : tokens[4]) || 1;
-          resolve({
-            body,
-            delivered,
-            ack: () => this.#nc.publish(reply, "+ACK"),
-            nak: (delayMs) =>
-              this.#nc.publish(
-                reply,
-                `-NAK ${JSON.stringify({ delay: Math.max(1, Math.round(delayMs)) * 1_000_000 })}`,
-              ),
-          });
-        },
-      });
-      this.#nc.publish(
-        `$JS.API.CONSUMER.MSG.NEXT.${this.#stream}.workers`,
-        JSON.stringify({ batch: 1, no_wait: true }),
-        { reply: inbox },
-      );
-    });
+  /** Ends the pull in flight (the queue closes). */
+  close(): void {
+    this.#puller.close();
   }
 
   /** Tells workers that work may be ready. */

@@ -11,6 +11,9 @@ import { JobQueueUnavailableError } from "../../src/jobs/contract.ts";
 import { freePort, skipReason } from "../../testing/services.ts";
 import { BOUND_MS, deferred, jobQueueContract, within } from "./contract.ts";
 import { Worker } from "../../src/jobs/worker.ts";
+import { ReadyPuller } from "../../adapters/nats/job_pull.ts";
+import { connect } from "@nats-io/transport-node";
+import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from "@nats-io/jetstream";
 
 const SKIP = skipReason("nats") ?? false;
 let server: NatsServer | undefined;
@@ -215,6 +218,90 @@ Deno.test({
       assert.deepEqual(await queue.depth(), { queued: 1, delayed: 0, running: 1 });
     } finally {
       await queue.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "NatsJobQueue: while one worker runs a job, another worker's claims get answers: its " +
+    "stop() returns far within the request timeout (nats-server parks a losing no_wait pull)",
+  ignore: SKIP !== false,
+  async fn() {
+    await using nats = await startNats();
+    const TIMEOUT_MS = 5000;
+    const queue = new NatsJobQueue({
+      servers: nats.url,
+      prefix: `sbpark${crypto.randomUUID().slice(0, 8)}`,
+      timeouts: { connectTimeoutMs: TIMEOUT_MS, commandTimeoutMs: TIMEOUT_MS },
+    });
+    const started = deferred();
+    const finish = deferred();
+    const functions = { hold: () => (started.resolve(), finish.promise) };
+    const a = new Worker(queue, { functions });
+    const b = new Worker(queue, { functions });
+    try {
+      const job = await queue.enqueue("hold", []);
+      // Both claim at once for the one job: the loser's pull used to get no answer at all.
+      const runningA = a.start();
+      const runningB = b.start();
+      await within(started.promise, BOUND_MS, "the job starts");
+      const [idle, idleRunning] = a.runningJobs === 0 ? [a, runningA] : [b, runningB];
+      const stopping = performance.now();
+      await idle.stop();
+      await idleRunning;
+      const ms = performance.now() - stopping;
+      assert.ok(ms < TIMEOUT_MS / 5, `idle worker stopped in ${ms.toFixed(0)} ms`);
+      finish.resolve();
+      assert.equal(await within(job.result(), BOUND_MS, "result"), null);
+      await a.stop();
+      await b.stop();
+      await Promise.all([runningA, runningB]);
+    } finally {
+      finish.resolve();
+      await a.stop();
+      await b.stop();
+      await queue.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "ReadyPuller: a pull the server holds without an answer answers 'nothing' soon; the " +
+    "next message goes to the next pull, not to the abandoned inbox",
+  ignore: SKIP !== false,
+  async fn() {
+    await using nats = await startNats();
+    const nc = await connect({ servers: nats.url });
+    try {
+      // nats-server holds a no_wait pull when a message is pending that it cannot deliver to
+      // it: here one message is out unacked under max_ack_pending 1 and one more is stored (the
+      // queue's consumer has no such limit; there, the pull lost its message to another pull).
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: "P", subjects: ["p"], retention: RetentionPolicy.Workqueue });
+      await jsm.consumers.add("P", {
+        durable_name: "workers",
+        ack_policy: AckPolicy.Explicit,
+        max_ack_pending: 1,
+      });
+      const js = jetstream(nc);
+      await js.publish("p", JSON.stringify({ id: "first", ticket: "t1" }));
+      await js.publish("p", JSON.stringify({ id: "second", ticket: "t2" }));
+      const TIMEOUT_MS = 5000;
+      const puller = new ReadyPuller(nc, "P", "workers", TIMEOUT_MS);
+      const first = await puller.take();
+      assert.deepEqual(first?.body, { id: "first", ticket: "t1" });
+      const t = performance.now();
+      assert.equal(await within(puller.take(), TIMEOUT_MS, "the held pull"), undefined);
+      const ms = performance.now() - t;
+      assert.ok(ms < TIMEOUT_MS / 5, `answered in ${ms.toFixed(0)} ms`);
+      first!.ack(); // the second message can go out now: to a live pull
+      const next = await within(puller.take(), 1000, "the next message (ack wait: 30 s)");
+      assert.deepEqual(next?.body, { id: "second", ticket: "t2" });
+      assert.equal(next?.delivered, 1);
+      next!.ack();
+      puller.close();
+    } finally {
+      await nc.close();
     }
   },
 });
