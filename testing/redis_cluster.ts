@@ -28,11 +28,20 @@ export interface ClusterNode {
 }
 
 /** Runs `redis-cli -p <port> <args>` and returns its standard output (throws on failure). */
-export async function clusterCli(port: number, ...args: string[]): Promise<string> {
+export function clusterCli(port: number, ...args: string[]): Promise<string> {
+  return clusterCliWithin(CLI_TIMEOUT_MS, port, ...args);
+}
+
+/** A `redis-cli` call that has not ended within this long is killed (it then throws). */
+const CLI_TIMEOUT_MS = 10_000;
+
+/** {@linkcode clusterCli}, killed after `ms` (a `redis-cli` that waits for ever fails instead). */
+async function clusterCliWithin(ms: number, port: number, ...args: string[]): Promise<string> {
   const out = await new Deno.Command("redis-cli", {
     args: ["-p", String(port), ...args],
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(ms),
   }).output();
   const text = new TextDecoder().decode(out.stdout);
   if (!out.success) {
@@ -62,6 +71,54 @@ function clusterPorts(count: number): number[] {
   }
   if (ports.length < count) throw new Error("No free loopback ports for a Redis Cluster");
   return ports;
+}
+
+/**
+ * `redis-cli --cluster create` on `nodes`, bounded, with its handshakes seen through.
+ *
+ * redis-cli assigns the slots, sends one `CLUSTER MEET` per node and then waits, for ever, until
+ * every node knows every other. On a loaded machine a handshake can time out (it has the
+ * cluster's 1 s node timeout) and is dropped, and that node is never met: the create hung a test
+ * for good (seen in `.ci/run`: the first node knew only itself minutes later; one more MEET let
+ * the create finish at once). So while it waits, nodes the first one does not know are met again,
+ * every half second, once the slots are assigned (before that redis-cli still checks that each
+ * node is empty and knows nobody).
+ */
+async function createCluster(nodes: readonly ClusterNode[]): Promise<void> {
+  const first = nodes[0].port;
+  let creating = true;
+  const meeting = (async () => {
+    while (creating) {
+      await new Promise((r) => setTimeout(r, 500));
+      if (!creating) return;
+      try {
+        const view = await clusterCli(first, "CLUSTER", "NODES");
+        if (!/ connected \d/.test(view)) continue; // no slots yet: redis-cli has not begun
+        for (const n of nodes.slice(1)) {
+          if (!view.includes(`127.0.0.1:${n.port}@`)) {
+            await clusterCli(first, "CLUSTER", "MEET", "127.0.0.1", String(n.port));
+          }
+        }
+      } catch {
+        // a node not answering yet: the next round tries again
+      }
+    }
+  })();
+  try {
+    await clusterCliWithin(
+      60_000,
+      first,
+      "--cluster",
+      "create",
+      ...nodes.map((n) => `127.0.0.1:${n.port}`),
+      "--cluster-replicas",
+      "1",
+      "--cluster-yes",
+    );
+  } finally {
+    creating = false;
+    await meeting;
+  }
 }
 
 async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
@@ -167,15 +224,7 @@ export class RedisClusterServer implements AsyncDisposable {
           )
         ),
       );
-      await clusterCli(
-        nodes[0].port,
-        "--cluster",
-        "create",
-        ...nodes.map((n) => `127.0.0.1:${n.port}`),
-        "--cluster-replicas",
-        "1",
-        "--cluster-yes",
-      );
+      await createCluster(nodes);
       await cluster.waitOk();
       return cluster;
     } catch (error) {
