@@ -20,6 +20,7 @@ import {
   type JsonValue,
   type Lease,
   newJobId,
+  newJobRecord,
   type ResultOptions,
   UnknownJobError,
   type WorkSignal,
@@ -147,18 +148,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
       }
       const now = Date.now();
       const ticket = newJobId();
-      const next: JobEntry = {
-        id,
-        name,
-        args: checked.args,
-        state: checked.delay > 0 ? "delayed" : "queued",
-        enqueuedAt: now,
-        runAt: now + checked.delay,
-        tries: 0,
-        maxTries: checked.maxTries,
-        timeout: checked.timeout,
-        ticket,
-      };
+      const next: JobEntry = { ...newJobRecord(id, name, checked, now), ticket };
       // The message first: a message whose entry did not land is stale and dropped by claims.
       await store.publishReady(id, ticket);
       if (await store.write(next, revision)) break;

@@ -521,7 +521,7 @@ export class NatsChannelLayer implements ChannelLayer, HistoryCapability {
     if (this.#closed) throw new ClosedError(`The ${LABEL} is closed`);
     if (this.#connecting && this.#sub.up) {
       // The server writes a PONG after the messages it already routed to this connection.
-      await (async () => await this.#sub.confirm("flush"))().catch(() => {});
+      await Promise.resolve().then(() => this.#sub.confirm("flush")).catch(() => {});
       await this.#decodeChain.catch(() => {});
     }
     if (this.#closed) throw new ClosedError(`The ${LABEL} is closed`);

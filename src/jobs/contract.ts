@@ -243,6 +243,48 @@ export function checkEnqueue(
   return { args: json, delay: Math.round(delay), maxTries, timeout };
 }
 
+/** The fields every job queue stores for a job it has just accepted. @internal */
+export interface NewJobRecord {
+  /** Job id. */
+  id: string;
+  /** Function name. */
+  name: string;
+  /** Arguments as JSON text. */
+  args: string;
+  /** `delayed` when it has a delay, else `queued`. */
+  state: "queued" | "delayed";
+  /** Enqueue time, epoch ms. */
+  enqueuedAt: number;
+  /** Due time, epoch ms. */
+  runAt: number;
+  /** Starts so far (0). */
+  tries: number;
+  /** Allowed starts. */
+  maxTries: number;
+  /** Per-try timeout in ms, if given. */
+  timeout: number | undefined;
+}
+
+/** The record of job `id` accepted at `now` (ms) with `checked` arguments. @internal */
+export function newJobRecord(
+  id: string,
+  name: string,
+  checked: CheckedEnqueue,
+  now: number,
+): NewJobRecord {
+  return {
+    id,
+    name,
+    args: checked.args,
+    state: checked.delay > 0 ? "delayed" : "queued",
+    enqueuedAt: now,
+    runAt: now + checked.delay,
+    tries: 0,
+    maxTries: checked.maxTries,
+    timeout: checked.timeout,
+  };
+}
+
 /** A random job id: 32 hex digits. @internal */
 export function newJobId(): string {
   return crypto.randomUUID().replaceAll("-", "");

@@ -20,6 +20,7 @@ import {
   type JsonValue,
   type Lease,
   newJobId,
+  newJobRecord,
   type ResultOptions,
   ResultTimeoutError,
   UnknownJobError,
@@ -107,17 +108,7 @@ export class InMemoryJobQueue implements JobQueue, JobBackend {
       }
       if (existing) this.#forget(id);
       const now = clock.now();
-      const entry: Entry = {
-        id,
-        name,
-        args: checked.args,
-        state: checked.delay > 0 ? "delayed" : "queued",
-        enqueuedAt: now,
-        runAt: now + checked.delay,
-        tries: 0,
-        maxTries: checked.maxTries,
-        timeout: checked.timeout,
-      };
+      const entry: Entry = newJobRecord(id, name, checked, now);
       this.#jobs.set(id, entry);
       if (checked.delay > 0) this.#delayed.add(id);
       else this.#ready.push(id);

@@ -403,8 +403,10 @@ Deno.test({
       const waiting = ok.result();
       // A dead worker's claim, reaped; a claim handed back.
       assert.ok((await queue.claim("dead", 1)).job);
-      await sleep(5);
-      assert.equal(await queue.reap(), 1);
+      // The 1 ms lease ends on Redis's clock: reap once it has (0 until then, never more than 1).
+      let reaped = 0;
+      await until(async () => (reaped = await queue.reap()) !== 0, "the dead claim's lease ends");
+      assert.equal(reaped, 1);
       const held = (await queue.claim("held", 60_000)).job!;
       assert.deepEqual(await queue.renew([{ id: held.id, token: "held" }], 60_000), []);
       assert.equal(await queue.release(held.id, "held"), true);
@@ -451,7 +453,8 @@ Deno.test({
       Date.now = () => realNow() + 3_600_000; // this process runs an hour ahead
       assert.equal(await slow.status(), "delayed");
       Date.now = () => realNow() - 3_600_000; // an hour behind
-      await sleep(100);
+      // Due 50 ms after the enqueue by Redis's clock, not an hour later by this process's.
+      await until(async () => (await soon.status()) === "queued", "the 50 ms delay ends");
       assert.equal(await soon.status(), "queued");
     } finally {
       Date.now = realNow;
