@@ -356,14 +356,9 @@ export class NatsPresence implements PresenceBackend {
   }
 
   /** At most `limit` keys of `group` (reads each key's entry). */
-  list(group: string, limit?: number): Promise<PresenceList> {
-    let max: number;
-    try {
-      max = listLimit(limit);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.#run("list", async (kv) => {
+  async list(group: string, limit?: number): Promise<PresenceList> {
+    const max = listLimit(limit); // a bad limit rejects
+    return await this.#run("list", async (kv) => {
       const names = await this.#keys(`e.${token(group)}.*`);
       const entries: PresenceEntries = {};
       let count = 0;

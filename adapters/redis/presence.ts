@@ -293,14 +293,9 @@ export class RedisPresence implements PresenceBackend {
   }
 
   /** At most `limit` keys of `group` (HSCAN: eventually consistent, bounded). */
-  list(group: string, limit?: number): Promise<PresenceList> {
-    let max: number;
-    try {
-      max = listLimit(limit);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.#run("list", async (link) => {
+  async list(group: string, limit?: number): Promise<PresenceList> {
+    const max = listLimit(limit); // a bad limit rejects
+    return await this.#run("list", async (link) => {
       const entries: PresenceEntries = {};
       let count = 0;
       let cursor = "0";
