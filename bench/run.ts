@@ -1,5 +1,5 @@
 /**
- * `deno task bench [--quick] [--only echo,fanout,cross,engines,jobs,idle,presence,metrics,bun,node,history,interested]`
+ * `deno task bench [--quick] [--only echo,fanout,cross,engines,jobs,idle,presence,metrics,bun,node,history,interested,codec]`
  *
  * Runs every scenario against its baseline in this one run and prints one row each: Switchboard,
  * the baseline and the ratio, with its target (issue #8's, or issue #20's where it set one).
@@ -31,6 +31,7 @@ import { bunRows } from "./scenarios/bun.ts";
 import { history } from "./scenarios/history.ts";
 import { interested } from "./scenarios/interested.ts";
 import { nodeRows } from "./scenarios/node.ts";
+import { codec } from "./scenarios/codec.ts";
 
 const SCENARIOS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   echo,
@@ -45,6 +46,7 @@ const SCENARIOS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   node: nodeRows,
   history,
   interested,
+  codec,
 };
 
 const quick = Deno.args.includes("--quick");

@@ -25,6 +25,8 @@ function failedTests(output: string): string[] {
   for (const line of plain.slice(start).split("\n")) {
     const at = line.indexOf(" => ");
     if (at > 0) names.push(`${line.slice(0, at)} (${line.slice(at + 4).trim()})`);
+    // A whole module failed: `./tests/x_test.ts (uncaught error)`.
+    else if (line.startsWith("./") && line.endsWith(" (uncaught error)")) names.push(line.trim());
   }
   return names;
 }
