@@ -38,7 +38,8 @@ function cpuPerCall(n: number, work: () => unknown): number {
   return best;
 }
 
-const N = 200_000;
+/** Calls per round: the first argument (the bench's `--quick` smoke passes a small one). */
+const N = Number(Deno.args[0] ?? 200_000);
 const echoInText = JSON.stringify(echoIn);
 const echoInBytes = encode(echoIn);
 const echoInPackr = packr.pack(echoIn);

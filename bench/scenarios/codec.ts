@@ -21,6 +21,7 @@ export async function codec(ctx: Ctx): Promise<Row[]> {
       "--config",
       `${BENCH_DIR}../deno.test.json`,
       `${BENCH_DIR}micro/codec.ts`,
+      ...(ctx.quick ? ["2000"] : []),
     ],
     stdout: "piped",
     stderr: "inherit",
