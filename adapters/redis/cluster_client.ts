@@ -233,31 +233,70 @@ export class ClusterClient implements RedisClientLike {
     }
   }
 
-  async #moved(channel: string): Promise<void> {
+  /** Re-subscriptions after a moved shard channel still running (`close()` waits for them). */
+  readonly #moving = new Set<Promise<void>>();
+  /** Ends the retry waits of {@linkcode #moving} at once when the client closes. */
+  #stopRetries: Array<() => void> = [];
+  #closing = false;
+
+  #moved(channel: string): void {
+    const run = this.#resubscribe(channel).finally(() => this.#moving.delete(run));
+    this.#moving.add(run);
+  }
+
+  async #resubscribe(channel: string): Promise<void> {
     for (const l of this.#linkListeners.reconnecting) l();
     const listener = this.#subscribed.get(channel);
     if (listener) {
       // node-redis subscribes again on the new owner; so does this (idempotent: one listener set).
-      for (let i = 0; i < 50 && this.isOpen; i++) {
+      for (let i = 0; i < 50 && this.isOpen && !this.#closing; i++) {
         try {
           await this.cluster.sSubscribe(channel, listener);
           break;
         } catch {
-          await new Promise((r) => setTimeout(r, 20));
+          await this.#retryWait(20);
         }
       }
       this.#watchMoves();
     }
-    for (const l of this.#linkListeners.ready) l();
+    if (!this.#closing) { for (const l of this.#linkListeners.ready) l(); }
   }
 
-  /** Closes every node connection after pending replies. */
-  close(): Promise<unknown> {
-    return this.cluster.close();
+  /** Waits `ms`, or less when the client closes meanwhile (no timer outlives `close()`). */
+  #retryWait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const stop = () => {
+        clearTimeout(timer);
+        this.#stopRetries = this.#stopRetries.filter((s) => s !== stop);
+        resolve();
+      };
+      const timer = setTimeout(stop, ms);
+      this.#stopRetries.push(stop);
+    });
+  }
+
+  /** Stops the re-subscriptions: no retry after this, their waits end now. */
+  #stopMoves(): void {
+    this.#closing = true;
+    for (const stop of [...this.#stopRetries]) stop();
+  }
+
+  /**
+   * Closes every node connection after pending replies, then waits for the re-subscriptions of
+   * moved channels still running (they end at once: their commands fail on the closed client).
+   */
+  async close(): Promise<unknown> {
+    this.#stopMoves();
+    try {
+      return await this.cluster.close();
+    } finally {
+      await Promise.allSettled([...this.#moving]);
+    }
   }
 
   /** Closes every node connection at once. */
   destroy(): unknown {
+    this.#stopMoves();
     return this.cluster.destroy();
   }
 
