@@ -14,6 +14,7 @@
  */
 import { createCluster } from "redis";
 import type { RedisClientLike } from "./redis_client.ts";
+import { onAbort } from "../../src/abort.ts";
 
 /** Where a Redis Cluster is: seed nodes, and optional node-redis client options of every node. */
 export interface RedisClusterOptions {
@@ -235,9 +236,8 @@ export class ClusterClient implements RedisClientLike {
 
   /** Re-subscriptions after a moved shard channel still running (`close()` waits for them). */
   readonly #moving = new Set<Promise<void>>();
-  /** Ends the retry waits of {@linkcode #moving} at once when the client closes. */
-  #stopRetries: Array<() => void> = [];
-  #closing = false;
+  /** Aborted by `close()` / `destroy()`: no retry after it, and a retry's wait ends at once. */
+  readonly #closing = new AbortController();
 
   #moved(channel: string): void {
     const run = this.#resubscribe(channel).finally(() => this.#moving.delete(run));
@@ -245,40 +245,25 @@ export class ClusterClient implements RedisClientLike {
   }
 
   async #resubscribe(channel: string): Promise<void> {
+    const closing = this.#closing.signal;
     for (const l of this.#linkListeners.reconnecting) l();
     const listener = this.#subscribed.get(channel);
     if (listener) {
       // node-redis subscribes again on the new owner; so does this (idempotent: one listener set).
-      for (let i = 0; i < 50 && this.isOpen && !this.#closing; i++) {
+      for (let i = 0; i < 50 && this.isOpen && !closing.aborted; i++) {
         try {
           await this.cluster.sSubscribe(channel, listener);
           break;
         } catch {
-          await this.#retryWait(20);
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(() => (stop(), resolve()), 20);
+            const stop = onAbort(closing, () => (clearTimeout(timer), resolve()));
+          });
         }
       }
       this.#watchMoves();
     }
-    if (!this.#closing) { for (const l of this.#linkListeners.ready) l(); }
-  }
-
-  /** Waits `ms`, or less when the client closes meanwhile (no timer outlives `close()`). */
-  #retryWait(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const stop = () => {
-        clearTimeout(timer);
-        this.#stopRetries = this.#stopRetries.filter((s) => s !== stop);
-        resolve();
-      };
-      const timer = setTimeout(stop, ms);
-      this.#stopRetries.push(stop);
-    });
-  }
-
-  /** Stops the re-subscriptions: no retry after this, their waits end now. */
-  #stopMoves(): void {
-    this.#closing = true;
-    for (const stop of [...this.#stopRetries]) stop();
+    if (!closing.aborted) { for (const l of this.#linkListeners.ready) l(); }
   }
 
   /**
@@ -286,7 +271,7 @@ export class ClusterClient implements RedisClientLike {
    * moved channels still running (they end at once: their commands fail on the closed client).
    */
   async close(): Promise<unknown> {
-    this.#stopMoves();
+    this.#closing.abort();
     try {
       return await this.cluster.close();
     } finally {
@@ -296,7 +281,7 @@ export class ClusterClient implements RedisClientLike {
 
   /** Closes every node connection at once. */
   destroy(): unknown {
-    this.#stopMoves();
+    this.#closing.abort();
     return this.cluster.destroy();
   }
 
