@@ -59,19 +59,26 @@ function portFree(port: number): boolean {
   }
 }
 
-/** `count` ports in 20000..44999 whose port + 10000 is free too. */
-function clusterPorts(count: number): number[] {
+/**
+ * `count` ports in 10000..22767 whose port + 10000 is free too (and not in `avoid`). Both the
+ * ports and their buses lie below Linux's ephemeral range (32768 and up), where the kernel picks
+ * the local ports of outgoing connections and of `freePort()`: a port checked free there could be
+ * taken before the node binds it (seen once in `.ci/run`: a node never answered).
+ */
+function clusterPorts(count: number, avoid: readonly number[] = []): number[] {
   const ports: number[] = [];
+  const taken = (p: number) => ports.includes(p) || avoid.includes(p);
   for (let tries = 0; ports.length < count && tries < 1000; tries++) {
-    const port = 20000 + Math.floor(Math.random() * 25000);
-    if (ports.includes(port) || ports.includes(port + 10000) || ports.includes(port - 10000)) {
-      continue;
-    }
+    const port = 10000 + Math.floor(Math.random() * 12768);
+    if (taken(port) || taken(port + 10000) || taken(port - 10000)) continue;
     if (portFree(port) && portFree(port + 10000)) ports.push(port);
   }
   if (ports.length < count) throw new Error("No free loopback ports for a Redis Cluster");
   return ports;
 }
+
+/** How often a node whose process exited at once (its port was taken) is started anew. */
+const NODE_ATTEMPTS = 4;
 
 /**
  * `redis-cli --cluster create` on `nodes`, bounded, with its handshakes seen through.
@@ -202,29 +209,13 @@ export class RedisClusterServer implements AsyncDisposable {
     }
     const dir = await Deno.makeTempDir({ prefix: "redis-cluster-" });
     const cluster = new RedisClusterServer([], dir);
-    const nodes = cluster.nodes;
-    for (const port of clusterPorts(6)) {
-      const procs = cluster.#procs;
-      nodes.push({
-        port,
-        url: `redis://127.0.0.1:${port}`,
-        get running() {
-          return procs.has(port);
-        },
-      });
-    }
     try {
-      for (const node of nodes) cluster.#spawn(node);
-      await Promise.all(
-        nodes.map((n) =>
-          until(
-            `node ${n.port} answers`,
-            10_000,
-            async () => (await clusterCli(n.port, "PING")).trim() === "PONG",
-          )
-        ),
-      );
-      await createCluster(nodes);
+      const ports = clusterPorts(6);
+      // Settled, not raced: a failed node must not leave others starting after the stop below.
+      const started = await Promise.allSettled(ports.map((port, i) => cluster.#startNode(i, port)));
+      const failed = started.find((s) => s.status === "rejected");
+      if (failed) throw failed.reason;
+      await createCluster(cluster.nodes);
       await cluster.waitOk();
       return cluster;
     } catch (error) {
@@ -233,40 +224,78 @@ export class RedisClusterServer implements AsyncDisposable {
     }
   }
 
-  #spawn(node: ClusterNode): void {
+  /** A node on `port` whose `running` follows its process. */
+  #node(port: number): ClusterNode {
+    const procs = this.#procs;
+    return {
+      port,
+      url: `redis://127.0.0.1:${port}`,
+      get running() {
+        return procs.has(port);
+      },
+    };
+  }
+
+  /**
+   * Starts node `index` on `port` and waits until it answers. When its process exits first (the
+   * port or its bus was taken in the meantime), it starts again on other free ports.
+   */
+  async #startNode(index: number, port: number): Promise<void> {
+    for (let attempt = 1;; attempt++) {
+      const node = this.#node(port);
+      this.nodes[index] = node;
+      const child = this.#spawn(node);
+      let exited: Deno.CommandStatus | undefined;
+      child.status.then((s) => exited = s);
+      await until(`node ${port} answers`, 10_000, async () => {
+        if (exited) return true;
+        return (await clusterCli(port, "PING")).trim() === "PONG";
+      });
+      if (!exited) return;
+      this.#procs.delete(port);
+      if (attempt === NODE_ATTEMPTS) {
+        throw new Error(
+          `Redis Cluster: node on port ${port} exited (code ${exited.code}) ${attempt} times`,
+        );
+      }
+      const used = this.nodes.filter(Boolean).map((n) => n.port);
+      [port] = clusterPorts(1, [...used, ...used.map((p) => p + 10000)]);
+    }
+  }
+
+  #spawn(node: ClusterNode): Deno.ChildProcess {
     const nodeDir = `${this.#dir}/${node.port}`;
     Deno.mkdirSync(nodeDir, { recursive: true });
-    this.#procs.set(
-      node.port,
-      new Deno.Command("redis-server", {
-        args: [
-          "--port",
-          String(node.port),
-          "--bind",
-          "127.0.0.1",
-          "--cluster-enabled",
-          "yes",
-          "--cluster-config-file",
-          `${nodeDir}/nodes.conf`,
-          "--cluster-node-timeout",
-          "1000",
-          // A master waits this long (default 5 s) for more replicas before a diskless full sync:
-          // each replica here syncs alone, so waiting only delays the cluster's first `ok`.
-          "--repl-diskless-sync-delay",
-          "0",
-          "--dir",
-          nodeDir,
-          "--save",
-          "",
-          "--appendonly",
-          "no",
-          "--loglevel",
-          "warning",
-        ],
-        stdout: "null",
-        stderr: "null",
-      }).spawn(),
-    );
+    const child = new Deno.Command("redis-server", {
+      args: [
+        "--port",
+        String(node.port),
+        "--bind",
+        "127.0.0.1",
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        `${nodeDir}/nodes.conf`,
+        "--cluster-node-timeout",
+        "1000",
+        // A master waits this long (default 5 s) for more replicas before a diskless full sync:
+        // each replica here syncs alone, so waiting only delays the cluster's first `ok`.
+        "--repl-diskless-sync-delay",
+        "0",
+        "--dir",
+        nodeDir,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--loglevel",
+        "warning",
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    this.#procs.set(node.port, child);
+    return child;
   }
 
   async #kill(port: number): Promise<void> {
