@@ -7,6 +7,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ClosedError } from "../../src/layers/kit.ts";
+import { clock } from "../../src/clock.ts";
 import {
   checkEnqueue,
   type ClaimResult,
@@ -128,7 +129,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
   }
 
   #expired(entry: JobEntry | undefined): boolean {
-    return !!entry && entry.expiresAt !== undefined && entry.expiresAt <= Date.now();
+    return !!entry && entry.expiresAt !== undefined && entry.expiresAt <= clock.now();
   }
 
   /** {@inheritDoc JobQueue.enqueue} */
@@ -146,7 +147,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
       if (entry && !this.#expired(entry) && !isFinished(entry.state)) {
         return this.#handle(id, entry.name);
       }
-      const now = Date.now();
+      const now = clock.now();
       const ticket = newJobId();
       const next: JobEntry = { ...newJobRecord(id, name, checked, now), ticket };
       // The message first: a message whose entry did not land is stale and dropped by claims.
@@ -213,11 +214,11 @@ export class NatsJobQueue implements JobQueue, JobBackend {
           if (message.delivered >= STALE_DELIVERIES) message.ack();
           else {
             message.nak(100 * message.delivered);
-            this.#noteDue(body.ticket, Date.now() + 100 * message.delivered);
+            this.#noteDue(body.ticket, clock.now() + 100 * message.delivered);
           }
           break;
         }
-        const now = Date.now();
+        const now = clock.now();
         if (entry.runAt > now) {
           message.nak(entry.runAt - now);
           this.#noteDue(body.ticket, entry.runAt);
@@ -261,7 +262,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
    * not seen yet (JetStream redelivers a moment after the delay), for at most `PUT_BACK_GRACE_MS`.
    */
   #nextDueInMs(): number | undefined {
-    const now = Date.now();
+    const now = clock.now();
     let next: number | undefined;
     for (const [ticket, due] of this.#putBack) {
       if (due + PUT_BACK_GRACE_MS < now) {
@@ -301,6 +302,8 @@ export class NatsJobQueue implements JobQueue, JobBackend {
           return Promise.resolve();
         }
         pending ??= new Promise<void>((resolve) => {
+          // Real time, not the library's clock: this wait ends a poll for JetStream's own
+          // redeliveries (delayed and put-back jobs), which the server times in real time.
           const timer = setTimeout(done, timeoutMs);
           function done() {
             clearTimeout(timer);
@@ -325,7 +328,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
       let owned = false;
       await store.mutate(lease.id, (entry) => {
         owned = entry?.state === "running" && entry.token === lease.token;
-        return owned ? { ...entry!, leaseUntil: Date.now() + leaseMs } : undefined;
+        return owned ? { ...entry!, leaseUntil: clock.now() + leaseMs } : undefined;
       });
       if (!owned) lost.push(lease);
     }));
@@ -355,7 +358,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
       ...fields,
       token: undefined,
       leaseUntil: undefined,
-      expiresAt: Date.now() + this.#keepResultMs,
+      expiresAt: clock.now() + this.#keepResultMs,
     }));
     if (!written) return false;
     const store = await this.#open();
@@ -403,7 +406,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
     return this.#requeue(
       id,
       (e) => e.state === "running" && e.token === token,
-      () => ({ state: delay > 0 ? "delayed" : "queued", runAt: Date.now() + delay, error }),
+      () => ({ state: delay > 0 ? "delayed" : "queued", runAt: clock.now() + delay, error }),
     );
   }
 
@@ -412,7 +415,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
     return this.#requeue(
       id,
       (e) => e.state === "running" && e.token === token,
-      (e) => ({ state: "queued", runAt: Date.now(), tries: Math.max(0, e.tries - 1) }),
+      (e) => ({ state: "queued", runAt: clock.now(), tries: Math.max(0, e.tries - 1) }),
     );
   }
 
@@ -426,10 +429,10 @@ export class NatsJobQueue implements JobQueue, JobBackend {
         await store.unmarkRunning(id); // a stale mark
         continue;
       }
-      if ((entry.leaseUntil ?? 0) > Date.now()) continue;
+      if ((entry.leaseUntil ?? 0) > clock.now()) continue;
       const token = entry.token!;
       const expired = (e: JobEntry) =>
-        e.state === "running" && e.token === token && (e.leaseUntil ?? 0) <= Date.now();
+        e.state === "running" && e.token === token && (e.leaseUntil ?? 0) <= clock.now();
       if (entry.tries >= entry.maxTries) {
         const failed = await store.mutate(id, (e) =>
           e && expired(e)
@@ -439,7 +442,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
               error: `Lease expired (worker lost) on try ${e.tries}`,
               token: undefined,
               leaseUntil: undefined,
-              expiresAt: Date.now() + this.#keepResultMs,
+              expiresAt: clock.now() + this.#keepResultMs,
             }
             : undefined);
         if (failed) {
@@ -447,7 +450,9 @@ export class NatsJobQueue implements JobQueue, JobBackend {
           await store.unmarkRunning(id);
           store.done(id);
         }
-      } else if (await this.#requeue(id, expired, () => ({ state: "queued", runAt: Date.now() }))) {
+      } else if (
+        await this.#requeue(id, expired, () => ({ state: "queued", runAt: clock.now() }))
+      ) {
         n++;
       }
     }
@@ -468,7 +473,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
   async #status(id: string): Promise<JobStatus> {
     const entry = await this.#read(id);
     if (!entry) return "not_found";
-    if (entry.state === "delayed" && entry.runAt <= Date.now()) return "queued";
+    if (entry.state === "delayed" && entry.runAt <= clock.now()) return "queued";
     return entry.state;
   }
 
