@@ -8,7 +8,16 @@
  * @module
  */
 import { type Child, node, ROOT, type Row } from "../lib.ts";
-import { alternate, best, cpuRatio, type Ctx, fanoutLoad, load, windows } from "./common.ts";
+import {
+  alternate,
+  best,
+  cpuRatio,
+  type Ctx,
+  fanoutLoad,
+  load,
+  pairedMedian,
+  windows,
+} from "./common.ts";
 
 const OUT = ".bench-node";
 
@@ -96,7 +105,10 @@ export async function nodeRows(ctx: Ctx): Promise<Row[]> {
         cpuRatio: cpuRatio(results.switchboard, results.raw),
         target: target ? `≥ ${target}×` : "-",
         met: target ? ratio >= target : false,
-        notes: `p50: Switchboard ${s.p50.toFixed(2)} ms, raw ${b.p50.toFixed(2)} ms`,
+        notes: `p50: Switchboard ${s.p50.toFixed(2)} ms, raw ${b.p50.toFixed(2)} ms; median of ` +
+          `the ${rounds} paired rounds' ratios ${
+            pairedMedian(results.switchboard, results.raw, key).toFixed(2)
+          }×`,
       });
       if (mode === "echo") {
         const t = best(results.rawText, key);
