@@ -35,6 +35,7 @@ import {
   resolveNatsTimeouts,
 } from "./link.ts";
 import { assertSubjectPrefix } from "./subjects.ts";
+import { PutBackTimes, wakeSignal } from "./job_signal.ts";
 
 /** Options of {@linkcode NatsJobQueue}. */
 export interface NatsJobQueueOptions {
@@ -56,10 +57,6 @@ export interface NatsJobQueueOptions {
 
 /** Stale ready messages (their job moved on) are dropped after this many deliveries. */
 const STALE_DELIVERIES = 5;
-/** How long after its due time a put-back message is waited for (then: another process has it). */
-const PUT_BACK_GRACE_MS = 5_000;
-/** How soon a claim looks again for a put-back message that is due. */
-const REPOLL_MS = 10;
 /** Ready messages one claim looks at before it gives up for now. */
 const CLAIM_SCAN = 32;
 
@@ -85,11 +82,8 @@ export class NatsJobQueue implements JobQueue, JobBackend {
   #closed = false;
   readonly #results = new ResultWaiters();
   #signals = new Set<() => Promise<void>>();
-  /**
-   * Messages this process put back (NAK with a delay), by ticket → when they are due (epoch ms):
-   * claims report when the next one is due until it is seen again (or another process took it).
-   */
-  #putBack = new Map<string, number>();
+  /** Messages this process put back (NAK with a delay) and when they are due. */
+  readonly #putBack = new PutBackTimes();
 
   /** Creates a queue; it connects on first use. */
   constructor(options: NatsJobQueueOptions = {}) {
@@ -214,14 +208,14 @@ export class NatsJobQueue implements JobQueue, JobBackend {
           if (message.delivered >= STALE_DELIVERIES) message.ack();
           else {
             message.nak(100 * message.delivered);
-            this.#noteDue(body.ticket, clock.now() + 100 * message.delivered);
+            this.#putBack.note(body.ticket, clock.now() + 100 * message.delivered);
           }
           break;
         }
         const now = clock.now();
         if (entry.runAt > now) {
           message.nak(entry.runAt - now);
-          this.#noteDue(body.ticket, entry.runAt);
+          this.#putBack.note(body.ticket, entry.runAt);
           break;
         }
         await store.markRunning(entry.id);
@@ -249,75 +243,17 @@ export class NatsJobQueue implements JobQueue, JobBackend {
         };
       }
     }
-    return { job: undefined, nextDueInMs: this.#nextDueInMs() };
-  }
-
-  /** Remembers that the message of `ticket`, put back, is due at `at` (epoch ms). */
-  #noteDue(ticket: string, at: number): void {
-    this.#putBack.set(ticket, at);
-  }
-
-  /**
-   * Ms until the next message this process put back is due; a short re-poll once one is due but
-   * not seen yet (JetStream redelivers a moment after the delay), for at most `PUT_BACK_GRACE_MS`.
-   */
-  #nextDueInMs(): number | undefined {
-    const now = clock.now();
-    let next: number | undefined;
-    for (const [ticket, due] of this.#putBack) {
-      if (due + PUT_BACK_GRACE_MS < now) {
-        this.#putBack.delete(ticket); // another process took it
-        continue;
-      }
-      const ms = Math.max(REPOLL_MS, due - now);
-      if (next === undefined || ms < next) next = ms;
-    }
-    return next;
+    return { job: undefined, nextDueInMs: this.#putBack.nextDueInMs() };
   }
 
   /** {@inheritDoc JobBackend.openWorkSignal} */
   async openWorkSignal(): Promise<WorkSignal> {
     const store = await this.#open();
-    const nc = this.#link.connection;
-    let dirty = false;
-    let pending: Promise<void> | undefined;
-    let end: (() => void) | undefined;
-    const sub = nc.subscribe(`${store.base}.wake`, {
-      callback: () => {
-        dirty = true;
-        end?.();
-      },
+    const signal = wakeSignal(this.#link.connection, `${store.base}.wake`, () => {
+      this.#signals.delete(signal.close);
     });
-    const close = () => {
-      this.#signals.delete(close);
-      if (!sub.isClosed()) sub.unsubscribe();
-      end?.();
-      return Promise.resolve();
-    };
-    this.#signals.add(close);
-    return {
-      wait: (timeoutMs: number) => {
-        if (dirty) {
-          dirty = false;
-          return Promise.resolve();
-        }
-        pending ??= new Promise<void>((resolve) => {
-          // Real time, not the library's clock: this wait ends a poll for JetStream's own
-          // redeliveries (delayed and put-back jobs), which the server times in real time.
-          const timer = setTimeout(done, timeoutMs);
-          function done() {
-            clearTimeout(timer);
-            pending = undefined;
-            end = undefined;
-            dirty = false;
-            resolve();
-          }
-          end = done;
-        });
-        return pending;
-      },
-      close,
-    };
+    this.#signals.add(signal.close);
+    return signal;
   }
 
   /** {@inheritDoc JobBackend.renew} */
