@@ -17,7 +17,10 @@ import {
   WebsocketCommunicator,
 } from "./deps.ts";
 import { NatsPresence } from "../../adapters/nats/mod.ts";
+import { connect } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
 import { eventLog } from "../helpers/event_log.ts";
+import { presenceEventsSuite } from "./events_suite.ts";
 
 const sanitize = { sanitizeOps: true, sanitizeResources: true };
 const APP = import.meta.resolve("../fixtures/presence_app.ts");
@@ -288,5 +291,42 @@ Deno.test({
       log.stop();
       await p.close();
     }
+  },
+});
+
+presenceEventsSuite({
+  name: "NatsPresence",
+  ignore: skipUnless("nats"),
+  counts: "watch",
+  open: async () => {
+    const nats = await startNats();
+    const options = {
+      servers: nats.url,
+      prefix: "ev",
+      timeouts: { commandTimeoutMs: 500, connectTimeoutMs: 500 },
+    };
+    const a = new NatsPresence(options);
+    const b = new NatsPresence(options);
+    return {
+      a,
+      b,
+      // Every entry deleted (this process's heartbeat entry too, as when taken for dead).
+      lose: async () => {
+        const nc = await connect({ servers: nats.url });
+        try {
+          const kv = await new Kvm(nc).open("SB_ev_presence");
+          for await (const k of await kv.keys()) await kv.delete(k);
+        } finally {
+          await nc.close();
+        }
+      },
+      stop: () => nats.stop(),
+      start: async () => void await nats.start(),
+      [Symbol.asyncDispose]: async () => {
+        await a.close();
+        await b.close();
+        await nats.stop();
+      },
+    };
   },
 });

@@ -21,6 +21,7 @@ import {
 import { RedisPresence } from "../../adapters/redis/mod.ts";
 import { PresenceRoom } from "../fixtures/presence_app.ts";
 import { type EventLog, eventLog } from "../helpers/event_log.ts";
+import { presenceEventsSuite } from "./events_suite.ts";
 
 const sanitize = { sanitizeOps: true, sanitizeResources: true };
 const APP = import.meta.resolve("../fixtures/presence_app.ts");
@@ -330,5 +331,32 @@ Deno.test({
       log.stop();
       await p.close();
     }
+  },
+});
+
+presenceEventsSuite({
+  name: "RedisPresence",
+  ignore: skipUnless("redis"),
+  counts: "none",
+  open: async () => {
+    const redis = await startRedis();
+    const options = {
+      url: redis.url,
+      timeouts: { commandTimeoutMs: 500, connectTimeoutMs: 500 },
+    };
+    const a = new RedisPresence(options);
+    const b = new RedisPresence(options);
+    return {
+      a,
+      b,
+      lose: () => redis.flush(),
+      stop: () => redis.stop(),
+      start: async () => void await redis.start(),
+      [Symbol.asyncDispose]: async () => {
+        await a.close();
+        await b.close();
+        await redis.stop();
+      },
+    };
   },
 });
