@@ -32,7 +32,6 @@ import {
   metaText,
   type PresenceBackend,
   type PresenceDiff,
-  type PresenceEntries,
   type PresenceEvent,
   type PresenceList,
   type PresenceListener,
@@ -46,7 +45,15 @@ import { PresenceEvents } from "../../src/presence/events.ts";
 import { changeEntry } from "./presence_entries.ts";
 import { backgroundInterval } from "../../src/layers/kit.ts";
 import { NatsLink, type NatsTimeouts, resolveNatsTimeouts } from "./link.ts";
-import { dec, enc, type KeyValue, parseDiff, token, untoken } from "./presence_codec.ts";
+import {
+  dec,
+  enc,
+  type KeyValue,
+  parseDiff,
+  readEntries,
+  token,
+  untoken,
+} from "./presence_codec.ts";
 import {
   type CountedEntry,
   type CountWatch,
@@ -380,25 +387,10 @@ export class NatsPresence implements PresenceBackend {
   /** At most `limit` keys of `group` (reads each key's entry). */
   async list(group: string, limit?: number): Promise<PresenceList> {
     const max = listLimit(limit); // a bad limit rejects
-    return await this.#run("list", async (kv) => {
-      const names = await this.#keys(`e.${token(group)}.*`);
-      const entries: PresenceEntries = {};
-      let count = 0;
-      for (let i = 0; i < names.length; i += 100) {
-        const batch = names.slice(i, i + 100);
-        const values = await Promise.all(batch.map((n) => kv.get(n)));
-        for (let j = 0; j < batch.length; j++) {
-          const got = values[j];
-          if (!got || got.operation !== "PUT") continue;
-          if (count === max) return { entries, truncated: true };
-          entries[untoken(batch[j].split(".")[2])] = Object.values(got.json<KeyValue>()).map((
-            c,
-          ) => JSON.parse(c.m));
-          count++;
-        }
-      }
-      return { entries, truncated: false };
-    });
+    return await this.#run(
+      "list",
+      async (kv) => readEntries(kv, await this.#keys(`e.${token(group)}.*`), max),
+    );
   }
 
   /**

@@ -33,7 +33,6 @@ import {
   metaText,
   type PresenceBackend,
   type PresenceDiff,
-  type PresenceEntries,
   type PresenceEvent,
   type PresenceList,
   type PresenceListener,
@@ -63,6 +62,7 @@ import {
 } from "./cluster_client.ts";
 import { PresenceKeys } from "./presence_keys.ts";
 import { SlotListing, sweepCluster, sweepStandalone } from "./presence_sweep.ts";
+import { listHash, parseDiff } from "./presence_read.ts";
 
 /** Options of {@linkcode RedisPresence}. */
 export interface RedisPresenceOptions {
@@ -320,30 +320,7 @@ export class RedisPresence implements PresenceBackend {
   /** At most `limit` keys of `group` (HSCAN: eventually consistent, bounded). */
   async list(group: string, limit?: number): Promise<PresenceList> {
     const max = listLimit(limit); // a bad limit rejects
-    return await this.#run("list", async (link) => {
-      const entries: PresenceEntries = {};
-      let count = 0;
-      let cursor = "0";
-      for (let round = 0; round < 1000; round++) {
-        const [next, flat] = await link.client.sendCommand([
-          "HSCAN",
-          this.#h(group),
-          cursor,
-          "COUNT",
-          String(Math.min(1000, max)),
-        ]) as [string, string[]];
-        for (let i = 0; i < flat.length; i += 2) {
-          if (Object.hasOwn(entries, flat[i])) continue;
-          if (count === max) return { entries, truncated: true };
-          const metas = JSON.parse(flat[i + 1]) as Record<string, string>;
-          entries[flat[i]] = Object.values(metas).map((m) => JSON.parse(m));
-          count++;
-        }
-        cursor = next;
-        if (cursor === "0") return { entries, truncated: false };
-      }
-      return { entries, truncated: true };
-    });
+    return await this.#run("list", (link) => listHash(link.client, this.#h(group), max));
   }
 
   /** Keys (HLEN) and connections (ZCARD) of `group`: two O(1) commands. */
@@ -419,16 +396,7 @@ export class RedisPresence implements PresenceBackend {
   #deliver(group: string, text: string): void {
     let diff: PresenceDiff;
     try {
-      const raw = JSON.parse(text) as {
-        j?: Record<string, string[]>;
-        l?: Record<string, string[]>;
-      };
-      const parse = (o: Record<string, string[]> | undefined): PresenceEntries => {
-        const out: PresenceEntries = {};
-        for (const [k, metas] of Object.entries(o ?? {})) out[k] = metas.map((m) => JSON.parse(m));
-        return out;
-      };
-      diff = { group, joins: parse(raw.j), leaves: parse(raw.l) };
+      diff = parseDiff(group, text);
     } catch (error) {
       getLogger().warn("Presence: an unreadable diff was ignored", { error });
       return;
