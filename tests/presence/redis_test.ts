@@ -182,6 +182,7 @@ Deno.test({
       REDIS_URL: redis.url,
       PRESENCE_TTL_MS: String(TTL),
       PRESENCE_PREFIX: "two",
+      NATS_URL: "", // the app would pick NATS if this process has it set
       PRESENCE_EVENTS: "1",
     });
     const app = new App().ws("/ws/room/:room", PresenceRoom);
