@@ -203,6 +203,8 @@ export {
   type BurstResult,
   type StopOptions,
   Worker,
+  type WorkerEvent,
+  type WorkerEventJob,
   type WorkerOptions,
 } from "./src/jobs/worker.ts";
 export {
@@ -232,6 +234,7 @@ export {
   type PresenceBackend,
   type PresenceDiff,
   type PresenceEntries,
+  type PresenceEvent,
   PresenceLimitError,
   type PresenceList,
   type PresenceListener,

@@ -10,12 +10,15 @@
  * `result()` survive reconnects: after either connection comes back (and every
  * `resultRecheckMs`) each waited job is looked at again, retried with backoff until it succeeds;
  * a job whose data is gone (Redis restarted without persistence) rejects with `JobLostError`.
+ * `onEvent` tells each of that as it happens ({@linkcode RedisJobQueueEvent}).
  *
  * Key layout: see `job_scripts.ts`.
  *
  * @module
  */
 import { ClosedError } from "../../src/layers/kit.ts";
+import { Listeners } from "../../src/listeners.ts";
+import { connectionHooks, type RedisJobQueueEvent } from "./job_events.ts";
 import {
   checkEnqueue,
   type ClaimResult,
@@ -119,12 +122,14 @@ export class RedisJobQueue implements JobQueue, JobBackend {
   /** This producer's events channel: outcomes of the jobs it waits for. */
   readonly #events: string;
   readonly #waiters: ResultWaiters;
+  readonly #listeners = new Listeners<RedisJobQueueEvent>("Redis job queue");
+  readonly #emit = (event: RedisJobQueueEvent) => this.#listeners.emit(event);
   /** The command link (opened on first use). */
   readonly #link = new LazyLink(() =>
     openLink(this.#host, "jobs", {
       duplicate: false,
       backoff: this.#backoff,
-      hooks: { onUp: () => this.#waiters.recheckAll() },
+      hooks: connectionHooks(this.#emit, "commands", () => this.#waiters.recheckAll()),
     })
   );
   #signals = new Set<{ close(): Promise<void> }>();
@@ -178,7 +183,16 @@ export class RedisJobQueue implements JobQueue, JobBackend {
       recheckMs: this.#recheckMs,
       look: (id, register) => this.#outcome(id, register),
       command: (args) => this.#command(args),
+      emit: this.#emit,
     });
+  }
+
+  /**
+   * Calls `listener` with each {@linkcode RedisJobQueueEvent}, synchronously (a listener that
+   * throws is logged); returns the function that removes it.
+   */
+  onEvent(listener: (event: RedisJobQueueEvent) => void): () => void {
+    return this.#listeners.listen(listener);
   }
 
   /** How many jobs wait, are delayed and run now (three reads, not atomic together). */
@@ -292,6 +306,7 @@ export class RedisJobQueue implements JobQueue, JobBackend {
       conn = await openLink(this.#host, "jobs blocking reader", {
         duplicate: true,
         backoff: this.#backoff,
+        hooks: connectionHooks(this.#emit, "blocking"),
       });
     } catch (error) {
       throw unavailable("Opening the job queue's blocking reader", error);

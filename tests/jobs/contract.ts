@@ -18,6 +18,9 @@ import { clock as libraryClock } from "../../src/clock.ts";
 import { fakeClock } from "../../testing/clock.ts";
 import { memoryLogger, setLogger } from "../../src/logger.ts";
 import { hardeningContract } from "./contract_hardening.ts";
+import { eventsContract } from "./contract_events.ts";
+import { eventLog } from "../helpers/event_log.ts";
+import type { WorkerEvent } from "../../src/jobs/worker.ts";
 
 /** Queue options the suite varies. */
 export interface QueueTestOptions {
@@ -379,6 +382,8 @@ export function jobQueueContract(h: JobHarness): void {
       assert.equal(await q.getJob(job.id), undefined);
       return;
     }
+    // A poll, bounded, not a negative window: the result expires on the server's clock (a Redis
+    // key TTL, a NATS entry read after its time), which tells nobody; nothing here can be awaited.
     while ((await job.status()) !== "not_found") {
       assert.ok(Date.now() - ranAt < BOUND_MS, "the result expired within the bound");
       await sleep(25);
@@ -393,24 +398,33 @@ export function jobQueueContract(h: JobHarness): void {
     let max = 0;
     const pair = deferred();
     const jobs = await Promise.all(Array.from({ length: 6 }, (_, i) => q.enqueue("work", [i])));
-    const counts = await use(
+    const worker: Worker = use(
       new Worker(q, {
         concurrency: 2,
         functions: {
-          work: async (_c, i: number) => {
+          work: async (ctx, i: number) => {
             now++;
             max = Math.max(max, now);
             if (now === 2) pair.resolve();
-            // The first job waits for a second one; then each holds its slot a little while,
-            // giving a third job the chance to start if the limit were broken.
+            // The first job waits for a second one; then each try holds its slot until the
+            // worker looked for more work after it started (it found its slots full, or no job
+            // ready): a third job would start meanwhile if the limit were broken.
             await within(pair.promise, BOUND_MS, "two jobs at once");
-            await sleep(30);
+            const start = log.seen.findIndex((e) => e.type === "started" && e.job.id === ctx.jobId);
+            await log.next(
+              (e) => e.type === "full" || e.type === "idle",
+              "the worker looks for more work",
+              start,
+            );
             now--;
             return i;
           },
         },
       }),
-    ).runBurst();
+    );
+    const log = eventLog<WorkerEvent>(worker);
+    const counts = await worker.runBurst();
+    log.stop();
     assert.deepEqual(counts, { completed: 6, failed: 0, retried: 0 });
     assert.equal(max, 2);
     assert.deepEqual(await Promise.all(jobs.map((j) => j.result())), [0, 1, 2, 3, 4, 5]);
@@ -592,4 +606,5 @@ export function jobQueueContract(h: JobHarness): void {
   });
 
   hardeningContract((name, fn) => test(name, fn));
+  eventsContract((name, fn) => test(name, fn));
 }
