@@ -56,7 +56,7 @@ export function missingLayer(
   route: { path: string; consumer: ConsumerClass },
 ): LayerNotFoundError | undefined {
   const alias = route.consumer.layer === undefined ? DEFAULT_LAYER : route.consumer.layer;
-  if (alias === null) return undefined;
+  if (alias === null || layers.has(alias)) return undefined; // checked per upgrade: no text made
   return layers.missing(
     alias,
     `${route.consumer.name} (app.ws('${route.path}')) uses channel layer '${alias}'. `,

@@ -39,8 +39,11 @@ import { PendingBudget, RateLimiter, type RateLimitSettings, textTooBig } from "
 import { Outbox } from "./outbox.ts";
 import { DONE, SerialQueue, type Task, withFinally } from "./serial_queue.ts";
 import { Subscriptions, type Target } from "./subscriptions.ts";
-import { Recovery } from "./recovery.ts";
+import { Recovery, type RecoveryHost, usesHistory } from "./recovery.ts";
 import { ConnectionTimers, type TimedConnection } from "./timers.ts";
+
+/** The subscriptions of a connection that never subscribed (layer messages look topics up). */
+const NO_SUBSCRIPTIONS: Pick<Subscriptions, "get"> = { get: () => undefined };
 
 /** Settings the App passes to each connection. */
 export interface ConnectionSettings {
@@ -73,16 +76,19 @@ export class Connection implements ConnectionHandle, TimedConnection {
   readonly #frames = new SerialQueue();
   readonly #outbox: Outbox;
   readonly #layer: LayerLoop;
-  readonly #subscriptions: Subscriptions;
+  /** Made at the first subscription (idle connections, most without topics, keep none). */
+  #subscriptions: Subscriptions | undefined;
   readonly #rateLimit: RateLimiter | undefined;
-  readonly #pending: PendingBudget;
+  /** Made at the first client frame. */
+  #pending: PendingBudget | undefined;
   /** The history streams (consumers and topics with `static history` only). */
   readonly streams: Recovery | undefined;
   #state: "new" | "open" | "closing" | "closed" = "new";
   #disconnected: Promise<void> | undefined;
   #defaultTopic: string | undefined;
   #closeQueued = false;
-  readonly #timers: ConnectionTimers;
+  /** Made at once with an idle timeout, else when the connection is closed (the close timer). */
+  #timers: ConnectionTimers | undefined;
 
   constructor(
     consumer: Consumer,
@@ -98,31 +104,50 @@ export class Connection implements ConnectionHandle, TimedConnection {
     this.#settings = settings;
     this.#params = params;
     this.#outbox = new Outbox(socket, this.cls, settings, this);
-    // The connection is its timers' host (an object literal with getters would be a dictionary).
-    this.#timers = new ConnectionTimers(this, settings.idleTimeoutMs, settings.closeTimeoutMs);
-    this.streams = Recovery.for(this.cls, request.url, {
-      consumer,
+    // Without an idle timeout the timers only serve a close: made then (#closeTimer).
+    if (settings.idleTimeoutMs) this.#timers = this.#newTimers();
+    this.streams = usesHistory(this.cls)
+      ? Recovery.for(this.cls, request.url, this.#recoveryHost())
+      : undefined;
+    this.#layer = new LayerLoop(this, this.#outbox, settings.maxPendingFrames, settings.observer);
+    if (settings.rateLimit) this.#rateLimit = new RateLimiter(settings.rateLimit);
+    consumer[CONSUMER_BINDING] = new ConnectionBinding(request, params, this);
+  }
+
+  /** The connection is its timers' host (an object literal with getters would be a dictionary). */
+  #newTimers(): ConnectionTimers {
+    const { idleTimeoutMs, closeTimeoutMs } = this.#settings;
+    return new ConnectionTimers(this, idleTimeoutMs, closeTimeoutMs);
+  }
+
+  /** What the history streams reach this connection through (classes with history only). */
+  #recoveryHost(): RecoveryHost {
+    const settings = this.#settings;
+    return {
+      consumer: this.consumer,
       layer: () => this.#layer.layer,
       write: (frame, envelope) => this.#outbox.write(frame, envelope),
       dispatch: (message, position) => this.#dispatchLayer(message, position),
       schedule: (task) => this.#layer.schedule(task),
-      allStreams: (streams) =>
-        consumer.groups.every((g) => streams.has(g)) &&
-        this.#subscriptions.topics.every((t) => streams.has(this.#subscriptions.get(t)!.group)),
+      allStreams: (streams) => {
+        const subscriptions = this.#subscriptions;
+        return this.consumer.groups.every((g) => streams.has(g)) &&
+          (subscriptions?.topics ?? []).every((t) => streams.has(subscriptions!.get(t)!.group));
+      },
       observe: (outcome) => settings.observer?.recovery?.(outcome),
-    });
-    this.#layer = new LayerLoop(this, this.#outbox, settings.maxPendingFrames, settings.observer);
-    this.#subscriptions = new Subscriptions(
-      consumer,
+    };
+  }
+
+  /** The topic subscriptions, made at the first use that may add one. */
+  #subs(): Subscriptions {
+    return this.#subscriptions ??= new Subscriptions(
+      this.consumer,
       this.cls,
       this.#outbox,
       this.#layer,
-      settings.maxSubscriptions,
+      this.#settings.maxSubscriptions,
       this.streams,
     );
-    if (settings.rateLimit) this.#rateLimit = new RateLimiter(settings.rateLimit);
-    this.#pending = new PendingBudget(settings.maxPendingFrames, settings.maxPendingBytes);
-    consumer[CONSUMER_BINDING] = new ConnectionBinding(request, params, this);
   }
 
   /** This connection's layer channel name ("" until connected or without a layer). */
@@ -177,7 +202,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
 
   /** The topics this connection is subscribed to. */
   get subscriptions(): string[] {
-    return this.#subscriptions.topics;
+    return this.#subscriptions?.topics ?? [];
   }
 
   /** Resolves when every frame and event queued so far has been handled. */
@@ -194,7 +219,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
       this.#state = "open";
       this.#settings.observer?.opened(this);
       this.streams?.opened();
-      this.#timers.armIdle();
+      this.#timers?.armIdle();
       try {
         const starting = this.#layer.start();
         if (starting) await starting;
@@ -206,7 +231,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
         const standalone = this.cls.defaultTopic;
         if (standalone && this.#state === "open") {
           this.#defaultTopic = standalone.format(this.#params);
-          await this.#subscriptions.subscribe(this.#defaultTopic, {});
+          await this.#subs().subscribe(this.#defaultTopic, {});
         }
       } catch (error) {
         if (error instanceof LayerUnavailableError) return this.#layer.unavailable(error);
@@ -220,7 +245,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
     if (this.#disconnected) return this.#disconnected;
     const observer = this.#state === "new" ? undefined : this.#settings.observer; // opened: told
     this.#state = "closed";
-    this.#timers.clear();
+    this.#timers?.clear();
     this.#layer.cancelRetry();
     this.#disconnected = (async () => {
       try {
@@ -231,7 +256,11 @@ export class Connection implements ConnectionHandle, TimedConnection {
       const presence = presenceDisconnected(this.consumer); // undefined without presence
       if (presence) await presence;
       const subscriptions = this.#subscriptions;
-      for (const topic of subscriptions.topics) await subscriptions.end(topic);
+      if (subscriptions) {
+        for (const topic of subscriptions.topics) {
+          await subscriptions.end(topic);
+        }
+      }
       const layer = this.#layer;
       // Groups first: a group message that lands after the receive loop stopped would keep a
       // mailbox for the released channel until it expires.
@@ -256,7 +285,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
       void this.closed(code, reason);
       return;
     }
-    this.#timers.armClose();
+    (this.#timers ??= this.#newTimers()).armClose();
   }
 
   // --- what the consumer reaches (through its binding) -----------------------------------------
@@ -320,7 +349,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
   /** 1) limits: the rate limit; false when the frame must not be handled. */
   #admit(): boolean {
     if (this.#closeQueued) return false;
-    this.#timers.touch();
+    this.#timers?.touch();
     const verdict = this.#rateLimit?.take() ?? "ok";
     if (verdict === "ok") return true;
     if (verdict === "close") {
@@ -344,7 +373,10 @@ export class Connection implements ConnectionHandle, TimedConnection {
    * replies still queued, and the connection goes on.
    */
   #enqueue(size: number, task: Task): void {
-    const pending = this.#pending;
+    const pending = this.#pending ??= new PendingBudget(
+      this.#settings.maxPendingFrames,
+      this.#settings.maxPendingBytes,
+    );
     if (!pending.take(size)) {
       getLogger().debug(`${this.cls.name}: refused a frame, ${pending.frames} still pending`);
       this.#outbox.write(tooManyPending(pending.maxFrames, pending.maxBytes));
@@ -400,7 +432,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
 
   /** 4) route, topic frames: subscribe, unsubscribe, or a subscription's handler. */
   async #routeTopic(frame: Record<string, unknown>, topic: string, envelope: Envelope) {
-    const subscriptions = this.#subscriptions;
+    const subscriptions = this.#subs();
     if (frame.action === TopicAction.subscribe) {
       return await subscriptions.subscribe(topic, envelope);
     }
@@ -427,7 +459,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
 
   #dispatchLayer(message: LayerMessage, position?: Envelope["position"]): Promise<void> {
     const { channelName } = this.#layer;
-    const subs = this.#subscriptions;
+    const subs = this.#subscriptions ?? NO_SUBSCRIPTIONS;
     return dispatchLayerMessage(this.#outbox, this.#target(), subs, channelName, message, position);
   }
 

@@ -227,13 +227,18 @@ function chain(cls: HandlerHost): HandlerHost[] {
 
 /** Merges a static array property across the class chain, most-derived first, without duplicates. */
 export function mergedStatic<T>(cls: HandlerHost, key: string): T[] {
-  const seen = new Set<T>();
-  for (const c of chain(cls).reverse()) {
+  // Read per connection (`defaultGroups`): no array of the chain, no Set while nothing is found.
+  let seen: Set<T> | undefined;
+  for (
+    let c: HandlerHost | null = cls;
+    c && c !== Function.prototype;
+    c = Object.getPrototypeOf(c)
+  ) {
     if (Object.hasOwn(c, key)) {
-      for (const v of (c as unknown as Record<string, T[]>)[key] ?? []) seen.add(v);
+      for (const v of (c as unknown as Record<string, T[]>)[key] ?? []) (seen ??= new Set()).add(v);
     }
   }
-  return [...seen];
+  return seen ? [...seen] : [];
 }
 
 function pascalToSnake(name: string): string {
