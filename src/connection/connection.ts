@@ -223,7 +223,8 @@ export class Connection implements ConnectionHandle, TimedConnection {
       try {
         const starting = this.#layer.start();
         if (starting) await starting;
-        await this.consumer.postAuthentication();
+        const hook = this.consumer.postAuthentication(); // no await (no hop) for the default
+        if (hook) await hook;
         const { presence } = this.cls; // opt-in presence (docs/presence.md)
         if (presence) {
           await presenceConnected(this.consumer, presence, this.consumer[CONSUMER_BINDING]!);

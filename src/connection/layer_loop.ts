@@ -140,7 +140,8 @@ export class LayerLoop {
       this.#channelName = name;
       this.#startReceiving();
     }
-    for (const g of [...this.#pendingGroups ?? []]) {
+    if (!this.#pendingGroups) return;
+    for (const g of [...this.#pendingGroups]) {
       if (this.host.state === "open") await this.join(g);
     }
   }
@@ -305,8 +306,8 @@ export class LayerLoop {
   #startReceiving(): void {
     this.#loop = "on";
     this.#options = { signal: this.#abort.signal }; // one object for every wait
-    this.#onMessage = (message) => this.#received(message);
-    this.#onFailure = (error) => this.#failed(error);
+    this.#onMessage = this.#received.bind(this); // bound: no closure context kept
+    this.#onFailure = this.#failed.bind(this);
     this.#next();
   }
 

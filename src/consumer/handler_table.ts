@@ -234,9 +234,8 @@ export function mergedStatic<T>(cls: HandlerHost, key: string): T[] {
     c && c !== Function.prototype;
     c = Object.getPrototypeOf(c)
   ) {
-    if (Object.hasOwn(c, key)) {
-      for (const v of (c as unknown as Record<string, T[]>)[key] ?? []) (seen ??= new Set()).add(v);
-    }
+    const list = Object.hasOwn(c, key) ? (c as unknown as Record<string, T[]>)[key] : undefined;
+    if (list) { for (let i = 0; i < list.length; i++) (seen ??= new Set()).add(list[i]); }
   }
   return seen ? [...seen] : [];
 }
