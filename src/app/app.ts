@@ -304,20 +304,29 @@ export class App {
    * Handles a request: WebSocket upgrades (completed by the runtime upgrader: on Deno with the
    * main entry point's `App`; 501 without one) and HTTP routes. Pass it to Deno's `serve`.
    */
-  async fetch(request: Request): Promise<Response> {
-    if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
-      const decision = await this.upgrade(request);
-      if (!decision.accepted) return decision.response;
-      try {
-        const upgrade = this.#upgrader ?? upgradeUnsupported;
-        return upgrade(request, decision.accept, {
-          heartbeatSeconds: heartbeatSeconds(this.options),
-        });
-      } finally {
-        decision.cancel(); // frees the slot when no socket was accepted (a no-op after accept)
+  fetch(request: Request): Promise<Response> {
+    try {
+      if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+        return this.handleHttp(request);
       }
+      // A promise callback, not an async function's frame: kept short-lived per upgrade.
+      return this.upgrade(request).then((decision) => this.#completeUpgrade(request, decision));
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return await this.handleHttp(request);
+  }
+
+  /** Completes a decided upgrade with the runtime upgrader (501 without one). */
+  #completeUpgrade(request: Request, decision: UpgradeDecision): Response {
+    if (!decision.accepted) return decision.response;
+    try {
+      const upgrade = this.#upgrader ?? upgradeUnsupported;
+      return upgrade(request, decision.accept, {
+        heartbeatSeconds: heartbeatSeconds(this.options),
+      });
+    } finally {
+      decision.cancel(); // frees the slot when no socket was accepted (a no-op after accept)
+    }
   }
 
   /**

@@ -158,30 +158,47 @@ export function decideUpgrade(
   const frozenParams = routeParams(params);
   // authenticate() can read request/params through a provisional binding (no connection yet).
   consumer[CONSUMER_BINDING] = new ConnectionBinding(request, frozenParams);
-  const verdict = (answer: unknown): SlotlessDecision => {
-    if (answer instanceof Response) return { accepted: false, response: answer };
-    if (answer === false) return { accepted: false, response: text(403, "Forbidden") };
-    return {
-      accepted: true,
-      consumer,
-      accept: (socket) => connect(consumer, request, frozenParams, socket),
-    };
-  };
-  const failed = (error: unknown): SlotlessDecision => ({
-    accepted: false,
-    response: serverError(
-      `${route.consumer.name}.authenticate failed`,
-      error,
-      "Authentication failed with a server error",
-    ),
-  });
+  const cls = route.consumer;
   let answer: unknown;
   try {
     answer = consumer.authenticate(request);
   } catch (error) {
-    return failed(error);
+    return authenticateFailed(cls, error);
   }
-  return isThenable(answer) ? Promise.resolve(answer).then(verdict, failed) : verdict(answer);
+  if (!isThenable(answer)) return verdict(answer, consumer, request, frozenParams, connect);
+  return Promise.resolve(answer).then(
+    (settled) => verdict(settled, consumer, request, frozenParams, connect),
+    (error) => authenticateFailed(cls, error),
+  );
+}
+
+/** The 500 of an `authenticate` that threw or rejected (logged with its error id). */
+function authenticateFailed(cls: ConsumerClass, error: unknown): SlotlessDecision {
+  return {
+    accepted: false,
+    response: serverError(
+      `${cls.name}.authenticate failed`,
+      error,
+      "Authentication failed with a server error",
+    ),
+  };
+}
+
+/** The decision `authenticate`'s answer makes: refused (a Response, or false), else accepted. */
+function verdict(
+  answer: unknown,
+  consumer: Consumer,
+  request: Request,
+  params: Readonly<Record<string, string>>,
+  connect: Connect,
+): SlotlessDecision {
+  if (answer instanceof Response) return { accepted: false, response: answer };
+  if (answer === false) return { accepted: false, response: text(403, "Forbidden") };
+  return {
+    accepted: true,
+    consumer,
+    accept: (socket) => connect(consumer, request, params, socket),
+  };
 }
 
 // --- connection slots ---
