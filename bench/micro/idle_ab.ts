@@ -5,11 +5,13 @@
  * process, the same load client (bench/load.ts). Prints each run, then per server the median and
  * range of RSS and JS heap per connection and of the ratio to the same round's raw server.
  *
- * `deno run -A bench/micro/idle_ab.ts --base /tmp/base [--rounds 5] [--conns 5000] [--capped]`
+ * `deno run -A bench/micro/idle_ab.ts --base /tmp/base [--rounds 5] [--conns 5000] [--capped]
+ * [--node]`: `--node` runs the Node servers instead (bench/servers/raw_ws.ts and
+ * switchboard_node.ts, compiled for Node by scripts/compile_node.ts in each tree).
  *
  * @module
  */
-import { deno, ROOT, spawn } from "../lib.ts";
+import { type Child, deno, ROOT, spawn } from "../lib.ts";
 
 const arg = (name: string, fallback: string) => {
   const i = Deno.args.indexOf(`--${name}`);
@@ -18,20 +20,57 @@ const arg = (name: string, fallback: string) => {
 const base = arg("base", "");
 const rounds = Number(arg("rounds", "5"));
 const conns = Number(arg("conns", "5000"));
-const flags = Deno.args.includes("--capped")
-  ? "--expose-gc,--max-semi-space-size=1"
-  : "--expose-gc";
+const capped = Deno.args.includes("--capped");
+const flags = capped ? "--expose-gc,--max-semi-space-size=1" : "--expose-gc";
+const onNode = Deno.args.includes("--node");
 
 interface Server {
   name: string;
-  start(): ReturnType<typeof deno>;
+  start(): Promise<Child>;
   path: string;
 }
-const servers: Server[] = [
-  { name: "raw", start: () => deno("servers/raw_deno.ts", ["idle"], env()), path: "/" },
-  { name: "new", start: () => deno("servers/switchboard.ts", ["idle"], env()), path: "/ws/idle" },
-];
-if (base) {
+
+/** Compiles a tree's two Node servers (as bench/scenarios/node.ts does); answers their paths. */
+async function compileNode(tree: string): Promise<string[]> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--config",
+      `${tree}/deno.test.json`,
+      "--allow-all",
+      "--quiet",
+      `${tree}/scripts/compile_node.ts`,
+      ".bench-node",
+      "bench/servers/switchboard_node.ts",
+      "bench/servers/raw_ws.ts",
+    ],
+    cwd: tree,
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error(`compile_node.ts failed in ${tree}`);
+  return new TextDecoder().decode(out.stdout).trim().split("\n");
+}
+const node = (file: string) => () =>
+  spawn("node", [...flags.split(","), file, "idle"], {
+    label: file,
+  });
+
+const servers: Server[] = [];
+if (onNode) {
+  const [sb, raw] = await compileNode(ROOT.replace(/\/$/, ""));
+  servers.push({ name: "raw", start: node(raw), path: "/" });
+  servers.push({ name: "new", start: node(sb), path: "/ws/idle" });
+  if (base) {
+    servers.push({ name: "base", start: node((await compileNode(base))[0]), path: "/ws/idle" });
+  }
+} else {
+  servers.push(
+    { name: "raw", start: () => deno("servers/raw_deno.ts", ["idle"], env()), path: "/" },
+    { name: "new", start: () => deno("servers/switchboard.ts", ["idle"], env()), path: "/ws/idle" },
+  );
+}
+if (base && !onNode) {
   servers.push({
     name: "base",
     start: () =>
@@ -60,7 +99,9 @@ const results: Record<string, Result[]> = {};
 const ratios: Record<string, number[]> = {};
 const heapRatios: Record<string, number[]> = {};
 for (const s of servers) results[s.name] = [];
-console.log(`idle A/B: ${conns} connections, ${rounds} rounds, V8 flags ${flags}`);
+console.log(
+  `idle A/B${onNode ? " on Node" : ""}: ${conns} connections, ${rounds} rounds, V8 flags ${flags}`,
+);
 for (let r = 0; r < rounds; r++) {
   const order = servers.map((_, i) => servers[(i + r) % servers.length]);
   const round: Record<string, Result> = {};

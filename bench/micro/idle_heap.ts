@@ -3,30 +3,44 @@
  * under the inspector, takes a V8 heap snapshot, opens N idle sockets from this process, takes a
  * second snapshot, and prints the difference per (node type, constructor name), per connection.
  *
- * `deno run -A bench/micro/idle_heap.ts [switchboard|raw] [connections] [top]`
+ * `deno run -A bench/micro/idle_heap.ts [switchboard|raw] [connections] [top] [--alloc] [--node]`:
+ * `--node` runs the Node servers compiled into .bench-node/ (bench/scenarios/node.ts compiles
+ * them; so does `bench/micro/idle_ab.ts --node`).
  *
  * @module
  */
-const which = Deno.args[0] ?? "switchboard";
-const N = Number(Deno.args[1] ?? 2000);
-const TOP = Number(Deno.args[2] ?? 40);
+const positional = Deno.args.filter((a) => !a.startsWith("--"));
+const which = positional[0] ?? "switchboard";
+const N = Number(positional[1] ?? 2000);
+const TOP = Number(positional[2] ?? 40);
+const onNode = Deno.args.includes("--node");
 const inspectPort = 9300 + Math.floor(Math.random() * 500);
 const script = which === "raw" ? "servers/raw_deno.ts" : "servers/switchboard.ts";
 const path = which === "raw" ? "/" : "/ws/idle";
+const nodeScript = new URL(
+  `../../.bench-node/bench/servers/${which === "raw" ? "raw_ws.js" : "switchboard_node.js"}`,
+  import.meta.url,
+).pathname;
 
-const proc = new Deno.Command(Deno.execPath(), {
-  args: [
-    "run",
-    "-A",
-    "--quiet",
-    `--inspect=127.0.0.1:${inspectPort}`,
-    "--v8-flags=--expose-gc",
-    new URL(`../${script}`, import.meta.url).pathname,
-    "idle",
-  ],
-  stdout: "piped",
-  stderr: "null",
-}).spawn();
+const proc = onNode
+  ? new Deno.Command("node", {
+    args: [`--inspect=127.0.0.1:${inspectPort}`, "--expose-gc", nodeScript, "idle"],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn()
+  : new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      `--inspect=127.0.0.1:${inspectPort}`,
+      "--v8-flags=--expose-gc",
+      new URL(`../${script}`, import.meta.url).pathname,
+      "idle",
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
 const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
 let out = "";
 while (!out.includes("READY")) out += (await reader.read()).value ?? "";
