@@ -38,12 +38,9 @@ import { LayerLoop } from "./layer_loop.ts";
 import { PendingBudget, RateLimiter, type RateLimitSettings, textTooBig } from "./limits.ts";
 import { Outbox } from "./outbox.ts";
 import { DONE, SerialQueue, type Task, withFinally } from "./serial_queue.ts";
-import { Subscriptions, type Target } from "./subscriptions.ts";
+import { NO_SUBSCRIPTIONS, Subscriptions, type Target } from "./subscriptions.ts";
 import { Recovery, type RecoveryHost, usesHistory } from "./recovery.ts";
 import { ConnectionTimers, type TimedConnection } from "./timers.ts";
-
-/** The subscriptions of a connection that never subscribed (layer messages look topics up). */
-const NO_SUBSCRIPTIONS: Pick<Subscriptions, "get"> = { get: () => undefined };
 
 /** Settings the App passes to each connection. */
 export interface ConnectionSettings {
@@ -76,19 +73,18 @@ export class Connection implements ConnectionHandle, TimedConnection {
   readonly #frames = new SerialQueue();
   readonly #outbox: Outbox;
   readonly #layer: LayerLoop;
-  /** Made at the first subscription (idle connections, most without topics, keep none). */
+  // Made when first needed, so that idle connections keep none: the subscriptions at the first
+  // subscribe, the pending budget at the first frame, the timers at once only with an idle timeout.
   #subscriptions: Subscriptions | undefined;
-  readonly #rateLimit: RateLimiter | undefined;
-  /** Made at the first client frame. */
   #pending: PendingBudget | undefined;
+  #timers: ConnectionTimers | undefined;
+  readonly #rateLimit: RateLimiter | undefined;
   /** The history streams (consumers and topics with `static history` only). */
   readonly streams: Recovery | undefined;
   #state: "new" | "open" | "closing" | "closed" = "new";
   #disconnected: Promise<void> | undefined;
   #defaultTopic: string | undefined;
   #closeQueued = false;
-  /** Made at once with an idle timeout, else when the connection is closed (the close timer). */
-  #timers: ConnectionTimers | undefined;
 
   constructor(
     consumer: Consumer,
@@ -98,43 +94,34 @@ export class Connection implements ConnectionHandle, TimedConnection {
     settings: ConnectionSettings,
   ) {
     this.consumer = consumer;
-    this.cls = consumer.constructor as ConsumerClass;
-    this.table = handlerTable(this.cls);
+    const cls = this.cls = consumer.constructor as ConsumerClass;
+    this.table = handlerTable(cls);
     this.#socket = socket;
     this.#settings = settings;
     this.#params = params;
-    this.#outbox = new Outbox(socket, this.cls, settings, this);
-    // Without an idle timeout the timers only serve a close: made then (#closeTimer).
-    if (settings.idleTimeoutMs) this.#timers = this.#newTimers();
-    this.streams = usesHistory(this.cls)
-      ? Recovery.for(this.cls, request.url, this.#recoveryHost())
+    this.#outbox = new Outbox(socket, cls, settings, this);
+    // The connection is its timers' host (an object literal with getters would be a dictionary).
+    if (settings.idleTimeoutMs) this.#timers = new ConnectionTimers(this, settings);
+    this.streams = usesHistory(cls)
+      ? Recovery.for(cls, request.url, this.#recoveryHost())
       : undefined;
     this.#layer = new LayerLoop(this, this.#outbox, settings.maxPendingFrames, settings.observer);
     if (settings.rateLimit) this.#rateLimit = new RateLimiter(settings.rateLimit);
     consumer[CONSUMER_BINDING] = new ConnectionBinding(request, params, this);
   }
 
-  /** The connection is its timers' host (an object literal with getters would be a dictionary). */
-  #newTimers(): ConnectionTimers {
-    const { idleTimeoutMs, closeTimeoutMs } = this.#settings;
-    return new ConnectionTimers(this, idleTimeoutMs, closeTimeoutMs);
-  }
-
   /** What the history streams reach this connection through (classes with history only). */
   #recoveryHost(): RecoveryHost {
-    const settings = this.#settings;
     return {
       consumer: this.consumer,
       layer: () => this.#layer.layer,
       write: (frame, envelope) => this.#outbox.write(frame, envelope),
       dispatch: (message, position) => this.#dispatchLayer(message, position),
       schedule: (task) => this.#layer.schedule(task),
-      allStreams: (streams) => {
-        const subscriptions = this.#subscriptions;
-        return this.consumer.groups.every((g) => streams.has(g)) &&
-          (subscriptions?.topics ?? []).every((t) => streams.has(subscriptions!.get(t)!.group));
-      },
-      observe: (outcome) => settings.observer?.recovery?.(outcome),
+      allStreams: (streams) =>
+        this.consumer.groups.every((g) => streams.has(g)) &&
+        this.subscriptions.every((t) => streams.has(this.#subscriptions!.get(t)!.group)),
+      observe: (outcome) => this.#settings.observer?.recovery?.(outcome),
     };
   }
 
@@ -256,12 +243,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
       }
       const presence = presenceDisconnected(this.consumer); // undefined without presence
       if (presence) await presence;
-      const subscriptions = this.#subscriptions;
-      if (subscriptions) {
-        for (const topic of subscriptions.topics) {
-          await subscriptions.end(topic);
-        }
-      }
+      for (const topic of this.subscriptions) await this.#subscriptions!.end(topic);
       const layer = this.#layer;
       // Groups first: a group message that lands after the receive loop stopped would keep a
       // mailbox for the released channel until it expires.
@@ -286,7 +268,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
       void this.closed(code, reason);
       return;
     }
-    (this.#timers ??= this.#newTimers()).armClose();
+    (this.#timers ??= new ConnectionTimers(this, this.#settings)).armClose();
   }
 
   // --- what the consumer reaches (through its binding) -----------------------------------------
@@ -320,7 +302,6 @@ export class Connection implements ConnectionHandle, TimedConnection {
 
   /** A text frame from the socket: the pipeline starts here. */
   text(data: string): void {
-    if (this.#state !== "open" && this.#state !== "new") return;
     // 1) limits: rate, frame size, then the pending budget (#enqueue).
     if (!this.#admit()) return;
     const limit = this.cls.maxFrameBytes ?? this.#settings.maxFrameBytes;
@@ -334,7 +315,6 @@ export class Connection implements ConnectionHandle, TimedConnection {
 
   /** A binary frame from the socket: refused (the protocol is JSON text), within the limits. */
   binary(data: Uint8Array): void {
-    if (this.#state !== "open" && this.#state !== "new") return;
     if (!this.#admit()) return;
     const limit = this.cls.maxFrameBytes ?? this.#settings.maxFrameBytes;
     if (data.byteLength > limit) {
@@ -347,9 +327,9 @@ export class Connection implements ConnectionHandle, TimedConnection {
     });
   }
 
-  /** 1) limits: the rate limit; false when the frame must not be handled. */
+  /** 1) limits: the rate limit; false when the frame must not be handled (nor a closed one). */
   #admit(): boolean {
-    if (this.#closeQueued) return false;
+    if (this.#closeQueued || (this.#state !== "open" && this.#state !== "new")) return false;
     this.#timers?.touch();
     const verdict = this.#rateLimit?.take() ?? "ok";
     if (verdict === "ok") return true;
@@ -374,10 +354,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
    * replies still queued, and the connection goes on.
    */
   #enqueue(size: number, task: Task): void {
-    const pending = this.#pending ??= new PendingBudget(
-      this.#settings.maxPendingFrames,
-      this.#settings.maxPendingBytes,
-    );
+    const pending = this.#pending ??= new PendingBudget(this.#settings);
     if (!pending.take(size)) {
       getLogger().debug(`${this.cls.name}: refused a frame, ${pending.frames} still pending`);
       this.#outbox.write(tooManyPending(pending.maxFrames, pending.maxBytes));
