@@ -9,7 +9,7 @@ import { clock } from "../clock.ts";
 import { DirectAbortController } from "../abort.ts";
 import type { BroadcastOptions, Consumer, ConsumerClass } from "../consumer/consumer.ts";
 import { ClosedError, LayerUnavailableError } from "../errors.ts";
-import type { ChannelLayer, JsonValue, LayerMessage } from "../layers/layer.ts";
+import type { ChannelLayer, JsonValue, LayerMessage, ReceiveOptions } from "../layers/layer.ts";
 import { GROUP_TYPE } from "../layers/messages.ts";
 import { assertGroupName } from "../layers/names.ts";
 import { getLogger } from "../logger.ts";
@@ -19,7 +19,7 @@ import type { AnyMessage } from "../protocol/message.ts";
 import type { ConnectionObserver } from "../observe/hooks.ts";
 import type { ServerSocket } from "../runtime/socket.ts";
 import type { Outbox } from "./outbox.ts";
-import { SerialQueue, withFinally } from "./serial_queue.ts";
+import { DONE, SerialQueue, withFinally } from "./serial_queue.ts";
 import type { StreamHooks } from "./recovery.ts";
 import { sendToGroup } from "../layers/history.ts";
 
@@ -51,8 +51,17 @@ export interface LayerLoopHost {
 export class LayerLoop {
   #layer: ChannelLayer | undefined;
   #channelName = "";
+  /** The receive loop: not started (no channel yet), waiting or handling, or ended. */
+  #loop: "off" | "on" | "ended" = "off";
+  /** Settled when the loop ends; made only when someone waits for that (the disconnect). */
   #receiving: Promise<void> | undefined;
-  readonly #queue = new SerialQueue();
+  #ended: (() => void) | undefined;
+  /** The options of every wait, and the wait's two callbacks: made once, with the channel. */
+  #options: ReceiveOptions | undefined;
+  #onMessage: ((message: LayerMessage) => void) | undefined;
+  #onFailure: ((error: unknown) => void) | undefined;
+  /** The queue of layer messages and scheduled tasks, made at the first one. */
+  #queue: SerialQueue | undefined;
   #pending = 0;
   readonly #abort = new DirectAbortController();
   /**
@@ -98,12 +107,12 @@ export class LayerLoop {
 
   /** Resolves when every layer message queued so far has been handled. */
   get idle(): Promise<void> {
-    return this.#queue.idle;
+    return this.#queue ? this.#queue.idle : DONE;
   }
 
   /** Runs `task` on the layer queue, after the layer messages received so far. */
   schedule(task: () => Promise<void>): void {
-    void this.#queue.push(task);
+    void (this.#queue ??= new SerialQueue()).push(task);
   }
 
   /**
@@ -115,9 +124,10 @@ export class LayerLoop {
     const { cls, consumer } = this.host;
     if (cls.layer === null) return undefined;
     this.#layer = cls.getLayer();
-    const initial = [...new Set([...cls.defaultGroups(), ...consumer.groups])];
+    const set = consumer.groups; // groups set on the consumer before, after the class's
     consumer.groups = [];
-    for (const g of initial) (this.#pendingGroups ??= new Set()).add(g);
+    for (const g of cls.defaultGroups()) (this.#pendingGroups ??= new Set()).add(g);
+    for (const g of set) (this.#pendingGroups ??= new Set()).add(g);
     return this.#attach().catch((error) => this.unavailable(error));
   }
 
@@ -128,9 +138,10 @@ export class LayerLoop {
       const name = await layer.newChannel(this.host.cls.name || "consumer");
       if (this.host.state !== "open") return LayerLoop.#release(layer, name);
       this.#channelName = name;
-      this.#receiving = this.#receive(layer);
+      this.#startReceiving();
     }
-    for (const g of [...this.#pendingGroups ?? []]) {
+    if (!this.#pendingGroups) return;
+    for (const g of [...this.#pendingGroups]) {
       if (this.host.state === "open") await this.join(g);
     }
   }
@@ -182,7 +193,9 @@ export class LayerLoop {
 
   /** The receive loop, until it ends (undefined before the connection has a channel). */
   get receiving(): Promise<void> | undefined {
-    return this.#receiving;
+    if (this.#loop === "off") return undefined;
+    if (this.#loop === "ended") return DONE;
+    return this.#receiving ??= new Promise((resolve) => this.#ended = resolve);
   }
 
   /** Leaves the consumer's groups (failures logged); `undefined` without a layer. */
@@ -286,29 +299,57 @@ export class LayerLoop {
 
   // --- receive loop ----------------------------------------------------------------------------
 
-  async #receive(layer: ChannelLayer): Promise<void> {
-    const signal = this.#abort.signal;
-    const host = this.host;
-    const options = { signal }; // one object for every wait
-    while (!signal.aborted) {
-      let message: LayerMessage;
-      try {
-        message = await layer.receive(this.#channelName, options);
-      } catch (error) {
-        if (!signal.aborted && !(error instanceof ClosedError)) {
-          getLogger().error(`${host.cls.name}: layer receive failed; closing`, { error });
-          host.close(CloseCode.internalError, "Channel layer failure");
-        }
-        return;
-      }
-      // Backpressure: past maxPendingFrames queued layer messages, stop receiving until they are
-      // handled, so the layer's own per-channel capacity bounds the backlog, not this queue.
-      // Handled at once when nothing is queued before it (a group relay is synchronous: no
-      // promise, no microtask hop), else after the earlier messages and tasks.
-      this.#pending++;
-      const handled = this.#queue.run(() => this.#handle(message));
-      if (this.#pending >= this.maxPending) await handled;
+  // Not an async function: a suspended one keeps a generator, its registers and a promise for
+  // each idle connection. The two callbacks are made once; each wait costs its reaction only.
+
+  /** Starts the loop on the connection's new channel: one wait after another until aborted. */
+  #startReceiving(): void {
+    this.#loop = "on";
+    this.#options = { signal: this.#abort.signal }; // one object for every wait
+    this.#onMessage = this.#received.bind(this); // bound: no closure context kept
+    this.#onFailure = this.#failed.bind(this);
+    this.#next();
+  }
+
+  /** The next wait, unless the loop was stopped. */
+  #next(): void {
+    const options = this.#options!;
+    if (options.signal!.aborted) return this.#end();
+    let message: Promise<LayerMessage>;
+    try {
+      message = this.#layer!.receive(this.#channelName, options);
+    } catch (error) {
+      return this.#failed(error);
     }
+    message.then(this.#onMessage, this.#onFailure);
+  }
+
+  #received(message: LayerMessage): void {
+    // Backpressure: past maxPendingFrames queued layer messages, stop receiving until they are
+    // handled, so the layer's own per-channel capacity bounds the backlog, not this queue.
+    // Handled at once when nothing is queued before it (a group relay is synchronous: no
+    // promise, no microtask hop), else after the earlier messages and tasks.
+    this.#pending++;
+    const handled = (this.#queue ??= new SerialQueue()).run(() => this.#handle(message));
+    if (this.#pending >= this.maxPending) handled.then(() => this.#next());
+    else this.#next();
+  }
+
+  /** A wait failed: the loop ends, and closes the connection unless it was stopped. */
+  #failed(error: unknown): void {
+    try {
+      if (!this.#options!.signal!.aborted && !(error instanceof ClosedError)) {
+        getLogger().error(`${this.host.cls.name}: layer receive failed; closing`, { error });
+        this.host.close(CloseCode.internalError, "Channel layer failure");
+      }
+    } finally {
+      this.#end();
+    }
+  }
+
+  #end(): void {
+    this.#loop = "ended";
+    this.#ended?.();
   }
 
   /** Hands one layer message to the connection; `DONE` when that finished at once. */

@@ -32,10 +32,17 @@ interface Waiter {
   signal: AbortSignal | undefined;
 }
 
+/**
+ * The queue and waiters of a mailbox that has none: shared and frozen (an idle receiver's mailbox
+ * keeps no empty array of its own), replaced by an array of its own at the first entry or waiter.
+ */
+const NO_ENTRIES: Entry[] = Object.freeze([]) as unknown as Entry[];
+const NO_WAITERS: Waiter[] = Object.freeze([]) as unknown as Waiter[];
+
 class Mailbox {
-  queue: Entry[] = [];
+  queue: Entry[] = NO_ENTRIES;
   head = 0;
-  waiters: Waiter[] = [];
+  waiters: Waiter[] = NO_WAITERS;
   /** True while the channel is in `#live` (so a receive need not look it up). */
   live = false;
   /** The signal last seen watched for this channel (so a receive need not look it up). */
@@ -217,7 +224,7 @@ export class Mailboxes {
     if (!box && this.#released.has(channel)) return "closed";
     if (deadline <= now) return "expired";
     if (!box) this.#boxes.set(channel, box = new Mailbox());
-    const waiter = box.waiters.shift();
+    const waiter = box.waiters.length ? box.waiters.shift() : undefined;
     if (waiter) {
       // The box stays (its receiver is about to wait again); the sweep forgets it if not.
       waiter.resolve(message);
@@ -225,7 +232,8 @@ export class Mailboxes {
     }
     this.#dropExpired(channel, box, now);
     if (!force && box.size >= this.#capacity(channel)) return "full";
-    box.queue.push({ deadline, message });
+    if (box.queue === NO_ENTRIES) box.queue = [{ deadline, message }];
+    else box.queue.push({ deadline, message });
     return "delivered";
   }
 
@@ -334,7 +342,7 @@ export class Mailboxes {
   /** Forgets every queued message; waiting receivers keep waiting. */
   clear(): void {
     for (const [channel, box] of this.#boxes) {
-      box.queue = [];
+      box.queue = NO_ENTRIES;
       box.head = 0;
       this.#forget(channel, box);
     }
@@ -345,7 +353,9 @@ export class Mailboxes {
     if (this.#closed) return;
     this.#closed = true;
     for (const box of this.#boxes.values()) {
-      for (const w of box.waiters.splice(0)) w.reject(new ClosedError(`${this.#label} closed`));
+      const waiting = box.waiters;
+      box.waiters = NO_WAITERS;
+      for (const w of waiting) w.reject(new ClosedError(`${this.#label} closed`));
     }
     this.#boxes.clear();
     this.#live.clear();
