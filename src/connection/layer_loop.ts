@@ -20,6 +20,7 @@ import type { ConnectionObserver } from "../observe/hooks.ts";
 import type { ServerSocket } from "../runtime/socket.ts";
 import type { Outbox } from "./outbox.ts";
 import { SerialQueue, withFinally } from "./serial_queue.ts";
+import { type PumpTarget, ReceivePump } from "./receive_pump.ts";
 import type { StreamHooks } from "./recovery.ts";
 import { sendToGroup } from "../layers/history.ts";
 
@@ -286,30 +287,52 @@ export class LayerLoop {
 
   // --- receive loop ----------------------------------------------------------------------------
 
-  async #receive(layer: ChannelLayer): Promise<void> {
+  /**
+   * Receives until {@linkcode LayerLoop.stopReceiving}: pushed by the layer into a
+   * {@linkcode ReceivePump} when it has `receiveNow` (no promise per message), else awaited.
+   */
+  #receive(layer: ChannelLayer): Promise<void> {
     const signal = this.#abort.signal;
-    const host = this.host;
+    const target = this.#target;
+    if (layer.receiveNow) {
+      const pumped = layer as ChannelLayer & Required<Pick<ChannelLayer, "receiveNow">>;
+      return new ReceivePump(pumped, this.#channelName, signal, target).done;
+    }
+    return this.#await(layer, signal, target);
+  }
+
+  async #await(layer: ChannelLayer, signal: AbortSignal, target: PumpTarget): Promise<void> {
     const options = { signal }; // one object for every wait
     while (!signal.aborted) {
       let message: LayerMessage;
       try {
         message = await layer.receive(this.#channelName, options);
       } catch (error) {
-        if (!signal.aborted && !(error instanceof ClosedError)) {
-          getLogger().error(`${host.cls.name}: layer receive failed; closing`, { error });
-          host.close(CloseCode.internalError, "Channel layer failure");
-        }
-        return;
+        return target.failed(error);
       }
-      // Backpressure: past maxPendingFrames queued layer messages, stop receiving until they are
-      // handled, so the layer's own per-channel capacity bounds the backlog, not this queue.
-      // Handled at once when nothing is queued before it (a group relay is synchronous: no
-      // promise, no microtask hop), else after the earlier messages and tasks.
-      this.#pending++;
-      const handled = this.#queue.run(() => this.#handle(message));
-      if (this.#pending >= this.maxPending) await handled;
+      const wait = target.accept(message);
+      if (wait) await wait;
     }
   }
+
+  /** Where either loop hands what it received. */
+  readonly #target: PumpTarget = {
+    // Backpressure: past maxPendingFrames queued layer messages, stop receiving until they are
+    // handled, so the layer's own per-channel capacity bounds the backlog, not this queue.
+    // Handled at once when nothing is queued before it (a group relay is synchronous: no
+    // promise, no microtask hop), else after the earlier messages and tasks.
+    accept: (message) => {
+      this.#pending++;
+      const handled = this.#queue.run(() => this.#handle(message));
+      return this.#pending >= this.maxPending ? handled : undefined;
+    },
+    failed: (error) => {
+      if (this.#abort.signal.aborted || error instanceof ClosedError) return;
+      const host = this.host;
+      getLogger().error(`${host.cls.name}: layer receive failed; closing`, { error });
+      host.close(CloseCode.internalError, "Channel layer failure");
+    },
+  };
 
   /** Hands one layer message to the connection; `DONE` when that finished at once. */
   #handle(message: LayerMessage): Promise<void> {

@@ -3,15 +3,16 @@
  * Redis queue).
  *
  * Messages land here (sent in-process, or read from Redis by a layer's long-lived reader);
- * `receive()` only waits on a mailbox, so aborting it never loses a message. A full mailbox drops the incoming message,
- * counts it and logs it; expired messages are dropped when they would be delivered.
+ * `receive()` and `receiveNow()` only wait on a mailbox, so aborting them never loses a message.
+ * A full mailbox drops the incoming message, counts it and logs it; expired messages are dropped
+ * when they would be delivered.
  *
  * @module
  */
 import { clock } from "../clock.ts";
 import { onAbort } from "../abort.ts";
 import { ClosedError } from "../errors.ts";
-import type { LayerMessage, ReceiveOptions } from "./layer.ts";
+import type { LayerMessage, ReceiveOptions, ReceiveSink } from "./layer.ts";
 import { getLogger } from "../logger.ts";
 
 /** Why a message was dropped. */
@@ -26,10 +27,20 @@ interface Entry {
 }
 
 interface Waiter {
-  resolve(message: LayerMessage): void;
-  reject(reason: unknown): void;
+  /** Told the outcome: a `receive`'s promise, or the sink of a `receiveNow`. */
+  sink: ReceiveSink;
   /** The receiver's signal: its channel's watcher (`#watch`) ends the wait when it aborts. */
   signal: AbortSignal | undefined;
+}
+
+/** Tells a waiter its message (`ok`) or why it ends; a sink that throws is logged, no more. */
+function tell(label: string, waiter: Waiter, ok: boolean, value: unknown): void {
+  try {
+    if (ok) waiter.sink.resolve(value as LayerMessage);
+    else waiter.sink.reject(value);
+  } catch (error) {
+    getLogger().error(`${label}: a receiver's sink threw`, { error });
+  }
 }
 
 class Mailbox {
@@ -220,7 +231,8 @@ export class Mailboxes {
     const waiter = box.waiters.shift();
     if (waiter) {
       // The box stays (its receiver is about to wait again); the sweep forgets it if not.
-      waiter.resolve(message);
+      // Last: a sink may handle the message at once, and wait (or send) again from here.
+      tell(this.#label, waiter, true, message);
       return "delivered";
     }
     this.#dropExpired(channel, box, now);
@@ -246,7 +258,48 @@ export class Mailboxes {
       if (signal.reason instanceof ClosedError) this.release(channel);
       return Promise.reject(signal.reason);
     }
-    const box = this.#box(channel);
+    const box = this.#open(channel, signal);
+    const entry = this.#take(channel, box);
+    if (entry) return Promise.resolve(entry.message);
+    let sink: ReceiveSink;
+    const promise = new Promise<LayerMessage>((resolve, reject) => sink = { resolve, reject });
+    this.#park(channel, box, { sink: sink!, signal });
+    return promise;
+  }
+
+  /**
+   * `ChannelLayer.receiveNow` on the mailbox: the message waiting on `channel`, else `undefined`
+   * with `sink` parked until one arrives, the signal aborts or the mailboxes close. `null` when
+   * closed, when the signal is already aborted or when `check` (the layer's name and ownership
+   * checks, run only while no receiver has the channel open) throws: the caller's `receive` then
+   * rejects (and releases the channel on a `ClosedError`).
+   */
+  receiveNow(
+    channel: string,
+    sink: ReceiveSink,
+    options: ReceiveOptions = {},
+    check?: (channel: string) => void,
+  ): LayerMessage | undefined | null {
+    const { signal } = options;
+    if (this.#closed || signal?.aborted) return null;
+    const found = this.#boxes.get(channel);
+    if (check && !found?.live) {
+      try {
+        check(channel);
+      } catch {
+        return null;
+      }
+    }
+    const box = this.#open(channel, signal, found);
+    const entry = this.#take(channel, box);
+    if (entry) return entry.message;
+    this.#park(channel, box, { sink, signal });
+    return undefined;
+  }
+
+  /** The box of a receiver of `channel` (`found`, if known), live, its signal watched. */
+  #open(channel: string, signal: AbortSignal | undefined, found?: Mailbox): Mailbox {
+    const box = found ?? this.#box(channel);
     if (signal && box.watched !== signal) {
       if (this.#receivers.get(channel) !== signal) this.#watch(channel, signal);
       box.watched = signal;
@@ -256,18 +309,24 @@ export class Mailboxes {
       this.#live.add(channel);
       box.live = true;
     }
+    return box;
+  }
+
+  /** The next message of a box that has not expired. */
+  #take(channel: string, box: Mailbox): Entry | undefined {
     this.#dropExpired(channel, box, clock.now());
-    const entry = box.shift();
-    if (entry) return Promise.resolve(entry.message);
-    // No abort listener per wait: the channel's watcher (`#watch`) ends the waits of its signal.
-    const promise = new Promise<LayerMessage>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, signal };
-      // `[waiter]` when alone (the usual case): an array grown by a push reserves room for 17.
-      if (box.waiters.length) box.waiters.push(waiter);
-      else box.waiters = [waiter];
-    });
+    return box.shift();
+  }
+
+  /**
+   * Parks a waiter on an empty box. No abort listener per wait: the channel's watcher (`#watch`)
+   * ends the waits of its signal.
+   */
+  #park(channel: string, box: Mailbox, waiter: Waiter): void {
+    // `[waiter]` when alone (the usual case): an array grown by a push reserves room for 17.
+    if (box.waiters.length) box.waiters.push(waiter);
+    else box.waiters = [waiter];
     this.#onDemand?.(channel);
-    return promise;
   }
 
   /**
@@ -292,7 +351,7 @@ export class Mailboxes {
       const current = this.#receivers.get(channel) === signal;
       if (current) this.#receivers.delete(channel);
       if ((current || ended.length) && signal.reason instanceof ClosedError) this.release(channel);
-      for (const w of ended) w.reject(signal.reason);
+      for (const w of ended) tell(this.#label, w, false, signal.reason);
     });
   }
 
@@ -345,7 +404,9 @@ export class Mailboxes {
     if (this.#closed) return;
     this.#closed = true;
     for (const box of this.#boxes.values()) {
-      for (const w of box.waiters.splice(0)) w.reject(new ClosedError(`${this.#label} closed`));
+      for (const w of box.waiters.splice(0)) {
+        tell(this.#label, w, false, new ClosedError(`${this.#label} closed`));
+      }
     }
     this.#boxes.clear();
     this.#live.clear();
