@@ -14,60 +14,13 @@ import { onAbort } from "../abort.ts";
 import { ClosedError } from "../errors.ts";
 import type { LayerMessage, ReceiveOptions, ReceiveSink } from "./layer.ts";
 import { getLogger } from "../logger.ts";
+import { type Entry, Mailbox, tell, type Waiter } from "./mailbox_box.ts";
 
 /** Why a message was dropped. */
 export type DropReason = "full" | "expired" | "invalid";
 
 /** Called for every dropped message (for metrics and tests). */
 export type DropListener = (info: { channel: string; reason: DropReason; count: number }) => void;
-
-interface Entry {
-  deadline: number;
-  message: LayerMessage;
-}
-
-interface Waiter {
-  /** Told the outcome: a `receive`'s promise, or the sink of a `receiveNow`. */
-  sink: ReceiveSink;
-  /** The receiver's signal: its channel's watcher (`#watch`) ends the wait when it aborts. */
-  signal: AbortSignal | undefined;
-}
-
-/** Tells a waiter its message (`ok`) or why it ends; a sink that throws is logged, no more. */
-function tell(label: string, waiter: Waiter, ok: boolean, value: unknown): void {
-  try {
-    if (ok) waiter.sink.resolve(value as LayerMessage);
-    else waiter.sink.reject(value);
-  } catch (error) {
-    getLogger().error(`${label}: a receiver's sink threw`, { error });
-  }
-}
-
-class Mailbox {
-  queue: Entry[] = [];
-  head = 0;
-  waiters: Waiter[] = [];
-  /** True while the channel is in `#live` (so a receive need not look it up). */
-  live = false;
-  /** The signal last seen watched for this channel (so a receive need not look it up). */
-  watched: AbortSignal | undefined;
-  get size(): number {
-    return this.queue.length - this.head;
-  }
-  shift(): Entry | undefined {
-    if (this.head >= this.queue.length) return undefined;
-    const entry = this.queue[this.head];
-    this.queue[this.head++] = undefined as unknown as Entry;
-    if (this.head > 64 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
-    return entry;
-  }
-  peek(): Entry | undefined {
-    return this.queue[this.head];
-  }
-}
 
 /**
  * Deep-freezes a value (messages are shared between members of a group). Iterative (an explicit
