@@ -204,6 +204,8 @@ export {
   type BurstResult,
   type StopOptions,
   Worker,
+  type WorkerEvent,
+  type WorkerEventJob,
   type WorkerOptions,
 } from "./src/jobs/worker.ts";
 export {
@@ -233,6 +235,7 @@ export {
   type PresenceBackend,
   type PresenceDiff,
   type PresenceEntries,
+  type PresenceEvent,
   PresenceLimitError,
   type PresenceList,
   type PresenceListener,

@@ -320,7 +320,7 @@ async function fanout() {
 }
 
 async function mem(): Promise<
-  { rss: number; heapUsed: number; connections: number }
+  { rss: number; heapUsed: number; heapTotal?: number; connections: number }
 > {
   const r = await fetch(args["mem-url"]);
   return await r.json();
@@ -346,6 +346,7 @@ async function idle() {
     connections: after.connections,
     rssPerConn: (after.rss - before.rss) / conns,
     heapPerConn: (after.heapUsed - before.heapUsed) / conns,
+    heapTotalPerConn: ((after.heapTotal ?? NaN) - (before.heapTotal ?? NaN)) / conns,
     rssBefore: before.rss,
     rssAfter: after.rss,
     connectSeconds,

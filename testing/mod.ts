@@ -81,4 +81,5 @@ export {
   spawnApp,
   type SpawnAppOptions,
   type SpawnedApp,
+  type WaitForOutputOptions,
 } from "./spawn_app.ts";

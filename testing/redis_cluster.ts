@@ -16,6 +16,18 @@
  * @module
  */
 import { ServiceUnavailableError } from "./services.ts";
+import {
+  clusterCli,
+  clusterPorts,
+  createCluster,
+  keySlot,
+  NODE_ATTEMPTS,
+  type NodeLine,
+  parseNodes,
+  until,
+} from "./redis_cluster_cli.ts";
+
+export { clusterCli, keySlot } from "./redis_cluster_cli.ts";
 
 /** One node of a {@linkcode RedisClusterServer}. */
 export interface ClusterNode {
@@ -25,154 +37,6 @@ export interface ClusterNode {
   readonly url: string;
   /** True while its process runs (false once killed or stopped). */
   readonly running: boolean;
-}
-
-/** Runs `redis-cli -p <port> <args>` and returns its standard output (throws on failure). */
-export function clusterCli(port: number, ...args: string[]): Promise<string> {
-  return clusterCliWithin(CLI_TIMEOUT_MS, port, ...args);
-}
-
-/** A `redis-cli` call that has not ended within this long is killed (it then throws). */
-const CLI_TIMEOUT_MS = 10_000;
-
-/** {@linkcode clusterCli}, killed after `ms` (a `redis-cli` that waits for ever fails instead). */
-async function clusterCliWithin(ms: number, port: number, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command("redis-cli", {
-    args: ["-p", String(port), ...args],
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(ms),
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  if (!out.success) {
-    throw new Error(`redis-cli ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return text;
-}
-
-function portFree(port: number): boolean {
-  try {
-    Deno.listen({ hostname: "127.0.0.1", port }).close();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** `count` ports in 20000..44999 whose port + 10000 is free too. */
-function clusterPorts(count: number): number[] {
-  const ports: number[] = [];
-  for (let tries = 0; ports.length < count && tries < 1000; tries++) {
-    const port = 20000 + Math.floor(Math.random() * 25000);
-    if (ports.includes(port) || ports.includes(port + 10000) || ports.includes(port - 10000)) {
-      continue;
-    }
-    if (portFree(port) && portFree(port + 10000)) ports.push(port);
-  }
-  if (ports.length < count) throw new Error("No free loopback ports for a Redis Cluster");
-  return ports;
-}
-
-/**
- * `redis-cli --cluster create` on `nodes`, bounded, with its handshakes seen through.
- *
- * redis-cli assigns the slots, sends one `CLUSTER MEET` per node and then waits, for ever, until
- * every node knows every other. On a loaded machine a handshake can time out (it has the
- * cluster's 1 s node timeout) and is dropped, and that node is never met: the create hung a test
- * for good (seen in `.ci/run`: the first node knew only itself minutes later; one more MEET let
- * the create finish at once). So while it waits, nodes the first one does not know are met again,
- * every half second, once the slots are assigned (before that redis-cli still checks that each
- * node is empty and knows nobody).
- */
-async function createCluster(nodes: readonly ClusterNode[]): Promise<void> {
-  const first = nodes[0].port;
-  let creating = true;
-  const meeting = (async () => {
-    while (creating) {
-      await new Promise((r) => setTimeout(r, 500));
-      if (!creating) return;
-      try {
-        const view = await clusterCli(first, "CLUSTER", "NODES");
-        if (!/ connected \d/.test(view)) continue; // no slots yet: redis-cli has not begun
-        for (const n of nodes.slice(1)) {
-          if (!view.includes(`127.0.0.1:${n.port}@`)) {
-            await clusterCli(first, "CLUSTER", "MEET", "127.0.0.1", String(n.port));
-          }
-        }
-      } catch {
-        // a node not answering yet: the next round tries again
-      }
-    }
-  })();
-  try {
-    await clusterCliWithin(
-      60_000,
-      first,
-      "--cluster",
-      "create",
-      ...nodes.map((n) => `127.0.0.1:${n.port}`),
-      "--cluster-replicas",
-      "1",
-      "--cluster-yes",
-    );
-  } finally {
-    creating = false;
-    await meeting;
-  }
-}
-
-async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`Redis Cluster: ${what} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** One line of `CLUSTER NODES`. */
-interface NodeLine {
-  id: string;
-  port: number;
-  master: boolean;
-  failed: boolean;
-  masterId: string;
-  slots: string[];
-}
-
-function parseNodes(text: string): NodeLine[] {
-  return text.trim().split("\n").filter(Boolean).map((line) => {
-    const f = line.trim().split(" ");
-    return {
-      id: f[0],
-      port: Number(/:(\d+)@/.exec(f[1])?.[1]),
-      master: f[2].includes("master"),
-      failed: f[2].includes("fail"),
-      masterId: f[3],
-      slots: f.slice(8),
-    };
-  });
-}
-
-/** The hash slot of a key (CRC16/XMODEM of its hash tag or of the whole key, mod 16384). */
-export function keySlot(key: string): number {
-  const open = key.indexOf("{");
-  if (open !== -1) {
-    const close = key.indexOf("}", open + 1);
-    if (close > open + 1) key = key.slice(open + 1, close);
-  }
-  let crc = 0;
-  for (const b of new TextEncoder().encode(key)) {
-    crc ^= b << 8;
-    for (let i = 0; i < 8; i++) {
-      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-    }
-  }
-  return crc % 16384;
 }
 
 /** A private 3-master, 3-replica Redis Cluster (see {@linkcode startRedisCluster}). */
@@ -202,29 +66,13 @@ export class RedisClusterServer implements AsyncDisposable {
     }
     const dir = await Deno.makeTempDir({ prefix: "redis-cluster-" });
     const cluster = new RedisClusterServer([], dir);
-    const nodes = cluster.nodes;
-    for (const port of clusterPorts(6)) {
-      const procs = cluster.#procs;
-      nodes.push({
-        port,
-        url: `redis://127.0.0.1:${port}`,
-        get running() {
-          return procs.has(port);
-        },
-      });
-    }
     try {
-      for (const node of nodes) cluster.#spawn(node);
-      await Promise.all(
-        nodes.map((n) =>
-          until(
-            `node ${n.port} answers`,
-            10_000,
-            async () => (await clusterCli(n.port, "PING")).trim() === "PONG",
-          )
-        ),
-      );
-      await createCluster(nodes);
+      const ports = clusterPorts(6);
+      // Settled, not raced: a failed node must not leave others starting after the stop below.
+      const started = await Promise.allSettled(ports.map((port, i) => cluster.#startNode(i, port)));
+      const failed = started.find((s) => s.status === "rejected");
+      if (failed) throw failed.reason;
+      await createCluster(cluster.nodes);
       await cluster.waitOk();
       return cluster;
     } catch (error) {
@@ -233,40 +81,78 @@ export class RedisClusterServer implements AsyncDisposable {
     }
   }
 
-  #spawn(node: ClusterNode): void {
+  /** A node on `port` whose `running` follows its process. */
+  #node(port: number): ClusterNode {
+    const procs = this.#procs;
+    return {
+      port,
+      url: `redis://127.0.0.1:${port}`,
+      get running() {
+        return procs.has(port);
+      },
+    };
+  }
+
+  /**
+   * Starts node `index` on `port` and waits until it answers. When its process exits first (the
+   * port or its bus was taken in the meantime), it starts again on other free ports.
+   */
+  async #startNode(index: number, port: number): Promise<void> {
+    for (let attempt = 1;; attempt++) {
+      const node = this.#node(port);
+      this.nodes[index] = node;
+      const child = this.#spawn(node);
+      let exited: Deno.CommandStatus | undefined;
+      child.status.then((s) => exited = s);
+      await until(`node ${port} answers`, 10_000, async () => {
+        if (exited) return true;
+        return (await clusterCli(port, "PING")).trim() === "PONG";
+      });
+      if (!exited) return;
+      this.#procs.delete(port);
+      if (attempt === NODE_ATTEMPTS) {
+        throw new Error(
+          `Redis Cluster: node on port ${port} exited (code ${exited.code}) ${attempt} times`,
+        );
+      }
+      const used = this.nodes.filter(Boolean).map((n) => n.port);
+      [port] = clusterPorts(1, [...used, ...used.map((p) => p + 10000)]);
+    }
+  }
+
+  #spawn(node: ClusterNode): Deno.ChildProcess {
     const nodeDir = `${this.#dir}/${node.port}`;
     Deno.mkdirSync(nodeDir, { recursive: true });
-    this.#procs.set(
-      node.port,
-      new Deno.Command("redis-server", {
-        args: [
-          "--port",
-          String(node.port),
-          "--bind",
-          "127.0.0.1",
-          "--cluster-enabled",
-          "yes",
-          "--cluster-config-file",
-          `${nodeDir}/nodes.conf`,
-          "--cluster-node-timeout",
-          "1000",
-          // A master waits this long (default 5 s) for more replicas before a diskless full sync:
-          // each replica here syncs alone, so waiting only delays the cluster's first `ok`.
-          "--repl-diskless-sync-delay",
-          "0",
-          "--dir",
-          nodeDir,
-          "--save",
-          "",
-          "--appendonly",
-          "no",
-          "--loglevel",
-          "warning",
-        ],
-        stdout: "null",
-        stderr: "null",
-      }).spawn(),
-    );
+    const child = new Deno.Command("redis-server", {
+      args: [
+        "--port",
+        String(node.port),
+        "--bind",
+        "127.0.0.1",
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        `${nodeDir}/nodes.conf`,
+        "--cluster-node-timeout",
+        "1000",
+        // A master waits this long (default 5 s) for more replicas before a diskless full sync:
+        // each replica here syncs alone, so waiting only delays the cluster's first `ok`.
+        "--repl-diskless-sync-delay",
+        "0",
+        "--dir",
+        nodeDir,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--loglevel",
+        "warning",
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    this.#procs.set(node.port, child);
+    return child;
   }
 
   async #kill(port: number): Promise<void> {

@@ -8,6 +8,9 @@
  *
  * await using other = await spawnApp("./main.ts", { REDIS_URL: redis.url });
  * // connect communicators to other.url …
+ * const saved = other.waitForOutput(/^saved /); // a line the app prints from now on
+ * // … make it save something, then:
+ * await saved;
  * await other.kill(); // SIGKILL: a crash, no onDisconnect, no cleanup
  * ```
  *
@@ -49,6 +52,14 @@ export interface AppExitStatus {
   readonly signal: string | null;
 }
 
+/** Options of {@linkcode SpawnedApp.waitForOutput}. */
+export interface WaitForOutputOptions {
+  /** How many matching lines to wait for (default 1). */
+  count?: number;
+  /** How long to wait, in ms (default 10 000); then the wait rejects with the app's output. */
+  timeoutMs?: number;
+}
+
 /** A running app process (see {@linkcode spawnApp}). `await using` kills it. */
 export interface SpawnedApp extends AsyncDisposable {
   /** `ws://127.0.0.1:<port>` — the communicator's `url`. */
@@ -63,6 +74,13 @@ export interface SpawnedApp extends AsyncDisposable {
   readonly status: Promise<AppExitStatus>;
   /** The last few KB of its stdout and stderr, interleaved (for failure messages). */
   output(): string;
+  /**
+   * Resolves with the lines (of stdout or stderr, without the line break) the app prints from
+   * this call on that match `pattern`, once there are `count` of them: what a test awaits when
+   * another process must have done something it logs. Rejects with the app's output after the
+   * timeout, or when the process exits first.
+   */
+  waitForOutput(pattern: RegExp, options?: WaitForOutputOptions): Promise<string[]>;
   /**
    * Sends `signal` (default `SIGKILL`: a crash, nothing runs on the way out) and resolves with
    * the exit status once it exited. Idempotent.
@@ -114,15 +132,21 @@ async function spawnOnce(
   }).spawn();
   let output = "";
   let sawReady = false;
-  const onText = (text: string) => {
+  const lines = new LineWaiters(() => output);
+  const onText = (text: string, stream: "out" | "err") => {
     output = (output + text).slice(-OUTPUT_TAIL);
     if (options.ready && !sawReady) sawReady = options.ready.test(output);
+    lines.text(text, stream);
   };
-  const readers = Promise.all([read(child.stdout, onText), read(child.stderr, onText)]);
+  const readers = Promise.all([
+    read(child.stdout, (t) => onText(t, "out")),
+    read(child.stderr, (t) => onText(t, "err")),
+  ]);
   let exited: Deno.CommandStatus | undefined;
   const status = child.status.then(async (s): Promise<AppExitStatus> => {
     exited = s;
     await readers;
+    lines.exited(s.code);
     return { success: s.success, code: s.code, signal: s.signal };
   });
   const kill = async (signal = "SIGKILL") => {
@@ -151,6 +175,7 @@ async function spawnOnce(
         pid: child.pid,
         status,
         output: () => output,
+        waitForOutput: (pattern, wait) => lines.wait(pattern, wait),
         kill,
         [Symbol.asyncDispose]: async () => {
           await kill();
@@ -165,6 +190,65 @@ async function spawnOnce(
   }
   await status;
   return `the process exited (code ${exited.code}) before listening on ${port}; output:\n${output}`;
+}
+
+/** The pending {@linkcode SpawnedApp.waitForOutput} calls of one process, fed its output. */
+class LineWaiters {
+  readonly #output: () => string;
+  readonly #partial = { out: "", err: "" };
+  readonly #waiters = new Set<{ line(text: string): void; fail(why: string): void }>();
+  #exit: string | undefined;
+
+  constructor(output: () => string) {
+    this.#output = output;
+  }
+
+  /** Text from one stream: complete lines go to every waiter. */
+  text(text: string, stream: "out" | "err"): void {
+    const parts = (this.#partial[stream] + text).split("\n");
+    this.#partial[stream] = parts.pop()!;
+    for (const line of parts) for (const w of [...this.#waiters]) w.line(line.replace(/\r$/, ""));
+  }
+
+  /** The process exited: pending waits reject. */
+  exited(code: number): void {
+    this.#exit = `the process exited (code ${code})`;
+    for (const w of [...this.#waiters]) w.fail(this.#exit);
+  }
+
+  wait(pattern: RegExp, options: WaitForOutputOptions = {}): Promise<string[]> {
+    const count = options.count ?? 1;
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    if (this.#exit) return Promise.reject(new Error(`waitForOutput(${pattern}): ${this.#exit}`));
+    return new Promise((resolve, reject) => {
+      const found: string[] = [];
+      const done = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(waiter);
+      };
+      const waiter = {
+        line: (text: string) => {
+          pattern.lastIndex = 0;
+          if (!pattern.test(text)) return;
+          found.push(text);
+          if (found.length < count) return;
+          done();
+          resolve(found);
+        },
+        fail: (why: string) => {
+          done();
+          const tail = this.#output().slice(-2000);
+          reject(
+            new Error(
+              `waitForOutput(${pattern}): ${why}, ${found.length} of ${count} lines; output:\n${tail}`,
+            ),
+          );
+        },
+      };
+      const timer = setTimeout(() => waiter.fail(`not within ${timeoutMs} ms`), timeoutMs);
+      this.#waiters.add(waiter);
+    });
+  }
 }
 
 async function read(stream: ReadableStream<Uint8Array>, onText: (t: string) => void) {

@@ -77,6 +77,8 @@ class DenoSocket implements ServerSocket, EventListenerObject {
         return;
       }
       case "open":
+        // Fired once: the listener's record is not kept for the life of the connection.
+        this.socket.removeEventListener("open", this);
         return void handle.opened();
       case "close":
         return void handle.closed((event as CloseEvent).code, (event as CloseEvent).reason);

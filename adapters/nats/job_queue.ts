@@ -7,6 +7,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ClosedError } from "../../src/layers/kit.ts";
+import { clock } from "../../src/clock.ts";
 import {
   checkEnqueue,
   type ClaimResult,
@@ -34,6 +35,7 @@ import {
   resolveNatsTimeouts,
 } from "./link.ts";
 import { assertSubjectPrefix } from "./subjects.ts";
+import { PutBackTimes, wakeSignal } from "./job_signal.ts";
 
 /** Options of {@linkcode NatsJobQueue}. */
 export interface NatsJobQueueOptions {
@@ -55,10 +57,6 @@ export interface NatsJobQueueOptions {
 
 /** Stale ready messages (their job moved on) are dropped after this many deliveries. */
 const STALE_DELIVERIES = 5;
-/** How long after its due time a put-back message is waited for (then: another process has it). */
-const PUT_BACK_GRACE_MS = 5_000;
-/** How soon a claim looks again for a put-back message that is due. */
-const REPOLL_MS = 10;
 /** Ready messages one claim looks at before it gives up for now. */
 const CLAIM_SCAN = 32;
 
@@ -84,11 +82,8 @@ export class NatsJobQueue implements JobQueue, JobBackend {
   #closed = false;
   readonly #results = new ResultWaiters();
   #signals = new Set<() => Promise<void>>();
-  /**
-   * Messages this process put back (NAK with a delay), by ticket → when they are due (epoch ms):
-   * claims report when the next one is due until it is seen again (or another process took it).
-   */
-  #putBack = new Map<string, number>();
+  /** Messages this process put back (NAK with a delay) and when they are due. */
+  readonly #putBack = new PutBackTimes();
 
   /** Creates a queue; it connects on first use. */
   constructor(options: NatsJobQueueOptions = {}) {
@@ -128,7 +123,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
   }
 
   #expired(entry: JobEntry | undefined): boolean {
-    return !!entry && entry.expiresAt !== undefined && entry.expiresAt <= Date.now();
+    return !!entry && entry.expiresAt !== undefined && entry.expiresAt <= clock.now();
   }
 
   /** {@inheritDoc JobQueue.enqueue} */
@@ -146,7 +141,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
       if (entry && !this.#expired(entry) && !isFinished(entry.state)) {
         return this.#handle(id, entry.name);
       }
-      const now = Date.now();
+      const now = clock.now();
       const ticket = newJobId();
       const next: JobEntry = { ...newJobRecord(id, name, checked, now), ticket };
       // The message first: a message whose entry did not land is stale and dropped by claims.
@@ -213,14 +208,14 @@ export class NatsJobQueue implements JobQueue, JobBackend {
           if (message.delivered >= STALE_DELIVERIES) message.ack();
           else {
             message.nak(100 * message.delivered);
-            this.#noteDue(body.ticket, Date.now() + 100 * message.delivered);
+            this.#putBack.note(body.ticket, clock.now() + 100 * message.delivered);
           }
           break;
         }
-        const now = Date.now();
+        const now = clock.now();
         if (entry.runAt > now) {
           message.nak(entry.runAt - now);
-          this.#noteDue(body.ticket, entry.runAt);
+          this.#putBack.note(body.ticket, entry.runAt);
           break;
         }
         await store.markRunning(entry.id);
@@ -248,73 +243,17 @@ export class NatsJobQueue implements JobQueue, JobBackend {
         };
       }
     }
-    return { job: undefined, nextDueInMs: this.#nextDueInMs() };
-  }
-
-  /** Remembers that the message of `ticket`, put back, is due at `at` (epoch ms). */
-  #noteDue(ticket: string, at: number): void {
-    this.#putBack.set(ticket, at);
-  }
-
-  /**
-   * Ms until the next message this process put back is due; a short re-poll once one is due but
-   * not seen yet (JetStream redelivers a moment after the delay), for at most `PUT_BACK_GRACE_MS`.
-   */
-  #nextDueInMs(): number | undefined {
-    const now = Date.now();
-    let next: number | undefined;
-    for (const [ticket, due] of this.#putBack) {
-      if (due + PUT_BACK_GRACE_MS < now) {
-        this.#putBack.delete(ticket); // another process took it
-        continue;
-      }
-      const ms = Math.max(REPOLL_MS, due - now);
-      if (next === undefined || ms < next) next = ms;
-    }
-    return next;
+    return { job: undefined, nextDueInMs: this.#putBack.nextDueInMs() };
   }
 
   /** {@inheritDoc JobBackend.openWorkSignal} */
   async openWorkSignal(): Promise<WorkSignal> {
     const store = await this.#open();
-    const nc = this.#link.connection;
-    let dirty = false;
-    let pending: Promise<void> | undefined;
-    let end: (() => void) | undefined;
-    const sub = nc.subscribe(`${store.base}.wake`, {
-      callback: () => {
-        dirty = true;
-        end?.();
-      },
+    const signal = wakeSignal(this.#link.connection, `${store.base}.wake`, () => {
+      this.#signals.delete(signal.close);
     });
-    const close = () => {
-      this.#signals.delete(close);
-      if (!sub.isClosed()) sub.unsubscribe();
-      end?.();
-      return Promise.resolve();
-    };
-    this.#signals.add(close);
-    return {
-      wait: (timeoutMs: number) => {
-        if (dirty) {
-          dirty = false;
-          return Promise.resolve();
-        }
-        pending ??= new Promise<void>((resolve) => {
-          const timer = setTimeout(done, timeoutMs);
-          function done() {
-            clearTimeout(timer);
-            pending = undefined;
-            end = undefined;
-            dirty = false;
-            resolve();
-          }
-          end = done;
-        });
-        return pending;
-      },
-      close,
-    };
+    this.#signals.add(signal.close);
+    return signal;
   }
 
   /** {@inheritDoc JobBackend.renew} */
@@ -325,7 +264,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
       let owned = false;
       await store.mutate(lease.id, (entry) => {
         owned = entry?.state === "running" && entry.token === lease.token;
-        return owned ? { ...entry!, leaseUntil: Date.now() + leaseMs } : undefined;
+        return owned ? { ...entry!, leaseUntil: clock.now() + leaseMs } : undefined;
       });
       if (!owned) lost.push(lease);
     }));
@@ -355,7 +294,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
       ...fields,
       token: undefined,
       leaseUntil: undefined,
-      expiresAt: Date.now() + this.#keepResultMs,
+      expiresAt: clock.now() + this.#keepResultMs,
     }));
     if (!written) return false;
     const store = await this.#open();
@@ -403,7 +342,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
     return this.#requeue(
       id,
       (e) => e.state === "running" && e.token === token,
-      () => ({ state: delay > 0 ? "delayed" : "queued", runAt: Date.now() + delay, error }),
+      () => ({ state: delay > 0 ? "delayed" : "queued", runAt: clock.now() + delay, error }),
     );
   }
 
@@ -412,7 +351,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
     return this.#requeue(
       id,
       (e) => e.state === "running" && e.token === token,
-      (e) => ({ state: "queued", runAt: Date.now(), tries: Math.max(0, e.tries - 1) }),
+      (e) => ({ state: "queued", runAt: clock.now(), tries: Math.max(0, e.tries - 1) }),
     );
   }
 
@@ -426,10 +365,10 @@ export class NatsJobQueue implements JobQueue, JobBackend {
         await store.unmarkRunning(id); // a stale mark
         continue;
       }
-      if ((entry.leaseUntil ?? 0) > Date.now()) continue;
+      if ((entry.leaseUntil ?? 0) > clock.now()) continue;
       const token = entry.token!;
       const expired = (e: JobEntry) =>
-        e.state === "running" && e.token === token && (e.leaseUntil ?? 0) <= Date.now();
+        e.state === "running" && e.token === token && (e.leaseUntil ?? 0) <= clock.now();
       if (entry.tries >= entry.maxTries) {
         const failed = await store.mutate(id, (e) =>
           e && expired(e)
@@ -439,7 +378,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
               error: `Lease expired (worker lost) on try ${e.tries}`,
               token: undefined,
               leaseUntil: undefined,
-              expiresAt: Date.now() + this.#keepResultMs,
+              expiresAt: clock.now() + this.#keepResultMs,
             }
             : undefined);
         if (failed) {
@@ -447,7 +386,9 @@ export class NatsJobQueue implements JobQueue, JobBackend {
           await store.unmarkRunning(id);
           store.done(id);
         }
-      } else if (await this.#requeue(id, expired, () => ({ state: "queued", runAt: Date.now() }))) {
+      } else if (
+        await this.#requeue(id, expired, () => ({ state: "queued", runAt: clock.now() }))
+      ) {
         n++;
       }
     }
@@ -468,7 +409,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
   async #status(id: string): Promise<JobStatus> {
     const entry = await this.#read(id);
     if (!entry) return "not_found";
-    if (entry.state === "delayed" && entry.runAt <= Date.now()) return "queued";
+    if (entry.state === "delayed" && entry.runAt <= clock.now()) return "queued";
     return entry.state;
   }
 

@@ -10,7 +10,9 @@
  * `created` time of an entry it just wrote): a process whose entry is older than `2/3 · ttlMs`
  * is dead; the entries that still name it are removed (their leaves published) and its entry is
  * deleted. A live process that finds its own entry gone (its loop stalled; it was taken for dead)
- * tracks what it holds again.
+ * tracks what it holds again. `onEvent` tells when calls stop and start reaching NATS, when this
+ * process's changes landed, when a heartbeat tracked what it holds again and when the counts of a
+ * counted group changed (`PresenceEvent`).
  *
  * ```ts ignore
  * import { presenceBackends } from "@switchboard/switchboard";
@@ -30,7 +32,7 @@ import {
   metaText,
   type PresenceBackend,
   type PresenceDiff,
-  type PresenceEntries,
+  type PresenceEvent,
   type PresenceList,
   type PresenceListener,
   type PresenceMeta,
@@ -39,10 +41,19 @@ import {
 } from "../../src/presence/backend.ts";
 import { getLogger } from "../../src/logger.ts";
 import { KeyedOrder } from "../../src/presence/keyed_order.ts";
+import { PresenceEvents } from "../../src/presence/events.ts";
 import { changeEntry } from "./presence_entries.ts";
 import { backgroundInterval } from "../../src/layers/kit.ts";
 import { NatsLink, type NatsTimeouts, resolveNatsTimeouts } from "./link.ts";
-import { dec, enc, type KeyValue, parseDiff, token, untoken } from "./presence_codec.ts";
+import {
+  dec,
+  enc,
+  type KeyValue,
+  parseDiff,
+  readEntries,
+  token,
+  untoken,
+} from "./presence_codec.ts";
 import {
   type CountedEntry,
   type CountWatch,
@@ -84,6 +95,7 @@ export class NatsPresence implements PresenceBackend {
   readonly #stops: Array<() => void> = [];
   /** Each key's changes, in call order (see #change). */
   readonly #queues = new KeyedOrder();
+  readonly #events = new PresenceEvents("NATS presence");
   /** NATS came back: the next heartbeat tracks everything held again. */
   #lost = false;
   #closed = false;
@@ -104,13 +116,15 @@ export class NatsPresence implements PresenceBackend {
     this.#counts = new PresenceCounts({
       read: (group) => this.#readCounts(group),
       watch: (group, from) => this.#watchCounts(group, from),
+      changed: (group, stats) => this.#events.counts(group, stats),
     }, this.#timeoutMs);
     const servers = [options.servers ?? "nats://127.0.0.1:4222"].flat();
     this.#link = new NatsLink({ servers }, "presence", {
       timeouts,
       hooks: {
-        down: () => {},
+        down: (reason) => this.#events.down(reason),
         up: () => {
+          this.#events.up();
           // A restarted server may have lost the bucket (it is in memory): make it again and
           // track what this process holds once more.
           this.#kv = undefined;
@@ -192,8 +206,11 @@ export class NatsPresence implements PresenceBackend {
   async #run<T>(what: string, fn: (kv: KV) => Promise<T>): Promise<T> {
     if (this.#closed) throw new PresenceUnavailableError("The NATS presence backend is closed");
     try {
-      return await fn(await this.#bucket());
+      const result = await fn(await this.#bucket());
+      this.#events.up();
+      return result;
     } catch (error) {
+      this.#events.down(String((error as Error)?.message ?? error));
       if (/not found|10059|no responders/i.test(String((error as Error)?.message ?? error))) {
         this.#kv = undefined; // the bucket is gone: made again on the next call
         this.#lost = true;
@@ -259,7 +276,8 @@ export class NatsPresence implements PresenceBackend {
       let refs = this.#held.get(group);
       if (!refs) this.#held.set(group, refs = new Map());
       refs.set(ref, { key, meta: text });
-      return this.#run("track", (kv) => this.#track(kv, group, key, ref, text));
+      return this.#run("track", (kv) => this.#track(kv, group, key, ref, text))
+        .then(() => this.#events.changed("tracked", group, key, ref));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -283,7 +301,8 @@ export class NatsPresence implements PresenceBackend {
       const refs = this.#held.get(group);
       refs?.delete(ref);
       if (refs?.size === 0) this.#held.delete(group);
-      return this.#run("untrack", (kv) => this.#untrack(kv, group, key, ref));
+      return this.#run("untrack", (kv) => this.#untrack(kv, group, key, ref))
+        .then(() => this.#events.changed("untracked", group, key, ref));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -297,6 +316,7 @@ export class NatsPresence implements PresenceBackend {
 
   async #beat(): Promise<void> {
     if (this.#closed) return;
+    let tracked = 0;
     await this.#run("heartbeat", async (kv) => {
       const name = `p.${this.processId}`;
       const got = await kv.get(name);
@@ -304,9 +324,18 @@ export class NatsPresence implements PresenceBackend {
       if (got && got.operation === "PUT" && !this.#lost) return;
       this.#lost = false;
       for (const [group, refs] of [...this.#held]) {
-        for (const [ref, h] of [...refs]) await this.#track(kv, group, h.key, ref, h.meta);
+        for (const [ref, h] of [...refs]) {
+          await this.#track(kv, group, h.key, ref, h.meta);
+          tracked++;
+        }
       }
     });
+    this.#events.synced(tracked);
+  }
+
+  /** Calls `listener` with each {@linkcode PresenceEvent}; returns the function that removes it. */
+  onEvent(listener: (event: PresenceEvent) => void): () => void {
+    return this.#events.listen(listener);
   }
 
   /**
@@ -358,25 +387,10 @@ export class NatsPresence implements PresenceBackend {
   /** At most `limit` keys of `group` (reads each key's entry). */
   async list(group: string, limit?: number): Promise<PresenceList> {
     const max = listLimit(limit); // a bad limit rejects
-    return await this.#run("list", async (kv) => {
-      const names = await this.#keys(`e.${token(group)}.*`);
-      const entries: PresenceEntries = {};
-      let count = 0;
-      for (let i = 0; i < names.length; i += 100) {
-        const batch = names.slice(i, i + 100);
-        const values = await Promise.all(batch.map((n) => kv.get(n)));
-        for (let j = 0; j < batch.length; j++) {
-          const got = values[j];
-          if (!got || got.operation !== "PUT") continue;
-          if (count === max) return { entries, truncated: true };
-          entries[untoken(batch[j].split(".")[2])] = Object.values(got.json<KeyValue>()).map((
-            c,
-          ) => JSON.parse(c.m));
-          count++;
-        }
-      }
-      return { entries, truncated: false };
-    });
+    return await this.#run(
+      "list",
+      async (kv) => readEntries(kv, await this.#keys(`e.${token(group)}.*`), max),
+    );
   }
 
   /**
@@ -441,6 +455,7 @@ export class NatsPresence implements PresenceBackend {
       await this.#kv.then((kv) => kv.delete(`p.${this.processId}`)).catch(() => {});
     }
     this.#closed = true;
+    this.#events.clear();
     this.#counts.clear();
     for (const { stop } of this.#listeners.values()) stop();
     this.#listeners.clear();

@@ -1,10 +1,12 @@
 /**
  * Names and payloads of the NATS presence backend: base64url tokens for KV keys and subjects, a
- * key's entry value, and the diff messages (`{"j"?: {key: [meta JSON]}, "l"?: {…}}`).
+ * key's entry value, the diff messages (`{"j"?: {key: [meta JSON]}, "l"?: {…}}`), and a group's
+ * entries read back.
  *
  * @module
  */
-import type { PresenceDiff, PresenceEntries } from "../../src/presence/backend.ts";
+import type { KV } from "@nats-io/kv";
+import type { PresenceDiff, PresenceEntries, PresenceList } from "../../src/presence/backend.ts";
 import { getLogger } from "../../src/logger.ts";
 
 /** One key's connections: ref → meta JSON and owning process. */
@@ -43,4 +45,23 @@ export function parseDiff(group: string, text: string): PresenceDiff | undefined
     getLogger().warn("Presence: an unreadable diff was ignored", { error });
     return undefined;
   }
+}
+
+/** At most `max` keys of the entries `names` (`e.<group>.<key>`) of `kv`, 100 reads at a time. */
+export async function readEntries(kv: KV, names: string[], max: number): Promise<PresenceList> {
+  const entries: PresenceEntries = {};
+  let count = 0;
+  for (let i = 0; i < names.length; i += 100) {
+    const batch = names.slice(i, i + 100);
+    const values = await Promise.all(batch.map((n) => kv.get(n)));
+    for (let j = 0; j < batch.length; j++) {
+      const got = values[j];
+      if (!got || got.operation !== "PUT") continue;
+      if (count === max) return { entries, truncated: true };
+      const value = got.json<KeyValue>();
+      entries[untoken(batch[j].split(".")[2])] = Object.values(value).map((c) => JSON.parse(c.m));
+      count++;
+    }
+  }
+  return { entries, truncated: false };
 }

@@ -12,7 +12,8 @@
  * was in the read); changes of other processes show once their watch message arrives
  * (milliseconds). At most {@linkcode MAX_COUNTED_GROUPS} groups are counted per process (the
  * least recently asked stops first); a watch that ends (an outage) drops its counts, made again
- * on the next call.
+ * on the next call. Once a group's first stats call is answered, every change of its counts the
+ * watch brings is told to {@linkcode CountSource.changed} (the backend's `counts` event).
  *
  * @module
  */
@@ -47,6 +48,8 @@ export interface CountSource {
   read(group: string): Promise<{ last: number; entries: CountedEntry[] }>;
   /** Watches the group's entries from stream sequence `from` on. */
   watch(group: string, from: number): Promise<CountWatch>;
+  /** The counts of a group changed (after its first stats call was answered). */
+  changed?(group: string, stats: { keys: number; connections: number }): void;
 }
 
 /** The counts of one group. */
@@ -184,9 +187,16 @@ export class PresenceCounts {
     const watch = await this.#source.watch(group, last + 1);
     counts.stop = () => watch.stop();
     if (this.#groups.get(group) !== counts) return watch.stop();
+    let live = false;
     void (async () => {
       try {
-        for await (const e of watch.changes) counts.watched(e);
+        for await (const e of watch.changes) {
+          const { keys, connections } = counts;
+          counts.watched(e);
+          if (live && (keys !== counts.keys || connections !== counts.connections)) {
+            this.#source.changed?.(group, { keys: counts.keys, connections: counts.connections });
+          }
+        }
       } catch {
         // ended by an error: dropped below
       }
@@ -195,6 +205,7 @@ export class PresenceCounts {
     if (!(await counts.until(highest, this.#waitMs))) {
       throw new Error(`the presence counts of ${group} did not catch up`);
     }
+    live = true;
   }
 
   #drop(group: string, counts: GroupCounts): void {

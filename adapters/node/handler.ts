@@ -190,14 +190,18 @@ export function createNodeHandler(app: App, options: NodeHandlerOptions = {}): N
           return;
         }
         // The app holds a connection slot for this upgrade: give it back if no socket comes.
+        const cancel = () => decision.cancel();
         if (socket.destroyed) decision.cancel();
-        else socket.once("close", () => decision.cancel()); // a no-op once accepted
+        else socket.once("close", cancel);
         const cls = decision.consumer.constructor as ConsumerClass;
         const limit = cls.maxFrameBytes ?? app.options.maxFrameBytes ?? 1024 * 1024;
         // If the client left during authentication, ws drops the socket and never calls back:
         // the consumer is then never accepted.
         serverFor(limit).handleUpgrade(req, socket, head, (ws) => {
           socket.off("error", onError);
+          // Accepted or cancelled below: a listener kept for the socket's life would keep this
+          // upgrade's decision (and its closures) with every idle connection.
+          socket.off("close", cancel);
           if (closing) {
             decision.cancel();
             ws.close(1001, "Server shutting down");

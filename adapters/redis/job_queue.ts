@@ -10,12 +10,15 @@
  * `result()` survive reconnects: after either connection comes back (and every
  * `resultRecheckMs`) each waited job is looked at again, retried with backoff until it succeeds;
  * a job whose data is gone (Redis restarted without persistence) rejects with `JobLostError`.
+ * `onEvent` tells each of that as it happens ({@linkcode RedisJobQueueEvent}).
  *
  * Key layout: see `job_scripts.ts`.
  *
  * @module
  */
 import { ClosedError } from "../../src/layers/kit.ts";
+import { Listeners } from "../../src/listeners.ts";
+import { connectionHooks, type RedisJobQueueEvent } from "./job_events.ts";
 import {
   checkEnqueue,
   type ClaimResult,
@@ -40,8 +43,11 @@ import {
   type RedisHost,
   type RedisLink,
 } from "./redis_client.ts";
-import { assertClusterOptions, type RedisClusterOptions } from "./cluster_client.ts";
 import type { Script } from "./scripts.ts";
+import { blockingSignal } from "./job_signal.ts";
+import { type RedisJobQueueOptions, resolveQueueOptions } from "./job_options.ts";
+
+export type { RedisJobQueueOptions } from "./job_options.ts";
 import { type Outcome, ResultWaiters, unavailable } from "./job_results.ts";
 import {
   CLAIM,
@@ -55,43 +61,6 @@ import {
   RETRY,
   STATUS,
 } from "./job_scripts.ts";
-
-/** Options of {@linkcode RedisJobQueue}. */
-export interface RedisJobQueueOptions {
-  /** Redis URL; the queue owns its connections. Default `redis://127.0.0.1:6379`. */
-  url?: string;
-  /**
-   * A node-redis client to use for commands instead of `url` (never closed by the queue). The
-   * queue `duplicate()`s it for the pub/sub and blocking connections, which it closes. Create it
-   * with `disableOfflineQueue: true` so commands fail fast while Redis is away.
-   */
-  client?: RedisClientLike;
-  /**
-   * A Redis Cluster instead of `url` / `client`. Every key of the queue then carries one hash
-   * tag (the default prefix is `switchboard:jobs:{<queueName>}`; a `prefix` given must contain
-   * a `{tag}`), so each script touches one slot; results travel over sharded pub/sub.
-   */
-  cluster?: RedisClusterOptions;
-  /** The queue's name. Default `"default"`. */
-  queueName?: string;
-  /**
-   * Key prefix. Default `switchboard:jobs:<queueName>`. On Redis Cluster, include a hash tag
-   * (`{jobs:default}`) so every key of the queue is in one slot.
-   */
-  prefix?: string;
-  /** How long finished jobs (and their results) are kept, in ms. Default 3,600,000 (1 hour). */
-  keepResultMs?: number;
-  /** `maxTries` of jobs enqueued without one. Default 3. */
-  defaultMaxTries?: number;
-  /** Reconnect backoff of connections opened from `url`. */
-  backoff?: BackoffOptions;
-  /**
-   * While `result()` waits, how often each waited job is looked at again (besides after every
-   * reconnect), in ms: finds jobs whose data vanished without a reconnect and keeps the waiter
-   * registration alive. Default 30,000.
-   */
-  resultRecheckMs?: number;
-}
 
 /**
  * A job queue on Redis. Producers call {@linkcode enqueue}; workers are
@@ -119,12 +88,14 @@ export class RedisJobQueue implements JobQueue, JobBackend {
   /** This producer's events channel: outcomes of the jobs it waits for. */
   readonly #events: string;
   readonly #waiters: ResultWaiters;
+  readonly #listeners = new Listeners<RedisJobQueueEvent>("Redis job queue");
+  readonly #emit = (event: RedisJobQueueEvent) => this.#listeners.emit(event);
   /** The command link (opened on first use). */
   readonly #link = new LazyLink(() =>
     openLink(this.#host, "jobs", {
       duplicate: false,
       backoff: this.#backoff,
-      hooks: { onUp: () => this.#waiters.recheckAll() },
+      hooks: connectionHooks(this.#emit, "commands", () => this.#waiters.recheckAll()),
     })
   );
   #signals = new Set<{ close(): Promise<void> }>();
@@ -134,36 +105,13 @@ export class RedisJobQueue implements JobQueue, JobBackend {
 
   /** Creates the queue; connections open on first use. */
   constructor(options: RedisJobQueueOptions = {}) {
-    const given = [options.url, options.client, options.cluster].filter((o) => o !== undefined);
-    if (given.length > 1) throw new TypeError("Pass one of url, client or cluster");
-    if (options.cluster !== undefined) assertClusterOptions(options.cluster);
-    this.#host = options.cluster !== undefined
-      ? { cluster: options.cluster }
-      : options.client ?? options.url ?? "redis://127.0.0.1:6379";
+    const resolved = resolveQueueOptions(options);
+    this.#host = resolved.host;
     this.#backoff = options.backoff;
-    const queueName = options.queueName ?? "default";
-    if (!/^[A-Za-z0-9_.\-]{1,64}$/.test(queueName)) {
-      throw new TypeError("queueName must be 1-64 ASCII letters, digits, '-', '_' or '.'");
-    }
-    this.#prefix = options.prefix ??
-      (options.cluster ? `switchboard:jobs:{${queueName}}` : `switchboard:jobs:${queueName}`);
-    if (typeof this.#prefix !== "string" || !/^\S{1,200}$/.test(this.#prefix)) {
-      throw new TypeError("prefix must be 1-200 characters without whitespace");
-    }
-    if (options.cluster && !/\{[^}]+\}/.test(this.#prefix)) {
-      throw new TypeError(
-        "On Redis Cluster the prefix needs a hash tag ({tag}) so every key of the queue shares a slot",
-      );
-    }
-    this.#keepResultMs = Math.max(0, Math.round(options.keepResultMs ?? 3_600_000));
-    this.#defaultMaxTries = options.defaultMaxTries ?? 3;
-    if (!Number.isInteger(this.#defaultMaxTries) || this.#defaultMaxTries < 1) {
-      throw new TypeError("defaultMaxTries must be a positive integer");
-    }
-    this.#recheckMs = options.resultRecheckMs ?? 30_000;
-    if (typeof this.#recheckMs !== "number" || !(this.#recheckMs >= 10)) {
-      throw new TypeError("resultRecheckMs must be a number of ms >= 10");
-    }
+    this.#prefix = resolved.prefix;
+    this.#keepResultMs = resolved.keepResultMs;
+    this.#defaultMaxTries = resolved.defaultMaxTries;
+    this.#recheckMs = resolved.recheckMs;
     const p = this.#prefix;
     this.#ready = `${p}:ready`;
     this.#delayed = `${p}:delayed`;
@@ -178,7 +126,16 @@ export class RedisJobQueue implements JobQueue, JobBackend {
       recheckMs: this.#recheckMs,
       look: (id, register) => this.#outcome(id, register),
       command: (args) => this.#command(args),
+      emit: this.#emit,
     });
+  }
+
+  /**
+   * Calls `listener` with each {@linkcode RedisJobQueueEvent}, synchronously (a listener that
+   * throws is logged); returns the function that removes it.
+   */
+  onEvent(listener: (event: RedisJobQueueEvent) => void): () => void {
+    return this.#listeners.listen(listener);
   }
 
   /** How many jobs wait, are delayed and run now (three reads, not atomic together). */
@@ -292,53 +249,15 @@ export class RedisJobQueue implements JobQueue, JobBackend {
       conn = await openLink(this.#host, "jobs blocking reader", {
         duplicate: true,
         backoff: this.#backoff,
+        hooks: connectionHooks(this.#emit, "blocking"),
       });
     } catch (error) {
       throw unavailable("Opening the job queue's blocking reader", error);
     }
-    const wakeKey = this.#wake;
-    let dirty = false;
-    let closed = false;
-    let pending: Promise<void> | undefined;
-    const signals = this.#signals;
-    const signal = {
-      wait: (timeoutMs: number): Promise<void> => {
-        if (dirty || closed) {
-          dirty = false;
-          return Promise.resolve();
-        }
-        if (pending) return pending;
-        const seconds = (Math.max(10, timeoutMs) / 1000).toFixed(3);
-        pending = conn.client.sendCommand(["BLPOP", wakeKey, seconds]).then(
-          (reply) => {
-            // Level-triggered: remember a token nobody may be awaiting any more.
-            if (reply !== null && reply !== undefined) dirty = true;
-            // The token is the id of a job that became ready: likely the head to claim.
-            const id = Array.isArray(reply) ? reply[1] : undefined;
-            if (typeof id === "string" && this.#headHint === "") this.#headHint = id;
-          },
-          async () => {
-            // RedisLink trouble: do not spin; the worker claims (and backs off) on its own.
-            if (!closed) await new Promise((r) => setTimeout(r, Math.min(timeoutMs, 500)));
-          },
-        ).finally(() => pending = undefined);
-        return pending;
-      },
-      close: async (): Promise<void> => {
-        if (closed) return;
-        closed = true;
-        signals.delete(signal);
-        conn.detach();
-        try {
-          conn.client.destroy();
-        } catch {
-          // already closed
-        }
-        await pending?.catch(() => {});
-        await conn.settled();
-      },
-    };
-    signals.add(signal);
+    const signal = blockingSignal(conn, this.#wake, (id) => {
+      if (this.#headHint === "") this.#headHint = id;
+    }, () => this.#signals.delete(signal));
+    this.#signals.add(signal);
     return signal;
   }
 

@@ -26,6 +26,7 @@ import {
   type RedisHost,
   type RedisLink,
 } from "./redis_client.ts";
+import { connectionHooks, type RedisJobQueueEvent } from "./job_events.ts";
 
 /** Where a job is, with its result or error once it finished. */
 export interface Outcome {
@@ -61,6 +62,8 @@ export interface ResultWaitersOptions {
   look(id: string, register: boolean): Promise<Outcome>;
   /** Sends a command on the queue's command connection. */
   command(args: string[]): Promise<unknown>;
+  /** Tells the queue's `onEvent` listeners. */
+  emit(event: RedisJobQueueEvent): void;
 }
 
 /** The `result()` waits of one queue instance. */
@@ -145,7 +148,9 @@ export class ResultWaiters {
       this.#o.look(id, false).then(async (first) => {
         if (look(first)) return;
         await this.#subscribed();
-        if (set.has(waiter)) look(await this.#o.look(id, true));
+        if (set.has(waiter) && !look(await this.#o.look(id, true))) {
+          this.#o.emit({ type: "waiting", jobId: id });
+        }
       }).catch((error) => {
         if (set.has(waiter)) waiter.abort(error);
       });
@@ -162,7 +167,7 @@ export class ResultWaiters {
       conn = await openLink(this.#o.host, "jobs events", {
         duplicate: true,
         backoff: this.#o.backoff,
-        hooks: { onUp: () => this.recheckAll() },
+        hooks: connectionHooks(this.#o.emit, "results", () => this.recheckAll()),
       });
     } catch (error) {
       throw unavailable("Subscribing to job results", error);
@@ -217,18 +222,19 @@ export class ResultWaiters {
     while (this.#recheckWanted && !this.#closed && this.#waiters.size > 0) {
       this.#recheckWanted = false;
       try {
-        await this.#recheckOnce();
+        const jobs = await this.#recheckOnce();
         failures = 0;
+        this.#o.emit({ type: "rechecked", jobs });
       } catch (error) {
         if (this.#closed) return;
         failures++;
+        const text = String((error as Error)?.message ?? error);
         if (failures === 1) {
-          getLogger().warn("Job queue: cannot re-check waited jobs yet; retrying", {
-            error: String((error as Error)?.message ?? error),
-          });
+          getLogger().warn("Job queue: cannot re-check waited jobs yet; retrying", { error: text });
         }
         this.#recheckWanted = true;
         const delay = Math.min(50 * 2 ** Math.min(failures, 10), RECHECK_MAX_DELAY_MS);
+        this.#o.emit({ type: "recheckFailed", error: text, failures, retryInMs: delay });
         await new Promise<void>((resolve) => {
           const wake = () => {
             clearTimeout(timer);
@@ -242,7 +248,8 @@ export class ResultWaiters {
     }
   }
 
-  async #recheckOnce(): Promise<void> {
+  /** One look at every waited job; resolves with how many there were. */
+  async #recheckOnce(): Promise<number> {
     await this.#subscribed();
     // The subscription must be live on the server before looking, or an outcome published in
     // between is lost: the channel is this producer's own, so one subscriber means ours.
@@ -250,7 +257,8 @@ export class ResultWaiters {
     if (!(Number(numsub?.[1]) >= 1)) {
       throw new JobQueueUnavailableError("The job results subscription is not live yet");
     }
-    await Promise.all([...this.#waiters.keys()].map(async (id) => {
+    const ids = [...this.#waiters.keys()];
+    await Promise.all(ids.map(async (id) => {
       const outcome = await this.#o.look(id, true);
       const set = this.#waiters.get(id);
       if (!set) return;
@@ -260,6 +268,7 @@ export class ResultWaiters {
         for (const w of [...set]) w.settle(outcome);
       }
     }));
+    return ids.length;
   }
 
   #startRecheckTimer(): void {

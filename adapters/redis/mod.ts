@@ -22,6 +22,7 @@
 export { RedisPubSubChannelLayer, type RedisPubSubChannelLayerOptions } from "./pubsub_layer.ts";
 export { RedisQueueChannelLayer, type RedisQueueChannelLayerOptions } from "./queue_layer.ts";
 export { RedisJobQueue, type RedisJobQueueOptions } from "./job_queue.ts";
+export type { RedisJobQueueConnection, RedisJobQueueEvent } from "./job_events.ts";
 export { ForeignChannelError } from "../../src/layers/kit.ts";
 export {
   ClusterClient,

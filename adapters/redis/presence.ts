@@ -14,7 +14,9 @@
  * While Redis is away every call rejects with `PresenceUnavailableError` within the command
  * timeout; what this process tracks stays held and is tracked again once Redis is back (the
  * first heartbeat after the reconnect), and watchers get a `resync` diff (diffs published
- * meanwhile were lost). A subscription that could not be made is kept and retried.
+ * meanwhile were lost). A subscription that could not be made is kept and retried. `onEvent`
+ * tells when calls stop and start reaching Redis, when this process's changes landed and when a
+ * heartbeat tracked what it holds again (`PresenceEvent`).
  *
  * ```ts ignore
  * import { presenceBackends } from "@switchboard/switchboard";
@@ -31,7 +33,7 @@ import {
   metaText,
   type PresenceBackend,
   type PresenceDiff,
-  type PresenceEntries,
+  type PresenceEvent,
   type PresenceList,
   type PresenceListener,
   type PresenceMeta,
@@ -39,6 +41,7 @@ import {
   PresenceUnavailableError,
 } from "../../src/presence/backend.ts";
 import { KeyedOrder } from "../../src/presence/keyed_order.ts";
+import { PresenceEvents } from "../../src/presence/events.ts";
 import { getLogger } from "../../src/logger.ts";
 import { backgroundInterval } from "../../src/layers/kit.ts";
 import {
@@ -59,6 +62,7 @@ import {
 } from "./cluster_client.ts";
 import { PresenceKeys } from "./presence_keys.ts";
 import { SlotListing, sweepCluster, sweepStandalone } from "./presence_sweep.ts";
+import { listHash, parseDiff } from "./presence_read.ts";
 
 /** Options of {@linkcode RedisPresence}. */
 export interface RedisPresenceOptions {
@@ -111,6 +115,7 @@ export class RedisPresence implements PresenceBackend {
   readonly #stops: Array<() => void> = [];
   /** Each connection's track / untrack calls, in call order (see #inOrder). */
   readonly #order = new KeyedOrder();
+  readonly #events = new PresenceEvents("Redis presence");
   #closed = false;
   #beating: Promise<void> | undefined;
   #sweeping: Promise<number> | undefined;
@@ -142,7 +147,13 @@ export class RedisPresence implements PresenceBackend {
       openLink(this.#host, "presence", {
         duplicate: false,
         timeouts: this.#timeouts,
-        hooks: { onUp: () => void this.heartbeat().catch(() => {}) },
+        hooks: {
+          onDown: (reason) => this.#events.down(reason),
+          onUp: () => {
+            this.#events.up();
+            void this.heartbeat().catch(() => {});
+          },
+        },
       })
     );
     this.#subscriber = new LazyLink(() =>
@@ -178,8 +189,11 @@ export class RedisPresence implements PresenceBackend {
   async #run<T>(what: string, fn: (link: RedisLink) => Promise<T>): Promise<T> {
     if (this.#closed) throw new PresenceUnavailableError("The Redis presence backend is closed");
     try {
-      return await fn(await this.#commands.get());
+      const result = await fn(await this.#commands.get());
+      this.#events.up();
+      return result;
     } catch (error) {
+      this.#events.down(String((error as Error)?.message ?? error));
       if (error instanceof PresenceUnavailableError) throw error;
       throw new PresenceUnavailableError(
         `Presence ${what} failed: Redis is unavailable (${(error as Error)?.message ?? error})`,
@@ -209,11 +223,10 @@ export class RedisPresence implements PresenceBackend {
       let refs = this.#held.get(group);
       if (!refs) this.#held.set(group, refs = new Map());
       refs.set(ref, held);
-      return this.#inOrder(
-        group,
-        ref,
-        () => this.#run("track", (link) => this.#trackScript(link, group, ref, held)),
-      );
+      return this.#inOrder(group, ref, async () => {
+        await this.#run("track", (link) => this.#trackScript(link, group, ref, held));
+        this.#events.changed("tracked", group, key, ref);
+      });
     } catch (error) {
       return Promise.reject(error);
     }
@@ -226,8 +239,8 @@ export class RedisPresence implements PresenceBackend {
       const refs = this.#held.get(group);
       refs?.delete(ref);
       if (refs?.size === 0) this.#held.delete(group);
-      return this.#inOrder(group, ref, () =>
-        this.#run(
+      return this.#inOrder(group, ref, async () => {
+        await this.#run(
           "untrack",
           (link) =>
             UNTRACK.run(link.client, [this.#z(group), this.#h(group), this.#keys.index(group)], [
@@ -236,7 +249,9 @@ export class RedisPresence implements PresenceBackend {
               this.#channel(group),
               group,
             ]),
-        ));
+        );
+        this.#events.changed("untracked", group, key, ref);
+      });
     } catch (error) {
       return Promise.reject(error);
     }
@@ -257,25 +272,35 @@ export class RedisPresence implements PresenceBackend {
   }
 
   async #beat(): Promise<void> {
-    if (this.#closed || this.#held.size === 0) return;
-    await this.#run("heartbeat", async (link) => {
-      if (this.#keys.cluster) await this.#listing.list(link.client, this.#held.keys(), true);
-      for (const [group, refs] of [...this.#held]) {
-        const members = [...refs].map(([ref, h]) => `${ref}|${h.key}`);
-        for (let i = 0; i < members.length; i += HEARTBEAT_BATCH) {
-          const batch = members.slice(i, i + HEARTBEAT_BATCH);
-          const missing = await HEARTBEAT.run(link.client, [this.#z(group)], [
-            this.#expiry,
-            ...batch,
-          ]) as string[];
-          for (const member of missing) {
-            const ref = member.slice(0, member.indexOf("|"));
-            const held = this.#held.get(group)?.get(ref);
-            if (held) await this.#trackScript(link, group, ref, held);
+    if (this.#closed) return;
+    let tracked = 0;
+    if (this.#held.size > 0) {
+      await this.#run("heartbeat", async (link) => {
+        if (this.#keys.cluster) await this.#listing.list(link.client, this.#held.keys(), true);
+        for (const [group, refs] of [...this.#held]) {
+          const members = [...refs].map(([ref, h]) => `${ref}|${h.key}`);
+          for (let i = 0; i < members.length; i += HEARTBEAT_BATCH) {
+            const batch = members.slice(i, i + HEARTBEAT_BATCH);
+            const missing = await HEARTBEAT.run(link.client, [this.#z(group)], [
+              this.#expiry,
+              ...batch,
+            ]) as string[];
+            for (const member of missing) {
+              const ref = member.slice(0, member.indexOf("|"));
+              const held = this.#held.get(group)?.get(ref);
+              if (held) await this.#trackScript(link, group, ref, held);
+              if (held) tracked++;
+            }
           }
         }
-      }
-    });
+      });
+    }
+    this.#events.synced(tracked);
+  }
+
+  /** Calls `listener` with each {@linkcode PresenceEvent}; returns the function that removes it. */
+  onEvent(listener: (event: PresenceEvent) => void): () => void {
+    return this.#events.listen(listener);
   }
 
   /** Removes expired entries of due groups (any process's), publishing their leaves. */
@@ -295,30 +320,7 @@ export class RedisPresence implements PresenceBackend {
   /** At most `limit` keys of `group` (HSCAN: eventually consistent, bounded). */
   async list(group: string, limit?: number): Promise<PresenceList> {
     const max = listLimit(limit); // a bad limit rejects
-    return await this.#run("list", async (link) => {
-      const entries: PresenceEntries = {};
-      let count = 0;
-      let cursor = "0";
-      for (let round = 0; round < 1000; round++) {
-        const [next, flat] = await link.client.sendCommand([
-          "HSCAN",
-          this.#h(group),
-          cursor,
-          "COUNT",
-          String(Math.min(1000, max)),
-        ]) as [string, string[]];
-        for (let i = 0; i < flat.length; i += 2) {
-          if (Object.hasOwn(entries, flat[i])) continue;
-          if (count === max) return { entries, truncated: true };
-          const metas = JSON.parse(flat[i + 1]) as Record<string, string>;
-          entries[flat[i]] = Object.values(metas).map((m) => JSON.parse(m));
-          count++;
-        }
-        cursor = next;
-        if (cursor === "0") return { entries, truncated: false };
-      }
-      return { entries, truncated: true };
-    });
+    return await this.#run("list", (link) => listHash(link.client, this.#h(group), max));
   }
 
   /** Keys (HLEN) and connections (ZCARD) of `group`: two O(1) commands. */
@@ -394,16 +396,7 @@ export class RedisPresence implements PresenceBackend {
   #deliver(group: string, text: string): void {
     let diff: PresenceDiff;
     try {
-      const raw = JSON.parse(text) as {
-        j?: Record<string, string[]>;
-        l?: Record<string, string[]>;
-      };
-      const parse = (o: Record<string, string[]> | undefined): PresenceEntries => {
-        const out: PresenceEntries = {};
-        for (const [k, metas] of Object.entries(o ?? {})) out[k] = metas.map((m) => JSON.parse(m));
-        return out;
-      };
-      diff = { group, joins: parse(raw.j), leaves: parse(raw.l) };
+      diff = parseDiff(group, text);
     } catch (error) {
       getLogger().warn("Presence: an unreadable diff was ignored", { error });
       return;
@@ -438,6 +431,7 @@ export class RedisPresence implements PresenceBackend {
       await Promise.all(held.map(([g, k, r]) => this.untrack(g, k, r).catch(() => {})));
     }
     this.#closed = true;
+    this.#events.clear();
     this.#listeners.clear();
     this.#unsubscribed.clear();
     this.#onText.clear();

@@ -142,6 +142,14 @@ export interface LinkHooks {
   onDown?(reason: string): void;
   /** The connection is ready again after being down. */
   onUp?(): void;
+  /**
+   * node-redis asked for the delay before its next reconnect attempt of a connection the layer
+   * opened from a URL or a cluster (given clients keep their own strategy): `attempt` is how many
+   * attempts failed (0: it just dropped, and node-redis tries again at once), `delayMs` the
+   * delay. Called once node-redis's synchronous part is over (its 'error' listeners ran and its
+   * timer is started).
+   */
+  onRetry?(attempt: number, delayMs: number): void;
 }
 
 /**
@@ -171,7 +179,10 @@ export async function openLink(
     retryUntil = Date.now() + delay;
     // node-redis starts its timer after this returns (and after its 'error' listeners ran):
     // measured again once that synchronous part is over, the end is not before the timer's.
-    queueMicrotask(() => retryUntil = Date.now() + delay);
+    queueMicrotask(() => {
+      retryUntil = Date.now() + delay;
+      options.hooks?.onRetry?.(retries, delay);
+    });
     return delay;
   };
   if (typeof host === "string") {

@@ -15,13 +15,32 @@ export interface Ctx {
   log(message: string): void;
 }
 
-/** Timing of one measured window. */
+/**
+ * Timing of one measured window. `BENCH_ROUNDS` raises the number of alternating rounds (default
+ * 3) where a row is noisy on a shared machine.
+ */
 export function windows(
   ctx: Ctx,
 ): { warmup: number; duration: number; rounds: number } {
+  const rounds = Number(Deno.env.get("BENCH_ROUNDS")) || 3;
   return ctx.quick
     ? { warmup: 300, duration: 1000, rounds: 1 }
-    : { warmup: 1000, duration: 3000, rounds: 3 };
+    : { warmup: 1000, duration: 3000, rounds };
+}
+
+/**
+ * The median of the per-round ratios `s[i][key] / b[i][key]`: round `i` of both ran next to each
+ * other, so drift on a shared machine cancels in each pair (best ÷ best can pair a quiet round of
+ * one with a loaded round of the other).
+ */
+export function pairedMedian<T extends Record<string, number>>(
+  s: T[],
+  b: T[],
+  key: keyof T,
+): number {
+  const ratios = s.map((x, i) => x[key] / b[i][key]).sort((x, y) => x - y);
+  const mid = ratios.length >> 1;
+  return ratios.length % 2 ? ratios[mid] : (ratios[mid - 1] + ratios[mid]) / 2;
 }
 
 /** Runs bench/load.ts with `args` and returns its parsed RESULT. */

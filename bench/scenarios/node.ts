@@ -2,13 +2,23 @@
  * The Node rows: echo (50 connections, 4 in flight) and fan-out (1 → 1,000, 4 broadcasts in
  * flight) with Switchboard on Node (adapters/node: `node:http` + `ws`) against a plain `ws` server
  * doing the same on Node (bench/servers/raw_ws.ts: send back; a loop over the receivers), the same
- * load generator, the same run. Both servers are compiled for Node by scripts/compile_node.ts into
+ * load generator, the same run; and idle memory (5,000 sockets kept, RSS per connection, the
+ * measurement of bench/scenarios/idle.ts) against raw `ws` sockets kept in a Set. Both servers are compiled for Node by scripts/compile_node.ts into
  * `.bench-node/` first (Node 20 runs no TypeScript).
  *
  * @module
  */
 import { type Child, node, ROOT, type Row } from "../lib.ts";
-import { alternate, best, cpuRatio, type Ctx, fanoutLoad, load, windows } from "./common.ts";
+import {
+  alternate,
+  best,
+  cpuRatio,
+  type Ctx,
+  fanoutLoad,
+  load,
+  pairedMedian,
+  windows,
+} from "./common.ts";
 
 const OUT = ".bench-node";
 
@@ -96,7 +106,10 @@ export async function nodeRows(ctx: Ctx): Promise<Row[]> {
         cpuRatio: cpuRatio(results.switchboard, results.raw),
         target: target ? `≥ ${target}×` : "-",
         met: target ? ratio >= target : false,
-        notes: `p50: Switchboard ${s.p50.toFixed(2)} ms, raw ${b.p50.toFixed(2)} ms`,
+        notes: `p50: Switchboard ${s.p50.toFixed(2)} ms, raw ${b.p50.toFixed(2)} ms; median of ` +
+          `the ${rounds} paired rounds' ratios ${
+            pairedMedian(results.switchboard, results.raw, key).toFixed(2)
+          }×`,
       });
       if (mode === "echo") {
         const t = best(results.rawText, key);
@@ -118,8 +131,56 @@ export async function nodeRows(ctx: Ctx): Promise<Row[]> {
       await Promise.all(servers.map((c) => c.stop()));
       servers.length = 0;
     }
+    rows.push(await idleRow(ctx, scripts));
     return rows;
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
   }
+}
+
+/** Idle memory on Node: each server a fresh process per round, alternating, median of the rounds. */
+async function idleRow(ctx: Ctx, scripts: { switchboard: string; raw: string }): Promise<Row> {
+  const conns = ctx.quick ? 1000 : 5000;
+  const rounds = ctx.quick ? 1 : 3;
+  const measure = async (script: string, path: string) => {
+    const server = await node(script, ["idle"], { env: { NODE_FLAGS: "--expose-gc" } });
+    try {
+      return await load("idle", {
+        url: `ws://127.0.0.1:${server.port}${path}`,
+        "mem-url": `http://127.0.0.1:${server.port}/mem`,
+        conns,
+      }, [server]);
+    } finally {
+      await server.stop();
+    }
+  };
+  const sb: Record<string, number>[] = [];
+  const raw: Record<string, number>[] = [];
+  for (let r = 0; r < rounds; r++) {
+    if (r % 2) raw.push(await measure(scripts.raw, "/"));
+    sb.push(await measure(scripts.switchboard, "/ws/idle"));
+    if (!(r % 2)) raw.push(await measure(scripts.raw, "/"));
+  }
+  const median = (xs: Record<string, number>[]) =>
+    [...xs].sort((a, b) => a.rssPerConn - b.rssPerConn)[Math.floor(xs.length / 2)];
+  const s = median(sb);
+  const b = median(raw);
+  const ratio = s.rssPerConn / b.rssPerConn;
+  ctx.log(
+    `  node idle: Switchboard ${s.rssPerConn.toFixed(0)} B/conn, raw ${b.rssPerConn.toFixed(0)}`,
+  );
+  return {
+    scenario: `Node: idle connections, ${conns.toLocaleString("en-US")} sockets`,
+    metric: "RSS bytes/connection",
+    unit: "B/conn",
+    switchboard: s.rssPerConn,
+    baselineName: "raw `ws` sockets (Node)",
+    baseline: b.rssPerConn,
+    ratio,
+    target: "≤ 1.3×",
+    met: ratio <= 1.3,
+    notes: `median of ${rounds} alternating runs each; JS heap per connection: Switchboard ${
+      (s.heapPerConn / 1024).toFixed(1)
+    } KiB, raw ${(b.heapPerConn / 1024).toFixed(1)} KiB`,
+  };
 }

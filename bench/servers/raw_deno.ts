@@ -34,6 +34,7 @@ function mem(): Response {
   return Response.json({
     rss: m.rss,
     heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal,
     connections: sockets.size,
   });
 }

@@ -8,6 +8,8 @@
  *   raw Deno does (Deno hands text frames to JavaScript as strings) and as Switchboard must.
  * - fanout: sockets on `/ws/room` are receivers; a frame from `/ws/sender` is sent to each of them
  *   in a plain loop.
+ * - idle: sockets are accepted and kept (in a Set). `GET /mem` answers
+ *   `{rss, heapUsed, heapTotal, connections}` after a GC (run with `--expose-gc`).
  *
  * @module
  */
@@ -18,14 +20,30 @@ import { type WebSocket, WebSocketServer } from "ws";
 
 const mode = process.argv[2] ?? "echo";
 const receivers = new Set<WebSocket>();
-const http = createServer((_req, res) => {
+const sockets = new Set<WebSocket>();
+const http = createServer((req, res) => {
+  if (req.url === "/mem") {
+    (globalThis as { gc?: () => void }).gc?.();
+    const m = process.memoryUsage();
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify({
+      rss: m.rss,
+      heapUsed: m.heapUsed,
+      heapTotal: m.heapTotal,
+      connections: sockets.size,
+    }));
+    return;
+  }
   res.statusCode = 404;
   res.end();
 });
 const wss = new WebSocketServer({ server: http, clientTracking: false });
 wss.on("connection", (socket, req) => {
   socket.on("error", () => {});
-  if (mode === "echo") {
+  if (mode === "idle") {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  } else if (mode === "echo") {
     socket.on("message", (data, isBinary) => socket.send(data, { binary: isBinary }));
   } else if (mode === "echo-text") {
     socket.on("message", (data, isBinary) => socket.send(isBinary ? data : String(data)));

@@ -2,10 +2,12 @@
  * The app of the Bun and Node rows (bench/servers/switchboard_bun.ts, switchboard_node.ts): the
  * same consumers as bench/servers/switchboard.ts — `/ws/echo` (`say` validated by zod, a typed
  * `said` back), `/ws/room` (joins group `room`), `/ws/sender` (a `shout` broadcast to the room with
- * `broadcastMessage` on the in-memory layer).
+ * `broadcastMessage` on the in-memory layer), `/ws/idle` (an ordinary consumer, nothing else) and
+ * `GET /mem` (`{rss, heapUsed, heapTotal, connections}` after a GC: run with `--expose-gc`).
  *
  * @module
  */
+import process from "node:process";
 import { z } from "zod";
 import { App, Consumer, message, type MessageOf, Ping, Pong, wsHandler } from "../../mod.ts";
 
@@ -45,10 +47,29 @@ class SenderConsumer extends Consumer {
   }
 }
 
-/** A new app with the three routes. */
+class IdleConsumer extends Consumer {
+  @wsHandler(Ping, { output: Pong })
+  handlePing(_m: MessageOf<typeof Ping>) {
+    return Pong.create();
+  }
+}
+
+/** A new app with the routes. */
 export function runtimeApp(): App {
-  return new App({ allowedOrigins: "*" })
+  const app: App = new App({ allowedOrigins: "*" })
     .ws("/ws/echo", EchoConsumer)
     .ws("/ws/room", RoomConsumer)
-    .ws("/ws/sender", SenderConsumer);
+    .ws("/ws/sender", SenderConsumer)
+    .ws("/ws/idle", IdleConsumer)
+    .get("/mem", () => {
+      (globalThis as { gc?: () => void }).gc?.();
+      const m = process.memoryUsage();
+      return Response.json({
+        rss: m.rss,
+        heapUsed: m.heapUsed,
+        heapTotal: m.heapTotal,
+        connections: app.connectionCount,
+      });
+    });
+  return app;
 }

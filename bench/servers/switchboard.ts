@@ -125,6 +125,7 @@ const app = new App({ allowedOrigins: "*" })
     return Response.json({
       rss: m.rss,
       heapUsed: m.heapUsed,
+      heapTotal: m.heapTotal,
       connections: app.connectionCount,
     });
   });

@@ -1,17 +1,17 @@
 /**
  * The App: WebSocket routes to consumers, plain HTTP routes to handlers, one `fetch`, and clean
  * shutdown. Runtime-neutral: it never names a runtime. `App.upgrade` decides an upgrade (the
- * checks and connection slots are in ./upgrade.ts); a runtime adapter completes it (the seam:
- * src/runtime/seam.ts). `fetch` completes upgrades with the {@linkcode RuntimeUpgrader} given to
- * the constructor, or answers them with 501 without one: the `App` of the main entry point
- * (mod.ts) is adapters/deno's, wired to Deno's `upgradeWebSocket`, so that Deno's `serve` of
- * `new App().fetch` serves WebSockets; on Node, adapters/node calls `upgrade` itself.
+ * checks, connection slots, routing and authentication are in ./upgrade.ts); a runtime adapter
+ * completes it (the seam: src/runtime/seam.ts). `fetch` completes upgrades with the
+ * {@linkcode RuntimeUpgrader} given to the constructor, or answers them with 501 without one: the
+ * `App` of the main entry point (mod.ts) is adapters/deno's, wired to Deno's `upgradeWebSocket`,
+ * so that Deno's `serve` of `new App().fetch` serves WebSockets; on Node, adapters/node calls
+ * `upgrade` itself.
  *
  * @module
  */
 import { Connection, type ConnectionSettings } from "../connection/connection.ts";
-import { ConnectionBinding } from "../connection/binding.ts";
-import { CONSUMER_BINDING, type ConsumerClass, type ParamsOf } from "../consumer/consumer.ts";
+import type { ConsumerClass, ParamsOf } from "../consumer/consumer.ts";
 import { CloseCode } from "../protocol/close_codes.ts";
 import { DefinitionError, type LayerNotFoundError } from "../errors.ts";
 import { checkHandlers } from "../consumer/handlers.ts";
@@ -29,11 +29,12 @@ import { type AppOptions, withDefaults } from "./options.ts";
 import { serverError, text } from "./responses.ts";
 import {
   checkTopics,
+  type Connect,
   connectionSettings,
   ConnectionSlots,
+  decideUpgrade,
   missingLayer,
-  type SlotlessDecision,
-  standaloneTopicRefusal,
+  refused,
 } from "./upgrade.ts";
 
 export type { AppOptions } from "./options.ts";
@@ -245,82 +246,36 @@ export class App {
    * Decides an upgrade request: route, then `authenticate` — all before any socket exists.
    * Runtime adapters call this, then upgrade and `accept(socket)`.
    */
-  async upgrade(request: Request): Promise<UpgradeDecision> {
-    this.#checkAtStart();
-    if (this.#closing) return { accepted: false, response: text(503, "Server is shutting down") };
-    const url = new URL(request.url);
-    const refusal = this.checkOrigin(request);
-    if (refusal !== undefined) {
-      getLogger().warn(`Refused a WebSocket to ${url.pathname}: ${refusal}`);
-      return { accepted: false, response: text(403, refusal) };
+  upgrade(request: Request): Promise<UpgradeDecision> {
+    // Not an async function: an upgrade whose `authenticate` answers at once (the default one
+    // does) is decided without a promise hop, so connecting leaves less garbage per socket.
+    try {
+      this.#checkAtStart();
+      if (this.#closing) return refused(text(503, "Server is shutting down"));
+      const url = new URL(request.url);
+      const refusal = this.checkOrigin(request);
+      if (refusal !== undefined) {
+        getLogger().warn(`Refused a WebSocket to ${url.pathname}: ${refusal}`);
+        return refused(text(403, refusal));
+      }
+      return this.#slots.admit(() => decideUpgrade(this.#ws, request, url, this.#connect));
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return await this.#slots.admit(() => this.#decide(request, url));
   }
 
-  /** Routes and authenticates an upgrade whose connection slot is reserved. */
-  async #decide(
-    request: Request,
-    url: URL,
-  ): Promise<SlotlessDecision> {
-    let route: MountedWsRoute | undefined;
-    let params: Record<string, string> | undefined;
-    for (const r of this.#ws) {
-      params = r.pattern.match(url.pathname);
-      if (params) {
-        route = r;
-        break;
-      }
-    }
-    if (!route || !params) {
-      return {
-        accepted: false,
-        response: text(404, `No WebSocket route for ${truncateForEcho(url.pathname)}`),
-      };
-    }
-    const badTopic = standaloneTopicRefusal(route.consumer, params);
-    if (badTopic) return { accepted: false, response: badTopic };
-    const missing = missingLayer(route);
-    if (missing) {
-      return {
-        accepted: false,
-        response: serverError(`Refused an upgrade: ${missing.message}`, missing),
-      };
-    }
-    const consumer = new route.consumer();
-    const frozenParams = routeParams(params);
-    // authenticate() can read request/params through a provisional binding (no connection yet).
-    consumer[CONSUMER_BINDING] = new ConnectionBinding(request, frozenParams);
-    let verdict: unknown;
-    try {
-      verdict = await consumer.authenticate(request);
-    } catch (error) {
-      return {
-        accepted: false,
-        response: serverError(
-          `${route.consumer.name}.authenticate failed`,
-          error,
-          "Authentication failed with a server error",
-        ),
-      };
-    }
-    if (verdict instanceof Response) return { accepted: false, response: verdict };
-    if (verdict === false) return { accepted: false, response: text(403, "Forbidden") };
-    return {
-      accepted: true,
+  /** What an accepted upgrade's `accept` runs: the connection, counted as open. */
+  readonly #connect: Connect = (consumer, request, params, socket) => {
+    const connection = new Connection(
       consumer,
-      accept: (socket) => {
-        const connection = new Connection(
-          consumer,
-          request,
-          frozenParams,
-          socket,
-          this.#connectionSettings(),
-        );
-        this.#slots.open.add(connection);
-        return connection;
-      },
-    };
-  }
+      request,
+      params,
+      socket,
+      this.#connectionSettings(),
+    );
+    this.#slots.open.add(connection);
+    return connection;
+  };
 
   /**
    * The settings every connection shares (one object, not one per connection), made again when
@@ -349,20 +304,29 @@ export class App {
    * Handles a request: WebSocket upgrades (completed by the runtime upgrader: on Deno with the
    * main entry point's `App`; 501 without one) and HTTP routes. Pass it to Deno's `serve`.
    */
-  async fetch(request: Request): Promise<Response> {
-    if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
-      const decision = await this.upgrade(request);
-      if (!decision.accepted) return decision.response;
-      try {
-        const upgrade = this.#upgrader ?? upgradeUnsupported;
-        return upgrade(request, decision.accept, {
-          heartbeatSeconds: heartbeatSeconds(this.options),
-        });
-      } finally {
-        decision.cancel(); // frees the slot when no socket was accepted (a no-op after accept)
+  fetch(request: Request): Promise<Response> {
+    try {
+      if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+        return this.handleHttp(request);
       }
+      // A promise callback, not an async function's frame: kept short-lived per upgrade.
+      return this.upgrade(request).then((decision) => this.#completeUpgrade(request, decision));
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return await this.handleHttp(request);
+  }
+
+  /** Completes a decided upgrade with the runtime upgrader (501 without one). */
+  #completeUpgrade(request: Request, decision: UpgradeDecision): Response {
+    if (!decision.accepted) return decision.response;
+    try {
+      const upgrade = this.#upgrader ?? upgradeUnsupported;
+      return upgrade(request, decision.accept, {
+        heartbeatSeconds: heartbeatSeconds(this.options),
+      });
+    } finally {
+      decision.cancel(); // frees the slot when no socket was accepted (a no-op after accept)
+    }
   }
 
   /**

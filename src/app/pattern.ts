@@ -146,25 +146,31 @@ function matchSegment(piece: string, seg: PatternSegment, out: string[]): boolea
 }
 
 /**
- * The parameters of `input` if it matches `pattern`, else `undefined`; linear in the input's
- * length. `decode` maps each raw value (a throw means no match). The result's keys are own
- * properties, even `__proto__`.
+ * The parameters of `input` (from index `from`) if it matches `pattern`, else `undefined`; linear
+ * in the input's length. `decode` maps each raw value (a throw means no match). The result's keys
+ * are own properties, even `__proto__`.
  */
 export function matchPattern(
   pattern: Pattern,
   input: string,
   decode?: (raw: string) => string,
+  from = 0,
 ): Record<string, string> | undefined {
   const { separator, segments, names } = pattern;
-  let separators = 0;
-  for (let i = input.indexOf(separator); i !== -1; i = input.indexOf(separator, i + 1)) {
-    if (++separators >= segments.length) return undefined;
-  }
-  if (separators !== segments.length - 1) return undefined;
-  const pieces = input.split(separator);
+  // Run for every route an upgrade tries: literal segments are compared in place, no piece is cut
+  // from the input but a parameter's.
   const values: string[] = [];
-  for (let i = 0; i < pieces.length; i++) {
-    if (!matchSegment(pieces[i], segments[i], values)) return undefined;
+  const last = segments.length - 1;
+  let start = from;
+  for (let i = 0; i <= last; i++) {
+    const end = input.indexOf(separator, start);
+    if (i === last ? end !== -1 : end === -1) return undefined; // separators: exactly `last`
+    const stop = i === last ? input.length : end;
+    const { lits } = segments[i];
+    if (lits.length === 1) {
+      if (stop - start !== lits[0].length || !input.startsWith(lits[0], start)) return undefined;
+    } else if (!matchSegment(input.slice(start, stop), segments[i], values)) return undefined;
+    start = stop + separator.length;
   }
   const out: Record<string, string> = {};
   try {

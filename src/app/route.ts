@@ -40,7 +40,7 @@ export function compilePath(path: string): PathPattern {
       // The pattern starts after the path's leading '/' (a URL pathname always has one).
       const slash = pathname.indexOf("/");
       if (slash === -1) return undefined;
-      return matchPattern(pattern, pathname.slice(slash + 1), decodeURIComponent);
+      return matchPattern(pattern, pathname, decodeURIComponent, slash + 1);
     },
   };
 }

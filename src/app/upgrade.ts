@@ -1,22 +1,26 @@
 /**
- * The parts of the upgrade decision (`App.upgrade`) that are not routing and authentication: the
- * mount-time checks of a consumer (its topics, its layer), the connection slots (the
- * `maxConnections` cap, reserved before `authenticate` runs), and the settings of an accepted
+ * The upgrade decision of `App.upgrade` past the shutdown and origin checks: the mount-time checks
+ * of a consumer (its topics, its layer), the connection slots (the `maxConnections` cap, reserved
+ * before `authenticate` runs), routing and authentication, and the settings of an accepted
  * connection. The order of a decision: shutdown → origin → slot → route (with the standalone
- * topic's params) → layer → authenticate.
+ * topic's params) → layer → authenticate. No step waits on a promise unless `authenticate`
+ * answers one: a decision made at once leaves no async frames behind (each connection's garbage).
  *
  * @module
  */
 import type { Connection, ConnectionSettings } from "../connection/connection.ts";
-import type { ConsumerClass } from "../consumer/consumer.ts";
+import { ConnectionBinding } from "../connection/binding.ts";
+import { type Consumer, CONSUMER_BINDING, type ConsumerClass } from "../consumer/consumer.ts";
 import { checkHandlers } from "../consumer/handlers.ts";
+import { routeParams } from "../consumer/params.ts";
 import { DefinitionError, type LayerNotFoundError } from "../errors.ts";
 import { DEFAULT_LAYER, layers } from "../layers/registry.ts";
 import type { UpgradeDecision } from "../runtime/seam.ts";
+import type { ServerSocket } from "../runtime/socket.ts";
 import type { AppOptions } from "./options.ts";
 import type { ConnectionObserver } from "../observe/hooks.ts";
 import { truncateForEcho } from "../protocol/truncate.ts";
-import { text } from "./responses.ts";
+import { serverError, text } from "./responses.ts";
 
 // --- mount-time checks ---
 
@@ -56,7 +60,7 @@ export function missingLayer(
   route: { path: string; consumer: ConsumerClass },
 ): LayerNotFoundError | undefined {
   const alias = route.consumer.layer === undefined ? DEFAULT_LAYER : route.consumer.layer;
-  if (alias === null) return undefined;
+  if (alias === null || layers.has(alias)) return undefined; // checked per upgrade: no text made
   return layers.missing(
     alias,
     `${route.consumer.name} (app.ws('${route.path}')) uses channel layer '${alias}'. `,
@@ -89,6 +93,114 @@ export function standaloneTopicRefusal(
   );
 }
 
+// --- the decision ---
+
+/** A refused upgrade, as `App.upgrade` answers it. */
+export function refused(response: Response): Promise<UpgradeDecision> {
+  return Promise.resolve({ accepted: false, response });
+}
+
+/** What an accepted upgrade's `accept` runs (the App's): makes the connection, counted as open. */
+export type Connect = (
+  consumer: Consumer,
+  request: Request,
+  params: Readonly<Record<string, string>>,
+  socket: ServerSocket,
+) => Connection;
+
+/** A mounted WebSocket route, as the decision reads it. */
+export interface RouteToDecide {
+  readonly path: string;
+  readonly consumer: ConsumerClass;
+  readonly pattern: { match(pathname: string): Record<string, string> | undefined };
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === "object" || typeof value === "function") &&
+    typeof (value as { then?: unknown }).then === "function";
+}
+
+/**
+ * Routes and authenticates an upgrade whose connection slot is reserved: at once when
+ * `authenticate` answers at once (the default one does), else once its promise settles.
+ */
+export function decideUpgrade(
+  routes: readonly RouteToDecide[],
+  request: Request,
+  url: URL,
+  connect: Connect,
+): SlotlessDecision | Promise<SlotlessDecision> {
+  let route: RouteToDecide | undefined;
+  let params: Record<string, string> | undefined;
+  for (const r of routes) {
+    params = r.pattern.match(url.pathname);
+    if (params) {
+      route = r;
+      break;
+    }
+  }
+  if (!route || !params) {
+    return {
+      accepted: false,
+      response: text(404, `No WebSocket route for ${truncateForEcho(url.pathname)}`),
+    };
+  }
+  const badTopic = standaloneTopicRefusal(route.consumer, params);
+  if (badTopic) return { accepted: false, response: badTopic };
+  const missing = missingLayer(route);
+  if (missing) {
+    return {
+      accepted: false,
+      response: serverError(`Refused an upgrade: ${missing.message}`, missing),
+    };
+  }
+  const consumer = new route.consumer();
+  const frozenParams = routeParams(params);
+  // authenticate() can read request/params through a provisional binding (no connection yet).
+  consumer[CONSUMER_BINDING] = new ConnectionBinding(request, frozenParams);
+  const cls = route.consumer;
+  let answer: unknown;
+  try {
+    answer = consumer.authenticate(request);
+  } catch (error) {
+    return authenticateFailed(cls, error);
+  }
+  if (!isThenable(answer)) return verdict(answer, consumer, request, frozenParams, connect);
+  return Promise.resolve(answer).then(
+    (settled) => verdict(settled, consumer, request, frozenParams, connect),
+    (error) => authenticateFailed(cls, error),
+  );
+}
+
+/** The 500 of an `authenticate` that threw or rejected (logged with its error id). */
+function authenticateFailed(cls: ConsumerClass, error: unknown): SlotlessDecision {
+  return {
+    accepted: false,
+    response: serverError(
+      `${cls.name}.authenticate failed`,
+      error,
+      "Authentication failed with a server error",
+    ),
+  };
+}
+
+/** The decision `authenticate`'s answer makes: refused (a Response, or false), else accepted. */
+function verdict(
+  answer: unknown,
+  consumer: Consumer,
+  request: Request,
+  params: Readonly<Record<string, string>>,
+  connect: Connect,
+): SlotlessDecision {
+  if (answer instanceof Response) return { accepted: false, response: answer };
+  if (answer === false) return { accepted: false, response: text(403, "Forbidden") };
+  return {
+    accepted: true,
+    consumer,
+    accept: (socket) => connect(consumer, request, params, socket),
+  };
+}
+
 // --- connection slots ---
 
 /** An accepted decision before its slot bookkeeping: `cancel` is added by {@linkcode ConnectionSlots}. */
@@ -109,11 +221,11 @@ export class ConnectionSlots {
   /**
    * Takes a slot now, before anything is awaited, runs `decide` and holds the slot until the
    * decision's `accept` (the connection then counts in `open`) or a refusal, failure or `cancel`.
-   * A full app answers 503 without running `decide`.
+   * A full app answers 503 without running `decide`. A `decide` that throws rejects.
    */
-  async admit(decide: () => Promise<SlotlessDecision>): Promise<UpgradeDecision> {
+  admit(decide: () => SlotlessDecision | Promise<SlotlessDecision>): Promise<UpgradeDecision> {
     if (this.max !== undefined && this.open.size + this.#reserved >= this.max) {
-      return { accepted: false, response: text(503, "Too many connections") };
+      return refused(text(503, "Too many connections"));
     }
     this.#reserved++;
     let held = true;
@@ -122,8 +234,7 @@ export class ConnectionSlots {
       held = false;
       this.#reserved--;
     };
-    try {
-      const decision = await decide();
+    const settle = (decision: SlotlessDecision): UpgradeDecision => {
       if (!decision.accepted) {
         release();
         return decision;
@@ -139,10 +250,19 @@ export class ConnectionSlots {
         },
         cancel: release,
       };
+    };
+    let decided: SlotlessDecision | Promise<SlotlessDecision>;
+    try {
+      decided = decide();
     } catch (error) {
       release();
-      throw error;
+      return Promise.reject(error);
     }
+    if (!(decided instanceof Promise)) return Promise.resolve(settle(decided));
+    return decided.then(settle, (error) => {
+      release();
+      throw error;
+    });
   }
 }
 

@@ -38,8 +38,8 @@ import { LayerLoop } from "./layer_loop.ts";
 import { PendingBudget, RateLimiter, type RateLimitSettings, textTooBig } from "./limits.ts";
 import { Outbox } from "./outbox.ts";
 import { DONE, SerialQueue, type Task, withFinally } from "./serial_queue.ts";
-import { Subscriptions, type Target } from "./subscriptions.ts";
-import { Recovery } from "./recovery.ts";
+import { NO_SUBSCRIPTIONS, Subscriptions, type Target } from "./subscriptions.ts";
+import { Recovery, type RecoveryHost, usesHistory } from "./recovery.ts";
 import { ConnectionTimers, type TimedConnection } from "./timers.ts";
 
 /** Settings the App passes to each connection. */
@@ -73,16 +73,18 @@ export class Connection implements ConnectionHandle, TimedConnection {
   readonly #frames = new SerialQueue();
   readonly #outbox: Outbox;
   readonly #layer: LayerLoop;
-  readonly #subscriptions: Subscriptions;
+  // Made when first needed, so that idle connections keep none: the subscriptions at the first
+  // subscribe, the pending budget at the first frame, the timers at once only with an idle timeout.
+  #subscriptions: Subscriptions | undefined;
+  #pending: PendingBudget | undefined;
+  #timers: ConnectionTimers | undefined;
   readonly #rateLimit: RateLimiter | undefined;
-  readonly #pending: PendingBudget;
   /** The history streams (consumers and topics with `static history` only). */
   readonly streams: Recovery | undefined;
   #state: "new" | "open" | "closing" | "closed" = "new";
   #disconnected: Promise<void> | undefined;
   #defaultTopic: string | undefined;
   #closeQueued = false;
-  readonly #timers: ConnectionTimers;
 
   constructor(
     consumer: Consumer,
@@ -92,37 +94,47 @@ export class Connection implements ConnectionHandle, TimedConnection {
     settings: ConnectionSettings,
   ) {
     this.consumer = consumer;
-    this.cls = consumer.constructor as ConsumerClass;
-    this.table = handlerTable(this.cls);
+    const cls = this.cls = consumer.constructor as ConsumerClass;
+    this.table = handlerTable(cls);
     this.#socket = socket;
     this.#settings = settings;
     this.#params = params;
-    this.#outbox = new Outbox(socket, this.cls, settings, this);
+    this.#outbox = new Outbox(socket, cls, settings, this);
     // The connection is its timers' host (an object literal with getters would be a dictionary).
-    this.#timers = new ConnectionTimers(this, settings.idleTimeoutMs, settings.closeTimeoutMs);
-    this.streams = Recovery.for(this.cls, request.url, {
-      consumer,
+    if (settings.idleTimeoutMs) this.#timers = new ConnectionTimers(this, settings);
+    this.streams = usesHistory(cls)
+      ? Recovery.for(cls, request.url, this.#recoveryHost())
+      : undefined;
+    this.#layer = new LayerLoop(this, this.#outbox, settings.maxPendingFrames, settings.observer);
+    if (settings.rateLimit) this.#rateLimit = new RateLimiter(settings.rateLimit);
+    consumer[CONSUMER_BINDING] = new ConnectionBinding(request, params, this);
+  }
+
+  /** What the history streams reach this connection through (classes with history only). */
+  #recoveryHost(): RecoveryHost {
+    return {
+      consumer: this.consumer,
       layer: () => this.#layer.layer,
       write: (frame, envelope) => this.#outbox.write(frame, envelope),
       dispatch: (message, position) => this.#dispatchLayer(message, position),
       schedule: (task) => this.#layer.schedule(task),
       allStreams: (streams) =>
-        consumer.groups.every((g) => streams.has(g)) &&
-        this.#subscriptions.topics.every((t) => streams.has(this.#subscriptions.get(t)!.group)),
-      observe: (outcome) => settings.observer?.recovery?.(outcome),
-    });
-    this.#layer = new LayerLoop(this, this.#outbox, settings.maxPendingFrames, settings.observer);
-    this.#subscriptions = new Subscriptions(
-      consumer,
+        this.consumer.groups.every((g) => streams.has(g)) &&
+        this.subscriptions.every((t) => streams.has(this.#subscriptions!.get(t)!.group)),
+      observe: (outcome) => this.#settings.observer?.recovery?.(outcome),
+    };
+  }
+
+  /** The topic subscriptions, made at the first use that may add one. */
+  #subs(): Subscriptions {
+    return this.#subscriptions ??= new Subscriptions(
+      this.consumer,
       this.cls,
       this.#outbox,
       this.#layer,
-      settings.maxSubscriptions,
+      this.#settings.maxSubscriptions,
       this.streams,
     );
-    if (settings.rateLimit) this.#rateLimit = new RateLimiter(settings.rateLimit);
-    this.#pending = new PendingBudget(settings.maxPendingFrames, settings.maxPendingBytes);
-    consumer[CONSUMER_BINDING] = new ConnectionBinding(request, params, this);
   }
 
   /** This connection's layer channel name ("" until connected or without a layer). */
@@ -177,7 +189,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
 
   /** The topics this connection is subscribed to. */
   get subscriptions(): string[] {
-    return this.#subscriptions.topics;
+    return this.#subscriptions?.topics ?? [];
   }
 
   /** Resolves when every frame and event queued so far has been handled. */
@@ -194,11 +206,12 @@ export class Connection implements ConnectionHandle, TimedConnection {
       this.#state = "open";
       this.#settings.observer?.opened(this);
       this.streams?.opened();
-      this.#timers.armIdle();
+      this.#timers?.armIdle();
       try {
         const starting = this.#layer.start();
         if (starting) await starting;
-        await this.consumer.postAuthentication();
+        const hook = this.consumer.postAuthentication(); // no await (no hop) for the default
+        if (hook) await hook;
         const { presence } = this.cls; // opt-in presence (docs/presence.md)
         if (presence) {
           await presenceConnected(this.consumer, presence, this.consumer[CONSUMER_BINDING]!);
@@ -206,7 +219,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
         const standalone = this.cls.defaultTopic;
         if (standalone && this.#state === "open") {
           this.#defaultTopic = standalone.format(this.#params);
-          await this.#subscriptions.subscribe(this.#defaultTopic, {});
+          await this.#subs().subscribe(this.#defaultTopic, {});
         }
       } catch (error) {
         if (error instanceof LayerUnavailableError) return this.#layer.unavailable(error);
@@ -220,7 +233,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
     if (this.#disconnected) return this.#disconnected;
     const observer = this.#state === "new" ? undefined : this.#settings.observer; // opened: told
     this.#state = "closed";
-    this.#timers.clear();
+    this.#timers?.clear();
     this.#layer.cancelRetry();
     this.#disconnected = (async () => {
       try {
@@ -230,8 +243,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
       }
       const presence = presenceDisconnected(this.consumer); // undefined without presence
       if (presence) await presence;
-      const subscriptions = this.#subscriptions;
-      for (const topic of subscriptions.topics) await subscriptions.end(topic);
+      for (const topic of this.subscriptions) await this.#subscriptions!.end(topic);
       const layer = this.#layer;
       // Groups first: a group message that lands after the receive loop stopped would keep a
       // mailbox for the released channel until it expires.
@@ -256,7 +268,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
       void this.closed(code, reason);
       return;
     }
-    this.#timers.armClose();
+    (this.#timers ??= new ConnectionTimers(this, this.#settings)).armClose();
   }
 
   // --- what the consumer reaches (through its binding) -----------------------------------------
@@ -290,7 +302,6 @@ export class Connection implements ConnectionHandle, TimedConnection {
 
   /** A text frame from the socket: the pipeline starts here. */
   text(data: string): void {
-    if (this.#state !== "open" && this.#state !== "new") return;
     // 1) limits: rate, frame size, then the pending budget (#enqueue).
     if (!this.#admit()) return;
     const limit = this.cls.maxFrameBytes ?? this.#settings.maxFrameBytes;
@@ -304,7 +315,6 @@ export class Connection implements ConnectionHandle, TimedConnection {
 
   /** A binary frame from the socket: refused (the protocol is JSON text), within the limits. */
   binary(data: Uint8Array): void {
-    if (this.#state !== "open" && this.#state !== "new") return;
     if (!this.#admit()) return;
     const limit = this.cls.maxFrameBytes ?? this.#settings.maxFrameBytes;
     if (data.byteLength > limit) {
@@ -317,10 +327,10 @@ export class Connection implements ConnectionHandle, TimedConnection {
     });
   }
 
-  /** 1) limits: the rate limit; false when the frame must not be handled. */
+  /** 1) limits: the rate limit; false when the frame must not be handled (nor a closed one). */
   #admit(): boolean {
-    if (this.#closeQueued) return false;
-    this.#timers.touch();
+    if (this.#closeQueued || (this.#state !== "open" && this.#state !== "new")) return false;
+    this.#timers?.touch();
     const verdict = this.#rateLimit?.take() ?? "ok";
     if (verdict === "ok") return true;
     if (verdict === "close") {
@@ -344,7 +354,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
    * replies still queued, and the connection goes on.
    */
   #enqueue(size: number, task: Task): void {
-    const pending = this.#pending;
+    const pending = this.#pending ??= new PendingBudget(this.#settings);
     if (!pending.take(size)) {
       getLogger().debug(`${this.cls.name}: refused a frame, ${pending.frames} still pending`);
       this.#outbox.write(tooManyPending(pending.maxFrames, pending.maxBytes));
@@ -400,7 +410,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
 
   /** 4) route, topic frames: subscribe, unsubscribe, or a subscription's handler. */
   async #routeTopic(frame: Record<string, unknown>, topic: string, envelope: Envelope) {
-    const subscriptions = this.#subscriptions;
+    const subscriptions = this.#subs();
     if (frame.action === TopicAction.subscribe) {
       return await subscriptions.subscribe(topic, envelope);
     }
@@ -427,7 +437,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
 
   #dispatchLayer(message: LayerMessage, position?: Envelope["position"]): Promise<void> {
     const { channelName } = this.#layer;
-    const subs = this.#subscriptions;
+    const subs = this.#subscriptions ?? NO_SUBSCRIPTIONS;
     return dispatchLayerMessage(this.#outbox, this.#target(), subs, channelName, message, position);
   }
 

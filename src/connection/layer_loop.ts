@@ -9,7 +9,7 @@ import { clock } from "../clock.ts";
 import { DirectAbortController } from "../abort.ts";
 import type { BroadcastOptions, Consumer, ConsumerClass } from "../consumer/consumer.ts";
 import { ClosedError, LayerUnavailableError } from "../errors.ts";
-import type { ChannelLayer, JsonValue, LayerMessage } from "../layers/layer.ts";
+import type { ChannelLayer, JsonValue, LayerMessage, ReceiveOptions } from "../layers/layer.ts";
 import { GROUP_TYPE } from "../layers/messages.ts";
 import { assertGroupName } from "../layers/names.ts";
 import { getLogger } from "../logger.ts";
@@ -19,7 +19,7 @@ import type { AnyMessage } from "../protocol/message.ts";
 import type { ConnectionObserver } from "../observe/hooks.ts";
 import type { ServerSocket } from "../runtime/socket.ts";
 import type { Outbox } from "./outbox.ts";
-import { SerialQueue, withFinally } from "./serial_queue.ts";
+import { DONE, SerialQueue, withFinally } from "./serial_queue.ts";
 import { type PumpTarget, ReceivePump } from "./receive_pump.ts";
 import type { StreamHooks } from "./recovery.ts";
 import { sendToGroup } from "../layers/history.ts";
@@ -49,11 +49,20 @@ export interface LayerLoopHost {
 }
 
 /** The channel, groups and receive loop of one connection. */
-export class LayerLoop {
+export class LayerLoop implements PumpTarget {
   #layer: ChannelLayer | undefined;
   #channelName = "";
+  /** The receive loop: not started (no channel yet), waiting or handling, or ended. */
+  #loop: "off" | "on" | "ended" = "off";
+  /** Settled when the loop ends; made only when someone waits for that (the disconnect). */
   #receiving: Promise<void> | undefined;
-  readonly #queue = new SerialQueue();
+  #ended: (() => void) | undefined;
+  /** The options of every wait, and the wait's two callbacks: made once, with the channel. */
+  #options: ReceiveOptions | undefined;
+  #onMessage: ((message: LayerMessage) => void) | undefined;
+  #onFailure: ((error: unknown) => void) | undefined;
+  /** The queue of layer messages and scheduled tasks, made at the first one. */
+  #queue: SerialQueue | undefined;
   #pending = 0;
   readonly #abort = new DirectAbortController();
   /**
@@ -99,12 +108,12 @@ export class LayerLoop {
 
   /** Resolves when every layer message queued so far has been handled. */
   get idle(): Promise<void> {
-    return this.#queue.idle;
+    return this.#queue ? this.#queue.idle : DONE;
   }
 
   /** Runs `task` on the layer queue, after the layer messages received so far. */
   schedule(task: () => Promise<void>): void {
-    void this.#queue.push(task);
+    void (this.#queue ??= new SerialQueue()).push(task);
   }
 
   /**
@@ -116,9 +125,10 @@ export class LayerLoop {
     const { cls, consumer } = this.host;
     if (cls.layer === null) return undefined;
     this.#layer = cls.getLayer();
-    const initial = [...new Set([...cls.defaultGroups(), ...consumer.groups])];
+    const set = consumer.groups; // groups set on the consumer before, after the class's
     consumer.groups = [];
-    for (const g of initial) (this.#pendingGroups ??= new Set()).add(g);
+    for (const g of cls.defaultGroups()) (this.#pendingGroups ??= new Set()).add(g);
+    for (const g of set) (this.#pendingGroups ??= new Set()).add(g);
     return this.#attach().catch((error) => this.unavailable(error));
   }
 
@@ -129,9 +139,10 @@ export class LayerLoop {
       const name = await layer.newChannel(this.host.cls.name || "consumer");
       if (this.host.state !== "open") return LayerLoop.#release(layer, name);
       this.#channelName = name;
-      this.#receiving = this.#receive(layer);
+      this.#startReceiving();
     }
-    for (const g of [...this.#pendingGroups ?? []]) {
+    if (!this.#pendingGroups) return;
+    for (const g of [...this.#pendingGroups]) {
       if (this.host.state === "open") await this.join(g);
     }
   }
@@ -183,7 +194,9 @@ export class LayerLoop {
 
   /** The receive loop, until it ends (undefined before the connection has a channel). */
   get receiving(): Promise<void> | undefined {
-    return this.#receiving;
+    if (this.#loop === "off") return undefined;
+    if (this.#loop === "ended") return DONE;
+    return this.#receiving ??= new Promise((resolve) => this.#ended = resolve);
   }
 
   /** Leaves the consumer's groups (failures logged); `undefined` without a layer. */
@@ -287,52 +300,75 @@ export class LayerLoop {
 
   // --- receive loop ----------------------------------------------------------------------------
 
-  /**
-   * Receives until {@linkcode LayerLoop.stopReceiving}: pushed by the layer into a
-   * {@linkcode ReceivePump} when it has `receiveNow` (no promise per message), else awaited.
-   */
-  #receive(layer: ChannelLayer): Promise<void> {
-    const signal = this.#abort.signal;
-    const target = this.#target;
+  // Not an async function: a suspended one keeps a generator, its registers and a promise for
+  // each idle connection. On a layer with `receiveNow` the layer pushes each message into a
+  // ReceivePump (receive_pump.ts: no promise, no microtask hop per message); on another, the
+  // two callbacks are made once and each wait costs its reaction only.
+
+  /** Starts the loop on the connection's new channel: one wait after another until aborted. */
+  #startReceiving(): void {
+    this.#loop = "on";
+    const layer = this.#layer!;
     if (layer.receiveNow) {
       const pumped = layer as ChannelLayer & Required<Pick<ChannelLayer, "receiveNow">>;
-      return new ReceivePump(pumped, this.#channelName, signal, target).done;
+      new ReceivePump(pumped, this.#channelName, this.#abort.signal, this);
+      return;
     }
-    return this.#await(layer, signal, target);
+    this.#options = { signal: this.#abort.signal }; // one object for every wait
+    this.#onMessage = this.#received.bind(this); // bound: no closure context kept
+    this.#onFailure = this.receiveFailed.bind(this);
+    this.#next();
   }
 
-  async #await(layer: ChannelLayer, signal: AbortSignal, target: PumpTarget): Promise<void> {
-    const options = { signal }; // one object for every wait
-    while (!signal.aborted) {
-      let message: LayerMessage;
-      try {
-        message = await layer.receive(this.#channelName, options);
-      } catch (error) {
-        return target.failed(error);
+  /** The next wait, unless the loop was stopped. */
+  #next(): void {
+    const options = this.#options!;
+    if (options.signal!.aborted) return this.receiveEnded();
+    let message: Promise<LayerMessage>;
+    try {
+      message = this.#layer!.receive(this.#channelName, options);
+    } catch (error) {
+      return this.receiveFailed(error);
+    }
+    message.then(this.#onMessage, this.#onFailure);
+  }
+
+  #received(message: LayerMessage): void {
+    const wait = this.received(message);
+    if (wait) wait.then(() => this.#next());
+    else this.#next();
+  }
+
+  /**
+   * Queues one received message (either loop calls it); answers what to wait for before
+   * receiving the next, if anything. Backpressure: past maxPendingFrames queued layer messages,
+   * stop receiving until they are handled, so the layer's own per-channel capacity bounds the
+   * backlog, not this queue. Handled at once when nothing is queued before it (a group relay is
+   * synchronous: no promise, no microtask hop), else after the earlier messages and tasks.
+   */
+  received(message: LayerMessage): Promise<void> | undefined {
+    this.#pending++;
+    const handled = (this.#queue ??= new SerialQueue()).run(() => this.#handle(message));
+    return this.#pending >= this.maxPending ? handled : undefined;
+  }
+
+  /** A wait failed: the loop ends, and closes the connection unless it was stopped. */
+  receiveFailed(error: unknown): void {
+    try {
+      if (!this.#abort.signal.aborted && !(error instanceof ClosedError)) {
+        getLogger().error(`${this.host.cls.name}: layer receive failed; closing`, { error });
+        this.host.close(CloseCode.internalError, "Channel layer failure");
       }
-      const wait = target.accept(message);
-      if (wait) await wait;
+    } finally {
+      this.receiveEnded();
     }
   }
 
-  /** Where either loop hands what it received. */
-  readonly #target: PumpTarget = {
-    // Backpressure: past maxPendingFrames queued layer messages, stop receiving until they are
-    // handled, so the layer's own per-channel capacity bounds the backlog, not this queue.
-    // Handled at once when nothing is queued before it (a group relay is synchronous: no
-    // promise, no microtask hop), else after the earlier messages and tasks.
-    accept: (message) => {
-      this.#pending++;
-      const handled = this.#queue.run(() => this.#handle(message));
-      return this.#pending >= this.maxPending ? handled : undefined;
-    },
-    failed: (error) => {
-      if (this.#abort.signal.aborted || error instanceof ClosedError) return;
-      const host = this.host;
-      getLogger().error(`${host.cls.name}: layer receive failed; closing`, { error });
-      host.close(CloseCode.internalError, "Channel layer failure");
-    },
-  };
+  /** The loop ended (stopped, or after {@linkcode LayerLoop.receiveFailed}). */
+  receiveEnded(): void {
+    this.#loop = "ended";
+    this.#ended?.();
+  }
 
   /** Hands one layer message to the connection; `DONE` when that finished at once. */
   #handle(message: LayerMessage): Promise<void> {

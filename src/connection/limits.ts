@@ -79,7 +79,13 @@ export function textTooBig(text: string, limit: number): boolean {
 export class PendingBudget {
   #frames = 0;
   #bytes = 0;
-  constructor(readonly maxFrames: number, readonly maxBytes: number) {}
+  readonly maxFrames: number;
+  readonly maxBytes: number;
+  /** The limits: a connection's `maxPendingFrames` and `maxPendingBytes`. */
+  constructor(settings: { readonly maxPendingFrames: number; readonly maxPendingBytes: number }) {
+    this.maxFrames = settings.maxPendingFrames;
+    this.maxBytes = settings.maxPendingBytes;
+  }
 
   /** Frames waiting now. */
   get frames(): number {

@@ -10,29 +10,29 @@
 import type { ChannelLayer, LayerMessage, ReceiveSink } from "../layers/layer.ts";
 import { getLogger } from "../logger.ts";
 
-/** What the pump hands each message to, and tells when it ends. */
+/** What the pump hands each message to, and tells when it ends (the connection's layer loop). */
 export interface PumpTarget {
   /**
    * Takes one received message; answers the promise to wait for before receiving the next
    * (backpressure: it never rejects), or `undefined` to go on at once.
    */
-  accept(message: LayerMessage): Promise<void> | undefined;
-  /** The receive failed with `error` (a rejected `receive`, a rejected sink); the pump ends. */
-  failed(error: unknown): void;
+  received(message: LayerMessage): Promise<void> | undefined;
+  /** The pump ended on `error` (a rejected `receive`, a rejected sink). */
+  receiveFailed(error: unknown): void;
+  /** The pump ended because its signal aborted while it was not parked. */
+  receiveEnded(): void;
 }
 
 /** A settlement that reached the sink while `receiveNow` was still running. */
 type Early = { ok: true; message: LayerMessage } | { ok: false; reason: unknown };
 
 /**
- * Receives from `channel` until `signal` aborts or a receive fails; {@linkcode ReceivePump.done}
- * then resolves. An abort while parked ends the wait at once: the layer's mailboxes reject the
- * parked sink with the signal's reason.
+ * Receives from `channel` until `signal` aborts or a receive fails, then tells its target, once
+ * (`receiveFailed` or `receiveEnded`). An abort while parked ends the wait at once: the layer's
+ * mailboxes reject the parked sink with the signal's reason. Nothing but the layer (the parked
+ * sink) or a pending wait holds the pump: an idle connection keeps it and one options object.
  */
 export class ReceivePump implements ReceiveSink {
-  /** Resolves once the pump ended (never rejects). */
-  readonly done: Promise<void>;
-  #finish!: () => void;
   readonly #layer: ChannelLayer & Required<Pick<ChannelLayer, "receiveNow">>;
   readonly #channel: string;
   readonly #options: { signal: AbortSignal };
@@ -55,7 +55,6 @@ export class ReceivePump implements ReceiveSink {
     this.#channel = channel;
     this.#options = { signal }; // one object for every wait
     this.#target = target;
-    this.done = new Promise((resolve) => this.#finish = resolve);
     this.#run();
   }
 
@@ -85,7 +84,7 @@ export class ReceivePump implements ReceiveSink {
 
   /** Hands `message` on; true to receive the next at once, false when waiting for the queue. */
   #take(message: LayerMessage): boolean {
-    const wait = this.#target.accept(message);
+    const wait = this.#target.received(message);
     if (wait === undefined) return true;
     const next = () => this.#run();
     wait.then(next, next);
@@ -130,15 +129,15 @@ export class ReceivePump implements ReceiveSink {
     );
   }
 
-  /** Ends the pump; when it `failed`, tells the target why first. */
+  /** Ends the pump and tells the target, once: why when it `failed`. */
   #end(failed: boolean, reason?: unknown): void {
     if (this.#ended) return;
     this.#ended = true;
     try {
-      if (failed) this.#target.failed(reason);
+      if (failed) this.#target.receiveFailed(reason);
+      else this.#target.receiveEnded();
     } catch (error) {
       getLogger().error(`Ending the receive loop of ${this.#channel} failed`, { error });
     }
-    this.#finish();
   }
 }

@@ -46,6 +46,9 @@ export type SubscriptionLayer = Pick<
 
 const NONE: ReadonlyMap<string, Subscription> = new Map();
 
+/** The subscriptions of a connection that never subscribed (layer messages look topics up). */
+export const NO_SUBSCRIPTIONS: Pick<Subscriptions, "get"> = { get: () => undefined };
+
 /** The subscriptions of one connection, at most `max`. */
 export class Subscriptions {
   /** Made at the first subscription: a Map reserves its table when made, idle or not. */

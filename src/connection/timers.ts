@@ -31,11 +31,17 @@ export class ConnectionTimers {
   #idle: TimerHandle | undefined;
   #close: TimerHandle | undefined;
 
+  readonly idleTimeoutMs: number;
+  readonly closeTimeoutMs: number;
+
+  /** `settings`: the connection's (`idleTimeoutMs` 0: no idle timeout; `closeTimeoutMs` 0: none). */
   constructor(
     readonly connection: TimedConnection,
-    readonly idleTimeoutMs: number,
-    readonly closeTimeoutMs: number,
-  ) {}
+    settings: { readonly idleTimeoutMs: number; readonly closeTimeoutMs: number },
+  ) {
+    this.idleTimeoutMs = settings.idleTimeoutMs;
+    this.closeTimeoutMs = settings.closeTimeoutMs;
+  }
 
   /** Records activity from the client (it restarts the idle period). */
   touch(): void {

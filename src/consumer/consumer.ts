@@ -292,7 +292,9 @@ export class Consumer<Events extends AnyMessage = AnyMessage, Params extends str
 
   /** The groups `broadcastEvent` targets by default: `groups` + merged `extraGroups`. */
   static defaultGroups(): string[] {
-    return [...new Set([...this.groups, ...mergedStatic<string>(this, "extraGroups")])];
+    const extra = mergedStatic<string>(this, "extraGroups");
+    const all = extra.length ? [...this.groups, ...extra] : this.groups;
+    return all.length ? [...new Set(all)] : []; // read per connection: nothing more when empty
   }
 
   /**

@@ -227,13 +227,17 @@ function chain(cls: HandlerHost): HandlerHost[] {
 
 /** Merges a static array property across the class chain, most-derived first, without duplicates. */
 export function mergedStatic<T>(cls: HandlerHost, key: string): T[] {
-  const seen = new Set<T>();
-  for (const c of chain(cls).reverse()) {
-    if (Object.hasOwn(c, key)) {
-      for (const v of (c as unknown as Record<string, T[]>)[key] ?? []) seen.add(v);
-    }
+  // Read per connection (`defaultGroups`): no array of the chain, no Set while nothing is found.
+  let seen: Set<T> | undefined;
+  for (
+    let c: HandlerHost | null = cls;
+    c && c !== Function.prototype;
+    c = Object.getPrototypeOf(c)
+  ) {
+    const list = Object.hasOwn(c, key) ? (c as unknown as Record<string, T[]>)[key] : undefined;
+    if (list) { for (let i = 0; i < list.length; i++) (seen ??= new Set()).add(list[i]); }
   }
-  return [...seen];
+  return seen ? [...seen] : [];
 }
 
 function pascalToSnake(name: string): string {

@@ -83,6 +83,9 @@ const paramsHandler: ProxyHandler<Readonly<Record<string, string>>> = {
   },
 };
 
+/** The params of every route without parameters: one frozen object, not one per connection. */
+const NO_PARAMS: Readonly<Record<string, string>> = new Proxy(Object.freeze({}), paramsHandler);
+
 /**
  * The frozen `params` object of a matched route. Reading a name the route does not have throws
  * {@linkcode MissingParamError} instead of answering `undefined` (a consumer mounted on
@@ -92,6 +95,7 @@ const paramsHandler: ProxyHandler<Readonly<Record<string, string>>> = {
 export function routeParams<K extends string>(
   values: Readonly<Record<K, string>>,
 ): Readonly<Record<K, string>> {
+  if (Object.keys(values).length === 0) return NO_PARAMS as Readonly<Record<K, string>>;
   const target = Object.freeze({ ...values });
   return new Proxy(target, paramsHandler) as Readonly<Record<K, string>>;
 }

@@ -2,24 +2,35 @@
  * {@linkcode Worker}: runs job functions for jobs on any {@linkcode JobBackend} (the in-memory
  * and Redis job queues), with a concurrency limit, per-try timeouts, retries with backoff, lease
  * renewal, crash recovery of other workers' jobs, graceful shutdown and a burst mode for tests.
+ * It tells `onEvent` listeners what it does ({@linkcode WorkerEvent}): tries started and
+ * finished, slots full, nothing ready, fetches that failed.
  *
  * @module
  */
 import { clock } from "../clock.ts";
 import type { ClaimedJob, JobBackend, WorkSignal } from "./contract.ts";
 import { getLogger } from "../logger.ts";
+import { Listeners } from "../listeners.ts";
 import { describeError } from "./values.ts";
 import { reapLeases, releaseAll, renewLeases } from "./leases.ts";
 import { executeTry, newTry, type RunningTry, type TryRunner } from "./tries.ts";
 import {
   type BurstResult,
   type StopOptions,
+  type WorkerEvent,
+  type WorkerEventJob,
   type WorkerOptions,
   type WorkerSettings,
   workerSettings,
 } from "./worker_options.ts";
 
-export type { BurstResult, StopOptions, WorkerOptions } from "./worker_options.ts";
+export type {
+  BurstResult,
+  StopOptions,
+  WorkerEvent,
+  WorkerEventJob,
+  WorkerOptions,
+} from "./worker_options.ts";
 
 let workerCounter = 0;
 
@@ -34,6 +45,7 @@ let workerCounter = 0;
  * const running = worker.start(); // until stop()
  * await worker.stop();
  * // in tests: await worker.runBurst(); // everything queued, then return
+ * worker.onEvent((e) => e.type === "finished" && console.log(e.job.id, e.outcome));
  * ```
  */
 export class Worker<S = Record<string, unknown>> {
@@ -54,6 +66,7 @@ export class Worker<S = Record<string, unknown>> {
   #stopOptions: Required<StopOptions> = { graceful: true, timeout: 30_000 };
   #startedUp = false;
   #counts: BurstResult = { completed: 0, failed: 0, retried: 0 };
+  readonly #events = new Listeners<WorkerEvent>("Job worker");
 
   /** Creates a worker for `backend` (an `InMemoryJobQueue` or a `RedisJobQueue`). */
   constructor(backend: JobBackend, options: WorkerOptions<S>) {
@@ -71,6 +84,9 @@ export class Worker<S = Record<string, unknown>> {
         this.#counts[outcome]++;
         const seconds = (performance.now() - entry.startedAt) / 1000;
         options.observer?.finished(entry.job.name, outcome, seconds); // metrics (issue 23)
+        if (this.#events.active) {
+          this.#events.emit({ type: "finished", job: eventJob(entry.job), outcome, seconds });
+        }
       },
     };
     this.#id = `${Date.now().toString(36)}${++workerCounter}${
@@ -89,6 +105,14 @@ export class Worker<S = Record<string, unknown>> {
    */
   get runningJobs(): number {
     return this.#running.size + this.#lingering.size;
+  }
+
+  /**
+   * Calls `listener` with each {@linkcode WorkerEvent}, synchronously (a listener that throws is
+   * logged); returns the function that removes it.
+   */
+  onEvent(listener: (event: WorkerEvent) => void): () => void {
+    return this.#events.listen(listener);
   }
 
   /** True while `start()` or `runBurst()` is in progress. */
@@ -180,6 +204,7 @@ export class Worker<S = Record<string, unknown>> {
     let failures = 0;
     while (!stop.aborted) {
       if (this.runningJobs >= this.#settings.concurrency) {
+        this.#events.emit({ type: "full", running: this.runningJobs });
         await this.#changedOnce();
         continue;
       }
@@ -190,7 +215,9 @@ export class Worker<S = Record<string, unknown>> {
       } catch (error) {
         failures++;
         if (failures === 1) log.warn("Job worker: cannot fetch jobs", { error });
-        await this.#sleep(Math.min(100 * 2 ** failures, 2000));
+        const retryInMs = Math.min(100 * 2 ** failures, 2000);
+        this.#events.emit({ type: "fetchFailed", error, failures, retryInMs });
+        await this.#sleep(retryInMs);
         continue;
       }
       if (stop.aborted) {
@@ -203,6 +230,7 @@ export class Worker<S = Record<string, unknown>> {
         continue;
       }
       if (burst && claimed.nextDueInMs === undefined && this.#running.size === 0) break;
+      this.#events.emit({ type: "idle", nextDueInMs: claimed.nextDueInMs });
       const wait = Math.max(
         1,
         Math.min(claimed.nextDueInMs ?? this.#settings.maxBlockMs, this.#settings.maxBlockMs),
@@ -237,6 +265,7 @@ export class Worker<S = Record<string, unknown>> {
   #launch(job: ClaimedJob): void {
     const entry = newTry(job);
     this.#running.set(job.token, entry);
+    if (this.#events.active) this.#events.emit({ type: "started", job: eventJob(job) });
     entry.done = executeTry(entry, this.#runner).catch((error) => {
       getLogger().error("Job worker: internal error", {
         jobId: job.id,
@@ -291,4 +320,9 @@ export class Worker<S = Record<string, unknown>> {
     ]);
     clock.clearTimeout(timer);
   }
+}
+
+/** What a {@linkcode WorkerEvent} says of a try. */
+function eventJob(job: ClaimedJob): WorkerEventJob {
+  return { id: job.id, name: job.name, tryNumber: job.tryNumber };
 }

@@ -1,6 +1,6 @@
 /**
- * The options of a {@linkcode Worker}, of its `stop()`, and what a burst reports, with the
- * checks and defaults applied when a worker is made.
+ * The options of a {@linkcode Worker}, of its `stop()`, what a burst reports and the events it
+ * tells its `onEvent` listeners, with the checks and defaults applied when a worker is made.
  *
  * @module
  */
@@ -63,6 +63,48 @@ export interface BurstResult {
   /** Failed tries that were scheduled to run again. */
   retried: number;
 }
+
+/** The try a {@linkcode WorkerEvent} is about. */
+export interface WorkerEventJob {
+  /** The job id. */
+  readonly id: string;
+  /** The job function's name. */
+  readonly name: string;
+  /** The try, 1-based. */
+  readonly tryNumber: number;
+}
+
+/**
+ * What a {@linkcode Worker} tells its `onEvent` listeners, synchronously, as it happens:
+ *
+ * - `started`: a try was claimed and its function is called next.
+ * - `finished`: the outcome of a try is recorded on the queue (what `runBurst()` counts):
+ *   `completed`, `retried` (it runs again after the backoff) or `failed` (for good). Tries given
+ *   up without an outcome (a lost lease, a stop) have none; `seconds` is the try's duration.
+ * - `full`: every slot is in use (`concurrency`, counting tries that still run after their outcome
+ *   was recorded); the worker fetches nothing until one is free. Told each time it finds them so.
+ * - `idle`: the worker looked for a job and none was ready; it waits for a wake-up, for the next
+ *   delayed job (`nextDueInMs`, undefined when none is delayed) or for `maxBlockMs`, then looks
+ *   again. Not told when a burst ends instead.
+ * - `fetchFailed`: a claim could not reach the queue (`error`, the `failures` in a row); the
+ *   worker tries again in `retryInMs` (sooner when a try ends or `stop()` is called).
+ */
+export type WorkerEvent =
+  | { readonly type: "started"; readonly job: WorkerEventJob }
+  | {
+    readonly type: "finished";
+    readonly job: WorkerEventJob;
+    readonly outcome: keyof BurstResult;
+    readonly seconds: number;
+  }
+  | { readonly type: "full"; readonly running: number }
+  | { readonly type: "idle"; readonly nextDueInMs: number | undefined }
+  | {
+    readonly type: "fetchFailed";
+    readonly error: unknown;
+    readonly failures: number;
+    readonly retryInMs: number;
+  };
 
 /** {@linkcode WorkerOptions} checked, with every default filled in. */
 export interface WorkerSettings<S> {

@@ -14,7 +14,7 @@ import { onAbort } from "../abort.ts";
 import { ClosedError } from "../errors.ts";
 import type { LayerMessage, ReceiveOptions, ReceiveSink } from "./layer.ts";
 import { getLogger } from "../logger.ts";
-import { type Entry, Mailbox, tell, type Waiter } from "./mailbox_box.ts";
+import { type Entry, Mailbox, NO_ENTRIES, NO_WAITERS, tell, type Waiter } from "./mailbox_box.ts";
 
 /** Why a message was dropped. */
 export type DropReason = "full" | "expired" | "invalid";
@@ -181,7 +181,7 @@ export class Mailboxes {
     if (!box && this.#released.has(channel)) return "closed";
     if (deadline <= now) return "expired";
     if (!box) this.#boxes.set(channel, box = new Mailbox());
-    const waiter = box.waiters.shift();
+    const waiter = box.waiters.length ? box.waiters.shift() : undefined;
     if (waiter) {
       // The box stays (its receiver is about to wait again); the sweep forgets it if not.
       // Last: a sink may handle the message at once, and wait (or send) again from here.
@@ -190,7 +190,8 @@ export class Mailboxes {
     }
     this.#dropExpired(channel, box, now);
     if (!force && box.size >= this.#capacity(channel)) return "full";
-    box.queue.push({ deadline, message });
+    if (box.queue === NO_ENTRIES) box.queue = [{ deadline, message }];
+    else box.queue.push({ deadline, message });
     return "delivered";
   }
 
@@ -346,7 +347,7 @@ export class Mailboxes {
   /** Forgets every queued message; waiting receivers keep waiting. */
   clear(): void {
     for (const [channel, box] of this.#boxes) {
-      box.queue = [];
+      box.queue = NO_ENTRIES;
       box.head = 0;
       this.#forget(channel, box);
     }
@@ -357,7 +358,9 @@ export class Mailboxes {
     if (this.#closed) return;
     this.#closed = true;
     for (const box of this.#boxes.values()) {
-      for (const w of box.waiters.splice(0)) {
+      const waiting = box.waiters;
+      box.waiters = NO_WAITERS;
+      for (const w of waiting) {
         tell(this.#label, w, false, new ClosedError(`${this.#label} closed`));
       }
     }

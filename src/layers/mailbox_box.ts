@@ -32,14 +32,22 @@ export function tell(label: string, waiter: Waiter, ok: boolean, value: unknown)
   }
 }
 
+/**
+ * The queue and waiters of a mailbox that has none: shared and frozen (an idle receiver's mailbox
+ * keeps no empty array of its own), replaced by an array of its own at the first entry or waiter.
+ */
+export const NO_ENTRIES: Entry[] = Object.freeze([]) as unknown as Entry[];
+/** See {@linkcode NO_ENTRIES}. */
+export const NO_WAITERS: Waiter[] = Object.freeze([]) as unknown as Waiter[];
+
 /** The queue and the waiting receivers of one channel. */
 export class Mailbox {
   /** Queued messages, from `head` on. */
-  queue: Entry[] = [];
+  queue: Entry[] = NO_ENTRIES;
   /** Index of the next message in `queue`. */
   head = 0;
-  /** Receivers waiting, first come first served. */
-  waiters: Waiter[] = [];
+  /** Receivers waiting, first come first served (never pushed to while empty: frozen). */
+  waiters: Waiter[] = NO_WAITERS;
   /** True while the channel is in `#live` (so a receive need not look it up). */
   live = false;
   /** The signal last seen watched for this channel (so a receive need not look it up). */

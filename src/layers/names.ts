@@ -56,11 +56,24 @@ export function nonLocalName(name: string): string {
   return bang === -1 ? name : name.slice(0, bang + 1);
 }
 
+/** The character codes of a {@linkcode randomToken}'s letters and digits. */
+const ALPHABET = new TextEncoder().encode(
+  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+);
+const POOL_SIZE = 4096;
+let pool: Uint8Array | undefined;
+let poolAt = POOL_SIZE;
+
 /** A random string of `length` ASCII letters and digits, from the platform's crypto source. */
 export function randomToken(length = 16): string {
-  const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  const bytes = crypto.getRandomValues(new Uint8Array(length));
-  let out = "";
-  for (const b of bytes) out += alphabet[b % alphabet.length];
-  return out;
+  // One per connection (its channel name): random bytes drawn from a pool refilled 4 KiB at a
+  // time (each byte used once), and one string made, not an iterator and a string per character.
+  if (length > POOL_SIZE) return randomToken(POOL_SIZE) + randomToken(length - POOL_SIZE);
+  if (!pool || poolAt + length > POOL_SIZE) {
+    crypto.getRandomValues(pool ??= new Uint8Array(POOL_SIZE));
+    poolAt = 0;
+  }
+  const bytes = pool.subarray(poolAt, poolAt += length);
+  for (let i = 0; i < length; i++) bytes[i] = ALPHABET[bytes[i] % ALPHABET.length];
+  return String.fromCharCode.apply(null, bytes as unknown as number[]);
 }

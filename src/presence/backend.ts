@@ -5,8 +5,9 @@
  * when its first meta appears and leaves when its last meta is gone, so closing one of three
  * tabs emits nothing.
  *
- * Implementations: {@linkcode InMemoryPresence} (one process, `memory.ts`) and the Redis backend
- * (`adapters/redis/presence.ts`). The bounds every backend applies are here too.
+ * Implementations: {@linkcode InMemoryPresence} (one process, `memory.ts`), the Redis backend
+ * (`adapters/redis/presence.ts`) and the NATS one (`adapters/nats/presence.ts`). The bounds every
+ * backend applies, and the events a backend tells ({@linkcode PresenceEvent}), are here too.
  *
  * @module
  */
@@ -56,6 +57,36 @@ export interface PresenceList {
 export type PresenceListener = (diff: PresenceDiff) => void;
 
 /**
+ * What a presence backend tells its `onEvent` listeners, synchronously (the backends of the
+ * library all have `onEvent`):
+ *
+ * - `tracked` / `untracked`: a `track` / `untrack` call of this process reached the store (the diff
+ *   it made, if any, is published); told before the call resolves, also for an untrack of an entry
+ *   that was not there. A call that fails tells nothing.
+ * - `synced`: a heartbeat finished: everything this process holds is in the store; `tracked` is how
+ *   many entries it had to track again because they were gone (swept after a stall, lost with the
+ *   store's data). In memory every heartbeat is one, with `tracked: 0`.
+ * - `counts`: the counts of `group` this process keeps changed; `stats` is what `stats(group)`
+ *   answers now. In memory: after each change of a group's connections. On NATS: after each change
+ *   its watch of a counted group delivers (a group is counted from its first `stats` call on),
+ *   whichever process made it. Redis reads the counts on each call: never told there.
+ * - `disconnected` / `reconnected`: calls stopped reaching the store (they reject with
+ *   {@linkcode PresenceUnavailableError}; `reason` says why) / reach it again. Told on the change
+ *   only, and about calls only: watchers learn of gaps in their diffs from `resync` diffs.
+ */
+export type PresenceEvent =
+  | {
+    readonly type: "tracked" | "untracked";
+    readonly group: string;
+    readonly key: string;
+    readonly ref: string;
+  }
+  | { readonly type: "synced"; readonly tracked: number }
+  | { readonly type: "counts"; readonly group: string; readonly stats: PresenceStats }
+  | { readonly type: "disconnected"; readonly reason: string }
+  | { readonly type: "reconnected" };
+
+/**
  * What every presence backend implements. `ref` names one connection (unique across processes,
  * at most {@linkcode MAX_REF_LENGTH} characters, no `|`). Every method answers within a bounded
  * time; a backend that cannot reach its store rejects with {@linkcode PresenceUnavailableError}
@@ -76,6 +107,11 @@ export interface PresenceBackend {
   subscribe(group: string, listener: PresenceListener): Promise<() => Promise<void>>;
   /** Releases every resource; entries this process tracked are removed (or expire). */
   close(): Promise<void>;
+  /**
+   * Calls `listener` with each {@linkcode PresenceEvent}; returns the function that removes it.
+   * Optional: a backend without it tells nothing.
+   */
+  onEvent?(listener: (event: PresenceEvent) => void): () => void;
 }
 
 /** The presence store cannot be reached (a {@linkcode LayerUnavailableError}). */

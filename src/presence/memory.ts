@@ -7,12 +7,14 @@
  */
 import { ClosedError } from "../errors.ts";
 import { getLogger } from "../logger.ts";
+import { PresenceEvents } from "./events.ts";
 import {
   checkEntry,
   listLimit,
   metaText,
   type PresenceBackend,
   type PresenceEntries,
+  type PresenceEvent,
   type PresenceList,
   type PresenceListener,
   type PresenceMeta,
@@ -29,6 +31,7 @@ interface Group {
 export class InMemoryPresence implements PresenceBackend {
   readonly #groups = new Map<string, Group>();
   readonly #listeners = new Map<string, Set<PresenceListener>>();
+  readonly #events = new PresenceEvents("In-memory presence");
   #closed = false;
 
   #open(): void {
@@ -46,9 +49,12 @@ export class InMemoryPresence implements PresenceBackend {
       let metas = g.keys.get(key);
       const joined = !metas;
       if (!metas) g.keys.set(key, metas = new Map());
-      if (!metas.has(ref)) g.connections++;
+      const added = !metas.has(ref);
+      if (added) g.connections++;
       metas.set(ref, copy);
       if (joined) this.#emit({ group, joins: { [key]: [copy] }, leaves: {} });
+      this.#events.changed("tracked", group, key, ref);
+      if (added) this.#events.counts(group, { keys: g.keys.size, connections: g.connections });
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(error);
@@ -63,7 +69,10 @@ export class InMemoryPresence implements PresenceBackend {
       const g = this.#groups.get(group);
       const metas = g?.keys.get(key);
       const meta = metas?.get(ref);
-      if (!g || !metas || !meta) return Promise.resolve();
+      if (!g || !metas || !meta) {
+        this.#events.changed("untracked", group, key, ref);
+        return Promise.resolve();
+      }
       metas.delete(ref);
       g.connections--;
       if (metas.size === 0) {
@@ -71,15 +80,23 @@ export class InMemoryPresence implements PresenceBackend {
         if (g.keys.size === 0) this.#groups.delete(group);
         this.#emit({ group, joins: {}, leaves: { [key]: [meta] } });
       }
+      this.#events.changed("untracked", group, key, ref);
+      this.#events.counts(group, { keys: g.keys.size, connections: g.connections });
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  /** Nothing to refresh in memory. */
+  /** Nothing to refresh in memory: tells `synced` (`tracked: 0`). */
   heartbeat(): Promise<void> {
+    if (!this.#closed) this.#events.synced(0);
     return Promise.resolve();
+  }
+
+  /** Calls `listener` with each {@linkcode PresenceEvent}; returns the function that removes it. */
+  onEvent(listener: (event: PresenceEvent) => void): () => void {
+    return this.#events.listen(listener);
   }
 
   /** At most `limit` keys of `group`, in the order they joined. */
@@ -141,6 +158,7 @@ export class InMemoryPresence implements PresenceBackend {
     this.#closed = true;
     this.#groups.clear();
     this.#listeners.clear();
+    this.#events.clear();
     return Promise.resolve();
   }
 }

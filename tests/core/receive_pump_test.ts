@@ -31,20 +31,32 @@ async function within<T>(promise: Promise<T>, what: string, ms = 2000): Promise<
   }
 }
 
-/** A target that records what it gets; `gate(i)` makes the i-th message hold the pump. */
+/**
+ * A target that records what it gets; `gate(i)` makes the i-th message hold the pump; `done`
+ * settles when the pump ends (`ends` counts how often it was told: once).
+ */
 function recorder(gate?: (i: number) => Promise<void> | undefined) {
   const got: LayerMessage[] = [];
   const failures: unknown[] = [];
+  const state = { ends: 0 };
+  let end!: () => void;
+  const done = new Promise<void>((resolve) => end = resolve);
   const target: PumpTarget = {
-    accept(message) {
+    received(message) {
       got.push(message);
       return gate?.(got.length - 1);
     },
-    failed(error) {
+    receiveFailed(error) {
       failures.push(error);
+      state.ends++;
+      end();
+    },
+    receiveEnded() {
+      state.ends++;
+      end();
     },
   };
-  return { got, failures, target };
+  return { got, failures, target, done, state };
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -86,15 +98,16 @@ Deno.test("receive pump: waiting messages are taken at once, later ones pushed i
   const layer = new InMemoryChannelLayer();
   const channel = await layer.newChannel();
   for (let i = 0; i < 3; i++) await layer.send(channel, { type: "m", i });
-  const { got, failures, target } = recorder();
+  const { got, failures, target, done, state } = recorder();
   const controller = new AbortController();
-  const pump = new ReceivePump(layer, channel, controller.signal, target);
+  new ReceivePump(layer, channel, controller.signal, target);
   assert.deepEqual(got.map((m) => m.i), [0, 1, 2], "taken in the constructor");
   await layer.send(channel, { type: "m", i: 3 });
   assert.deepEqual(got.map((m) => m.i), [0, 1, 2, 3], "handled by the send that brought it");
   const closed = new ClosedError("connection closed");
   controller.abort(closed);
-  await within(pump.done, "done after the abort");
+  await within(done, "done after the abort");
+  assert.equal(state.ends, 1, "told once");
   // The parked sink is rejected with the reason; the layer loop's target ignores an abort.
   assert.deepEqual(failures, [closed]);
   assert.equal(layer.channelCount, 0, "a ClosedError abort releases the channel");
@@ -106,9 +119,9 @@ Deno.test("receive pump: past the gate it stops taking until the handling settle
   const channel = await layer.newChannel();
   for (let i = 0; i < 5; i++) await layer.send(channel, { type: "m", i });
   const held = deferred();
-  const { got, target } = recorder((i) => i === 1 ? held.promise : undefined);
+  const { got, target, done, state } = recorder((i) => i === 1 ? held.promise : undefined);
   const controller = new AbortController();
-  const pump = new ReceivePump(layer, channel, controller.signal, target);
+  new ReceivePump(layer, channel, controller.signal, target);
   assert.deepEqual(got.map((m) => m.i), [0, 1], "stopped at the full queue");
   await layer.send(channel, { type: "m", i: 5 });
   assert.equal(got.length, 2, "nothing pushed while the queue is full");
@@ -117,7 +130,8 @@ Deno.test("receive pump: past the gate it stops taking until the handling settle
   await Promise.resolve(); // the pump goes on in the reaction to the gate
   assert.deepEqual(got.map((m) => m.i), [0, 1, 2, 3, 4, 5]);
   controller.abort(new ClosedError("connection closed"));
-  await within(pump.done, "done after the abort");
+  await within(done, "done after the abort");
+  assert.equal(state.ends, 1, "told once");
   await layer.close();
 });
 
@@ -126,17 +140,18 @@ Deno.test("receive pump: an abort while the queue is full ends it once the handl
   const channel = await layer.newChannel();
   await layer.send(channel, { type: "m", i: 0 });
   const held = deferred();
-  const { got, failures, target } = recorder(() => held.promise);
+  const { got, failures, target, done, state } = recorder(() => held.promise);
   const controller = new AbortController();
-  const pump = new ReceivePump(layer, channel, controller.signal, target);
+  new ReceivePump(layer, channel, controller.signal, target);
   let ended = false;
-  void pump.done.then(() => ended = true);
+  void done.then(() => ended = true);
   controller.abort(new ClosedError("connection closed"));
   await layer.send(channel, { type: "m", i: 1 });
   await Promise.resolve();
   assert.equal(ended, false, "the message being handled is waited for, as by the awaiting loop");
   held.resolve();
-  await within(pump.done, "done once the handling settled");
+  await within(done, "done once the handling settled");
+  assert.equal(state.ends, 1, "told once");
   assert.deepEqual(got.map((m) => m.i), [0]);
   assert.deepEqual(failures, []);
   await layer.close();
@@ -145,19 +160,20 @@ Deno.test("receive pump: an abort while the queue is full ends it once the handl
 Deno.test("receive pump: an abort while parked, or the layer closing, ends it at once", async () => {
   const layer = new InMemoryChannelLayer();
   const channel = await layer.newChannel();
-  const { failures, target } = recorder();
+  const { failures, target, done, state } = recorder();
   const controller = new AbortController();
-  const pump = new ReceivePump(layer, channel, controller.signal, target);
+  new ReceivePump(layer, channel, controller.signal, target);
   const reason = new Error("plain abort");
   controller.abort(reason);
-  await within(pump.done, "done after an abort while parked");
+  await within(done, "done after an abort while parked");
+  assert.equal(state.ends, 1, "told once");
   assert.deepEqual(failures, [reason]);
 
   const other = await layer.newChannel();
   const second = recorder();
-  const pump2 = new ReceivePump(layer, other, new AbortController().signal, second.target);
+  new ReceivePump(layer, other, new AbortController().signal, second.target);
   await layer.close();
-  await within(pump2.done, "done after the layer closed");
+  await within(second.done, "done after the layer closed");
   assert.equal(second.failures.length, 1);
   assert.ok(second.failures[0] instanceof ClosedError);
 });
@@ -166,9 +182,9 @@ Deno.test("receive pump: a layer that answers null is awaited with receive, neve
   const inner = new InMemoryChannelLayer();
   const layer = wrap(inner, () => null);
   const channel = await layer.newChannel();
-  const { got, target } = recorder();
+  const { got, target, done, state } = recorder();
   const controller = new AbortController();
-  const pump = new ReceivePump(layer, channel, controller.signal, target);
+  new ReceivePump(layer, channel, controller.signal, target);
   assert.equal(layer.calls, 1, "one receiveNow, then a receive");
   for (let i = 0; i < 3; i++) await layer.send(channel, { type: "m", i });
   await within(
@@ -180,7 +196,8 @@ Deno.test("receive pump: a layer that answers null is awaited with receive, neve
   assert.deepEqual(got.map((m) => m.i), [0, 1, 2]);
   assert.ok(layer.calls <= 4, `receiveNow called ${layer.calls} times for 3 messages`);
   controller.abort(new ClosedError("connection closed"));
-  await within(pump.done, "done after the abort");
+  await within(done, "done after the abort");
+  assert.equal(state.ends, 1, "told once");
   await inner.close();
 });
 
@@ -198,15 +215,16 @@ Deno.test("receive pump: a sink settled before receiveNow returned is handled on
     return inner.receiveNow(channel, sink, options);
   });
   const channel = await layer.newChannel();
-  const { got, target } = recorder();
+  const { got, target, done, state } = recorder();
   const controller = new AbortController();
-  const pump = new ReceivePump(layer, channel, controller.signal, target);
+  new ReceivePump(layer, channel, controller.signal, target);
   assert.deepEqual(got, [{ type: "early" }]);
   await layer.send(channel, { type: "next" });
   await layer.send(channel, { type: "last" });
   assert.deepEqual(got.map((m) => m.type), ["early", "next", "last"]);
   controller.abort(new ClosedError("connection closed"));
-  await within(pump.done, "done after the abort");
+  await within(done, "done after the abort");
+  assert.equal(state.ends, 1, "told once");
   await inner.close();
 });
 
@@ -215,9 +233,10 @@ Deno.test("receive pump: a failing receive tells the target once and ends", asyn
   const failure = new Error("backend gone");
   const layer = wrap(inner, () => null, () => Promise.reject(failure));
   const channel = await layer.newChannel();
-  const { failures, target } = recorder();
-  const pump = new ReceivePump(layer, channel, new AbortController().signal, target);
-  await within(pump.done, "done after the failure");
+  const { failures, target, done, state } = recorder();
+  new ReceivePump(layer, channel, new AbortController().signal, target);
+  await within(done, "done after the failure");
+  assert.equal(state.ends, 1, "told once");
   assert.deepEqual(failures, [failure]);
   await inner.close();
 });

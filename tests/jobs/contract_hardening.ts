@@ -15,8 +15,9 @@ import {
   MAX_JSON_DEPTH,
   MAX_JSON_VALUES,
 } from "../../src/jobs/contract.ts";
-import { Worker } from "../../src/jobs/worker.ts";
-import { BOUND_MS, deferred, sleep, within } from "./contract.ts";
+import { Worker, type WorkerEvent } from "../../src/jobs/worker.ts";
+import { eventLog } from "../helpers/event_log.ts";
+import { BOUND_MS, deferred, within } from "./contract.ts";
 
 type Q = JobQueue & JobBackend;
 type Use = <W extends { stop(options?: { graceful?: boolean }): Promise<void> }>(w: W) => W;
@@ -204,13 +205,25 @@ export function hardeningContract(test: Register): void {
           },
         }),
       );
+      const log = eventLog<WorkerEvent>(worker);
       const running = worker.start();
       await assert.rejects(
         within(a.result(), BOUND_MS, "a times out"),
         (e) => e instanceof JobFailedError && /timed out/.test(e.error),
       );
-      // "a" still runs: with concurrency 1, "b" must not start (give it the chance to).
-      await sleep(300);
+      // "a" still runs: with concurrency 1, "b" must not start. Once a's outcome was recorded
+      // the worker looked at its slots again: it must find them full, not take "b".
+      const failed = await log.next(
+        (e) => e.type === "finished" && e.job.id === a.id,
+        "a's outcome recorded",
+      );
+      const looked = await log.next(
+        (e) => e.type === "full" || e.type === "started",
+        "the worker looks at its slots after a's outcome",
+        log.indexOf(failed) + 1,
+      );
+      log.stop();
+      assert.deepEqual(looked, { type: "full", running: 1 }, "b was not taken");
       assert.deepEqual(started, ["a"]);
       assert.equal(worker.runningJobs, 1);
       assert.equal(await b.status(), "queued");

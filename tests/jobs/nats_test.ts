@@ -22,6 +22,7 @@ let users = 0;
 jobQueueContract({
   name: "NatsJobQueue",
   skip: SKIP,
+  fakeClock: "timestamps", // leases and expiries on the library clock; JetStream times redelivery
   makeQueue: async (options = {}) => {
     // One server for the whole file, stopped when its last queue closes.
     server ??= await startNats();

@@ -3,7 +3,8 @@
  * `redis-server` (killed, restarted empty, or reached through TCP relays that cut one connection
  * at a time): lost jobs, typed unavailability, re-checks of waited jobs after reconnects in either
  * order, per-producer result channels, keys declared to every script, and Redis time in
- * `status()`.
+ * `status()`. Nothing here sleeps or polls: each test awaits what the queue, the worker or Redis
+ * tells (`onEvent`, Redis timing out a BLPOP on its own clock).
  *
  * @module
  */
@@ -20,10 +21,12 @@ import {
   memoryLogger,
   setLogger,
 } from "../../mod.ts";
-import { Worker } from "../../src/jobs/worker.ts";
+import type { RedisJobQueueEvent } from "../../adapters/redis/job_events.ts";
+import { Worker, type WorkerEvent } from "../../src/jobs/worker.ts";
 import { hasRedisServer, RedisServer } from "../helpers/redis_servers.ts";
 import { TcpRelay } from "../helpers/tcp_relay.ts";
-import { BOUND_MS, deferred, quietLogs, sleep, within } from "./contract.ts";
+import { eventLog } from "../helpers/event_log.ts";
+import { BOUND_MS, deferred, quietLogs, within } from "./contract.ts";
 
 const SKIP = (await hasRedisServer()) ? false : "redis-server is not installed";
 quietLogs();
@@ -38,22 +41,24 @@ async function admin(url: string) {
   return client;
 }
 
-/** Polls `check` every 10 ms until it is true; fails after the bound. */
-async function until(check: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  const deadline = Date.now() + BOUND_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out: ${what}`);
-    await sleep(10);
-  }
+/**
+ * Resolves once `ms` have passed on Redis's own clock (the one leases, delays and `status()` use):
+ * Redis times out a BLPOP on a key nobody pushes to. What is awaited is that clock itself.
+ */
+async function redisClockPasses(
+  client: { sendCommand(args: string[]): Promise<unknown> },
+  key: string,
+  ms: number,
+): Promise<void> {
+  assert.equal(await client.sendCommand(["BLPOP", key, (ms / 1000).toFixed(3)]), null);
 }
 
-/** Some producer of this queue is subscribed to its results (old and new channel names). */
-async function someoneWaits(
-  client: Awaited<ReturnType<typeof admin>>,
-  prefix: string,
-): Promise<boolean> {
-  return (await client.sendCommand(["PUBSUB", "CHANNELS", `${prefix}:events*`]) as unknown[])
-    .length > 0;
+/** The queue's events, and a wait for the registration of a `result()` wait on `id`. */
+function queueEvents(queue: RedisJobQueue) {
+  const log = eventLog<RedisJobQueueEvent>(queue);
+  const registered = (id: string) =>
+    log.next((e) => e.type === "waiting" && e.jobId === id, `result() of ${id} registered`);
+  return { log, registered };
 }
 
 Deno.test({
@@ -64,38 +69,27 @@ Deno.test({
     const server = await new RedisServer().start();
     const prefix = "lost";
     const queue = new RedisJobQueue({ url: server.url, prefix, backoff: FAST });
-    const side = await admin(server.url);
+    const { log, registered } = queueEvents(queue);
     try {
       const job = await queue.enqueue("never", []);
       const waiting = job.result();
       waiting.catch(() => {});
-      await until(() => someoneWaits(side, prefix), "the producer subscribes");
-      await until(
-        async () => (await side.sCard(`${prefix}:job:${job.id}:waiters`)) === 1,
-        "the producer registers",
-      ).catch(() => {}); // (older layouts have no registration)
-      await side.close();
+      await registered(job.id);
       await server.restart(); // no persistence: the job is gone
       await assert.rejects(within(waiting, BOUND_MS, "result() settles"), (e) => {
         assert.ok(e instanceof JobLostError, String(e));
         assert.equal(e.jobId, job.id);
         return true;
       });
-      // Restored: new jobs run and their results arrive.
-      await until(async () => {
-        try {
-          await queue.enqueue("echo", ["warm"]);
-          return true;
-        } catch (e) {
-          assert.ok(e instanceof JobQueueUnavailableError, String(e));
-          return false;
-        }
-      }, "enqueue works again");
+      // Restored: the re-check that found the job gone ran on the command connection, so
+      // enqueue works at once; new jobs run and their results arrive.
+      assert.ok(log.seen.some((e) => e.type === "reconnected"), "a connection came back");
       const again = await queue.enqueue("echo", ["back"]);
       const counts = await new Worker(queue, { functions: { echo: (_c, v) => v } }).runBurst();
-      assert.equal(counts.completed, 2);
+      assert.equal(counts.completed, 1);
       assert.equal(await within(again.result(), BOUND_MS, "result"), "back");
     } finally {
+      log.stop();
       await queue.close();
       await server.stop();
     }
@@ -110,19 +104,20 @@ Deno.test({
     const server = await new RedisServer().start();
     const prefix = "vanish";
     const queue = new RedisJobQueue({ url: server.url, prefix, resultRecheckMs: 50 });
+    const { log, registered } = queueEvents(queue);
     const side = await admin(server.url);
     try {
       const job = await queue.enqueue("never", []);
       const waiting = job.result();
       waiting.catch(() => {});
-      await until(() => someoneWaits(side, prefix), "the producer subscribes");
-      await until(
-        async () => (await side.sCard(`${prefix}:job:${job.id}:waiters`)) === 1,
-        "the producer registers",
-      ).catch(() => {}); // (older layouts have no registration)
+      await registered(job.id);
+      assert.equal(await side.sCard(`${prefix}:job:${job.id}:waiters`), 1, "registered");
       await side.del(`${prefix}:job:${job.id}`);
       await assert.rejects(within(waiting, BOUND_MS, "result() settles"), JobLostError);
+      await log.next((e) => e.type === "rechecked", "found by a re-check");
+      assert.ok(!log.seen.some((e) => e.type === "reconnected"), "without any reconnect");
     } finally {
+      log.stop();
       await side.close();
       await queue.close();
       await server.stop();
@@ -137,17 +132,13 @@ Deno.test({
   async fn() {
     const server = await new RedisServer().start();
     const queue = new RedisJobQueue({ url: server.url, prefix: "down", backoff: FAST });
-    const side = await admin(server.url);
+    const { log, registered } = queueEvents(queue);
     try {
       const job = await queue.enqueue("x", []);
       // Both connections are open (a first wait subscribed); then Redis goes away.
       const first = job.result();
       first.catch(() => {});
-      await until(
-        async () => (await side.sCard(`down:job:${job.id}:waiters`)) === 1,
-        "the producer registers",
-      ).catch(() => {}); // (older layouts have no registration)
-      await side.close();
+      await registered(job.id);
       await server.stop();
       const typed = (e: unknown) => {
         assert.ok(e instanceof JobQueueUnavailableError, `${e}`);
@@ -160,6 +151,7 @@ Deno.test({
       await assert.rejects(job.status(), typed);
       await assert.rejects(job.result({ timeout: BOUND_MS }), typed);
     } finally {
+      log.stop();
       await queue.close();
       await server.stop();
     }
@@ -174,6 +166,7 @@ Deno.test({
     const server = await new RedisServer().start();
     const backoff = { minDelayMs: 100, maxDelayMs: 100 }; // each wait between tries: 100-199 ms
     const queue = new RedisJobQueue({ url: server.url, prefix: "slow", backoff });
+    const { log } = queueEvents(queue);
     // A loaded machine, made repeatable: node-redis asks for the delay, runs its 'error'
     // listeners (the queue logs there), and only then starts its timer; here each warning
     // takes 60 ms. close() must outlast that timer, or the op sanitizer reports it.
@@ -187,17 +180,16 @@ Deno.test({
     try {
       await queue.enqueue("x", []); // the command connection is open
       await server.stop();
-      await until(async () => {
-        try {
-          await queue.getJob("x");
-          return false;
-        } catch (e) {
-          assert.ok(e instanceof JobQueueUnavailableError, String(e));
-          return true;
-        }
-      }, "the queue sees Redis gone");
-      await sleep(5); // a refused try was answered: node-redis waits on its timer now
+      // A refused reconnect attempt was answered, its warning logged (slowly): node-redis waits
+      // on its timer now. close() comes right then.
+      const retry = await log.next(
+        (e) => e.type === "reconnecting" && e.connection === "commands" && e.attempt >= 1,
+        "node-redis waits to reconnect after a refused attempt",
+      );
+      assert.ok(retry.type === "reconnecting" && retry.delayMs >= 100 && retry.delayMs < 200);
+      await assert.rejects(queue.getJob("x"), JobQueueUnavailableError);
     } finally {
+      log.stop();
       await queue.close();
       setLogger(previous);
       await server.stop();
@@ -233,17 +225,14 @@ for (const order of ["subscriber first", "command connection first"] as const) {
       const prefix = "order";
       const client = splitClient(cmdRelay.url, subRelay.url);
       const producer = new RedisJobQueue({ client, prefix });
+      const { log, registered } = queueEvents(producer);
       const runner = new RedisJobQueue({ url: server.url, prefix });
       const side = await admin(server.url);
       try {
         const job = await producer.enqueue("work", [7]);
         const waiting = job.result();
         waiting.catch(() => {});
-        await until(() => someoneWaits(side, prefix), "the producer subscribes");
-        await until(
-          async () => (await side.sCard(`${prefix}:job:${job.id}:waiters`)) === 1,
-          "the producer registers",
-        ).catch(() => {}); // (older layouts have no registration)
+        await registered(job.id);
         await subRelay.refuse();
         await cmdRelay.refuse();
         // The job completes while the producer cannot hear it.
@@ -251,26 +240,30 @@ for (const order of ["subscriber first", "command connection first"] as const) {
           .runBurst();
         assert.equal(counts.completed, 1);
         assert.equal(await side.hGet(`${prefix}:job:${job.id}`, "state"), "completed");
+        const from = log.seen.length;
+        const back = (connection: string) =>
+          log.next(
+            (e) => e.type === "reconnected" && e.connection === connection,
+            `the ${connection} connection is back`,
+            from,
+          );
+        // The re-check the first connection back runs fails: the other one is still away.
+        const failedRecheck = () =>
+          log.next((e) => e.type === "recheckFailed", "a re-check fails", from);
         if (order === "subscriber first") {
           subRelay.accept();
-          await until(() => someoneWaits(side, prefix), "the subscriber is back");
-          // Its re-check runs now and cannot reach Redis: the command connection is still away.
-          await sleep(200);
+          await back("results");
+          await failedRecheck(); // it cannot reach Redis: the command connection is away
           cmdRelay.accept();
         } else {
           cmdRelay.accept();
-          await until(async () => {
-            try {
-              await producer.getJob(job.id);
-              return true;
-            } catch {
-              return false;
-            }
-          }, "the command connection is back");
+          await back("commands");
+          await failedRecheck(); // the subscription is not live yet
           subRelay.accept();
         }
         assert.equal(await within(waiting, BOUND_MS, "the missed result"), 42);
       } finally {
+        log.stop();
         await producer.close();
         await runner.close();
         await client.close().catch(() => {});
@@ -314,22 +307,25 @@ Deno.test({
         },
       },
     });
+    const aEvents = queueEvents(a);
+    const bEvents = queueEvents(b);
+    const work = eventLog<WorkerEvent>(worker);
     const running = worker.start();
     try {
       const x = await a.enqueue("work", ["x"]);
       const y = await b.enqueue("work", ["y"]);
       const xResult = x.result();
       const yResult = b.getJob(y.id).then((h) => h!.result());
-      for (const id of [x.id, y.id]) {
-        await until(
-          async () => (await side.sCard(`${prefix}:job:${id}:waiters`)) === 1,
-          "the producers register",
-        ).catch(() => {}); // (older layouts have no registration)
-      }
+      await aEvents.registered(x.id);
+      await bEvents.registered(y.id);
       xGate.resolve();
       assert.equal(await within(xResult, BOUND_MS, "x"), "x");
       const z = await runner.enqueue("work", ["z"]); // nobody waits for z
-      await until(async () => (await z.status()) === "completed", "z completes");
+      await work.next(
+        (e) => e.type === "finished" && e.job.id === z.id && e.outcome === "completed",
+        "z completes",
+      );
+      assert.equal(await z.status(), "completed");
       await side.publish(`${prefix}:events:marker`, "marker");
       await within(marker.promise, BOUND_MS, "marker");
       assert.equal(seen.length, 1, JSON.stringify(seen));
@@ -340,6 +336,7 @@ Deno.test({
       gate.resolve();
       assert.equal(await within(yResult, BOUND_MS, "y"), "y");
     } finally {
+      for (const l of [aEvents.log, bEvents.log, work]) l.stop();
       gate.resolve();
       xGate.resolve();
       await worker.stop();
@@ -403,10 +400,9 @@ Deno.test({
       const waiting = ok.result();
       // A dead worker's claim, reaped; a claim handed back.
       assert.ok((await queue.claim("dead", 1)).job);
-      // The 1 ms lease ends on Redis's clock: reap once it has (0 until then, never more than 1).
-      let reaped = 0;
-      await until(async () => (reaped = await queue.reap()) !== 0, "the dead claim's lease ends");
-      assert.equal(reaped, 1);
+      // The 1 ms lease ends on Redis's clock: once 10 ms passed there, one job is reaped.
+      await redisClockPasses(client, "{keys}:clock", 10);
+      assert.equal(await queue.reap(), 1);
       const held = (await queue.claim("held", 60_000)).job!;
       assert.deepEqual(await queue.renew([{ id: held.id, token: "held" }], 60_000), []);
       assert.equal(await queue.release(held.id, "held"), true);
@@ -446,6 +442,7 @@ Deno.test({
   async fn() {
     const server = await new RedisServer().start();
     const queue = new RedisJobQueue({ url: server.url, prefix: "clock" });
+    const side = await admin(server.url);
     const realNow = Date.now;
     try {
       const slow = await queue.enqueue("x", [], { delay: 60_000 });
@@ -453,11 +450,13 @@ Deno.test({
       Date.now = () => realNow() + 3_600_000; // this process runs an hour ahead
       assert.equal(await slow.status(), "delayed");
       Date.now = () => realNow() - 3_600_000; // an hour behind
-      // Due 50 ms after the enqueue by Redis's clock, not an hour later by this process's.
-      await until(async () => (await soon.status()) === "queued", "the 50 ms delay ends");
+      // Due 50 ms after the enqueue by Redis's clock, not an hour later by this process's: once
+      // 60 ms passed there, it is queued.
+      await redisClockPasses(side, "clock:never", 60);
       assert.equal(await soon.status(), "queued");
     } finally {
       Date.now = realNow;
+      await side.close();
       await queue.close();
       await server.stop();
     }

@@ -59,3 +59,30 @@ Deno.test("ownsListener tells this process's listening socket from another's (Li
     await other.status;
   }
 });
+
+Deno.test("spawnApp: waitForOutput resolves with the matching lines printed from the call on", async () => {
+  await using other = await spawnApp(APP);
+  const comm = await WebsocketCommunicator.connect(client, "/ws/echo", { url: other.url });
+  const say = async (text: string) => {
+    await comm.sendMessage(Echo.create({ text }));
+    await comm.receiveAllMessages();
+  };
+  const before = other.waitForOutput(/^echo before$/);
+  await say("before");
+  await before; // read before the next wait starts: not counted there
+  const two = other.waitForOutput(/^echo (before|a|err:b)$/, { count: 2 });
+  const one = other.waitForOutput(/^echo err:/); // stderr too
+  await say("a");
+  await say("err:b");
+  assert.deepEqual(await two, ["echo a", "echo err:b"]);
+  assert.deepEqual(await one, ["echo err:b"]);
+  await assert.rejects(
+    other.waitForOutput(/^never$/, { timeoutMs: 50 }),
+    (e: Error) => /not within 50 ms, 0 of 1 lines/.test(e.message) && /echo a/.test(e.message),
+  );
+  const pending = other.waitForOutput(/^never$/);
+  await comm.disconnect();
+  await other.kill();
+  await assert.rejects(pending, /the process exited/);
+  await assert.rejects(other.waitForOutput(/x/), /the process exited/);
+});

@@ -6,6 +6,7 @@ import "../../examples/tutorial/tests/test_env.ts";
 import assert from "node:assert/strict";
 import { app } from "../../examples/tutorial/app.ts";
 import { apiToken, metricsToken } from "../../examples/tutorial/settings.ts";
+import { closeJobQueue } from "../../examples/tutorial/background_jobs/queue.ts";
 
 Deno.test("tutorial: /metrics is open on loopback, the inspector needs the API token", async () => {
   assert.equal(metricsToken(), undefined);
@@ -25,6 +26,9 @@ Deno.test("tutorial: /metrics is open on loopback, the inspector needs the API t
   );
   assert.equal(page.status, 200);
   assert.match(await page.text(), /Switchboard inspector/);
+  // The scrape opened the tutorial's job queue (a NATS or Redis connection with NATS_URL or
+  // REDIS_URL set): close it, as the tutorial's own job tests do.
+  await closeJobQueue();
 });
 
 Deno.test("tutorial: a server bound elsewhere puts /metrics behind the API token", () => {

@@ -15,6 +15,7 @@ import {
   Topic,
   WebsocketCommunicator,
 } from "./deps.ts";
+import { presenceEventsSuite } from "./events_suite.ts";
 
 Deno.test("memory backend: three tabs are one key with three metas; only the last leave is a leave", async () => {
   const p = new InMemoryPresence();
@@ -267,4 +268,14 @@ Deno.test("the presence request is bounded: limit truncates, more than 32 watche
   await c.assertReceives("error");
   await c.disconnect();
   for (let i = 0; i < 5; i++) await backend.untrack("big0", `k${i}`, `r${i}`);
+});
+
+presenceEventsSuite({
+  name: "InMemoryPresence",
+  ignore: false,
+  counts: "each change",
+  open: () => {
+    const p = new InMemoryPresence();
+    return Promise.resolve({ a: p, b: p, [Symbol.asyncDispose]: () => p.close() });
+  },
 });

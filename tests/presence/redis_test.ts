@@ -2,13 +2,15 @@
  * Presence on Redis: the backend on a private server (three tabs, diffs across instances, an
  * outage and the re-track after it), then two processes (this one and a spawned app): join and
  * leave diffs cross over (p99 printed), three tabs are one key, and a SIGKILLed process's entries
- * are evicted within the TTL.
+ * are evicted within the TTL. Nothing polls: the tests await the backends' events (`onEvent`, the
+ * other process's printed by it) and diffs.
  */
 import {
   App,
   assert,
   presenceBackends,
   type PresenceDiff,
+  type PresenceEvent,
   PresenceUnavailableError,
   serveForTests,
   skipUnless,
@@ -18,6 +20,8 @@ import {
 } from "./deps.ts";
 import { RedisPresence } from "../../adapters/redis/mod.ts";
 import { PresenceRoom } from "../fixtures/presence_app.ts";
+import { type EventLog, eventLog } from "../helpers/event_log.ts";
+import { presenceEventsSuite } from "./events_suite.ts";
 
 const sanitize = { sanitizeOps: true, sanitizeResources: true };
 const APP = import.meta.resolve("../fixtures/presence_app.ts");
@@ -35,6 +39,29 @@ function nextDiff(
       if (!found && pick(d)) resolve({ diff: found = d, stop });
     }).then((s) => stop = s, reject);
   });
+}
+
+/**
+ * Tracks once `p`'s calls reach Redis: after a failure (typed), waits for the `reconnected` it
+ * tells once they do, and tries again (a few times, should Redis flap).
+ */
+async function trackWhenUp(
+  p: RedisPresence,
+  log: EventLog<PresenceEvent>,
+  group: string,
+  key: string,
+  ref: string,
+): Promise<void> {
+  for (let attempt = 1;; attempt++) {
+    const from = log.seen.length;
+    try {
+      return await p.track(group, key, ref, {});
+    } catch (error) {
+      assert.ok(error instanceof PresenceUnavailableError, String(error));
+      if (attempt === 3) throw error;
+      await log.next((e) => e.type === "reconnected", "calls reach Redis again", from);
+    }
+  }
 }
 
 Deno.test({
@@ -105,28 +132,32 @@ Deno.test({
       ttlMs: 1500,
       timeouts: { commandTimeoutMs: 500, connectTimeoutMs: 500 },
     });
+    const log = eventLog<PresenceEvent>(p);
     try {
       await p.track("room", "alice", "t1", {});
       redis.pause();
       const started = Date.now();
       await assert.rejects(p.stats("room"), PresenceUnavailableError);
       assert.ok(Date.now() - started < 2000, "bounded");
+      assert.equal(log.seen.filter((e) => e.type === "disconnected").length, 1, "told once");
       redis.resume();
       await p.heartbeat().catch(() => {});
-      // A Redis that lost its data (restart): the next heartbeat tracks alice again.
+      // A Redis that lost its data (restart): the first heartbeat after the reconnect tracks
+      // alice again (the only one that can find an entry gone).
+      const from = log.seen.length;
       await redis.restart();
       // bob's track may land or fail (typed) while the client reconnects: held either way.
       await p.track("room", "bob", "b1", {}).catch((e) =>
         assert.ok(e instanceof PresenceUnavailableError, String(e))
       );
-      let stats = { keys: 0, connections: 0 };
-      for (let i = 0; i < 50 && stats.keys < 2; i++) {
-        await p.heartbeat().catch(() => {});
-        stats = await p.stats("room").catch(() => stats);
-        if (stats.keys < 2) await new Promise((r) => setTimeout(r, 100)); // reconnect backoff
-      }
-      assert.deepEqual(stats, { keys: 2, connections: 2 }, "held entries tracked again");
+      await log.next(
+        (e) => e.type === "synced" && e.tracked >= 1,
+        "a heartbeat tracks the held entries again",
+        from,
+      );
+      assert.deepEqual(await p.stats("room"), { keys: 2, connections: 2 }, "held entries back");
     } finally {
+      log.stop();
       await p.close();
     }
   },
@@ -151,6 +182,8 @@ Deno.test({
       REDIS_URL: redis.url,
       PRESENCE_TTL_MS: String(TTL),
       PRESENCE_PREFIX: "two",
+      NATS_URL: "", // the app would pick NATS if this process has it set
+      PRESENCE_EVENTS: "1",
     });
     const app = new App().ws("/ws/room/:room", PresenceRoom);
     await using server = await serveForTests(app);
@@ -199,17 +232,18 @@ Deno.test({
       ];
       const joined = await waitFor("joins", "carol");
       assert.equal(joined.joins.carol.length, 1);
+      // The other process prints its backend's events: its untracks of the two closes in Redis.
+      const untracked = other.waitForOutput(
+        /^presence event \{"type":"untracked","group":"room\.r","key":"carol"/,
+        { count: 2 },
+      );
       await tabs[0].disconnect();
       await tabs[1].disconnect();
+      await untracked;
       await watcher.sendJson({ action: "presence", payload: { group: "room.r" } });
-      let reply = await watcher.assertReceives<
+      const reply = await watcher.assertReceives<
         { action: string; payload: { entries: Record<string, unknown[]> } }
       >("presence");
-      // The untracks of the two closes may still be in flight: ask until they landed.
-      for (let i = 0; i < 50 && reply.payload.entries.carol?.length !== 1; i++) {
-        await watcher.sendJson({ action: "presence", payload: { group: "room.r" } });
-        reply = await watcher.assertReceives("presence");
-      }
       assert.equal(reply.payload.entries.carol.length, 1);
       await tabs[2].disconnect();
       const last = await waitFor("leaves", "carol");
@@ -242,6 +276,7 @@ Deno.test({
   fn: async () => {
     await using redis = await startRedis();
     const p = new RedisPresence({ url: redis.url, ttlMs: 3000 });
+    const log = eventLog<PresenceEvent>(p);
     try {
       const resynced = Promise.withResolvers<PresenceDiff>();
       const stop = await p.subscribe("room", (d) => d.resync && resynced.resolve(d));
@@ -254,16 +289,13 @@ Deno.test({
       });
       // Subscribed again: a join published after the reconnect arrives.
       const joined = nextDiff(p, "room", (d) => "ann" in d.joins);
-      let tracked = false;
-      // The command link may reconnect a little after the subscriber (no event to await there).
-      for (let i = 0; i < 50 && !tracked; i++) {
-        tracked = await p.track("room", "ann", "a1", {}).then(() => true, () => false);
-        if (!tracked) await new Promise((r) => setTimeout(r, 50));
-      }
+      // The command link may reconnect a little after the subscriber: its `reconnected`.
+      await trackWhenUp(p, log, "room", "ann", "a1");
       const { stop: stop2 } = await joined;
       await stop2();
       await stop();
     } finally {
+      log.stop();
       await p.close();
     }
   },
@@ -280,6 +312,7 @@ Deno.test({
       ttlMs: 600,
       timeouts: { commandTimeoutMs: 300, connectTimeoutMs: 300 },
     });
+    const log = eventLog<PresenceEvent>(p);
     try {
       await redis.stop();
       const diffs: PresenceDiff[] = [];
@@ -292,15 +325,39 @@ Deno.test({
       });
       await redis.start();
       await resynced.promise; // the retried SUBSCRIBE went through
-      let tracked = false;
-      for (let i = 0; i < 50 && !tracked; i++) {
-        tracked = await p.track("room", "ann", "a1", {}).then(() => true, () => false);
-        if (!tracked) await new Promise((r) => setTimeout(r, 50)); // the command link's backoff
-      }
+      await trackWhenUp(p, log, "room", "ann", "a1"); // past the command link's backoff
       await joined.promise;
       await stop();
     } finally {
+      log.stop();
       await p.close();
     }
+  },
+});
+
+presenceEventsSuite({
+  name: "RedisPresence",
+  ignore: skipUnless("redis"),
+  counts: "none",
+  open: async () => {
+    const redis = await startRedis();
+    const options = {
+      url: redis.url,
+      timeouts: { commandTimeoutMs: 500, connectTimeoutMs: 500 },
+    };
+    const a = new RedisPresence(options);
+    const b = new RedisPresence(options);
+    return {
+      a,
+      b,
+      lose: () => redis.flush(),
+      stop: () => redis.stop(),
+      start: async () => void await redis.start(),
+      [Symbol.asyncDispose]: async () => {
+        await a.close();
+        await b.close();
+        await redis.stop();
+      },
+    };
   },
 });
