@@ -112,6 +112,7 @@ export {
   LayerEvents,
   type LayerMessage,
   type ReceiveOptions,
+  type ReceiveSink,
   RESYNC_MESSAGE_TYPE,
 } from "./src/layers/layer.ts";
 export { DEFAULT_LAYER, type LayerFactory, LayerRegistry, layers } from "./src/layers/registry.ts";

@@ -20,6 +20,7 @@ import {
   nonLocalName,
   randomToken,
   type ReceiveOptions,
+  type ReceiveSink,
   RESYNC_MESSAGE_TYPE,
 } from "../../src/layers/kit.ts";
 import { deepFreeze, type DropListener, Mailboxes } from "../../src/layers/mailbox.ts";
@@ -411,6 +412,25 @@ export class NatsChannelLayer implements ChannelLayer, HistoryCapability {
     }
     return this.#mailboxes.receive(channel, options);
   }
+
+  /**
+   * The message waiting on `channel`, else `undefined` with `sink` parked for the next one; `null`
+   * (call `receive`) when closed, not subscribed (yet), for a bad or foreign name or an aborted
+   * signal. The name is checked when the receiver opens the channel, not on every wait.
+   */
+  receiveNow(
+    channel: string,
+    sink: ReceiveSink,
+    options?: ReceiveOptions,
+  ): LayerMessage | undefined | null {
+    if (this.#closed || !this.#subs.has(channelSubject(this.prefix, channel))) return null;
+    return this.#mailboxes.receiveNow(channel, sink, options, this.#checkReceive);
+  }
+
+  readonly #checkReceive = (channel: string): void => {
+    assertChannelName(channel);
+    this.#assertOwn(channel, "receive()");
+  };
 
   /** Adds `channel` to `group` in this process and subscribes to the group's subject. */
   async groupAdd(group: string, channel: string): Promise<void> {

@@ -26,6 +26,7 @@ import {
   localFanout,
   nonLocalName,
   type ReceiveOptions,
+  type ReceiveSink,
 } from "../../src/layers/kit.ts";
 import { deepFreeze, type DropListener } from "../../src/layers/mailbox.ts";
 import {
@@ -376,6 +377,26 @@ export class RedisPubSubChannelLayer implements ChannelLayer, HistoryCapability 
     }
     return this.#s.mailboxes.receive(channel, options);
   }
+
+  /**
+   * The message waiting on `channel`, else `undefined` with `sink` parked for the next one; `null`
+   * (call `receive`) when closed, not subscribed (yet), for a bad or foreign name or an aborted
+   * signal. The name is checked when the receiver opens the channel, not on every wait.
+   */
+  receiveNow(
+    channel: string,
+    sink: ReceiveSink,
+    options?: ReceiveOptions,
+  ): LayerMessage | undefined | null {
+    if (this.#s.closed) return null;
+    if (this.#shardOf(nonLocalName(channel)).sub.needs(this.#channelKey(channel))) return null;
+    return this.#s.mailboxes.receiveNow(channel, sink, options, this.#checkReceive);
+  }
+
+  readonly #checkReceive = (channel: string): void => {
+    assertChannelName(channel);
+    this.#s.assertOwn(channel, "receive()");
+  };
 
   /** Adds `channel` to `group` in this process and subscribes to the group. */
   async groupAdd(group: string, channel: string): Promise<void> {

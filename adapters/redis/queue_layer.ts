@@ -27,6 +27,7 @@ import {
   nonLocalName,
   randomToken,
   type ReceiveOptions,
+  type ReceiveSink,
 } from "../../src/layers/kit.ts";
 import { deepFreeze, type DropListener } from "../../src/layers/mailbox.ts";
 import {
@@ -422,6 +423,25 @@ export class RedisQueueChannelLayer implements ChannelLayer, HistoryCapability {
     if (!reader.running) await reader.ensure();
     return await this.#s.mailboxes.receive(channel, options);
   }
+
+  /**
+   * The message waiting on `channel`, else `undefined` with `sink` parked for the next one; `null`
+   * (call `receive`) when closed, while its reader is not running, for a bad or foreign name or an
+   * aborted signal. The name is checked when the receiver opens the channel, not on every wait.
+   */
+  receiveNow(
+    channel: string,
+    sink: ReceiveSink,
+    options?: ReceiveOptions,
+  ): LayerMessage | undefined | null {
+    if (this.#s.closed || !this.#shardOf(channel).reader.running) return null;
+    return this.#s.mailboxes.receiveNow(channel, sink, options, this.#checkReceive);
+  }
+
+  readonly #checkReceive = (channel: string): void => {
+    assertChannelName(channel);
+    this.#s.assertOwn(channel, "receive()");
+  };
 
   /**
    * Adds `channel` to `group`, in Redis: any process may add any channel. This instance then

@@ -20,6 +20,7 @@ import type { ConnectionObserver } from "../observe/hooks.ts";
 import type { ServerSocket } from "../runtime/socket.ts";
 import type { Outbox } from "./outbox.ts";
 import { DONE, SerialQueue, withFinally } from "./serial_queue.ts";
+import { type PumpTarget, ReceivePump } from "./receive_pump.ts";
 import type { StreamHooks } from "./recovery.ts";
 import { sendToGroup } from "../layers/history.ts";
 
@@ -48,7 +49,7 @@ export interface LayerLoopHost {
 }
 
 /** The channel, groups and receive loop of one connection. */
-export class LayerLoop {
+export class LayerLoop implements PumpTarget {
   #layer: ChannelLayer | undefined;
   #channelName = "";
   /** The receive loop: not started (no channel yet), waiting or handling, or ended. */
@@ -300,54 +301,71 @@ export class LayerLoop {
   // --- receive loop ----------------------------------------------------------------------------
 
   // Not an async function: a suspended one keeps a generator, its registers and a promise for
-  // each idle connection. The two callbacks are made once; each wait costs its reaction only.
+  // each idle connection. On a layer with `receiveNow` the layer pushes each message into a
+  // ReceivePump (receive_pump.ts: no promise, no microtask hop per message); on another, the
+  // two callbacks are made once and each wait costs its reaction only.
 
   /** Starts the loop on the connection's new channel: one wait after another until aborted. */
   #startReceiving(): void {
     this.#loop = "on";
+    const layer = this.#layer!;
+    if (layer.receiveNow) {
+      const pumped = layer as ChannelLayer & Required<Pick<ChannelLayer, "receiveNow">>;
+      new ReceivePump(pumped, this.#channelName, this.#abort.signal, this);
+      return;
+    }
     this.#options = { signal: this.#abort.signal }; // one object for every wait
     this.#onMessage = this.#received.bind(this); // bound: no closure context kept
-    this.#onFailure = this.#failed.bind(this);
+    this.#onFailure = this.receiveFailed.bind(this);
     this.#next();
   }
 
   /** The next wait, unless the loop was stopped. */
   #next(): void {
     const options = this.#options!;
-    if (options.signal!.aborted) return this.#end();
+    if (options.signal!.aborted) return this.receiveEnded();
     let message: Promise<LayerMessage>;
     try {
       message = this.#layer!.receive(this.#channelName, options);
     } catch (error) {
-      return this.#failed(error);
+      return this.receiveFailed(error);
     }
     message.then(this.#onMessage, this.#onFailure);
   }
 
   #received(message: LayerMessage): void {
-    // Backpressure: past maxPendingFrames queued layer messages, stop receiving until they are
-    // handled, so the layer's own per-channel capacity bounds the backlog, not this queue.
-    // Handled at once when nothing is queued before it (a group relay is synchronous: no
-    // promise, no microtask hop), else after the earlier messages and tasks.
-    this.#pending++;
-    const handled = (this.#queue ??= new SerialQueue()).run(() => this.#handle(message));
-    if (this.#pending >= this.maxPending) handled.then(() => this.#next());
+    const wait = this.received(message);
+    if (wait) wait.then(() => this.#next());
     else this.#next();
   }
 
+  /**
+   * Queues one received message (either loop calls it); answers what to wait for before
+   * receiving the next, if anything. Backpressure: past maxPendingFrames queued layer messages,
+   * stop receiving until they are handled, so the layer's own per-channel capacity bounds the
+   * backlog, not this queue. Handled at once when nothing is queued before it (a group relay is
+   * synchronous: no promise, no microtask hop), else after the earlier messages and tasks.
+   */
+  received(message: LayerMessage): Promise<void> | undefined {
+    this.#pending++;
+    const handled = (this.#queue ??= new SerialQueue()).run(() => this.#handle(message));
+    return this.#pending >= this.maxPending ? handled : undefined;
+  }
+
   /** A wait failed: the loop ends, and closes the connection unless it was stopped. */
-  #failed(error: unknown): void {
+  receiveFailed(error: unknown): void {
     try {
-      if (!this.#options!.signal!.aborted && !(error instanceof ClosedError)) {
+      if (!this.#abort.signal.aborted && !(error instanceof ClosedError)) {
         getLogger().error(`${this.host.cls.name}: layer receive failed; closing`, { error });
         this.host.close(CloseCode.internalError, "Channel layer failure");
       }
     } finally {
-      this.#end();
+      this.receiveEnded();
     }
   }
 
-  #end(): void {
+  /** The loop ended (stopped, or after {@linkcode LayerLoop.receiveFailed}). */
+  receiveEnded(): void {
     this.#loop = "ended";
     this.#ended?.();
   }

@@ -3,13 +3,14 @@
  * the core, in one import. The memory layer (`memory.ts`) and the Redis layers are built from it.
  *
  * - the contract (`layer.ts`): {@linkcode ChannelLayer}, {@linkcode LayerMessage},
- *   {@linkcode ReceiveOptions}, {@linkcode LayerEvent} and {@linkcode LayerEvents} (the
- *   `onEvent` listeners), {@linkcode RESYNC_MESSAGE_TYPE}, {@linkcode capacityLookup};
+ *   {@linkcode ReceiveOptions}, {@linkcode ReceiveSink} (the optional push-based `receiveNow`),
+ *   {@linkcode LayerEvent} and {@linkcode LayerEvents} (the `onEvent` listeners),
+ *   {@linkcode RESYNC_MESSAGE_TYPE}, {@linkcode capacityLookup};
  * - names (`names.ts`): {@linkcode assertChannelName}, {@linkcode assertGroupName},
  *   {@linkcode isProcessLocal}, {@linkcode nonLocalName}, {@linkcode randomToken};
  * - mailboxes (`mailbox.ts`): {@linkcode Mailboxes}, the bounded per-channel queues a layer
- *   delivers into and `receive()` waits on (expiry, capacity, drop counts), and
- *   {@linkcode deepFreeze};
+ *   delivers into and `receive()` waits on (expiry, capacity, drop counts), `receiveNow()` too
+ *   (it takes the layer's name checks, run once per receiver), and {@linkcode deepFreeze};
  * - history (`history.ts`, optional): {@linkcode HistoryCapability}, {@linkcode StreamPosition},
  *   {@linkcode HISTORY_KEY}, {@linkcode supportsHistory} — a layer that lists `"history"` in
  *   its `extensions` passes tests/layers/conformance_history.ts;
@@ -30,6 +31,9 @@
  *   messages and stop sending it resyncs, whether a wait was pending or not (`Mailboxes.receive`
  *   does this for a layer that hands it the signal);
  * - after `close()`, reject waiting receivers and every later call with `ClosedError`;
+ * - if it has `receiveNow`, answer it synchronously without throwing: the waiting message, or
+ *   `undefined` with the sink parked (settled exactly once later, a `close()` rejecting it with
+ *   `ClosedError`, an abort with the signal's reason), or `null` whenever `receive` must decide;
  * - answer within a bounded time with `LayerUnavailableError` while its backend is away, and
  *   once back, deliver a `RESYNC_MESSAGE_TYPE` message into every local channel (and tell its
  *   `onEvent` listeners) when messages may have been missed.

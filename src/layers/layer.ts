@@ -2,8 +2,8 @@
  * The channel layer contract: how consumers in one or many processes reach one connection
  * (a channel) or many (a group). {@linkcode ChannelLayer} is the interface every layer
  * implements (memory, Redis pub/sub, Redis queue); this module also holds what layers share
- * with it: the message and event types, the `onEvent` listeners, the resync message type and
- * the capacity rules.
+ * with it: the message and event types, the {@linkcode ReceiveSink} of `receiveNow`, the
+ * `onEvent` listeners, the resync message type and the capacity rules.
  *
  * Delivery is at most once and ordered per sender and channel. The rules an implementation
  * follows are listed in MUST / MUST NOT terms in `kit.ts` (the kit for layer authors);
@@ -48,6 +48,25 @@ export interface ReceiveOptions {
 }
 
 /**
+ * Where {@linkcode ChannelLayer.receiveNow} hands the next message of a channel when none was
+ * waiting: the layer parks the sink and later calls exactly one of its methods, once.
+ *
+ * A sink may be called synchronously from inside another party's call (a `send`, a `groupSend`,
+ * the layer's reader, `close()`, the signal's `abort()`), even before `receiveNow` returned, so it
+ * must not throw (a layer logs and ignores what it throws) and should not block. A sink is parked
+ * at most once at a time: call `receiveNow` with it again only after it was settled.
+ */
+export interface ReceiveSink {
+  /** Takes the next message of the channel (the one `receive` would have resolved with). */
+  resolve(message: LayerMessage): void;
+  /**
+   * Ends the wait without a message: with the signal's reason when it aborted, or with a
+   * `ClosedError` when the layer closed. Nothing is lost, as for an aborted `receive`.
+   */
+  reject(reason: unknown): void;
+}
+
+/**
  * Something that happened to a layer that consumers may need to know about, for example a
  * reconnect after which messages may have been missed.
  */
@@ -74,6 +93,23 @@ export interface ChannelLayer {
   send(channel: string, message: LayerMessage): Promise<void>;
   /** Waits for the next message on `channel`. */
   receive(channel: string, options?: ReceiveOptions): Promise<LayerMessage>;
+  /**
+   * Optional push-based {@linkcode ChannelLayer.receive}, with no promise per message (a
+   * connection's receive loop uses it when the layer has it). Answers:
+   * - a message: one was waiting on `channel`; it is taken, and `sink` is not kept;
+   * - `undefined`: none was waiting; `sink` is parked and later gets exactly one
+   *   {@linkcode ReceiveSink.resolve} or {@linkcode ReceiveSink.reject} (see there);
+   * - `null`: the layer cannot answer at once (closed, not subscribed yet, a bad name, an
+   *   aborted signal...); `sink` is not kept: call `receive`, which settles the matter.
+   *
+   * The rules of `receive` hold (order, expiry, aborts, release on a `ClosedError`); it never
+   * throws.
+   */
+  receiveNow?(
+    channel: string,
+    sink: ReceiveSink,
+    options?: ReceiveOptions,
+  ): LayerMessage | undefined | null;
   /** Adds `channel` to `group` (idempotent). */
   groupAdd(group: string, channel: string): Promise<void>;
   /** Removes `channel` from `group` (no error if it was not a member). */

@@ -3,67 +3,24 @@
  * Redis queue).
  *
  * Messages land here (sent in-process, or read from Redis by a layer's long-lived reader);
- * `receive()` only waits on a mailbox, so aborting it never loses a message. A full mailbox drops the incoming message,
- * counts it and logs it; expired messages are dropped when they would be delivered.
+ * `receive()` and `receiveNow()` only wait on a mailbox, so aborting them never loses a message.
+ * A full mailbox drops the incoming message, counts it and logs it; expired messages are dropped
+ * when they would be delivered.
  *
  * @module
  */
 import { clock } from "../clock.ts";
 import { onAbort } from "../abort.ts";
 import { ClosedError } from "../errors.ts";
-import type { LayerMessage, ReceiveOptions } from "./layer.ts";
+import type { LayerMessage, ReceiveOptions, ReceiveSink } from "./layer.ts";
 import { getLogger } from "../logger.ts";
+import { type Entry, Mailbox, NO_ENTRIES, NO_WAITERS, tell, type Waiter } from "./mailbox_box.ts";
 
 /** Why a message was dropped. */
 export type DropReason = "full" | "expired" | "invalid";
 
 /** Called for every dropped message (for metrics and tests). */
 export type DropListener = (info: { channel: string; reason: DropReason; count: number }) => void;
-
-interface Entry {
-  deadline: number;
-  message: LayerMessage;
-}
-
-interface Waiter {
-  resolve(message: LayerMessage): void;
-  reject(reason: unknown): void;
-  /** The receiver's signal: its channel's watcher (`#watch`) ends the wait when it aborts. */
-  signal: AbortSignal | undefined;
-}
-
-/**
- * The queue and waiters of a mailbox that has none: shared and frozen (an idle receiver's mailbox
- * keeps no empty array of its own), replaced by an array of its own at the first entry or waiter.
- */
-const NO_ENTRIES: Entry[] = Object.freeze([]) as unknown as Entry[];
-const NO_WAITERS: Waiter[] = Object.freeze([]) as unknown as Waiter[];
-
-class Mailbox {
-  queue: Entry[] = NO_ENTRIES;
-  head = 0;
-  waiters: Waiter[] = NO_WAITERS;
-  /** True while the channel is in `#live` (so a receive need not look it up). */
-  live = false;
-  /** The signal last seen watched for this channel (so a receive need not look it up). */
-  watched: AbortSignal | undefined;
-  get size(): number {
-    return this.queue.length - this.head;
-  }
-  shift(): Entry | undefined {
-    if (this.head >= this.queue.length) return undefined;
-    const entry = this.queue[this.head];
-    this.queue[this.head++] = undefined as unknown as Entry;
-    if (this.head > 64 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
-    return entry;
-  }
-  peek(): Entry | undefined {
-    return this.queue[this.head];
-  }
-}
 
 /**
  * Deep-freezes a value (messages are shared between members of a group). Iterative (an explicit
@@ -227,7 +184,8 @@ export class Mailboxes {
     const waiter = box.waiters.length ? box.waiters.shift() : undefined;
     if (waiter) {
       // The box stays (its receiver is about to wait again); the sweep forgets it if not.
-      waiter.resolve(message);
+      // Last: a sink may handle the message at once, and wait (or send) again from here.
+      tell(this.#label, waiter, true, message);
       return "delivered";
     }
     this.#dropExpired(channel, box, now);
@@ -254,7 +212,48 @@ export class Mailboxes {
       if (signal.reason instanceof ClosedError) this.release(channel);
       return Promise.reject(signal.reason);
     }
-    const box = this.#box(channel);
+    const box = this.#open(channel, signal);
+    const entry = this.#take(channel, box);
+    if (entry) return Promise.resolve(entry.message);
+    let sink: ReceiveSink;
+    const promise = new Promise<LayerMessage>((resolve, reject) => sink = { resolve, reject });
+    this.#park(channel, box, { sink: sink!, signal });
+    return promise;
+  }
+
+  /**
+   * `ChannelLayer.receiveNow` on the mailbox: the message waiting on `channel`, else `undefined`
+   * with `sink` parked until one arrives, the signal aborts or the mailboxes close. `null` when
+   * closed, when the signal is already aborted or when `check` (the layer's name and ownership
+   * checks, run only while no receiver has the channel open) throws: the caller's `receive` then
+   * rejects (and releases the channel on a `ClosedError`).
+   */
+  receiveNow(
+    channel: string,
+    sink: ReceiveSink,
+    options: ReceiveOptions = {},
+    check?: (channel: string) => void,
+  ): LayerMessage | undefined | null {
+    const { signal } = options;
+    if (this.#closed || signal?.aborted) return null;
+    const found = this.#boxes.get(channel);
+    if (check && !found?.live) {
+      try {
+        check(channel);
+      } catch {
+        return null;
+      }
+    }
+    const box = this.#open(channel, signal, found);
+    const entry = this.#take(channel, box);
+    if (entry) return entry.message;
+    this.#park(channel, box, { sink, signal });
+    return undefined;
+  }
+
+  /** The box of a receiver of `channel` (`found`, if known), live, its signal watched. */
+  #open(channel: string, signal: AbortSignal | undefined, found?: Mailbox): Mailbox {
+    const box = found ?? this.#box(channel);
     if (signal && box.watched !== signal) {
       if (this.#receivers.get(channel) !== signal) this.#watch(channel, signal);
       box.watched = signal;
@@ -264,18 +263,24 @@ export class Mailboxes {
       this.#live.add(channel);
       box.live = true;
     }
+    return box;
+  }
+
+  /** The next message of a box that has not expired. */
+  #take(channel: string, box: Mailbox): Entry | undefined {
     this.#dropExpired(channel, box, clock.now());
-    const entry = box.shift();
-    if (entry) return Promise.resolve(entry.message);
-    // No abort listener per wait: the channel's watcher (`#watch`) ends the waits of its signal.
-    const promise = new Promise<LayerMessage>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, signal };
-      // `[waiter]` when alone (the usual case): an array grown by a push reserves room for 17.
-      if (box.waiters.length) box.waiters.push(waiter);
-      else box.waiters = [waiter];
-    });
+    return box.shift();
+  }
+
+  /**
+   * Parks a waiter on an empty box. No abort listener per wait: the channel's watcher (`#watch`)
+   * ends the waits of its signal.
+   */
+  #park(channel: string, box: Mailbox, waiter: Waiter): void {
+    // `[waiter]` when alone (the usual case): an array grown by a push reserves room for 17.
+    if (box.waiters.length) box.waiters.push(waiter);
+    else box.waiters = [waiter];
     this.#onDemand?.(channel);
-    return promise;
   }
 
   /**
@@ -300,7 +305,7 @@ export class Mailboxes {
       const current = this.#receivers.get(channel) === signal;
       if (current) this.#receivers.delete(channel);
       if ((current || ended.length) && signal.reason instanceof ClosedError) this.release(channel);
-      for (const w of ended) w.reject(signal.reason);
+      for (const w of ended) tell(this.#label, w, false, signal.reason);
     });
   }
 
@@ -355,7 +360,9 @@ export class Mailboxes {
     for (const box of this.#boxes.values()) {
       const waiting = box.waiters;
       box.waiters = NO_WAITERS;
-      for (const w of waiting) w.reject(new ClosedError(`${this.#label} closed`));
+      for (const w of waiting) {
+        tell(this.#label, w, false, new ClosedError(`${this.#label} closed`));
+      }
     }
     this.#boxes.clear();
     this.#live.clear();

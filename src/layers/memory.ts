@@ -20,6 +20,7 @@ import {
   Mailboxes,
   randomToken,
   type ReceiveOptions,
+  type ReceiveSink,
 } from "./kit.ts";
 import {
   checkHistoryOptions,
@@ -135,6 +136,20 @@ export class InMemoryChannelLayer implements ChannelLayer, HistoryCapability {
       return Promise.reject(error);
     }
     return this.#mailboxes.receive(channel, options);
+  }
+
+  /**
+   * The message waiting on `channel`, else `undefined` with `sink` parked for the next one; `null`
+   * (call `receive`) when closed, for a bad name or an aborted signal. A channel's name is
+   * checked when its receiver opens it, not on every wait.
+   */
+  receiveNow(
+    channel: string,
+    sink: ReceiveSink,
+    options?: ReceiveOptions,
+  ): LayerMessage | undefined | null {
+    if (this.#closed) return null;
+    return this.#mailboxes.receiveNow(channel, sink, options, assertChannelName);
   }
 
   /** Adds `channel` to `group`; it stays there until `groupDiscard` (no expiry while live). */

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import type { TcpProxy } from "../../testing/tcp_proxy.ts";
 import { faultCases } from "./conformance_faults.ts";
 import { reconnectCases } from "./conformance_reconnect.ts";
+import { receiveNowCases } from "./conformance_receive_now.ts";
 import {
   ChannelFull,
   type ChannelLayer,
@@ -856,4 +857,6 @@ export function layerConformanceSuite(
     },
     caps.sharedState,
   );
+
+  receiveNowCases(test, caps);
 }
