@@ -9,6 +9,7 @@
  */
 import type { ChannelLayer, LayerMessage, ReceiveSink } from "../layers/layer.ts";
 import { getLogger } from "../logger.ts";
+import { GROUP_TYPE } from "../layers/messages.ts";
 
 /** What the pump hands each message to, and tells when it ends (the connection's layer loop). */
 export interface PumpTarget {
@@ -58,11 +59,24 @@ export class ReceivePump implements ReceiveSink {
     this.#run();
   }
 
-  /** The layer's push: the next message (called once per parking, maybe from a sender's call). */
+  /**
+   * The layer's push: the next message (called once per parking, maybe from a sender's call). A
+   * group relay (a frame written to the client, no user code) is handled here and now; any other
+   * kind (an event, a topic event, a resync: the consumer's own handlers) a microtask later, so
+   * that a sender never runs a receiver's handler inside its own `send` (no re-entry, no stack
+   * that grows with a chain of handlers answering each other). Messages arriving meanwhile wait in
+   * the mailbox, in order, and are taken after it.
+   */
   resolve(message: LayerMessage): void {
     if (!this.#settle()) return;
     if (this.#running) this.#early = { ok: true, message };
-    else if (this.#take(message)) this.#run();
+    else if (message.type === GROUP_TYPE) {
+      if (this.#take(message)) this.#run();
+    } else {
+      queueMicrotask(() => {
+        if (this.#take(message)) this.#run();
+      });
+    }
   }
 
   /** The layer ended the parked wait (the signal aborted, the layer closed). */

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { InMemoryChannelLayer } from "../../adapters/memory/mod.ts";
 import { type PumpTarget, ReceivePump } from "../../src/connection/receive_pump.ts";
 import { ClosedError } from "../../src/errors.ts";
+import { EVENT_TYPE, GROUP_TYPE, TOPIC_TYPE } from "../../src/layers/messages.ts";
 import type {
   ChannelLayer,
   LayerMessage,
@@ -239,4 +240,28 @@ Deno.test("receive pump: a failing receive tells the target once and ends", asyn
   assert.equal(state.ends, 1, "told once");
   assert.deepEqual(failures, [failure]);
   await inner.close();
+});
+
+Deno.test("receive pump: a pushed group relay is handled inside the send, an event a microtask later", async () => {
+  const layer = new InMemoryChannelLayer();
+  const channel = await layer.newChannel();
+  const { got, target, done } = recorder();
+  const controller = new AbortController();
+  new ReceivePump(layer, channel, controller.signal, target);
+  // The memory layer delivers inside the send call, before its promise is made.
+  const relay = layer.send(channel, { type: GROUP_TYPE, i: 0 });
+  assert.deepEqual(got.map((m) => m.i), [0], "a relay (no user code) is written at once");
+  await relay;
+  const event = layer.send(channel, { type: EVENT_TYPE, i: 1 });
+  const topic = layer.send(channel, { type: TOPIC_TYPE, i: 2 });
+  assert.deepEqual(
+    got.map((m) => m.i),
+    [0],
+    "no consumer handler runs inside the sender's call (no re-entry)",
+  );
+  await Promise.all([event, topic]);
+  assert.deepEqual(got.map((m) => m.i), [0, 1, 2], "then handled, in order");
+  controller.abort(new ClosedError("connection closed"));
+  await within(done, "done after the abort");
+  await layer.close();
 });
