@@ -106,6 +106,7 @@ Deno.test({
     const viaProxy = `http://127.0.0.1:${proxy.port}`;
     const server = await devServer(port, {
       REDIS_URL: redis.url,
+      NATS_URL: "", // the app would pick NATS if this process has it set
       SWITCHBOARD_PREFIX: `e2e-${crypto.randomUUID().slice(0, 8)}`,
       ALLOWED_ORIGINS: viaProxy,
       CHAT_HISTORY: "on", // the default, said explicitly: the tutorial's own tests turn it off
