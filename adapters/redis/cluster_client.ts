@@ -78,7 +78,7 @@ export type NodeRedisCluster = any;
 /** Builds the node-redis cluster client of `options`. */
 export function makeCluster(
   options: RedisClusterOptions,
-  socket: { connectTimeout: number; reconnectStrategy: (retries: number) => number },
+  socket: { connectTimeout: number; reconnectStrategy: (retries: number) => number | false },
 ): NodeRedisCluster {
   const defaults = options.defaults ?? {};
   return createCluster({

@@ -173,14 +173,22 @@ export async function openLink(
   let client: RedisClientLike;
   let owned: boolean;
   let retryUntil = 0;
-  const reconnectStrategy = (retries: number) => {
+  let detached = false;
+  const reconnectStrategy = (retries: number): number | false => {
+    // A closed link retries no more. On a cluster this is what stops the client of a node that
+    // died and left the topology: node-redis no longer closes it, and it would retry for ever,
+    // after the layer's close() too (tests/FLAKES.md item 28).
+    if (detached) return false;
     const delay = Math.min(min * 2 ** Math.min(retries, 16), max) +
       Math.floor(Math.random() * min);
-    retryUntil = Date.now() + delay;
+    // The latest end of any pending retry: on a cluster every node's client shares this
+    // strategy, and a short retry of one must not hide a longer one of another (a closed layer
+    // then left the dead node's retry timer behind: tests/FLAKES.md item 28).
+    retryUntil = Math.max(retryUntil, Date.now() + delay);
     // node-redis starts its timer after this returns (and after its 'error' listeners ran):
     // measured again once that synchronous part is over, the end is not before the timer's.
     queueMicrotask(() => {
-      retryUntil = Date.now() + delay;
+      retryUntil = Math.max(retryUntil, Date.now() + delay);
       options.hooks?.onRetry?.(retries, delay);
     });
     return delay;
@@ -237,6 +245,7 @@ export async function openLink(
   client.on("reconnecting", onReconnecting);
   client.on("ready", onReady);
   const detach = () => {
+    detached = true;
     client.off("reconnecting", onReconnecting);
     client.off("ready", onReady);
     // The error listener stays: an unhandled 'error' event would kill the process.
