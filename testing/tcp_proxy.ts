@@ -255,6 +255,11 @@ export class TcpProxy {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
+  /** {@linkcode close}, for `await using proxy = await TcpProxy.start(…)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   #accept(client: Socket): void {
     if (this.#refusing) {
       this.#refused++;

@@ -2,6 +2,8 @@
  * {@linkcode NatsJobQueue}: the background job queue on NATS JetStream (a KV bucket for the jobs,
  * a work-queue stream for the ready ones: see `job_store.ts`), with the same contract as the
  * in-memory and Redis queues: delays, retries, timeouts, leases, result expiry, dedupe by job id.
+ * `onEvent` tells its connection's drops and returns, `result()` waits registered and the
+ * re-check of waited jobs after a reconnect ({@linkcode NatsJobQueueEvent}).
  *
  * @module
  */
@@ -36,6 +38,8 @@ import {
 } from "./link.ts";
 import { assertSubjectPrefix } from "./subjects.ts";
 import { PutBackTimes, wakeSignal } from "./job_signal.ts";
+import type { NatsJobQueueEvent } from "./job_events.ts";
+import { Listeners } from "../../src/listeners.ts";
 
 /** Options of {@linkcode NatsJobQueue}. */
 export interface NatsJobQueueOptions {
@@ -80,7 +84,12 @@ export class NatsJobQueue implements JobQueue, JobBackend {
   readonly #link: NatsLink;
   #store: Promise<JobStore> | undefined;
   #closed = false;
-  readonly #results = new ResultWaiters();
+  readonly #listeners = new Listeners<NatsJobQueueEvent>("NATS job queue");
+  readonly #emit = (event: NatsJobQueueEvent) => this.#listeners.emit(event);
+  readonly #results = new ResultWaiters({
+    confirm: () => this.#link.confirm("re-checking waited jobs"),
+    emit: this.#emit,
+  });
   #signals = new Set<() => Promise<void>>();
   /** Messages this process put back (NAK with a delay) and when they are due. */
   readonly #putBack = new PutBackTimes();
@@ -101,8 +110,22 @@ export class NatsJobQueue implements JobQueue, JobBackend {
     this.#link = new NatsLink({ servers }, "job queue", {
       timeouts: this.#timeouts,
       backoff: options.backoff,
-      hooks: { down: () => {}, up: () => {} },
+      hooks: {
+        down: (reason) => this.#emit({ type: "disconnected", reason }),
+        up: () => {
+          this.#emit({ type: "reconnected" });
+          void this.#reconnected();
+        },
+      },
     });
+  }
+
+  /**
+   * Calls `listener` with each {@linkcode NatsJobQueueEvent}, synchronously (a listener that
+   * throws is logged; the others still run). Returns the function that removes it.
+   */
+  onEvent(listener: (event: NatsJobQueueEvent) => void): () => void {
+    return this.#listeners.listen(listener);
   }
 
   #open(): Promise<JobStore> {
@@ -120,6 +143,12 @@ export class NatsJobQueue implements JobQueue, JobBackend {
       }
     })();
     return this.#store;
+  }
+
+  /** After a reconnect: the store is checked on its next call, then waited jobs are read again. */
+  async #reconnected(): Promise<void> {
+    (await this.#store?.catch(() => undefined))?.reconnected();
+    this.#results.recheckAll();
   }
 
   #expired(entry: JobEntry | undefined): boolean {
@@ -177,10 +206,11 @@ export class NatsJobQueue implements JobQueue, JobBackend {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#results.close();
+    const rechecked = this.#results.close();
     await Promise.all([...this.#signals].map((close) => close()));
     (await this.#store?.catch(() => undefined))?.close();
     await this.#link.close();
+    await rechecked;
   }
 
   // ---- JobBackend ----------------------------------------------------------------------------

@@ -1,11 +1,14 @@
 /**
  * `result()` waits of {@linkcode NatsJobQueue} ({@linkcode ResultWaiters}): each wait subscribes to
  * its job's `done` subject, then re-reads the job (a finish before the subscription is read
- * there, one after it is heard), and settles from the job's entry. No polling.
+ * there, one after it is heard), and settles from the job's entry. No polling. A `done` message
+ * published while the connection was down is never heard, so after a reconnect every wait reads
+ * its job again ({@linkcode ResultWaiters.recheckAll}), retried with backoff until a pass succeeds.
  *
  * @module
  */
 import { ClosedError } from "../../src/layers/kit.ts";
+import { getLogger } from "../../src/logger.ts";
 import {
   JobFailedError,
   JobQueueUnavailableError,
@@ -13,6 +16,7 @@ import {
   UnknownJobError,
 } from "../../src/jobs/contract.ts";
 import type { JobEntry } from "./job_store.ts";
+import type { NatsJobQueueEvent } from "./job_events.ts";
 import type { NatsConnectionLike } from "./link.ts";
 
 /** True for `completed` and `failed`. */
@@ -40,25 +44,60 @@ export interface ResultWait {
   timeoutMs?: number;
 }
 
+/** What the waits of one queue share. */
+export interface ResultWaitersOptions {
+  /** Resolves once the server answered a ping sent after the subscriptions (re)sent so far. */
+  confirm(): Promise<void>;
+  /** Tells the queue's `onEvent` listeners. */
+  emit(event: NatsJobQueueEvent): void;
+}
+
+/** The longest pause between two failed re-checks, in ms. */
+const RECHECK_MAX_DELAY_MS = 5_000;
+
+interface Pending {
+  fail(error: Error): void;
+  /** Reads the job again; resolves with the read's error instead of failing the wait. */
+  recheck(): Promise<Error | undefined>;
+}
+
 /** The pending `result()` waits of one queue. */
 export class ResultWaiters {
-  #failers = new Set<(error: Error) => void>();
+  readonly #o: ResultWaitersOptions;
+  readonly #pending = new Set<Pending>();
+  #closed = false;
+  #rechecking: Promise<void> | undefined;
+  #recheckWanted = false;
+  #recheckSleep: (() => void) | undefined;
+
+  /** Waits that confirm and tell through `options`. */
+  constructor(options: ResultWaitersOptions) {
+    this.#o = options;
+  }
+
+  /** How many waits are pending. */
+  get size(): number {
+    return this.#pending.size;
+  }
 
   /** Waits until the job finished; settles with its result. */
   wait(id: string, w: ResultWait): Promise<unknown> {
     return new Promise((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
-      let checking = Promise.resolve();
+      let checking: Promise<unknown> = Promise.resolve();
       let ended = false;
       const sub = w.connection.subscribe(w.subject, {
+        // A read that fails here leaves the wait to the re-check (retried with backoff).
         callback: () => {
-          checking = checking.then(check);
+          checking = checking.then(() => check(true)).then((error) => {
+            if (error) this.recheckAll();
+          });
         },
       });
       const end = () => {
         ended = true;
         clearTimeout(timer);
-        this.#failers.delete(fail);
+        this.#pending.delete(pending);
         if (!sub.isClosed()) sub.unsubscribe();
       };
       const fail = (error: Error) => {
@@ -66,37 +105,116 @@ export class ResultWaiters {
         end();
         reject(error);
       };
-      const check = async () => {
-        if (ended) return;
+      /** Reads the job; a read that fails fails the wait, or (`lenient`) is answered. */
+      const check = async (lenient: boolean): Promise<Error | undefined> => {
+        if (ended) return undefined;
+        let entry: JobEntry | undefined;
         try {
-          const entry = await w.read();
-          if (!entry) fail(new UnknownJobError(id));
-          else if (isFinished(entry.state)) {
-            end();
-            settle(entry).then(resolve, reject);
-          }
+          entry = await w.read();
         } catch (error) {
+          if (lenient) return error as Error;
           fail(error as Error);
+          return undefined;
         }
+        if (ended) return undefined;
+        if (!entry) fail(new UnknownJobError(id));
+        else if (isFinished(entry.state)) {
+          end();
+          settle(entry).then(resolve, reject);
+        }
+        return undefined;
       };
-      this.#failers.add(fail);
+      const pending: Pending = {
+        fail,
+        recheck: () => {
+          const read = checking.then(() => check(true));
+          checking = read;
+          return read;
+        },
+      };
+      this.#pending.add(pending);
       if (w.timeoutMs !== undefined) {
         timer = setTimeout(
           () => fail(new ResultTimeoutError(id, w.timeoutMs!)),
           Math.max(0, w.timeoutMs),
         );
       }
-      // Subscribed: a finish from now on is heard; one that came before is read here.
+      // Subscribed: a finish from now on is heard; one that came before is read here (a read
+      // that fails fails the call: the caller learns at once that NATS does not answer).
       w.confirm().then(
-        () => checking = checking.then(check),
+        () => {
+          checking = checking.then(() => check(false)).then(() => {
+            if (!ended) this.#o.emit({ type: "waiting", jobId: id });
+          });
+        },
         (error) =>
           fail(new JobQueueUnavailableError(String(error?.message ?? error), { cause: error })),
       );
     });
   }
 
-  /** Rejects every pending wait with `ClosedError`. */
-  close(): void {
-    for (const fail of [...this.#failers]) fail(new ClosedError("The job queue is closed"));
+  /**
+   * Reads every waited job again (the connection came back: a `done` message sent meanwhile was
+   * not heard). Retried with backoff until one pass succeeds or nobody waits any more; told as
+   * `rechecked` / `recheckFailed`.
+   */
+  recheckAll(): void {
+    if (this.#closed || this.#pending.size === 0) return;
+    this.#recheckWanted = true;
+    this.#recheckSleep?.();
+    this.#rechecking ??= this.#recheckLoop().finally(() => this.#rechecking = undefined);
+  }
+
+  async #recheckLoop(): Promise<void> {
+    let failures = 0;
+    while (this.#recheckWanted && !this.#closed && this.#pending.size > 0) {
+      this.#recheckWanted = false;
+      const pending = [...this.#pending];
+      let error: Error | undefined;
+      try {
+        // The subscriptions are live on the server before any read: a finish after the read is heard.
+        await this.#o.confirm();
+        const errors = await Promise.all(pending.map((p) => p.recheck()));
+        error = errors.find((e) => e !== undefined);
+      } catch (e) {
+        error = e as Error;
+      }
+      if (this.#closed) return;
+      if (!error) {
+        failures = 0;
+        this.#o.emit({ type: "rechecked", jobs: pending.length });
+        continue;
+      }
+      failures++;
+      const text = String(error?.message ?? error);
+      if (failures === 1) {
+        getLogger().warn("NATS job queue: cannot re-check waited jobs yet; retrying", {
+          error: text,
+        });
+      }
+      this.#recheckWanted = true;
+      const delay = Math.min(50 * 2 ** Math.min(failures, 10), RECHECK_MAX_DELAY_MS);
+      this.#o.emit({ type: "recheckFailed", error: text, failures, retryInMs: delay });
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.#recheckSleep = undefined;
+          resolve();
+        };
+        const timer = setTimeout(wake, delay);
+        this.#recheckSleep = wake;
+      });
+    }
+  }
+
+  /**
+   * Rejects every pending wait with `ClosedError` and stops re-checking; resolves once a re-check
+   * in progress ended (its reads end when the connection closes).
+   */
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#recheckSleep?.();
+    for (const p of [...this.#pending]) p.fail(new ClosedError("The job queue is closed"));
+    return this.#rechecking ?? Promise.resolve();
   }
 }

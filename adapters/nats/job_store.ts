@@ -168,6 +168,15 @@ export class JobStore {
     }
   }
 
+  /**
+   * The connection came back: the server may have restarted without its store, and a read of a
+   * bucket that is gone is not answered (it times out), so the next call checks the stream,
+   * consumer and bucket first, making again what is gone.
+   */
+  reconnected(): void {
+    this.#lost = true;
+  }
+
   /** Runs `op`; a stream, consumer or bucket found gone is made again on the next call. */
   async #run<T>(what: string, op: () => Promise<T>): Promise<T> {
     if (this.#lost) await this.#provision();

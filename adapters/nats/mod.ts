@@ -19,6 +19,7 @@
  */
 export { NatsChannelLayer, type NatsChannelLayerOptions } from "./layer.ts";
 export { NatsJobQueue, type NatsJobQueueOptions } from "./job_queue.ts";
+export type { NatsJobQueueEvent } from "./job_events.ts";
 export { NatsPresence, type NatsPresenceOptions } from "./presence.ts";
 export { ForeignChannelError, MessageTooLargeError } from "./errors.ts";
 export {
