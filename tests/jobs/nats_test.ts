@@ -9,6 +9,7 @@ import { type NatsServer, startNats } from "../../testing/nats_server.ts";
 import assert from "node:assert/strict";
 import { JobQueueUnavailableError } from "../../src/jobs/contract.ts";
 import { freePort, skipReason } from "../../testing/services.ts";
+import { spawnApp } from "../../testing/spawn_app.ts";
 import { BOUND_MS, deferred, jobQueueContract, within } from "./contract.ts";
 import { Worker } from "../../src/jobs/worker.ts";
 import { ReadyPuller } from "../../adapters/nats/job_pull.ts";
@@ -134,38 +135,24 @@ Deno.test({
     const REAP_MS = 250;
     const queue = new NatsJobQueue({ servers: nats.url, prefix });
     const job = await queue.enqueue("slowDouble", [21], { maxTries: 3 });
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-all",
-        new URL("./fixtures/nats_crash_worker.ts", import.meta.url).pathname,
-        nats.url,
-        prefix,
-        String(LEASE_MS),
-      ],
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
+    // A worker process (the kit's spawnApp: ready once it says it started the job).
+    const child = await spawnApp(
+      new URL("./fixtures/nats_crash_worker.ts", import.meta.url),
+      {},
+      {
+        args: [nats.url, prefix, String(LEASE_MS)],
+        ready: /STARTED \S+ try=\d+/,
+        startTimeoutMs: 30_000,
+      },
+    );
     let second: Worker | undefined;
     let running: Promise<void> | undefined;
     try {
-      const started = deferred<string>();
-      const reader = (async () => {
-        const decoder = new TextDecoder();
-        let text = "";
-        for await (const chunk of child.stdout) {
-          text += decoder.decode(chunk);
-          const m = text.match(/STARTED (\S+) try=(\d+)/);
-          if (m) started.resolve(`${m[1]} ${m[2]}`);
-        }
-      })();
       assert.equal(
-        await within(started.promise, 30_000, "the child worker starts the job"),
+        /STARTED (\S+) try=(\d+)/.exec(child.output())?.slice(1).join(" "),
         `${job.id} 1`,
       );
-      child.kill("SIGKILL");
-      assert.equal((await child.status).signal, "SIGKILL");
-      await reader;
+      assert.equal((await child.kill()).signal, "SIGKILL");
       const killedAt = performance.now();
       assert.equal(await job.status(), "running"); // still leased by the dead worker
       const tries: number[] = [];
@@ -190,12 +177,7 @@ Deno.test({
         `SIGKILL recovery on NATS: job completed ${elapsed.toFixed(0)} ms after the kill`,
       );
     } finally {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already dead
-      }
-      await child.status;
+      await child.kill();
       await second?.stop();
       await running;
       await queue.close();
