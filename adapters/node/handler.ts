@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import { setImmediate } from "node:timers";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import type { App } from "../../src/app/app.ts";
 import type { ConsumerClass } from "../../src/consumer/consumer.ts";
@@ -22,21 +23,56 @@ import { refuse, requestHeaders, requestUrl, toRequest, writeResponse } from "./
  * A `ws` socket as the core sees it. A class, not an object literal with a getter: V8 keeps such
  * literals in dictionary mode, and every idle connection holds one (as on Deno:
  * adapters/deno/websocket.ts).
+ *
+ * Sends are corked until the event loop's check phase (`setImmediate`): the replies to every
+ * frame of one read, and the group messages of one turn, leave in one `writev` instead of one
+ * system call per frame (uWebSockets corks the same way around its handlers). `ws` counts corked
+ * bytes in `bufferedAmount`, so backpressure sees them; close frames are corked with the rest, in
+ * order, and `terminate()` flushes before it drops the socket.
  */
 class WsSocket implements ServerSocket {
+  corked = false;
   constructor(readonly ws: WebSocket) {}
   send(data: string): void {
+    if (!this.corked) cork(this);
     this.ws.send(data);
   }
   close(code?: number, reason?: string): void {
     closeOrFallback((c, r) => this.ws.close(c, r), code, reason);
   }
   terminate(): void {
+    if (this.corked) uncork(this);
     this.ws.terminate();
   }
   get bufferedAmount(): number {
     return this.ws.bufferedAmount;
   }
+}
+
+/** The net socket under a `ws` socket (`ws` has no public cork; `_socket` is its own field). */
+function netSocket(socket: WsSocket): Duplex | undefined {
+  return (socket.ws as unknown as { _socket?: Duplex })._socket;
+}
+
+/** Sockets corked in this turn of the event loop, uncorked together in its check phase. */
+const corkedSockets: WsSocket[] = [];
+
+function cork(socket: WsSocket): void {
+  const net = netSocket(socket);
+  if (!net || net.destroyed) return;
+  net.cork();
+  socket.corked = true;
+  if (corkedSockets.push(socket) === 1) setImmediate(uncorkAll);
+}
+
+function uncork(socket: WsSocket): void {
+  socket.corked = false;
+  netSocket(socket)?.uncork();
+}
+
+function uncorkAll(): void {
+  const batch = corkedSockets.splice(0);
+  for (const socket of batch) if (socket.corked) uncork(socket);
 }
 
 /** Options of {@linkcode createNodeHandler} and {@linkcode attach}. */

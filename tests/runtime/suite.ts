@@ -195,6 +195,20 @@ export function runtimeSuite(name: string, runtime: RuntimeUnderTest): void {
     assert.equal(await probe.disconnect(1), 1000);
   });
 
+  test("a burst: 300 frames sent back to back get every reply and completion, in order", async (open) => {
+    // Several frames per read on the server: the Node adapter corks their replies into one
+    // write; nothing may be lost, merged or reordered.
+    const s = await open();
+    const comm = await s.connect("/echo");
+    const texts = Array.from({ length: 300 }, (_, i) => `m${i}`);
+    await Promise.all(texts.map((text) => comm.sendMessage(Say.create({ text }))));
+    const replies = await comm.receiveAllMessages({
+      stopAction: Array(texts.length).fill(MESSAGE_ACTION_COMPLETE),
+    });
+    assert.deepEqual(replies, texts.map((text) => Said.create({ text })));
+    await roundTrip(comm, Ping.create(), [Pong.create()]);
+  });
+
   test("room chat: members of a room see each other's lines, another room sees none", async (open) => {
     const layer = new InMemoryChannelLayer();
     layers.register(ROOM_LAYER, layer);
