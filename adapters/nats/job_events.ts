@@ -14,8 +14,8 @@
  * - `waiting`: a `result()` wait on job `jobId` is registered: the server confirmed the
  *   subscription to the job's `done` subject and the job, read after that, had not finished, so
  *   its outcome reaches the wait from now on. Not told when the job had already finished.
- * - `rechecked`: after a reconnect every waited job was read again (a `done` message published
- *   during the outage is never heard); `jobs` is how many.
+ * - `rechecked`: every waited job was read again — after a reconnect (a `done` message published
+ *   during the outage is never heard), or every `resultRecheckMs`; `jobs` is how many.
  * - `recheckFailed`: such a re-check could not be made (`error`, the `failures` in a row); it is
  *   tried again in `retryInMs`, or as soon as the connection comes back.
  */

@@ -57,6 +57,12 @@ export interface NatsJobQueueOptions {
   timeouts?: NatsTimeouts;
   /** Reconnect backoff. */
   backoff?: NatsBackoffOptions;
+  /**
+   * How often pending `result()` waits read their jobs again besides after a reconnect, in ms:
+   * finds a job whose `done` message was lost without a reconnect of this producer (a worker
+   * that died between writing the job and publishing it) or whose data vanished. Default 30,000.
+   */
+  resultRecheckMs?: number;
 }
 
 /** Stale ready messages (their job moved on) are dropped after this many deliveries. */
@@ -86,10 +92,7 @@ export class NatsJobQueue implements JobQueue, JobBackend {
   #closed = false;
   readonly #listeners = new Listeners<NatsJobQueueEvent>("NATS job queue");
   readonly #emit = (event: NatsJobQueueEvent) => this.#listeners.emit(event);
-  readonly #results = new ResultWaiters({
-    confirm: () => this.#link.confirm("re-checking waited jobs"),
-    emit: this.#emit,
-  });
+  readonly #results: ResultWaiters;
   #signals = new Set<() => Promise<void>>();
   /** Messages this process put back (NAK with a delay) and when they are due. */
   readonly #putBack = new PutBackTimes();
@@ -106,6 +109,15 @@ export class NatsJobQueue implements JobQueue, JobBackend {
       throw new TypeError("defaultMaxTries must be a positive integer");
     }
     this.#timeouts = resolveNatsTimeouts(options.timeouts);
+    const recheckMs = options.resultRecheckMs ?? 30_000;
+    if (typeof recheckMs !== "number" || !(recheckMs >= 10) || !Number.isFinite(recheckMs)) {
+      throw new TypeError("resultRecheckMs must be a number of ms >= 10");
+    }
+    this.#results = new ResultWaiters({
+      confirm: () => this.#link.confirm("re-checking waited jobs"),
+      emit: this.#emit,
+      recheckMs,
+    });
     const servers = [options.servers ?? "nats://127.0.0.1:4222"].flat();
     this.#link = new NatsLink({ servers }, "job queue", {
       timeouts: this.#timeouts,

@@ -11,9 +11,9 @@ import { ClosedError } from "../../src/layers/kit.ts";
 import { getLogger } from "../../src/logger.ts";
 import {
   JobFailedError,
+  JobLostError,
   JobQueueUnavailableError,
   ResultTimeoutError,
-  UnknownJobError,
 } from "../../src/jobs/contract.ts";
 import type { JobEntry } from "./job_store.ts";
 import type { NatsJobQueueEvent } from "./job_events.ts";
@@ -50,6 +50,12 @@ export interface ResultWaitersOptions {
   confirm(): Promise<void>;
   /** Tells the queue's `onEvent` listeners. */
   emit(event: NatsJobQueueEvent): void;
+  /**
+   * Waited jobs are also read again every this many ms while any wait is pending: a `done`
+   * message can be lost without a reconnect of this producer (a worker that died between
+   * writing the job and publishing it, or closed while its own connection was down).
+   */
+  recheckMs: number;
 }
 
 /** The longest pause between two failed re-checks, in ms. */
@@ -69,6 +75,7 @@ export class ResultWaiters {
   #rechecking: Promise<void> | undefined;
   #recheckWanted = false;
   #recheckSleep: (() => void) | undefined;
+  #recheckTimer: ReturnType<typeof setInterval> | undefined;
 
   /** Waits that confirm and tell through `options`. */
   constructor(options: ResultWaitersOptions) {
@@ -98,6 +105,7 @@ export class ResultWaiters {
         ended = true;
         clearTimeout(timer);
         this.#pending.delete(pending);
+        if (this.#pending.size === 0) this.#stopRecheckTimer();
         if (!sub.isClosed()) sub.unsubscribe();
       };
       const fail = (error: Error) => {
@@ -117,7 +125,8 @@ export class ResultWaiters {
           return undefined;
         }
         if (ended) return undefined;
-        if (!entry) fail(new UnknownJobError(id));
+        // It existed when the wait began: gone since (a restart without JetStream's store).
+        if (!entry) fail(new JobLostError(id));
         else if (isFinished(entry.state)) {
           end();
           settle(entry).then(resolve, reject);
@@ -133,6 +142,7 @@ export class ResultWaiters {
         },
       };
       this.#pending.add(pending);
+      this.#recheckTimer ??= setInterval(() => this.recheckAll(), this.#o.recheckMs);
       if (w.timeoutMs !== undefined) {
         timer = setTimeout(
           () => fail(new ResultTimeoutError(id, w.timeoutMs!)),
@@ -141,7 +151,13 @@ export class ResultWaiters {
       }
       // Subscribed: a finish from now on is heard; one that came before is read here (a read
       // that fails fails the call: the caller learns at once that NATS does not answer).
-      w.confirm().then(
+      let confirmed: Promise<void>;
+      try {
+        confirmed = w.confirm();
+      } catch (error) {
+        confirmed = Promise.reject(error); // the link is down: thrown, not rejected
+      }
+      confirmed.then(
         () => {
           checking = checking.then(() => check(false)).then(() => {
             if (!ended) this.#o.emit({ type: "waiting", jobId: id });
@@ -155,7 +171,7 @@ export class ResultWaiters {
 
   /**
    * Reads every waited job again (the connection came back: a `done` message sent meanwhile was
-   * not heard). Retried with backoff until one pass succeeds or nobody waits any more; told as
+   * not heard; or the periodic re-check). Retried with backoff until one pass succeeds or nobody waits any more; told as
    * `rechecked` / `recheckFailed`.
    */
   recheckAll(): void {
@@ -207,12 +223,18 @@ export class ResultWaiters {
     }
   }
 
+  #stopRecheckTimer(): void {
+    clearInterval(this.#recheckTimer);
+    this.#recheckTimer = undefined;
+  }
+
   /**
    * Rejects every pending wait with `ClosedError` and stops re-checking; resolves once a re-check
    * in progress ended (its reads end when the connection closes).
    */
   close(): Promise<void> {
     this.#closed = true;
+    this.#stopRecheckTimer();
     this.#recheckSleep?.();
     for (const p of [...this.#pending]) p.fail(new ClosedError("The job queue is closed"));
     return this.#rechecking ?? Promise.resolve();

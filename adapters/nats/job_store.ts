@@ -106,6 +106,8 @@ export class JobStore {
   readonly #puller: ReadyPuller;
   /** A call found the stream, consumer or bucket gone: the next call makes them again. */
   #lost = false;
+  /** The set-up running now, shared by every call that finds the store lost meanwhile. */
+  #provisioning: Promise<void> | undefined;
 
   private constructor(nc: NatsConnection, name: string, base: string, ms: number) {
     this.#nc = nc;
@@ -179,7 +181,11 @@ export class JobStore {
 
   /** Runs `op`; a stream, consumer or bucket found gone is made again on the next call. */
   async #run<T>(what: string, op: () => Promise<T>): Promise<T> {
-    if (this.#lost) await this.#provision();
+    if (this.#lost) {
+      await (this.#provisioning ??= this.#provision().finally(() =>
+        this.#provisioning = undefined
+      ));
+    }
     try {
       return await op();
     } catch (error) {

@@ -249,8 +249,11 @@ export class NatsLink {
         if (wasUp) this.#hooks.down(`NATS connection (${this.label}) lost`);
       } else if (status.type === "reconnect") {
         this.#attempt = 0;
+        // The client may say "reconnect" twice for one outage (a drop during its handshake):
+        // the owner hears it once.
+        const wasDown = !this.#up;
         this.#up = true;
-        this.#hooks.up();
+        if (wasDown) this.#hooks.up();
       }
     }
   }

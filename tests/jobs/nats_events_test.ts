@@ -14,7 +14,7 @@ import { startNats } from "../../testing/nats_server.ts";
 import { TcpProxy } from "../../testing/tcp_proxy.ts";
 import { skipReason } from "../../testing/services.ts";
 import { Worker } from "../../src/jobs/worker.ts";
-import { UnknownJobError } from "../../src/jobs/contract.ts";
+import { JobLostError } from "../../src/jobs/contract.ts";
 import { eventLog } from "../helpers/event_log.ts";
 import { BOUND_MS, quietLogs, within } from "./contract.ts";
 
@@ -87,7 +87,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "NatsJobQueue events: after a restart without the store the re-check finds the waited job gone (UnknownJobError, not a wait for ever)",
+    "NatsJobQueue events: after a restart without the store the re-check finds the waited job gone (JobLostError, not a wait for ever)",
   ignore: SKIP !== false,
   async fn() {
     await using nats = await startNats();
@@ -100,7 +100,7 @@ Deno.test({
       await log.next((e) => e.type === "waiting", "the wait is subscribed");
       await nats.restart(); // its JetStream store is gone with it
       await log.next((e) => e.type === "reconnected", "back");
-      await assert.rejects(within(waiting, BOUND_MS, "result()"), UnknownJobError);
+      await assert.rejects(within(waiting, BOUND_MS, "result()"), JobLostError);
     } finally {
       log.stop();
       await queue.close();
