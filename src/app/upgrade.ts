@@ -10,6 +10,7 @@
  */
 import type { Connection, ConnectionSettings } from "../connection/connection.ts";
 import { ConnectionBinding } from "../connection/binding.ts";
+import { KeptRequest } from "../connection/kept_request.ts";
 import { type Consumer, CONSUMER_BINDING, type ConsumerClass } from "../consumer/consumer.ts";
 import { checkHandlers } from "../consumer/handlers.ts";
 import { routeParams } from "../consumer/params.ts";
@@ -103,7 +104,7 @@ export function refused(response: Response): Promise<UpgradeDecision> {
 /** What an accepted upgrade's `accept` runs (the App's): makes the connection, counted as open. */
 export type Connect = (
   consumer: Consumer,
-  request: Request,
+  request: KeptRequest,
   params: Readonly<Record<string, string>>,
   socket: ServerSocket,
 ) => Connection;
@@ -194,10 +195,12 @@ function verdict(
 ): SlotlessDecision {
   if (answer instanceof Response) return { accepted: false, response: answer };
   if (answer === false) return { accepted: false, response: text(403, "Forbidden") };
+  // Read now: once the runtime upgrades, a Deno request's headers throw "Request closed".
+  const kept = new KeptRequest(request);
   return {
     accepted: true,
     consumer,
-    accept: (socket) => connect(consumer, request, params, socket),
+    accept: (socket) => connect(consumer, kept, params, socket),
   };
 }
 

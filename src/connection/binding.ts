@@ -8,6 +8,7 @@
  */
 import type { BroadcastOptions, ConsumerBinding } from "../consumer/consumer.ts";
 import type { AnyMessage } from "../protocol/message.ts";
+import { KeptRequest } from "./kept_request.ts";
 
 /** What a binding needs of an accepted connection. */
 export interface BoundConnection {
@@ -39,11 +40,25 @@ function notAccepted(what: string): Promise<never> {
  * such literals in dictionary mode, and every idle connection holds one.
  */
 export class ConnectionBinding implements ConsumerBinding {
+  readonly #request: Request | KeptRequest;
+  /**
+   * `request`: the upgrade request itself (provisional), or what an accepted connection keeps of
+   * it ({@linkcode KeptRequest}: `request` then rebuilds an equivalent one on first use).
+   */
   constructor(
-    readonly request: Request,
+    request: Request | KeptRequest,
     readonly params: Readonly<Record<string, string>>,
     readonly connection?: BoundConnection,
-  ) {}
+  ) {
+    this.#request = request;
+  }
+  get request(): Request {
+    const r = this.#request;
+    return r instanceof KeptRequest ? r.request : r;
+  }
+  get requestUrl(): string {
+    return this.#request.url;
+  }
   get channelName(): string {
     return this.connection ? this.connection.channelName : "";
   }

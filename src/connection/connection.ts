@@ -33,6 +33,7 @@ import type { ConnectionHandle, ServerSocket } from "../runtime/socket.ts";
 import { presenceConnected, presenceDisconnected } from "../presence/connection_presence.ts";
 import type { ConnectionObserver } from "../observe/hooks.ts";
 import { ConnectionBinding } from "./binding.ts";
+import type { KeptRequest } from "./kept_request.ts";
 import { dispatchFrame, dispatchLayerMessage, frameFailed } from "./dispatch.ts";
 import { LayerLoop } from "./layer_loop.ts";
 import { PendingBudget, RateLimiter, type RateLimitSettings, textTooBig } from "./limits.ts";
@@ -88,7 +89,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
 
   constructor(
     consumer: Consumer,
-    request: Request,
+    request: KeptRequest,
     params: Readonly<Record<string, string>>,
     socket: ServerSocket,
     settings: ConnectionSettings,
@@ -107,6 +108,7 @@ export class Connection implements ConnectionHandle, TimedConnection {
       : undefined;
     this.#layer = new LayerLoop(this, this.#outbox, settings.maxPendingFrames, settings.observer);
     if (settings.rateLimit) this.#rateLimit = new RateLimiter(settings.rateLimit);
+    // The request's url, method and headers as strings, not the Request: see kept_request.ts.
     consumer[CONSUMER_BINDING] = new ConnectionBinding(request, params, this);
   }
 

@@ -42,6 +42,8 @@ export interface BroadcastEventOptions {
  */
 export interface ConsumerBinding {
   readonly request: Request;
+  /** The upgrade request's URL (read without rebuilding a `Request`). */
+  readonly requestUrl: string;
   readonly params: Readonly<Record<string, string>>;
   readonly channelName: string;
   send(message: AnyMessage): Promise<void>;
@@ -165,7 +167,11 @@ export class Consumer<Events extends AnyMessage = AnyMessage, Params extends str
     return binding;
   }
 
-  /** The HTTP upgrade request. */
+  /**
+   * The HTTP upgrade request. After the upgrade the connection keeps only its URL, method and
+   * headers (an idle connection stays small), so this is then an equivalent `Request` rebuilt on
+   * first use (the same object from then on); a property set on the original is not on it.
+   */
   get request(): Request {
     return this.#binding().request;
   }
@@ -178,7 +184,7 @@ export class Consumer<Events extends AnyMessage = AnyMessage, Params extends str
   }
   /** Query parameters of the upgrade request. */
   get query(): URLSearchParams {
-    return new URL(this.#binding().request.url).searchParams;
+    return new URL(this.#binding().requestUrl).searchParams;
   }
   /** This connection's layer channel name (what `sendEvent` targets). */
   get channelName(): string {

@@ -21,6 +21,14 @@ import {
 
 // --- messages ---
 
+/** Asks what the server kept of the upgrade request ({@linkcode Request_}). */
+export const WhoAmI = message("who_am_i");
+/** The upgrade request as a handler sees it after the upgrade. */
+export const Request_ = message(
+  "request",
+  z.object({ team: z.string().nullable(), token: z.string().nullable(), path: z.string() }),
+);
+
 /** Echoed back as {@linkcode Said}. */
 export const Say = message("say", z.object({ text: z.string().min(1) }));
 /** The echo of {@linkcode Say}. */
@@ -162,6 +170,16 @@ export class GuardedConsumer extends Consumer {
   @wsHandler(Ping, { output: Pong })
   handlePing(_m: MessageOf<typeof Ping>): MessageOf<typeof Pong> {
     return Pong.create();
+  }
+
+  /** The request's headers, query and URL, read in a handler long after the upgrade. */
+  @wsHandler(WhoAmI, { output: Request_ })
+  handleWhoAmI(_m: MessageOf<typeof WhoAmI>): MessageOf<typeof Request_> {
+    return Request_.create({
+      team: this.request.headers.get("x-team"),
+      token: this.query.get("token"),
+      path: new URL(this.request.url).pathname,
+    });
   }
 }
 

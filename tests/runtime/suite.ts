@@ -20,7 +20,19 @@ import {
 } from "@switchboard/switchboard/testing";
 import { InMemoryChannelLayer } from "@switchboard/switchboard/adapters/memory";
 import { type RawWebSocket, rawWebSocket } from "../helpers/raw_ws.ts";
-import { Bye, Chat, Chatted, Joined, makeApp, probe, ROOM_LAYER, Said, Say } from "./fixtures.ts";
+import {
+  Bye,
+  Chat,
+  Chatted,
+  Joined,
+  makeApp,
+  probe,
+  Request_,
+  ROOM_LAYER,
+  Said,
+  Say,
+  WhoAmI,
+} from "./fixtures.ts";
 
 // --- what a runtime provides ---
 
@@ -366,5 +378,17 @@ export function runtimeSuite(name: string, runtime: RuntimeUnderTest): void {
     await roundTrip(good, Ping.create(), [Pong.create()]);
     assert.deepEqual([probe.connected, s.app.connectionCount], [1, 1]);
     await good.disconnect();
+  });
+
+  test("this.request after the upgrade: a handler reads its headers, query and URL", async (open) => {
+    const s = await open();
+    const comm = s.client("/guarded?token=good", { "x-team": "blue" });
+    assert.equal((await comm.connect()).status, 101);
+    for (let i = 0; i < 2; i++) {
+      await roundTrip(comm, WhoAmI.create(), [
+        Request_.create({ team: "blue", token: "good", path: "/guarded" }),
+      ]);
+    }
+    await comm.disconnect();
   });
 }
