@@ -15,6 +15,7 @@ import {
 import { startNats } from "../../../testing/nats_server.ts";
 import { skipUnless } from "../../../testing/services.ts";
 import { app } from "../app.ts";
+import { Ping, Pong } from "../../../mod.ts";
 import { layerBackend } from "../layers.ts";
 import { checkSettings, natsServers, SettingsError } from "../settings.ts";
 import { RoomChatConsumer } from "../room_chat/consumer.ts";
@@ -54,6 +55,11 @@ Deno.test({
       url: one.url,
       consumer: RoomChatConsumer,
     });
+    // a's postAuthentication (join, then its join notice) runs before its first frame is
+    // handled: once a's ping is answered, that notice is out, and b (not yet there) cannot hear
+    // it. Without this b could join in time to get it (repeat run 12 of session 9).
+    await a.sendMessage(Ping.create());
+    assert.deepEqual(await a.receiveAllMessages(), [Pong.create()]);
     await using b = await WebsocketCommunicator.connect(app, path, {
       url: two.url,
       consumer: RoomChatConsumer,
