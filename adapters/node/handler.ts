@@ -27,15 +27,21 @@ import { refuse, requestHeaders, requestUrl, toRequest, writeResponse } from "./
  * Sends are corked until the event loop's check phase (`setImmediate`): the replies to every
  * frame of one read, and the group messages of one turn, leave in one `writev` instead of one
  * system call per frame (uWebSockets corks the same way around its handlers). `ws` counts corked
- * bytes in `bufferedAmount`, so backpressure sees them; close frames are corked with the rest, in
- * order, and `terminate()` flushes before it drops the socket.
+ * bytes in `bufferedAmount`, so backpressure sees them (a socket with over 64 KiB corked is
+ * uncorked at once, so a burst reaches the kernel as before); close frames are corked with the
+ * rest, in order, and `terminate()` flushes before it drops the socket.
  */
 class WsSocket implements ServerSocket {
   corked = false;
+  /** In `corkedSockets` (uncorked early and corked again in one turn: listed once). */
+  listed = false;
   constructor(readonly ws: WebSocket) {}
   send(data: string): void {
     if (!this.corked) cork(this);
     this.ws.send(data);
+    // A big turn goes out early: corked bytes count as buffered, and the slow-client policy
+    // must not take a burst the kernel would have taken for a slow client.
+    if (this.corked && (netSocket(this)?.writableLength ?? 0) > CORK_FLUSH_BYTES) uncork(this);
   }
   close(code?: number, reason?: string): void {
     closeOrFallback((c, r) => this.ws.close(c, r), code, reason);
@@ -54,6 +60,9 @@ function netSocket(socket: WsSocket): Duplex | undefined {
   return (socket.ws as unknown as { _socket?: Duplex })._socket;
 }
 
+/** Corked bytes of one socket past which it is uncorked at once (a turn's burst goes out). */
+const CORK_FLUSH_BYTES = 64 * 1024;
+
 /** Sockets corked in this turn of the event loop, uncorked together in its check phase. */
 const corkedSockets: WsSocket[] = [];
 
@@ -62,6 +71,8 @@ function cork(socket: WsSocket): void {
   if (!net || net.destroyed) return;
   net.cork();
   socket.corked = true;
+  if (socket.listed) return;
+  socket.listed = true;
   if (corkedSockets.push(socket) === 1) setImmediate(uncorkAll);
 }
 
@@ -72,7 +83,10 @@ function uncork(socket: WsSocket): void {
 
 function uncorkAll(): void {
   const batch = corkedSockets.splice(0);
-  for (const socket of batch) if (socket.corked) uncork(socket);
+  for (const socket of batch) {
+    socket.listed = false;
+    if (socket.corked) uncork(socket);
+  }
 }
 
 /** Options of {@linkcode createNodeHandler} and {@linkcode attach}. */
