@@ -12,7 +12,8 @@ import { type Child, node, type Row, spawn } from "../lib.ts";
 import { alternate, best, cpuRatio, type Ctx, load, windows } from "./common.ts";
 import { bunArgs, findBun } from "../../scripts/bun.ts";
 
-function bun(
+/** Runs `bench/servers/<script>` on the Bun at `path`. */
+export function bun(
   path: string,
   script: string,
   args: string[],

@@ -23,7 +23,7 @@ import {
 const OUT = ".bench-node";
 
 /** Compiles the two Node servers; answers their `.js` files relative to bench/. */
-async function compile(): Promise<{ switchboard: string; raw: string }> {
+export async function compileNodeServers(): Promise<{ switchboard: string; raw: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -51,7 +51,7 @@ async function compile(): Promise<{ switchboard: string; raw: string }> {
 export async function nodeRows(ctx: Ctx): Promise<Row[]> {
   const { warmup, duration, rounds } = windows(ctx);
   const receivers = ctx.quick ? 200 : 1000;
-  const scripts = await compile();
+  const scripts = await compileNodeServers();
   const rows: Row[] = [];
   const servers: Child[] = [];
   try {

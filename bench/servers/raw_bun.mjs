@@ -4,8 +4,19 @@
  * - echo: every text frame is sent back as is.
  * - fanout: sockets on `/ws/room` subscribe to topic `room`; a frame from `/ws/sender` goes to
  *   them with one `server.publish("room", text)` (Bun frames it once).
+ * - cross: as fanout, but a sender's frame is PUBLISHed on Redis (REDIS_URL, node-redis) and every
+ *   process publishes it to its own topic when it arrives: the floor of a cross-process broadcast.
  */
+import { createClient } from "redis";
+
 const mode = process.argv[2] ?? "echo";
+let publisher;
+if (mode === "cross") {
+  publisher = createClient({ url: process.env.REDIS_URL });
+  const subscriber = publisher.duplicate();
+  await Promise.all([publisher.connect(), subscriber.connect()]);
+  await subscriber.subscribe("rawbench:room", (data) => server.publish("room", data));
+}
 const server = Bun.serve({
   hostname: "127.0.0.1",
   port: 0,
@@ -17,13 +28,15 @@ const server = Bun.serve({
   websocket: {
     idleTimeout: 30,
     open(ws) {
-      if (mode === "fanout" && ws.data.path === "/ws/room") {
+      if ((mode === "fanout" || mode === "cross") && ws.data.path === "/ws/room") {
         ws.subscribe("room");
       }
     },
     message(ws, data) {
       if (mode === "echo") ws.send(data);
-      else if (ws.data.path === "/ws/sender") server.publish("room", data);
+      else if (ws.data.path !== "/ws/sender") return;
+      else if (mode === "cross") publisher.publish("rawbench:room", String(data));
+      else server.publish("room", data);
     },
   },
 });

@@ -8,6 +8,8 @@
  *   raw Deno does (Deno hands text frames to JavaScript as strings) and as Switchboard must.
  * - fanout: sockets on `/ws/room` are receivers; a frame from `/ws/sender` is sent to each of them
  *   in a plain loop.
+ * - cross: as fanout, but a sender's frame is PUBLISHed on Redis (REDIS_URL, node-redis) and every
+ *   process loops over its own receivers when it arrives: the floor of a cross-process broadcast.
  * - idle: sockets are accepted and kept (in a Set). `GET /mem` answers
  *   `{rss, heapUsed, heapTotal, connections}` after a GC (run with `--expose-gc`).
  *
@@ -17,10 +19,21 @@ import process from "node:process";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type WebSocket, WebSocketServer } from "ws";
+import { createClient } from "redis";
 
 const mode = process.argv[2] ?? "echo";
 const receivers = new Set<WebSocket>();
 const sockets = new Set<WebSocket>();
+type Client = ReturnType<typeof createClient>;
+let publisher: Client | undefined;
+if (mode === "cross") {
+  publisher = createClient({ url: process.env.REDIS_URL });
+  const subscriber = publisher.duplicate();
+  await Promise.all([publisher.connect(), subscriber.connect()]);
+  await subscriber.subscribe("rawbench:room", (data) => {
+    for (const r of receivers) r.send(data);
+  });
+}
 const http = createServer((req, res) => {
   if (req.url === "/mem") {
     (globalThis as { gc?: () => void }).gc?.();
@@ -50,6 +63,8 @@ wss.on("connection", (socket, req) => {
   } else if (req.url === "/ws/room") {
     receivers.add(socket);
     socket.on("close", () => receivers.delete(socket));
+  } else if (mode === "cross") {
+    socket.on("message", (data) => void publisher!.publish("rawbench:room", String(data)));
   } else {
     socket.on("message", (data, isBinary) => {
       for (const r of receivers) r.send(data, { binary: isBinary });

@@ -9,7 +9,17 @@
  */
 import process from "node:process";
 import { z } from "zod";
-import { App, Consumer, message, type MessageOf, Ping, Pong, wsHandler } from "../../mod.ts";
+import {
+  App,
+  Consumer,
+  layers,
+  message,
+  type MessageOf,
+  Ping,
+  Pong,
+  wsHandler,
+} from "../../mod.ts";
+import { RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
 
 /** The echo's input. */
 export const Say = message("say", z.object({ text: z.string(), n: z.number().int() }));
@@ -52,6 +62,17 @@ class IdleConsumer extends Consumer {
   handlePing(_m: MessageOf<typeof Ping>) {
     return Pong.create();
   }
+}
+
+/**
+ * Mode `cross` (bench/scenarios/cross.ts, two processes of one runtime): the default layer is the
+ * Redis pub/sub layer at `REDIS_URL`, as bench/servers/switchboard.ts does on Deno.
+ */
+export function crossLayer(mode: string | undefined): void {
+  if (mode !== "cross") return;
+  const url = process.env.REDIS_URL;
+  if (!url) throw new Error("cross needs REDIS_URL");
+  layers.register("default", new RedisPubSubChannelLayer({ url, prefix: "sbbench" }));
 }
 
 /** A new app with the routes. */

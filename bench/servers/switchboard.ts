@@ -113,7 +113,7 @@ class IdleConsumer extends Consumer {
   }
 }
 
-const app = new App({ allowedOrigins: "*" })
+const app: App = new App({ allowedOrigins: "*" })
   .ws("/ws/echo", EchoConsumer)
   .ws("/ws/room", RoomConsumer)
   .ws("/ws/sender", SenderConsumer)
