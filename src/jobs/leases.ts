@@ -30,7 +30,10 @@ export async function renewLeases(
     const lost = new Set((await backend.renew(leases, leaseMs)).map((l) => l.token));
     if (lost.size === 0) return;
     for (const r of running.values()) {
-      if (lost.has(r.job.token) && !r.abandoned) {
+      // A try whose function already returned is recording its outcome: a renew that started
+      // before that (and found the job finished) reports a stale loss, and if the loss is real
+      // the backend refuses the outcome. Nothing is left to abort.
+      if (lost.has(r.job.token) && !r.abandoned && !r.returned) {
         getLogger().warn(`Job ${r.job.id}: lease lost; another worker may run it`);
         r.abandoned = true;
         r.controller.abort(new JobAbortedError(r.job.id, "lease_lost"));

@@ -187,6 +187,72 @@ export function hardeningContract(test: Register): void {
   });
 
   test(
+    "a lease reported lost after the function returned aborts nothing (its outcome is being recorded)",
+    async (q, use) => {
+      // complete() hangs; every renew meanwhile reports the lease lost (as a renew that started
+      // before the outcome was written and read the job finished does).
+      const completing = deferred();
+      const finish = deferred();
+      let lostReports = 0;
+      let onRenew: (() => void) | undefined;
+      let onAbort: (() => void) | undefined;
+      const backend: JobBackend = {
+        claim: (t, l) => q.claim(t, l),
+        openWorkSignal: () => q.openWorkSignal(),
+        renew: (leases: readonly Lease[]) => {
+          lostReports++;
+          onRenew?.();
+          return Promise.resolve([...leases]);
+        },
+        complete: async (i, t, r) => {
+          completing.resolve();
+          await finish.promise;
+          return await q.complete(i, t, r);
+        },
+        retry: (i, t, e, d) => q.retry(i, t, e, d),
+        fail: (i, t, e) => q.fail(i, t, e),
+        release: (i, t) => q.release(i, t),
+        reap: () => Promise.resolve(0),
+      };
+      const aborted: number[] = [];
+      const job = await q.enqueue("quick", []);
+      const worker = use(
+        new Worker(backend, {
+          leaseMs: 1000,
+          heartbeatMs: 20,
+          functions: {
+            quick: (ctx) => {
+              ctx.signal.addEventListener("abort", () => {
+                aborted.push(ctx.tryNumber);
+                onAbort?.();
+              });
+              return "done";
+            },
+          },
+        }),
+      );
+      const running = worker.start();
+      await within(completing.promise, BOUND_MS, "the outcome is being recorded");
+      // Heartbeats go on while complete() hangs: three more loss reports (the first two of them
+      // handled by the worker by the time the third is asked for).
+      const target = lostReports + 3;
+      await within(
+        new Promise<void>((resolve) => {
+          onRenew = () => lostReports >= target && resolve();
+          onAbort = resolve; // the defect: the returned try aborted (and no more renews)
+        }),
+        BOUND_MS,
+        "three more loss reports",
+      );
+      finish.resolve();
+      assert.equal(await within(job.result(), BOUND_MS, "the result"), "done");
+      assert.deepEqual(aborted, [], "the returned try was not aborted");
+      await worker.stop();
+      await running;
+    },
+  );
+
+  test(
     "a timed-out try that ignores its signal keeps its slot until it returns",
     async (q, use) => {
       const release = deferred();
