@@ -157,46 +157,56 @@ export class BunFanout implements LocalFanout, MembershipSink {
     let excluded: BunSocket | undefined;
     let server: BunServerLike | undefined;
     let servers: Set<BunServerLike> | undefined;
-    for (const [channel, { socket, membership }] of group.members) {
+    // The modes of the last class checked: members of one class are checked once per message.
+    let checkedMode: BunSocket["mode"] | undefined;
+    for (const member of group.members.values()) {
+      const socket = member.socket;
       if (socket.closing) return undefined;
+      const channel = socket.channel;
       if (!members.has(channel)) {
         // No longer a member for the layer (flushed, or discarded behind the connection's back):
         // it must not be reached, now or later.
         this.#remove(socket, group, true);
         continue;
       }
-      if (server === undefined) server = socket.server;
-      else if (socket.server !== server) (servers ??= new Set([server])).add(socket.server);
+      if (socket.server !== server) {
+        if (server === undefined) server = socket.server;
+        else (servers ??= new Set([server])).add(socket.server);
+      }
       if (channel === exclude) {
         excluded = socket;
         continue;
       }
-      if (!membership.quiet || !parked(channel)) return undefined;
-      const { cls, camelCase, completion } = socket.mode;
-      // The class changed its modes since the socket subscribed (a test turning completions on).
-      if (
-        Boolean(cls.camelCase) !== camelCase || Boolean(cls.sendCompletion) !== completion ||
-        cls.logMessages
-      ) {
-        return undefined;
+      if (!member.membership.quiet || !parked(channel)) return undefined;
+      const mode = socket.mode;
+      if (mode !== checkedMode) {
+        // The class changed its modes since the socket subscribed (a test turning completions on).
+        const cls = mode.cls;
+        if (
+          Boolean(cls.camelCase) !== mode.camelCase ||
+          Boolean(cls.sendCompletion) !== mode.completion || cls.logMessages
+        ) {
+          return undefined;
+        }
+        checkedMode = mode;
+        done ||= mode.completion;
       }
       let text: string;
       let bytes: number;
-      if (socket.mode.camelCase) {
+      if (mode.camelCase) {
         text = camel ??= sharedFrameText(frame, true);
         bytes = camelBytes;
       } else {
         text = plain ??= sharedFrameText(frame, false);
         bytes = plainBytes;
       }
-      const room = socket.mode.maxBufferedBytes - socket.ws.getBufferedAmount();
+      const room = mode.maxBufferedBytes - socket.ws.getBufferedAmount();
       if (text.length * 3 > room) { // maybe over: the exact UTF-8 size decides
         if (bytes < 0) bytes = encoder.encode(text).byteLength;
-        if (socket.mode.camelCase) camelBytes = bytes;
+        if (mode.camelCase) camelBytes = bytes;
         else plainBytes = bytes;
         if (bytes > room) return undefined;
       }
-      done ||= socket.mode.completion;
     }
     if (server === undefined) return undefined; // every native member was pruned
     return { plain, camel, done, excluded, servers: servers ?? new Set([server]) };

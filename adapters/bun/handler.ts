@@ -99,14 +99,23 @@ export function createBunHandler(app: App, options: BunHandlerOptions = {}): Bun
   const sockets = new Set<BunSocket>();
   let closing = false;
 
+  // One mode per class while its settings stay as they were (the fan-out checks a class once
+  // per message, not once per member; and an idle socket holds no mode of its own).
+  const modes = new WeakMap<ConsumerClass, SocketMode>();
   function modeOf(cls: ConsumerClass): SocketMode {
-    return {
-      cls,
-      camelCase: Boolean(cls.camelCase),
-      completion: Boolean(cls.sendCompletion),
-      maxBufferedBytes: maxBuffered,
-      native: fanout !== undefined && !cls.logMessages,
-    };
+    const camelCase = Boolean(cls.camelCase);
+    const completion = Boolean(cls.sendCompletion);
+    const native = fanout !== undefined && !cls.logMessages;
+    const known = modes.get(cls);
+    if (
+      known && known.camelCase === camelCase && known.completion === completion &&
+      known.native === native
+    ) {
+      return known;
+    }
+    const mode = { cls, camelCase, completion, maxBufferedBytes: maxBuffered, native };
+    modes.set(cls, mode);
+    return mode;
   }
 
   const websocket: BunWebSocketHandler<BunSocketData> = {
