@@ -35,7 +35,7 @@ import type {
   StreamPosition,
 } from "../../src/layers/history.ts";
 import { NatsHistories } from "./history.ts";
-import { stampFromTarget } from "../../src/layers/kit.ts";
+import { localFanout, stampFromTarget } from "../../src/layers/kit.ts";
 import {
   type LinkHooks,
   type LinkSource,
@@ -306,8 +306,19 @@ export class NatsChannelLayer implements ChannelLayer, HistoryCapability {
       const frozen = deepFreeze(message);
       const deadline = this.#mailboxes.deadline();
       if (route.kind === "group") {
-        for (const member of this.#groups.get(route.group) ?? []) {
-          this.#mailboxes.deliver(member, frozen, deadline);
+        // Native fan-out (Bun's publish) reaches the members it can; the others as always.
+        const mailboxes = this.#mailboxes;
+        const members = this.#groups.get(route.group) ?? new Set<string>();
+        const reached = members.size === 0 ? undefined : localFanout()?.deliver(
+          this,
+          route.group,
+          members,
+          frozen,
+          (channel) => mailboxes.waiting(channel) > 0,
+        );
+        for (const member of members) {
+          if (reached?.has(member)) continue;
+          mailboxes.deliver(member, frozen, deadline);
         }
       } else if (route.kind === "channel") {
         this.#mailboxes.deliver(route.channel, frozen, deadline);

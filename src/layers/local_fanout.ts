@@ -5,7 +5,7 @@
  * message, a layer hands the message to each member's mailbox and each member's receive loop
  * writes it (the loop). A runtime installs one with {@linkcode installLocalFanout} (adapters/bun
  * does when it serves); the layers that deliver group messages to local members (memory, Redis
- * pub/sub) ask it first with {@linkcode localFanout}.
+ * pub/sub, NATS) ask it first with {@linkcode localFanout}.
  *
  * The contract: a fan-out either reaches a member with exactly what that member's receive loop
  * would have sent (the same text, then `group_complete` if the member's class sends completions,

@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { bunArgs, findBun, ROOT } from "../../scripts/bun.ts";
+import { startNats } from "../../testing/nats_server.ts";
+import { skipReason } from "../../testing/services.ts";
 
 const bun = findBun();
 
@@ -19,10 +21,19 @@ for (const file of FILES) {
     name: `bun: ${file}${bun ? "" : " [skipped: no bun (source .ci/bun.sh; ensure_bun)]"}`,
     ignore: !bun,
     async fn() {
+      // The fan-out checks run over the NATS layer too, on a private nats-server (REDIS_URL,
+      // when set, is inherited for the Redis case).
+      await using nats = file.endsWith("bun_fanout.mjs") && skipReason("nats") === undefined
+        ? await startNats()
+        : undefined;
       const out = await new Deno.Command(bun!, {
         args: bunArgs(file),
         cwd: ROOT,
-        env: { SEND_COMPLETION: "1", SWITCHBOARD_LOG: "error" },
+        env: {
+          SEND_COMPLETION: "1",
+          SWITCHBOARD_LOG: "error",
+          ...(nats ? { NATS_URL: nats.url } : {}),
+        },
         stdout: "piped",
         stderr: "piped",
       }).output();
