@@ -25,6 +25,9 @@ export async function cross(ctx: Ctx): Promise<Row[]> {
   if (!ctx.redis) return [skipped(scenario("deno"), "no redis-server on this machine")];
   const { warmup, duration, rounds } = windows(ctx);
   const env = { REDIS_URL: ctx.redis.url };
+  // The sender's handler does not await its broadcast, as the raw and Socket.IO senders do not
+  // wait for Redis either: one sender's broadcasts are pipelined alike (bench/results.md, Run 9).
+  const sbEnv = { ...env, SENDER_AWAIT: "0" };
   const nodeScripts = ctx.quick ? undefined : await compileNodeServers();
   const bunPath = ctx.quick ? undefined : findBun();
   const runtimes: Runtime[] = ["deno"];
@@ -34,14 +37,17 @@ export async function cross(ctx: Ctx): Promise<Row[]> {
   const start = (name: string): Promise<Child> => {
     if (name === "socketio") return node("servers/socketio.mjs", ["cross"], { env });
     const [runtime, side] = name.split(":") as [Runtime, "switchboard" | "raw"];
+    const e = side === "raw" ? env : sbEnv;
     if (runtime === "deno") {
       const script = side === "raw" ? "servers/raw_deno.ts" : "servers/switchboard.ts";
-      return deno(script, ["cross"], { env });
+      return deno(script, ["cross"], { env: e });
     }
     if (runtime === "node") {
-      return node(side === "raw" ? nodeScripts!.raw : nodeScripts!.switchboard, ["cross"], { env });
+      return node(side === "raw" ? nodeScripts!.raw : nodeScripts!.switchboard, ["cross"], {
+        env: e,
+      });
     }
-    return bun(bunPath!, side === "raw" ? "raw_bun.mjs" : "switchboard_bun.ts", ["cross"], env);
+    return bun(bunPath!, side === "raw" ? "raw_bun.mjs" : "switchboard_bun.ts", ["cross"], e);
   };
   const names = ["socketio", ...runtimes.flatMap((r) => [`${r}:switchboard`, `${r}:raw`])];
   const results: Record<string, Record<string, number>[]> = {};

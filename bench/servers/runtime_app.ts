@@ -50,10 +50,16 @@ class RoomConsumer extends Consumer {
   }
 }
 
+const SENDER_AWAIT = process.env.SENDER_AWAIT !== "0";
+
 class SenderConsumer extends Consumer {
   @wsHandler(Shout)
   async handleShout(m: MessageOf<typeof Shout>) {
-    await this.broadcastMessage(Said.create(m.payload), { groups: "room" });
+    const sent = this.broadcastMessage(Said.create(m.payload), { groups: "room" });
+    // `SENDER_AWAIT=0`: the handler does not wait for the layer's answer (as the raw and
+    // Socket.IO senders do not), so one sender's broadcasts are pipelined (bench/results.md Run 9).
+    if (SENDER_AWAIT) await sent;
+    else sent.catch((error) => console.error("broadcast failed", error));
   }
 }
 

@@ -36,6 +36,7 @@ import { z } from "zod";
 import { EchoConsumer, Said, Shout } from "./runtime_app.ts";
 
 const mode = Deno.args[0] ?? "echo";
+const SENDER_AWAIT = Deno.env.get("SENDER_AWAIT") !== "0";
 
 /** `fanout-history` / `cross-history`: the same, with the room's history on (docs/recovery.md). */
 const history = mode.endsWith("-history") ? { size: 1000, ttlMs: 300_000 } : undefined;
@@ -68,7 +69,11 @@ class SenderConsumer extends Consumer {
   static override history = history;
   @wsHandler(Shout)
   async handleShout(m: MessageOf<typeof Shout>) {
-    await this.broadcastMessage(Said.create(m.payload), { groups: "room" });
+    const sent = this.broadcastMessage(Said.create(m.payload), { groups: "room" });
+    // `SENDER_AWAIT=0`: the handler does not wait for the layer's answer (as the raw and
+    // Socket.IO senders do not), so one sender's broadcasts are pipelined (bench/results.md Run 9).
+    if (SENDER_AWAIT) await sent;
+    else sent.catch((error) => console.error("broadcast failed", error));
   }
 }
 
