@@ -35,7 +35,7 @@ import type {
   StreamPosition,
 } from "../../src/layers/history.ts";
 import { NatsHistories } from "./history.ts";
-import { localFanout, stampFromTarget } from "../../src/layers/kit.ts";
+import { stampFromTarget } from "../../src/layers/kit.ts";
 import {
   type LinkHooks,
   type LinkSource,
@@ -306,20 +306,8 @@ export class NatsChannelLayer implements ChannelLayer, HistoryCapability {
       const frozen = deepFreeze(message);
       const deadline = this.#mailboxes.deadline();
       if (route.kind === "group") {
-        // Native fan-out (Bun's publish) reaches the members it can; the others as always.
-        const mailboxes = this.#mailboxes;
-        const members = this.#groups.get(route.group) ?? new Set<string>();
-        const reached = members.size === 0 ? undefined : localFanout()?.deliver(
-          this,
-          route.group,
-          members,
-          frozen,
-          (channel) => mailboxes.waiting(channel) > 0,
-        );
-        for (const member of members) {
-          if (reached?.has(member)) continue;
-          mailboxes.deliver(member, frozen, deadline);
-        }
+        const members = this.#groups.get(route.group);
+        if (members) this.#mailboxes.deliverToGroup(this, route.group, members, frozen, deadline);
       } else if (route.kind === "channel") {
         this.#mailboxes.deliver(route.channel, frozen, deadline);
       } else if (target) {

@@ -23,7 +23,6 @@ import {
   isProcessLocal,
   type LayerEvent,
   type LayerMessage,
-  localFanout,
   nonLocalName,
   type ReceiveOptions,
   type ReceiveSink,
@@ -266,20 +265,8 @@ export class RedisPubSubChannelLayer implements ChannelLayer, HistoryCapability 
       const frozen = deepFreeze(message);
       const deadline = this.#s.mailboxes.deadline();
       if (route.kind === "group") {
-        // Native fan-out (Bun's publish) reaches the members it can; the others as always.
-        const mailboxes = this.#s.mailboxes;
-        const members = this.#groups.get(route.group) ?? new Set<string>();
-        const reached = localFanout()?.deliver(
-          this,
-          route.group,
-          members,
-          frozen,
-          (channel) => mailboxes.waiting(channel) > 0,
-        );
-        for (const member of members) {
-          if (reached?.has(member)) continue;
-          this.#s.mailboxes.deliver(member, frozen, deadline);
-        }
+        const members = this.#groups.get(route.group);
+        if (members) this.#s.mailboxes.deliverToGroup(this, route.group, members, frozen, deadline);
       } else if (route.kind === "channel") {
         this.#s.mailboxes.deliver(route.channel, frozen, deadline);
       } else if (target) {

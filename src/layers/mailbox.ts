@@ -14,6 +14,7 @@ import { onAbort } from "../abort.ts";
 import { ClosedError } from "../errors.ts";
 import type { LayerMessage, ReceiveOptions, ReceiveSink } from "./layer.ts";
 import { getLogger } from "../logger.ts";
+import { localFanout } from "./local_fanout.ts";
 import { type Entry, Mailbox, NO_ENTRIES, NO_WAITERS, tell, type Waiter } from "./mailbox_box.ts";
 
 /** Why a message was dropped. */
@@ -162,6 +163,29 @@ export class Mailboxes {
     if (outcome !== "closed") this.drop(channel, outcome);
     return false;
   }
+
+  /**
+   * Hands a frozen group message to the local `members` of `group` on `layer`: a runtime's native
+   * fan-out (local_fanout.ts: Bun's publish) first, then {@linkcode deliver} to each member it did
+   * not reach. What the layers that relay group messages from a server share.
+   */
+  deliverToGroup(
+    layer: object,
+    group: string,
+    members: ReadonlySet<string>,
+    message: LayerMessage,
+    deadline: number,
+  ): void {
+    if (members.size === 0) return;
+    const reached = localFanout()?.deliver(layer, group, members, message, this.#parked);
+    if (reached && reached.size === members.size) return;
+    for (const member of members) {
+      if (!reached?.has(member)) this.deliver(member, message, deadline);
+    }
+  }
+
+  /** True when the receiver of `channel` waits on an empty mailbox (native fan-out's check). */
+  readonly #parked = (channel: string): boolean => this.waiting(channel) > 0;
 
   /**
    * Like {@linkcode deliver}, but reports instead of dropping: a full mailbox is left to the caller
