@@ -8,7 +8,7 @@
  * @module
  */
 import { ClosedError } from "../../src/layers/kit.ts";
-import { getLogger } from "../../src/logger.ts";
+import { Recheck } from "../../src/jobs/recheck.ts";
 import {
   JobFailedError,
   JobLostError,
@@ -71,15 +71,19 @@ interface Pending {
 export class ResultWaiters {
   readonly #o: ResultWaitersOptions;
   readonly #pending = new Set<Pending>();
-  #closed = false;
-  #rechecking: Promise<void> | undefined;
-  #recheckWanted = false;
-  #recheckSleep: (() => void) | undefined;
-  #recheckTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #recheck: Recheck;
 
   /** Waits that confirm and tell through `options`. */
   constructor(options: ResultWaitersOptions) {
     this.#o = options;
+    this.#recheck = new Recheck({
+      pass: () => this.#recheckOnce(),
+      waiting: () => this.#pending.size,
+      emit: options.emit,
+      maxDelayMs: RECHECK_MAX_DELAY_MS,
+      intervalMs: options.recheckMs,
+      label: "NATS job queue",
+    });
   }
 
   /** How many waits are pending. */
@@ -105,7 +109,7 @@ export class ResultWaiters {
         ended = true;
         clearTimeout(timer);
         this.#pending.delete(pending);
-        if (this.#pending.size === 0) this.#stopRecheckTimer();
+        if (this.#pending.size === 0) this.#recheck.stop();
         if (!sub.isClosed()) sub.unsubscribe();
       };
       const fail = (error: Error) => {
@@ -142,7 +146,7 @@ export class ResultWaiters {
         },
       };
       this.#pending.add(pending);
-      this.#recheckTimer ??= setInterval(() => this.recheckAll(), this.#o.recheckMs);
+      this.#recheck.start();
       if (w.timeoutMs !== undefined) {
         timer = setTimeout(
           () => fail(new ResultTimeoutError(id, w.timeoutMs!)),
@@ -175,57 +179,18 @@ export class ResultWaiters {
    * `rechecked` / `recheckFailed`.
    */
   recheckAll(): void {
-    if (this.#closed || this.#pending.size === 0) return;
-    this.#recheckWanted = true;
-    this.#recheckSleep?.();
-    this.#rechecking ??= this.#recheckLoop().finally(() => this.#rechecking = undefined);
+    this.#recheck.request();
   }
 
-  async #recheckLoop(): Promise<void> {
-    let failures = 0;
-    while (this.#recheckWanted && !this.#closed && this.#pending.size > 0) {
-      this.#recheckWanted = false;
-      const pending = [...this.#pending];
-      let error: Error | undefined;
-      try {
-        // The subscriptions are live on the server before any read: a finish after the read is heard.
-        await this.#o.confirm();
-        const errors = await Promise.all(pending.map((p) => p.recheck()));
-        error = errors.find((e) => e !== undefined);
-      } catch (e) {
-        error = e as Error;
-      }
-      if (this.#closed) return;
-      if (!error) {
-        failures = 0;
-        this.#o.emit({ type: "rechecked", jobs: pending.length });
-        continue;
-      }
-      failures++;
-      const text = String(error?.message ?? error);
-      if (failures === 1) {
-        getLogger().warn("NATS job queue: cannot re-check waited jobs yet; retrying", {
-          error: text,
-        });
-      }
-      this.#recheckWanted = true;
-      const delay = Math.min(50 * 2 ** Math.min(failures, 10), RECHECK_MAX_DELAY_MS);
-      this.#o.emit({ type: "recheckFailed", error: text, failures, retryInMs: delay });
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clearTimeout(timer);
-          this.#recheckSleep = undefined;
-          resolve();
-        };
-        const timer = setTimeout(wake, delay);
-        this.#recheckSleep = wake;
-      });
-    }
-  }
-
-  #stopRecheckTimer(): void {
-    clearInterval(this.#recheckTimer);
-    this.#recheckTimer = undefined;
+  /** One read of every waited job (the subscriptions confirmed first); how many there were. */
+  async #recheckOnce(): Promise<number> {
+    const pending = [...this.#pending];
+    // The subscriptions are live on the server before any read: a finish after the read is heard.
+    await this.#o.confirm();
+    const errors = await Promise.all(pending.map((p) => p.recheck()));
+    const error = errors.find((e) => e !== undefined);
+    if (error) throw error;
+    return pending.length;
   }
 
   /**
@@ -233,10 +198,8 @@ export class ResultWaiters {
    * in progress ended (its reads end when the connection closes).
    */
   close(): Promise<void> {
-    this.#closed = true;
-    this.#stopRecheckTimer();
-    this.#recheckSleep?.();
+    const rechecked = this.#recheck.close();
     for (const p of [...this.#pending]) p.fail(new ClosedError("The job queue is closed"));
-    return this.#rechecking ?? Promise.resolve();
+    return rechecked;
   }
 }

@@ -27,6 +27,7 @@ import {
   type RedisLink,
 } from "./redis_client.ts";
 import { connectionHooks, type RedisJobQueueEvent } from "./job_events.ts";
+import { Recheck } from "../../src/jobs/recheck.ts";
 
 /** Where a job is, with its result or error once it finished. */
 export interface Outcome {
@@ -73,14 +74,19 @@ export class ResultWaiters {
   readonly #sub = new LazyLink(() => this.#subscribe());
   #waiters = new Map<string, Set<Waiter>>();
   #closed = false;
-  #recheckWanted = false;
-  #rechecking: Promise<void> | undefined;
-  #recheckSleep: { timer: ReturnType<typeof setTimeout>; wake: () => void } | undefined;
-  #recheckTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #recheck: Recheck;
 
   /** Creates the waiters; the subscription opens on the first wait. */
   constructor(options: ResultWaitersOptions) {
     this.#o = options;
+    this.#recheck = new Recheck({
+      pass: () => this.#recheckOnce(),
+      waiting: () => this.#waiters.size,
+      emit: options.emit,
+      maxDelayMs: RECHECK_MAX_DELAY_MS,
+      intervalMs: options.recheckMs,
+      label: "Job queue",
+    });
   }
 
   /** Rejects every wait with `ClosedError`, stops re-checking, closes the subscriber. */
@@ -90,9 +96,7 @@ export class ResultWaiters {
     const closed = new ClosedError("The job queue is closed");
     for (const set of this.#waiters.values()) for (const w of [...set]) w.abort(closed);
     this.#waiters.clear();
-    this.#stopRecheckTimer();
-    this.#recheckSleep?.wake();
-    await this.#rechecking;
+    await this.#recheck.close();
     const sub = await this.#sub.opened();
     if (sub) {
       try {
@@ -115,7 +119,7 @@ export class ResultWaiters {
         clearTimeout(timer);
         set.delete(waiter);
         if (set.size === 0 && this.#waiters.get(id) === set) this.#waiters.delete(id);
-        if (this.#waiters.size === 0) this.#stopRecheckTimer();
+        if (this.#waiters.size === 0) this.#recheck.stop();
       };
       const waiter: Waiter = {
         settle: (outcome) => {
@@ -128,7 +132,7 @@ export class ResultWaiters {
         },
       };
       set.add(waiter);
-      this.#startRecheckTimer();
+      this.#recheck.start();
       if (options.timeout !== undefined) {
         timer = setTimeout(
           () => waiter.abort(new ResultTimeoutError(id, options.timeout!)),
@@ -210,42 +214,7 @@ export class ResultWaiters {
    * backoff until one pass succeeds or nobody waits any more.
    */
   recheckAll(): void {
-    if (this.#closed || this.#waiters.size === 0) return;
-    this.#recheckWanted = true;
-    this.#recheckSleep?.wake();
-    if (this.#rechecking) return;
-    this.#rechecking = this.#recheckLoop().finally(() => this.#rechecking = undefined);
-  }
-
-  async #recheckLoop(): Promise<void> {
-    let failures = 0;
-    while (this.#recheckWanted && !this.#closed && this.#waiters.size > 0) {
-      this.#recheckWanted = false;
-      try {
-        const jobs = await this.#recheckOnce();
-        failures = 0;
-        this.#o.emit({ type: "rechecked", jobs });
-      } catch (error) {
-        if (this.#closed) return;
-        failures++;
-        const text = String((error as Error)?.message ?? error);
-        if (failures === 1) {
-          getLogger().warn("Job queue: cannot re-check waited jobs yet; retrying", { error: text });
-        }
-        this.#recheckWanted = true;
-        const delay = Math.min(50 * 2 ** Math.min(failures, 10), RECHECK_MAX_DELAY_MS);
-        this.#o.emit({ type: "recheckFailed", error: text, failures, retryInMs: delay });
-        await new Promise<void>((resolve) => {
-          const wake = () => {
-            clearTimeout(timer);
-            this.#recheckSleep = undefined;
-            resolve();
-          };
-          const timer = setTimeout(wake, delay);
-          this.#recheckSleep = { timer, wake };
-        });
-      }
-    }
+    this.#recheck.request();
   }
 
   /** One look at every waited job; resolves with how many there were. */
@@ -269,16 +238,6 @@ export class ResultWaiters {
       }
     }));
     return ids.length;
-  }
-
-  #startRecheckTimer(): void {
-    if (this.#recheckTimer !== undefined) return;
-    this.#recheckTimer = setInterval(() => this.recheckAll(), this.#o.recheckMs);
-  }
-
-  #stopRecheckTimer(): void {
-    clearInterval(this.#recheckTimer);
-    this.#recheckTimer = undefined;
   }
 }
 
