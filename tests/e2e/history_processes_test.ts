@@ -68,13 +68,22 @@ function cutOff(client: SwitchboardClient, proxy: TcpProxy): Promise<void> {
   return down;
 }
 
-/** Waits until `done` (frames arrive as socket events; checked every 20 ms), at most `ms`. */
-async function until(done: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** Waits until `done` holds for `r`, checked at each of its `posted` frames; at most `ms`. */
+function until(r: Receiver, done: () => boolean, ms: number, what: string): Promise<void> {
+  if (done()) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const off = r.client.on("posted", () => {
+      // Called after the receiver's own listener (added first), so `got` has the frame.
+      if (!done()) return;
+      off();
+      clearTimeout(timer);
+      resolve();
+    });
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`${what}: not within ${ms} ms`));
+    }, ms);
+  });
 }
 
 function burst(url: string, count: number, perSecond: number) {
@@ -126,7 +135,7 @@ async function cutScenario(
   await r.started; // its stream starts at the join: messages before it are not its own
   const sending = burst(`${s.b.url}/ws/sender`, options.count, options.perSecond);
   try {
-    await until(() => r.got.length >= options.cutAfter, 30_000, "first messages");
+    await until(r, () => r.got.length >= options.cutAfter, 30_000, "first messages");
     const back = recovery(r);
     if (options.kill) {
       // The process it was connected to dies; the client's next connection reaches the other.
@@ -140,7 +149,7 @@ async function cutScenario(
     const outcome = await back;
     assert.equal(outcome.recovered, true, JSON.stringify(outcome));
     await sending.done;
-    await until(() => r.got.length >= options.count, 20_000, "every message").catch((error) => {
+    await until(r, () => r.got.length >= options.count, 20_000, "every message").catch((error) => {
       const missing = [];
       const seen = new Set(r.got);
       for (let n = 1; n <= options.count && missing.length < 10; n++) {
@@ -237,7 +246,7 @@ Deno.test({
       const first = burst(`${s.b.url}/ws/sender`, 10, 1000);
       await first.done;
       await first.close();
-      await until(() => chat.got.length === 10, 5000, "first messages");
+      await until(chat, () => chat.got.length === 10, 5000, "first messages");
       // Past the history: 500 messages while away, the history keeps 100.
       await cutOff(small.client, s.proxy);
       const sending = burst(`${s.b.url}/ws/small-sender`, 500, 5000);
