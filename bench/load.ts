@@ -20,6 +20,8 @@
  *
  * @module
  */
+import { nOfBytes, rawConnect, type RawSocket } from "./raw_client.ts";
+
 type Proto = "sb" | "sio";
 
 /** `--key value` / `--key=value` options and positional arguments. */
@@ -140,6 +142,41 @@ function connect(
   });
 }
 
+/**
+ * As {@linkcode connect}, on a raw TCP receiver (bench/raw_client.ts): `onN` gets each application
+ * frame's `n` (NaN when it has none).
+ */
+function connectRaw(url: string, onN: (n: number) => void): Promise<RawSocket> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`connect timeout: ${url}`)), 20_000);
+    const done = (s: RawSocket) => {
+      clearTimeout(timer);
+      resolve(s);
+    };
+    const fail = (e: Error) => {
+      clearTimeout(timer);
+      reject(new Error(`connect failed: ${url}: ${e.message}`));
+    };
+    if (proto === "sb") {
+      rawConnect(url, (_s, buf, start, end) => onN(nOfBytes(buf, start, end)), done, fail);
+      return;
+    }
+    rawConnect(
+      url,
+      (s, buf, start, end) => {
+        const c = buf[start];
+        const c1 = end - start > 1 ? buf[start + 1] : -1;
+        if (c === 52 /* "4" */ && c1 === 50 /* "2" */) return onN(nOfBytes(buf, start, end));
+        if (c === 50 /* "2" ping */) return s.send("3");
+        if (c === 48 /* "0" open */) return s.send("40");
+        if (c === 52 && c1 === 48 /* "40" connected */) return done(s);
+      },
+      () => {},
+      fail,
+    );
+  });
+}
+
 async function connectMany(
   urls: string[],
   count: number,
@@ -162,6 +199,28 @@ async function connectMany(
   return sockets;
 }
 
+/** As {@linkcode connectMany}, on raw TCP receivers (`--recv raw`, the fan-out default). */
+async function connectManyRaw(
+  urls: string[],
+  count: number,
+  onN: (i: number, n: number) => void,
+): Promise<RawSocket[]> {
+  const sockets: RawSocket[] = new Array(count);
+  const batch = 200;
+  for (let start = 0; start < count; start += batch) {
+    const part: Promise<void>[] = [];
+    for (let i = start; i < Math.min(count, start + batch); i++) {
+      part.push(
+        connectRaw(urls[i % urls.length], (k) => onN(i, k)).then((s) => {
+          sockets[i] = s;
+        }),
+      );
+    }
+    await Promise.all(part);
+  }
+  return sockets;
+}
+
 function latencyStats(samples: number[]) {
   samples.sort((a, b) => a - b);
   const p = (q: number) =>
@@ -169,7 +228,7 @@ function latencyStats(samples: number[]) {
   return { p50: p(0.5), p99: p(0.99), samples: samples.length };
 }
 
-function closeAll(sockets: WebSocket[]): void {
+function closeAll(sockets: ReadonlyArray<{ close(): void } | undefined>): void {
   for (const s of sockets) {
     try {
       s?.close();
@@ -264,8 +323,7 @@ async function fanout() {
     sentAt[k & MASK] = now();
     out.sender!.send(frame("shout", k));
   };
-  const receivers = await connectMany(urls, n, (i, data) => {
-    const k = nOf(data);
+  const onN = (i: number, k: number) => {
     if (!(k >= 0)) {
       if (k === -1 && !probed[i]) {
         probed[i] = 1;
@@ -283,7 +341,10 @@ async function fanout() {
       }
       if (running) send();
     }
-  });
+  };
+  const receivers: Array<{ close(): void }> = args.recv === "ws"
+    ? await connectMany(urls, n, (i, data) => onN(i, nOf(data)))
+    : await connectManyRaw(urls, n, onN);
   const sender = out.sender = await connect(args["send-url"], () => {});
   // Probe until every receiver is in the group (joins are asynchronous, maybe cross-process).
   const deadline = now() + 20_000;

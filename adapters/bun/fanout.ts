@@ -17,7 +17,8 @@
  *   (its groups flushed, or discarded behind the connection's back) is unsubscribed first;
  * - every member's buffered bytes plus the frame stay within `maxBufferedBytes` (the slow-client
  *   policy and droppable frames then never come into play: a slow member goes through the loop,
- *   which applies them);
+ *   which applies them). The members' buffered bytes are read only when the bound of what they
+ *   held at the last read plus what the process has written since could be over;
  * - every member's class still has the case mode and completion setting its socket subscribed
  *   with, and does not log every frame;
  * - the excluded sender (`excludeCurrent`) is reached by publishing from its own socket, which
@@ -45,6 +46,14 @@ class TopicGroup {
   readonly plain: string;
   readonly camel: string;
   readonly done: string;
+  /**
+   * The process's {@linkcode BunFanout.queued} when the members' buffered bytes were last read, and
+   * the most any of them had then (see `BunFanout.#roomKnown`). -1: read them at the next message.
+   */
+  checkedAt = -1;
+  maxBuffered = 0;
+  /** The smallest `maxBufferedBytes` of the members then. */
+  minLimit = 0;
   constructor(readonly layer: object, readonly group: string, id: number) {
     this.plain = `sb${id}:p`;
     this.camel = `sb${id}:c`;
@@ -58,6 +67,8 @@ class TopicGroup {
 }
 
 const encoder = new TextEncoder();
+/** The largest header of a frame the server sends (RFC 6455: 2 + 8 bytes, unmasked). */
+const MAX_HEADER = 10;
 
 /** Counters of what went native and what the loop took (for benches and tests). */
 export interface FanoutStats {
@@ -73,6 +84,19 @@ export class BunFanout implements LocalFanout, MembershipSink {
   #nextId = 0;
   /** What went native and what did not. */
   readonly stats: FanoutStats = { native: 0, declined: 0 };
+  /**
+   * An upper bound of the bytes written to any socket of this process since it started (every
+   * send and publish counts its text's largest UTF-8 size plus a frame header). A socket's buffered
+   * bytes now are at most what they were when read plus what was written since: so a group whose
+   * members were read recently enough needs no read per member (a call into Bun that cost more
+   * than the rest of the per-member check together).
+   */
+  queued = 0;
+
+  /** A socket of this process was sent a frame of `length` UTF-16 units. */
+  wrote(length: number): void {
+    this.queued += length * 3 + MAX_HEADER;
+  }
 
   join(socket: BunSocket, membership: GroupMembership): void {
     if (!socket.mode.native) return;
@@ -87,6 +111,7 @@ export class BunFanout implements LocalFanout, MembershipSink {
     }
     if (group.members.has(membership.channel)) return;
     group.members.set(membership.channel, { socket, membership });
+    group.checkedAt = -1; // its buffered bytes are not known yet
     socket.channel = membership.channel;
     (socket.joined ??= new Set()).add(group);
     for (const topic of group.topicsOf(socket)) socket.ws.subscribe(topic);
@@ -159,6 +184,13 @@ export class BunFanout implements LocalFanout, MembershipSink {
     let servers: Set<BunServerLike> | undefined;
     // The modes of the last class checked: members of one class are checked once per message.
     let checkedMode: BunSocket["mode"] | undefined;
+    // The most any member can have buffered now, from the last read (see `queued`).
+    const bound = group.checkedAt < 0
+      ? Infinity
+      : group.maxBuffered + this.queued - group.checkedAt;
+    let readAll = true;
+    let maxBuffered = 0;
+    let minLimit = Infinity;
     for (const member of group.members.values()) {
       const socket = member.socket;
       if (socket.closing) return undefined;
@@ -200,7 +232,14 @@ export class BunFanout implements LocalFanout, MembershipSink {
         text = plain ??= sharedFrameText(frame, false);
         bytes = plainBytes;
       }
-      const room = mode.maxBufferedBytes - socket.ws.getBufferedAmount();
+      if (bound + text.length * 3 <= group.minLimit) {
+        readAll = false; // it has room, whatever it holds
+        continue;
+      }
+      const buffered = socket.ws.getBufferedAmount();
+      if (buffered > maxBuffered) maxBuffered = buffered;
+      if (mode.maxBufferedBytes < minLimit) minLimit = mode.maxBufferedBytes;
+      const room = mode.maxBufferedBytes - buffered;
       if (text.length * 3 > room) { // maybe over: the exact UTF-8 size decides
         if (bytes < 0) bytes = encoder.encode(text).byteLength;
         if (mode.camelCase) camelBytes = bytes;
@@ -209,6 +248,11 @@ export class BunFanout implements LocalFanout, MembershipSink {
       }
     }
     if (server === undefined) return undefined; // every native member was pruned
+    if (readAll) {
+      group.checkedAt = this.queued;
+      group.maxBuffered = maxBuffered;
+      group.minLimit = minLimit;
+    }
     return { plain, camel, done, excluded, servers: servers ?? new Set([server]) };
   }
 
@@ -230,5 +274,8 @@ export class BunFanout implements LocalFanout, MembershipSink {
       if (texts.camel !== undefined) from.publish(group.camel, texts.camel);
       if (texts.done) from.publish(group.done, COMPLETE_TEXT);
     }
+    // A member gets one of the two texts, and the completion.
+    this.wrote(Math.max(texts.plain?.length ?? 0, texts.camel?.length ?? 0));
+    if (texts.done) this.wrote(COMPLETE_TEXT.length);
   }
 }

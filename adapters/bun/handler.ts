@@ -163,6 +163,7 @@ export function createBunHandler(app: App, options: BunHandlerOptions = {}): Bun
       if (ws.data.socket) heartbeat.seen(ws.data.socket);
     },
     ping(ws) {
+      fanout?.wrote(125); // Bun answers with a pong of the ping's payload (≤ 125 bytes)
       if (ws.data.socket) heartbeat.seen(ws.data.socket);
     },
     pong(ws) {

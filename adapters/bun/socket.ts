@@ -43,6 +43,8 @@ export interface MembershipSink {
   leave(socket: BunSocket, layer: object, group: string): void;
   /** The socket is closing: forget all its memberships. */
   forget(socket: BunSocket): void;
+  /** A frame of `length` UTF-16 units was sent to one of the process's sockets. */
+  wrote(length: number): void;
 }
 
 /**
@@ -88,6 +90,7 @@ export class BunSocket implements ServerSocket {
   ) {}
 
   send(data: string): void {
+    this.sink?.wrote(data.length);
     // -1: queued under backpressure (the slow-client policy reads bufferedAmount); 0: dropped,
     // past Bun's backpressureLimit: the client cannot keep up.
     if (this.ws.send(data) === 0 && this.ws.readyState === 1 && !this.closing) {
@@ -108,6 +111,7 @@ export class BunSocket implements ServerSocket {
 
   /** The heartbeat's ping (throws when the socket is closing). */
   ping(): void {
+    this.sink?.wrote(0);
     this.ws.ping();
   }
 

@@ -312,35 +312,40 @@ function stalled(port, path) {
   });
 }
 
-test("a client over maxBufferedBytes gets the slow-client policy (1013), native or not", async () => {
-  const layer = new InMemoryChannelLayer({ capacity: 10_000 });
-  layers.register(LAYER, layer);
-  const server = await serve(makeApp({ maxBufferedBytes: 64 * 1024 }), { closeTimeout: 500 });
-  try {
-    // The driver excludes itself: it only gets its small `complete` frames (it shares this
-    // process's event loop, so it must not be the one that falls behind).
-    const driver = await client(server.url + "/camel");
-    const slow = await stalled(server.port, "/plain");
-    const slowClosed = new Promise((r) => slow.on("close", r));
-    const before = { ...server.handler.fanout };
-    for (let i = 0; i < 300; i++) {
-      const payload = { text: `${i}`, exclude: true, big: 60_000 };
-      driver.ws.send(JSON.stringify({ action: "shout", payload }));
+// 60 KB frames under 64 KiB: every member's buffered bytes are read at each message. 4 KB frames
+// under 1 MiB: the fan-out reads them about once per 80 messages (its bound of what was written
+// since), and must still see the stalled client fall behind before it is over the limit.
+for (const [big, limit, count] of [[60_000, 64 * 1024, 300], [4_000, 1024 * 1024, 5_000]]) {
+  test(`a client over maxBufferedBytes gets the slow-client policy (1013), native or not (${big} B frames)`, async () => {
+    const layer = new InMemoryChannelLayer({ capacity: 10_000 });
+    layers.register(LAYER, layer);
+    const server = await serve(makeApp({ maxBufferedBytes: limit }), { closeTimeout: 500 });
+    try {
+      // The driver excludes itself: it only gets its small `complete` frames (it shares this
+      // process's event loop, so it must not be the one that falls behind).
+      const driver = await client(server.url + "/camel");
+      const slow = await stalled(server.port, "/plain");
+      const slowClosed = new Promise((r) => slow.on("close", r));
+      const before = { ...server.handler.fanout };
+      for (let i = 0; i < count; i++) {
+        const payload = { text: `${i}`, exclude: true, big };
+        driver.ws.send(JSON.stringify({ action: "shout", payload }));
+      }
+      await driver.until((f) => f.length === count, "every shout handled");
+      assert.ok(server.handler.fanout.native > before.native, "native while the client kept up");
+      assert.ok(server.handler.fanout.declined > before.declined, "the loop once it fell behind");
+      // Closed by the server: 1013 queued behind what it never read, then dropped after the grace.
+      assert.equal(server.handler.app.connectionCount, 1, "the slow client was closed");
+      // Bun reports the close at once (its close frame waits behind what the client never read).
+      slow.destroy();
+      await slowClosed;
+    } finally {
+      await server.close({ closeLayers: false });
+      layers.unregister(LAYER);
+      await layer.close();
     }
-    await driver.until((f) => f.length === 300, "every shout handled");
-    assert.ok(server.handler.fanout.native > before.native, "native while the client kept up");
-    assert.ok(server.handler.fanout.declined > before.declined, "the loop once it fell behind");
-    // Closed by the server: 1013 queued behind what it never read, then dropped after the grace.
-    assert.equal(server.handler.app.connectionCount, 1, "the slow client was closed");
-    // Bun reports the close at once (its close frame waits behind what the client never read).
-    slow.destroy();
-    await slowClosed;
-  } finally {
-    await server.close({ closeLayers: false });
-    layers.unregister(LAYER);
-    await layer.close();
-  }
-});
+  });
+}
 
 const counts = { passed: 0, failed: 0, ignored: 0 };
 for (const c of cases) {
