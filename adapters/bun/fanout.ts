@@ -34,6 +34,7 @@ import { GROUP_ACTION_COMPLETE } from "../../src/protocol/builtins.ts";
 import type { AnyMessage } from "../../src/protocol/message.ts";
 import { frameText, sharedFrameText } from "../../src/connection/outbox.ts";
 import { getLogger } from "../../src/logger.ts";
+import { removalsOf } from "../../src/layers/member_set.ts";
 import type { BunServerLike } from "./bun_types.ts";
 import type { BunSocket, MembershipSink } from "./socket.ts";
 
@@ -54,6 +55,8 @@ class TopicGroup {
   maxBuffered = 0;
   /** The smallest `maxBufferedBytes` of the members then. */
   minLimit = 0;
+  /** Every member found ready, and under which layer state (see `BunFanout.#kept`). */
+  verdict: Verdict | undefined;
   constructor(readonly layer: object, readonly group: string, id: number) {
     this.plain = `sb${id}:p`;
     this.camel = `sb${id}:c`;
@@ -64,6 +67,29 @@ class TopicGroup {
     if (socket.mode.completion) topics.push(this.done);
     return topics;
   }
+}
+
+/**
+ * A group's members all found ready for native delivery (open, quiet, parked, listed by the
+ * layer), kept while the layer's `stamp`, its member set and that set's removals stay the same,
+ * and the group's own members do not change.
+ */
+interface Verdict {
+  readonly stamp: number;
+  readonly members: ReadonlySet<string>;
+  readonly removals: number;
+  /** The distinct modes of the members (their classes are checked again at each message). */
+  readonly modes: readonly BunSocket["mode"][];
+  readonly servers: Set<BunServerLike>;
+}
+
+/** The texts one message is published with, and from where. */
+interface Texts {
+  plain?: string;
+  camel?: string;
+  done: boolean;
+  excluded?: BunSocket;
+  servers: Set<BunServerLike>;
 }
 
 const encoder = new TextEncoder();
@@ -112,6 +138,7 @@ export class BunFanout implements LocalFanout, MembershipSink {
     if (group.members.has(membership.channel)) return;
     group.members.set(membership.channel, { socket, membership });
     group.checkedAt = -1; // its buffered bytes are not known yet
+    group.verdict = undefined;
     socket.channel = membership.channel;
     (socket.joined ??= new Set()).add(group);
     for (const topic of group.topicsOf(socket)) socket.ws.subscribe(topic);
@@ -128,6 +155,7 @@ export class BunFanout implements LocalFanout, MembershipSink {
   }
 
   #remove(socket: BunSocket, group: TopicGroup, unsubscribe: boolean): void {
+    group.verdict = undefined;
     socket.joined?.delete(group);
     if (group.members.get(socket.channel)?.socket === socket) group.members.delete(socket.channel);
     if (group.members.size === 0) this.#layers.get(group.layer)?.delete(group.group);
@@ -145,13 +173,15 @@ export class BunFanout implements LocalFanout, MembershipSink {
     members: ReadonlySet<string>,
     message: LayerMessage,
     parked: (channel: string) => boolean,
+    stamp?: number,
   ): { has(channel: string): boolean; readonly size: number } | undefined {
     // A history message carries its position, and each member's recovery dedupes by offset: the loop.
     if (message.type !== GROUP_TYPE || HISTORY_KEY in message) return undefined;
     const group = this.#layers.get(layer)?.get(name);
     if (!group || group.members.size === 0) return undefined;
     try {
-      const texts = this.#ready(group, members, message, parked);
+      const texts = this.#kept(group, members, message, stamp) ??
+        this.#ready(group, members, message, parked, stamp);
       if (!texts) {
         this.stats.declined++;
         return undefined;
@@ -165,13 +195,56 @@ export class BunFanout implements LocalFanout, MembershipSink {
     }
   }
 
+  /**
+   * The texts to publish from the group's kept verdict, without a check per member: undefined
+   * when there is none, the layer's state moved on, a class changed its modes, or a member's
+   * buffered bytes may be over (then `#ready` checks every member).
+   */
+  #kept(
+    group: TopicGroup,
+    members: ReadonlySet<string>,
+    message: LayerMessage,
+    stamp: number | undefined,
+  ): Texts | undefined {
+    const v = group.verdict;
+    if (
+      !v || stamp === undefined || v.stamp !== stamp || v.members !== members ||
+      v.removals !== removalsOf(members) || group.checkedAt < 0
+    ) {
+      return undefined;
+    }
+    const frame = message.message as unknown as AnyMessage;
+    let plain: string | undefined;
+    let camel: string | undefined;
+    let done = false;
+    for (const mode of v.modes) {
+      const cls = mode.cls;
+      if (
+        Boolean(cls.camelCase) !== mode.camelCase ||
+        Boolean(cls.sendCompletion) !== mode.completion || cls.logMessages
+      ) {
+        return undefined;
+      }
+      if (mode.camelCase) camel ??= sharedFrameText(frame, true);
+      else plain ??= sharedFrameText(frame, false);
+      done ||= mode.completion;
+    }
+    const longest = Math.max(plain?.length ?? 0, camel?.length ?? 0);
+    const bound = group.maxBuffered + this.queued - group.checkedAt;
+    if (bound + longest * 3 > group.minLimit) return undefined;
+    const exclude = typeof message.exclude === "string" ? message.exclude : undefined;
+    const excluded = exclude === undefined ? undefined : group.members.get(exclude)?.socket;
+    return { plain, camel, done, excluded, servers: v.servers };
+  }
+
   /** The texts to publish when every member can take the message natively, else undefined. */
   #ready(
     group: TopicGroup,
     members: ReadonlySet<string>,
     message: LayerMessage,
     parked: (channel: string) => boolean,
-  ) {
+    stamp: number | undefined,
+  ): Texts | undefined {
     const frame = message.message as unknown as AnyMessage;
     const exclude = typeof message.exclude === "string" ? message.exclude : undefined;
     let plain: string | undefined;
@@ -189,6 +262,8 @@ export class BunFanout implements LocalFanout, MembershipSink {
       ? Infinity
       : group.maxBuffered + this.queued - group.checkedAt;
     let readAll = true;
+    let excludedReady = true;
+    const modes: BunSocket["mode"][] = [];
     let maxBuffered = 0;
     let minLimit = Infinity;
     for (const member of group.members.values()) {
@@ -205,12 +280,15 @@ export class BunFanout implements LocalFanout, MembershipSink {
         if (server === undefined) server = socket.server;
         else (servers ??= new Set([server])).add(socket.server);
       }
+      const ready = member.membership.quiet && parked(channel);
       if (channel === exclude) {
         excluded = socket;
+        excludedReady = ready;
         continue;
       }
-      if (!member.membership.quiet || !parked(channel)) return undefined;
+      if (!ready) return undefined;
       const mode = socket.mode;
+      if (mode !== checkedMode && !modes.includes(mode)) modes.push(mode);
       if (mode !== checkedMode) {
         // The class changed its modes since the socket subscribed (a test turning completions on).
         const cls = mode.cls;
@@ -253,19 +331,16 @@ export class BunFanout implements LocalFanout, MembershipSink {
       group.maxBuffered = maxBuffered;
       group.minLimit = minLimit;
     }
-    return { plain, camel, done, excluded, servers: servers ?? new Set([server]) };
+    const all = servers ?? new Set([server]);
+    const removals = removalsOf(members);
+    if (stamp !== undefined && removals !== undefined && excludedReady) {
+      if (excluded && !modes.includes(excluded.mode)) modes.push(excluded.mode);
+      group.verdict = { stamp, members, removals, modes, servers: all };
+    }
+    return { plain, camel, done, excluded, servers: all };
   }
 
-  #publish(
-    group: TopicGroup,
-    texts: {
-      plain?: string;
-      camel?: string;
-      done: boolean;
-      excluded?: BunSocket;
-      servers: Set<BunServerLike>;
-    },
-  ): void {
+  #publish(group: TopicGroup, texts: Texts): void {
     const { excluded } = texts;
     for (const server of texts.servers) {
       // The excluded sender's own socket publishes on its server: Bun leaves it out.

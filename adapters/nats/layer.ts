@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { MemberSet } from "../../src/layers/member_set.ts";
 import {
   assertChannelName,
   assertGroupName,
@@ -135,7 +136,7 @@ export class NatsChannelLayer implements ChannelLayer, HistoryCapability {
   /** The connection subscriptions live on (the same link unless `subscriber` was given). */
   readonly #sub: NatsLink;
   /** Local group members, by group. */
-  #groups = new Map<string, Set<string>>();
+  #groups = new Map<string, MemberSet>();
   /** Subject → what it carries. */
   #routes = new Map<string, Route>();
   #subs = new Map<string, NatsSubscriptionLike>();
@@ -438,7 +439,7 @@ export class NatsChannelLayer implements ChannelLayer, HistoryCapability {
     assertChannelName(channel);
     this.#assertOwn(channel, "groupAdd()");
     let members = this.#groups.get(group);
-    if (!members) this.#groups.set(group, members = new Set());
+    if (!members) this.#groups.set(group, members = new MemberSet());
     const added = !members.has(channel);
     members.add(channel);
     const subject = groupSubject(this.prefix, group);

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { MemberSet } from "../../src/layers/member_set.ts";
 import {
   assertChannelName,
   assertGroupName,
@@ -119,7 +120,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer, HistoryCapability 
    */
   readonly #listener = (message: string, channel: string) => this.#onMessage(channel, message);
   /** Local group members, by group. */
-  #groups = new Map<string, Set<string>>();
+  #groups = new Map<string, MemberSet>();
   /** Redis channel → what it carries. */
   #routes = new Map<string, Route>();
   #decodeChain: Promise<void> = Promise.resolve();
@@ -393,7 +394,7 @@ export class RedisPubSubChannelLayer implements ChannelLayer, HistoryCapability 
     this.#s.assertOwn(channel, "groupAdd()");
     await this.connect();
     let members = this.#groups.get(group);
-    if (!members) this.#groups.set(group, members = new Set());
+    if (!members) this.#groups.set(group, members = new MemberSet());
     const added = !members.has(channel);
     members.add(channel);
     const key = this.#groupKey(group);

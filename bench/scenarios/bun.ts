@@ -9,7 +9,7 @@
  * @module
  */
 import { type Child, node, type Row, spawn } from "../lib.ts";
-import { alternate, best, cpuRatio, type Ctx, load, windows } from "./common.ts";
+import { alternate, best, cpuRatio, type Ctx, DEEP_WINDOW, load, windows } from "./common.ts";
 import { bunArgs, findBun } from "../../scripts/bun.ts";
 
 /** Runs `bench/servers/<script>` on the Bun at `path`. */
@@ -34,7 +34,10 @@ export async function bunRows(ctx: Ctx): Promise<Row[]> {
   const rows: Row[] = [];
   const servers: Child[] = [];
   try {
-    for (const mode of ["echo", "fanout"] as const) {
+    // `fanout-deep`: the fan-out servers again, DEEP_WINDOW broadcasts in flight.
+    for (const run of ["echo", "fanout", "fanout-deep"] as const) {
+      const mode = run === "echo" ? "echo" : "fanout";
+      const inFlight = run === "fanout-deep" ? DEEP_WINDOW : 4;
       const sb = await bun(path, "switchboard_bun.ts", [mode]);
       const raw = await bun(path, "raw_bun.mjs", [mode]);
       servers.push(sb, raw);
@@ -73,13 +76,16 @@ export async function bunRows(ctx: Ctx): Promise<Row[]> {
             "recv-urls": sioRun ? `${sioUrl}&role=recv` : `${base}/ws/room`,
             "send-url": sioRun ? `${sioUrl}&role=send` : `${base}/ws/sender`,
             receivers,
-            window: 4,
+            window: inFlight,
             warmup,
             duration,
           }, [server]);
         const rate = mode === "echo" ? res.msgsPerSec : res.deliveriesPerSec;
         ctx.log(
-          `  bun ${mode} ${name}: ${Math.round(rate)}/s, server CPU ${res.serverCpu.toFixed(2)} s`,
+          `  bun ${run} ${name}: ${Math.round(rate)}/s, server CPU ${
+            res.serverCpu.toFixed(2)
+          } s, ` +
+            `client CPU ${res.clientCpu.toFixed(2)} s`,
         );
         return res;
       });
@@ -91,7 +97,7 @@ export async function bunRows(ctx: Ctx): Promise<Row[]> {
       rows.push({
         scenario: mode === "echo"
           ? "Bun: echo, 50 connections"
-          : `Bun: fan-out, 1 → ${receivers} (memory layer, native publish)`,
+          : `Bun: fan-out, 1 → ${receivers} (memory layer, native publish), ${inFlight} in flight`,
         metric: mode === "echo" ? "msg/s" : "deliveries/s",
         unit: mode === "echo" ? "msg/s" : "deliveries/s",
         switchboard: s[key],
@@ -108,7 +114,7 @@ export async function bunRows(ctx: Ctx): Promise<Row[]> {
       rows.push({
         scenario: mode === "echo"
           ? "Bun: echo, 50 connections"
-          : `Bun: fan-out, 1 → ${receivers} (memory layer, native publish)`,
+          : `Bun: fan-out, 1 → ${receivers} (memory layer, native publish), ${inFlight} in flight`,
         metric: mode === "echo" ? "msg/s" : "deliveries/s",
         unit: mode === "echo" ? "msg/s" : "deliveries/s",
         switchboard: s[key],
@@ -123,7 +129,8 @@ export async function bunRows(ctx: Ctx): Promise<Row[]> {
       if (mode === "fanout") {
         const l = best(results.loop, key);
         rows.push({
-          scenario: `Bun: fan-out, 1 → ${receivers}, native publish vs the loop`,
+          scenario:
+            `Bun: fan-out, 1 → ${receivers}, native publish vs the loop, ${inFlight} in flight`,
           metric: "deliveries/s",
           unit: "deliveries/s",
           switchboard: s[key],

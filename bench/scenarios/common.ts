@@ -83,13 +83,22 @@ export async function alternate(
 }
 
 /**
+ * Broadcasts in flight of the fan-out rows' second measurement. With 4, each receiver gets about
+ * one frame per read, and the load generator's core (a read per frame) was the limit before raw
+ * Bun's (0.6 of a core at 4 in flight); with 32 a read carries several frames and the servers
+ * are the limit (raw Bun 1.1–1.8 M deliveries/s here, as issue 20 measured `publish`).
+ */
+export const DEEP_WINDOW = 32;
+
+/**
  * The fan-out load against `server`: one sender on `/ws/sender`, `receivers` on `/ws/room`, the
- * next broadcast when every receiver has the previous one (4 in flight).
+ * next broadcast when every receiver has the previous one (`window` in flight, default 4).
  */
 export function fanoutLoad(
   ctx: Ctx,
   server: Child,
   receivers: number,
+  window = 4,
 ): Promise<Record<string, number>> {
   const { warmup, duration } = windows(ctx);
   const base = `ws://127.0.0.1:${server.port}`;
@@ -97,7 +106,7 @@ export function fanoutLoad(
     "recv-urls": `${base}/ws/room`,
     "send-url": `${base}/ws/sender`,
     receivers,
-    window: 4,
+    window,
     warmup,
     duration,
   }, [server]);

@@ -14,6 +14,7 @@ import {
   best,
   cpuRatio,
   type Ctx,
+  DEEP_WINDOW,
   fanoutLoad,
   load,
   pairedMedian,
@@ -55,7 +56,10 @@ export async function nodeRows(ctx: Ctx): Promise<Row[]> {
   const rows: Row[] = [];
   const servers: Child[] = [];
   try {
-    for (const mode of ["echo", "fanout"] as const) {
+    // `fanout-deep`: the fan-out servers again, DEEP_WINDOW broadcasts in flight.
+    for (const run of ["echo", "fanout", "fanout-deep"] as const) {
+      const mode = run === "echo" ? "echo" : "fanout";
+      const inFlight = run === "fanout-deep" ? DEEP_WINDOW : 4;
       const sb = await node(scripts.switchboard, [mode]);
       servers.push(sb);
       const raw = await node(scripts.raw, [mode]);
@@ -78,10 +82,10 @@ export async function nodeRows(ctx: Ctx): Promise<Row[]> {
             warmup,
             duration,
           }, [server])
-          : await fanoutLoad(ctx, server, receivers);
+          : await fanoutLoad(ctx, server, receivers, inFlight);
         const rate = mode === "echo" ? res.msgsPerSec : res.deliveriesPerSec;
         ctx.log(
-          `  node ${mode} ${name}: ${Math.round(rate)}/s, p50 ${res.p50.toFixed(2)} ms, ` +
+          `  node ${run} ${name}: ${Math.round(rate)}/s, p50 ${res.p50.toFixed(2)} ms, ` +
             `server CPU ${res.serverCpu.toFixed(2)} s`,
         );
         return res;
@@ -94,7 +98,7 @@ export async function nodeRows(ctx: Ctx): Promise<Row[]> {
       rows.push({
         scenario: mode === "echo"
           ? "Node: echo, 50 connections"
-          : `Node: fan-out, 1 → ${receivers} (memory layer)`,
+          : `Node: fan-out, 1 → ${receivers} (memory layer), ${inFlight} in flight`,
         metric: mode === "echo" ? "msg/s" : "deliveries/s",
         unit: mode === "echo" ? "msg/s" : "deliveries/s",
         switchboard: s[key],

@@ -42,6 +42,11 @@ export interface LocalFanout {
    * Answers the channels it reached (the layer hands the message to the other members' mailboxes
    * as usual; none are left when `size` equals the members'), or `undefined` when it reached
    * none. Never throws.
+   *
+   * `stamp` (optional): a number the layer changes whenever a parked receiver may have stopped
+   * waiting or a member may have become busy (`Mailboxes.generation`). While it, the `members`
+   * set and that set's removals (`MemberSet`, member_set.ts) stay the same, a fan-out that found
+   * every member ready may keep that finding instead of checking each member again.
    */
   deliver(
     layer: object,
@@ -49,6 +54,7 @@ export interface LocalFanout {
     members: ReadonlySet<string>,
     message: LayerMessage,
     parked: (channel: string) => boolean,
+    stamp?: number,
   ): { has(channel: string): boolean; readonly size: number } | undefined;
 }
 

@@ -69,6 +69,17 @@ export class Mailboxes {
   #released = new Map<string, number>();
   #nextSweep = clock.now() + SWEEP_INTERVAL_MS;
   #closed = false;
+  #generation = 0;
+
+  /**
+   * A number that changes whenever a receiver may have stopped waiting on an empty mailbox
+   * (something was offered to a mailbox, a wait ended, everything closed): while it stays the
+   * same, a channel found parked is still parked. Native fan-out keeps its check of a group's
+   * members for as long (local_fanout.ts, `stamp`).
+   */
+  get generation(): number {
+    return this.#generation;
+  }
 
   /**
    * `capacity` bounds each mailbox; `expiryMs` is how long a message may wait; `onDemand` is
@@ -177,7 +188,14 @@ export class Mailboxes {
     deadline: number,
   ): void {
     if (members.size === 0) return;
-    const reached = localFanout()?.deliver(layer, group, members, message, this.#parked);
+    const reached = localFanout()?.deliver(
+      layer,
+      group,
+      members,
+      message,
+      this.#parked,
+      this.#generation,
+    );
     if (reached && reached.size === members.size) return;
     for (const member of members) {
       if (!reached?.has(member)) this.deliver(member, message, deadline);
@@ -198,6 +216,7 @@ export class Mailboxes {
     force = false,
   ): "delivered" | "full" | "expired" | "closed" {
     if (this.#closed) return "closed";
+    this.#generation++;
     const now = clock.now();
     if (now >= this.#nextSweep) this.#sweep(now);
     let box = this.#boxes.get(channel);
@@ -316,6 +335,7 @@ export class Mailboxes {
   #watch(channel: string, signal: AbortSignal): void {
     this.#receivers.set(channel, signal);
     onAbort(signal, () => {
+      this.#generation++;
       const box = this.#boxes.get(channel);
       const ended = box?.waiters.filter((w) => w.signal === signal) ?? [];
       if (box && ended.length) {
@@ -381,6 +401,7 @@ export class Mailboxes {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#generation++;
     for (const box of this.#boxes.values()) {
       const waiting = box.waiters;
       box.waiters = NO_WAITERS;

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { MemberSet } from "./member_set.ts";
 import {
   assertChannelName,
   assertGroupName,
@@ -81,7 +82,7 @@ export class InMemoryChannelLayer implements ChannelLayer, HistoryCapability {
   readonly groupExpiry: number;
   readonly #prefix = randomToken(12);
   readonly #mailboxes: Mailboxes;
-  #groups = new Map<string, Set<string>>();
+  #groups = new Map<string, MemberSet>();
   readonly #histories = new MemoryHistories();
   #closed = false;
 
@@ -159,7 +160,7 @@ export class InMemoryChannelLayer implements ChannelLayer, HistoryCapability {
       assertGroupName(group);
       assertChannelName(channel);
       let members = this.#groups.get(group);
-      if (!members) this.#groups.set(group, members = new Set());
+      if (!members) this.#groups.set(group, members = new MemberSet());
       members.add(channel);
     });
   }
@@ -193,7 +194,14 @@ export class InMemoryChannelLayer implements ChannelLayer, HistoryCapability {
     if (!members) return;
     const deadline = this.#mailboxes.deadline();
     // Native fan-out (Bun's publish) reaches the members it can; the others get it as always.
-    const reached = localFanout()?.deliver(this, group, members, frozen, this.#parked);
+    const reached = localFanout()?.deliver(
+      this,
+      group,
+      members,
+      frozen,
+      this.#parked,
+      this.#mailboxes.generation,
+    );
     if (reached && reached.size === members.size) return;
     let full = 0;
     for (const channel of members) {

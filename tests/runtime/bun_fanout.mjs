@@ -40,12 +40,15 @@ const Slow = message("slow", z.object({ n: z.number() }));
 const Done = message("done", z.object({ n: z.number() }));
 
 let gate = Promise.resolve();
+/** The layer channel of each Room that joined, in order. */
+const channels = [];
 
 class Room extends Consumer {
   static layer = LAYER;
   static sendCompletion = true;
   async postAuthentication() {
     await this.joinGroup("room");
+    channels.push(this.channelName);
     await this.sendMessage(Joined.create({ ok: true }));
   }
   async handleShout(m) {
@@ -263,6 +266,17 @@ test("a member busy with a layer event is not overtaken: the loop takes the mess
   try {
     const a = await client(server.url + "/plain");
     const b = await client(server.url + "/plain");
+    // First a message while both are idle: it goes native, and the fan-out keeps its finding that
+    // every member is ready (until the layer's state moves on, as the event below makes it).
+    const native = server.handler.fanout.native;
+    b.ws.send(
+      JSON.stringify({ action: "shout", payload: { text: "warm", exclude: false, big: 0 } }),
+    );
+    await a.until((f) => f.length === 2, "the idle members' line and its completion");
+    assert.equal(server.handler.fanout.native, native + 1, "native while both were idle");
+    await b.until((f) => f.some((x) => x.includes('"action":"complete"')), "b's first complete");
+    a.frames.length = 0;
+    b.frames.length = 0;
     let open;
     gate = new Promise((r) => (open = r));
     await Room.broadcastEvent(Slow.create({ n: 1 }), { groups: ["room"] });
@@ -284,6 +298,38 @@ test("a member busy with a layer event is not overtaken: the loop takes the mess
     ]);
   } finally {
     gate = Promise.resolve();
+    await server.close({ closeLayers: false });
+    layers.unregister(LAYER);
+    await layer.close();
+  }
+});
+
+test("a member the layer drops behind its connection's back is not reached, though the others were all ready", async () => {
+  const layer = new InMemoryChannelLayer();
+  layers.register(LAYER, layer);
+  const server = await serve(makeApp(), { closeTimeout: 500 });
+  try {
+    channels.length = 0;
+    const a = await client(server.url + "/plain");
+    const b = await client(server.url + "/plain");
+    const shout = (text) =>
+      b.ws.send(JSON.stringify({ action: "shout", payload: { text, exclude: false, big: 0 } }));
+    shout("one"); // native: both idle, a finding the next message may keep
+    await a.until((f) => f.length === 2, "a's first line");
+    await layer.groupDiscard("room", channels[0]); // a leaves the layer's group, not told
+    const native = server.handler.fanout.native;
+    shout("two");
+    await b.until((f) => f.some((x) => x.includes('"two"')), "b's second line");
+    assert.ok(server.handler.fanout.native > native, "still native for b");
+    // a's own message's `complete` comes after anything sent to it before.
+    a.ws.send(JSON.stringify({ action: "shout", payload: { text: "3", exclude: true, big: 0 } }));
+    await a.until((f) => f.length === 3, "a's complete");
+    assert.deepEqual(a.frames.map((x) => JSON.parse(x).action), [
+      "shouted",
+      "group_complete",
+      "complete",
+    ]);
+  } finally {
     await server.close({ closeLayers: false });
     layers.unregister(LAYER);
     await layer.close();
