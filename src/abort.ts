@@ -14,6 +14,86 @@ const callbacks = new WeakMap<AbortSignal, (() => void)[]>();
 const direct = new WeakSet<AbortSignal>();
 const nothing = () => {};
 
+/**
+ * What a connection's receive loop aborts at close: `aborted` and `reason` as an AbortSignal has
+ * them, and its {@linkcode onAbort} callbacks, with no AbortSignal behind it until something asks
+ * for {@linkcode Stop.signal}. On Node a materialized AbortSignal (an EventTarget with two maps
+ * and a shape of its own) is about 0.7 KiB, which every idle connection would keep; the built-in
+ * layers' mailboxes watch the Stop itself (see {@linkcode stopOf}).
+ */
+export class Stop {
+  /** True once {@linkcode Stop.abort} was called. */
+  aborted = false;
+  /** What it was aborted with. */
+  reason: unknown = undefined;
+  #controller: AbortController | undefined;
+  #callbacks: (() => void)[] | undefined;
+
+  /** An AbortSignal that aborts with this Stop (made on first use, aborted if this is). */
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.aborted) this.#controller.abort(this.reason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** Aborts (once): its signal, if made, then its callbacks. */
+  abort(reason: unknown = new DOMException("This operation was aborted", "AbortError")): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.#controller?.abort(reason);
+    const list = this.#callbacks;
+    this.#callbacks = undefined;
+    if (list) { for (const f of list) f(); }
+  }
+
+  /** {@linkcode onAbort} on this Stop. */
+  onAbort(callback: () => void): () => void {
+    if (this.aborted) return nothing;
+    // `[callback]`, not `[]` then push: an array grown by a push reserves room for 17.
+    if (this.#callbacks) this.#callbacks.push(callback);
+    else this.#callbacks = [callback];
+    const own = this.#callbacks;
+    return () => {
+      const i = own.indexOf(callback);
+      if (i !== -1) own.splice(i, 1);
+    };
+  }
+}
+
+/** Where {@linkcode StopOptions} keep their {@linkcode Stop}. */
+const STOP: unique symbol = Symbol("switchboard.stop");
+
+/**
+ * Receive options (`ReceiveOptions`) whose `signal` is made only when a layer reads it: the
+ * built-in layers' mailboxes take the {@linkcode Stop} through {@linkcode stopOf} instead. The
+ * getter is on the prototype (one shape for every instance); `signal` is not an own property, so
+ * a layer that copies the options with a spread loses it (read `options.signal` instead).
+ */
+export class StopOptions {
+  readonly [STOP]: Stop;
+  constructor(stop: Stop) {
+    this[STOP] = stop;
+  }
+  /** The Stop's AbortSignal (made now if it was not yet). */
+  get signal(): AbortSignal {
+    return this[STOP].signal;
+  }
+}
+
+/**
+ * What aborts a wait with these receive options: the {@linkcode Stop} of {@linkcode StopOptions}
+ * (its signal is not made), else `options.signal`.
+ */
+export function stopOf(
+  options: { readonly signal?: AbortSignal } | undefined,
+): AbortSignal | Stop | undefined {
+  if (options instanceof StopOptions) return options[STOP];
+  return options?.signal;
+}
+
 function fire(signal: AbortSignal): void {
   const list = callbacks.get(signal);
   if (!list) return;
@@ -43,8 +123,12 @@ export class DirectAbortController extends AbortController {
  * that unregisters it; call it when the wait ends another way. With no signal, does nothing.
  * (An array, not a Set: there is usually one wait per signal, and idle connections keep theirs.)
  */
-export function onAbort(signal: AbortSignal | undefined, callback: () => void): () => void {
+export function onAbort(
+  signal: AbortSignal | Stop | undefined,
+  callback: () => void,
+): () => void {
   if (!signal) return nothing;
+  if (signal instanceof Stop) return signal.onAbort(callback);
   let list = callbacks.get(signal);
   if (!list) {
     // `[callback]`, not `[]` then push: an array grown by a push reserves room for 17.

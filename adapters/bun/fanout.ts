@@ -326,6 +326,12 @@ export class BunFanout implements LocalFanout, MembershipSink {
       }
     }
     if (server === undefined) return undefined; // every native member was pruned
+    if (readAll && excluded) {
+      // Not sent this message, but a later one reaches it: its bytes count in the group's bound.
+      const buffered = excluded.ws.getBufferedAmount();
+      if (buffered > maxBuffered) maxBuffered = buffered;
+      if (excluded.mode.maxBufferedBytes < minLimit) minLimit = excluded.mode.maxBufferedBytes;
+    }
     if (readAll) {
       group.checkedAt = this.queued;
       group.maxBuffered = maxBuffered;

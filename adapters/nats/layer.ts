@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { stopOf } from "../../src/abort.ts";
 import { MemberSet } from "../../src/layers/member_set.ts";
 import {
   assertChannelName,
@@ -402,7 +403,8 @@ export class NatsChannelLayer implements ChannelLayer, HistoryCapability {
     try {
       this.#assertOpen();
       assertChannelName(channel);
-      if (options.signal?.aborted) throw options.signal.reason;
+      const stop = stopOf(options); // the loop's Stop: its signal is not made
+      if (stop?.aborted) throw stop.reason;
       if (!this.#subs.has(channelSubject(this.prefix, channel))) {
         return this.listen(channel).then(() => this.#mailboxes.receive(channel, options));
       }

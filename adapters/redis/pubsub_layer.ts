@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { stopOf } from "../../src/abort.ts";
 import { MemberSet } from "../../src/layers/member_set.ts";
 import {
   assertChannelName,
@@ -354,7 +355,8 @@ export class RedisPubSubChannelLayer implements ChannelLayer, HistoryCapability 
     try {
       this.#s.assertOpen();
       assertChannelName(channel);
-      if (options.signal?.aborted) throw options.signal.reason;
+      const stop = stopOf(options); // the loop's Stop: its signal is not made
+      if (stop?.aborted) throw stop.reason;
       const key = this.#channelKey(channel);
       const shard = this.#shardOf(nonLocalName(channel));
       if (shard.sub.needs(key)) {

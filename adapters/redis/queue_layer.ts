@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { stopOf } from "../../src/abort.ts";
 import {
   assertChannelName,
   assertGroupName,
@@ -418,7 +419,8 @@ export class RedisQueueChannelLayer implements ChannelLayer, HistoryCapability {
     this.#s.assertOpen();
     assertChannelName(channel);
     this.#s.assertOwn(channel, "receive()");
-    if (options.signal?.aborted) throw options.signal.reason;
+    const stop = stopOf(options); // the loop's Stop: its signal is not made
+    if (stop?.aborted) throw stop.reason;
     const reader = this.#shardOf(channel).reader;
     if (!reader.running) await reader.ensure();
     return await this.#s.mailboxes.receive(channel, options);

@@ -6,7 +6,7 @@
  * @module
  */
 import { clock } from "../clock.ts";
-import { DirectAbortController } from "../abort.ts";
+import { DirectAbortController, Stop, StopOptions } from "../abort.ts";
 import type { BroadcastOptions, Consumer, ConsumerClass } from "../consumer/consumer.ts";
 import { ClosedError, LayerUnavailableError } from "../errors.ts";
 import type { ChannelLayer, JsonValue, LayerMessage, ReceiveOptions } from "../layers/layer.ts";
@@ -64,7 +64,8 @@ export class LayerLoop implements PumpTarget {
   /** The queue of layer messages and scheduled tasks, made at the first one. */
   #queue: SerialQueue | undefined;
   #pending = 0;
-  readonly #abort = new DirectAbortController();
+  /** Aborted when the connection closes (no AbortSignal unless a layer asks for one). */
+  readonly #abort = new Stop();
   /**
    * Groups to join (the class's, then those whose join failed while the layer was away); made
    * only when there are some.
@@ -311,10 +312,10 @@ export class LayerLoop implements PumpTarget {
     const layer = this.#layer!;
     if (layer.receiveNow) {
       const pumped = layer as ChannelLayer & Required<Pick<ChannelLayer, "receiveNow">>;
-      new ReceivePump(pumped, this.#channelName, this.#abort.signal, this);
+      new ReceivePump(pumped, this.#channelName, this.#abort, this);
       return;
     }
-    this.#options = { signal: this.#abort.signal }; // one object for every wait
+    this.#options = new StopOptions(this.#abort); // one object for every wait
     this.#onMessage = this.#received.bind(this); // bound: no closure context kept
     this.#onFailure = this.receiveFailed.bind(this);
     this.#next();
@@ -323,7 +324,7 @@ export class LayerLoop implements PumpTarget {
   /** The next wait, unless the loop was stopped. */
   #next(): void {
     const options = this.#options!;
-    if (options.signal!.aborted) return this.receiveEnded();
+    if (this.#abort.aborted) return this.receiveEnded();
     let message: Promise<LayerMessage>;
     try {
       message = this.#layer!.receive(this.#channelName, options);
@@ -355,7 +356,7 @@ export class LayerLoop implements PumpTarget {
   /** A wait failed: the loop ends, and closes the connection unless it was stopped. */
   receiveFailed(error: unknown): void {
     try {
-      if (!this.#abort.signal.aborted && !(error instanceof ClosedError)) {
+      if (!this.#abort.aborted && !(error instanceof ClosedError)) {
         getLogger().error(`${this.host.cls.name}: layer receive failed; closing`, { error });
         this.host.close(CloseCode.internalError, "Channel layer failure");
       }

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { type Stop, StopOptions } from "../abort.ts";
 import type { ChannelLayer, LayerMessage, ReceiveSink } from "../layers/layer.ts";
 import { getLogger } from "../logger.ts";
 import { GROUP_TYPE } from "../layers/messages.ts";
@@ -28,7 +29,7 @@ export interface PumpTarget {
 type Early = { ok: true; message: LayerMessage } | { ok: false; reason: unknown };
 
 /**
- * Receives from `channel` until `signal` aborts or a receive fails, then tells its target, once
+ * Receives from `channel` until `stop` aborts or a receive fails, then tells its target, once
  * (`receiveFailed` or `receiveEnded`). An abort while parked ends the wait at once: the layer's
  * mailboxes reject the parked sink with the signal's reason. Nothing but the layer (the parked
  * sink) or a pending wait holds the pump: an idle connection keeps it and one options object.
@@ -36,7 +37,8 @@ type Early = { ok: true; message: LayerMessage } | { ok: false; reason: unknown 
 export class ReceivePump implements ReceiveSink {
   readonly #layer: ChannelLayer & Required<Pick<ChannelLayer, "receiveNow">>;
   readonly #channel: string;
-  readonly #options: { signal: AbortSignal };
+  readonly #stop: Stop;
+  readonly #options: StopOptions;
   readonly #target: PumpTarget;
   /** True from handing the sink to `receiveNow` until the layer settles it (or answered at once). */
   #parked = false;
@@ -49,12 +51,13 @@ export class ReceivePump implements ReceiveSink {
   constructor(
     layer: ChannelLayer & Required<Pick<ChannelLayer, "receiveNow">>,
     channel: string,
-    signal: AbortSignal,
+    stop: Stop,
     target: PumpTarget,
   ) {
     this.#layer = layer;
     this.#channel = channel;
-    this.#options = { signal }; // one object for every wait
+    this.#stop = stop;
+    this.#options = new StopOptions(stop); // one object for every wait
     this.#target = target;
     this.#run();
   }
@@ -108,10 +111,10 @@ export class ReceivePump implements ReceiveSink {
   /** Takes what is waiting, until the sink is parked, the queue is full or the signal aborted. */
   #run(): void {
     if (this.#ended) return;
-    const signal = this.#options.signal;
+    const stop = this.#stop;
     this.#running = true;
     try {
-      while (!signal.aborted) {
+      while (!stop.aborted) {
         this.#parked = true;
         let got = this.#layer.receiveNow(this.#channel, this, this.#options);
         if (got === undefined) {

@@ -10,7 +10,7 @@
  * @module
  */
 import { clock } from "../clock.ts";
-import { onAbort } from "../abort.ts";
+import { onAbort, type Stop, stopOf } from "../abort.ts";
 import { ClosedError } from "../errors.ts";
 import type { LayerMessage, ReceiveOptions, ReceiveSink } from "./layer.ts";
 import { getLogger } from "../logger.ts";
@@ -59,7 +59,7 @@ export class Mailboxes {
   #boxes = new Map<string, Mailbox>();
   #live = new Set<string>();
   /** The signal each channel's receiver passes, watched for a release (see `receive`). */
-  #receivers = new Map<string, AbortSignal>();
+  #receivers = new Map<string, AbortSignal | Stop>();
   /**
    * Channels released for good, with when to forget them (epoch ms): a message that reaches one
    * later (a group send racing the member's last discard) is dropped instead of parking a new
@@ -250,7 +250,7 @@ export class Mailboxes {
    */
   receive(channel: string, options: ReceiveOptions = {}): Promise<LayerMessage> {
     if (this.#closed) return Promise.reject(new ClosedError(`${this.#label} is closed`));
-    const { signal } = options;
+    const signal = stopOf(options);
     if (signal?.aborted) {
       if (signal.reason instanceof ClosedError) this.release(channel);
       return Promise.reject(signal.reason);
@@ -277,7 +277,7 @@ export class Mailboxes {
     options: ReceiveOptions = {},
     check?: (channel: string) => void,
   ): LayerMessage | undefined | null {
-    const { signal } = options;
+    const signal = stopOf(options);
     if (this.#closed || signal?.aborted) return null;
     const found = this.#boxes.get(channel);
     if (check && !found?.live) {
@@ -295,7 +295,7 @@ export class Mailboxes {
   }
 
   /** The box of a receiver of `channel` (`found`, if known), live, its signal watched. */
-  #open(channel: string, signal: AbortSignal | undefined, found?: Mailbox): Mailbox {
+  #open(channel: string, signal: AbortSignal | Stop | undefined, found?: Mailbox): Mailbox {
     const box = found ?? this.#box(channel);
     if (signal && box.watched !== signal) {
       if (this.#receivers.get(channel) !== signal) this.#watch(channel, signal);
@@ -332,7 +332,7 @@ export class Mailboxes {
    * aborted with a {@linkcode ClosedError}, releases the channel even when no wait was pending
    * (the loop was handling a message when its connection closed).
    */
-  #watch(channel: string, signal: AbortSignal): void {
+  #watch(channel: string, signal: AbortSignal | Stop): void {
     this.#receivers.set(channel, signal);
     onAbort(signal, () => {
       this.#generation++;

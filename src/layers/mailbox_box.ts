@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { Stop } from "../abort.ts";
 import type { LayerMessage, ReceiveSink } from "./layer.ts";
 import { getLogger } from "../logger.ts";
 
@@ -19,7 +20,7 @@ export interface Waiter {
   /** Told the outcome: a `receive`'s promise, or the sink of a `receiveNow`. */
   sink: ReceiveSink;
   /** The receiver's signal: its channel's watcher (`#watch`) ends the wait when it aborts. */
-  signal: AbortSignal | undefined;
+  signal: AbortSignal | Stop | undefined;
 }
 
 /** Tells a waiter its message (`ok`) or why it ends; a sink that throws is logged, no more. */
@@ -51,7 +52,7 @@ export class Mailbox {
   /** True while the channel is in `#live` (so a receive need not look it up). */
   live = false;
   /** The signal last seen watched for this channel (so a receive need not look it up). */
-  watched: AbortSignal | undefined;
+  watched: AbortSignal | Stop | undefined;
   /** Messages queued. */
   get size(): number {
     return this.queue.length - this.head;

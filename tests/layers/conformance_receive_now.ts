@@ -15,6 +15,7 @@ import {
   type ReceiveSink,
 } from "../../src/layers/kit.ts";
 import { memoryLogger, setLogger } from "../../src/logger.ts";
+import { Stop, StopOptions } from "../../src/abort.ts";
 import {
   dropCounter,
   type LayerCapabilities,
@@ -22,6 +23,15 @@ import {
   receiveWithin,
 } from "./conformance.ts";
 import type { TestFn } from "./conformance_faults.ts";
+
+/** A Stop that counts how often its AbortSignal was asked for. */
+class CountingStop extends Stop {
+  signalReads = 0;
+  override get signal(): AbortSignal {
+    this.signalReads++;
+    return super.signal;
+  }
+}
 
 /** A sink that records what it is told and lets a test await it. */
 class RecordingSink implements ReceiveSink {
@@ -181,6 +191,30 @@ export function receiveNowCases(test: TestFn, caps: LayerCapabilities): void {
     assert.equal(layer.receiveNow(channel, sink, { signal: controller.signal }), null);
     await assert.rejects(layer.receive(channel, { signal: controller.signal }), ClosedError);
     assert.equal(sink.calls, 1);
+  });
+
+  test("a connection's Stop ends a parked sink and a receive, and no AbortSignal is made", async (h) => {
+    const layer = await h.make();
+    if (!hasReceiveNow(layer)) return;
+    const channel = await layer.newChannel();
+    const stop = new CountingStop();
+    const options = new StopOptions(stop);
+    const sink = new RecordingSink();
+    assert.equal(layer.receiveNow(channel, sink, options), undefined);
+    await layer.send(channel, { type: "one" });
+    await sink.settled(1);
+    assert.equal(layer.receiveNow(channel, sink, options), undefined);
+    const reason = new ClosedError("connection closed");
+    stop.abort(reason);
+    await sink.settled(2);
+    assert.deepEqual([sink.messages, sink.reasons], [[{ type: "one" }], [reason]]);
+    assert.equal(layer.receiveNow(channel, sink, options), null);
+    await assert.rejects(layer.receive(channel, options), ClosedError);
+    assert.equal(
+      stop.signalReads,
+      0,
+      "the layer read options.signal (an idle connection keeps it)",
+    );
   });
 
   test("closing the layer rejects a parked sink with ClosedError", async (h) => {

@@ -9,6 +9,7 @@
  *     bun --tsconfig-override=bun.tsconfig.json run tests/runtime/bun_fanout.mjs
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { connect } from "node:net";
 import process from "node:process";
 import { z } from "zod";
@@ -73,8 +74,28 @@ class QuietRoom extends Room {
   static sendCompletion = false;
 }
 
+/** Shouts to the group without being a member of it. */
+class Outsider extends Room {
+  async postAuthentication() {
+    await this.sendMessage(Joined.create({ ok: true }));
+  }
+}
+
 function makeApp(options = {}) {
-  return new App(options).ws("/plain", Room).ws("/camel", CamelRoom).ws("/quiet", QuietRoom);
+  return new App(options).ws("/plain", Room).ws("/camel", CamelRoom).ws("/quiet", QuietRoom)
+    .ws("/outsider", Outsider);
+}
+
+/** A masked client text frame (payload under 64 KiB), for a raw socket. */
+function maskedText(text) {
+  const payload = Buffer.from(text);
+  const len = payload.length;
+  const header = len < 126
+    ? Buffer.from([0x81, 0x80 | len])
+    : Buffer.from([0x81, 0x80 | 126, len >> 8, len & 255]);
+  const mask = Buffer.from([1, 2, 3, 4]);
+  for (let i = 0; i < len; i++) payload[i] ^= mask[i % 4];
+  return Buffer.concat([header, mask, payload]);
 }
 
 /** A Bun WebSocket client that records every text frame. */
@@ -392,6 +413,41 @@ for (const [big, limit, count] of [[60_000, 64 * 1024, 300], [4_000, 1024 * 1024
     }
   });
 }
+
+// Found by review: the sender excluded from its own message was left out of the bound of what
+// the members hold, so a group whose only member had sent one such message was never read again.
+test("a member that excluded itself from its own message still gets the slow-client policy", async () => {
+  const run = async (nativeFanout) => {
+    const layer = new InMemoryChannelLayer({ capacity: 10_000 });
+    layers.register(LAYER, layer);
+    const server = await serve(makeApp({ maxBufferedBytes: 64 * 1024 }), {
+      nativeFanout,
+      closeTimeout: 500,
+    });
+    try {
+      const outsider = await client(server.url + "/outsider");
+      const slow = await stalled(server.port, "/plain"); // the group's only member
+      const slowClosed = new Promise((r) => slow.on("close", r));
+      const mine = { action: "shout", payload: { text: "mine", exclude: true, big: 0 } };
+      slow.write(maskedText(JSON.stringify(mine)));
+      for (let i = 0; i < 300; i++) {
+        const payload = { text: `${i}`, exclude: false, big: 60_000 };
+        outsider.ws.send(JSON.stringify({ action: "shout", payload }));
+      }
+      await outsider.until((f) => f.length === 300, "every shout handled");
+      const open = server.handler.app.connectionCount;
+      slow.destroy();
+      await slowClosed;
+      return open;
+    } finally {
+      await server.close({ closeLayers: false });
+      layers.unregister(LAYER);
+      await layer.close();
+    }
+  };
+  assert.equal(await run(false), 1, "the loop closed the slow member");
+  assert.equal(await run(true), 1, "native closed it too");
+});
 
 const counts = { passed: 0, failed: 0, ignored: 0 };
 for (const c of cases) {
