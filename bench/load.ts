@@ -381,7 +381,7 @@ async function fanout() {
 }
 
 async function mem(): Promise<
-  { rss: number; heapUsed: number; heapTotal?: number; connections: number }
+  { rss: number; heapUsed: number; heapTotal?: number; external?: number; connections: number }
 > {
   const r = await fetch(args["mem-url"]);
   return await r.json();
@@ -408,6 +408,7 @@ async function idle() {
     rssPerConn: (after.rss - before.rss) / conns,
     heapPerConn: (after.heapUsed - before.heapUsed) / conns,
     heapTotalPerConn: ((after.heapTotal ?? NaN) - (before.heapTotal ?? NaN)) / conns,
+    externalPerConn: ((after.external ?? NaN) - (before.external ?? NaN)) / conns,
     rssBefore: before.rss,
     rssAfter: after.rss,
     connectSeconds,

@@ -43,6 +43,7 @@ const http = createServer((req, res) => {
       rss: m.rss,
       heapUsed: m.heapUsed,
       heapTotal: m.heapTotal,
+      external: m.external,
       connections: sockets.size,
     }));
     return;

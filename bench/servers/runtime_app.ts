@@ -95,6 +95,7 @@ export function runtimeApp(): App {
         rss: m.rss,
         heapUsed: m.heapUsed,
         heapTotal: m.heapTotal,
+        external: m.external,
         connections: app.connectionCount,
       });
     });
