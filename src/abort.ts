@@ -27,7 +27,10 @@ export class Stop {
   /** What it was aborted with. */
   reason: unknown = undefined;
   #controller: AbortController | undefined;
-  #callbacks: (() => void)[] | undefined;
+  // The first listener in a field of its own (an idle connection's Stop has one: its mailbox's
+  // watch), the others in an array made for the second.
+  #first: StopListener | undefined;
+  #more: StopListener[] | undefined;
 
   /** An AbortSignal that aborts with this Stop (made on first use, aborted if this is). */
   get signal(): AbortSignal {
@@ -38,29 +41,44 @@ export class Stop {
     return this.#controller.signal;
   }
 
-  /** Aborts (once): its signal, if made, then its callbacks. */
+  /** Aborts (once): its signal, if made, then its listeners, in the order they came. */
   abort(reason: unknown = new DOMException("This operation was aborted", "AbortError")): void {
     if (this.aborted) return;
     this.aborted = true;
     this.reason = reason;
     this.#controller?.abort(reason);
-    const list = this.#callbacks;
-    this.#callbacks = undefined;
-    if (list) { for (const f of list) f(); }
+    const first = this.#first;
+    const more = this.#more;
+    this.#first = this.#more = undefined;
+    if (first) tellStopped(first);
+    if (more) { for (const l of more) tellStopped(l); }
   }
 
-  /** {@linkcode onAbort} on this Stop. */
-  onAbort(callback: () => void): () => void {
+  /**
+   * Tells `listener` (a function, or an object's `stopped()`) once when this aborts; not at all
+   * if it already has. Returns the function that unregisters it.
+   */
+  listen(listener: StopListener): () => void {
     if (this.aborted) return nothing;
-    // `[callback]`, not `[]` then push: an array grown by a push reserves room for 17.
-    if (this.#callbacks) this.#callbacks.push(callback);
-    else this.#callbacks = [callback];
-    const own = this.#callbacks;
+    if (!this.#first) this.#first = listener;
+    else if (this.#more) this.#more.push(listener);
+    else this.#more = [listener];
     return () => {
-      const i = own.indexOf(callback);
-      if (i !== -1) own.splice(i, 1);
+      if (this.#first === listener) this.#first = undefined;
+      else if (this.#more) {
+        const i = this.#more.indexOf(listener);
+        if (i !== -1) this.#more.splice(i, 1);
+      }
     };
   }
+}
+
+/** What a {@linkcode Stop} tells when it aborts. */
+export type StopListener = (() => void) | { stopped(): void };
+
+function tellStopped(listener: StopListener): void {
+  if (typeof listener === "function") listener();
+  else listener.stopped();
 }
 
 /** Where {@linkcode StopOptions} keep their {@linkcode Stop}. */
@@ -128,7 +146,7 @@ export function onAbort(
   callback: () => void,
 ): () => void {
   if (!signal) return nothing;
-  if (signal instanceof Stop) return signal.onAbort(callback);
+  if (signal instanceof Stop) return signal.listen(callback);
   let list = callbacks.get(signal);
   if (!list) {
     // `[callback]`, not `[]` then push: an array grown by a push reserves room for 17.

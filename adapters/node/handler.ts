@@ -35,7 +35,11 @@ class WsSocket implements ServerSocket {
   corked = false;
   /** In `corkedSockets` (uncorked early and corked again in one turn: listed once). */
   listed = false;
-  constructor(readonly ws: WebSocket) {}
+  /** The connection, once accepted. */
+  handle: ConnectionHandle | undefined;
+  /** The close code ws sent on a read error (its "close" event then says 1006). */
+  sentCode: number | undefined;
+  constructor(readonly ws: WebSocket, readonly wiring: Wiring, readonly limit: number) {}
   send(data: string): void {
     if (!this.corked) cork(this);
     this.ws.send(data);
@@ -53,6 +57,51 @@ class WsSocket implements ServerSocket {
   get bufferedAmount(): number {
     return this.ws.bufferedAmount;
   }
+}
+
+/** What the listeners of one handler's sockets share. */
+interface Wiring {
+  readonly heartbeat: Heartbeat<WebSocket>;
+  readonly sockets: Set<WebSocket>;
+}
+
+/** Where a wired `ws` socket keeps its {@linkcode WsSocket}. */
+const WIRED: unique symbol = Symbol("switchboard.wsSocket");
+type Wired = WebSocket & { [WIRED]: WsSocket };
+
+// The listeners of every socket: functions of the module, not closures per connection (four
+// closures and their context were about 0.3 KiB of each idle connection). `ws` calls them with
+// `this` set to the socket.
+
+function onAlive(this: WebSocket): void {
+  (this as Wired)[WIRED].wiring.heartbeat.seen(this);
+}
+
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  const socket = (this as Wired)[WIRED];
+  socket.wiring.heartbeat.seen(this);
+  deliverFrame(socket.handle!, isBinary ? toBytes(data) : rawText(data));
+}
+
+// ws sends its own close frame (1009 for an oversized frame) on a read error, then stops
+// reading, so its "close" event says 1006: the code it sent is what the connection closed with.
+function onError(this: WebSocket, error: Error & { code?: string }): void {
+  if (error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") {
+    const socket = (this as Wired)[WIRED];
+    socket.sentCode = 1009;
+    getLogger().warn(`Frame over ${socket.limit} bytes, closing with 1009`);
+  } else {
+    getLogger().debug("WebSocket error", { error });
+  }
+}
+
+function onClose(this: WebSocket, code: number, reason: Buffer): void {
+  const socket = (this as Wired)[WIRED];
+  socket.wiring.sockets.delete(this);
+  socket.wiring.heartbeat.delete(this);
+  const handle = socket.handle!;
+  if (code === 1006 && socket.sentCode !== undefined) void handle.closed(socket.sentCode, "");
+  else void handle.closed(code, reason.toString("utf8"));
 }
 
 /** The net socket under a `ws` socket (`ws` has no public cork; `_socket` is its own field). */
@@ -165,35 +214,20 @@ export function createNodeHandler(app: App, options: NodeHandlerOptions = {}): N
     return wss;
   }
 
+  const wiring: Wiring = { heartbeat, sockets };
+
   function wire(ws: WebSocket, accept: (socket: ServerSocket) => ConnectionHandle, limit: number) {
     sockets.add(ws);
     heartbeat.add(ws);
-    const handle = accept(new WsSocket(ws));
-    const markAlive = () => heartbeat.seen(ws);
-    ws.on("pong", markAlive);
-    ws.on("ping", markAlive);
-    ws.on("message", (data, isBinary) => {
-      markAlive();
-      deliverFrame(handle, isBinary ? toBytes(data) : rawText(data));
-    });
-    // ws sends its own close frame (1009 for an oversized frame) on a read error, then stops
-    // reading, so its "close" event says 1006: the code it sent is what the connection closed with.
-    let sentCode: number | undefined;
-    ws.on("error", (error: Error & { code?: string }) => {
-      if (error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") {
-        sentCode = 1009;
-        getLogger().warn(`Frame over ${limit} bytes, closing with 1009`);
-      } else {
-        getLogger().debug("WebSocket error", { error });
-      }
-    });
-    ws.on("close", (code, reason) => {
-      sockets.delete(ws);
-      heartbeat.delete(ws);
-      if (code === 1006 && sentCode !== undefined) void handle.closed(sentCode, "");
-      else void handle.closed(code, reason.toString("utf8"));
-    });
-    void handle.opened();
+    const socket = new WsSocket(ws, wiring, limit);
+    (ws as Wired)[WIRED] = socket;
+    socket.handle = accept(socket);
+    ws.on("pong", onAlive);
+    ws.on("ping", onAlive);
+    ws.on("message", onMessage);
+    ws.on("error", onError);
+    ws.on("close", onClose);
+    void socket.handle.opened();
   }
 
   return {

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { markKeptByRuntime } from "../connection/kept_request.ts";
 import { Connection, type ConnectionSettings } from "../connection/connection.ts";
 import type { ConsumerClass, ParamsOf } from "../consumer/consumer.ts";
 import { CloseCode } from "../protocol/close_codes.ts";
@@ -309,6 +310,8 @@ export class App {
       if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
         return this.handleHttp(request);
       }
+      // The runtime upgrader (Deno's) keeps the request after the upgrade.
+      if (this.#upgrader) markKeptByRuntime(request);
       // A promise callback, not an async function's frame: kept short-lived per upgrade.
       return this.upgrade(request).then((decision) => this.#completeUpgrade(request, decision));
     } catch (error) {

@@ -9,6 +9,20 @@
  * @module
  */
 
+/** Requests the runtime keeps after their upgrade (see {@linkcode markKeptByRuntime}). */
+const keptByRuntime = new WeakSet<Request>();
+
+/**
+ * Says that the runtime keeps `request` after the upgrade (Deno's `upgradeWebSocket` does), so its
+ * headers are read through a copy: iterating a Headers caches a sorted list on it, which would
+ * stay with every idle connection. A request the adapter drops after the upgrade (Node's, Bun's)
+ * is read as it is: the copy (about 17 KB of garbage per connect on Deno, more with undici) would
+ * only grow the young generation during a connect burst.
+ */
+export function markKeptByRuntime(request: Request): void {
+  keptByRuntime.add(request);
+}
+
 /** An upgrade request's URL, method and headers, and the `Request` rebuilt from them on demand. */
 export class KeptRequest {
   readonly #url: string;
@@ -21,11 +35,11 @@ export class KeptRequest {
   constructor(request: Request) {
     this.#url = request.url;
     this.#method = request.method;
-    // Read through a copy (with no signal tied to the original's): iterating a Headers caches a
-    // sorted list on it, and a runtime that keeps the original Request (Deno does) would keep
-    // that cache with every idle connection.
+    // A request the runtime keeps is read through a copy (with no signal tied to the original's):
+    // see markKeptByRuntime.
+    const source = keptByRuntime.has(request) ? new Request(request, { signal: null }) : request;
     const lines: string[] = [];
-    for (const [name, value] of new Request(request, { signal: null }).headers) {
+    for (const [name, value] of source.headers) {
       lines.push(`${name}:${value}`);
     }
     this.#headers = lines.join("\n");

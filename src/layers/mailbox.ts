@@ -10,7 +10,7 @@
  * @module
  */
 import { clock } from "../clock.ts";
-import { onAbort, type Stop, stopOf } from "../abort.ts";
+import { onAbort, Stop, stopOf } from "../abort.ts";
 import { ClosedError } from "../errors.ts";
 import type { LayerMessage, ReceiveOptions, ReceiveSink } from "./layer.ts";
 import { getLogger } from "../logger.ts";
@@ -334,23 +334,33 @@ export class Mailboxes {
    */
   #watch(channel: string, signal: AbortSignal | Stop): void {
     this.#receivers.set(channel, signal);
-    onAbort(signal, () => {
-      this.#generation++;
-      const box = this.#boxes.get(channel);
-      const ended = box?.waiters.filter((w) => w.signal === signal) ?? [];
-      if (box && ended.length) {
-        box.waiters = box.waiters.filter((w) => w.signal !== signal);
-        if (box.waiters.length === 0) {
-          this.#live.delete(channel);
-          box.live = false;
-        }
-        this.#forget(channel, box);
+    const watch = new Watch(this, channel, signal);
+    // A Stop (a connection's receive loop) takes the object itself: no closure per channel.
+    if (signal instanceof Stop) signal.listen(watch);
+    else onAbort(signal, () => watch.stopped());
+  }
+
+  /**
+   * The signal `channel`'s receiver passed has aborted: its waits end with the signal's reason,
+   * and a `ClosedError` releases the channel. The mailboxes' own watch of each receiver's signal
+   * calls it; a layer has no need to.
+   */
+  receiverStopped(channel: string, signal: AbortSignal | Stop): void {
+    this.#generation++;
+    const box = this.#boxes.get(channel);
+    const ended = box?.waiters.filter((w) => w.signal === signal) ?? [];
+    if (box && ended.length) {
+      box.waiters = box.waiters.filter((w) => w.signal !== signal);
+      if (box.waiters.length === 0) {
+        this.#live.delete(channel);
+        box.live = false;
       }
-      const current = this.#receivers.get(channel) === signal;
-      if (current) this.#receivers.delete(channel);
-      if ((current || ended.length) && signal.reason instanceof ClosedError) this.release(channel);
-      for (const w of ended) tell(this.#label, w, false, signal.reason);
-    });
+      this.#forget(channel, box);
+    }
+    const current = this.#receivers.get(channel) === signal;
+    if (current) this.#receivers.delete(channel);
+    if ((current || ended.length) && signal.reason instanceof ClosedError) this.release(channel);
+    for (const w of ended) tell(this.#label, w, false, signal.reason);
   }
 
   /**
@@ -413,5 +423,17 @@ export class Mailboxes {
     this.#live.clear();
     this.#receivers.clear();
     this.#released.clear();
+  }
+}
+
+/** One channel's watch of its receiver's signal: three fields, where a closure kept a context. */
+class Watch {
+  constructor(
+    readonly mailboxes: Mailboxes,
+    readonly channel: string,
+    readonly signal: AbortSignal | Stop,
+  ) {}
+  stopped(): void {
+    this.mailboxes.receiverStopped(this.channel, this.signal);
   }
 }

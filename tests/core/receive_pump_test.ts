@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { InMemoryChannelLayer } from "../../adapters/memory/mod.ts";
 import { type PumpTarget, ReceivePump } from "../../src/connection/receive_pump.ts";
 import { ClosedError } from "../../src/errors.ts";
+import { Stop } from "../../src/abort.ts";
 import { EVENT_TYPE, GROUP_TYPE, TOPIC_TYPE } from "../../src/layers/messages.ts";
 import type {
   ChannelLayer,
@@ -100,8 +101,8 @@ Deno.test("receive pump: waiting messages are taken at once, later ones pushed i
   const channel = await layer.newChannel();
   for (let i = 0; i < 3; i++) await layer.send(channel, { type: "m", i });
   const { got, failures, target, done, state } = recorder();
-  const controller = new AbortController();
-  new ReceivePump(layer, channel, controller.signal, target);
+  const controller = new Stop();
+  new ReceivePump(layer, channel, controller, target);
   assert.deepEqual(got.map((m) => m.i), [0, 1, 2], "taken in the constructor");
   await layer.send(channel, { type: "m", i: 3 });
   assert.deepEqual(got.map((m) => m.i), [0, 1, 2, 3], "handled by the send that brought it");
@@ -121,8 +122,8 @@ Deno.test("receive pump: past the gate it stops taking until the handling settle
   for (let i = 0; i < 5; i++) await layer.send(channel, { type: "m", i });
   const held = deferred();
   const { got, target, done, state } = recorder((i) => i === 1 ? held.promise : undefined);
-  const controller = new AbortController();
-  new ReceivePump(layer, channel, controller.signal, target);
+  const controller = new Stop();
+  new ReceivePump(layer, channel, controller, target);
   assert.deepEqual(got.map((m) => m.i), [0, 1], "stopped at the full queue");
   await layer.send(channel, { type: "m", i: 5 });
   assert.equal(got.length, 2, "nothing pushed while the queue is full");
@@ -142,8 +143,8 @@ Deno.test("receive pump: an abort while the queue is full ends it once the handl
   await layer.send(channel, { type: "m", i: 0 });
   const held = deferred();
   const { got, failures, target, done, state } = recorder(() => held.promise);
-  const controller = new AbortController();
-  new ReceivePump(layer, channel, controller.signal, target);
+  const controller = new Stop();
+  new ReceivePump(layer, channel, controller, target);
   let ended = false;
   void done.then(() => ended = true);
   controller.abort(new ClosedError("connection closed"));
@@ -162,8 +163,8 @@ Deno.test("receive pump: an abort while parked, or the layer closing, ends it at
   const layer = new InMemoryChannelLayer();
   const channel = await layer.newChannel();
   const { failures, target, done, state } = recorder();
-  const controller = new AbortController();
-  new ReceivePump(layer, channel, controller.signal, target);
+  const controller = new Stop();
+  new ReceivePump(layer, channel, controller, target);
   const reason = new Error("plain abort");
   controller.abort(reason);
   await within(done, "done after an abort while parked");
@@ -172,7 +173,7 @@ Deno.test("receive pump: an abort while parked, or the layer closing, ends it at
 
   const other = await layer.newChannel();
   const second = recorder();
-  new ReceivePump(layer, other, new AbortController().signal, second.target);
+  new ReceivePump(layer, other, new Stop(), second.target);
   await layer.close();
   await within(second.done, "done after the layer closed");
   assert.equal(second.failures.length, 1);
@@ -184,8 +185,8 @@ Deno.test("receive pump: a layer that answers null is awaited with receive, neve
   const layer = wrap(inner, () => null);
   const channel = await layer.newChannel();
   const { got, target, done, state } = recorder();
-  const controller = new AbortController();
-  new ReceivePump(layer, channel, controller.signal, target);
+  const controller = new Stop();
+  new ReceivePump(layer, channel, controller, target);
   assert.equal(layer.calls, 1, "one receiveNow, then a receive");
   for (let i = 0; i < 3; i++) await layer.send(channel, { type: "m", i });
   await within(
@@ -217,8 +218,8 @@ Deno.test("receive pump: a sink settled before receiveNow returned is handled on
   });
   const channel = await layer.newChannel();
   const { got, target, done, state } = recorder();
-  const controller = new AbortController();
-  new ReceivePump(layer, channel, controller.signal, target);
+  const controller = new Stop();
+  new ReceivePump(layer, channel, controller, target);
   assert.deepEqual(got, [{ type: "early" }]);
   await layer.send(channel, { type: "next" });
   await layer.send(channel, { type: "last" });
@@ -235,7 +236,7 @@ Deno.test("receive pump: a failing receive tells the target once and ends", asyn
   const layer = wrap(inner, () => null, () => Promise.reject(failure));
   const channel = await layer.newChannel();
   const { failures, target, done, state } = recorder();
-  new ReceivePump(layer, channel, new AbortController().signal, target);
+  new ReceivePump(layer, channel, new Stop(), target);
   await within(done, "done after the failure");
   assert.equal(state.ends, 1, "told once");
   assert.deepEqual(failures, [failure]);
@@ -246,8 +247,8 @@ Deno.test("receive pump: a pushed group relay is handled inside the send, an eve
   const layer = new InMemoryChannelLayer();
   const channel = await layer.newChannel();
   const { got, target, done } = recorder();
-  const controller = new AbortController();
-  new ReceivePump(layer, channel, controller.signal, target);
+  const controller = new Stop();
+  new ReceivePump(layer, channel, controller, target);
   // The memory layer delivers inside the send call, before its promise is made.
   const relay = layer.send(channel, { type: GROUP_TYPE, i: 0 });
   assert.deepEqual(got.map((m) => m.i), [0], "a relay (no user code) is written at once");
