@@ -121,8 +121,11 @@ export function createBunHandler(app: App, options: BunHandlerOptions = {}): Bun
   const websocket: BunWebSocketHandler<BunSocketData> = {
     open(ws) {
       const data = ws.data;
+      const decision = data.decision!;
+      // Not kept with the socket: the decision holds its closures and what they hold.
+      data.decision = undefined;
       if (closing) {
-        data.decision.cancel();
+        decision.cancel();
         ws.close(1001, "Server shutting down");
         return;
       }
@@ -130,7 +133,7 @@ export function createBunHandler(app: App, options: BunHandlerOptions = {}): Bun
       data.socket = socket;
       sockets.add(socket);
       heartbeat.add(socket);
-      const handle = data.handle = data.decision.accept(socket);
+      const handle = data.handle = decision.accept(socket);
       void handle.opened();
     },
     message(ws, message) {

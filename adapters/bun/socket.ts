@@ -58,8 +58,8 @@ export interface BunSocketState {
 
 /** The per-socket data of an upgrade (`server.upgrade(request, { data })`). */
 export interface BunSocketData extends BunSocketState {
-  /** The accepted decision, until the socket opens. */
-  decision: UpgradeDecision & { accepted: true };
+  /** The accepted decision, until the socket opens (then undefined). */
+  decision: (UpgradeDecision & { accepted: true }) | undefined;
   /** The server that upgraded it. */
   server: BunServerLike;
   /** The socket's fan-out mode. */

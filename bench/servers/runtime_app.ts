@@ -3,7 +3,8 @@
  * same consumers as bench/servers/switchboard.ts — `/ws/echo` (`say` validated by zod, a typed
  * `said` back), `/ws/room` (joins group `room`), `/ws/sender` (a `shout` broadcast to the room with
  * `broadcastMessage` on the in-memory layer), `/ws/idle` (an ordinary consumer, nothing else) and
- * `GET /mem` (`{rss, heapUsed, heapTotal, connections}` after a GC: run with `--expose-gc`).
+ * `GET /mem` (`{rss, heapUsed, heapTotal, external, connections}` after a GC: run Node with
+ * `--expose-gc`; Bun's `Bun.gc(true)` needs no flag).
  *
  * @module
  */
@@ -90,6 +91,7 @@ export function runtimeApp(): App {
     .ws("/ws/idle", IdleConsumer)
     .get("/mem", () => {
       (globalThis as { gc?: () => void }).gc?.();
+      (globalThis as { Bun?: { gc(sync: boolean): void } }).Bun?.gc(true);
       const m = process.memoryUsage();
       return Response.json({
         rss: m.rss,
