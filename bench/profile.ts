@@ -1,5 +1,5 @@
 /**
- * `deno run -A bench/profile.ts <echo|fanout> [seconds]` — CPU profile of the Switchboard server
+ * `[WINDOW=32] deno run -A bench/profile.ts <echo|fanout> [seconds]` — CPU profile of the Switchboard server
  * under the benchmark load: the server runs with V8's sampling profiler
  * (`--v8-flags=--prof`), the load generator drives it, and `node --prof-process` turns the log
  * into bench/out/<mode>.prof.txt (flat and bottom-up profiles). The top of the flat profile is
@@ -42,7 +42,7 @@ try {
       "recv-urls": `${base}/ws/room`,
       "send-url": `${base}/ws/sender`,
       receivers: 1000,
-      window: 4,
+      window: Number(Deno.env.get("WINDOW") ?? 4),
       warmup: 500,
       duration: seconds * 1000,
     }, [server]);
