@@ -19,7 +19,7 @@ import type { AnyMessage } from "../protocol/message.ts";
 import type { ConnectionObserver } from "../observe/hooks.ts";
 import type { ServerSocket } from "../runtime/socket.ts";
 import type { Outbox } from "./outbox.ts";
-import { DONE, SerialQueue, withFinally } from "./serial_queue.ts";
+import { DONE, SerialQueue } from "./serial_queue.ts";
 import { type PumpTarget, ReceivePump } from "./receive_pump.ts";
 import type { StreamHooks } from "./recovery.ts";
 import { sendToGroup } from "../layers/history.ts";
@@ -349,7 +349,7 @@ export class LayerLoop implements PumpTarget {
    */
   received(message: LayerMessage): Promise<void> | undefined {
     this.#pending++;
-    const handled = (this.#queue ??= new SerialQueue()).run(() => this.#handle(message));
+    const handled = (this.#queue ??= new SerialQueue()).runWith(handleQueued, this, message);
     return this.#pending >= this.maxPending ? handled : undefined;
   }
 
@@ -371,8 +371,27 @@ export class LayerLoop implements PumpTarget {
     this.#ended?.();
   }
 
-  /** Hands one layer message to the connection; `DONE` when that finished at once. */
-  #handle(message: LayerMessage): Promise<void> {
-    return withFinally(() => this.host.layerMessage(message), () => this.#pending--);
+  /**
+   * Hands one layer message to the connection; `DONE` when that finished at once. For the loop's
+   * queue only (through `handleQueued`): no closure is made unless the handling goes async.
+   */
+  handleQueued(message: LayerMessage): Promise<void> {
+    let done: Promise<void> | void;
+    try {
+      done = this.host.layerMessage(message);
+    } catch (error) {
+      this.#pending--;
+      throw error;
+    }
+    if (done === undefined || done === DONE) {
+      this.#pending--;
+      return DONE;
+    }
+    return done.finally(() => this.#pending--);
   }
+}
+
+/** The loop's queue task: a function of the module, so that no closure is made per message. */
+function handleQueued(loop: LayerLoop, message: LayerMessage): Promise<void> {
+  return loop.handleQueued(message);
 }

@@ -68,6 +68,23 @@ export class SerialQueue {
     return this.#chain(result);
   }
 
+  /**
+   * {@linkcode run} for `fn(owner, arg)`: with a function of a module, a caller that runs a task
+   * per message makes no closure for it while the queue is idle.
+   */
+  runWith<O, A>(fn: (owner: O, arg: A) => Promise<void> | void, owner: O, arg: A): Promise<void> {
+    if (!this.#idle) return this.push(() => fn(owner, arg));
+    let result: Promise<void> | void;
+    try {
+      result = fn(owner, arg);
+    } catch (error) {
+      logFailure(error);
+      return DONE;
+    }
+    if (result === DONE || result === undefined) return DONE;
+    return this.#chain(result);
+  }
+
   #chain(work: Promise<void>): Promise<void> {
     this.#idle = false;
     const settled = () => {

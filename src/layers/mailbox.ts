@@ -224,7 +224,12 @@ export class Mailboxes {
     if (!box && this.#released.has(channel)) return "closed";
     if (deadline <= now) return "expired";
     if (!box) this.#boxes.set(channel, box = new Mailbox());
-    const waiter = box.waiters.length ? box.waiters.shift() : undefined;
+    const waiters = box.waiters;
+    let waiter: Waiter | undefined;
+    if (waiters === box.one) { // the usual: one receiver, in the box's own one-waiter array
+      waiter = waiters[0];
+      box.waiters = NO_WAITERS; // `one` is kept as it is, for the receiver's next wait
+    } else if (waiters.length) waiter = waiters.shift();
     if (waiter) {
       // The box stays (its receiver is about to wait again); the sweep forgets it if not.
       // Last: a sink may handle the message at once, and wait (or send) again from here.
@@ -260,7 +265,7 @@ export class Mailboxes {
     if (entry) return Promise.resolve(entry.message);
     let sink: ReceiveSink;
     const promise = new Promise<LayerMessage>((resolve, reject) => sink = { resolve, reject });
-    this.#park(channel, box, { sink: sink!, signal });
+    this.#park(channel, box, sink!, signal);
     return promise;
   }
 
@@ -290,7 +295,7 @@ export class Mailboxes {
     const box = this.#open(channel, signal, found);
     const entry = this.#take(channel, box);
     if (entry) return entry.message;
-    this.#park(channel, box, { sink, signal });
+    this.#park(channel, box, sink, signal);
     return undefined;
   }
 
@@ -319,10 +324,22 @@ export class Mailboxes {
    * Parks a waiter on an empty box. No abort listener per wait: the channel's watcher (`#watch`)
    * ends the waits of its signal.
    */
-  #park(channel: string, box: Mailbox, waiter: Waiter): void {
-    // `[waiter]` when alone (the usual case): an array grown by a push reserves room for 17.
-    if (box.waiters.length) box.waiters.push(waiter);
-    else box.waiters = [waiter];
+  #park(
+    channel: string,
+    box: Mailbox,
+    sink: ReceiveSink,
+    signal: AbortSignal | Stop | undefined,
+  ): void {
+    const one = box.one;
+    if (box.waiters.length === 0) {
+      // A receive loop parks the same sink with the same signal at every wait: its waiter and
+      // the array holding it are made once, not once per message.
+      if (one && one[0].sink === sink && one[0].signal === signal) box.waiters = one;
+      else box.waiters = box.one = [{ sink, signal }];
+    } else {
+      // Never grown in place: `one` holds one waiter only.
+      box.waiters = [...box.waiters, { sink, signal }];
+    }
     this.#onDemand?.(channel);
   }
 

@@ -49,6 +49,11 @@ export class Mailbox {
   head = 0;
   /** Receivers waiting, first come first served (never pushed to while empty: frozen). */
   waiters: Waiter[] = NO_WAITERS;
+  /**
+   * The array of the box's last single waiter, kept for its receiver's next wait (`waiters` is
+   * this array while that receiver waits; never grown in place).
+   */
+  one: Waiter[] | undefined;
   /** True while the channel is in `#live` (so a receive need not look it up). */
   live = false;
   /** The signal last seen watched for this channel (so a receive need not look it up). */
