@@ -32,8 +32,28 @@ export class SettingsError extends Error {
   }
 }
 
+/** Values {@linkcode withSettings} sets for this module only (`undefined`: unset). */
+const overrides = new Map<string, string | undefined>();
+
+/**
+ * Runs `fn` with these settings read as if they were in the environment, in this module only. For
+ * tests: `Deno.env` is the whole process's, and test files running in parallel read it (a
+ * `REDIS_URL` set by one test for a moment made another file's layers fail to start).
+ */
+export function withSettings<T>(values: Record<string, string | undefined>, fn: () => T): T {
+  const saved = new Map(overrides);
+  for (const [name, value] of Object.entries(values)) overrides.set(name, value);
+  try {
+    return fn();
+  } finally {
+    overrides.clear();
+    for (const [name, value] of saved) overrides.set(name, value);
+  }
+}
+
 function env(name: string): string | undefined {
   try {
+    if (overrides.has(name)) return overrides.get(name)?.trim() || undefined;
     return Deno.env.get(name)?.trim() || undefined;
   } catch {
     return undefined;

@@ -15,7 +15,15 @@ import { ClosedError } from "../errors.ts";
 import type { LayerMessage, ReceiveOptions, ReceiveSink } from "./layer.ts";
 import { getLogger } from "../logger.ts";
 import { localFanout } from "./local_fanout.ts";
-import { type Entry, Mailbox, NO_ENTRIES, NO_WAITERS, tell, type Waiter } from "./mailbox_box.ts";
+import {
+  type Entry,
+  Mailbox,
+  NO_ENTRIES,
+  NO_WAITERS,
+  tell,
+  type Waiter,
+  Watch,
+} from "./mailbox_box.ts";
 
 /** Why a message was dropped. */
 export type DropReason = "full" | "expired" | "invalid";
@@ -72,10 +80,8 @@ export class Mailboxes {
   #generation = 0;
 
   /**
-   * A number that changes whenever a receiver may have stopped waiting on an empty mailbox
-   * (something was offered to a mailbox, a wait ended, everything closed): while it stays the
-   * same, a channel found parked is still parked. Native fan-out keeps its check of a group's
-   * members for as long (local_fanout.ts, `stamp`).
+   * Changes whenever a receiver may have stopped waiting on an empty mailbox (an offer, an ended
+   * wait, a close): till then a parked channel stays parked (local_fanout.ts, `stamp`).
    */
   get generation(): number {
     return this.#generation;
@@ -440,17 +446,5 @@ export class Mailboxes {
     this.#live.clear();
     this.#receivers.clear();
     this.#released.clear();
-  }
-}
-
-/** One channel's watch of its receiver's signal: three fields, where a closure kept a context. */
-class Watch {
-  constructor(
-    readonly mailboxes: Mailboxes,
-    readonly channel: string,
-    readonly signal: AbortSignal | Stop,
-  ) {}
-  stopped(): void {
-    this.mailboxes.receiverStopped(this.channel, this.signal);
   }
 }

@@ -78,3 +78,21 @@ export class Mailbox {
     return this.queue[this.head];
   }
 }
+
+/**
+ * One channel's watch of its receiver's signal (Mailboxes' `#watch`): three fields, where a
+ * closure kept a context.
+ */
+export class Watch {
+  constructor(
+    readonly mailboxes: {
+      receiverStopped(channel: string, signal: AbortSignal | Stop): void;
+    },
+    readonly channel: string,
+    readonly signal: AbortSignal | Stop,
+  ) {}
+  /** The signal aborted. */
+  stopped(): void {
+    this.mailboxes.receiverStopped(this.channel, this.signal);
+  }
+}

@@ -10,7 +10,13 @@ import { InMemoryChannelLayer, InMemoryJobQueue } from "../../../adapters/memory
 import { RedisJobQueue, RedisPubSubChannelLayer } from "../../../adapters/redis/mod.ts";
 import { app, createApp } from "../app.ts";
 import { mountHealth } from "../health.ts";
-import { checkSettings, maxConnections, redisUrl, SettingsError } from "../settings.ts";
+import {
+  checkSettings,
+  maxConnections,
+  redisUrl,
+  SettingsError,
+  withSettings,
+} from "../settings.ts";
 import { hasRedisServer, RedisServer } from "../../../tests/helpers/redis_servers.ts";
 
 const ROOT = new URL("../../../", import.meta.url);
@@ -92,17 +98,14 @@ Deno.test({
 });
 
 Deno.test("REDIS_URL without a scheme: a SettingsError, and deno task dev exits at startup saying so", async () => {
-  const saved = Deno.env.get("REDIS_URL");
-  try {
-    Deno.env.set("REDIS_URL", "localhost:6379");
+  // withSettings, not Deno.env: other test files read the process's environment meanwhile.
+  withSettings({ REDIS_URL: "localhost:6379" }, () => {
     assert.throws(() => redisUrl(), SettingsError);
     assert.throws(() => redisUrl(), /REDIS_URL=redis:\/\/localhost:6379/);
-    Deno.env.set("REDIS_URL", "redis://127.0.0.1:6390/2");
+  });
+  withSettings({ REDIS_URL: "redis://127.0.0.1:6390/2" }, () => {
     assert.equal(redisUrl(), "redis://127.0.0.1:6390/2");
-  } finally {
-    if (saved === undefined) Deno.env.delete("REDIS_URL");
-    else Deno.env.set("REDIS_URL", saved);
-  }
+  });
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["task", "dev"],
     cwd: ROOT.pathname,
@@ -120,16 +123,16 @@ Deno.test("REDIS_URL without a scheme: a SettingsError, and deno task dev exits 
 });
 
 Deno.test("MAX_CONNECTIONS: default 10,000, a positive integer, checked at startup, the App's maxConnections", () => {
-  const saved = Deno.env.get("MAX_CONNECTIONS");
-  try {
-    Deno.env.delete("MAX_CONNECTIONS");
+  withSettings({ MAX_CONNECTIONS: undefined }, () => {
     assert.equal(maxConnections(), 10_000);
-    assert.equal(app.options.maxConnections, 10_000, "the tutorial app is capped by default");
-    Deno.env.set("MAX_CONNECTIONS", " 250 ");
+  });
+  assert.equal(app.options.maxConnections, 10_000, "the tutorial app is capped by default");
+  withSettings({ MAX_CONNECTIONS: " 250 " }, () => {
     assert.equal(maxConnections(), 250);
     assert.equal(createApp().options.maxConnections, 250);
-    for (const bad of ["0", "-3", "1.5", "ten", "1e400", "x".repeat(5000)]) {
-      Deno.env.set("MAX_CONNECTIONS", bad);
+  });
+  for (const bad of ["0", "-3", "1.5", "ten", "1e400", "x".repeat(5000)]) {
+    withSettings({ MAX_CONNECTIONS: bad }, () => {
       assert.throws(() => maxConnections(), SettingsError, bad.slice(0, 20));
       assert.throws(() => checkSettings(), /MAX_CONNECTIONS must be a positive integer/);
       const message = (() => {
@@ -140,9 +143,6 @@ Deno.test("MAX_CONNECTIONS: default 10,000, a positive integer, checked at start
         }
       })()!;
       assert.ok(message.length < 400, `bounded message (${message.length} chars)`);
-    }
-  } finally {
-    if (saved === undefined) Deno.env.delete("MAX_CONNECTIONS");
-    else Deno.env.set("MAX_CONNECTIONS", saved);
+    });
   }
 });

@@ -17,7 +17,7 @@ import { skipUnless } from "../../../testing/services.ts";
 import { app } from "../app.ts";
 import { Ping, Pong } from "../../../mod.ts";
 import { layerBackend } from "../layers.ts";
-import { checkSettings, natsServers, SettingsError } from "../settings.ts";
+import { checkSettings, natsServers, SettingsError, withSettings } from "../settings.ts";
 import { RoomChatConsumer } from "../room_chat/consumer.ts";
 import { RoomChatMessage, RoomNotificationMessage } from "../room_chat/messages.ts";
 import { ChatConsumer } from "../showcase/consumer.ts";
@@ -145,18 +145,16 @@ Deno.test({
 });
 
 Deno.test("NATS_URL: several servers are read; one without its scheme is a SettingsError", () => {
-  const saved = Deno.env.get("NATS_URL");
-  try {
-    Deno.env.set("NATS_URL", "nats://127.0.0.1:4222, tls://nats.example.com:4443");
+  // withSettings, not Deno.env: other test files read the process's environment meanwhile.
+  withSettings({ NATS_URL: "nats://127.0.0.1:4222, tls://nats.example.com:4443" }, () => {
     assert.deepEqual(natsServers(), ["nats://127.0.0.1:4222", "tls://nats.example.com:4443"]);
     assert.equal(layerBackend(), "nats");
-    Deno.env.set("NATS_URL", "127.0.0.1:4222");
+  });
+  withSettings({ NATS_URL: "127.0.0.1:4222" }, () => {
     assert.throws(() => natsServers(), SettingsError);
     assert.throws(() => checkSettings(), /NATS_URL=nats:\/\/127\.0\.0\.1:4222/);
-    Deno.env.set("NATS_URL", " , ");
+  });
+  withSettings({ NATS_URL: " , " }, () => {
     assert.throws(() => natsServers(), /names no server/);
-  } finally {
-    if (saved === undefined) Deno.env.delete("NATS_URL");
-    else Deno.env.set("NATS_URL", saved);
-  }
+  });
 });
