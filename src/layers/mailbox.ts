@@ -271,7 +271,7 @@ export class Mailboxes {
     if (entry) return Promise.resolve(entry.message);
     let sink: ReceiveSink;
     const promise = new Promise<LayerMessage>((resolve, reject) => sink = { resolve, reject });
-    this.#park(channel, box, sink!, signal);
+    this.#park(channel, box, sink!, signal, false);
     return promise;
   }
 
@@ -335,13 +335,15 @@ export class Mailboxes {
     box: Mailbox,
     sink: ReceiveSink,
     signal: AbortSignal | Stop | undefined,
+    keep = true,
   ): void {
     const one = box.one;
     if (box.waiters.length === 0) {
-      // A receive loop parks the same sink with the same signal at every wait: its waiter and
-      // the array holding it are made once, not once per message.
+      // A receive loop parks one sink and signal at every wait: its waiter is made once (not a
+      // `receive`'s one-off promise: kept, it would keep its message).
       if (one && one[0].sink === sink && one[0].signal === signal) box.waiters = one;
-      else box.waiters = box.one = [{ sink, signal }];
+      else if (keep) box.waiters = box.one = [{ sink, signal }];
+      else box.waiters = [{ sink, signal }];
     } else {
       // Never grown in place: `one` holds one waiter only.
       box.waiters = [...box.waiters, { sink, signal }];
@@ -363,14 +365,12 @@ export class Mailboxes {
     else onAbort(signal, () => watch.stopped());
   }
 
-  /**
-   * The signal `channel`'s receiver passed has aborted: its waits end with the signal's reason,
-   * and a `ClosedError` releases the channel. The mailboxes' own watch of each receiver's signal
-   * calls it; a layer has no need to.
-   */
+  /** `channel`'s receiver's signal aborted (its watch calls this): its waits end; a ClosedError
+   * releases it. */
   receiverStopped(channel: string, signal: AbortSignal | Stop): void {
     this.#generation++;
     const box = this.#boxes.get(channel);
+    if (box?.one?.[0].signal === signal) box.one = undefined; // that receiver is done
     const ended = box?.waiters.filter((w) => w.signal === signal) ?? [];
     if (box && ended.length) {
       box.waiters = box.waiters.filter((w) => w.signal !== signal);
