@@ -177,41 +177,22 @@ function connectRaw(url: string, onN: (n: number) => void): Promise<RawSocket> {
   });
 }
 
-async function connectMany(
+/**
+ * Opens `count` sockets over `urls` (round robin), 200 at a time, with `open(url, i)` (`connect`
+ * or `connectRaw` with the socket's callback); answers them in order.
+ */
+async function connectMany<S>(
   urls: string[],
   count: number,
-  onData: (i: number, data: string) => void,
-): Promise<WebSocket[]> {
-  const sockets: WebSocket[] = new Array(count);
-  const batch = 200;
-  for (let start = 0; start < count; start += batch) {
-    const end = Math.min(count, start + batch);
-    const part: Promise<void>[] = [];
-    for (let i = start; i < end; i++) {
-      part.push(
-        connect(urls[i % urls.length], (d) => onData(i, d)).then((ws) => {
-          sockets[i] = ws;
-        }),
-      );
-    }
-    await Promise.all(part);
-  }
-  return sockets;
-}
-
-/** As {@linkcode connectMany}, on raw TCP receivers (`--recv raw`, the fan-out default). */
-async function connectManyRaw(
-  urls: string[],
-  count: number,
-  onN: (i: number, n: number) => void,
-): Promise<RawSocket[]> {
-  const sockets: RawSocket[] = new Array(count);
+  open: (url: string, i: number) => Promise<S>,
+): Promise<S[]> {
+  const sockets: S[] = new Array(count);
   const batch = 200;
   for (let start = 0; start < count; start += batch) {
     const part: Promise<void>[] = [];
     for (let i = start; i < Math.min(count, start + batch); i++) {
       part.push(
-        connectRaw(urls[i % urls.length], (k) => onN(i, k)).then((s) => {
+        open(urls[i % urls.length], i).then((s) => {
           sockets[i] = s;
         }),
       );
@@ -271,7 +252,7 @@ async function echo() {
       sockets[i].send(frame(args.action, seq++));
     }
   };
-  sockets = await connectMany([args.url], conns, onData);
+  sockets = await connectMany([args.url], conns, (url, i) => connect(url, (d) => onData(i, d)));
   // Check the first reply is what we expect (the server validated and answered).
   for (let i = 0; i < conns; i++) {
     for (let w = 0; w < window; w++) {
@@ -343,8 +324,8 @@ async function fanout() {
     }
   };
   const receivers: Array<{ close(): void }> = args.recv === "ws"
-    ? await connectMany(urls, n, (i, data) => onN(i, nOf(data)))
-    : await connectManyRaw(urls, n, onN);
+    ? await connectMany(urls, n, (url, i) => connect(url, (data) => onN(i, nOf(data))))
+    : await connectMany(urls, n, (url, i) => connectRaw(url, (k) => onN(i, k)));
   const sender = out.sender = await connect(args["send-url"], () => {});
   // Probe until every receiver is in the group (joins are asynchronous, maybe cross-process).
   const deadline = now() + 20_000;
@@ -392,7 +373,7 @@ async function idle() {
   await mem(); // one GC before the baseline reading
   const before = await mem();
   const t0 = now();
-  const sockets = await connectMany([args.url], conns, () => {});
+  const sockets = await connectMany([args.url], conns, (url) => connect(url, () => {}));
   const connectSeconds = (now() - t0) / 1000;
   const deadline = now() + 20_000;
   let after = await mem();

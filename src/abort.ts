@@ -1,7 +1,8 @@
 /**
- * One `abort` listener per AbortSignal instead of one per wait.
+ * One `abort` listener per AbortSignal instead of one per wait, and {@linkcode Stop}: what a
+ * connection's receive loop aborts, with no AbortSignal behind it unless a layer asks for one.
  *
- * A connection's receive loop passes the same signal to every `layer.receive()`. Adding and
+ * A connection's receive loop passes the same options to every `layer.receive()`. Adding and
  * removing a DOM event listener for each wait is a large share of the cost of delivering a group
  * message (measured on Deno 2.9: 4.7 → 3.2 µs per delivery in the in-memory layer with 1,000
  * members), so layers register their per-wait callback here instead.
@@ -10,8 +11,6 @@
  */
 
 const callbacks = new WeakMap<AbortSignal, (() => void)[]>();
-/** Signals of {@linkcode DirectAbortController}s: their callbacks run without a DOM listener. */
-const direct = new WeakSet<AbortSignal>();
 const nothing = () => {};
 
 /**
@@ -120,23 +119,6 @@ function fire(signal: AbortSignal): void {
 }
 
 /**
- * An AbortController whose `abort()` also runs the {@linkcode onAbort} callbacks of its signal
- * directly. Its signal then needs no DOM `abort` listener: one listener costs about 0.6 KiB of
- * heap, which every idle connection would otherwise keep.
- */
-export class DirectAbortController extends AbortController {
-  constructor() {
-    super();
-    direct.add(this.signal);
-  }
-
-  override abort(reason?: unknown): void {
-    super.abort(reason);
-    fire(this.signal);
-  }
-}
-
-/**
  * Runs `callback` once when `signal` aborts (not at all if it never does). Returns the function
  * that unregisters it; call it when the wait ends another way. With no signal, does nothing.
  * (An array, not a Set: there is usually one wait per signal, and idle connections keep theirs.)
@@ -151,7 +133,7 @@ export function onAbort(
   if (!list) {
     // `[callback]`, not `[]` then push: an array grown by a push reserves room for 17.
     callbacks.set(signal, list = [callback]);
-    if (!direct.has(signal)) signal.addEventListener("abort", () => fire(signal), { once: true });
+    signal.addEventListener("abort", () => fire(signal), { once: true });
   } else list.push(callback);
   const own = list;
   return () => {

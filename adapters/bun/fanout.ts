@@ -49,7 +49,7 @@ class TopicGroup {
   readonly done: string;
   /**
    * The process's {@linkcode BunFanout.queued} when the members' buffered bytes were last read, and
-   * the most any of them had then (see `BunFanout.#roomKnown`). -1: read them at the next message.
+   * the most any of them had then (see `BunFanout.#bound`). -1: read them at the next message.
    */
   checkedAt = -1;
   maxBuffered = 0;
@@ -90,6 +90,13 @@ interface Texts {
   done: boolean;
   excluded?: BunSocket;
   servers: Set<BunServerLike>;
+}
+
+/** True when a class changed the modes its sockets subscribed with, or logs every frame. */
+function modeChanged(mode: BunSocket["mode"]): boolean {
+  const cls = mode.cls;
+  return Boolean(cls.camelCase) !== mode.camelCase ||
+    Boolean(cls.sendCompletion) !== mode.completion || Boolean(cls.logMessages);
 }
 
 const encoder = new TextEncoder();
@@ -209,7 +216,7 @@ export class BunFanout implements LocalFanout, MembershipSink {
     const v = group.verdict;
     if (
       !v || stamp === undefined || v.stamp !== stamp || v.members !== members ||
-      v.removals !== removalsOf(members) || group.checkedAt < 0
+      v.removals !== removalsOf(members)
     ) {
       return undefined;
     }
@@ -218,23 +225,24 @@ export class BunFanout implements LocalFanout, MembershipSink {
     let camel: string | undefined;
     let done = false;
     for (const mode of v.modes) {
-      const cls = mode.cls;
-      if (
-        Boolean(cls.camelCase) !== mode.camelCase ||
-        Boolean(cls.sendCompletion) !== mode.completion || cls.logMessages
-      ) {
-        return undefined;
-      }
+      if (modeChanged(mode)) return undefined;
       if (mode.camelCase) camel ??= sharedFrameText(frame, true);
       else plain ??= sharedFrameText(frame, false);
       done ||= mode.completion;
     }
     const longest = Math.max(plain?.length ?? 0, camel?.length ?? 0);
-    const bound = group.maxBuffered + this.queued - group.checkedAt;
-    if (bound + longest * 3 > group.minLimit) return undefined;
+    if (this.#bound(group) + longest * 3 > group.minLimit) return undefined;
     const exclude = typeof message.exclude === "string" ? message.exclude : undefined;
     const excluded = exclude === undefined ? undefined : group.members.get(exclude)?.socket;
     return { plain, camel, done, excluded, servers: v.servers };
+  }
+
+  /**
+   * The most any member of `group` can have buffered now: what the last read found plus what the
+   * process has written since (`queued`); Infinity when its members were never read.
+   */
+  #bound(group: TopicGroup): number {
+    return group.checkedAt < 0 ? Infinity : group.maxBuffered + this.queued - group.checkedAt;
   }
 
   /** The texts to publish when every member can take the message natively, else undefined. */
@@ -257,10 +265,7 @@ export class BunFanout implements LocalFanout, MembershipSink {
     let servers: Set<BunServerLike> | undefined;
     // The modes of the last class checked: members of one class are checked once per message.
     let checkedMode: BunSocket["mode"] | undefined;
-    // The most any member can have buffered now, from the last read (see `queued`).
-    const bound = group.checkedAt < 0
-      ? Infinity
-      : group.maxBuffered + this.queued - group.checkedAt;
+    const bound = this.#bound(group);
     let readAll = true;
     let excludedReady = true;
     const modes: BunSocket["mode"][] = [];
@@ -288,16 +293,10 @@ export class BunFanout implements LocalFanout, MembershipSink {
       }
       if (!ready) return undefined;
       const mode = socket.mode;
-      if (mode !== checkedMode && !modes.includes(mode)) modes.push(mode);
       if (mode !== checkedMode) {
         // The class changed its modes since the socket subscribed (a test turning completions on).
-        const cls = mode.cls;
-        if (
-          Boolean(cls.camelCase) !== mode.camelCase ||
-          Boolean(cls.sendCompletion) !== mode.completion || cls.logMessages
-        ) {
-          return undefined;
-        }
+        if (modeChanged(mode)) return undefined;
+        if (!modes.includes(mode)) modes.push(mode);
         checkedMode = mode;
         done ||= mode.completion;
       }

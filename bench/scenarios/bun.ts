@@ -9,7 +9,16 @@
  * @module
  */
 import { type Child, node, type Row, spawn } from "../lib.ts";
-import { alternate, best, cpuRatio, type Ctx, DEEP_WINDOW, load, windows } from "./common.ts";
+import {
+  alternate,
+  best,
+  cpuRatio,
+  type Ctx,
+  DEEP_WINDOW,
+  idleRow,
+  load,
+  windows,
+} from "./common.ts";
 import { bunArgs, findBun } from "../../scripts/bun.ts";
 
 /** Runs `bench/servers/<script>` on the Bun at `path`. */
@@ -146,61 +155,25 @@ export async function bunRows(ctx: Ctx): Promise<Row[]> {
       await Promise.all(servers.map((c) => c.stop()));
       servers.length = 0;
     }
-    rows.push(await idleRow(ctx, path));
+    // Raw `Bun.serve` keeps no object of its own per socket (uWebSockets holds it natively), so
+    // this row compares a connection's whole JavaScript state with none.
+    rows.push(
+      await idleRow(
+        ctx,
+        {
+          scenario: "Bun: idle connections",
+          baselineName: "raw Bun.serve sockets",
+          log: "bun",
+          note: " (raw keeps no JS object per socket)",
+        },
+        async (which) =>
+          which === "raw"
+            ? [await bun(path, "raw_bun.mjs", ["idle"]), "/"]
+            : [await bun(path, "switchboard_bun.ts", ["idle"]), "/ws/idle"],
+      ),
+    );
     return rows;
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
   }
-}
-
-/**
- * Idle memory on Bun: 5,000 sockets kept, RSS per connection after `Bun.gc(true)`, each server a
- * fresh process per round, alternating, median of the rounds. Raw `Bun.serve` keeps no object of
- * its own per socket (uWebSockets holds it natively), so this row compares a connection's whole
- * JavaScript state with none.
- */
-async function idleRow(ctx: Ctx, path: string): Promise<Row> {
-  const conns = ctx.quick ? 1000 : 5000;
-  const rounds = ctx.quick ? 1 : 3;
-  const measure = async (script: string, wsPath: string) => {
-    const server = await bun(path, script, ["idle"]);
-    try {
-      return await load("idle", {
-        url: `ws://127.0.0.1:${server.port}${wsPath}`,
-        "mem-url": `http://127.0.0.1:${server.port}/mem`,
-        conns,
-      }, [server]);
-    } finally {
-      await server.stop();
-    }
-  };
-  const sb: Record<string, number>[] = [];
-  const raw: Record<string, number>[] = [];
-  for (let r = 0; r < rounds; r++) {
-    if (r % 2) raw.push(await measure("raw_bun.mjs", "/"));
-    sb.push(await measure("switchboard_bun.ts", "/ws/idle"));
-    if (!(r % 2)) raw.push(await measure("raw_bun.mjs", "/"));
-  }
-  const median = (xs: Record<string, number>[]) =>
-    [...xs].sort((a, b) => a.rssPerConn - b.rssPerConn)[Math.floor(xs.length / 2)];
-  const s = median(sb);
-  const b = median(raw);
-  const ratio = s.rssPerConn / b.rssPerConn;
-  ctx.log(
-    `  bun idle: Switchboard ${s.rssPerConn.toFixed(0)} B/conn, raw ${b.rssPerConn.toFixed(0)}`,
-  );
-  return {
-    scenario: `Bun: idle connections, ${conns.toLocaleString("en-US")} sockets`,
-    metric: "RSS bytes/connection",
-    unit: "B/conn",
-    switchboard: s.rssPerConn,
-    baselineName: "raw Bun.serve sockets",
-    baseline: b.rssPerConn,
-    ratio,
-    target: "≤ 1.3×",
-    met: ratio <= 1.3,
-    notes: `median of ${rounds} alternating runs each; JS heap per connection: Switchboard ${
-      (s.heapPerConn / 1024).toFixed(1)
-    } KiB, raw ${(b.heapPerConn / 1024).toFixed(1)} KiB (raw keeps no JS object per socket)`,
-  };
 }

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { type Child, deno, type PrivateRedis } from "../lib.ts";
+import { type Child, deno, type PrivateRedis, type Row } from "../lib.ts";
 
 /** Runner context. */
 export interface Ctx {
@@ -124,4 +124,61 @@ export function best<T extends Record<string, number>>(
   key: keyof T,
 ): T {
   return results.reduce((a, b) => (b[key] > a[key] ? b : a));
+}
+
+/**
+ * The idle-memory row of one runtime: each server a fresh process per round (`start("switchboard")`
+ * or `start("raw")`, answering it and its WebSocket path), 1,000 (quick) or 5,000 idle sockets
+ * each, the two alternating, the median RSS per connection of each; ≤ 1.3× is issue 20's target.
+ */
+export async function idleRow(
+  ctx: Ctx,
+  label: { scenario: string; baselineName: string; log: string; note?: string },
+  start: (which: "switchboard" | "raw") => Promise<[Child, string]>,
+): Promise<Row> {
+  const conns = ctx.quick ? 1000 : 5000;
+  const rounds = ctx.quick ? 1 : 3;
+  const measure = async (which: "switchboard" | "raw") => {
+    const [server, path] = await start(which);
+    try {
+      return await load("idle", {
+        url: `ws://127.0.0.1:${server.port}${path}`,
+        "mem-url": `http://127.0.0.1:${server.port}/mem`,
+        conns,
+      }, [server]);
+    } finally {
+      await server.stop();
+    }
+  };
+  const sb: Record<string, number>[] = [];
+  const raw: Record<string, number>[] = [];
+  for (let r = 0; r < rounds; r++) {
+    if (r % 2) raw.push(await measure("raw"));
+    sb.push(await measure("switchboard"));
+    if (!(r % 2)) raw.push(await measure("raw"));
+  }
+  const median = (xs: Record<string, number>[]) =>
+    [...xs].sort((a, b) => a.rssPerConn - b.rssPerConn)[Math.floor(xs.length / 2)];
+  const s = median(sb);
+  const b = median(raw);
+  const ratio = s.rssPerConn / b.rssPerConn;
+  ctx.log(
+    `  ${label.log} idle: Switchboard ${s.rssPerConn.toFixed(0)} B/conn, raw ${
+      b.rssPerConn.toFixed(0)
+    }`,
+  );
+  return {
+    scenario: `${label.scenario}, ${conns.toLocaleString("en-US")} sockets`,
+    metric: "RSS bytes/connection",
+    unit: "B/conn",
+    switchboard: s.rssPerConn,
+    baselineName: label.baselineName,
+    baseline: b.rssPerConn,
+    ratio,
+    target: "≤ 1.3×",
+    met: ratio <= 1.3,
+    notes: `median of ${rounds} alternating runs each; JS heap per connection: Switchboard ${
+      (s.heapPerConn / 1024).toFixed(1)
+    } KiB, raw ${(b.heapPerConn / 1024).toFixed(1)} KiB${label.note ?? ""}`,
+  };
 }

@@ -16,6 +16,7 @@ import {
   type Ctx,
   DEEP_WINDOW,
   fanoutLoad,
+  idleRow,
   load,
   pairedMedian,
   windows,
@@ -135,56 +136,23 @@ export async function nodeRows(ctx: Ctx): Promise<Row[]> {
       await Promise.all(servers.map((c) => c.stop()));
       servers.length = 0;
     }
-    rows.push(await idleRow(ctx, scripts));
+    const flags = { env: { NODE_FLAGS: "--expose-gc" } };
+    rows.push(
+      await idleRow(
+        ctx,
+        {
+          scenario: "Node: idle connections",
+          baselineName: "raw `ws` sockets (Node)",
+          log: "node",
+        },
+        async (which) =>
+          which === "raw"
+            ? [await node(scripts.raw, ["idle"], flags), "/"]
+            : [await node(scripts.switchboard, ["idle"], flags), "/ws/idle"],
+      ),
+    );
     return rows;
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
   }
-}
-
-/** Idle memory on Node: each server a fresh process per round, alternating, median of the rounds. */
-async function idleRow(ctx: Ctx, scripts: { switchboard: string; raw: string }): Promise<Row> {
-  const conns = ctx.quick ? 1000 : 5000;
-  const rounds = ctx.quick ? 1 : 3;
-  const measure = async (script: string, path: string) => {
-    const server = await node(script, ["idle"], { env: { NODE_FLAGS: "--expose-gc" } });
-    try {
-      return await load("idle", {
-        url: `ws://127.0.0.1:${server.port}${path}`,
-        "mem-url": `http://127.0.0.1:${server.port}/mem`,
-        conns,
-      }, [server]);
-    } finally {
-      await server.stop();
-    }
-  };
-  const sb: Record<string, number>[] = [];
-  const raw: Record<string, number>[] = [];
-  for (let r = 0; r < rounds; r++) {
-    if (r % 2) raw.push(await measure(scripts.raw, "/"));
-    sb.push(await measure(scripts.switchboard, "/ws/idle"));
-    if (!(r % 2)) raw.push(await measure(scripts.raw, "/"));
-  }
-  const median = (xs: Record<string, number>[]) =>
-    [...xs].sort((a, b) => a.rssPerConn - b.rssPerConn)[Math.floor(xs.length / 2)];
-  const s = median(sb);
-  const b = median(raw);
-  const ratio = s.rssPerConn / b.rssPerConn;
-  ctx.log(
-    `  node idle: Switchboard ${s.rssPerConn.toFixed(0)} B/conn, raw ${b.rssPerConn.toFixed(0)}`,
-  );
-  return {
-    scenario: `Node: idle connections, ${conns.toLocaleString("en-US")} sockets`,
-    metric: "RSS bytes/connection",
-    unit: "B/conn",
-    switchboard: s.rssPerConn,
-    baselineName: "raw `ws` sockets (Node)",
-    baseline: b.rssPerConn,
-    ratio,
-    target: "≤ 1.3×",
-    met: ratio <= 1.3,
-    notes: `median of ${rounds} alternating runs each; JS heap per connection: Switchboard ${
-      (s.heapPerConn / 1024).toFixed(1)
-    } KiB, raw ${(b.heapPerConn / 1024).toFixed(1)} KiB`,
-  };
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import { clock } from "../clock.ts";
-import { DirectAbortController, Stop, StopOptions } from "../abort.ts";
+import { Stop, StopOptions } from "../abort.ts";
 import type { BroadcastOptions, Consumer, ConsumerClass } from "../consumer/consumer.ts";
 import { ClosedError, LayerUnavailableError } from "../errors.ts";
 import type { ChannelLayer, JsonValue, LayerMessage, ReceiveOptions } from "../layers/layer.ts";
@@ -154,8 +154,8 @@ export class LayerLoop implements PumpTarget {
    * reaches its mailboxes, which then forget the channel).
    */
   static #release(layer: ChannelLayer, name: string): void {
-    const release = new DirectAbortController();
-    layer.receive(name, { signal: release.signal }).catch(() => {});
+    const release = new Stop();
+    layer.receive(name, new StopOptions(release)).catch(() => {});
     release.abort(new ClosedError("connection closed"));
   }
 
