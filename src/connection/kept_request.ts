@@ -39,9 +39,9 @@ export class KeptRequest {
     // see markKeptByRuntime.
     const source = keptByRuntime.has(request) ? new Request(request, { signal: null }) : request;
     const lines: string[] = [];
-    for (const [name, value] of source.headers) {
-      lines.push(`${name}:${value}`);
-    }
+    // forEach, not for…of: Deno's Headers iterator rebuilds its sorted list at every step of a
+    // copy (whose headers are not immutable, so it is not cached): 11 KB of garbage per connect.
+    source.headers.forEach((value, name) => lines.push(`${name}:${value}`));
     this.#headers = lines.join("\n");
   }
 
