@@ -62,12 +62,24 @@ if (onNode) {
   servers.push({ name: "raw", start: node(raw), path: "/" });
   servers.push({ name: "new", start: node(sb), path: "/ws/idle" });
   if (base) {
-    servers.push({ name: "base", start: node((await compileNode(base))[0]), path: "/ws/idle" });
+    servers.push({
+      name: "base",
+      start: node((await compileNode(base))[0]),
+      path: "/ws/idle",
+    });
   }
 } else {
   servers.push(
-    { name: "raw", start: () => deno("servers/raw_deno.ts", ["idle"], env()), path: "/" },
-    { name: "new", start: () => deno("servers/switchboard.ts", ["idle"], env()), path: "/ws/idle" },
+    {
+      name: "raw",
+      start: () => deno("servers/raw_deno.ts", ["idle"], env()),
+      path: "/",
+    },
+    {
+      name: "new",
+      start: () => deno("servers/switchboard.ts", ["idle"], env()),
+      path: "/ws/idle",
+    },
   );
 }
 if (base && !onNode) {
@@ -93,6 +105,8 @@ type Result = {
   rssPerConn: number;
   heapPerConn: number;
   heapTotalPerConn: number;
+  newSpacePerConn: number;
+  oldSpacePerConn: number;
   connections: number;
 };
 const results: Record<string, Result[]> = {};
@@ -120,14 +134,18 @@ for (let r = 0; r < rounds; r++) {
       const line = await child.next("RESULT", 120_000);
       await child.status;
       const res = JSON.parse(line.slice("RESULT ".length)) as Result;
-      if (res.connections < conns) throw new Error(`${s.name}: only ${res.connections} open`);
+      if (res.connections < conns) {
+        throw new Error(`${s.name}: only ${res.connections} open`);
+      }
       round[s.name] = res;
       results[s.name].push(res);
       console.log(
         `round ${r + 1} ${s.name.padEnd(4)}: RSS ${(res.rssPerConn / 1024).toFixed(2)} KiB/conn, ` +
           `heap ${(res.heapPerConn / 1024).toFixed(2)} KiB/conn, heapTotal ${
             (res.heapTotalPerConn / 1024).toFixed(2)
-          } KiB/conn`,
+          } KiB/conn (new space ${(res.newSpacePerConn / 1024).toFixed(2)}, old space ${
+            (res.oldSpacePerConn / 1024).toFixed(2)
+          })`,
       );
     } finally {
       await server.stop();
@@ -135,8 +153,12 @@ for (let r = 0; r < rounds; r++) {
   }
   for (const s of servers) {
     if (s.name === "raw") continue;
-    (ratios[s.name] ??= []).push(round[s.name].rssPerConn / round.raw.rssPerConn);
-    (heapRatios[s.name] ??= []).push(round[s.name].heapPerConn / round.raw.heapPerConn);
+    (ratios[s.name] ??= []).push(
+      round[s.name].rssPerConn / round.raw.rssPerConn,
+    );
+    (heapRatios[s.name] ??= []).push(
+      round[s.name].heapPerConn / round.raw.heapPerConn,
+    );
   }
 }
 
@@ -148,7 +170,9 @@ const range = (xs: number[], f: (x: number) => string) =>
   `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
 const kib = (x: number) => (x / 1024).toFixed(2);
 const times = (x: number) => x.toFixed(2) + "×";
-console.log(`\n${ROOT} (new) vs ${base || "-"} (base); median [range] over ${rounds} rounds`);
+console.log(
+  `\n${ROOT} (new) vs ${base || "-"} (base); median [range] over ${rounds} rounds`,
+);
 for (const s of servers) {
   const rss = results[s.name].map((x) => x.rssPerConn);
   const heap = results[s.name].map((x) => x.heapPerConn);

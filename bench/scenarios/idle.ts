@@ -8,6 +8,10 @@
  * its young generation towards its maximum (two semi-spaces of up to 16 MiB), more the more each
  * connection allocates while it is set up; that committed space shows in RSS but is bounded,
  * the same at 5,000 connections as at 50,000, so the capped row is what each connection keeps.
+ * How far it grows depends on where it starts: modules loaded at startup grow it too, so neither
+ * server loads a module its idle mode does not use (the Redis, NATS and metrics adapters and
+ * node-redis are loaded only in the modes that use them). The servers' `/mem` answers V8's space
+ * sizes, and the log prints the young generation's growth per connection (`new space`).
  *
  * @module
  */
@@ -29,9 +33,9 @@ export async function idle(ctx: Ctx): Promise<Row[]> {
         `  idle ${script} (${flags}): ${res.connections} open, RSS ${
           (res.rssPerConn / 1024).toFixed(1)
         } KiB/conn, ` +
-          `heap ${(res.heapPerConn / 1024).toFixed(1)} KiB/conn, connected in ${
-            res.connectSeconds.toFixed(1)
-          } s`,
+          `heap ${(res.heapPerConn / 1024).toFixed(1)} KiB/conn, new space ${
+            (res.newSpacePerConn / 1024).toFixed(1)
+          } KiB/conn, connected in ${res.connectSeconds.toFixed(1)} s`,
       );
       return res;
     } finally {

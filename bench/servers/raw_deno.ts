@@ -12,7 +12,8 @@
  *
  * @module
  */
-import { createClient } from "redis";
+import v8 from "node:v8";
+import type { createClient } from "redis";
 
 const mode = Deno.args[0] ?? "echo";
 const sockets = new Set<WebSocket>();
@@ -20,6 +21,9 @@ const receivers: WebSocket[] = [];
 type Client = ReturnType<typeof createClient>;
 let publisher: Client | undefined;
 if (mode === "cross") {
+  // Loaded in this mode only: a module loaded at startup grows V8's young generation, which the
+  // idle row would count (bench/scenarios/idle.ts).
+  const { createClient } = await import("redis");
   publisher = createClient({ url: Deno.env.get("REDIS_URL") });
   const subscriber = publisher.duplicate();
   await Promise.all([publisher.connect(), subscriber.connect()]);
@@ -35,6 +39,7 @@ function mem(): Response {
     rss: m.rss,
     heapUsed: m.heapUsed,
     heapTotal: m.heapTotal,
+    spaces: spaceSizes(),
     connections: sockets.size,
   });
 }
@@ -80,3 +85,10 @@ Deno.serve({
   port: 0,
   onListen: ({ port }) => console.log(`READY ${port}`),
 }, handler);
+
+/** V8's heap spaces' committed sizes (`new_space`: the young generation), for bench/load.ts. */
+function spaceSizes(): Record<string, number> {
+  return Object.fromEntries(
+    v8.getHeapSpaceStatistics().map((s) => [s.space_name, s.space_size]),
+  );
+}

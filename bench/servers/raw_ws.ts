@@ -19,7 +19,7 @@ import process from "node:process";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type WebSocket, WebSocketServer } from "ws";
-import { createClient } from "redis";
+import type { createClient } from "redis";
 
 const mode = process.argv[2] ?? "echo";
 const receivers = new Set<WebSocket>();
@@ -27,6 +27,9 @@ const sockets = new Set<WebSocket>();
 type Client = ReturnType<typeof createClient>;
 let publisher: Client | undefined;
 if (mode === "cross") {
+  // Loaded in this mode only: a module loaded at startup grows the engine's young generation,
+  // which the idle row would count (bench/scenarios/idle.ts).
+  const { createClient } = await import("redis");
   publisher = createClient({ url: process.env.REDIS_URL });
   const subscriber = publisher.duplicate();
   await Promise.all([publisher.connect(), subscriber.connect()]);
@@ -58,19 +61,32 @@ wss.on("connection", (socket, req) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
   } else if (mode === "echo") {
-    socket.on("message", (data, isBinary) => socket.send(data, { binary: isBinary }));
+    socket.on(
+      "message",
+      (data, isBinary) => socket.send(data, { binary: isBinary }),
+    );
   } else if (mode === "echo-text") {
-    socket.on("message", (data, isBinary) => socket.send(isBinary ? data : String(data)));
+    socket.on(
+      "message",
+      (data, isBinary) => socket.send(isBinary ? data : String(data)),
+    );
   } else if (req.url === "/ws/room") {
     receivers.add(socket);
     socket.on("close", () => receivers.delete(socket));
   } else if (mode === "cross") {
-    socket.on("message", (data) => void publisher!.publish("rawbench:room", String(data)));
+    socket.on(
+      "message",
+      (data) => void publisher!.publish("rawbench:room", String(data)),
+    );
   } else {
     socket.on("message", (data, isBinary) => {
       for (const r of receivers) r.send(data, { binary: isBinary });
     });
   }
 });
-http.listen(0, "127.0.0.1", () => console.log(`READY ${(http.address() as AddressInfo).port}`));
+http.listen(
+  0,
+  "127.0.0.1",
+  () => console.log(`READY ${(http.address() as AddressInfo).port}`),
+);
 process.once("SIGTERM", () => process.exit(0));

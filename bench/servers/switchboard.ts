@@ -16,6 +16,7 @@
  *
  * @module
  */
+import v8 from "node:v8";
 import {
   App,
   Consumer,
@@ -29,9 +30,6 @@ import {
   Worker,
   wsHandler,
 } from "../../mod.ts";
-import { RedisJobQueue, RedisPubSubChannelLayer } from "../../adapters/redis/mod.ts";
-import { NatsChannelLayer } from "../../adapters/nats/mod.ts";
-import { mountMetrics } from "../../adapters/metrics/mod.ts";
 import { z } from "zod";
 import { EchoConsumer, Said, Shout } from "./runtime_app.ts";
 
@@ -41,7 +39,14 @@ const SENDER_AWAIT = Deno.env.get("SENDER_AWAIT") !== "0";
 /** `fanout-history` / `cross-history`: the same, with the room's history on (docs/recovery.md). */
 const history = mode.endsWith("-history") ? { size: 1000, ttlMs: 300_000 } : undefined;
 
+// The Redis, NATS and metrics adapters (and their client libraries) are loaded only in the modes
+// that use them: a module loaded at startup grows V8's young generation, which the idle row would
+// count (bench/scenarios/idle.ts), and the raw servers load none of them there either.
 if (mode.startsWith("cross")) {
+  const { RedisPubSubChannelLayer } = await import(
+    "../../adapters/redis/mod.ts"
+  );
+  const { NatsChannelLayer } = await import("../../adapters/nats/mod.ts");
   const url = Deno.env.get("REDIS_URL");
   const nats = Deno.env.get("NATS_URL"); // the engines scenario: the NATS layer instead
   const rootNodes = Deno.env.get("REDIS_CLUSTER_URLS")?.split(",");
@@ -69,7 +74,9 @@ class SenderConsumer extends Consumer {
   static override history = history;
   @wsHandler(Shout)
   async handleShout(m: MessageOf<typeof Shout>) {
-    const sent = this.broadcastMessage(Said.create(m.payload), { groups: "room" });
+    const sent = this.broadcastMessage(Said.create(m.payload), {
+      groups: "room",
+    });
     // `SENDER_AWAIT=0`: the handler does not wait for the layer's answer (as the raw and
     // Socket.IO senders do not), so one sender's broadcasts are pipelined (bench/results.md Run 9).
     if (SENDER_AWAIT) await sent;
@@ -77,10 +84,16 @@ class SenderConsumer extends Consumer {
   }
 }
 
-const Work = message("work", z.object({ text: z.string(), n: z.number().int() }));
-const Done = message("done", z.object({ text: z.string(), n: z.number().int() }));
+const Work = message(
+  "work",
+  z.object({ text: z.string(), n: z.number().int() }),
+);
+const Done = message(
+  "done",
+  z.object({ text: z.string(), n: z.number().int() }),
+);
 const queue = mode === "jobs"
-  ? new RedisJobQueue({
+  ? new (await import("../../adapters/redis/mod.ts")).RedisJobQueue({
     url: Deno.env.get("REDIS_URL"),
     prefix: "sbbench:jobs",
     keepResultMs: 60_000,
@@ -90,7 +103,11 @@ const queue = mode === "jobs"
 class JobConsumer extends Consumer<MessageOf<typeof Done>> {
   @wsHandler(Work)
   async handleWork(m: MessageOf<typeof Work>) {
-    await queue!.enqueue("echo", [m.payload.text, m.payload.n, this.channelName]);
+    await queue!.enqueue("echo", [
+      m.payload.text,
+      m.payload.n,
+      this.channelName,
+    ]);
   }
 
   @eventHandler(Done, { output: Done })
@@ -103,7 +120,12 @@ const worker = queue
   ? new Worker(queue, {
     concurrency: 50,
     functions: {
-      echo: async (_ctx: JobContext, text: string, n: number, channelName: string) => {
+      echo: async (
+        _ctx: JobContext,
+        text: string,
+        n: number,
+        channelName: string,
+      ) => {
         await JobConsumer.sendEvent(Done.create({ text, n }), channelName);
       },
     },
@@ -131,11 +153,14 @@ const app: App = new App({ allowedOrigins: "*" })
       rss: m.rss,
       heapUsed: m.heapUsed,
       heapTotal: m.heapTotal,
+      spaces: spaceSizes(),
       connections: app.connectionCount,
     });
   });
 
-if (Deno.args.includes("--metrics")) mountMetrics(app);
+if (Deno.args.includes("--metrics")) {
+  (await import("../../adapters/metrics/mod.ts")).mountMetrics(app);
+}
 
 const server = Deno.serve({
   hostname: "127.0.0.1",
@@ -151,3 +176,10 @@ Deno.addSignalListener("SIGTERM", async () => {
   await server.shutdown();
   Deno.exit(0);
 });
+
+/** V8's heap spaces' committed sizes (`new_space`: the young generation), for bench/load.ts. */
+function spaceSizes(): Record<string, number> {
+  return Object.fromEntries(
+    v8.getHeapSpaceStatistics().map((s) => [s.space_name, s.space_size]),
+  );
+}

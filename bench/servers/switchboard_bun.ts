@@ -10,7 +10,7 @@ import process from "node:process";
 import { serve } from "../../adapters/bun/mod.ts";
 import { crossLayer, runtimeApp } from "./runtime_app.ts";
 
-crossLayer(process.argv[2]); // `cross`: the room's group over Redis pub/sub (REDIS_URL)
+await crossLayer(process.argv[2]); // `cross`: the room's group over Redis pub/sub (REDIS_URL)
 const server = await serve(runtimeApp(), {
   port: 0,
   nativeFanout: process.env.NATIVE_FANOUT !== "0",
