@@ -148,10 +148,7 @@ function connect(
  */
 function connectRaw(url: string, onN: (n: number) => void): Promise<RawSocket> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`connect timeout: ${url}`)),
-      20_000,
-    );
+    const timer = setTimeout(() => reject(new Error(`connect timeout: ${url}`)), 20_000);
     const done = (s: RawSocket) => {
       clearTimeout(timer);
       resolve(s);
@@ -161,12 +158,7 @@ function connectRaw(url: string, onN: (n: number) => void): Promise<RawSocket> {
       reject(new Error(`connect failed: ${url}: ${e.message}`));
     };
     if (proto === "sb") {
-      rawConnect(
-        url,
-        (_s, buf, start, end) => onN(nOfBytes(buf, start, end)),
-        done,
-        fail,
-      );
+      rawConnect(url, (_s, buf, start, end) => onN(nOfBytes(buf, start, end)), done, fail);
       return;
     }
     rawConnect(
@@ -174,9 +166,7 @@ function connectRaw(url: string, onN: (n: number) => void): Promise<RawSocket> {
       (s, buf, start, end) => {
         const c = buf[start];
         const c1 = end - start > 1 ? buf[start + 1] : -1;
-        if (c === 52 /* "4" */ && c1 === 50 /* "2" */) {
-          return onN(nOfBytes(buf, start, end));
-        }
+        if (c === 52 /* "4" */ && c1 === 50 /* "2" */) return onN(nOfBytes(buf, start, end));
         if (c === 50 /* "2" ping */) return s.send("3");
         if (c === 48 /* "0" open */) return s.send("40");
         if (c === 52 && c1 === 48 /* "40" connected */) return done(s);
@@ -262,11 +252,7 @@ async function echo() {
       sockets[i].send(frame(args.action, seq++));
     }
   };
-  sockets = await connectMany(
-    [args.url],
-    conns,
-    (url, i) => connect(url, (d) => onData(i, d)),
-  );
+  sockets = await connectMany([args.url], conns, (url, i) => connect(url, (d) => onData(i, d)));
   // Check the first reply is what we expect (the server validated and answered).
   for (let i = 0; i < conns; i++) {
     for (let w = 0; w < window; w++) {
@@ -338,11 +324,7 @@ async function fanout() {
     }
   };
   const receivers: Array<{ close(): void }> = args.recv === "ws"
-    ? await connectMany(
-      urls,
-      n,
-      (url, i) => connect(url, (data) => onN(i, nOf(data))),
-    )
+    ? await connectMany(urls, n, (url, i) => connect(url, (data) => onN(i, nOf(data))))
     : await connectMany(urls, n, (url, i) => connectRaw(url, (k) => onN(i, k)));
   const sender = out.sender = await connect(args["send-url"], () => {});
   // Probe until every receiver is in the group (joins are asynchronous, maybe cross-process).
@@ -399,11 +381,7 @@ async function idle() {
   await mem(); // one GC before the baseline reading
   const before = await mem();
   const t0 = now();
-  const sockets = await connectMany(
-    [args.url],
-    conns,
-    (url) => connect(url, () => {}),
-  );
+  const sockets = await connectMany([args.url], conns, (url) => connect(url, () => {}));
   const connectSeconds = (now() - t0) / 1000;
   const deadline = now() + 20_000;
   let after = await mem();
@@ -418,15 +396,11 @@ async function idle() {
     connections: after.connections,
     rssPerConn: (after.rss - before.rss) / conns,
     heapPerConn: (after.heapUsed - before.heapUsed) / conns,
-    heapTotalPerConn: ((after.heapTotal ?? NaN) - (before.heapTotal ?? NaN)) /
-      conns,
-    externalPerConn: ((after.external ?? NaN) - (before.external ?? NaN)) /
-      conns,
+    heapTotalPerConn: ((after.heapTotal ?? NaN) - (before.heapTotal ?? NaN)) / conns,
+    externalPerConn: ((after.external ?? NaN) - (before.external ?? NaN)) / conns,
     // The young generation's committed bytes (V8 grows it during a burst of connections).
-    newSpacePerConn: ((after.spaces?.new_space ?? NaN) - (before.spaces?.new_space ?? NaN)) /
-      conns,
-    oldSpacePerConn: ((after.spaces?.old_space ?? NaN) - (before.spaces?.old_space ?? NaN)) /
-      conns,
+    newSpacePerConn: ((after.spaces?.new_space ?? NaN) - (before.spaces?.new_space ?? NaN)) / conns,
+    oldSpacePerConn: ((after.spaces?.old_space ?? NaN) - (before.spaces?.old_space ?? NaN)) / conns,
     rssBefore: before.rss,
     rssAfter: after.rss,
     connectSeconds,

@@ -20,8 +20,7 @@ const encoder = new TextEncoder();
 export function nOfBytes(buf: Uint8Array, start: number, end: number): number {
   for (let i = end - 4; i >= start; i--) {
     if (
-      buf[i] === 0x22 && buf[i + 1] === 0x6e && buf[i + 2] === 0x22 &&
-      buf[i + 3] === 0x3a
+      buf[i] === 0x22 && buf[i + 1] === 0x6e && buf[i + 2] === 0x22 && buf[i + 3] === 0x3a
     ) {
       let j = i + 4;
       let sign = 1;
@@ -75,12 +74,7 @@ export interface RawSocket {
  */
 export function rawConnect(
   url: string,
-  onText: (
-    socket: RawSocket,
-    buf: Uint8Array,
-    start: number,
-    end: number,
-  ) => void,
+  onText: (socket: RawSocket, buf: Uint8Array, start: number, end: number) => void,
   onOpen: (socket: RawSocket) => void,
   onError: (error: Error) => void,
 ): void {
@@ -91,9 +85,7 @@ export function rawConnect(
   const write = (bytes: Uint8Array) => {
     writing = writing.then(async () => {
       let off = 0;
-      while (!closed && off < bytes.length) {
-        off += await conn!.write(bytes.subarray(off));
-      }
+      while (!closed && off < bytes.length) off += await conn!.write(bytes.subarray(off));
     }).catch(() => {});
   };
   const socket: RawSocket = {
@@ -109,9 +101,7 @@ export function rawConnect(
   (async () => {
     conn = await Deno.connect({ hostname: u.hostname, port: Number(u.port) });
     conn.setNoDelay(true);
-    const key = btoa(
-      String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))),
-    );
+    const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
     write(encoder.encode(
       `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\n` +
         `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
@@ -133,8 +123,7 @@ export function rawConnect(
         let i = 0;
         while (
           i + 3 < len &&
-          !(buf[i] === 13 && buf[i + 1] === 10 && buf[i + 2] === 13 &&
-            buf[i + 3] === 10)
+          !(buf[i] === 13 && buf[i + 1] === 10 && buf[i + 2] === 13 && buf[i + 3] === 10)
         ) i++;
         if (i + 3 >= len) continue;
         upgraded = true;

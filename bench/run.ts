@@ -130,14 +130,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   await ensureNodeDeps();
   let redis: PrivateRedis | undefined;
-  const needsRedis = [
-    "cross",
-    "engines",
-    "jobs",
-    "presence",
-    "history",
-    "interested",
-  ];
+  const needsRedis = ["cross", "engines", "jobs", "presence", "history", "interested"];
   if (only.some((s) => needsRedis.includes(s))) {
     try {
       redis = await startRedis();
@@ -224,10 +217,7 @@ async function main(): Promise<void> {
     log(`== wrote ${file.pathname} (${seconds.toFixed(0)} s)`);
   } else {
     await Deno.mkdir(new URL("./out/", import.meta.url), { recursive: true });
-    await writeMarkdown(
-      new URL("./out/results-partial.md", import.meta.url).pathname,
-      md,
-    );
+    await writeMarkdown(new URL("./out/results-partial.md", import.meta.url).pathname, md);
     log(
       `== partial run: wrote bench/out/results-partial.md (${seconds.toFixed(0)} s)`,
     );

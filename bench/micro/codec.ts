@@ -18,19 +18,10 @@ import { Packr } from "msgpackr";
 const packr = new Packr({ useRecords: false });
 
 const echoIn = { action: "say", payload: { text: "hello", n: 1 } };
-const echoOut = {
-  action: "said",
-  payload: { text: "hello", n: 1 },
-  meta: { id: "a1b2c3" },
-};
+const echoOut = { action: "said", payload: { text: "hello", n: 1 }, meta: { id: "a1b2c3" } };
 const chat = {
   action: "chat",
-  payload: {
-    room: "lobby",
-    user: "user-0042",
-    text: "x".repeat(120),
-    sentAt: 1764672000000,
-  },
+  payload: { room: "lobby", user: "user-0042", text: "x".repeat(120), sentAt: 1764672000000 },
 };
 
 /** µs of CPU per call of `work`, best of 5 rounds of `n` calls. */
@@ -69,10 +60,8 @@ const rows: [string, number, number, number][] = [
     "client: decode one fan-out message",
     cpuPerCall(N, () => JSON.parse(JSON.stringify(chat))) -
     cpuPerCall(N, () => JSON.stringify(chat)),
-    cpuPerCall(N, () => decode(encode(chat))) -
-    cpuPerCall(N, () => encode(chat)),
-    cpuPerCall(N, () => packr.unpack(packr.pack(chat))) -
-    cpuPerCall(N, () => packr.pack(chat)),
+    cpuPerCall(N, () => decode(encode(chat))) - cpuPerCall(N, () => encode(chat)),
+    cpuPerCall(N, () => packr.unpack(packr.pack(chat))) - cpuPerCall(N, () => packr.pack(chat)),
   ],
 ];
 

@@ -12,14 +12,8 @@ import { z } from "zod";
 import { App, Consumer, message, type MessageOf, wsHandler } from "../../mod.ts";
 import type { ServerSocket } from "../../src/runtime/socket.ts";
 
-const Shout = message(
-  "shout",
-  z.object({ text: z.string(), n: z.number().int() }),
-);
-const Said = message(
-  "said",
-  z.object({ text: z.string(), n: z.number().int() }),
-);
+const Shout = message("shout", z.object({ text: z.string(), n: z.number().int() }));
+const Said = message("said", z.object({ text: z.string(), n: z.number().int() }));
 
 class Room extends Consumer {
   static override groups = ["room"];
@@ -54,10 +48,7 @@ async function connect(path: string) {
 const members = [];
 for (let i = 0; i < MEMBERS; i++) members.push(await connect("/room"));
 const sender = await connect("/sender");
-const frame = JSON.stringify({
-  action: "shout",
-  payload: { text: "hello", n: 1 },
-});
+const frame = JSON.stringify({ action: "shout", payload: { text: "hello", n: 1 } });
 const BROADCASTS = 200;
 const results: number[] = [];
 for (let round = 0; round < 8; round++) {

@@ -25,11 +25,7 @@ if (!gc) throw new Error("run with --v8-flags=--expose-gc");
 const N = Number(Deno.args.find((a) => !a.startsWith("--")) ?? 5000);
 const ALLOC = Deno.args.includes("--alloc");
 const app = new App().ws("/idle", Idle);
-const socket = (): ServerSocket => ({
-  send() {},
-  close() {},
-  bufferedAmount: 0,
-});
+const socket = (): ServerSocket => ({ send() {}, close() {}, bufferedAmount: 0 });
 const heap = async () => {
   await new Promise((r) => setTimeout(r, 50));
   gc();
@@ -43,11 +39,7 @@ const before = await heap();
 const session = new Session();
 const post = (method: string, params = {}) =>
   new Promise<unknown>((resolve, reject) =>
-    session.post(
-      method,
-      params,
-      (e: Error | null, r: unknown) => e ? reject(e) : resolve(r),
-    )
+    session.post(method, params, (e: Error | null, r: unknown) => e ? reject(e) : resolve(r))
   );
 if (ALLOC) {
   session.connect();
@@ -72,9 +64,7 @@ if (ALLOC) {
     selfSize: number;
     children: Frame[];
   }
-  const { profile } = await post("HeapProfiler.stopSampling") as {
-    profile: { head: Frame };
-  };
+  const { profile } = await post("HeapProfiler.stopSampling") as { profile: { head: Frame } };
   const by = new Map<string, number>();
   let total = 0;
   const walk = (f: Frame, lib: string | undefined) => {
@@ -89,19 +79,13 @@ if (ALLOC) {
     for (const c of f.children) walk(c, own);
   };
   walk(profile.head, undefined);
-  console.log(
-    `idle: ${(total / N).toFixed(0)} B allocated per connection while connecting`,
-  );
+  console.log(`idle: ${(total / N).toFixed(0)} B allocated per connection while connecting`);
   for (const [key, size] of [...by].sort((a, b) => b[1] - a[1]).slice(0, 40)) {
-    if (size / N >= 8) {
-      console.log(`${(size / N).toFixed(0).padStart(8)} B  ${key}`);
-    }
+    if (size / N >= 8) console.log(`${(size / N).toFixed(0).padStart(8)} B  ${key}`);
   }
   session.disconnect();
 }
 const after = await heap();
-console.log(
-  `idle: ${((after - before) / N).toFixed(0)} B of JS heap per connection (${N})`,
-);
+console.log(`idle: ${((after - before) / N).toFixed(0)} B of JS heap per connection (${N})`);
 for (const h of handles) await h.closed(1000);
 await app.close();

@@ -62,24 +62,12 @@ if (onNode) {
   servers.push({ name: "raw", start: node(raw), path: "/" });
   servers.push({ name: "new", start: node(sb), path: "/ws/idle" });
   if (base) {
-    servers.push({
-      name: "base",
-      start: node((await compileNode(base))[0]),
-      path: "/ws/idle",
-    });
+    servers.push({ name: "base", start: node((await compileNode(base))[0]), path: "/ws/idle" });
   }
 } else {
   servers.push(
-    {
-      name: "raw",
-      start: () => deno("servers/raw_deno.ts", ["idle"], env()),
-      path: "/",
-    },
-    {
-      name: "new",
-      start: () => deno("servers/switchboard.ts", ["idle"], env()),
-      path: "/ws/idle",
-    },
+    { name: "raw", start: () => deno("servers/raw_deno.ts", ["idle"], env()), path: "/" },
+    { name: "new", start: () => deno("servers/switchboard.ts", ["idle"], env()), path: "/ws/idle" },
   );
 }
 if (base && !onNode) {
@@ -134,9 +122,7 @@ for (let r = 0; r < rounds; r++) {
       const line = await child.next("RESULT", 120_000);
       await child.status;
       const res = JSON.parse(line.slice("RESULT ".length)) as Result;
-      if (res.connections < conns) {
-        throw new Error(`${s.name}: only ${res.connections} open`);
-      }
+      if (res.connections < conns) throw new Error(`${s.name}: only ${res.connections} open`);
       round[s.name] = res;
       results[s.name].push(res);
       console.log(
@@ -153,12 +139,8 @@ for (let r = 0; r < rounds; r++) {
   }
   for (const s of servers) {
     if (s.name === "raw") continue;
-    (ratios[s.name] ??= []).push(
-      round[s.name].rssPerConn / round.raw.rssPerConn,
-    );
-    (heapRatios[s.name] ??= []).push(
-      round[s.name].heapPerConn / round.raw.heapPerConn,
-    );
+    (ratios[s.name] ??= []).push(round[s.name].rssPerConn / round.raw.rssPerConn);
+    (heapRatios[s.name] ??= []).push(round[s.name].heapPerConn / round.raw.heapPerConn);
   }
 }
 
@@ -170,9 +152,7 @@ const range = (xs: number[], f: (x: number) => string) =>
   `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
 const kib = (x: number) => (x / 1024).toFixed(2);
 const times = (x: number) => x.toFixed(2) + "×";
-console.log(
-  `\n${ROOT} (new) vs ${base || "-"} (base); median [range] over ${rounds} rounds`,
-);
+console.log(`\n${ROOT} (new) vs ${base || "-"} (base); median [range] over ${rounds} rounds`);
 for (const s of servers) {
   const rss = results[s.name].map((x) => x.rssPerConn);
   const heap = results[s.name].map((x) => x.heapPerConn);

@@ -24,12 +24,7 @@ const nodeScript = new URL(
 
 const proc = onNode
   ? new Deno.Command("node", {
-    args: [
-      `--inspect=127.0.0.1:${inspectPort}`,
-      "--expose-gc",
-      nodeScript,
-      "idle",
-    ],
+    args: [`--inspect=127.0.0.1:${inspectPort}`, "--expose-gc", nodeScript, "idle"],
     stdout: "piped",
     stderr: "null",
   }).spawn()
@@ -51,8 +46,7 @@ let out = "";
 while (!out.includes("READY")) out += (await reader.read()).value ?? "";
 const port = Number(out.match(/READY (\d+)/)![1]);
 
-const list = await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`))
-  .json();
+const list = await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`)).json();
 const cdp = new WebSocket(list[0].webSocketDebuggerUrl);
 await new Promise((r) => cdp.onopen = r);
 let id = 0;
@@ -63,9 +57,7 @@ cdp.onmessage = (e) => {
   if (m.id && pending.has(m.id)) {
     pending.get(m.id)!(m.result);
     pending.delete(m.id);
-  } else if (m.method === "HeapProfiler.addHeapSnapshotChunk") {
-    chunks.push(m.params.chunk);
-  }
+  } else if (m.method === "HeapProfiler.addHeapSnapshotChunk") chunks.push(m.params.chunk);
 };
 const call = (method: string, params = {}) =>
   new Promise((resolve) => {
@@ -102,13 +94,7 @@ async function snapshot(): Promise<Tally> {
   const etypes = snap.snapshot.meta.edge_types[0] as string[];
   const width = fields.length;
   const ewidth = efields.length;
-  const [iType, iName, iId, iSize, iEdges] = [
-    "type",
-    "name",
-    "id",
-    "self_size",
-    "edge_count",
-  ]
+  const [iType, iName, iId, iSize, iEdges] = ["type", "name", "id", "self_size", "edge_count"]
     .map((f) => fields.indexOf(f));
   const [eType, eName, eTo] = ["type", "name_or_index", "to_node"].map((f) => efields.indexOf(f));
   const count = snap.nodes.length / width;
@@ -134,10 +120,7 @@ async function snapshot(): Promise<Tally> {
   }
   const label = (n: number) => {
     const type = types[snap.nodes[n * width + iType]];
-    const name = snap.strings[snap.nodes[n * width + iName]].replace(
-      / @\d+$/,
-      "",
-    );
+    const name = snap.strings[snap.nodes[n * width + iName]].replace(/ @\d+$/, "");
     return type.includes("string") ? type : `${type} ${name.slice(0, 40)}`;
   };
   const edgeName = (e: number) => {
@@ -160,9 +143,7 @@ async function snapshot(): Promise<Tally> {
     if (type === "object" && !key.includes("system /")) {
       const props: string[] = [];
       for (let e = firstEdge[n]; e < firstEdge[n + 1]; e += ewidth) {
-        if (etypes[snap.edges[e + eType]] === "property") {
-          props.push(edgeName(e));
-        }
+        if (etypes[snap.edges[e + eType]] === "property") props.push(edgeName(e));
       }
       key += ` {${props.slice(0, 8).join(",")}}`;
     }
@@ -190,9 +171,7 @@ const open = (n: number) =>
 const mem = async () => await (await fetch(`http://127.0.0.1:${port}/mem`)).json();
 const warm = await open(20);
 for (const w of warm) w.close();
-while ((await mem()).connections > 0) {
-  await new Promise((r) => setTimeout(r, 50));
-}
+while ((await mem()).connections > 0) await new Promise((r) => setTimeout(r, 50));
 await mem();
 const before = await snapshot();
 const ALLOC = Deno.args.includes("--alloc");
@@ -204,12 +183,8 @@ if (ALLOC) {
   });
 }
 const sockets: WebSocket[] = [];
-for (let i = 0; i < N; i += 200) {
-  sockets.push(...await open(Math.min(200, N - i)));
-}
-while ((await mem()).connections < N) {
-  await new Promise((r) => setTimeout(r, 50));
-}
+for (let i = 0; i < N; i += 200) sockets.push(...await open(Math.min(200, N - i)));
+while ((await mem()).connections < N) await new Promise((r) => setTimeout(r, 50));
 await new Promise((r) => setTimeout(r, 500));
 if (ALLOC) {
   interface Frame {
@@ -217,9 +192,7 @@ if (ALLOC) {
     selfSize: number;
     children: Frame[];
   }
-  const { profile } = await call("HeapProfiler.stopSampling") as {
-    profile: { head: Frame };
-  };
+  const { profile } = await call("HeapProfiler.stopSampling") as { profile: { head: Frame } };
   const by = new Map<string, number>();
   let total = 0;
   const where = ({ functionName, url, lineNumber }: Frame["callFrame"]) =>
@@ -237,9 +210,7 @@ if (ALLOC) {
     for (const c of f.children) walk(c, own);
   };
   walk(profile.head, undefined);
-  console.log(
-    `${which}: ${(total / N).toFixed(0)} B allocated per connection while connecting`,
-  );
+  console.log(`${which}: ${(total / N).toFixed(0)} B allocated per connection while connecting`);
   for (const [key, size] of [...by].sort((a, b) => b[1] - a[1]).slice(0, TOP)) {
     console.log(`${(size / N).toFixed(0).padStart(8)} B  ${key}`);
   }
@@ -248,18 +219,14 @@ const after = await snapshot();
 
 void before;
 const rows: { key: string; count: number; size: number }[] = [];
-for (const [key, a] of after) {
-  rows.push({ key, count: a.count / N, size: a.size / N });
-}
+for (const [key, a] of after) rows.push({ key, count: a.count / N, size: a.size / N });
 rows.sort((x, y) => y.size - x.size);
 const total = rows.reduce((s, r) => s + r.size, 0);
 console.log(
   `${which}: ${total.toFixed(0)} B of new JS heap objects (self sizes) per connection, N=${N}`,
 );
 for (const r of rows.slice(0, TOP)) {
-  console.log(
-    `${r.size.toFixed(1).padStart(8)} B  ${r.count.toFixed(2).padStart(6)}×  ${r.key}`,
-  );
+  console.log(`${r.size.toFixed(1).padStart(8)} B  ${r.count.toFixed(2).padStart(6)}×  ${r.key}`);
 }
 for (const s of sockets) s.close();
 cdp.close();

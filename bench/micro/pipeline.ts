@@ -11,10 +11,7 @@ import { z } from "zod";
 import { App, Consumer, message, type MessageOf, wsHandler } from "../../mod.ts";
 
 const Say = message("say", z.object({ text: z.string(), n: z.number().int() }));
-const Said = message(
-  "said",
-  z.object({ text: z.string(), n: z.number().int() }),
-);
+const Said = message("said", z.object({ text: z.string(), n: z.number().int() }));
 
 class Echo extends Consumer {
   static override layer: null = null;
@@ -38,10 +35,7 @@ const handle = decision.accept({
   bufferedAmount: 0,
 });
 await handle.opened();
-const frame = JSON.stringify({
-  action: "say",
-  payload: { text: "hello", n: 1 },
-});
+const frame = JSON.stringify({ action: "say", payload: { text: "hello", n: 1 } });
 const N = 50_000;
 const results: number[] = [];
 for (let round = 0; round < 5; round++) {

@@ -28,10 +28,7 @@ export function bun(
   args: string[],
   env?: Record<string, string>,
 ): Promise<Child> {
-  return spawn(path, bunArgs(`bench/servers/${script}`, ...args), {
-    label: `bun ${script}`,
-    env,
-  });
+  return spawn(path, bunArgs(`bench/servers/${script}`, ...args), { label: `bun ${script}`, env });
 }
 
 /** Runs the Bun scenarios. */
@@ -61,9 +58,7 @@ export async function bunRows(ctx: Ctx): Promise<Row[]> {
         ["socketio", sio],
       ];
       if (mode === "fanout") {
-        const loop = await bun(path, "switchboard_bun.ts", [mode], {
-          NATIVE_FANOUT: "0",
-        });
+        const loop = await bun(path, "switchboard_bun.ts", [mode], { NATIVE_FANOUT: "0" });
         servers.push(loop);
         order.push(["loop", loop]);
       }

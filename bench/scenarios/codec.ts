@@ -28,9 +28,7 @@ export async function codec(ctx: Ctx): Promise<Row[]> {
   }).output();
   const text = new TextDecoder().decode(out.stdout);
   const line = text.split("\n").find((l) => l.startsWith("RESULT "));
-  if (!out.success || !line) {
-    throw new Error(`bench/micro/codec.ts failed:\n${text}`);
-  }
+  if (!out.success || !line) throw new Error(`bench/micro/codec.ts failed:\n${text}`);
   const { rows, perFrame } = JSON.parse(line.slice("RESULT ".length)) as {
     rows: [string, number, number, number][];
     perFrame: number;

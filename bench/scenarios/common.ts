@@ -58,9 +58,7 @@ export async function load(
   await child.status;
   const result = JSON.parse(line.slice("RESULT ".length));
   if (result.unexpected) {
-    throw new Error(
-      `${result.unexpected} unexpected replies, e.g. ${result.sample}`,
-    );
+    throw new Error(`${result.unexpected} unexpected replies, e.g. ${result.sample}`);
   }
   return result;
 }
@@ -115,10 +113,7 @@ export function fanoutLoad(
 }
 
 /** Best Switchboard ÷ best baseline on the server-CPU-normalized throughput. */
-export function cpuRatio(
-  s: Record<string, number>[],
-  b: Record<string, number>[],
-): number {
+export function cpuRatio(s: Record<string, number>[], b: Record<string, number>[]): number {
   return best(s, "perServerCpuSecond").perServerCpuSecond /
     best(b, "perServerCpuSecond").perServerCpuSecond;
 }

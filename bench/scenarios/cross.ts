@@ -22,9 +22,7 @@ export async function cross(ctx: Ctx): Promise<Row[]> {
   const scenario = (runtime: Runtime) =>
     `${runtime === "deno" ? "" : runtime === "node" ? "Node: " : "Bun: "}` +
     `cross-process broadcast, 2 × ${perServer} receivers (Redis)`;
-  if (!ctx.redis) {
-    return [skipped(scenario("deno"), "no redis-server on this machine")];
-  }
+  if (!ctx.redis) return [skipped(scenario("deno"), "no redis-server on this machine")];
   const { warmup, duration, rounds } = windows(ctx);
   const env = { REDIS_URL: ctx.redis.url };
   // The sender's handler does not await its broadcast, as the raw and Socket.IO senders do not
@@ -37,9 +35,7 @@ export async function cross(ctx: Ctx): Promise<Row[]> {
   if (bunPath) runtimes.push("bun");
   /** `<runtime>:<switchboard|raw>`, or `socketio`. */
   const start = (name: string): Promise<Child> => {
-    if (name === "socketio") {
-      return node("servers/socketio.mjs", ["cross"], { env });
-    }
+    if (name === "socketio") return node("servers/socketio.mjs", ["cross"], { env });
     const [runtime, side] = name.split(":") as [Runtime, "switchboard" | "raw"];
     const e = side === "raw" ? env : sbEnv;
     if (runtime === "deno") {
@@ -47,25 +43,13 @@ export async function cross(ctx: Ctx): Promise<Row[]> {
       return deno(script, ["cross"], { env: e });
     }
     if (runtime === "node") {
-      return node(
-        side === "raw" ? nodeScripts!.raw : nodeScripts!.switchboard,
-        ["cross"],
-        {
-          env: e,
-        },
-      );
+      return node(side === "raw" ? nodeScripts!.raw : nodeScripts!.switchboard, ["cross"], {
+        env: e,
+      });
     }
-    return bun(
-      bunPath!,
-      side === "raw" ? "raw_bun.mjs" : "switchboard_bun.ts",
-      ["cross"],
-      e,
-    );
+    return bun(bunPath!, side === "raw" ? "raw_bun.mjs" : "switchboard_bun.ts", ["cross"], e);
   };
-  const names = [
-    "socketio",
-    ...runtimes.flatMap((r) => [`${r}:switchboard`, `${r}:raw`]),
-  ];
+  const names = ["socketio", ...runtimes.flatMap((r) => [`${r}:switchboard`, `${r}:raw`])];
   const results: Record<string, Record<string, number>[]> = {};
   for (const name of names) results[name] = [];
   const runOne = async (name: string) => {
@@ -115,11 +99,7 @@ export async function cross(ctx: Ctx): Promise<Row[]> {
       : "raw Bun.serve (publish)";
     const vsSio = s.deliveriesPerSec / sio.deliveriesPerSec;
     const vsRaw = s.deliveriesPerSec / raw.deliveriesPerSec;
-    const row = {
-      scenario: scenario(runtime),
-      metric: "deliveries/s",
-      unit: "deliveries/s",
-    };
+    const row = { scenario: scenario(runtime), metric: "deliveries/s", unit: "deliveries/s" };
     return [{
       ...row,
       switchboard: s.deliveriesPerSec,

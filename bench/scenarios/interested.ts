@@ -106,8 +106,7 @@ async function crossOn(
       }
       const res = await load("fanout", {
         proto: "sb",
-        "recv-urls": servers.map((s) => `ws://127.0.0.1:${s.port}/ws/room`)
-          .join(","),
+        "recv-urls": servers.map((s) => `ws://127.0.0.1:${s.port}/ws/room`).join(","),
         "send-url": `ws://127.0.0.1:${servers[0].port}/ws/sender`,
         receivers: perServer * 2,
         window: 4,

@@ -25,9 +25,7 @@ import {
 const OUT = ".bench-node";
 
 /** Compiles the two Node servers; answers their `.js` files relative to bench/. */
-export async function compileNodeServers(): Promise<
-  { switchboard: string; raw: string }
-> {
+export async function compileNodeServers(): Promise<{ switchboard: string; raw: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -45,9 +43,7 @@ export async function compileNodeServers(): Promise<
     stderr: "piped",
   }).output();
   const text = new TextDecoder();
-  if (!out.success) {
-    throw new Error(`compile_node.ts failed: ${text.decode(out.stderr)}`);
-  }
+  if (!out.success) throw new Error(`compile_node.ts failed: ${text.decode(out.stderr)}`);
   const [switchboard, raw] = text.decode(out.stdout).trim().split("\n")
     .map((path) => `../${path.slice(ROOT.length)}`);
   return { switchboard, raw };
@@ -69,10 +65,7 @@ export async function nodeRows(ctx: Ctx): Promise<Row[]> {
       servers.push(sb);
       const raw = await node(scripts.raw, [mode]);
       servers.push(raw);
-      const order: Array<readonly [string, Child]> = [["switchboard", sb], [
-        "raw",
-        raw,
-      ]];
+      const order: Array<readonly [string, Child]> = [["switchboard", sb], ["raw", raw]];
       if (mode === "echo") {
         const text = await node(scripts.raw, ["echo-text"]);
         servers.push(text);

@@ -18,10 +18,7 @@ if (mode === "cross") {
   publisher = createClient({ url: process.env.REDIS_URL });
   const subscriber = publisher.duplicate();
   await Promise.all([publisher.connect(), subscriber.connect()]);
-  await subscriber.subscribe(
-    "rawbench:room",
-    (data) => server.publish("room", data),
-  );
+  await subscriber.subscribe("rawbench:room", (data) => server.publish("room", data));
 }
 let open = 0;
 const server = Bun.serve({
@@ -47,9 +44,7 @@ const server = Bun.serve({
     idleTimeout: 30,
     open(ws) {
       open++;
-      if (
-        (mode === "fanout" || mode === "cross") && ws.data.path === "/ws/room"
-      ) {
+      if ((mode === "fanout" || mode === "cross") && ws.data.path === "/ws/room") {
         ws.subscribe("room");
       }
     },
@@ -59,9 +54,8 @@ const server = Bun.serve({
     message(ws, data) {
       if (mode === "echo") ws.send(data);
       else if (ws.data.path !== "/ws/sender") return;
-      else if (mode === "cross") {
-        publisher.publish("rawbench:room", String(data));
-      } else server.publish("room", data);
+      else if (mode === "cross") publisher.publish("rawbench:room", String(data));
+      else server.publish("room", data);
     },
   },
 });

@@ -21,8 +21,8 @@ const receivers: WebSocket[] = [];
 type Client = ReturnType<typeof createClient>;
 let publisher: Client | undefined;
 if (mode === "cross") {
-  // Loaded in this mode only: a module loaded at startup grows V8's young generation, which the
-  // idle row would count (bench/scenarios/idle.ts).
+  // Loaded in this mode only: a module loaded at startup grows the engine's young generation,
+  // which the idle row would count (bench/scenarios/idle.ts).
   const { createClient } = await import("redis");
   publisher = createClient({ url: Deno.env.get("REDIS_URL") });
   const subscriber = publisher.duplicate();
@@ -88,7 +88,5 @@ Deno.serve({
 
 /** V8's heap spaces' committed sizes (`new_space`: the young generation), for bench/load.ts. */
 function spaceSizes(): Record<string, number> {
-  return Object.fromEntries(
-    v8.getHeapSpaceStatistics().map((s) => [s.space_name, s.space_size]),
-  );
+  return Object.fromEntries(v8.getHeapSpaceStatistics().map((s) => [s.space_name, s.space_size]));
 }

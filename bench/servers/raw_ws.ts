@@ -61,32 +61,19 @@ wss.on("connection", (socket, req) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
   } else if (mode === "echo") {
-    socket.on(
-      "message",
-      (data, isBinary) => socket.send(data, { binary: isBinary }),
-    );
+    socket.on("message", (data, isBinary) => socket.send(data, { binary: isBinary }));
   } else if (mode === "echo-text") {
-    socket.on(
-      "message",
-      (data, isBinary) => socket.send(isBinary ? data : String(data)),
-    );
+    socket.on("message", (data, isBinary) => socket.send(isBinary ? data : String(data)));
   } else if (req.url === "/ws/room") {
     receivers.add(socket);
     socket.on("close", () => receivers.delete(socket));
   } else if (mode === "cross") {
-    socket.on(
-      "message",
-      (data) => void publisher!.publish("rawbench:room", String(data)),
-    );
+    socket.on("message", (data) => void publisher!.publish("rawbench:room", String(data)));
   } else {
     socket.on("message", (data, isBinary) => {
       for (const r of receivers) r.send(data, { binary: isBinary });
     });
   }
 });
-http.listen(
-  0,
-  "127.0.0.1",
-  () => console.log(`READY ${(http.address() as AddressInfo).port}`),
-);
+http.listen(0, "127.0.0.1", () => console.log(`READY ${(http.address() as AddressInfo).port}`));
 process.once("SIGTERM", () => process.exit(0));

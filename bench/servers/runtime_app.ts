@@ -22,10 +22,7 @@ import {
 } from "../../mod.ts";
 
 /** The echo's input. */
-export const Say = message(
-  "say",
-  z.object({ text: z.string(), n: z.number().int() }),
-);
+export const Say = message("say", z.object({ text: z.string(), n: z.number().int() }));
 /** The echo's reply, and the broadcast's message. */
 export const Said = message(
   "said",
@@ -58,9 +55,7 @@ const SENDER_AWAIT = process.env.SENDER_AWAIT !== "0";
 class SenderConsumer extends Consumer {
   @wsHandler(Shout)
   async handleShout(m: MessageOf<typeof Shout>) {
-    const sent = this.broadcastMessage(Said.create(m.payload), {
-      groups: "room",
-    });
+    const sent = this.broadcastMessage(Said.create(m.payload), { groups: "room" });
     // `SENDER_AWAIT=0`: the handler does not wait for the layer's answer (as the raw and
     // Socket.IO senders do not), so one sender's broadcasts are pipelined (bench/results.md Run 9).
     if (SENDER_AWAIT) await sent;
@@ -83,15 +78,10 @@ export async function crossLayer(mode: string | undefined): Promise<void> {
   if (mode !== "cross") return;
   // Loaded in this mode only: a module loaded at startup grows the engine's young generation,
   // which the idle row would count (bench/scenarios/idle.ts).
-  const { RedisPubSubChannelLayer } = await import(
-    "../../adapters/redis/mod.ts"
-  );
+  const { RedisPubSubChannelLayer } = await import("../../adapters/redis/mod.ts");
   const url = process.env.REDIS_URL;
   if (!url) throw new Error("cross needs REDIS_URL");
-  layers.register(
-    "default",
-    new RedisPubSubChannelLayer({ url, prefix: "sbbench" }),
-  );
+  layers.register("default", new RedisPubSubChannelLayer({ url, prefix: "sbbench" }));
 }
 
 /** A new app with the routes. */

@@ -43,9 +43,7 @@ const history = mode.endsWith("-history") ? { size: 1000, ttlMs: 300_000 } : und
 // that use them: a module loaded at startup grows V8's young generation, which the idle row would
 // count (bench/scenarios/idle.ts), and the raw servers load none of them there either.
 if (mode.startsWith("cross")) {
-  const { RedisPubSubChannelLayer } = await import(
-    "../../adapters/redis/mod.ts"
-  );
+  const { RedisPubSubChannelLayer } = await import("../../adapters/redis/mod.ts");
   const { NatsChannelLayer } = await import("../../adapters/nats/mod.ts");
   const url = Deno.env.get("REDIS_URL");
   const nats = Deno.env.get("NATS_URL"); // the engines scenario: the NATS layer instead
@@ -74,9 +72,7 @@ class SenderConsumer extends Consumer {
   static override history = history;
   @wsHandler(Shout)
   async handleShout(m: MessageOf<typeof Shout>) {
-    const sent = this.broadcastMessage(Said.create(m.payload), {
-      groups: "room",
-    });
+    const sent = this.broadcastMessage(Said.create(m.payload), { groups: "room" });
     // `SENDER_AWAIT=0`: the handler does not wait for the layer's answer (as the raw and
     // Socket.IO senders do not), so one sender's broadcasts are pipelined (bench/results.md Run 9).
     if (SENDER_AWAIT) await sent;
@@ -84,14 +80,8 @@ class SenderConsumer extends Consumer {
   }
 }
 
-const Work = message(
-  "work",
-  z.object({ text: z.string(), n: z.number().int() }),
-);
-const Done = message(
-  "done",
-  z.object({ text: z.string(), n: z.number().int() }),
-);
+const Work = message("work", z.object({ text: z.string(), n: z.number().int() }));
+const Done = message("done", z.object({ text: z.string(), n: z.number().int() }));
 const queue = mode === "jobs"
   ? new (await import("../../adapters/redis/mod.ts")).RedisJobQueue({
     url: Deno.env.get("REDIS_URL"),
@@ -103,11 +93,7 @@ const queue = mode === "jobs"
 class JobConsumer extends Consumer<MessageOf<typeof Done>> {
   @wsHandler(Work)
   async handleWork(m: MessageOf<typeof Work>) {
-    await queue!.enqueue("echo", [
-      m.payload.text,
-      m.payload.n,
-      this.channelName,
-    ]);
+    await queue!.enqueue("echo", [m.payload.text, m.payload.n, this.channelName]);
   }
 
   @eventHandler(Done, { output: Done })
@@ -120,12 +106,7 @@ const worker = queue
   ? new Worker(queue, {
     concurrency: 50,
     functions: {
-      echo: async (
-        _ctx: JobContext,
-        text: string,
-        n: number,
-        channelName: string,
-      ) => {
+      echo: async (_ctx: JobContext, text: string, n: number, channelName: string) => {
         await JobConsumer.sendEvent(Done.create({ text, n }), channelName);
       },
     },
@@ -179,7 +160,5 @@ Deno.addSignalListener("SIGTERM", async () => {
 
 /** V8's heap spaces' committed sizes (`new_space`: the young generation), for bench/load.ts. */
 function spaceSizes(): Record<string, number> {
-  return Object.fromEntries(
-    v8.getHeapSpaceStatistics().map((s) => [s.space_name, s.space_size]),
-  );
+  return Object.fromEntries(v8.getHeapSpaceStatistics().map((s) => [s.space_name, s.space_size]));
 }
