@@ -15,8 +15,11 @@
  *   `--expect PREFIX` counts replies that do not start with PREFIX as `unexpected`.
  * - `fanout --send-url U --recv-urls U1,U2 --receivers 1000 --window 4`: one sender, receivers
  *   spread over the URLs; a broadcast is complete when every receiver has it, then the next is sent.
- * - `idle --url U --mem-url M --conns 5000`: memory per open connection, read from the server's
- *   `/mem` (after a GC) before and after connecting.
+ * - `idle --url U --mem-url M --conns 5000 [--more 5000]`: memory per open connection, read from
+ *   the server's `/mem` (after a GC) before and after connecting; with `--more`, that many more
+ *   connections are opened next and what they add is reported too (`marginal…`): the cost of a
+ *   connection once the heap has grown for the first ones, without what a burst from a cold start
+ *   commits once (a young generation grown towards its bound).
  *
  * @module
  */
@@ -391,8 +394,26 @@ async function idle() {
   }
   await sleep(1000);
   after = await mem();
+  const more = Number(args.more ?? 0);
+  let marginal = { rssPerConn: NaN, heapPerConn: NaN };
+  if (more > 0) {
+    sockets.push(...await connectMany([args.url], more, (url) => connect(url, () => {})));
+    let last = await mem();
+    while (last.connections < conns + more && now() < deadline + 20_000) {
+      await sleep(100);
+      last = await mem();
+    }
+    await sleep(1000);
+    last = await mem();
+    marginal = {
+      rssPerConn: (last.rss - after.rss) / more,
+      heapPerConn: (last.heapUsed - after.heapUsed) / more,
+    };
+  }
   closeAll(sockets);
   return {
+    marginalRssPerConn: marginal.rssPerConn,
+    marginalHeapPerConn: marginal.heapPerConn,
     connections: after.connections,
     rssPerConn: (after.rss - before.rss) / conns,
     heapPerConn: (after.heapUsed - before.heapUsed) / conns,

@@ -158,7 +158,7 @@ export async function bunRows(ctx: Ctx): Promise<Row[]> {
     // Raw `Bun.serve` keeps no object of its own per socket (uWebSockets holds it natively), so
     // this row compares a connection's whole JavaScript state with none.
     rows.push(
-      await idleRow(
+      ...await idleRow(
         ctx,
         {
           scenario: "Bun: idle connections",

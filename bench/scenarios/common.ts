@@ -127,15 +127,16 @@ export function best<T extends Record<string, number>>(
 }
 
 /**
- * The idle-memory row of one runtime: each server a fresh process per round (`start("switchboard")`
+ * The idle-memory rows of one runtime: each server a fresh process per round (`start("switchboard")`
  * or `start("raw")`, answering it and its WebSocket path), 1,000 (quick) or 5,000 idle sockets
- * each, the two alternating, the median RSS per connection of each; ≤ 1.3× is issue 20's target.
+ * each, the two alternating, the median RSS per connection of each (≤ 1.3× is issue 20's target);
+ * then, as {@linkcode marginalRow}, what as many more sockets added.
  */
 export async function idleRow(
   ctx: Ctx,
   label: { scenario: string; baselineName: string; log: string; note?: string },
   start: (which: "switchboard" | "raw") => Promise<[Child, string]>,
-): Promise<Row> {
+): Promise<Row[]> {
   const conns = ctx.quick ? 1000 : 5000;
   const rounds = ctx.quick ? 1 : 3;
   const measure = async (which: "switchboard" | "raw") => {
@@ -145,6 +146,7 @@ export async function idleRow(
         url: `ws://127.0.0.1:${server.port}${path}`,
         "mem-url": `http://127.0.0.1:${server.port}/mem`,
         conns,
+        more: conns,
       }, [server]);
     } finally {
       await server.stop();
@@ -167,7 +169,7 @@ export async function idleRow(
       b.rssPerConn.toFixed(0)
     }`,
   );
-  return {
+  return [{
     scenario: `${label.scenario}, ${conns.toLocaleString("en-US")} sockets`,
     metric: "RSS bytes/connection",
     unit: "B/conn",
@@ -180,5 +182,40 @@ export async function idleRow(
     notes: `median of ${rounds} alternating runs each; JS heap per connection: Switchboard ${
       (s.heapPerConn / 1024).toFixed(1)
     } KiB, raw ${(b.heapPerConn / 1024).toFixed(1)} KiB${label.note ?? ""}`,
+  }, marginalRow(label.scenario, label.baselineName, conns, sb, raw)];
+}
+
+/**
+ * The row of what `conns` more idle sockets added once `conns` were open (bench/load.ts `idle
+ * --more`), median of the runs of each: a connection's cost once the heap has grown for the first
+ * ones, without what a burst from a cold start commits once (such as V8's young generation grown
+ * towards its bound, or a JavaScriptCore heap grown from a small start).
+ */
+export function marginalRow(
+  scenario: string,
+  baselineName: string,
+  conns: number,
+  sb: Record<string, number>[],
+  raw: Record<string, number>[],
+): Row {
+  const median = (xs: Record<string, number>[]) =>
+    [...xs].sort((a, b) => a.marginalRssPerConn - b.marginalRssPerConn)[Math.floor(xs.length / 2)];
+  const s = median(sb);
+  const b = median(raw);
+  const ratio = s.marginalRssPerConn / b.marginalRssPerConn;
+  const n = conns.toLocaleString("en-US");
+  return {
+    scenario: `${scenario}, ${n} more sockets on top of ${n}`,
+    metric: "RSS bytes/connection",
+    unit: "B/conn",
+    switchboard: s.marginalRssPerConn,
+    baselineName,
+    baseline: b.marginalRssPerConn,
+    ratio,
+    target: "-",
+    met: ratio <= 1.3,
+    notes: `median of ${sb.length} and ${raw.length} runs; JS heap per connection: Switchboard ${
+      (s.marginalHeapPerConn / 1024).toFixed(1)
+    } KiB, raw ${(b.marginalHeapPerConn / 1024).toFixed(1)} KiB`,
   };
 }

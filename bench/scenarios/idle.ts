@@ -16,18 +16,19 @@
  * @module
  */
 import { deno, type Row } from "../lib.ts";
-import { type Ctx, load } from "./common.ts";
+import { type Ctx, load, marginalRow } from "./common.ts";
 
 /** Runs the idle-connections scenario. */
 export async function idle(ctx: Ctx): Promise<Row[]> {
   const conns = ctx.quick ? 1000 : 5000;
-  const measure = async (script: string, path: string, flags: string) => {
+  const measure = async (script: string, path: string, flags: string, more: number) => {
     const server = await deno(script, ["idle"], { env: { V8_FLAGS: flags } });
     try {
       const res = await load("idle", {
         url: `ws://127.0.0.1:${server.port}${path}`,
         "mem-url": `http://127.0.0.1:${server.port}/mem`,
         conns,
+        more,
       }, [server]);
       ctx.log(
         `  idle ${script} (${flags}): ${res.connections} open, RSS ${
@@ -35,7 +36,9 @@ export async function idle(ctx: Ctx): Promise<Row[]> {
         } KiB/conn, ` +
           `heap ${(res.heapPerConn / 1024).toFixed(1)} KiB/conn, new space ${
             (res.newSpacePerConn / 1024).toFixed(1)
-          } KiB/conn, connected in ${res.connectSeconds.toFixed(1)} s`,
+          } KiB/conn, connected in ${res.connectSeconds.toFixed(1)} s${
+            more ? `; ${more} more: RSS ${(res.marginalRssPerConn / 1024).toFixed(1)} KiB/conn` : ""
+          }`,
       );
       return res;
     } finally {
@@ -50,9 +53,9 @@ export async function idle(ctx: Ctx): Promise<Row[]> {
     const sb: Record<string, number>[] = [];
     const raw: Record<string, number>[] = [];
     for (let r = 0; r < rounds; r++) {
-      if (r % 2) raw.push(await measure("servers/raw_deno.ts", "/", flags));
-      sb.push(await measure("servers/switchboard.ts", "/ws/idle", flags));
-      if (!(r % 2)) raw.push(await measure("servers/raw_deno.ts", "/", flags));
+      if (r % 2) raw.push(await measure("servers/raw_deno.ts", "/", flags, capped ? 0 : conns));
+      sb.push(await measure("servers/switchboard.ts", "/ws/idle", flags, capped ? 0 : conns));
+      if (!(r % 2)) raw.push(await measure("servers/raw_deno.ts", "/", flags, capped ? 0 : conns));
     }
     const median = (xs: Record<string, number>[]) =>
       [...xs].sort((a, b) => a.rssPerConn - b.rssPerConn)[Math.floor(xs.length / 2)];
@@ -77,6 +80,7 @@ export async function idle(ctx: Ctx): Promise<Row[]> {
         capped ? " (V8 flag --max-semi-space-size=1 on both servers)" : ""
       }`,
     });
+    if (!capped) rows.push(marginalRow("idle connections", "raw Deno sockets", conns, sb, raw));
   }
   return rows;
 }

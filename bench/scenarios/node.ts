@@ -138,7 +138,7 @@ export async function nodeRows(ctx: Ctx): Promise<Row[]> {
     }
     const flags = { env: { NODE_FLAGS: "--expose-gc" } };
     rows.push(
-      await idleRow(
+      ...await idleRow(
         ctx,
         {
           scenario: "Node: idle connections",
