@@ -51,6 +51,15 @@ export function withSettings<T>(values: Record<string, string | undefined>, fn: 
   }
 }
 
+/**
+ * Reads these settings as if they were in the environment, in this module only, from now on (for a
+ * test process's setup: see examples/tutorial/tests/test_env.ts). {@linkcode withSettings} scopes
+ * its values over these.
+ */
+export function overrideSettings(values: Record<string, string | undefined>): void {
+  for (const [name, value] of Object.entries(values)) overrides.set(name, value);
+}
+
 function env(name: string): string | undefined {
   try {
     if (overrides.has(name)) return overrides.get(name)?.trim() || undefined;

@@ -75,6 +75,7 @@ Deno.test({
   async fn() {
     await using cluster = await startRedisCluster();
     const env = {
+      NATS_URL: "", // a shell's NATS_URL would win over the cluster (settings.ts)
       REDIS_CLUSTER_URLS: cluster.urls.slice(0, 2).join(","),
       REDIS_URL: "",
       SWITCHBOARD_PREFIX: `cl${randomToken(6)}`,

@@ -4,7 +4,7 @@
  * Needs REDIS_URL; both processes use this test file's namespace (TEST_PREFIX of test_env.ts,
  * unique per file and run), so test files and runs side by side never see each other's events.
  */
-import { TEST_PREFIX } from "./test_env.ts";
+import { CHILD_ENV, TEST_PREFIX } from "./test_env.ts";
 import assert from "node:assert/strict";
 import type { WebsocketCommunicator } from "../../../testing/mod.ts";
 import { EVENT_ACTION_COMPLETE } from "../../../testing/mod.ts";
@@ -33,6 +33,7 @@ async function runSender(
     args: ["run", "--allow-net", "--allow-env", "--allow-read", SENDER.pathname, ...args],
     cwd: ROOT.pathname,
     env: {
+      ...CHILD_ENV,
       REDIS_URL: REDIS_URL!,
       SWITCHBOARD_PREFIX: TEST_PREFIX,
       SENDER_DELAY_SCALE: "0",

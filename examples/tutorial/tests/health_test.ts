@@ -3,7 +3,7 @@
  * and the job queue answer, 503 naming what failed otherwise (real Redis, killed); a REDIS_URL
  * without a scheme stops `deno task dev` at startup with a clear message.
  */
-import "./test_env.ts";
+import { CHILD_ENV } from "./test_env.ts";
 import assert from "node:assert/strict";
 import { App, type ChannelLayer } from "../../../mod.ts";
 import { InMemoryChannelLayer, InMemoryJobQueue } from "../../../adapters/memory/mod.ts";
@@ -109,7 +109,7 @@ Deno.test("REDIS_URL without a scheme: a SettingsError, and deno task dev exits 
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["task", "dev"],
     cwd: ROOT.pathname,
-    env: { REDIS_URL: "127.0.0.1:6379", PORT: "0" },
+    env: { ...CHILD_ENV, REDIS_URL: "127.0.0.1:6379", PORT: "0" },
     stdout: "piped",
     stderr: "piped",
   }).output();

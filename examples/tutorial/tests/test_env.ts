@@ -11,6 +11,7 @@
  * which does not import this one, could then be evaluated first.)
  */
 import { setupLayers } from "../layers.ts";
+import { overrideSettings } from "../settings.ts";
 
 if (!Deno.env.get("SEND_COMPLETION")) Deno.env.set("SEND_COMPLETION", "1");
 // Job delays are real but scaled: 2 s of "translation" become 10 ms.
@@ -22,5 +23,14 @@ if (!Deno.env.get("CHAT_HISTORY")) Deno.env.set("CHAT_HISTORY", "off");
 /** This test file's Redis namespace (pass it as SWITCHBOARD_PREFIX to processes it starts). */
 export const TEST_PREFIX: string = Deno.env.get("SWITCHBOARD_PREFIX") ??
   `test-${crypto.randomUUID().slice(0, 8)}`;
+
+// The tutorial tests run on the Redis that REDIS_URL names (else in memory), whatever NATS_URL the
+// shell has: with it, the app would switch to NATS layers, which these tests do not expect.
+// nats_cross_process_test.ts runs the tutorial on a nats-server of its own (NATS_URL given to its
+// child processes); CHILD_ENV keeps a shell's NATS_URL from the other tests' children.
+overrideSettings({ NATS_URL: undefined });
+
+/** What the tests' child processes add to this environment: no NATS_URL of the shell's. */
+export const CHILD_ENV: Readonly<Record<string, string>> = { NATS_URL: "" };
 
 setupLayers({ prefix: TEST_PREFIX });
