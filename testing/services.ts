@@ -27,10 +27,14 @@ const skipCache = new Map<string, string | undefined>();
 
 /**
  * Why a `kind` server cannot be started here (the binary is missing or does not run), or
- * `undefined` when it can. Synchronous, so it can decide `Deno.test({ ignore })`.
+ * `undefined` when it can. Synchronous, so it can decide `Deno.test({ ignore })`. `bin`: the
+ * binary to check instead of {@linkcode serviceBinary}'s (a test of this check passes one, rather
+ * than setting the process's environment, which other test files read meanwhile).
  */
-export function skipReason(kind: ServiceKind): string | undefined {
-  const bin = serviceBinary(kind);
+export function skipReason(
+  kind: ServiceKind,
+  bin: string = serviceBinary(kind),
+): string | undefined {
   if (skipCache.has(bin)) return skipCache.get(bin);
   let reason: string | undefined;
   try {
@@ -48,11 +52,12 @@ export function skipReason(kind: ServiceKind): string | undefined {
 
 /**
  * `true` when the test must be skipped because a `kind` server cannot be started; logs the
- * reason once. Made for `Deno.test({ name, ignore: skipUnless("redis"), fn })`.
+ * reason once. Made for `Deno.test({ name, ignore: skipUnless("redis"), fn })`. `bin`: as for
+ * {@linkcode skipReason}.
  */
-export function skipUnless(kind: ServiceKind): boolean {
-  const known = skipCache.has(serviceBinary(kind));
-  const reason = skipReason(kind);
+export function skipUnless(kind: ServiceKind, bin: string = serviceBinary(kind)): boolean {
+  const known = skipCache.has(bin);
+  const reason = skipReason(kind, bin);
   if (reason && !known) console.warn(`skipping ${kind} tests: ${reason}`);
   return reason !== undefined;
 }

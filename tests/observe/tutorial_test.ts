@@ -5,7 +5,7 @@
 import "../../examples/tutorial/tests/test_env.ts";
 import assert from "node:assert/strict";
 import { app } from "../../examples/tutorial/app.ts";
-import { apiToken, metricsToken } from "../../examples/tutorial/settings.ts";
+import { apiToken, metricsToken, withSettings } from "../../examples/tutorial/settings.ts";
 import { closeJobQueue } from "../../examples/tutorial/background_jobs/queue.ts";
 
 Deno.test("tutorial: /metrics is open on loopback, the inspector needs the API token", async () => {
@@ -32,12 +32,6 @@ Deno.test("tutorial: /metrics is open on loopback, the inspector needs the API t
 });
 
 Deno.test("tutorial: a server bound elsewhere puts /metrics behind the API token", () => {
-  const before = Deno.env.get("HOST");
-  Deno.env.set("HOST", "0.0.0.0");
-  try {
-    assert.equal(metricsToken(), apiToken().token);
-  } finally {
-    if (before === undefined) Deno.env.delete("HOST");
-    else Deno.env.set("HOST", before);
-  }
+  // withSettings, not Deno.env: other test files read the process's environment meanwhile.
+  withSettings({ HOST: "0.0.0.0" }, () => assert.equal(metricsToken(), apiToken().token));
 });
