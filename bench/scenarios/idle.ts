@@ -3,7 +3,9 @@
  * Switchboard's consumer is an ordinary one on the default in-memory layer (a layer channel and a
  * receive loop per connection). Baseline: raw Deno sockets kept in a Set.
  *
- * Two rows: V8's default heap sizing (the target's row), and both servers with the young
+ * Three rows: V8's default heap sizing (the target's row); the same servers with 5,000 more
+ * sockets opened on top (memory per connection over the 10,000, and what the second 5,000 added
+ * alone in the notes: see `marginalRow` in common.ts); and both servers with the young
  * generation capped at 1 MiB (`--max-semi-space-size=1`). During a burst of connections V8 grows
  * its young generation towards its maximum (two semi-spaces of up to 16 MiB), more the more each
  * connection allocates while it is set up; that committed space shows in RSS but is bounded,
