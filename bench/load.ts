@@ -405,9 +405,12 @@ async function idle() {
     }
     await sleep(1000);
     last = await mem();
+    // Divided by the connections the server counts as added (a socket that did not open is not).
+    const added = last.connections - after.connections;
+    if (added < more) console.error(`idle --more: only ${added} of ${more} more sockets opened`);
     marginal = {
-      rssPerConn: (last.rss - after.rss) / more,
-      heapPerConn: (last.heapUsed - after.heapUsed) / more,
+      rssPerConn: added > 0 ? (last.rss - after.rss) / added : NaN,
+      heapPerConn: added > 0 ? (last.heapUsed - after.heapUsed) / added : NaN,
     };
   }
   closeAll(sockets);
