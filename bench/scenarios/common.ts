@@ -130,7 +130,7 @@ export function best<T extends Record<string, number>>(
  * The idle-memory rows of one runtime: each server a fresh process per round (`start("switchboard")`
  * or `start("raw")`, answering it and its WebSocket path), 1,000 (quick) or 5,000 idle sockets
  * each, the two alternating, the median RSS per connection of each (≤ 1.3× is issue 20's target);
- * then {@linkcode marginalRow}: twice as many sockets, the second half opened on top of the first.
+ * then {@linkcode twiceAsManyRow}: twice as many sockets, the second half opened on top of the first.
  */
 export async function idleRow(
   ctx: Ctx,
@@ -182,7 +182,7 @@ export async function idleRow(
     notes: `median of ${rounds} alternating runs each; JS heap per connection: Switchboard ${
       (s.heapPerConn / 1024).toFixed(1)
     } KiB, raw ${(b.heapPerConn / 1024).toFixed(1)} KiB${label.note ?? ""}`,
-  }, marginalRow(label.scenario, label.baselineName, conns, sb, raw)];
+  }, twiceAsManyRow(label.scenario, label.baselineName, conns, sb, raw)];
 }
 
 /**
@@ -193,7 +193,7 @@ export async function idleRow(
  * bound, a JavaScriptCore heap grown from a small start). Either server's heap may still be
  * growing during the second burst, so that figure is read with the first.
  */
-export function marginalRow(
+export function twiceAsManyRow(
   scenario: string,
   baselineName: string,
   conns: number,

@@ -5,7 +5,7 @@
  *
  * Three rows: V8's default heap sizing (the target's row); the same servers with 5,000 more
  * sockets opened on top (memory per connection over the 10,000, and what the second 5,000 added
- * alone in the notes: see `marginalRow` in common.ts); and both servers with the young
+ * alone in the notes: see `twiceAsManyRow` in common.ts); and both servers with the young
  * generation capped at 1 MiB (`--max-semi-space-size=1`). During a burst of connections V8 grows
  * its young generation towards its maximum (two semi-spaces of up to 16 MiB), more the more each
  * connection allocates while it is set up; that committed space shows in RSS but is bounded,
@@ -18,7 +18,7 @@
  * @module
  */
 import { deno, type Row } from "../lib.ts";
-import { type Ctx, load, marginalRow } from "./common.ts";
+import { type Ctx, load, twiceAsManyRow } from "./common.ts";
 
 /** Runs the idle-connections scenario. */
 export async function idle(ctx: Ctx): Promise<Row[]> {
@@ -54,10 +54,11 @@ export async function idle(ctx: Ctx): Promise<Row[]> {
     const rounds = ctx.quick ? 1 : 3;
     const sb: Record<string, number>[] = [];
     const raw: Record<string, number>[] = [];
+    const more = capped ? 0 : conns; // the second reading: with the default heap sizing only
     for (let r = 0; r < rounds; r++) {
-      if (r % 2) raw.push(await measure("servers/raw_deno.ts", "/", flags, capped ? 0 : conns));
-      sb.push(await measure("servers/switchboard.ts", "/ws/idle", flags, capped ? 0 : conns));
-      if (!(r % 2)) raw.push(await measure("servers/raw_deno.ts", "/", flags, capped ? 0 : conns));
+      if (r % 2) raw.push(await measure("servers/raw_deno.ts", "/", flags, more));
+      sb.push(await measure("servers/switchboard.ts", "/ws/idle", flags, more));
+      if (!(r % 2)) raw.push(await measure("servers/raw_deno.ts", "/", flags, more));
     }
     const median = (xs: Record<string, number>[]) =>
       [...xs].sort((a, b) => a.rssPerConn - b.rssPerConn)[Math.floor(xs.length / 2)];
@@ -82,7 +83,7 @@ export async function idle(ctx: Ctx): Promise<Row[]> {
         capped ? " (V8 flag --max-semi-space-size=1 on both servers)" : ""
       }`,
     });
-    if (!capped) rows.push(marginalRow("idle connections", "raw Deno sockets", conns, sb, raw));
+    if (!capped) rows.push(twiceAsManyRow("idle connections", "raw Deno sockets", conns, sb, raw));
   }
   return rows;
 }

@@ -8,12 +8,12 @@
  * - cross: as fanout, but a sender's frame is PUBLISHed on Redis (REDIS_URL, node-redis) and every
  *   process loops over its own receivers when it arrives: the floor for a cross-process broadcast.
  * - idle: sockets are accepted and kept.
- * `GET /mem` answers `{rss, heapUsed, connections}` after a GC (run with `--v8-flags=--expose-gc`).
+ * `GET /mem` answers bench/servers/mem.ts's `memAnswer` (run with `--v8-flags=--expose-gc`).
  *
  * @module
  */
-import v8 from "node:v8";
 import type { createClient } from "redis";
+import { memAnswer } from "./mem.ts";
 
 const mode = Deno.args[0] ?? "echo";
 const sockets = new Set<WebSocket>();
@@ -32,22 +32,10 @@ if (mode === "cross") {
   });
 }
 
-function mem(): Response {
-  (globalThis as { gc?: () => void }).gc?.();
-  const m = Deno.memoryUsage();
-  return Response.json({
-    rss: m.rss,
-    heapUsed: m.heapUsed,
-    heapTotal: m.heapTotal,
-    spaces: spaceSizes(),
-    connections: sockets.size,
-  });
-}
-
 function handler(request: Request): Response {
   const url = new URL(request.url);
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-    if (url.pathname === "/mem") return mem();
+    if (url.pathname === "/mem") return memAnswer(sockets.size);
     return new Response("not found", { status: 404 });
   }
   const { socket, response } = Deno.upgradeWebSocket(request, {
@@ -85,8 +73,3 @@ Deno.serve({
   port: 0,
   onListen: ({ port }) => console.log(`READY ${port}`),
 }, handler);
-
-/** V8's heap spaces' committed sizes (`new_space`: the young generation), for bench/load.ts. */
-function spaceSizes(): Record<string, number> {
-  return Object.fromEntries(v8.getHeapSpaceStatistics().map((s) => [s.space_name, s.space_size]));
-}

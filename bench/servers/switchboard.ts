@@ -12,11 +12,10 @@
  *   process runs it and pushes `done` back to the connection with `sendEvent` (the tutorial's
  *   pattern), so one reply frame per job.
  * `--metrics` (any mode): the app mounts `/metrics` (issue 23), so every frame is counted.
- * `GET /mem` answers `{rss, heapUsed, connections}` after a GC (run with `--v8-flags=--expose-gc`).
+ * `GET /mem` answers bench/servers/mem.ts's `memAnswer` (run with `--v8-flags=--expose-gc`).
  *
  * @module
  */
-import v8 from "node:v8";
 import {
   App,
   Consumer,
@@ -32,6 +31,7 @@ import {
 } from "../../mod.ts";
 import { z } from "zod";
 import { EchoConsumer, Said, Shout } from "./runtime_app.ts";
+import { memAnswer } from "./mem.ts";
 
 const mode = Deno.args[0] ?? "echo";
 const SENDER_AWAIT = Deno.env.get("SENDER_AWAIT") !== "0";
@@ -127,17 +127,7 @@ const app: App = new App({ allowedOrigins: "*" })
   .ws("/ws/sender", SenderConsumer)
   .ws("/ws/idle", IdleConsumer)
   .ws("/ws/jobs", JobConsumer)
-  .get("/mem", () => {
-    (globalThis as { gc?: () => void }).gc?.();
-    const m = Deno.memoryUsage();
-    return Response.json({
-      rss: m.rss,
-      heapUsed: m.heapUsed,
-      heapTotal: m.heapTotal,
-      spaces: spaceSizes(),
-      connections: app.connectionCount,
-    });
-  });
+  .get("/mem", () => memAnswer(app.connectionCount));
 
 if (Deno.args.includes("--metrics")) {
   (await import("../../adapters/metrics/mod.ts")).mountMetrics(app);
@@ -157,8 +147,3 @@ Deno.addSignalListener("SIGTERM", async () => {
   await server.shutdown();
   Deno.exit(0);
 });
-
-/** V8's heap spaces' committed sizes (`new_space`: the young generation), for bench/load.ts. */
-function spaceSizes(): Record<string, number> {
-  return Object.fromEntries(v8.getHeapSpaceStatistics().map((s) => [s.space_name, s.space_size]));
-}

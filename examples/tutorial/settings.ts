@@ -42,7 +42,7 @@ const overrides = new Map<string, string | undefined>();
  */
 export function withSettings<T>(values: Record<string, string | undefined>, fn: () => T): T {
   const saved = new Map(overrides);
-  for (const [name, value] of Object.entries(values)) overrides.set(name, value);
+  overrideSettings(values);
   try {
     return fn();
   } finally {

@@ -35,10 +35,8 @@ export class KeptRequest {
   constructor(request: Request) {
     this.#url = request.url;
     this.#method = request.method;
-    // A request the runtime keeps is read through a copy (with no signal tied to the original's):
-    // see markKeptByRuntime.
-    // Taken out of the set as it is read: the runtime keeps the request, and the set's entry
-    // (about 30 bytes) would stay with it for the life of the connection.
+    // A request the runtime keeps is read through a copy (with no signal tied to the original's,
+    // see markKeptByRuntime), and taken out of the set: its entry would stay as long as the request.
     const source = keptByRuntime.delete(request) ? new Request(request, { signal: null }) : request;
     const lines: string[] = [];
     // forEach, not for…of: Deno's Headers iterator rebuilds its sorted list at every step of a

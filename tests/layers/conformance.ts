@@ -686,7 +686,7 @@ export function layerConformanceSuite(
     await a.close(); // nobody renews it any more
     await b.groupSend("orphans", { type: "soon" });
     assert.deepEqual(await receiveWithin(b, "orphan-target"), { type: "soon" });
-    await sleep(groupExpiry * 1500);
+    await sleep(groupExpiry * 1500); // time is what is tested: the server's expiry of the membership
     await b.groupSend("orphans", { type: "late" });
     await receiveNothing(b, "orphan-target");
   }, caps.groupExpiry && caps.sharedState);
